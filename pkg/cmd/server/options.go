@@ -1,0 +1,179 @@
+// Package server holds wasm-apiserver's command line: its options, how they
+// are completed and validated, and how they become a running server.
+package server
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apiserver/pkg/endpoints/openapi"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	genericoptions "k8s.io/apiserver/pkg/server/options"
+	"k8s.io/apiserver/pkg/util/compatibility"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	cliflag "k8s.io/component-base/cli/flag"
+	logsapi "k8s.io/component-base/logs/api/v1"
+	netutils "k8s.io/utils/net"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/apiserver"
+	generatedopenapi "github.com/wasm-apiserver/wasm-apiserver/pkg/generated/openapi"
+)
+
+const etcdPathPrefix = "/registry/controllers.wasm.io"
+
+func init() {
+	// The logging flags consult feature gates of their own.
+	utilruntime.Must(logsapi.AddFeatureGates(utilfeature.DefaultMutableFeatureGate))
+}
+
+// Options are everything the command line sets.
+type Options struct {
+	Recommended *genericoptions.RecommendedOptions
+	Logs        *logsapi.LoggingConfiguration
+
+	// StateDir holds the embedded etcd's data, generated certificates and,
+	// with Standalone, the credential and kubeconfig.
+	StateDir string
+	// Standalone serves on loopback with a generated credential instead of
+	// delegating authentication and authorization to a cluster.
+	Standalone bool
+	// PrintVersion prints the version and exits.
+	PrintVersion bool
+
+	// embeddedEtcd is set by Complete when no --etcd-servers were given.
+	embeddedEtcd bool
+}
+
+// NewOptions returns the options with their defaults.
+func NewOptions() *Options {
+	o := &Options{
+		Recommended: genericoptions.NewRecommendedOptions(etcdPathPrefix,
+			apiserver.Codecs.LegacyCodec(v1alpha1.SchemeGroupVersion)),
+		Logs:     logsapi.NewLoggingConfiguration(),
+		StateDir: "/var/lib/wasm-apiserver",
+	}
+	o.Recommended.Etcd.StorageConfig.EncodeVersioner = runtime.NewMultiGroupVersioner(
+		v1alpha1.SchemeGroupVersion, schema.GroupKind{Group: v1alpha1.GroupName})
+	o.Recommended.SecureServing.BindPort = 8443
+	o.Recommended.SecureServing.ServerCert.PairName = "wasm-apiserver"
+	return o
+}
+
+// Flags returns the flags, grouped for --help.
+func (o *Options) Flags() cliflag.NamedFlagSets {
+	var fss cliflag.NamedFlagSets
+	fs := fss.FlagSet("wasm-apiserver")
+	fs.StringVar(&o.StateDir, "state-dir", o.StateDir,
+		"Directory for the embedded etcd's data, generated certificates, module caches and snapshots.")
+	fs.BoolVar(&o.Standalone, "standalone", o.Standalone,
+		"Serve on a loopback address with a generated bearer token and self-signed certificate, without a cluster "+
+			"for authentication and authorization; writes <state-dir>/kubeconfig. For trying the server out.")
+	fs.BoolVar(&o.PrintVersion, "version", false, "Print the version and exit.")
+
+	r := o.Recommended
+	r.Etcd.AddFlags(fss.FlagSet("etcd"))
+	r.SecureServing.AddFlags(fss.FlagSet("secure serving"))
+	r.Authentication.AddFlags(fss.FlagSet("authentication"))
+	r.Authorization.AddFlags(fss.FlagSet("authorization"))
+	r.Audit.AddFlags(fss.FlagSet("auditing"))
+	r.Features.AddFlags(fss.FlagSet("features"))
+	r.CoreAPI.AddFlags(fss.FlagSet("target cluster"))
+	r.Admission.AddFlags(fss.FlagSet("admission"))
+	r.EgressSelector.AddFlags(fss.FlagSet("egress selector"))
+	r.Traces.AddFlags(fss.FlagSet("traces"))
+	utilfeature.DefaultMutableFeatureGate.AddFlag(fss.FlagSet("features"))
+	logsapi.AddFlags(o.Logs, fss.FlagSet("logging"))
+	return fss
+}
+
+// Complete fills in what the flags leave to be derived.
+func (o *Options) Complete() error {
+	o.embeddedEtcd = len(o.Recommended.Etcd.StorageConfig.Transport.ServerList) == 0
+	if o.Recommended.SecureServing.ServerCert.CertDirectory == "" || o.Recommended.SecureServing.ServerCert.CertDirectory == "apiserver.local.config/certificates" {
+		o.Recommended.SecureServing.ServerCert.CertDirectory = filepath.Join(o.StateDir, "certificates")
+	}
+	if o.Standalone {
+		// Nothing to delegate to: requests are authenticated with the
+		// generated token and the target cluster is optional.
+		r := o.Recommended
+		r.Authentication = nil
+		r.Authorization = nil
+		if r.CoreAPI.CoreAPIKubeconfigPath == "" {
+			r.CoreAPI = nil
+			r.Admission = nil
+			r.Features.EnablePriorityAndFairness = false
+		}
+	}
+	return nil
+}
+
+// Validate reports every problem with the options at once.
+func (o *Options) Validate() error {
+	var errs []error
+	r := o.Recommended
+	if !o.embeddedEtcd {
+		errs = append(errs, r.Etcd.Validate()...)
+	}
+	errs = append(errs, r.SecureServing.Validate()...)
+	errs = append(errs, r.Authentication.Validate()...)
+	errs = append(errs, r.Authorization.Validate()...)
+	errs = append(errs, r.Audit.Validate()...)
+	errs = append(errs, r.Features.Validate()...)
+	errs = append(errs, r.CoreAPI.Validate()...)
+	errs = append(errs, r.Admission.Validate()...)
+	errs = append(errs, r.EgressSelector.Validate()...)
+	errs = append(errs, r.Traces.Validate()...)
+	if o.StateDir == "" {
+		errs = append(errs, fmt.Errorf("--state-dir must be set"))
+	}
+	if o.Standalone {
+		if ip := r.SecureServing.BindAddress; ip == nil || !ip.IsLoopback() {
+			errs = append(errs, fmt.Errorf("--standalone serves with a generated credential and only on a loopback address: "+
+				"set --bind-address=127.0.0.1 (got %q), or run without --standalone to delegate authentication to a cluster", ip))
+		}
+	}
+	if err := logsapi.ValidateAndApply(o.Logs, utilfeature.DefaultFeatureGate); err != nil {
+		errs = append(errs, err)
+	}
+	return utilerrors.NewAggregate(errs)
+}
+
+// Config builds the server configuration. The embedded etcd, when used,
+// must already be serving at etcdURL.
+func (o *Options) Config(etcdURL string) (*apiserver.Config, error) {
+	r := o.Recommended
+	if o.embeddedEtcd {
+		r.Etcd.StorageConfig.Transport.ServerList = []string{etcdURL}
+	}
+	if err := r.SecureServing.MaybeDefaultWithSelfSignedCerts("localhost", nil,
+		[]net.IP{netutils.ParseIPSloppy("127.0.0.1")}); err != nil {
+		return nil, fmt.Errorf("creating self-signed certificate: %w", err)
+	}
+
+	cfg := genericapiserver.NewRecommendedConfig(apiserver.Codecs)
+	namer := openapi.NewDefinitionNamer(apiserver.Scheme)
+	cfg.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(generatedopenapi.GetOpenAPIDefinitions, namer)
+	cfg.OpenAPIConfig.Info.Title = "wasm-apiserver"
+	cfg.OpenAPIConfig.Info.Version = "v1alpha1"
+	cfg.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(generatedopenapi.GetOpenAPIDefinitions, namer)
+	cfg.OpenAPIV3Config.Info.Title = "wasm-apiserver"
+	cfg.OpenAPIV3Config.Info.Version = "v1alpha1"
+	cfg.FeatureGate = utilfeature.DefaultFeatureGate
+	cfg.EffectiveVersion = compatibility.DefaultBuildEffectiveVersion()
+
+	if err := r.ApplyTo(cfg); err != nil {
+		return nil, err
+	}
+	if o.Standalone {
+		if err := o.applyStandaloneAuth(cfg); err != nil {
+			return nil, err
+		}
+	}
+	return &apiserver.Config{GenericConfig: cfg}, nil
+}

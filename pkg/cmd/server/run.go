@@ -1,0 +1,34 @@
+package server
+
+import (
+	"context"
+	"path/filepath"
+
+	"k8s.io/klog/v2"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/embeddedetcd"
+)
+
+// Run starts the embedded etcd when one is used, then serves until ctx is
+// done, then stops etcd after the server has shut down.
+func Run(ctx context.Context, o *Options) error {
+	var etcdURL string
+	if o.embeddedEtcd {
+		etcd, err := embeddedetcd.Start(ctx, filepath.Join(o.StateDir, "etcd"))
+		if err != nil {
+			return err
+		}
+		defer etcd.Close()
+		etcdURL = etcd.ClientURL
+	}
+	cfg, err := o.Config(etcdURL)
+	if err != nil {
+		return err
+	}
+	srv, err := cfg.Complete().New()
+	if err != nil {
+		return err
+	}
+	klog.InfoS("Starting wasm-apiserver", "stateDir", o.StateDir, "embeddedEtcd", o.embeddedEtcd, "standalone", o.Standalone)
+	return srv.GenericAPIServer.PrepareRun().RunWithContext(ctx)
+}

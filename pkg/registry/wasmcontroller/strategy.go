@@ -1,0 +1,136 @@
+// Package wasmcontroller stores WasmControllers: how they are created,
+// updated, validated and shown as a table.
+package wasmcontroller
+
+import (
+	"context"
+	"fmt"
+
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/apiserver/pkg/registry/generic"
+	"k8s.io/apiserver/pkg/registry/rest"
+	"k8s.io/apiserver/pkg/storage"
+	"k8s.io/apiserver/pkg/storage/names"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/validation"
+)
+
+// Strategy implements create, update and delete of the main resource.
+type Strategy struct {
+	runtime.ObjectTyper
+	names.NameGenerator
+}
+
+// NewStrategy returns the strategy of the main resource.
+func NewStrategy(typer runtime.ObjectTyper) Strategy {
+	return Strategy{typer, names.SimpleNameGenerator}
+}
+
+var _ rest.RESTCreateStrategy = Strategy{}
+var _ rest.RESTDeleteStrategy = Strategy{}
+var _ rest.ResetFieldsStrategy = Strategy{}
+
+func (Strategy) NamespaceScoped() bool { return true }
+
+// GetResetFields says which fields server-side apply must not take from a
+// write to the main resource: the status belongs to the host.
+func (Strategy) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
+	return map[fieldpath.APIVersion]*fieldpath.Set{
+		"controllers.wasm.io/v1alpha1": fieldpath.NewSet(fieldpath.MakePathOrDie("status")),
+	}
+}
+
+// PrepareForCreate sets the status to Pending and starts the generation at 1.
+func (Strategy) PrepareForCreate(_ context.Context, obj runtime.Object) {
+	wc := obj.(*controllers.WasmController)
+	wc.Status = controllers.WasmControllerStatus{Phase: controllers.PhasePending}
+	wc.Generation = 1
+}
+
+// PrepareForUpdate keeps the stored status and bumps the generation when
+// the spec changes.
+func (Strategy) PrepareForUpdate(_ context.Context, obj, old runtime.Object) {
+	wc := obj.(*controllers.WasmController)
+	oldWC := old.(*controllers.WasmController)
+	wc.Status = oldWC.Status
+	if !apiequality.Semantic.DeepEqual(wc.Spec, oldWC.Spec) {
+		wc.Generation = oldWC.Generation + 1
+	}
+}
+
+func (Strategy) Validate(_ context.Context, obj runtime.Object) field.ErrorList {
+	return validation.ValidateWasmController(obj.(*controllers.WasmController))
+}
+
+func (Strategy) WarningsOnCreate(context.Context, runtime.Object) []string { return nil }
+
+func (Strategy) AllowCreateOnUpdate(context.Context) bool { return false }
+
+func (Strategy) AllowUnconditionalUpdate(context.Context) bool { return true }
+
+func (Strategy) Canonicalize(runtime.Object) {}
+
+func (Strategy) ValidateUpdate(_ context.Context, obj, old runtime.Object) field.ErrorList {
+	return validation.ValidateWasmControllerUpdate(obj.(*controllers.WasmController), old.(*controllers.WasmController))
+}
+
+func (Strategy) WarningsOnUpdate(context.Context, runtime.Object, runtime.Object) []string { return nil }
+
+// StatusStrategy implements updates through the status subresource.
+type StatusStrategy struct {
+	Strategy
+}
+
+// NewStatusStrategy returns the strategy of the status subresource.
+func NewStatusStrategy(typer runtime.ObjectTyper) StatusStrategy {
+	return StatusStrategy{Strategy{typer, names.SimpleNameGenerator}}
+}
+
+// GetResetFields says which fields a write to /status must not change: all
+// but the status.
+func (StatusStrategy) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
+	return map[fieldpath.APIVersion]*fieldpath.Set{
+		"controllers.wasm.io/v1alpha1": fieldpath.NewSet(
+			fieldpath.MakePathOrDie("spec"),
+			fieldpath.MakePathOrDie("metadata", "labels"),
+			fieldpath.MakePathOrDie("metadata", "annotations"),
+		),
+	}
+}
+
+// PrepareForUpdate keeps everything but the status as stored.
+func (StatusStrategy) PrepareForUpdate(_ context.Context, obj, old runtime.Object) {
+	wc := obj.(*controllers.WasmController)
+	oldWC := old.(*controllers.WasmController)
+	wc.Spec = oldWC.Spec
+	wc.Labels = oldWC.Labels
+	wc.Annotations = oldWC.Annotations
+	wc.Finalizers = oldWC.Finalizers
+	wc.OwnerReferences = oldWC.OwnerReferences
+}
+
+func (StatusStrategy) ValidateUpdate(_ context.Context, obj, old runtime.Object) field.ErrorList {
+	return validation.ValidateWasmControllerStatusUpdate(obj.(*controllers.WasmController), old.(*controllers.WasmController))
+}
+
+// GetAttrs returns the labels and fields of a WasmController for selectors.
+func GetAttrs(obj runtime.Object) (labels.Set, fields.Set, error) {
+	wc, ok := obj.(*controllers.WasmController)
+	if !ok {
+		return nil, nil, fmt.Errorf("object of type %T is not a WasmController", obj)
+	}
+	fs := generic.ObjectMetaFieldsSet(&wc.ObjectMeta, true)
+	fs["status.phase"] = string(wc.Status.Phase)
+	return wc.Labels, fs, nil
+}
+
+// Match is the filter used by the generic registry for list and watch.
+func Match(label labels.Selector, field fields.Selector) storage.SelectionPredicate {
+	return storage.SelectionPredicate{Label: label, Field: field, GetAttrs: GetAttrs}
+}

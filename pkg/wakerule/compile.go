@@ -1,0 +1,184 @@
+package wakerule
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/checker"
+	"github.com/google/cel-go/common/types"
+
+	celconfig "k8s.io/apiserver/pkg/apis/cel"
+	"k8s.io/apiserver/pkg/cel/environment"
+	"k8s.io/apiserver/pkg/cel/library"
+	"k8s.io/apimachinery/pkg/util/version"
+)
+
+// Variable names a rule can use.
+const (
+	VarObject    = "object"
+	VarOldObject = "oldObject"
+	VarEventType = "eventType"
+)
+
+// Cost limits, in CEL cost units.
+const (
+	// CostLimit is the most one evaluation of a rule may cost at run time:
+	// the per-expression limit Kubernetes applies to admission policies
+	// (about 0.1 s of CPU). An evaluation that reaches it does not wake.
+	CostLimit = celconfig.PerCallLimit
+
+	// EstimatedCostLimit is the most a rule's estimated worst case may cost
+	// when it is written, the limit CustomResourceDefinition validation rules
+	// have. Estimates assume every string, list and map in an object can be as
+	// large as the largest API request, so they are pessimistic by design.
+	EstimatedCostLimit = celconfig.RuntimeCELCostBudget
+)
+
+// Kind says which wake rule field an expression is for.
+type Kind int
+
+const (
+	// WakeWhen rules return a bool.
+	WakeWhen Kind = iota
+	// Enqueue rules return a "namespace/name" string or a list of them.
+	Enqueue
+)
+
+func (k Kind) String() string {
+	if k == Enqueue {
+		return "enqueue"
+	}
+	return "wakeWhen"
+}
+
+// ErrorType classifies why a rule was refused.
+type ErrorType int
+
+const (
+	// ErrorCompile: the expression does not parse or does not type-check.
+	ErrorCompile ErrorType = iota
+	// ErrorResultType: the expression compiles but returns the wrong type.
+	ErrorResultType
+	// ErrorCost: the estimated cost exceeds EstimatedCostLimit.
+	ErrorCost
+)
+
+// Error says why a rule was refused; validation turns it into a field error.
+type Error struct {
+	Type   ErrorType
+	Detail string
+}
+
+func (e *Error) Error() string { return e.Detail }
+
+// Rule is a compiled wake rule, ready to evaluate.
+type Rule struct {
+	Kind       Kind
+	Expression string
+	// EstimatedCost is the worst-case cost estimated at compile time.
+	EstimatedCost uint64
+	Program       cel.Program
+}
+
+// Compiler compiles wake rules. It is safe for concurrent use; build one and
+// share it, since building the environment is expensive.
+type Compiler struct {
+	env *cel.Env
+}
+
+// NewCompiler builds the CEL environment for wake rules at the given
+// compatibility version (nil: the default of this Kubernetes release).
+func NewCompiler(compat *version.Version) (*Compiler, error) {
+	if compat == nil {
+		compat = environment.DefaultCompatibilityVersion()
+	}
+	envSet, err := environment.MustBaseEnvSet(compat).Extend(environment.VersionedOptions{
+		IntroducedVersion: version.MajorMinor(1, 0),
+		EnvOptions: []cel.EnvOption{
+			cel.Variable(VarObject, cel.DynType),
+			cel.Variable(VarOldObject, cel.DynType),
+			cel.Variable(VarEventType, cel.StringType),
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("building wake rule environment: %w", err)
+	}
+	return &Compiler{env: envSet.StoredExpressionsEnv()}, nil
+}
+
+// Compile parses, type-checks and cost-checks one rule.
+//
+// # Errors
+//
+// An *Error says what is wrong with the expression: it does not compile,
+// returns the wrong type for its kind, or may cost more than EstimatedCostLimit.
+func (c *Compiler) Compile(kind Kind, expression string) (*Rule, error) {
+	ast, issues := c.env.Compile(expression)
+	if issues != nil && issues.Err() != nil {
+		return nil, &Error{Type: ErrorCompile, Detail: "compilation failed: " + issues.Err().Error()}
+	}
+	if err := checkResultType(kind, ast.OutputType()); err != nil {
+		return nil, err
+	}
+	est, err := c.env.EstimateCost(ast, &library.CostEstimator{SizeEstimator: sizeEstimator{}})
+	if err != nil {
+		return nil, &Error{Type: ErrorCost, Detail: "cost estimation failed: " + err.Error()}
+	}
+	if est.Max > EstimatedCostLimit {
+		factor := float64(est.Max) / float64(EstimatedCostLimit)
+		return nil, &Error{Type: ErrorCost, Detail: fmt.Sprintf(
+			"estimated rule cost exceeds budget by factor of %s (try simplifying the rule, or bounding the lists it iterates with size checks)",
+			formatFactor(factor))}
+	}
+	prog, err := c.env.Program(ast, cel.CostLimit(CostLimit), cel.InterruptCheckFrequency(celconfig.CheckFrequency))
+	if err != nil {
+		return nil, &Error{Type: ErrorCompile, Detail: "program construction failed: " + err.Error()}
+	}
+	return &Rule{Kind: kind, Expression: expression, EstimatedCost: est.Max, Program: prog}, nil
+}
+
+func checkResultType(kind Kind, t *cel.Type) error {
+	if t.IsExactType(types.DynType) {
+		return nil
+	}
+	switch kind {
+	case WakeWhen:
+		if t.IsExactType(types.BoolType) {
+			return nil
+		}
+		return &Error{Type: ErrorResultType, Detail: fmt.Sprintf("must evaluate to bool, not %s", t)}
+	case Enqueue:
+		if t.IsExactType(types.StringType) || t.IsExactType(types.NewListType(types.StringType)) ||
+			t.IsExactType(types.NewListType(types.DynType)) {
+			return nil
+		}
+		return &Error{Type: ErrorResultType, Detail: fmt.Sprintf("must evaluate to a string or a list of strings, not %s", t)}
+	}
+	return errors.New("unknown rule kind")
+}
+
+func formatFactor(f float64) string {
+	if f > 1e6 || math.IsInf(f, 0) {
+		return "more than 1000000x"
+	}
+	return fmt.Sprintf("%.1fx", f)
+}
+
+// sizeEstimator bounds the size of values whose type is dynamic: no object
+// sent to the Kubernetes API is larger than its request size limit, so no
+// string, list or map in it has more elements than that.
+type sizeEstimator struct{}
+
+func (sizeEstimator) EstimateSize(checker.AstNode) *checker.SizeEstimate {
+	return &checker.SizeEstimate{Min: 0, Max: maxElements}
+}
+
+func (sizeEstimator) EstimateCallCost(string, string, *checker.AstNode, []checker.AstNode) *checker.CallEstimate {
+	return nil
+}
+
+// maxElements is how many elements a list or map in an object of the largest
+// request size can hold: each element takes at least two bytes of JSON.
+const maxElements = uint64(celconfig.MaxRequestSizeBytes / 2)
