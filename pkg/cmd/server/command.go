@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	logsapi "k8s.io/component-base/logs/api/v1"
 	cliflag "k8s.io/component-base/cli/flag"
 	"k8s.io/component-base/term"
 
@@ -36,6 +38,10 @@ With --standalone it serves on loopback with a generated credential, for trying 
 				return err
 			}
 			if err := o.Validate(); err != nil {
+				return err
+			}
+			// Logging is process-wide: applied once, by the command only.
+			if err := logsapi.ValidateAndApply(o.Logs, utilfeature.DefaultFeatureGate); err != nil {
 				return err
 			}
 			return Run(cmd.Context(), o)

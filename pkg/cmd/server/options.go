@@ -138,8 +138,8 @@ func (o *Options) Validate() error {
 				"set --bind-address=127.0.0.1 (got %q), or run without --standalone to delegate authentication to a cluster", ip))
 		}
 	}
-	if err := logsapi.ValidateAndApply(o.Logs, utilfeature.DefaultFeatureGate); err != nil {
-		errs = append(errs, err)
+	if logErrs := logsapi.Validate(o.Logs, utilfeature.DefaultFeatureGate, nil); len(logErrs) > 0 {
+		errs = append(errs, logErrs.ToAggregate())
 	}
 	return utilerrors.NewAggregate(errs)
 }
