@@ -27,6 +27,18 @@ run: build ## Run locally on 127.0.0.1:8443 with embedded etcd and a generated c
 test: ## Unit and integration tests (race detector on; the server runs in-process with its embedded etcd).
 	$(GO) test -race -count=1 ./...
 
+.PHONY: test-e2e
+test-e2e: ## End-to-end tests: a real kube-apiserver and etcd on loopback, wasm-apiserver behind the aggregator, real kubectl.
+	hack/test-e2e.sh
+
+.PHONY: cluster-up
+cluster-up: ## Build (cached) and start kube-apiserver and etcd on 127.0.0.1; writes _output/cluster/env.
+	hack/cluster-up.sh
+
+.PHONY: cluster-down
+cluster-down: ## Stop the processes cluster-up started.
+	hack/cluster-down.sh
+
 .PHONY: bench
 bench: ## Benchmarks of the hot paths.
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -2,6 +2,7 @@
 # Stops the etcd and kube-apiserver started by hack/cluster-up.sh, by the PIDs
 # recorded in $CLUSTER_DIR. Safe to run when nothing is running. Logs and
 # certificates are kept; pass --purge to delete the state directory too.
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
 HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,7 +26,7 @@ CLUSTER_DIR="$(cd "${CLUSTER_DIR}" && pwd)"
 # The API server first, so that it does not log etcd connection errors.
 cluster::stop kube-apiserver
 cluster::stop etcd
-rm -f "${CLUSTER_DIR}/env"
+rm -f "${CLUSTER_DIR}/env" "${CLUSTER_DIR}/kubeconfig"
 
 if ((purge)); then
   rm -rf "${CLUSTER_DIR}"

@@ -13,7 +13,12 @@
 #   ETCD_PEER_PORT           etcd peer port (default: a free port)
 #   CLUSTER_START_TIMEOUT    seconds to wait for each component (default 120)
 #   KUBE_APISERVER_VERBOSITY kube-apiserver --v (default 1)
+#   CLUSTER_HOST_IP          non-loopback host address written to the env file
+#                            (default: detected). EndpointSlices may not use
+#                            127.0.0.0/8, so an aggregated API server running on
+#                            the host must listen on and be registered with it.
 #   plus KUBE_VERSION, ETCD_VERSION, WASM_APISERVER_TOOLS (see cluster-build.sh)
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
 HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -23,6 +28,8 @@ source "${HACK_DIR}/lib/certs.sh"
 source "${HACK_DIR}/lib/cluster.sh"
 
 cluster::require_cmd curl openssl
+mkdir -p "${CLUSTER_DIR}"
+CLUSTER_DIR="$(cd "${CLUSTER_DIR}" && pwd)" # absolute, also used by pid checks
 
 write_env() {
   local url="$1" etcd_url="$2" pki file="${CLUSTER_DIR}/env"
@@ -46,6 +53,7 @@ write_env() {
       "CLUSTER_SA_SIGNING_KEY=${pki}/sa.key" \
       "CLUSTER_SA_PUBLIC_KEY=${pki}/sa.pub" \
       "CLUSTER_SA_ISSUER=https://kubernetes.default.svc.cluster.local" \
+      "CLUSTER_HOST_IP=$(cluster::host_ip)" \
       "KUBE_APISERVER_BIN=$(cluster::kube_apiserver_path)" \
       "ETCD_BIN=$(cluster::etcd_path)"; do
       printf 'export %s=%q\n' "${kv%%=*}" "${kv#*=}"
@@ -70,8 +78,6 @@ rm -f "${CLUSTER_DIR}/env" "${CLUSTER_DIR}/kubeconfig"
 
 cluster::build_all
 
-mkdir -p "${CLUSTER_DIR}"
-CLUSTER_DIR="$(cd "${CLUSTER_DIR}" && pwd)" # absolute, also for pid checks
 cluster::ensure_pki
 
 mapfile -t ports < <(cluster::free_ports 3)

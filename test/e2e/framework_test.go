@@ -1,0 +1,199 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"encoding/base64"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+)
+
+// cluster is the kube-apiserver and etcd that hack/cluster-up.sh started;
+// its env file names everything a test needs.
+type cluster struct {
+	Dir        string
+	Kubeconfig string
+	URL        string
+	CACert     string
+}
+
+func clusterFromEnv(t *testing.T) *cluster {
+	t.Helper()
+	c := &cluster{Dir: os.Getenv("CLUSTER_DIR"), Kubeconfig: os.Getenv("KUBECONFIG"),
+		URL: os.Getenv("KUBE_APISERVER_URL"), CACert: os.Getenv("CLUSTER_CA_CERT")}
+	if c.Dir == "" || c.Kubeconfig == "" || c.URL == "" || c.CACert == "" {
+		t.Fatal("the e2e suite needs a running cluster: run it with `make test-e2e`, or source $CLUSTER_DIR/env after hack/cluster-up.sh")
+	}
+	return c
+}
+
+// repoRoot is where the Makefile is.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// run runs a command with a bounded time and returns its combined output.
+func run(t *testing.T, stdin string, name string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// kubectl runs the real kubectl with the given kubeconfig.
+func kubectl(t *testing.T, kubeconfig, stdin string, args ...string) (string, error) {
+	t.Helper()
+	return run(t, stdin, "kubectl", append([]string{"--kubeconfig", kubeconfig}, args...)...)
+}
+
+func mustKubectl(t *testing.T, kubeconfig, stdin string, args ...string) string {
+	t.Helper()
+	out, err := kubectl(t, kubeconfig, stdin, args...)
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// eventually polls cond until it holds or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	var last string
+	err := wait.PollUntilContextTimeout(t.Context(), 500*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		ok, detail := cond()
+		last = detail
+		return ok, nil
+	})
+	if err != nil {
+		t.Fatalf("%s: not within %s; last: %s", what, timeout, last)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// serverProcess is wasm-apiserver run on the host as it would run in a pod:
+// its own serving certificate, delegated authentication and authorization
+// against the cluster, the cluster reached as its ServiceAccount.
+type serverProcess struct {
+	bin, stateDir, certDir, kubeconfig string
+	port                               int
+	cmd                                *exec.Cmd
+	log                                *os.File
+}
+
+func (p *serverProcess) start(t *testing.T) {
+	t.Helper()
+	log, err := os.OpenFile(filepath.Join(p.stateDir, "wasm-apiserver.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.log = log
+	p.cmd = exec.Command(p.bin,
+		"--bind-address=127.0.0.1",
+		"--secure-port="+strconv.Itoa(p.port),
+		"--tls-cert-file="+filepath.Join(p.certDir, "tls.crt"),
+		"--tls-private-key-file="+filepath.Join(p.certDir, "tls.key"),
+		"--state-dir="+p.stateDir,
+		"--kubeconfig="+p.kubeconfig,
+		"--authentication-kubeconfig="+p.kubeconfig,
+		"--authorization-kubeconfig="+p.kubeconfig,
+	)
+	p.cmd.Stdout, p.cmd.Stderr = log, log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.stop(t) })
+}
+
+func (p *serverProcess) stop(t *testing.T) {
+	t.Helper()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(90 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-done
+		t.Errorf("wasm-apiserver did not stop within 90s of SIGTERM")
+	}
+	p.cmd = nil
+	p.log.Close()
+}
+
+func (p *serverProcess) logTail() string {
+	b, _ := os.ReadFile(filepath.Join(p.stateDir, "wasm-apiserver.log"))
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+// saKubeconfig writes a kubeconfig for a ServiceAccount from a token the
+// cluster issues for it, as a pod would mount.
+func saKubeconfig(t *testing.T, c *cluster, namespace, name, path string) {
+	t.Helper()
+	token := strings.TrimSpace(mustKubectl(t, c.Kubeconfig, "", "create", "token", name, "-n", namespace, "--duration=2h"))
+	ca, err := os.ReadFile(c.CACert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `apiVersion: v1
+kind: Config
+clusters:
+- name: e2e
+  cluster:
+    server: %s
+    certificate-authority-data: %s
+users:
+- name: %s
+  user:
+    token: %s
+contexts:
+- name: e2e
+  context: {cluster: e2e, user: %s}
+current-context: e2e
+`, c.URL, b64(ca), name, token, name)
+	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
