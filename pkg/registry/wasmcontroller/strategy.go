@@ -80,7 +80,9 @@ func (Strategy) ValidateUpdate(_ context.Context, obj, old runtime.Object) field
 	return validation.ValidateWasmControllerUpdate(obj.(*controllers.WasmController), old.(*controllers.WasmController))
 }
 
-func (Strategy) WarningsOnUpdate(context.Context, runtime.Object, runtime.Object) []string { return nil }
+func (Strategy) WarningsOnUpdate(context.Context, runtime.Object, runtime.Object) []string {
+	return nil
+}
 
 // StatusStrategy implements updates through the status subresource.
 type StatusStrategy struct {

@@ -7,10 +7,10 @@ import (
 	"path"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/duration"
-	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers"
 )
