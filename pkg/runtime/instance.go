@@ -1,0 +1,174 @@
+package runtime
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/sys"
+	"k8s.io/klog/v2"
+)
+
+// InstanceConfig configures one guest instance.
+type InstanceConfig struct {
+	// Name tags the guest's logs, such as "namespace/name" of its controller.
+	Name string
+	// Env is the whole environment the guest sees.
+	Env map[string]string
+	// MemoryLimit is the most linear memory the guest may grow to, in bytes.
+	MemoryLimit uint64
+	// API serves the guest's API requests.
+	API APIHandler
+	// Logger receives the guest's log calls and its stdout and stderr.
+	Logger klog.Logger
+}
+
+// Instance is a running guest. One reconcile runs at a time on it.
+type Instance struct {
+	cfg    InstanceConfig
+	module api.Module
+	oomHit bool
+
+	mu     sync.Mutex // serializes calls
+	closed bool
+}
+
+// Instantiate starts a guest: it creates its memory and runs its
+// _initialize export.
+//
+// # Errors
+//
+// ErrMemoryLimit when initialization needs more memory than the limit,
+// ErrTrap or ErrExited when it fails.
+func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance, error) {
+	if cfg.Logger.GetSink() == nil {
+		cfg.Logger = klog.Background().WithValues("guest", cfg.Name)
+	}
+	inst := &Instance{cfg: cfg}
+	mc := wazero.NewModuleConfig().
+		WithName("").
+		WithArgs(cfg.Name).
+		WithStartFunctions("_initialize").
+		WithRandSource(rand.Reader).
+		WithSysWalltime().
+		WithSysNanotime().
+		WithSysNanosleep().
+		WithStdout(newLineLogger(cfg.Logger, "stdout")).
+		WithStderr(newLineLogger(cfg.Logger, "stderr"))
+	for k, v := range cfg.Env {
+		mc = mc.WithEnv(k, v)
+	}
+	ictx := experimental.WithMemoryAllocator(withInstance(ctx, inst), limitedAllocator{limit: cfg.MemoryLimit, hit: &inst.oomHit})
+	mod, err := m.runtime.wazero.InstantiateModule(ictx, m.compiled, mc)
+	if err != nil {
+		if mod != nil {
+			_ = mod.Close(ctx)
+		}
+		return nil, inst.classify(ctx, err, "initializing")
+	}
+	inst.module = mod
+	return inst, nil
+}
+
+// Reconcile runs the guest's reconcile for req. ctx bounds it: when ctx is
+// done the guest is stopped and the instance closed.
+//
+// # Errors
+//
+//   - *GuestError when the guest reported the reconcile failed; the
+//     instance stays usable.
+//   - ErrTrap, ErrTimeout, ErrMemoryLimit, ErrExited: the instance has been
+//     closed; start a new one.
+//   - ErrClosed when the instance was already closed.
+func (i *Instance) Reconcile(ctx context.Context, req Request) (Result, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.closed {
+		return Result{}, ErrClosed
+	}
+	input, err := json.Marshal(req)
+	if err != nil {
+		return Result{}, err
+	}
+	c := &call{input: input}
+	ret, err := i.module.ExportedFunction("reconcile").Call(withCall(withInstance(ctx, i), c), uint64(len(input)))
+	if err != nil {
+		return Result{}, i.classify(ctx, err, "reconciling")
+	}
+	var res guestResult
+	if len(c.result) > 0 {
+		if err := json.Unmarshal(c.result, &res); err != nil {
+			return Result{}, &GuestError{Message: fmt.Sprintf("guest wrote a malformed result: %v", err)}
+		}
+	}
+	out := Result{}
+	if res.RequeueAfterMillis > 0 {
+		out.RequeueAfter = time.Duration(res.RequeueAfterMillis) * time.Millisecond
+	}
+	if len(ret) == 0 || ret[0] != 0 {
+		return out, &GuestError{Message: res.Error}
+	}
+	return out, nil
+}
+
+// guestResult is the JSON a guest passes to result_write.
+type guestResult struct {
+	RequeueAfterMillis int64  `json:"requeueAfterMillis,omitempty"`
+	Error              string `json:"error,omitempty"`
+}
+
+// classify turns a failed call into one of the package's errors and closes
+// the instance, which must not be used again after a failure like these.
+func (i *Instance) classify(ctx context.Context, err error, during string) error {
+	i.closed = true
+	if i.module != nil {
+		_ = i.module.Close(context.WithoutCancel(ctx))
+	}
+	var exit *sys.ExitError
+	switch {
+	case i.oomHit:
+		return fmt.Errorf("%w (limit %d bytes) while %s: %v", ErrMemoryLimit, i.cfg.MemoryLimit, during, err)
+	case errors.As(err, &exit) && (exit.ExitCode() == sys.ExitCodeDeadlineExceeded || exit.ExitCode() == sys.ExitCodeContextCanceled):
+		return fmt.Errorf("%w while %s: %w", ErrTimeout, during, ctx.Err())
+	case errors.As(err, &exit):
+		return fmt.Errorf("%w with code %d while %s", ErrExited, exit.ExitCode(), during)
+	default:
+		return fmt.Errorf("%w while %s: %v", ErrTrap, during, err)
+	}
+}
+
+// MemoryBytes is the size of the guest's linear memory.
+func (i *Instance) MemoryBytes() uint64 {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.closed || i.module == nil {
+		return 0
+	}
+	return uint64(i.module.Memory().Size())
+}
+
+// Closed reports whether the instance was closed, by Close or a failure.
+func (i *Instance) Closed() bool {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.closed
+}
+
+// Close stops the guest and frees its memory. It waits for a running
+// reconcile to finish; cancel its context first to stop it sooner.
+func (i *Instance) Close(ctx context.Context) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.closed {
+		return
+	}
+	i.closed = true
+	_ = i.module.Close(ctx)
+}

@@ -1,0 +1,218 @@
+package runtime_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+)
+
+// guests holds the test guests of test/guests, built once for all tests.
+var (
+	guestsOnce sync.Once
+	guestDir   string
+	guestErr   error
+)
+
+// guest returns the bytes of test/guests/<name> built for wasip1.
+func guest(t testing.TB, name string) []byte {
+	t.Helper()
+	guestsOnce.Do(func() {
+		guestDir, guestErr = os.MkdirTemp("", "guests")
+	})
+	if guestErr != nil {
+		t.Fatal(guestErr)
+	}
+	out := filepath.Join(guestDir, name+".wasm")
+	if _, err := os.Stat(out); err != nil {
+		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "../../test/guests/"+name)
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("building guest %s: %v\n%s", name, err, b)
+		}
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if guestDir != "" {
+		os.RemoveAll(guestDir)
+	}
+	os.Exit(code)
+}
+
+// fakeAPI answers every request with a ConfigMap, or 404 for name "missing",
+// and records what it was asked.
+type fakeAPI struct {
+	mu       sync.Mutex
+	requests []runtime.APIRequest
+}
+
+func (f *fakeAPI) ServeAPI(_ context.Context, req *runtime.APIRequest) *runtime.APIResponse {
+	f.mu.Lock()
+	f.requests = append(f.requests, *req)
+	f.mu.Unlock()
+	if strings.HasSuffix(req.Path, "/missing") {
+		return &runtime.APIResponse{Status: http.StatusNotFound, Body: json.RawMessage(`{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}`)}
+	}
+	return &runtime.APIResponse{Status: http.StatusOK, Body: json.RawMessage(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}}`)}
+}
+
+func newRuntime(t testing.TB) *runtime.Runtime {
+	t.Helper()
+	r, err := runtime.New(context.Background(), runtime.Config{CacheDir: filepath.Join(t.TempDir(), "cache")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
+	return r
+}
+
+func instantiate(t testing.TB, r *runtime.Runtime, name string, api runtime.APIHandler, limit uint64) *runtime.Instance {
+	t.Helper()
+	m, err := r.Load(t.Context(), guest(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Release(context.Background()) })
+	inst, err := m.Instantiate(t.Context(), runtime.InstanceConfig{Name: "test/" + name, MemoryLimit: limit, API: api})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inst.Close(context.Background()) })
+	return inst
+}
+
+func TestInstance_Reconcile(t *testing.T) {
+	r := newRuntime(t)
+	api := &fakeAPI{}
+	inst := instantiate(t, r, "echo", api, 64<<20)
+
+	tests := []struct {
+		name        string
+		req         runtime.Request
+		wantRequeue time.Duration
+		wantErr     string
+	}{
+		{name: "found", req: runtime.Request{Namespace: "default", Name: "cm", Reason: "event"}},
+		{name: "requeue", req: runtime.Request{Namespace: "default", Name: "requeue", Reason: "event"}, wantRequeue: 1234 * time.Millisecond},
+		{name: "api error reaches the guest", req: runtime.Request{Namespace: "default", Name: "missing", Reason: "resync"}, wantErr: "404"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := inst.Reconcile(t.Context(), tt.req)
+			if tt.wantErr != "" {
+				var ge *runtime.GuestError
+				if !errors.As(err, &ge) || !strings.Contains(ge.Message, tt.wantErr) {
+					t.Fatalf("Reconcile error = %v, want a GuestError containing %q", err, tt.wantErr)
+				}
+			} else if err != nil {
+				t.Fatalf("Reconcile: %v", err)
+			}
+			if res.RequeueAfter != tt.wantRequeue {
+				t.Errorf("RequeueAfter = %v, want %v", res.RequeueAfter, tt.wantRequeue)
+			}
+		})
+	}
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	if len(api.requests) != 3 || api.requests[0].Method != "GET" || api.requests[0].Path != "/api/v1/namespaces/default/configmaps/cm" {
+		t.Errorf("API requests = %+v", api.requests)
+	}
+	if inst.Closed() || inst.MemoryBytes() == 0 {
+		t.Errorf("instance closed=%v memory=%d after successful reconciles", inst.Closed(), inst.MemoryBytes())
+	}
+}
+
+func TestInstance_Failures(t *testing.T) {
+	r := newRuntime(t)
+	tests := []struct {
+		guest   string
+		timeout time.Duration
+		limit   uint64
+		want    error
+	}{
+		{guest: "trap", timeout: 10 * time.Second, limit: 64 << 20, want: runtime.ErrTrap},
+		{guest: "loop", timeout: 200 * time.Millisecond, limit: 64 << 20, want: runtime.ErrTimeout},
+		{guest: "oom", timeout: 30 * time.Second, limit: 16 << 20, want: runtime.ErrMemoryLimit},
+	}
+	for _, tt := range tests {
+		t.Run(tt.guest, func(t *testing.T) {
+			inst := instantiate(t, r, tt.guest, &fakeAPI{}, tt.limit)
+			ctx, cancel := context.WithTimeout(t.Context(), tt.timeout)
+			defer cancel()
+			_, err := inst.Reconcile(ctx, runtime.Request{Namespace: "default", Name: "x", Reason: "event"})
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Reconcile error = %v, want %v", err, tt.want)
+			}
+			if !inst.Closed() {
+				t.Errorf("instance still open after %v", tt.want)
+			}
+			if _, err := inst.Reconcile(t.Context(), runtime.Request{Name: "x"}); !errors.Is(err, runtime.ErrClosed) {
+				t.Errorf("Reconcile after failure = %v, want ErrClosed", err)
+			}
+		})
+	}
+	// The host is unharmed: a healthy guest still runs.
+	if _, err := instantiate(t, r, "echo", &fakeAPI{}, 64<<20).Reconcile(t.Context(), runtime.Request{Namespace: "d", Name: "x"}); err != nil {
+		t.Errorf("healthy guest after failures: %v", err)
+	}
+}
+
+func TestRuntime_Load(t *testing.T) {
+	r := newRuntime(t)
+	echo := guest(t, "echo")
+	tests := []struct {
+		name    string
+		wasm    []byte
+		wantErr string
+	}{
+		{name: "not wasm", wasm: []byte("#!/bin/sh\necho hello"), wantErr: "not a WebAssembly module"},
+		{name: "truncated", wasm: echo[:len(echo)/2], wantErr: "compilation failed"},
+		{name: "no ABI marker", wasm: guest(t, "noabi"), wantErr: "exports no wasm_apiserver_abi_v<N> marker"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := r.Load(t.Context(), tt.wasm)
+			var abiErr *runtime.ABIError
+			if !errors.As(err, &abiErr) || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Load error = %v, want an ABIError containing %q", err, tt.wantErr)
+			}
+		})
+	}
+
+	// One digest is compiled once and shared; the last release frees it.
+	a, err := r.Load(t.Context(), echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := r.Load(t.Context(), echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b || r.LoadedModules() != 1 || a.Digest != runtime.Digest(echo) {
+		t.Fatalf("shared=%v loaded=%d digest=%s", a == b, r.LoadedModules(), a.Digest)
+	}
+	a.Release(t.Context())
+	if r.LoadedModules() != 1 {
+		t.Errorf("released one of two references: loaded = %d, want 1", r.LoadedModules())
+	}
+	b.Release(t.Context())
+	if r.LoadedModules() != 0 {
+		t.Errorf("released both references: loaded = %d, want 0", r.LoadedModules())
+	}
+}

@@ -1,0 +1,169 @@
+package sdk
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Reasons a reconcile runs, the values of Request.Reason.
+const (
+	// ReasonEvent: a watched object changed and a wake rule matched.
+	ReasonEvent = "event"
+	// ReasonResync: the WasmController's resyncPeriod elapsed.
+	ReasonResync = "resync"
+	// ReasonRequeue: a previous reconcile asked for it with Result.RequeueAfter.
+	ReasonRequeue = "requeue"
+	// ReasonRetry: a previous reconcile of the key failed.
+	ReasonRetry = "retry"
+)
+
+// Request is the key of one reconcile and why it runs.
+type Request struct {
+	// Namespace of the object; empty for a cluster-scoped key.
+	Namespace string `json:"namespace"`
+	// Name of the object.
+	Name string `json:"name"`
+	// Reason is ReasonEvent, ReasonResync, ReasonRequeue or ReasonRetry.
+	Reason string `json:"reason"`
+}
+
+// String returns the key as "namespace/name", or "name" when cluster-scoped.
+func (r Request) String() string {
+	if r.Namespace == "" {
+		return r.Name
+	}
+	return r.Namespace + "/" + r.Name
+}
+
+// Result is what a successful reconcile asks of the host.
+type Result struct {
+	// RequeueAfter, when positive, wakes the key again after this long even
+	// without an event. It is rounded up to whole milliseconds.
+	RequeueAfter time.Duration
+}
+
+// Reconciler reconciles one key at a time.
+type Reconciler interface {
+	// Reconcile brings the object named by req to its desired state. An
+	// error fails the reconcile: the host retries it with exponential backoff
+	// and shows the error in the WasmController's status.lastError. The
+	// Result is ignored when the error is not nil, as in controller-runtime.
+	Reconcile(ctx context.Context, req Request) (Result, error)
+}
+
+// ReconcilerFunc adapts a function to a Reconciler.
+type ReconcilerFunc func(ctx context.Context, req Request) (Result, error)
+
+// Reconcile calls f(ctx, req).
+func (f ReconcilerFunc) Reconcile(ctx context.Context, req Request) (Result, error) {
+	return f(ctx, req)
+}
+
+// registered is the Reconciler the reconcile export calls.
+var registered Reconciler
+
+// Register sets the Reconciler the module runs. Call it from an init
+// function: a c-shared module runs package initialization when the host
+// instantiates it but never runs main. A later call replaces the Reconciler.
+func Register(r Reconciler) {
+	registered = r
+}
+
+// PanicError is the error of a reconcile that panicked. The panic is
+// recovered, so the instance stays usable; its stack is logged.
+type PanicError struct {
+	// Value is the value passed to panic.
+	Value any
+	// Stack is the goroutine's stack when it panicked.
+	Stack []byte
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("reconcile panicked: %v", e.Value)
+}
+
+// maxResultBytes is the ABI's limit on the result of a reconcile.
+const maxResultBytes = 64 << 10
+
+// wireResult is the JSON passed to result_write.
+type wireResult struct {
+	RequeueAfterMillis int64  `json:"requeueAfterMillis,omitempty"`
+	Error              string `json:"error,omitempty"`
+}
+
+// handle runs one reconcile from its JSON input. It returns the JSON result
+// to pass to result_write, nil when there is nothing to report, and whether
+// the reconcile succeeded.
+func handle(input []byte) (result []byte, ok bool) {
+	var req Request
+	if err := json.Unmarshal(input, &req); err != nil {
+		return encodeResult(Result{}, fmt.Errorf("decoding reconcile input: %w", err)), false
+	}
+	res, err := run(req)
+	return encodeResult(res, err), err == nil
+}
+
+// run calls the registered Reconciler, turning a panic into a *PanicError.
+func run(req Request) (res Result, err error) {
+	r := registered
+	if r == nil {
+		return Result{}, fmt.Errorf("no reconciler registered: call sdk.Register from an init function")
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			perr := &PanicError{Value: v, Stack: debug.Stack()}
+			Log(LevelError, fmt.Sprintf("%v key=%q\n%s", perr, req.String(), perr.Stack))
+			res, err = Result{}, perr
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	return r.Reconcile(ctx, req)
+}
+
+// encodeResult renders the result of a reconcile, nil when it succeeded
+// without asking for a requeue. An error message that would take the result
+// over the ABI's 64 KiB limit is truncated.
+func encodeResult(res Result, err error) []byte {
+	var w wireResult
+	switch {
+	case err != nil:
+		w.Error = err.Error()
+		if w.Error == "" {
+			w.Error = "reconcile failed"
+		}
+	case res.RequeueAfter > 0:
+		w.RequeueAfterMillis = int64((res.RequeueAfter + time.Millisecond - 1) / time.Millisecond)
+	default:
+		return nil
+	}
+	for {
+		b, merr := json.Marshal(w)
+		if merr != nil {
+			// Unreachable: the result holds only a string and a number.
+			return []byte(`{"error":"encoding the reconcile result failed"}`)
+		}
+		if len(b) <= maxResultBytes {
+			return b
+		}
+		w.Error = truncate(w.Error, len(w.Error)/2)
+	}
+}
+
+// truncate cuts s to at most n bytes on a rune boundary and marks the cut.
+func truncate(s string, n int) string {
+	const mark = " ... (truncated)"
+	s = strings.TrimSuffix(s, mark)
+	if len(s) <= n {
+		return s + mark
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + mark
+}

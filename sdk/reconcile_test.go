@@ -1,0 +1,165 @@
+package sdk
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestEncodeResult(t *testing.T) {
+	tests := []struct {
+		name string
+		res  Result
+		err  error
+		want string
+	}{
+		{name: "success", want: ""},
+		{name: "requeue", res: Result{RequeueAfter: 30 * time.Second}, want: `{"requeueAfterMillis":30000}`},
+		{name: "requeue rounds up", res: Result{RequeueAfter: 1500 * time.Microsecond}, want: `{"requeueAfterMillis":2}`},
+		{name: "sub-millisecond requeue is kept", res: Result{RequeueAfter: time.Nanosecond}, want: `{"requeueAfterMillis":1}`},
+		{name: "negative requeue", res: Result{RequeueAfter: -time.Second}, want: ""},
+		{name: "error", err: errors.New(`configmap default/x: "conflict"`), want: `{"error":"configmap default/x: \"conflict\""}`},
+		{name: "error ignores requeue", res: Result{RequeueAfter: time.Second}, err: errors.New("boom"), want: `{"error":"boom"}`},
+		{name: "empty error message", err: errors.New(""), want: `{"error":"reconcile failed"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := string(encodeResult(tt.res, tt.err)); got != tt.want {
+				t.Errorf("encodeResult = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestEncodeResult_Truncates(t *testing.T) {
+	tests := []struct {
+		name string
+		msg  string
+	}{
+		{name: "plain", msg: strings.Repeat("x", 200<<10)},
+		{name: "escaped", msg: strings.Repeat("\x01", 50<<10)},
+		{name: "multibyte", msg: strings.Repeat("é", 100<<10)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := encodeResult(Result{}, errors.New(tt.msg))
+			if len(b) > maxResultBytes {
+				t.Fatalf("result is %d bytes, over the %d limit", len(b), maxResultBytes)
+			}
+			var w wireResult
+			if err := json.Unmarshal(b, &w); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasSuffix(w.Error, "(truncated)") || !strings.HasPrefix(tt.msg, strings.TrimSuffix(w.Error, " ... (truncated)")) {
+				t.Errorf("error = %.40q...%q", w.Error, w.Error[len(w.Error)-20:])
+			}
+		})
+	}
+}
+
+func TestHandle(t *testing.T) {
+	var gotReq Request
+	var gotCtx context.Context
+	tests := []struct {
+		name       string
+		reconciler Reconciler
+		input      string
+		wantOK     bool
+		wantResult string
+	}{
+		{
+			name: "success",
+			reconciler: ReconcilerFunc(func(ctx context.Context, req Request) (Result, error) {
+				gotReq, gotCtx = req, ctx
+				return Result{}, nil
+			}),
+			input:  `{"namespace":"default","name":"x","reason":"event"}`,
+			wantOK: true,
+		},
+		{
+			name: "requeue",
+			reconciler: ReconcilerFunc(func(context.Context, Request) (Result, error) {
+				return Result{RequeueAfter: 1234 * time.Millisecond}, nil
+			}),
+			input:      `{"namespace":"default","name":"x","reason":"event"}`,
+			wantOK:     true,
+			wantResult: `{"requeueAfterMillis":1234}`,
+		},
+		{
+			name: "error",
+			reconciler: ReconcilerFunc(func(context.Context, Request) (Result, error) {
+				return Result{}, errors.New("no luck")
+			}),
+			input:      `{"name":"x"}`,
+			wantResult: `{"error":"no luck"}`,
+		},
+		{
+			name: "panic is recovered",
+			reconciler: ReconcilerFunc(func(context.Context, Request) (Result, error) {
+				var m map[string]int
+				m["x"] = 1
+				return Result{}, nil
+			}),
+			input:      `{"name":"x"}`,
+			wantResult: `{"error":"reconcile panicked: assignment to entry in nil map"}`,
+		},
+		{
+			name: "panic with a value",
+			reconciler: ReconcilerFunc(func(context.Context, Request) (Result, error) {
+				panic("on purpose")
+			}),
+			input:      `{"name":"x"}`,
+			wantResult: `{"error":"reconcile panicked: on purpose"}`,
+		},
+		{
+			name:       "no reconciler",
+			input:      `{"name":"x"}`,
+			wantResult: `{"error":"no reconciler registered: call sdk.Register from an init function"}`,
+		},
+		{
+			name:       "malformed input",
+			reconciler: ReconcilerFunc(func(context.Context, Request) (Result, error) { return Result{}, nil }),
+			input:      `{"name":`,
+			wantResult: `{"error":"decoding reconcile input: unexpected end of JSON input"}`,
+		},
+		{
+			name:       "unknown input fields are ignored",
+			reconciler: ReconcilerFunc(func(context.Context, Request) (Result, error) { return Result{}, nil }),
+			input:      `{"name":"x","attempt":3}`,
+			wantOK:     true,
+		},
+	}
+	var logged []string
+	logTo = func(_ Level, msg string) { logged = append(logged, msg) }
+	t.Cleanup(func() { logTo = hostLog; registered = nil })
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			Register(tt.reconciler)
+			result, ok := handle([]byte(tt.input))
+			if ok != tt.wantOK || string(result) != tt.wantResult {
+				t.Errorf("handle = %s, %v; want %s, %v", result, ok, tt.wantResult, tt.wantOK)
+			}
+		})
+	}
+	if gotReq != (Request{Namespace: "default", Name: "x", Reason: ReasonEvent}) {
+		t.Errorf("request = %+v", gotReq)
+	}
+	if gotCtx == nil || gotCtx.Err() == nil {
+		t.Errorf("the reconcile's context is not cancelled after it returns")
+	}
+	if len(logged) != 2 || !strings.Contains(logged[0], "assignment to entry in nil map") || !strings.Contains(logged[0], "goroutine") {
+		t.Errorf("panics logged %q, want two with their stacks", logged)
+	}
+}
+
+func TestRequest_String(t *testing.T) {
+	if got := (Request{Namespace: "a", Name: "b"}).String(); got != "a/b" {
+		t.Errorf("namespaced key = %q", got)
+	}
+	if got := (Request{Name: "b"}).String(); got != "b" {
+		t.Errorf("cluster-scoped key = %q", got)
+	}
+}

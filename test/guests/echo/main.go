@@ -1,0 +1,40 @@
+// Command echo is a test guest for the host runtime. Each reconcile makes one
+// GET of the ConfigMap named by the key and fails with the response status
+// when it is not 200; a key named "requeue" asks to be requeued after 1234 ms.
+// A counter that lives as long as the instance is logged with each reconcile,
+// so tests can tell a resumed instance from a fresh one.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wasm-apiserver/wasm-apiserver/sdk"
+)
+
+// reconciles counts the reconciles this instance ran.
+var reconciles int
+
+func init() {
+	sdk.Register(sdk.ReconcilerFunc(reconcile))
+}
+
+func reconcile(ctx context.Context, req sdk.Request) (sdk.Result, error) {
+	reconciles++
+	sdk.Info("echo reconcile", "count", reconciles, "key", req.String(), "reason", req.Reason)
+	path := sdk.ConfigMaps.Path(req.Namespace, req.Name, "")
+	if _, err := sdk.DefaultClient.Get(ctx, sdk.ConfigMaps, req.Namespace, req.Name); err != nil {
+		if se, ok := errors.AsType[*sdk.StatusError](err); ok {
+			return sdk.Result{}, fmt.Errorf("GET %s: status %d %s", path, se.Code, se.Reason)
+		}
+		return sdk.Result{}, err
+	}
+	if req.Name == "requeue" {
+		return sdk.Result{RequeueAfter: 1234 * time.Millisecond}, nil
+	}
+	return sdk.Result{}, nil
+}
+
+func main() {}
