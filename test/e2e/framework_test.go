@@ -108,8 +108,10 @@ func freePort(t *testing.T) int {
 type serverProcess struct {
 	bin, stateDir, certDir, kubeconfig string
 	port                               int
-	cmd                                *exec.Cmd
-	log                                *os.File
+	// args replace the in-cluster flags (certificates, kubeconfigs) when set.
+	args []string
+	cmd  *exec.Cmd
+	log  *os.File
 }
 
 func (p *serverProcess) start(t *testing.T) {
@@ -119,16 +121,19 @@ func (p *serverProcess) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.log = log
-	p.cmd = exec.Command(p.bin,
-		"--bind-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(p.port),
-		"--tls-cert-file="+filepath.Join(p.certDir, "tls.crt"),
-		"--tls-private-key-file="+filepath.Join(p.certDir, "tls.key"),
-		"--state-dir="+p.stateDir,
-		"--kubeconfig="+p.kubeconfig,
-		"--authentication-kubeconfig="+p.kubeconfig,
-		"--authorization-kubeconfig="+p.kubeconfig,
-	)
+	args := []string{"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(p.port), "--state-dir=" + p.stateDir}
+	if p.args != nil {
+		args = append(args, p.args...)
+	} else {
+		args = append(args,
+			"--tls-cert-file="+filepath.Join(p.certDir, "tls.crt"),
+			"--tls-private-key-file="+filepath.Join(p.certDir, "tls.key"),
+			"--kubeconfig="+p.kubeconfig,
+			"--authentication-kubeconfig="+p.kubeconfig,
+			"--authorization-kubeconfig="+p.kubeconfig,
+		)
+	}
+	p.cmd = exec.Command(p.bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = log, log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

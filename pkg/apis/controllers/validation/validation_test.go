@@ -213,9 +213,11 @@ func TestValidateWasmController(t *testing.T) {
 			want:   []wantError{{field.ErrorTypeRequired, "spec.module.sha256", "required with url"}},
 		},
 		{
-			name:   "http url",
-			mutate: func(wc *controllers.WasmController) { wc.Spec.Module.URL = "http://modules.example.com/replicator.wasm" },
-			want:   []wantError{{field.ErrorTypeInvalid, "spec.module.url", "must be an https:// URL"}},
+			name: "http url",
+			mutate: func(wc *controllers.WasmController) {
+				wc.Spec.Module.URL = "http://modules.example.com/replicator.wasm"
+			},
+			want: []wantError{{field.ErrorTypeInvalid, "spec.module.url", "must be an https:// URL"}},
 		},
 		{
 			name:   "url without host",
