@@ -129,7 +129,7 @@ func (c *Compiler) Compile(kind Kind, expression string) (*Rule, error) {
 	if est.Max > EstimatedCostLimit {
 		factor := float64(est.Max) / float64(EstimatedCostLimit)
 		return nil, &Error{Type: ErrorCost, Detail: fmt.Sprintf(
-			"estimated rule cost exceeds budget by factor of %s (try simplifying the rule, or bounding the lists it iterates with size checks)",
+			"estimated rule cost exceeds budget by factor of %s (try simplifying the rule: index a fixed number of elements, such as object.metadata.ownerReferences[0].name, instead of iterating over lists)",
 			formatFactor(factor))}
 	}
 	prog, err := c.env.Program(ast, cel.CostLimit(CostLimit), cel.InterruptCheckFrequency(celconfig.CheckFrequency))

@@ -2,6 +2,7 @@ package wakerule
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -310,4 +311,32 @@ func FuzzCompile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkRule_Eval measures a list comprehension over lists of growing
+// size, so that the time per element can be compared across sizes.
+func BenchmarkRule_Eval(b *testing.B) {
+	c := newTestCompiler(b)
+	rule, err := c.Compile(WakeWhen, "object.spec.items.all(x, x >= 0)")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{100, 1000, 10000} {
+		items := make([]any, n)
+		for i := range items {
+			items[i] = int64(i)
+		}
+		activation := map[string]any{
+			VarObject:    map[string]any{"spec": map[string]any{"items": items}},
+			VarOldObject: nil,
+			VarEventType: "MODIFIED",
+		}
+		b.Run(fmt.Sprintf("items=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, _, err := rule.Program.Eval(activation); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

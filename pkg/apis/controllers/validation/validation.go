@@ -154,9 +154,10 @@ func validateModule(m *controllers.ModuleSource, fldPath *field.Path) field.Erro
 		keyPath := fldPath.Child("configMapRef", "key")
 		if ref.Key == "" {
 			allErrs = append(allErrs, field.Required(keyPath, ""))
-		}
-		for _, msg := range utilvalidation.IsConfigMapKey(ref.Key) {
-			allErrs = append(allErrs, field.Invalid(keyPath, ref.Key, msg))
+		} else {
+			for _, msg := range utilvalidation.IsConfigMapKey(ref.Key) {
+				allErrs = append(allErrs, field.Invalid(keyPath, ref.Key, msg))
+			}
 		}
 	}
 
