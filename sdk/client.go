@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"strings"
 )
 
@@ -72,7 +71,7 @@ func (c *Client) List(ctx context.Context, r Resource, namespace string, opts ..
 	if err := checkScope(r, namespace); err != nil {
 		return nil, err
 	}
-	q := url.Values{}
+	q := query{}
 	for _, o := range opts {
 		o.applyToList(q)
 	}
@@ -248,7 +247,7 @@ func (c *Client) Delete(ctx context.Context, r Resource, namespace, name string,
 }
 
 // object makes a request whose response is an object.
-func (c *Client) object(ctx context.Context, method, path string, q url.Values, contentType string, body any) (*Object, error) {
+func (c *Client) object(ctx context.Context, method, path string, q query, contentType string, body any) (*Object, error) {
 	var raw []byte
 	switch b := body.(type) {
 	case nil:
@@ -284,12 +283,12 @@ func (c *Client) object(ctx context.Context, method, path string, q url.Values, 
 
 // do sends one request and returns the response's status code and body. It
 // is the only place the Client meets its API.
-func (c *Client) do(ctx context.Context, method, path string, q url.Values, headers map[string]string, body []byte) (int, []byte, error) {
+func (c *Client) do(ctx context.Context, method, path string, q query, headers map[string]string, body []byte) (int, []byte, error) {
 	h := map[string]string{"Accept": "application/json"}
 	for k, v := range headers {
 		h[k] = v
 	}
-	req := &APIRequest{Method: method, Path: path, Query: q.Encode(), Headers: h, Body: body}
+	req := &APIRequest{Method: method, Path: path, Query: q.encode(), Headers: h, Body: body}
 	resp, err := c.api.Do(ctx, req)
 	if err != nil {
 		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
@@ -320,8 +319,8 @@ func writable(r Resource, obj any) (*Object, error) {
 	return o, nil
 }
 
-func writeQuery(opts []WriteOption) url.Values {
-	q := url.Values{}
+func writeQuery(opts []WriteOption) query {
+	q := query{}
 	for _, o := range opts {
 		o.applyToWrite(q)
 	}

@@ -1,7 +1,6 @@
 package sdk
 
 import (
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -9,12 +8,12 @@ import (
 
 // ListOption configures List.
 type ListOption interface {
-	applyToList(q url.Values)
+	applyToList(q query)
 }
 
 // WriteOption configures Create, Update, UpdateStatus, Patch and PatchStatus.
 type WriteOption interface {
-	applyToWrite(q url.Values)
+	applyToWrite(q query)
 }
 
 // DeleteOption configures Delete.
@@ -26,46 +25,46 @@ type DeleteOption interface {
 // such as "app=web,tier!=cache".
 type LabelSelector string
 
-func (s LabelSelector) applyToList(q url.Values) { setNonEmpty(q, "labelSelector", string(s)) }
+func (s LabelSelector) applyToList(q query) { q.set("labelSelector", string(s)) }
 
 // MatchingLabels restricts List to objects with all these labels.
 type MatchingLabels map[string]string
 
-func (m MatchingLabels) applyToList(q url.Values) {
+func (m MatchingLabels) applyToList(q query) {
 	terms := make([]string, 0, len(m))
 	for k, v := range m {
 		terms = append(terms, k+"="+v)
 	}
 	slices.Sort(terms)
-	setNonEmpty(q, "labelSelector", strings.Join(terms, ","))
+	q.set("labelSelector", strings.Join(terms, ","))
 }
 
 // FieldSelector restricts List to objects whose fields match the selector,
 // such as "metadata.name=config".
 type FieldSelector string
 
-func (s FieldSelector) applyToList(q url.Values) { setNonEmpty(q, "fieldSelector", string(s)) }
+func (s FieldSelector) applyToList(q query) { q.set("fieldSelector", string(s)) }
 
 // Limit asks List for at most this many items; continue with
 // ObjectList.Continue.
 type Limit int64
 
-func (l Limit) applyToList(q url.Values) {
+func (l Limit) applyToList(q query) {
 	if l > 0 {
-		q.Set("limit", strconv.FormatInt(int64(l), 10))
+		q.set("limit", strconv.FormatInt(int64(l), 10))
 	}
 }
 
 // Continue lists the next page of a List that was given a Limit.
 type Continue string
 
-func (c Continue) applyToList(q url.Values) { setNonEmpty(q, "continue", string(c)) }
+func (c Continue) applyToList(q query) { q.set("continue", string(c)) }
 
 // FieldManager names the manager of the fields a write sets. Apply patches
 // require it.
 type FieldManager string
 
-func (m FieldManager) applyToWrite(q url.Values) { setNonEmpty(q, "fieldManager", string(m)) }
+func (m FieldManager) applyToWrite(q query) { q.set("fieldManager", string(m)) }
 
 // Force makes an apply patch take ownership of fields other managers own,
 // as a controller usually should. It is valid only with ApplyPatch.
@@ -73,7 +72,7 @@ var Force WriteOption = forceOption{}
 
 type forceOption struct{}
 
-func (forceOption) applyToWrite(q url.Values) { q.Set("force", "true") }
+func (forceOption) applyToWrite(q query) { q.set("force", "true") }
 
 // DryRun makes a write or delete go through admission and validation
 // without being persisted.
@@ -82,7 +81,7 @@ var DryRun DryRunOption
 // DryRunOption is the type of DryRun, both a WriteOption and a DeleteOption.
 type DryRunOption struct{}
 
-func (DryRunOption) applyToWrite(q url.Values)      { q.Set("dryRun", "All") }
+func (DryRunOption) applyToWrite(q query)           { q.set("dryRun", "All") }
 func (DryRunOption) applyToDelete(o *deleteOptions) { o.DryRun = []string{"All"} }
 
 // PropagationPolicy says how a delete treats the object's dependents.
@@ -119,10 +118,4 @@ type deleteOptions struct {
 	PropagationPolicy string         `json:"propagationPolicy,omitempty"`
 	Preconditions     *Preconditions `json:"preconditions,omitempty"`
 	DryRun            []string       `json:"dryRun,omitempty"`
-}
-
-func setNonEmpty(q url.Values, key, value string) {
-	if value != "" {
-		q.Set(key, value)
-	}
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"runtime/debug"
+	"runtime"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -116,14 +116,27 @@ func run(req Request) (res Result, err error) {
 	}
 	defer func() {
 		if v := recover(); v != nil {
-			perr := &PanicError{Value: v, Stack: debug.Stack()}
+			perr := &PanicError{Value: v, Stack: stack()}
 			Log(LevelError, fmt.Sprintf("%v key=%q\n%s", perr, req.String(), perr.Stack))
 			res, err = Result{}, perr
 		}
 	}()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	return r.Reconcile(ctx, req)
+	// context.Background rather than a cancellable context: the host stops a
+	// reconcile that runs too long by closing the instance, and a cancellable
+	// context would add about 230 KB to every guest.
+	return r.Reconcile(context.Background(), req)
+}
+
+// stack returns the calling goroutine's stack.
+func stack() []byte {
+	buf := make([]byte, 8<<10)
+	for {
+		n := runtime.Stack(buf, false)
+		if n < len(buf) {
+			return buf[:n]
+		}
+		buf = make([]byte, 2*len(buf))
+	}
 }
 
 // encodeResult renders the result of a reconcile, nil when it succeeded

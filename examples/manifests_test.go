@@ -1,0 +1,93 @@
+// Package examples checks the manifests of the example controllers: every
+// WasmController passes the API's own validation (wake rules compile), and
+// every manifest decodes.
+package examples
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/install"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/validation"
+)
+
+// decodeAll decodes every YAML document of a file into unstructured objects.
+func decodeAll(t *testing.T, path string) []*unstructured.Unstructured {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	d := yaml.NewYAMLOrJSONDecoder(f, 4096)
+	var objs []*unstructured.Unstructured
+	for {
+		u := &unstructured.Unstructured{}
+		if err := d.Decode(&u.Object); errors.Is(err, io.EOF) {
+			return objs
+		} else if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if len(u.Object) > 0 {
+			objs = append(objs, u)
+		}
+	}
+}
+
+func TestWasmControllers(t *testing.T) {
+	scheme := runtime.NewScheme()
+	install.Install(scheme)
+	paths, err := filepath.Glob("*/wasmcontroller.yaml")
+	if err != nil || len(paths) != 3 {
+		t.Fatalf("found %v (%v), want the three examples' wasmcontroller.yaml", paths, err)
+	}
+	for _, path := range paths {
+		t.Run(filepath.Dir(path), func(t *testing.T) {
+			objs := decodeAll(t, path)
+			if len(objs) != 1 || objs[0].GetKind() != "WasmController" {
+				t.Fatalf("want one WasmController, found %d objects", len(objs))
+			}
+			versioned := &v1alpha1.WasmController{}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(objs[0].Object, versioned, true); err != nil {
+				t.Fatal(err)
+			}
+			scheme.Default(versioned)
+			internal := &controllers.WasmController{}
+			if err := scheme.Convert(versioned, internal, nil); err != nil {
+				t.Fatal(err)
+			}
+			if errs := validation.ValidateWasmController(internal); len(errs) > 0 {
+				t.Errorf("invalid: %v", errs.ToAggregate())
+			}
+			ref := versioned.Spec.Module.ConfigMapRef
+			if want := filepath.Dir(path) + "-module"; ref == nil || ref.Name != want || ref.Key != "module.wasm.gz" {
+				t.Errorf("module source = %+v, want configMapRef %s key module.wasm.gz", versioned.Spec.Module, want)
+			}
+		})
+	}
+}
+
+func TestManifests(t *testing.T) {
+	paths, err := filepath.Glob("*/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range paths {
+		t.Run(path, func(t *testing.T) {
+			for _, o := range decodeAll(t, path) {
+				if o.GetAPIVersion() == "" || o.GetKind() == "" || o.GetName() == "" {
+					t.Errorf("object without apiVersion, kind or name: %v", o.Object)
+				}
+			}
+		})
+	}
+}
