@@ -39,6 +39,10 @@ cluster-up: ## Build (cached) and start kube-apiserver and etcd on 127.0.0.1; wr
 cluster-down: ## Stop the processes cluster-up started.
 	hack/cluster-down.sh
 
+.PHONY: guests
+guests: ## Build the example controllers and test guests into _output/guests (GOOS=wasip1).
+	GO=$(GO) test/guests/build.sh
+
 .PHONY: bench
 bench: ## Benchmarks of the hot paths.
 	$(GO) test -run '^$$' -bench . -benchmem ./...

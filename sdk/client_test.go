@@ -100,6 +100,16 @@ func TestClient_Requests(t *testing.T) {
 				Body:    json.RawMessage(`{"data":{"x":"1"}}`)},
 		},
 		{
+			name: "strategic merge patch from a string",
+			call: func(ctx context.Context, c *Client) error {
+				_, err := c.Patch(ctx, Deployments, "web", "api", StrategicMergePatch, `{"spec":{"replicas":2}}`)
+				return err
+			},
+			want: APIRequest{Method: "PATCH", Path: "/apis/apps/v1/namespaces/web/deployments/api",
+				Headers: map[string]string{"Accept": "application/json", "Content-Type": "application/strategic-merge-patch+json"},
+				Body:    json.RawMessage(`{"spec":{"replicas":2}}`)},
+		},
+		{
 			name: "apply patch with field manager and force",
 			call: func(ctx context.Context, c *Client) error {
 				_, err := c.Patch(ctx, ConfigMaps, "d", "x", ApplyPatch, []byte(`{"apiVersion":"v1","kind":"ConfigMap"}`), FieldManager("replicator"), Force)

@@ -148,7 +148,7 @@ func encodeResult(res Result, err error) []byte {
 	case err != nil:
 		w.Error = err.Error()
 		if w.Error == "" {
-			w.Error = "reconcile failed"
+			w.Error = fmt.Sprintf("reconcile failed with a %T that has no message", err)
 		}
 	case res.RequeueAfter > 0:
 		w.RequeueAfterMillis = int64((res.RequeueAfter + time.Millisecond - 1) / time.Millisecond)

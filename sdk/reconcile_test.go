@@ -9,6 +9,11 @@ import (
 	"time"
 )
 
+// emptyError is an error without a message.
+type emptyError struct{}
+
+func (emptyError) Error() string { return "" }
+
 func TestEncodeResult(t *testing.T) {
 	tests := []struct {
 		name string
@@ -23,7 +28,7 @@ func TestEncodeResult(t *testing.T) {
 		{name: "negative requeue", res: Result{RequeueAfter: -time.Second}, want: ""},
 		{name: "error", err: errors.New(`configmap default/x: "conflict"`), want: `{"error":"configmap default/x: \"conflict\""}`},
 		{name: "error ignores requeue", res: Result{RequeueAfter: time.Second}, err: errors.New("boom"), want: `{"error":"boom"}`},
-		{name: "empty error message", err: errors.New(""), want: `{"error":"reconcile failed"}`},
+		{name: "empty error message", err: emptyError{}, want: `{"error":"reconcile failed with a sdk.emptyError that has no message"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -19,32 +19,39 @@ out="${root}/_output/guests"
 go="${GO:-go}"
 cd "${root}"
 
-declare -A pkgs=()
-for dir in examples/*/ test/guests/*/; do
-  dir="${dir%/}"
-  [[ -f "${dir}/main.go" ]] || continue
-  pkgs["$(basename "${dir}")"]="./${dir}"
-done
+# package prints the package directory of the guest name, or fails.
+package() {
+  local dir
+  for dir in "examples/$1" "test/guests/$1"; do
+    if [[ -f "${dir}/main.go" ]]; then
+      echo "${dir}"
+      return
+    fi
+  done
+  echo "unknown guest $1: no examples/$1/main.go or test/guests/$1/main.go" >&2
+  return 1
+}
 
 names=("$@")
 if [[ ${#names[@]} -eq 0 ]]; then
-  mapfile -t names < <(printf '%s\n' "${!pkgs[@]}" | sort)
+  for main in examples/*/main.go test/guests/*/main.go; do
+    names+=("$(basename "$(dirname "${main}")")")
+  done
 fi
 
 mkdir -p "${out}"
 for name in "${names[@]}"; do
-  pkg="${pkgs[${name}]:-}"
-  if [[ -z "${pkg}" ]]; then
-    echo "unknown guest ${name}; known: ${!pkgs[*]}" >&2
-    exit 1
-  fi
+  dir="$(package "${name}")"
   ldflags=""
-  [[ "${pkg}" == ./examples/* ]] && ldflags="-s"
-  GOOS=wasip1 GOARCH=wasm "${go}" build -trimpath -ldflags="${ldflags}" -buildmode=c-shared -o "${out}/${name}.wasm" "${pkg}"
+  if [[ "${dir}" == examples/* ]]; then
+    ldflags="-s"
+  fi
+  GOOS=wasip1 GOARCH=wasm "${go}" build -trimpath -ldflags="${ldflags}" -buildmode=c-shared \
+    -o "${out}/${name}.wasm" "./${dir}"
 done
 
-printf '%-22s %12s %12s\n' guest bytes gzip-bytes
+printf '%-22s %10s %10s\n' guest bytes gzipped
 for name in "${names[@]}"; do
   f="${out}/${name}.wasm"
-  printf '%-22s %12d %12d\n' "${name}" "$(wc -c <"${f}")" "$(gzip -9c "${f}" | wc -c)"
+  printf '%-22s %10d %10d\n' "${name}" "$(wc -c <"${f}")" "$(gzip -9c "${f}" | wc -c)"
 done
