@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
 )
 
 // ErrNotInGuest is returned by HostAPI outside a wasip1 guest, where there
@@ -13,27 +15,10 @@ var ErrNotInGuest = errors.New("host calls are only available in a wasip1 guest"
 
 // APIRequest is the request envelope of the api_request host call: a
 // Kubernetes REST call whose body is JSON.
-type APIRequest struct {
-	// Method is GET, POST, PUT, PATCH or DELETE.
-	Method string `json:"method"`
-	// Path is the REST path, /api/... or /apis/..., not percent-encoded.
-	Path string `json:"path"`
-	// Query is the URL-encoded query string without the leading "?".
-	Query string `json:"query,omitempty"`
-	// Headers are request headers; Content-Type selects the patch type.
-	Headers map[string]string `json:"headers,omitempty"`
-	// Body is the request body, a JSON value.
-	Body json.RawMessage `json:"body,omitempty"`
-}
+type APIRequest = abi.APIRequest
 
 // APIResponse is the response envelope of the api_request host call.
-type APIResponse struct {
-	// Status is the HTTP status code. API errors come with a Kubernetes
-	// Status object in Body.
-	Status int `json:"status"`
-	// Body is the response body, a JSON value; empty when there is none.
-	Body json.RawMessage `json:"body,omitempty"`
-}
+type APIResponse = abi.APIResponse
 
 // API sends Kubernetes API requests. HostAPI sends them through the host;
 // tests pass a fake to NewClientFor.
@@ -75,27 +60,14 @@ func (hostAPI) Do(ctx context.Context, req *APIRequest) (*APIResponse, error) {
 }
 
 // Errno is an error number returned by a host call.
-type Errno uint32
+type Errno = abi.Errno
 
 // Errno values of the guest ABI.
 const (
 	// EFAULT: a pointer or length was outside the guest's memory.
-	EFAULT Errno = 1
+	EFAULT = abi.EFAULT
 	// EINVAL: malformed JSON or envelope, or no reconcile in progress.
-	EINVAL Errno = 2
+	EINVAL = abi.EINVAL
 	// E2BIG: over a size limit (a request envelope over 4 MiB, a result over 64 KiB).
-	E2BIG Errno = 3
+	E2BIG = abi.E2BIG
 )
-
-func (e Errno) Error() string {
-	switch e {
-	case EFAULT:
-		return "EFAULT: pointer or length out of bounds"
-	case EINVAL:
-		return "EINVAL: malformed envelope or no reconcile in progress"
-	case E2BIG:
-		return "E2BIG: over a size limit"
-	default:
-		return fmt.Sprintf("errno %d", uint32(e))
-	}
-}

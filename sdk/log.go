@@ -4,33 +4,22 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
 )
 
 // Level is the level of a log message.
-type Level uint32
+type Level = abi.Level
 
 // Log levels of the guest ABI.
 const (
 	// LevelInfo messages are always shown.
-	LevelInfo Level = 0
+	LevelInfo = abi.LevelInfo
 	// LevelDebug messages are shown when the server runs at verbosity 4 or more.
-	LevelDebug Level = 1
+	LevelDebug = abi.LevelDebug
 	// LevelError messages report failures.
-	LevelError Level = 2
+	LevelError = abi.LevelError
 )
-
-func (l Level) String() string {
-	switch l {
-	case LevelInfo:
-		return "info"
-	case LevelDebug:
-		return "debug"
-	case LevelError:
-		return "error"
-	default:
-		return "level(" + strconv.Itoa(int(l)) + ")"
-	}
-}
 
 // logTo is where messages go; tests replace it.
 var logTo = hostLog

@@ -8,28 +8,30 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
 )
 
 // Reasons a reconcile runs, the values of Request.Reason.
 const (
 	// ReasonEvent: a watched object changed and a wake rule matched.
-	ReasonEvent = "event"
+	ReasonEvent = abi.ReasonEvent
 	// ReasonResync: the WasmController's resyncPeriod elapsed.
-	ReasonResync = "resync"
+	ReasonResync = abi.ReasonResync
 	// ReasonRequeue: a previous reconcile asked for it with Result.RequeueAfter.
-	ReasonRequeue = "requeue"
+	ReasonRequeue = abi.ReasonRequeue
 	// ReasonRetry: a previous reconcile of the key failed.
-	ReasonRetry = "retry"
+	ReasonRetry = abi.ReasonRetry
 )
 
 // Request is the key of one reconcile and why it runs.
 type Request struct {
 	// Namespace of the object; empty for a cluster-scoped key.
-	Namespace string `json:"namespace"`
+	Namespace string
 	// Name of the object.
-	Name string `json:"name"`
+	Name string
 	// Reason is ReasonEvent, ReasonResync, ReasonRequeue or ReasonRetry.
-	Reason string `json:"reason"`
+	Reason string
 }
 
 // String returns the key as "namespace/name", or "name" when cluster-scoped.
@@ -87,24 +89,15 @@ func (e *PanicError) Error() string {
 	return fmt.Sprintf("reconcile panicked: %v", e.Value)
 }
 
-// maxResultBytes is the ABI's limit on the result of a reconcile.
-const maxResultBytes = 64 << 10
-
-// wireResult is the JSON passed to result_write.
-type wireResult struct {
-	RequeueAfterMillis int64  `json:"requeueAfterMillis,omitempty"`
-	Error              string `json:"error,omitempty"`
-}
-
 // handle runs one reconcile from its JSON input. It returns the JSON result
 // to pass to result_write, nil when there is nothing to report, and whether
 // the reconcile succeeded.
 func handle(input []byte) (result []byte, ok bool) {
-	var req Request
-	if err := json.Unmarshal(input, &req); err != nil {
+	var in abi.Input
+	if err := json.Unmarshal(input, &in); err != nil {
 		return encodeResult(Result{}, fmt.Errorf("decoding reconcile input: %w", err)), false
 	}
-	res, err := run(req)
+	res, err := run(Request{Namespace: in.Namespace, Name: in.Name, Reason: in.Reason})
 	return encodeResult(res, err), err == nil
 }
 
@@ -143,7 +136,7 @@ func stack() []byte {
 // without asking for a requeue. An error message that would take the result
 // over the ABI's 64 KiB limit is truncated.
 func encodeResult(res Result, err error) []byte {
-	var w wireResult
+	var w abi.Result
 	switch {
 	case err != nil:
 		w.Error = err.Error()
@@ -161,7 +154,7 @@ func encodeResult(res Result, err error) []byte {
 			// Unreachable: the result holds only a string and a number.
 			return []byte(`{"error":"encoding the reconcile result failed"}`)
 		}
-		if len(b) <= maxResultBytes {
+		if len(b) <= abi.MaxResultBytes {
 			return b
 		}
 		w.Error = truncate(w.Error, len(w.Error)/2)

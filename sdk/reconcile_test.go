@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
 )
 
 // emptyError is an error without a message.
@@ -51,10 +53,10 @@ func TestEncodeResult_Truncates(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := encodeResult(Result{}, errors.New(tt.msg))
-			if len(b) > maxResultBytes {
-				t.Fatalf("result is %d bytes, over the %d limit", len(b), maxResultBytes)
+			if len(b) > abi.MaxResultBytes {
+				t.Fatalf("result is %d bytes, over the %d limit", len(b), abi.MaxResultBytes)
 			}
-			var w wireResult
+			var w abi.Result
 			if err := json.Unmarshal(b, &w); err != nil {
 				t.Fatal(err)
 			}

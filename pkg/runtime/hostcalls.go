@@ -10,32 +10,9 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"k8s.io/klog/v2"
-)
 
-// Size limits of docs/abi.md.
-const (
-	maxRequestBytes  = 4 << 20
-	maxResponseBytes = 64 << 20
-	maxResultBytes   = 64 << 10
-	maxLogBytes      = 16 << 10
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
 )
-
-// Errno values of docs/abi.md.
-const (
-	errnoOK     = 0
-	errnoFault  = 1
-	errnoInval  = 2
-	errnoTooBig = 3
-)
-
-// Log levels of docs/abi.md.
-const (
-	logInfo  = 0
-	logDebug = 1
-	logError = 2
-)
-
-const hostModuleName = "wasm_apiserver"
 
 // call is the state of one reconcile, reached by host functions through
 // the context of the call.
@@ -68,11 +45,11 @@ func instanceFrom(ctx context.Context) *Instance {
 
 func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
 	i32 := api.ValueTypeI32
-	_, err := r.NewHostModuleBuilder(hostModuleName).
-		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(inputRead), []api.ValueType{i32, i32}, []api.ValueType{i32}).Export("input_read").
+	_, err := r.NewHostModuleBuilder(abi.HostModule).
+		NewFunctionBuilder().WithGoModuleFunction(copyPending(func(c *call) []byte { return c.input }), []api.ValueType{i32, i32}, []api.ValueType{i32}).Export("input_read").
 		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(resultWrite), []api.ValueType{i32, i32}, []api.ValueType{i32}).Export("result_write").
 		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(apiRequest), []api.ValueType{i32, i32, i32}, []api.ValueType{i32}).Export("api_request").
-		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(apiResponseRead), []api.ValueType{i32, i32}, []api.ValueType{i32}).Export("api_response_read").
+		NewFunctionBuilder().WithGoModuleFunction(copyPending(func(c *call) []byte { return c.response }), []api.ValueType{i32, i32}, []api.ValueType{i32}).Export("api_response_read").
 		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(logMessage), []api.ValueType{i32, i32, i32}, []api.ValueType{}).Export("log").
 		Instantiate(ctx)
 	return err
@@ -103,17 +80,17 @@ func read(mod api.Module, ptr, n uint32) ([]byte, bool) {
 	return append([]byte(nil), b...), true
 }
 
-func inputRead(ctx context.Context, mod api.Module, stack []uint64) {
-	c := callFrom(ctx)
-	if c == nil {
-		stack[0] = 0
-		return
+// copyPending returns a host function that copies up to len bytes of the
+// current call's buffer chosen by pick to ptr and returns how many it copied:
+// input_read and api_response_read.
+func copyPending(pick func(*call) []byte) api.GoModuleFunc {
+	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		var n uint32
+		if c := callFrom(ctx); c != nil {
+			n, _ = copyOut(mod, api.DecodeU32(stack[0]), api.DecodeU32(stack[1]), pick(c))
+		}
+		stack[0] = uint64(n)
 	}
-	n, ok := copyOut(mod, api.DecodeU32(stack[0]), api.DecodeU32(stack[1]), c.input)
-	if !ok {
-		n = 0
-	}
-	stack[0] = uint64(n)
 }
 
 func resultWrite(ctx context.Context, mod api.Module, stack []uint64) {
@@ -121,17 +98,17 @@ func resultWrite(ctx context.Context, mod api.Module, stack []uint64) {
 	ptr, n := api.DecodeU32(stack[0]), api.DecodeU32(stack[1])
 	switch {
 	case c == nil:
-		stack[0] = errnoInval
-	case n > maxResultBytes:
-		stack[0] = errnoTooBig
+		stack[0] = uint64(abi.EINVAL)
+	case n > abi.MaxResultBytes:
+		stack[0] = uint64(abi.E2BIG)
 	default:
 		b, ok := read(mod, ptr, n)
 		if !ok {
-			stack[0] = errnoFault
+			stack[0] = uint64(abi.EFAULT)
 			return
 		}
 		c.result = b
-		stack[0] = errnoOK
+		stack[0] = uint64(abi.OK)
 	}
 }
 
@@ -139,25 +116,25 @@ func apiRequest(ctx context.Context, mod api.Module, stack []uint64) {
 	c, inst := callFrom(ctx), instanceFrom(ctx)
 	ptr, n, respLenPtr := api.DecodeU32(stack[0]), api.DecodeU32(stack[1]), api.DecodeU32(stack[2])
 	if c == nil || inst == nil {
-		stack[0] = errnoInval
+		stack[0] = uint64(abi.EINVAL)
 		return
 	}
-	if n > maxRequestBytes {
-		stack[0] = errnoTooBig
+	if n > abi.MaxRequestBytes {
+		stack[0] = uint64(abi.E2BIG)
 		return
 	}
 	raw, ok := mod.Memory().Read(ptr, n)
 	if !ok {
-		stack[0] = errnoFault
+		stack[0] = uint64(abi.EFAULT)
 		return
 	}
 	if _, ok := mod.Memory().Read(respLenPtr, 4); !ok {
-		stack[0] = errnoFault
+		stack[0] = uint64(abi.EFAULT)
 		return
 	}
 	var req APIRequest
 	if err := json.Unmarshal(raw, &req); err != nil || req.Method == "" || !strings.HasPrefix(req.Path, "/") {
-		stack[0] = errnoInval
+		stack[0] = uint64(abi.EINVAL)
 		return
 	}
 	var resp *APIResponse
@@ -170,7 +147,7 @@ func apiRequest(ctx context.Context, mod api.Module, stack []uint64) {
 	if err != nil {
 		out, _ = json.Marshal(StatusResponse(http.StatusInternalServerError, "InternalError", "encoding response: "+err.Error()))
 	}
-	if len(out) > maxResponseBytes {
+	if len(out) > abi.MaxResponseBytes {
 		out, _ = json.Marshal(StatusResponse(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
 			"the response is larger than the ABI's 64 MiB limit: list with a limit and continue"))
 	}
@@ -178,27 +155,14 @@ func apiRequest(ctx context.Context, mod api.Module, stack []uint64) {
 	var lenBuf [4]byte
 	binary.LittleEndian.PutUint32(lenBuf[:], uint32(len(out)))
 	mod.Memory().Write(respLenPtr, lenBuf[:])
-	stack[0] = errnoOK
-}
-
-func apiResponseRead(ctx context.Context, mod api.Module, stack []uint64) {
-	c := callFrom(ctx)
-	if c == nil {
-		stack[0] = 0
-		return
-	}
-	n, ok := copyOut(mod, api.DecodeU32(stack[0]), api.DecodeU32(stack[1]), c.response)
-	if !ok {
-		n = 0
-	}
-	stack[0] = uint64(n)
+	stack[0] = uint64(abi.OK)
 }
 
 func logMessage(ctx context.Context, mod api.Module, stack []uint64) {
 	level, ptr, n := api.DecodeU32(stack[0]), api.DecodeU32(stack[1]), api.DecodeU32(stack[2])
-	truncated := n > maxLogBytes
+	truncated := n > abi.MaxLogBytes
 	if truncated {
-		n = maxLogBytes
+		n = abi.MaxLogBytes
 	}
 	b, ok := mod.Memory().Read(ptr, n)
 	if !ok {
@@ -206,13 +170,13 @@ func logMessage(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 	logger := klog.Background()
 	if inst := instanceFrom(ctx); inst != nil {
-		logger = inst.logger()
+		logger = inst.cfg.Logger
 	}
 	msg := string(b)
-	switch level {
-	case logError:
+	switch abi.Level(level) {
+	case abi.LevelError:
 		logger.Error(nil, msg, "truncated", truncated)
-	case logDebug:
+	case abi.LevelDebug:
 		logger.V(4).Info(msg)
 	default:
 		logger.Info(msg)

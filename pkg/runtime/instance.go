@@ -14,6 +14,8 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 	"k8s.io/klog/v2"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
 )
 
 // InstanceConfig configures one guest instance.
@@ -98,11 +100,11 @@ func (i *Instance) Reconcile(ctx context.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	c := &call{input: input}
-	ret, err := i.module.ExportedFunction("reconcile").Call(withCall(withInstance(ctx, i), c), uint64(len(input)))
+	ret, err := i.module.ExportedFunction(abi.ReconcileExport).Call(withCall(withInstance(ctx, i), c), uint64(len(input)))
 	if err != nil {
 		return Result{}, i.classify(ctx, err, "reconciling")
 	}
-	var res guestResult
+	var res abi.Result
 	if len(c.result) > 0 {
 		if err := json.Unmarshal(c.result, &res); err != nil {
 			return Result{}, &GuestError{Message: fmt.Sprintf("guest wrote a malformed result: %v", err)}
@@ -116,12 +118,6 @@ func (i *Instance) Reconcile(ctx context.Context, req Request) (Result, error) {
 		return out, &GuestError{Message: res.Error}
 	}
 	return out, nil
-}
-
-// guestResult is the JSON a guest passes to result_write.
-type guestResult struct {
-	RequeueAfterMillis int64  `json:"requeueAfterMillis,omitempty"`
-	Error              string `json:"error,omitempty"`
 }
 
 // classify turns a failed call into one of the package's errors and closes

@@ -7,10 +7,6 @@ import (
 	"k8s.io/klog/v2"
 )
 
-func (i *Instance) logger() klog.Logger {
-	return i.cfg.Logger
-}
-
 // lineLogger turns a guest's stdout or stderr into one log entry per line.
 type lineLogger struct {
 	logger klog.Logger

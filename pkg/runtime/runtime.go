@@ -11,6 +11,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
 )
 
 // Config configures a Runtime.
@@ -135,14 +137,12 @@ func checkMagic(wasm []byte) error {
 	return nil
 }
 
-const abiMarkerPrefix = "wasm_apiserver_abi_v"
-
 func checkABI(m wazero.CompiledModule) error {
 	exports := m.ExportedFunctions()
 	var versions []string
 	for name := range exports {
-		if strings.HasPrefix(name, abiMarkerPrefix) {
-			versions = append(versions, strings.TrimPrefix(name, abiMarkerPrefix))
+		if strings.HasPrefix(name, abi.MarkerPrefix) {
+			versions = append(versions, strings.TrimPrefix(name, abi.MarkerPrefix))
 		}
 	}
 	supported := fmt.Sprint(ABIVersion)
@@ -152,11 +152,11 @@ func checkABI(m wazero.CompiledModule) error {
 	}
 	switch {
 	case len(versions) == 0:
-		return &ABIError{Reason: "module is not built for wasm-apiserver: it exports no " + abiMarkerPrefix + "<N> marker (build it with the guest SDK, see docs/abi.md)"}
+		return &ABIError{Reason: "module is not built for wasm-apiserver: it exports no " + abi.MarkerPrefix + "<N> marker (build it with the guest SDK, see docs/abi.md)"}
 	case !found:
 		return &ABIError{Reason: fmt.Sprintf("module requires ABI v%s; this host supports v%s", strings.Join(versions, ", v"), supported)}
 	}
-	if _, ok := exports["reconcile"]; !ok {
+	if _, ok := exports[abi.ReconcileExport]; !ok {
 		return &ABIError{Reason: "module exports no reconcile function (docs/abi.md)"}
 	}
 	if _, ok := m.ExportedMemories()["memory"]; !ok {

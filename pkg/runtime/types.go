@@ -2,21 +2,18 @@ package runtime
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"time"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
 )
 
 // ABIVersion is the guest ABI this host speaks (docs/abi.md).
-const ABIVersion = 1
+const ABIVersion = abi.Version
 
-// Request is one reconcile: the key to reconcile and why.
-type Request struct {
-	Namespace string `json:"namespace"`
-	Name      string `json:"name"`
-	// Reason is event, resync, requeue or retry.
-	Reason string `json:"reason"`
-}
+// Request is one reconcile: the key to reconcile and why (event, resync,
+// requeue or retry).
+type Request = abi.Input
 
 // Result is what a guest's reconcile asked for.
 type Result struct {
@@ -25,20 +22,10 @@ type Result struct {
 }
 
 // APIRequest is a Kubernetes REST call a guest makes through api_request.
-type APIRequest struct {
-	Method  string            `json:"method"`
-	Path    string            `json:"path"`
-	Query   string            `json:"query,omitempty"`
-	Headers map[string]string `json:"headers,omitempty"`
-	Body    json.RawMessage   `json:"body,omitempty"`
-}
+type APIRequest = abi.APIRequest
 
 // APIResponse is the answer to an APIRequest.
-type APIResponse struct {
-	Status  int               `json:"status"`
-	Headers map[string]string `json:"headers,omitempty"`
-	Body    json.RawMessage   `json:"body,omitempty"`
-}
+type APIResponse = abi.APIResponse
 
 // APIHandler serves a guest's API requests. The runtime knows nothing of
 // the cluster: the caller decides where requests go and as whom.

@@ -1,0 +1,140 @@
+// Package abi holds the wire types and constants of the guest ABI that
+// docs/abi.md specifies, shared by the host (pkg/runtime) and the Go guest
+// SDK (sdk) so the contract is written once. It imports only the standard
+// library's encoding/json and strconv, so guests stay small.
+package abi
+
+import (
+	"encoding/json"
+	"strconv"
+)
+
+// Version is the ABI version; guests export MarkerPrefix followed by it.
+const Version = 1
+
+// Names of the ABI.
+const (
+	// MarkerPrefix starts the name of the export that says which ABI version
+	// a module speaks: wasm_apiserver_abi_v1.
+	MarkerPrefix = "wasm_apiserver_abi_v"
+	// HostModule is the import module of the host functions.
+	HostModule = "wasm_apiserver"
+	// ReconcileExport is the guest's entry point.
+	ReconcileExport = "reconcile"
+)
+
+// Size limits.
+const (
+	MaxRequestBytes  = 4 << 20
+	MaxResponseBytes = 64 << 20
+	MaxResultBytes   = 64 << 10
+	MaxLogBytes      = 16 << 10
+)
+
+// Reasons a reconcile runs, the values of Input.Reason.
+const (
+	ReasonEvent   = "event"
+	ReasonResync  = "resync"
+	ReasonRequeue = "requeue"
+	ReasonRetry   = "retry"
+)
+
+// Input is the JSON a guest reads with input_read: the key to reconcile and why.
+type Input struct {
+	// Namespace of the key; empty for a cluster-scoped key.
+	Namespace string `json:"namespace"`
+	// Name of the key.
+	Name string `json:"name"`
+	// Reason is ReasonEvent, ReasonResync, ReasonRequeue or ReasonRetry.
+	Reason string `json:"reason"`
+}
+
+// Result is the JSON a guest passes to result_write.
+type Result struct {
+	// RequeueAfterMillis, when positive, wakes the key again after it.
+	RequeueAfterMillis int64 `json:"requeueAfterMillis,omitempty"`
+	// Error says why the reconcile failed.
+	Error string `json:"error,omitempty"`
+}
+
+// APIRequest is the request envelope of api_request: a Kubernetes REST call
+// whose body is JSON.
+type APIRequest struct {
+	// Method is GET, POST, PUT, PATCH or DELETE.
+	Method string `json:"method"`
+	// Path is the REST path, /api/... or /apis/..., not percent-encoded.
+	Path string `json:"path"`
+	// Query is the URL-encoded query string without the leading "?".
+	Query string `json:"query,omitempty"`
+	// Headers are request headers; Content-Type selects the patch type.
+	Headers map[string]string `json:"headers,omitempty"`
+	// Body is the request body, a JSON value.
+	Body json.RawMessage `json:"body,omitempty"`
+}
+
+// APIResponse is the response envelope of api_request.
+type APIResponse struct {
+	// Status is the HTTP status code. API errors come with a Kubernetes
+	// Status object in Body.
+	Status int `json:"status"`
+	// Headers are response headers the host chose to pass on.
+	Headers map[string]string `json:"headers,omitempty"`
+	// Body is the response body, a JSON value; empty when there is none.
+	Body json.RawMessage `json:"body,omitempty"`
+}
+
+// Errno is an error number returned by a host call.
+type Errno uint32
+
+// Errno values.
+const (
+	// OK: the call succeeded.
+	OK Errno = 0
+	// EFAULT: a pointer or length was outside the guest's memory.
+	EFAULT Errno = 1
+	// EINVAL: malformed JSON or envelope, or no reconcile in progress.
+	EINVAL Errno = 2
+	// E2BIG: over a size limit.
+	E2BIG Errno = 3
+)
+
+func (e Errno) Error() string {
+	switch e {
+	case OK:
+		return "OK"
+	case EFAULT:
+		return "EFAULT: pointer or length out of bounds"
+	case EINVAL:
+		return "EINVAL: malformed envelope or no reconcile in progress"
+	case E2BIG:
+		return "E2BIG: over a size limit"
+	default:
+		return "errno " + strconv.FormatUint(uint64(e), 10)
+	}
+}
+
+// Level is the level of a message passed to the log host call.
+type Level uint32
+
+// Log levels.
+const (
+	// LevelInfo messages are always shown.
+	LevelInfo Level = 0
+	// LevelDebug messages are shown when the server runs at verbosity 4 or more.
+	LevelDebug Level = 1
+	// LevelError messages report failures.
+	LevelError Level = 2
+)
+
+func (l Level) String() string {
+	switch l {
+	case LevelInfo:
+		return "info"
+	case LevelDebug:
+		return "debug"
+	case LevelError:
+		return "error"
+	default:
+		return "level(" + strconv.FormatUint(uint64(l), 10) + ")"
+	}
+}
