@@ -62,6 +62,8 @@ func NewOptions() *Options {
 		v1alpha1.SchemeGroupVersion, schema.GroupKind{Group: v1alpha1.GroupName})
 	o.Recommended.SecureServing.BindPort = 8443
 	o.Recommended.SecureServing.ServerCert.PairName = "wasm-apiserver"
+	// Generated certificates go under --state-dir unless --cert-dir says otherwise.
+	o.Recommended.SecureServing.ServerCert.CertDirectory = ""
 	return o
 }
 
@@ -95,7 +97,7 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 // Complete fills in what the flags leave to be derived.
 func (o *Options) Complete() error {
 	o.embeddedEtcd = len(o.Recommended.Etcd.StorageConfig.Transport.ServerList) == 0
-	if o.Recommended.SecureServing.ServerCert.CertDirectory == "" || o.Recommended.SecureServing.ServerCert.CertDirectory == "apiserver.local.config/certificates" {
+	if o.Recommended.SecureServing.ServerCert.CertDirectory == "" {
 		o.Recommended.SecureServing.ServerCert.CertDirectory = filepath.Join(o.StateDir, "certificates")
 	}
 	if o.Standalone {

@@ -281,7 +281,7 @@ func TestStrategy_Options(t *testing.T) {
 	if diff := cmp.Diff(wantMain, resetPaths(s.GetResetFields())); diff != "" {
 		t.Errorf("Strategy reset fields (-want +got):\n%s", diff)
 	}
-	wantStatus := []string{".metadata.annotations", ".metadata.labels", ".spec"}
+	wantStatus := []string{".metadata.annotations", ".metadata.finalizers", ".metadata.labels", ".metadata.ownerReferences", ".spec"}
 	if diff := cmp.Diff(wantStatus, resetPaths(NewStatusStrategy(newScheme(t)).GetResetFields())); diff != "" {
 		t.Errorf("StatusStrategy reset fields (-want +got):\n%s", diff)
 	}
@@ -407,6 +407,15 @@ func TestTableConvertor_Cells(t *testing.T) {
 			},
 			want: []interface{}{"replicator", "Active", "ConfigMap", int64(12), "30s", "5d",
 				"modules.example.com/.../replicator.wasm", "2Mi"},
+		},
+		{
+			name: "url module without a path",
+			mutate: func(wc *controllers.WasmController) {
+				wc.Spec.Module = controllers.ModuleSource{URL: "https://modules.example.com/", SHA256: strings.Repeat("ab", 32)}
+				wc.Status.LastWakeTime = nil
+			},
+			want: []interface{}{"replicator", "Active", "ConfigMap", int64(12), "<none>", "<none>",
+				"https://modules.example.com/", "2Mi"},
 		},
 		{
 			name: "three watches, never woken, image module",

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"path"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -89,7 +90,7 @@ func moduleSummary(m *controllers.ModuleSource) string {
 	case m.Image != "":
 		return m.Image
 	case m.URL != "":
-		if u, err := url.Parse(m.URL); err == nil {
+		if u, err := url.Parse(m.URL); err == nil && strings.Trim(u.Path, "/") != "" {
 			return u.Host + "/.../" + path.Base(u.Path)
 		}
 		return m.URL

@@ -278,7 +278,7 @@ func validateLimits(l *controllers.Limits, fldPath *field.Path) field.ErrorList 
 		allErrs = append(allErrs, field.Invalid(fldPath.Child("reconcileTimeout"), t.Duration.String(),
 			fmt.Sprintf("must be positive and at most %s", MaxReconcileTimeout)))
 	}
-	if n := l.MaxConcurrentReconciles; n < 0 || n > MaxConcurrentReconciles {
+	if n := l.MaxConcurrentReconciles; n < 1 || n > MaxConcurrentReconciles {
 		allErrs = append(allErrs, field.Invalid(fldPath.Child("maxConcurrentReconciles"), n,
 			fmt.Sprintf("must be between 1 and %d", MaxConcurrentReconciles)))
 	}

@@ -533,6 +533,11 @@ func TestValidateWasmController(t *testing.T) {
 			want:   []wantError{{field.ErrorTypeInvalid, "spec.limits.maxConcurrentReconciles", "must be between 1 and 64"}},
 		},
 		{
+			name:   "maxConcurrentReconciles 0",
+			mutate: func(wc *controllers.WasmController) { wc.Spec.Limits.MaxConcurrentReconciles = 0 },
+			want:   []wantError{{field.ErrorTypeInvalid, "spec.limits.maxConcurrentReconciles", "must be between 1 and 64"}},
+		},
+		{
 			name:   "maxConcurrentReconciles -1",
 			mutate: func(wc *controllers.WasmController) { wc.Spec.Limits.MaxConcurrentReconciles = -1 },
 			want:   []wantError{{field.ErrorTypeInvalid, "spec.limits.maxConcurrentReconciles", "must be between 1 and 64"}},
