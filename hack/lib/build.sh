@@ -28,20 +28,26 @@ cluster::_with_lock() {
   ) 9>"${lockfile}"
 }
 
-cluster::build_kube_apiserver() {
-  local out
-  out="$(cluster::kube_apiserver_path)"
-  if [[ -x "${out}" ]]; then
-    return 0
-  fi
+# Builds the binary at $1 with the function $2 (given the path) unless it
+# exists, holding a lock beside it so that concurrent runs build it once.
+cluster::_build_cached() {
+  local out="$1" builder="$2"
+  [[ -x "${out}" ]] && return 0
   cluster::require_cmd go flock
-  cluster::_with_lock "$(cluster::tools_dir)/.lock-kube-apiserver-${KUBE_VERSION}" \
-    cluster::_build_kube_apiserver_locked "${out}"
+  cluster::_with_lock "${out}.lock" cluster::_build_if_missing "${out}" "${builder}"
+}
+
+# Runs the builder $2 for $1 unless a concurrent run built it meanwhile.
+cluster::_build_if_missing() {
+  [[ -x "$1" ]] || "$2" "$1"
+}
+
+cluster::build_kube_apiserver() {
+  cluster::_build_cached "$(cluster::kube_apiserver_path)" cluster::_build_kube_apiserver_locked
 }
 
 cluster::_build_kube_apiserver_locked() {
   local out="$1"
-  [[ -x "${out}" ]] && return 0 # built by a concurrent run
 
   local tools src staging_version modfile json go_version start
   tools="$(cluster::tools_dir)"
@@ -102,19 +108,11 @@ cluster::_build_kube_apiserver_locked() {
 }
 
 cluster::build_etcd() {
-  local out
-  out="$(cluster::etcd_path)"
-  if [[ -x "${out}" ]]; then
-    return 0
-  fi
-  cluster::require_cmd go flock
-  cluster::_with_lock "$(cluster::tools_dir)/.lock-etcd-${ETCD_VERSION}" \
-    cluster::_build_etcd_locked "${out}"
+  cluster::_build_cached "$(cluster::etcd_path)" cluster::_build_etcd_locked
 }
 
 cluster::_build_etcd_locked() {
   local out="$1"
-  [[ -x "${out}" ]] && return 0
 
   local src start
   src="$(cluster::tools_dir)/src/etcd-${ETCD_VERSION}"
