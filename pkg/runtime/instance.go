@@ -36,7 +36,10 @@ type InstanceConfig struct {
 type Instance struct {
 	cfg    InstanceConfig
 	module api.Module
-	oomHit bool
+	// reconcile is looked up once: each lookup builds a new call engine
+	// with its own stack.
+	reconcile api.Function
+	oomHit    bool
 
 	mu     sync.Mutex // serializes calls
 	closed bool
@@ -76,6 +79,7 @@ func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance
 		return nil, inst.classify(ctx, err, "initializing")
 	}
 	inst.module = mod
+	inst.reconcile = mod.ExportedFunction(abi.ReconcileExport)
 	return inst, nil
 }
 
@@ -100,7 +104,7 @@ func (i *Instance) Reconcile(ctx context.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	c := &call{input: input}
-	ret, err := i.module.ExportedFunction(abi.ReconcileExport).Call(withCall(withInstance(ctx, i), c), uint64(len(input)))
+	ret, err := i.reconcile.Call(withCall(withInstance(ctx, i), c), uint64(len(input)))
 	if err != nil {
 		return Result{}, i.classify(ctx, err, "reconciling")
 	}

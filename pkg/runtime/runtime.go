@@ -40,7 +40,13 @@ type Runtime struct {
 //     stall the whole host, since Go's stop-the-world GC waits for it; the
 //     price is slower guest loops, measured in docs/benchmarks.md.
 func New(ctx context.Context, cfg Config) (*Runtime, error) {
-	rc := wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(true)
+	return newRuntime(ctx, cfg, true)
+}
+
+// newRuntime is New with interruption optional, so that benchmarks can
+// measure what it costs. Production code always interrupts.
+func newRuntime(ctx context.Context, cfg Config, interruptible bool) (*Runtime, error) {
+	rc := wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(interruptible)
 	if cfg.CacheDir != "" {
 		if err := os.MkdirAll(cfg.CacheDir, 0o700); err != nil {
 			return nil, fmt.Errorf("compilation cache[%s]: %w", cfg.CacheDir, err)

@@ -1,0 +1,215 @@
+package runtime_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/go-logr/logr/funcr"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+)
+
+// discard drops a guest's logs. (logr.Discard has no sink, which the
+// runtime takes as "log to klog".)
+var discard = funcr.New(func(string, string) {}, funcr.Options{})
+
+// withCustomSection returns wasm with a custom section appended: the same
+// code under another digest, as a cluster with many different modules has.
+func withCustomSection(wasm []byte, name string) []byte {
+	// One byte of data after the name: wazero fails to read an empty
+	// custom section at the very end of a module.
+	payload := append(append([]byte{byte(len(name))}, name...), 1)
+	out := append(append([]byte(nil), wasm...), 0)
+	size := len(payload)
+	for { // LEB128 size of the section
+		b := byte(size & 0x7f)
+		size >>= 7
+		if size != 0 {
+			b |= 0x80
+		}
+		out = append(out, b)
+		if size == 0 {
+			break
+		}
+	}
+	return append(out, payload...)
+}
+
+func BenchmarkCompile(b *testing.B) {
+	wasm := guest(b, "echo")
+	b.Run("cold", func(b *testing.B) {
+		r := newRuntime(b)
+		for i := 0; b.Loop(); i++ {
+			m, err := r.Load(b.Context(), withCustomSection(wasm, "cold-"+strconv.Itoa(i)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			m.Release(b.Context())
+		}
+	})
+	b.Run("from-disk-cache", func(b *testing.B) {
+		dir := b.TempDir()
+		warm, err := runtime.New(b.Context(), runtime.Config{CacheDir: dir})
+		if err != nil {
+			b.Fatal(err)
+		}
+		m, err := warm.Load(b.Context(), wasm)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m.Release(b.Context())
+		_ = warm.Close(b.Context())
+		for b.Loop() {
+			r, err := runtime.New(b.Context(), runtime.Config{CacheDir: dir})
+			if err != nil {
+				b.Fatal(err)
+			}
+			m, err := r.Load(b.Context(), wasm)
+			if err != nil {
+				b.Fatal(err)
+			}
+			m.Release(b.Context())
+			_ = r.Close(b.Context())
+		}
+	})
+}
+
+// BenchmarkInstantiate measures a fresh instance: memory, guest init
+// (Go's runtime and package init), and closing it again.
+func BenchmarkInstantiate(b *testing.B) {
+	r := newRuntime(b)
+	m, err := r.Load(b.Context(), guest(b, "echo"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Release(context.Background())
+	var mem uint64
+	for b.Loop() {
+		inst, err := m.Instantiate(b.Context(), runtime.InstanceConfig{Name: "bench", MemoryLimit: 64 << 20, Logger: discard})
+		if err != nil {
+			b.Fatal(err)
+		}
+		mem = inst.MemoryBytes()
+		inst.Close(b.Context())
+	}
+	b.ReportMetric(float64(mem), "linear-memory-bytes")
+}
+
+// BenchmarkReconcile_Warm is one reconcile of a resident guest that makes
+// one API request (answered by a fake) and logs one line.
+func BenchmarkReconcile_Warm(b *testing.B) {
+	r := newRuntime(b)
+	m, err := r.Load(b.Context(), guest(b, "echo"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Release(context.Background())
+	inst, err := m.Instantiate(b.Context(), runtime.InstanceConfig{Name: "bench", MemoryLimit: 64 << 20, API: &fakeAPI{}, Logger: discard})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer inst.Close(context.Background())
+	req := runtime.Request{Namespace: "default", Name: "cm", Reason: "event"}
+	for b.Loop() {
+		if _, err := inst.Reconcile(b.Context(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkReconcile_Compute is a reconcile of 10^6 loop iterations and no
+// host calls, with and without interrupting guests on context cancellation.
+func BenchmarkReconcile_Compute(b *testing.B) {
+	wasm := guest(b, "compute")
+	for _, tc := range []struct {
+		name string
+		new  func(context.Context, runtime.Config) (*runtime.Runtime, error)
+	}{{"interruptible", runtime.New}, {"uninterruptible", runtime.NewUninterruptible}} {
+		b.Run(tc.name, func(b *testing.B) {
+			r, err := tc.new(b.Context(), runtime.Config{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close(context.Background())
+			m, err := r.Load(b.Context(), wasm)
+			if err != nil {
+				b.Fatal(err)
+			}
+			inst, err := m.Instantiate(b.Context(), runtime.InstanceConfig{Name: "bench", MemoryLimit: 64 << 20, Logger: discard})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer inst.Close(context.Background())
+			for b.Loop() {
+				if _, err := inst.Reconcile(b.Context(), runtime.Request{Name: "x"}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkMemory reports the host memory a loaded distinct module and a
+// resident instance cost: RSS after loading 10 distinct modules (the same
+// code under different digests) and instantiating 10 guests of one.
+func BenchmarkMemory(b *testing.B) {
+	wasm := guest(b, "echo")
+	const n = 10
+	for b.Loop() {
+		r := newRuntime(b)
+		before := rss(b)
+		var mods []*runtime.Module
+		for i := range n {
+			m, err := r.Load(b.Context(), withCustomSection(wasm, "distinct-"+strconv.Itoa(i)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			mods = append(mods, m)
+		}
+		afterLoad := rss(b)
+		var insts []*runtime.Instance
+		for range n {
+			inst, err := mods[0].Instantiate(b.Context(), runtime.InstanceConfig{Name: "bench", MemoryLimit: 64 << 20, Logger: discard})
+			if err != nil {
+				b.Fatal(err)
+			}
+			insts = append(insts, inst)
+		}
+		afterInst := rss(b)
+		b.ReportMetric(float64(afterLoad-before)/n, "rss-bytes/module")
+		b.ReportMetric(float64(afterInst-afterLoad)/n, "rss-bytes/instance")
+		for _, inst := range insts {
+			inst.Close(context.Background())
+		}
+		for _, m := range mods {
+			m.Release(context.Background())
+		}
+		_ = r.Close(context.Background())
+		debug.FreeOSMemory()
+	}
+}
+
+// rss reads the process's resident set size from /proc.
+func rss(b *testing.B) int64 {
+	b.Helper()
+	status, err := os.ReadFile(filepath.Join("/proc", "self", "status"))
+	if err != nil {
+		b.Skipf("no /proc: %v", err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	b.Fatal("VmRSS not found in /proc/self/status")
+	return 0
+}
