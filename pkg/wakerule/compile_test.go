@@ -340,3 +340,57 @@ func BenchmarkRule_Eval(b *testing.B) {
 		})
 	}
 }
+
+func TestRule_WakesAndKeys(t *testing.T) {
+	c, err := NewCompiler(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm := func(x string) map[string]any {
+		return map[string]any{"metadata": map[string]any{"namespace": "ns", "name": "cm",
+			"ownerReferences": []any{map[string]any{"name": "owner-a"}, map[string]any{"name": "owner-b"}}},
+			"data": map[string]any{"x": x}}
+	}
+	tests := []struct {
+		name    string
+		kind    Kind
+		expr    string
+		ev      Event
+		want    any
+		wantErr bool
+	}{
+		{name: "changed", kind: WakeWhen, expr: "object.data.x != oldObject.data.x", ev: Event{Type: "MODIFIED", Object: cm("2"), OldObject: cm("1")}, want: true},
+		{name: "unchanged", kind: WakeWhen, expr: "object.data.x != oldObject.data.x", ev: Event{Type: "MODIFIED", Object: cm("1"), OldObject: cm("1")}, want: false},
+		{name: "oldObject null on create", kind: WakeWhen, expr: "oldObject == null", ev: Event{Type: "ADDED", Object: cm("1")}, want: true},
+		{name: "missing field is an error", kind: WakeWhen, expr: "object.spec.x == 1", ev: Event{Type: "ADDED", Object: cm("1")}, wantErr: true},
+		{name: "dyn rule returning a string is an error", kind: WakeWhen, expr: "object.data.x", ev: Event{Type: "ADDED", Object: cm("1")}, wantErr: true},
+		{name: "one key", kind: Enqueue, expr: "object.metadata.namespace + '/' + object.metadata.name", ev: Event{Type: "ADDED", Object: cm("1")}, want: []string{"ns/cm"}},
+		{name: "owner keys", kind: Enqueue, expr: "object.metadata.ownerReferences.map(r, object.metadata.namespace + '/' + r.name)", ev: Event{Type: "DELETED", Object: cm("1")}, want: []string{"ns/owner-a", "ns/owner-b"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Admission may refuse some of these on cost; evaluation is what is tested here.
+			ast, iss := c.env.Compile(tt.expr)
+			if iss.Err() != nil {
+				t.Fatal(iss.Err())
+			}
+			prog, err := c.env.Program(ast)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := &Rule{Kind: tt.kind, Expression: tt.expr, Program: prog}
+			var got any
+			if tt.kind == WakeWhen {
+				got, err = r.Wakes(t.Context(), tt.ev)
+			} else {
+				got, err = r.Keys(t.Context(), tt.ev)
+			}
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if !tt.wantErr && !cmp.Equal(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
