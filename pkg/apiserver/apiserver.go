@@ -3,18 +3,31 @@
 package apiserver
 
 import (
+	"context"
 	"fmt"
+	"path/filepath"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
+	restclient "k8s.io/client-go/rest"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers"
+	clientset "github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/host"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/registry/wasmcontroller"
+	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 )
 
 // ExtraConfig holds what wasm-apiserver adds to the generic server's config.
-type ExtraConfig struct{}
+type ExtraConfig struct {
+	// RunControllers runs the WasmControllers; false serves the API only.
+	RunControllers bool
+	// StateDir holds the compiled-code cache.
+	StateDir string
+	// Cluster is the target cluster guests reconcile; nil when there is none.
+	Cluster *restclient.Config
+}
 
 // Config is the configuration of the server before it is completed.
 type Config struct {
@@ -63,5 +76,32 @@ func (c completedConfig) New() (*Server, error) {
 	if err := generic.InstallAPIGroup(&group); err != nil {
 		return nil, fmt.Errorf("installing API group %s: %w", controllers.GroupName, err)
 	}
+	if c.ExtraConfig.RunControllers {
+		if err := generic.AddPostStartHook("run-wasm-controllers", c.runControllers); err != nil {
+			return nil, err
+		}
+	}
 	return &Server{GenericAPIServer: generic}, nil
+}
+
+// runControllers starts the host that runs every WasmController once the
+// server serves, and stops it with the server.
+func (c completedConfig) runControllers(hook genericapiserver.PostStartHookContext) error {
+	rt, err := wasmruntime.New(hook, wasmruntime.Config{CacheDir: filepath.Join(c.ExtraConfig.StateDir, "compilation-cache")})
+	if err != nil {
+		return err
+	}
+	loopback, err := clientset.NewForConfig(hook.LoopbackClientConfig)
+	if err != nil {
+		return err
+	}
+	h, err := host.New(host.Config{Runtime: rt, Controllers: loopback, Cluster: c.ExtraConfig.Cluster})
+	if err != nil {
+		return err
+	}
+	go func() {
+		h.Run(hook)
+		_ = rt.Close(context.Background())
+	}()
+	return nil
 }

@@ -39,6 +39,8 @@ func startServer(t *testing.T, stateDir string) *testServer {
 	o := server.NewOptions()
 	o.StateDir = stateDir
 	o.Standalone = true
+	// This suite tests the API; running controllers needs a cluster (e2e).
+	o.RunControllers = false
 	ln, port, err := genericoptions.CreateListener("tcp", "127.0.0.1:0", net.ListenConfig{})
 	if err != nil {
 		t.Fatal(err)

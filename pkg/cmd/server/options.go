@@ -45,6 +45,8 @@ type Options struct {
 	Standalone bool
 	// PrintVersion prints the version and exits.
 	PrintVersion bool
+	// RunControllers runs the WasmControllers; false serves the API only.
+	RunControllers bool
 
 	// embeddedEtcd is set by Complete when no --etcd-servers were given.
 	embeddedEtcd bool
@@ -55,8 +57,9 @@ func NewOptions() *Options {
 	o := &Options{
 		Recommended: genericoptions.NewRecommendedOptions(etcdPathPrefix,
 			apiserver.Codecs.LegacyCodec(v1alpha1.SchemeGroupVersion)),
-		Logs:     logsapi.NewLoggingConfiguration(),
-		StateDir: "/var/lib/wasm-apiserver",
+		Logs:           logsapi.NewLoggingConfiguration(),
+		StateDir:       "/var/lib/wasm-apiserver",
+		RunControllers: true,
 	}
 	o.Recommended.Etcd.StorageConfig.EncodeVersioner = runtime.NewMultiGroupVersioner(
 		v1alpha1.SchemeGroupVersion, schema.GroupKind{Group: v1alpha1.GroupName})
@@ -76,6 +79,8 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	fs.BoolVar(&o.Standalone, "standalone", o.Standalone,
 		"Serve on a loopback address with a generated bearer token and self-signed certificate, without a cluster "+
 			"for authentication and authorization; writes <state-dir>/kubeconfig. For trying the server out.")
+	fs.BoolVar(&o.RunControllers, "run-controllers", o.RunControllers,
+		"Run the WasmControllers. With false the server only serves the API.")
 	fs.BoolVar(&o.PrintVersion, "version", false, "Print the version and exit.")
 
 	r := o.Recommended
@@ -177,5 +182,6 @@ func (o *Options) Config(etcdURL string) (*apiserver.Config, error) {
 			return nil, err
 		}
 	}
-	return &apiserver.Config{GenericConfig: cfg}, nil
+	return &apiserver.Config{GenericConfig: cfg, ExtraConfig: apiserver.ExtraConfig{
+		RunControllers: o.RunControllers, StateDir: o.StateDir, Cluster: cfg.ClientConfig}}, nil
 }

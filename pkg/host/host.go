@@ -1,0 +1,340 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
+	clientset "github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned/scheme"
+	informers "github.com/wasm-apiserver/wasm-apiserver/pkg/generated/informers/externalversions"
+	listers "github.com/wasm-apiserver/wasm-apiserver/pkg/generated/listers/controllers/v1alpha1"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/proxy"
+	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/wakerule"
+)
+
+// watchSyncTimeout bounds how long a controller waits for its caches.
+const watchSyncTimeout = 2 * time.Minute
+
+// Config is what the host needs.
+type Config struct {
+	// Runtime runs the guests.
+	Runtime *wasmruntime.Runtime
+	// Controllers reads and writes WasmControllers (the server's loopback client).
+	Controllers clientset.Interface
+	// Cluster is the target cluster the guests reconcile; nil when the
+	// server runs without one.
+	Cluster *rest.Config
+}
+
+// Host runs every WasmController the server stores.
+type Host struct {
+	cfg       Config
+	compiler  *wakerule.Compiler
+	kube      kubernetes.Interface
+	mapper    meta.ResettableRESTMapper
+	informers *proxy.InformerPool
+	recorder  record.EventRecorder
+
+	lister listers.WasmControllerLister
+	queue  workqueue.TypedRateLimitingInterface[string]
+
+	mu          sync.Mutex
+	controllers map[string]*controller
+
+	ruleErrors atomic.Int64
+}
+
+// New builds a host. It starts nothing until Run.
+func New(cfg Config) (*Host, error) {
+	compiler, err := wakerule.NewCompiler(nil)
+	if err != nil {
+		return nil, err
+	}
+	h := &Host{cfg: cfg, compiler: compiler, controllers: map[string]*controller{},
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "wasmcontrollers"}),
+		recorder: &record.FakeRecorder{}}
+	if cfg.Cluster != nil {
+		if h.kube, err = kubernetes.NewForConfig(cfg.Cluster); err != nil {
+			return nil, err
+		}
+		dyn, err := dynamic.NewForConfig(cfg.Cluster)
+		if err != nil {
+			return nil, err
+		}
+		disco, err := discovery.NewDiscoveryClientForConfig(cfg.Cluster)
+		if err != nil {
+			return nil, err
+		}
+		h.mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco))
+		h.informers = proxy.NewInformerPool(dyn)
+		broadcaster := record.NewBroadcaster()
+		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: h.kube.CoreV1().Events("")})
+		h.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "wasm-apiserver"})
+	}
+	return h, nil
+}
+
+// Run watches WasmControllers and runs them until ctx is done, then stops
+// every controller.
+func (h *Host) Run(ctx context.Context) {
+	defer utilruntime.HandleCrash()
+	factory := informers.NewSharedInformerFactory(h.cfg.Controllers, 10*time.Minute)
+	inf := factory.Controllers().V1alpha1().WasmControllers()
+	h.lister = inf.Lister()
+	enqueue := func(obj any) {
+		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
+			h.queue.Add(key)
+		}
+	}
+	_, _ = inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: enqueue, UpdateFunc: func(_, obj any) { enqueue(obj) }, DeleteFunc: enqueue,
+	})
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), inf.Informer().HasSynced) {
+		return
+	}
+	klog.InfoS("Host is running WasmControllers", "targetCluster", h.cfg.Cluster != nil)
+	var workers sync.WaitGroup
+	for range 2 {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			wait.UntilWithContext(ctx, func(ctx context.Context) {
+				for h.processNext(ctx) {
+				}
+			}, time.Second)
+		}()
+	}
+	<-ctx.Done()
+	h.queue.ShutDown()
+	workers.Wait()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for key, c := range h.controllers {
+		c.stop()
+		delete(h.controllers, key)
+	}
+}
+
+func (h *Host) processNext(ctx context.Context) bool {
+	key, shutdown := h.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer h.queue.Done(key)
+	if err := h.sync(ctx, key); err != nil {
+		klog.InfoS("Loading WasmController failed; retrying", "wasmController", key, "error", err.Error())
+		h.queue.AddRateLimited(key)
+		return true
+	}
+	h.queue.Forget(key)
+	return true
+}
+
+// sync brings the running controller for key in line with its spec.
+func (h *Host) sync(ctx context.Context, key string) error {
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return nil
+	}
+	wc, err := h.lister.WasmControllers(ns).Get(name)
+	if apierrors.IsNotFound(err) {
+		h.stopController(key)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	running := h.controllers[key]
+	h.mu.Unlock()
+	if running != nil && running.wc.Generation == wc.Generation && running.wc.UID == wc.UID {
+		return nil
+	}
+	h.stopController(key)
+	wc = wc.DeepCopy()
+	if wc.Spec.Paused {
+		status := newStatusWriter(h.cfg.Controllers, wc)
+		status.update(true, func(s *v1alpha1.WasmControllerStatus) {
+			s.Phase = v1alpha1.PhasePaused
+			s.ObservedGeneration = wc.Generation
+			s.MemoryBytes = 0
+		})
+		status.setCondition(wc.Generation, v1alpha1.ConditionReady, false, "Paused", "spec.paused is set")
+		status.flush(ctx)
+		return nil
+	}
+	c, err := h.start(ctx, wc)
+	if err != nil {
+		if isPermanent(err) {
+			return nil // reported in status; waits for a spec change
+		}
+		return err
+	}
+	h.mu.Lock()
+	h.controllers[key] = c
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *Host) stopController(key string) {
+	h.mu.Lock()
+	c := h.controllers[key]
+	delete(h.controllers, key)
+	h.mu.Unlock()
+	if c != nil {
+		c.stop()
+		klog.InfoS("Stopped WasmController", "wasmController", key)
+	}
+}
+
+// start loads a WasmController and runs it. A failure is reported in its
+// status; the returned error says whether to retry.
+func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*controller, error) {
+	status := newStatusWriter(h.cfg.Controllers, wc)
+	fail := func(condition, reason string, err error) error {
+		msg := err.Error()
+		status.update(true, func(s *v1alpha1.WasmControllerStatus) {
+			s.Phase = v1alpha1.PhaseFailed
+			s.ObservedGeneration = wc.Generation
+			s.LastError = msg
+			s.MemoryBytes = 0
+		})
+		status.setCondition(wc.Generation, condition, false, reason, msg)
+		status.setCondition(wc.Generation, v1alpha1.ConditionReady, false, reason, msg)
+		status.flush(ctx)
+		h.event(wc, "Warning", reason, msg)
+		return err
+	}
+	if h.cfg.Cluster == nil {
+		return nil, fail(v1alpha1.ConditionWatchesReady, "NoTargetCluster", &ModuleError{Permanent: true,
+			Message: "wasm-apiserver runs without a target cluster (--kubeconfig): controllers cannot watch or reconcile"})
+	}
+	status.update(true, func(s *v1alpha1.WasmControllerStatus) {
+		s.Phase = v1alpha1.PhaseLoading
+		s.ObservedGeneration = wc.Generation
+	})
+	status.flush(ctx)
+
+	wasm, err := fetchModule(ctx, h.kube, wc)
+	if err != nil {
+		reason := "FetchFailed"
+		if me, ok := errors.AsType[*ModuleError](err); ok {
+			reason = me.Reason
+		}
+		return nil, fail(v1alpha1.ConditionModuleLoaded, reason, err)
+	}
+	module, err := h.cfg.Runtime.Load(ctx, wasm)
+	if err != nil {
+		return nil, fail(v1alpha1.ConditionModuleLoaded, "InvalidModule", err)
+	}
+	logger := klog.Background().WithValues("wasmController", klog.KObj(wc))
+	c := &controller{host: h, wc: wc, module: module, status: status, logger: logger,
+		instances: make(chan *wasmruntime.Instance, max(1, int(wc.Spec.Limits.MaxConcurrentReconciles))),
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[wakeKey](),
+			workqueue.TypedRateLimitingQueueConfig[wakeKey]{Name: wc.Namespace + "/" + wc.Name})}
+	status.update(true, func(s *v1alpha1.WasmControllerStatus) { s.ModuleDigest = module.Digest })
+	status.setCondition(wc.Generation, v1alpha1.ConditionModuleLoaded, true, "Loaded",
+		fmt.Sprintf("%d bytes, %s", module.Size, module.Digest))
+
+	if c.api, err = proxy.NewPassthrough(h.cfg.Cluster, wc.Namespace, wc.Spec.ServiceAccountName); err != nil {
+		c.stop()
+		return nil, fail(v1alpha1.ConditionReady, "ClientFailed", err)
+	}
+	for i := range wc.Spec.Watches {
+		w, err := h.compileWatch(i, &wc.Spec.Watches[i])
+		if err != nil {
+			c.stop()
+			reason, condition := "WatchFailed", v1alpha1.ConditionWatchesReady
+			if _, ok := errors.AsType[*wakerule.Error](err); ok {
+				reason, condition = "InvalidWakeRule", v1alpha1.ConditionWakeRulesValid
+			}
+			return nil, fail(condition, reason, fmt.Errorf("spec.watches[%d]: %w", i, err))
+		}
+		c.watches = append(c.watches, w)
+	}
+	status.setCondition(wc.Generation, v1alpha1.ConditionWakeRulesValid, true, "Compiled", "every wake rule compiled")
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	for _, w := range c.watches {
+		inf := h.informers.Acquire(w.key)
+		reg, err := inf.AddEventHandler(c.handler(w))
+		if err != nil {
+			h.informers.Release(w.key)
+			c.stop()
+			return nil, fail(v1alpha1.ConditionWatchesReady, "WatchFailed", err)
+		}
+		c.registrations = append(c.registrations, registration{watch: w, inf: inf, reg: reg})
+	}
+	for _, r := range c.registrations {
+		if err := proxy.WaitForSync(ctx, r.inf, watchSyncTimeout); err != nil {
+			c.stop()
+			return nil, fail(v1alpha1.ConditionWatchesReady, "WatchFailed", fmt.Errorf("spec.watches[%d] %s: %w", r.watch.index, r.watch.key, err))
+		}
+	}
+	status.setCondition(wc.Generation, v1alpha1.ConditionWatchesReady, true, "Synced", "every watch's cache has synced")
+
+	c.done.Add(1)
+	go func() { defer c.done.Done(); status.run(runCtx) }()
+	c.run(runCtx)
+	status.update(true, func(s *v1alpha1.WasmControllerStatus) {
+		s.Phase = v1alpha1.PhaseActive
+		s.ObservedGeneration = wc.Generation
+		s.LastError = ""
+	})
+	status.setCondition(wc.Generation, v1alpha1.ConditionReady, true, "Running", "the controller wakes on its events")
+	h.event(wc, "Normal", "Loaded", fmt.Sprintf("module %s loaded, %d watches", module.Digest, len(c.watches)))
+	klog.InfoS("Started WasmController", "wasmController", klog.KObj(wc), "generation", wc.Generation, "module", module.Digest)
+	return c, nil
+}
+
+// compileWatch resolves a watch's kind to its resource and compiles it.
+func (h *Host) compileWatch(i int, w *v1alpha1.Watch) (*watch, error) {
+	gv, err := schema.ParseGroupVersion(w.APIVersion)
+	if err != nil {
+		return nil, err
+	}
+	mapping, err := h.mapper.RESTMapping(gv.WithKind(w.Kind).GroupKind(), gv.Version)
+	if meta.IsNoMatchError(err) {
+		h.mapper.Reset() // a CRD may have been installed since
+		mapping, err = h.mapper.RESTMapping(gv.WithKind(w.Kind).GroupKind(), gv.Version)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kind %s %s is not served by the cluster: %w", w.APIVersion, w.Kind, err)
+	}
+	return compileWatch(i, w, mapping.Resource, mapping.Scope.Name() == meta.RESTScopeNameNamespace, h.compiler)
+}
+
+// event records an Event about a WasmController in the target cluster.
+func (h *Host) event(wc *v1alpha1.WasmController, typ, reason, message string) {
+	ref := wc.DeepCopy()
+	ref.APIVersion, ref.Kind = v1alpha1.SchemeGroupVersion.String(), "WasmController"
+	h.recorder.Event(ref, typ, reason, message)
+}

@@ -1,0 +1,115 @@
+package host
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/klog/v2"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
+	clientset "github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned"
+)
+
+// statusFlushInterval coalesces status writes: wakes between two flushes
+// become one write.
+const statusFlushInterval = 2 * time.Second
+
+// statusWriter keeps the status the host wants a WasmController to show
+// and writes it through the status subresource, coalesced.
+type statusWriter struct {
+	client    clientset.Interface
+	namespace string
+	name      string
+
+	mu     sync.Mutex
+	status v1alpha1.WasmControllerStatus
+	dirty  bool
+	kick   chan struct{}
+}
+
+func newStatusWriter(client clientset.Interface, wc *v1alpha1.WasmController) *statusWriter {
+	return &statusWriter{client: client, namespace: wc.Namespace, name: wc.Name,
+		status: *wc.Status.DeepCopy(), kick: make(chan struct{}, 1)}
+}
+
+// update changes the wanted status; urgent changes (phase, conditions) are
+// written at once, the rest at the next flush.
+func (w *statusWriter) update(urgent bool, f func(s *v1alpha1.WasmControllerStatus)) {
+	w.mu.Lock()
+	f(&w.status)
+	w.dirty = true
+	w.mu.Unlock()
+	if urgent {
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// setCondition sets one condition and writes it at once.
+func (w *statusWriter) setCondition(generation int64, typ string, ok bool, reason, message string) {
+	w.update(true, func(s *v1alpha1.WasmControllerStatus) {
+		status := metav1.ConditionFalse
+		if ok {
+			status = metav1.ConditionTrue
+		}
+		meta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason,
+			Message: message, ObservedGeneration: generation})
+	})
+}
+
+// run writes the status whenever it changed, until ctx is done, and once
+// more then.
+func (w *statusWriter) run(ctx context.Context) {
+	t := time.NewTicker(statusFlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			w.flush(context.Background())
+			return
+		case <-t.C:
+		case <-w.kick:
+		}
+		w.flush(ctx)
+	}
+}
+
+func (w *statusWriter) flush(ctx context.Context) {
+	w.mu.Lock()
+	if !w.dirty {
+		w.mu.Unlock()
+		return
+	}
+	want := *w.status.DeepCopy()
+	w.dirty = false
+	w.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	wcs := w.client.ControllersV1alpha1().WasmControllers(w.namespace)
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		wc, err := wcs.Get(ctx, w.name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		wc.Status = want
+		_, err = wcs.UpdateStatus(ctx, wc, metav1.UpdateOptions{FieldManager: "wasm-apiserver"})
+		return err
+	})
+	if apierrors.IsNotFound(err) {
+		return // deleted: nothing to report to
+	}
+	if err != nil && ctx.Err() == nil {
+		klog.ErrorS(err, "Writing WasmController status", "wasmController", klog.KRef(w.namespace, w.name))
+		w.mu.Lock()
+		w.dirty = true
+		w.mu.Unlock()
+	}
+}

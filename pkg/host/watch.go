@@ -1,0 +1,113 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/proxy"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/wakerule"
+)
+
+// watch is one compiled entry of spec.watches.
+type watch struct {
+	index    int
+	key      proxy.InformerKey
+	labels   labels.Selector
+	fields   fields.Selector
+	wakeWhen *wakerule.Rule // nil: every event wakes
+	enqueue  *wakerule.Rule // nil: the object's own key
+}
+
+// compileWatch resolves the watch's resource and compiles its selectors
+// and rules.
+func compileWatch(i int, w *v1alpha1.Watch, gvr schema.GroupVersionResource, namespaced bool, c *wakerule.Compiler) (*watch, error) {
+	out := &watch{index: i, key: proxy.InformerKey{Resource: gvr}, labels: labels.Everything(), fields: fields.Everything()}
+	if namespaced {
+		out.key.Namespace = w.Namespace
+	}
+	var err error
+	if w.LabelSelector != nil {
+		if out.labels, err = metav1.LabelSelectorAsSelector(w.LabelSelector); err != nil {
+			return nil, fmt.Errorf("labelSelector: %w", err)
+		}
+	}
+	if w.FieldSelector != "" {
+		if out.fields, err = fields.ParseSelector(w.FieldSelector); err != nil {
+			return nil, fmt.Errorf("fieldSelector: %w", err)
+		}
+	}
+	if w.WakeWhen != "" {
+		if out.wakeWhen, err = c.Compile(wakerule.WakeWhen, w.WakeWhen); err != nil {
+			return nil, fmt.Errorf("wakeWhen: %w", err)
+		}
+	}
+	if w.Enqueue != "" {
+		if out.enqueue, err = c.Compile(wakerule.Enqueue, w.Enqueue); err != nil {
+			return nil, fmt.Errorf("enqueue: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// matches says whether an object passes the watch's selectors.
+func (w *watch) matches(u *unstructured.Unstructured) bool {
+	if !w.labels.Matches(labels.Set(u.GetLabels())) {
+		return false
+	}
+	if w.fields.Empty() {
+		return true
+	}
+	return w.fields.Matches(objectFields(u, w.fields))
+}
+
+// objectFields returns the values of the fields a selector asks about.
+func objectFields(u *unstructured.Unstructured, sel fields.Selector) fields.Set {
+	set := fields.Set{}
+	for _, r := range sel.Requirements() {
+		set[r.Field] = ""
+		if v, found, _ := unstructured.NestedFieldNoCopy(u.Object, strings.Split(r.Field, ".")...); found && v != nil {
+			set[r.Field] = fmt.Sprint(v)
+		}
+	}
+	return set
+}
+
+// keys decides which reconcile keys an event wakes, if any.
+func (w *watch) keys(ctx context.Context, typ string, obj, old *unstructured.Unstructured) ([]string, error) {
+	if !w.matches(obj) && (old == nil || !w.matches(old)) {
+		return nil, nil
+	}
+	ev := wakerule.Event{Type: typ, Object: obj.Object}
+	if old != nil {
+		ev.OldObject = old.Object
+	}
+	if w.wakeWhen != nil {
+		wake, err := w.wakeWhen.Wakes(ctx, ev)
+		if err != nil || !wake {
+			return nil, err
+		}
+	}
+	if w.enqueue != nil {
+		return w.enqueue.Keys(ctx, ev)
+	}
+	key, err := cache.MetaNamespaceKeyFunc(obj)
+	return []string{key}, err
+}
+
+// asUnstructured unwraps informer objects, including tombstones.
+func asUnstructured(obj any) (*unstructured.Unstructured, bool) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	u, ok := obj.(*unstructured.Unstructured)
+	return u, ok
+}
