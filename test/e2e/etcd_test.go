@@ -20,10 +20,7 @@ func TestExternalEtcd(t *testing.T) {
 		t.Fatal("ETCD_URL is not set: run with `make test-e2e`")
 	}
 	root, work := repoRoot(t), t.TempDir()
-	bin := filepath.Join(work, "wasm-apiserver")
-	if out, err := run(t, "", "go", "build", "-o", bin, filepath.Join(root, "cmd", "wasm-apiserver")); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildServer(t, root, work)
 	port := freePort(t)
 	srv := &serverProcess{bin: bin, stateDir: work, port: port, args: []string{
 		"--standalone", "--etcd-servers=" + etcdURL, "--etcd-prefix=/e2e-" + strconv.Itoa(port),

@@ -202,3 +202,31 @@ current-context: e2e
 func itoa(i int) string { return strconv.Itoa(i) }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// applyArtifacts installs artifacts/ as an administrator would, with a
+// serving certificate generated into work, and returns the certificate's
+// directory. It is left installed: without kube-controller-manager a deleted
+// namespace never finishes terminating, and the next test applies it again.
+func applyArtifacts(t *testing.T, kubeconfig, root, work string) string {
+	t.Helper()
+	dir := filepath.Join(work, "artifacts")
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(root, "artifacts"))); err != nil {
+		t.Fatal(err)
+	}
+	certDir := filepath.Join(dir, "certs")
+	if out, err := run(t, "", filepath.Join(root, "hack", "gen-serving-cert.sh"), certDir); err != nil {
+		t.Fatalf("gen-serving-cert: %v\n%s", err, out)
+	}
+	mustKubectl(t, kubeconfig, "", "apply", "-k", dir)
+	return certDir
+}
+
+// buildServer builds the wasm-apiserver binary into work.
+func buildServer(t *testing.T, root, work string) string {
+	t.Helper()
+	bin := filepath.Join(work, "wasm-apiserver")
+	if out, err := run(t, "", "go", "build", "-o", bin, filepath.Join(root, "cmd", "wasm-apiserver")); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}

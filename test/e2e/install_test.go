@@ -23,26 +23,11 @@ func TestInstallThroughAggregator(t *testing.T) {
 	work := t.TempDir()
 	admin := c.Kubeconfig
 
-	// What an administrator applies: artifacts/ with a generated serving certificate.
-	if err := os.CopyFS(filepath.Join(work, "artifacts"), os.DirFS(filepath.Join(root, "artifacts"))); err != nil {
-		t.Fatal(err)
-	}
-	certDir := filepath.Join(work, "artifacts", "certs")
-	if out, err := run(t, "", filepath.Join(root, "hack", "gen-serving-cert.sh"), certDir); err != nil {
-		t.Fatalf("gen-serving-cert: %v\n%s", err, out)
-	}
-	mustKubectl(t, admin, "", "apply", "-k", filepath.Join(work, "artifacts"))
-	t.Cleanup(func() {
-		_, _ = kubectl(t, admin, "", "delete", "-k", filepath.Join(work, "artifacts"), "--ignore-not-found", "--wait=false")
-	})
+	certDir := applyArtifacts(t, admin, root, work)
 
 	// No kubelet runs here, so the Deployment's pod never starts: run the same
 	// binary on the host and point the Service's EndpointSlice at it.
-	bin := filepath.Join(work, "wasm-apiserver")
-	if out, err := run(t, "", "go", "build", "-o", bin, filepath.Join(root, "cmd", "wasm-apiserver")); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	srv := &serverProcess{bin: bin, stateDir: filepath.Join(work, "state"), certDir: certDir,
+	srv := &serverProcess{bin: buildServer(t, root, work), stateDir: filepath.Join(work, "state"), certDir: certDir,
 		kubeconfig: filepath.Join(work, "wasm-apiserver.kubeconfig"), port: freePort(t)}
 	if err := os.MkdirAll(srv.stateDir, 0o700); err != nil {
 		t.Fatal(err)

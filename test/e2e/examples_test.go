@@ -1,0 +1,193 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"compress/gzip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runControllers applies artifacts/ and runs wasm-apiserver standalone
+// against the cluster as its ServiceAccount, so that WasmControllers run
+// and reconcile real objects. It returns the standalone kubeconfig.
+func runControllers(t *testing.T, c *cluster, root, work string) string {
+	t.Helper()
+	applyArtifacts(t, c.Kubeconfig, root, work)
+	saConfig := filepath.Join(work, "wasm-apiserver.kubeconfig")
+	saKubeconfig(t, c, "wasm-system", "wasm-apiserver", saConfig)
+	srv := &serverProcess{bin: buildServer(t, root, work), stateDir: filepath.Join(work, "state"), port: freePort(t),
+		args: []string{"--standalone", "--kubeconfig=" + saConfig}}
+	if err := os.MkdirAll(srv.stateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	srv.start(t)
+	kubeconfig := filepath.Join(srv.stateDir, "kubeconfig")
+	eventually(t, time.Minute, "standalone server ready", func() (bool, string) {
+		out, err := kubectl(t, kubeconfig, "", "get", "--raw", "/readyz")
+		return err == nil && strings.Contains(out, "ok"), out + srv.logTail()
+	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("wasm-apiserver log:\n%s", srv.logTail())
+		}
+	})
+	return kubeconfig
+}
+
+// publishModule builds an example and stores it, gzipped, in a ConfigMap.
+func publishModule(t *testing.T, c *cluster, root, name string) {
+	t.Helper()
+	if out, err := run(t, "", filepath.Join(root, "test", "guests", "build.sh"), name); err != nil {
+		t.Fatalf("building %s: %v\n%s", name, err, out)
+	}
+	wasm := mustRead(t, filepath.Join(root, "_output", "guests", name+".wasm"))
+	var gz bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	_, _ = zw.Write(wasm)
+	_ = zw.Close()
+	file := filepath.Join(t.TempDir(), "module.wasm.gz")
+	if err := os.WriteFile(file, gz.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = kubectl(t, c.Kubeconfig, "", "-n", "default", "delete", "configmap", name+"-module", "--ignore-not-found")
+	mustKubectl(t, c.Kubeconfig, "", "-n", "default", "create", "configmap", name+"-module", "--from-file=module.wasm.gz="+file)
+}
+
+// deployExample publishes an example's module and applies its RBAC and
+// WasmController, and waits until it runs.
+func deployExample(t *testing.T, c *cluster, root, wasmctl, name string) {
+	t.Helper()
+	dir := filepath.Join(root, "examples", name)
+	publishModule(t, c, root, name)
+	mustKubectl(t, c.Kubeconfig, "", "apply", "-f", filepath.Join(dir, "rbac.yaml"))
+	mustKubectl(t, wasmctl, "", "apply", "-f", filepath.Join(dir, "wasmcontroller.yaml"))
+	eventually(t, 2*time.Minute, name+" Active", func() (bool, string) {
+		out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", name,
+			"-o", `jsonpath={.status.phase} {.status.moduleDigest} {.status.conditions[?(@.type=="Ready")].message}`)
+		return strings.HasPrefix(out, "Active sha256:"), out
+	})
+}
+
+// TestExamples runs each example controller on the real cluster, in one
+// wasm-apiserver, and checks it reconciles real objects.
+func TestExamples(t *testing.T) {
+	c := clusterFromEnv(t)
+	root := repoRoot(t)
+	wasmctl := runControllers(t, c, root, t.TempDir())
+	t.Run("configmap-replicator", func(t *testing.T) { testConfigMapReplicator(t, c, root, wasmctl) })
+	t.Run("ttl-cleaner", func(t *testing.T) { testTTLCleaner(t, c, root, wasmctl) })
+	t.Run("widget-controller", func(t *testing.T) { testWidgetController(t, c, root, wasmctl) })
+}
+
+func testConfigMapReplicator(t *testing.T, c *cluster, root, wasmctl string) {
+	admin := c.Kubeconfig
+	deployExample(t, c, root, wasmctl, "configmap-replicator")
+
+	mustKubectl(t, admin, "", "create", "namespace", "replica-a")
+	mustKubectl(t, admin, "", "label", "namespace", "replica-a", "wasm.io/replicate-configmaps=true")
+	mustKubectl(t, admin, "", "-n", "default", "create", "configmap", "shared-settings", "--from-literal=color=blue")
+	mustKubectl(t, admin, "", "-n", "default", "label", "configmap", "shared-settings", "wasm.io/replicate=true")
+
+	copyData := func() string {
+		out, _ := kubectl(t, admin, "", "-n", "replica-a", "get", "configmap", "shared-settings",
+			"-o", `jsonpath={.data.color} {.metadata.labels.wasm\.io/replicated-from}`)
+		return out
+	}
+	eventually(t, time.Minute, "the copy appears in replica-a", func() (bool, string) {
+		out := copyData()
+		return out == "blue default.shared-settings", out
+	})
+	mustKubectl(t, admin, "", "-n", "default", "patch", "configmap", "shared-settings", "--type=merge", "-p", `{"data":{"color":"green"}}`)
+	eventually(t, time.Minute, "the copy follows the source", func() (bool, string) {
+		out := copyData()
+		return strings.HasPrefix(out, "green "), out
+	})
+	mustKubectl(t, admin, "", "-n", "default", "delete", "configmap", "shared-settings")
+	eventually(t, time.Minute, "the copy goes with the source", func() (bool, string) {
+		out, err := kubectl(t, admin, "", "-n", "replica-a", "get", "configmap", "shared-settings")
+		return err != nil && strings.Contains(out, "NotFound"), out
+	})
+
+	// The host reports what it did.
+	eventually(t, 30*time.Second, "status shows the wakes", func() (bool, string) {
+		out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", "configmap-replicator", "-o", "jsonpath={.status.wakes} {.status.lastWakeReason}")
+		return !strings.HasPrefix(out, "0 ") && !strings.HasPrefix(out, " "), out
+	})
+	events := mustKubectl(t, admin, "", "-n", "default", "get", "events", "--field-selector", "involvedObject.name=configmap-replicator")
+	if !strings.Contains(events, "Loaded") {
+		t.Errorf("no Loaded event for the WasmController:\n%s", events)
+	}
+
+	// Deleting the WasmController stops it: a new source is not copied.
+	mustKubectl(t, wasmctl, "", "-n", "default", "delete", "wc", "configmap-replicator")
+	time.Sleep(2 * time.Second)
+	mustKubectl(t, admin, "", "-n", "default", "create", "configmap", "after-delete", "--from-literal=x=1")
+	mustKubectl(t, admin, "", "-n", "default", "label", "configmap", "after-delete", "wasm.io/replicate=true")
+	time.Sleep(3 * time.Second)
+	if out, err := kubectl(t, admin, "", "-n", "replica-a", "get", "configmap", "after-delete"); err == nil {
+		t.Errorf("a deleted WasmController still reconciles:\n%s", out)
+	}
+}
+
+func testTTLCleaner(t *testing.T, c *cluster, root, wasmctl string) {
+	admin := c.Kubeconfig
+	deployExample(t, c, root, wasmctl, "ttl-cleaner")
+	mustKubectl(t, admin, "", "-n", "default", "create", "configmap", "short-lived", "--from-literal=x=1")
+	mustKubectl(t, admin, "", "-n", "default", "create", "configmap", "long-lived", "--from-literal=x=1")
+	mustKubectl(t, admin, "", "-n", "default", "annotate", "configmap", "short-lived", "wasm.io/ttl=3s")
+	mustKubectl(t, admin, "", "-n", "default", "annotate", "configmap", "long-lived", "wasm.io/ttl=1h")
+	// The guest asks to be woken when the TTL runs out; the host's timer does it.
+	eventually(t, time.Minute, "the expired ConfigMap is deleted", func() (bool, string) {
+		out, err := kubectl(t, admin, "", "-n", "default", "get", "configmap", "short-lived")
+		return err != nil && strings.Contains(out, "NotFound"), out
+	})
+	if out, err := kubectl(t, admin, "", "-n", "default", "get", "configmap", "long-lived"); err != nil {
+		t.Errorf("a ConfigMap whose TTL has not run out was deleted: %s", out)
+	}
+}
+
+func testWidgetController(t *testing.T, c *cluster, root, wasmctl string) {
+	admin := c.Kubeconfig
+	dir := filepath.Join(root, "examples", "widget-controller")
+	mustKubectl(t, admin, "", "apply", "-f", filepath.Join(dir, "crd.yaml"))
+	eventually(t, time.Minute, "the Widget CRD is established", func() (bool, string) {
+		out, _ := kubectl(t, admin, "", "get", "crd", "widgets.demo.wasm.io", "-o", `jsonpath={.status.conditions[?(@.type=="Established")].status}`)
+		return out == "True", out
+	})
+	deployExample(t, c, root, wasmctl, "widget-controller")
+	widget := `apiVersion: demo.wasm.io/v1
+kind: Widget
+metadata: {name: hello, namespace: default}
+spec: {replicas: 3, message: hi there}
+`
+	mustKubectl(t, admin, widget, "apply", "-f", "-")
+	children := func() string {
+		out, _ := kubectl(t, admin, "", "-n", "default", "get", "configmaps", "-l", "demo.wasm.io/widget=hello",
+			"-o", `jsonpath={range .items[*]}{.metadata.name}={.data.message},{.metadata.ownerReferences[0].kind} {end}`)
+		return strings.TrimSpace(out)
+	}
+	eventually(t, time.Minute, "three children owned by the Widget", func() (bool, string) {
+		out := children()
+		return out == "hello-0=hi there,Widget hello-1=hi there,Widget hello-2=hi there,Widget", out
+	})
+	eventually(t, time.Minute, "status written through the subresource", func() (bool, string) {
+		out, _ := kubectl(t, admin, "", "-n", "default", "get", "widget", "hello", "-o", "jsonpath={.status.readyReplicas} {.status.observedGeneration}")
+		return out == "3 1", out
+	})
+	mustKubectl(t, admin, "", "-n", "default", "patch", "widget", "hello", "--type=merge", "-p", `{"spec":{"replicas":1}}`)
+	eventually(t, time.Minute, "extra children deleted", func() (bool, string) {
+		out := children()
+		return out == "hello-0=hi there,Widget", out
+	})
+	// A child deleted by someone else comes back: the enqueue rule maps it to its Widget.
+	mustKubectl(t, admin, "", "-n", "default", "delete", "configmap", "hello-0")
+	eventually(t, time.Minute, "a deleted child is recreated", func() (bool, string) {
+		out := children()
+		return out == "hello-0=hi there,Widget", out
+	})
+}
