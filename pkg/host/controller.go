@@ -49,6 +49,7 @@ type controller struct {
 
 	instances chan *wasmruntime.Instance // idle instances, at most maxConcurrentReconciles
 	wakes     atomic.Int64
+	unhealthy atomic.Bool // Ready was set to False for a guest failure
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -176,6 +177,7 @@ func (c *controller) processNext(ctx context.Context) bool {
 			s.LastError = err.Error()
 		}
 	})
+	c.reportGuestHealth(err)
 	switch {
 	case err != nil:
 		c.logger.Info("Reconcile failed", "key", key.String(), "reason", reason, "error", err.Error())
@@ -190,6 +192,36 @@ func (c *controller) processNext(ctx context.Context) bool {
 		c.queue.Forget(key)
 	}
 	return true
+}
+
+// reportGuestHealth sets Ready to False while the guest traps, times out,
+// exceeds its memory or fails to start, and back to True once it reconciles
+// again. A reconcile the guest itself reports as failed leaves Ready alone:
+// the controller works, the object does not.
+func (c *controller) reportGuestHealth(err error) {
+	var reason string
+	switch {
+	case err == nil:
+		if c.unhealthy.CompareAndSwap(true, false) {
+			c.status.setCondition(c.wc.Generation, v1alpha1.ConditionReady, true, "Running", "the controller wakes on its events")
+		}
+		return
+	case errors.Is(err, wasmruntime.ErrTrap):
+		reason = "GuestTrapped"
+	case errors.Is(err, wasmruntime.ErrTimeout):
+		reason = "ReconcileTimeout"
+	case errors.Is(err, wasmruntime.ErrMemoryLimit):
+		reason = "MemoryLimitExceeded"
+	case errors.Is(err, wasmruntime.ErrExited):
+		reason = "GuestExited"
+	default:
+		if _, guest := errors.AsType[*wasmruntime.GuestError](err); guest {
+			return
+		}
+		reason = "GuestFailed"
+	}
+	c.unhealthy.Store(true)
+	c.status.setCondition(c.wc.Generation, v1alpha1.ConditionReady, false, reason, err.Error())
 }
 
 // reconcile runs one reconcile on an idle instance, or a new one.

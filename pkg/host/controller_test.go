@@ -1,0 +1,45 @@
+package host
+
+import (
+	"fmt"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned/fake"
+	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+)
+
+func TestController_ReportGuestHealth(t *testing.T) {
+	wc := &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", Generation: 2}}
+	c := &controller{wc: wc, status: newStatusWriter(fake.NewSimpleClientset(wc), wc)}
+	ready := func() *metav1.Condition {
+		c.status.mu.Lock()
+		defer c.status.mu.Unlock()
+		return meta.FindStatusCondition(c.status.status.Conditions, v1alpha1.ConditionReady)
+	}
+	steps := []struct {
+		err        error
+		wantStatus metav1.ConditionStatus // "" : no condition written yet
+		wantReason string
+	}{
+		{err: &wasmruntime.GuestError{Message: "conflict"}},
+		{err: fmt.Errorf("%w while reconciling: unreachable", wasmruntime.ErrTrap), wantStatus: metav1.ConditionFalse, wantReason: "GuestTrapped"},
+		{err: &wasmruntime.GuestError{Message: "conflict"}, wantStatus: metav1.ConditionFalse, wantReason: "GuestTrapped"},
+		{err: fmt.Errorf("%w (limit 1)", wasmruntime.ErrMemoryLimit), wantStatus: metav1.ConditionFalse, wantReason: "MemoryLimitExceeded"},
+		{err: nil, wantStatus: metav1.ConditionTrue, wantReason: "Running"},
+		{err: fmt.Errorf("%w while reconciling", wasmruntime.ErrTimeout), wantStatus: metav1.ConditionFalse, wantReason: "ReconcileTimeout"},
+	}
+	for i, s := range steps {
+		c.reportGuestHealth(s.err)
+		got := ready()
+		switch {
+		case s.wantStatus == "" && got != nil:
+			t.Errorf("step %d (%v): Ready written: %+v", i, s.err, got)
+		case s.wantStatus != "" && (got == nil || got.Status != s.wantStatus || got.Reason != s.wantReason || got.ObservedGeneration != 2):
+			t.Errorf("step %d (%v): Ready = %+v, want %s/%s at generation 2", i, s.err, got, s.wantStatus, s.wantReason)
+		}
+	}
+}
