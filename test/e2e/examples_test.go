@@ -14,8 +14,9 @@ import (
 
 // runControllers applies artifacts/ and runs wasm-apiserver standalone
 // against the cluster as its ServiceAccount, so that WasmControllers run
-// and reconcile real objects. It returns the standalone kubeconfig.
-func runControllers(t *testing.T, c *cluster, root, work string) string {
+// and reconcile real objects. It returns the standalone kubeconfig and the
+// server.
+func runControllers(t *testing.T, c *cluster, root, work string) (string, *serverProcess) {
 	t.Helper()
 	applyArtifacts(t, c.Kubeconfig, root, work)
 	saConfig := filepath.Join(work, "wasm-apiserver.kubeconfig")
@@ -27,16 +28,31 @@ func runControllers(t *testing.T, c *cluster, root, work string) string {
 	}
 	srv.start(t)
 	kubeconfig := filepath.Join(srv.stateDir, "kubeconfig")
-	eventually(t, time.Minute, "standalone server ready", func() (bool, string) {
-		out, err := kubectl(t, kubeconfig, "", "get", "--raw", "/readyz")
-		return err == nil && strings.Contains(out, "ok"), out + srv.logTail()
-	})
+	waitReady(t, kubeconfig, srv)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("wasm-apiserver log:\n%s", srv.logTail())
 		}
 	})
-	return kubeconfig
+	return kubeconfig, srv
+}
+
+func waitReady(t *testing.T, kubeconfig string, srv *serverProcess) {
+	t.Helper()
+	eventually(t, time.Minute, "standalone server ready", func() (bool, string) {
+		out, err := kubectl(t, kubeconfig, "", "get", "--raw", "/readyz")
+		return err == nil && strings.Contains(out, "ok"), out + srv.logTail()
+	})
+}
+
+// waitPhase waits until a WasmController reports phase at generation.
+func waitPhase(t *testing.T, kubeconfig, name, phase, generation string) {
+	t.Helper()
+	eventually(t, 2*time.Minute, name+" "+phase+" at generation "+generation, func() (bool, string) {
+		out, _ := kubectl(t, kubeconfig, "", "-n", "default", "get", "wc", name,
+			"-o", `jsonpath={.status.phase} {.status.observedGeneration} {.status.lastError}`)
+		return strings.HasPrefix(out, phase+" "+generation+" "), out
+	})
 }
 
 // publishModule builds an example and stores it, gzipped, in a ConfigMap.
@@ -78,10 +94,11 @@ func deployExample(t *testing.T, c *cluster, root, wasmctl, name string) {
 func TestExamples(t *testing.T) {
 	c := clusterFromEnv(t)
 	root := repoRoot(t)
-	wasmctl := runControllers(t, c, root, t.TempDir())
+	wasmctl, srv := runControllers(t, c, root, t.TempDir())
 	t.Run("configmap-replicator", func(t *testing.T) { testConfigMapReplicator(t, c, root, wasmctl) })
 	t.Run("ttl-cleaner", func(t *testing.T) { testTTLCleaner(t, c, root, wasmctl) })
 	t.Run("widget-controller", func(t *testing.T) { testWidgetController(t, c, root, wasmctl) })
+	t.Run("lifecycle", func(t *testing.T) { testLifecycle(t, c, wasmctl, srv) })
 }
 
 func testConfigMapReplicator(t *testing.T, c *cluster, root, wasmctl string) {
@@ -121,16 +138,6 @@ func testConfigMapReplicator(t *testing.T, c *cluster, root, wasmctl string) {
 	events := mustKubectl(t, admin, "", "-n", "default", "get", "events", "--field-selector", "involvedObject.name=configmap-replicator")
 	if !strings.Contains(events, "Loaded") {
 		t.Errorf("no Loaded event for the WasmController:\n%s", events)
-	}
-
-	// Deleting the WasmController stops it: a new source is not copied.
-	mustKubectl(t, wasmctl, "", "-n", "default", "delete", "wc", "configmap-replicator")
-	time.Sleep(2 * time.Second)
-	mustKubectl(t, admin, "", "-n", "default", "create", "configmap", "after-delete", "--from-literal=x=1")
-	mustKubectl(t, admin, "", "-n", "default", "label", "configmap", "after-delete", "wasm.io/replicate=true")
-	time.Sleep(3 * time.Second)
-	if out, err := kubectl(t, admin, "", "-n", "replica-a", "get", "configmap", "after-delete"); err == nil {
-		t.Errorf("a deleted WasmController still reconciles:\n%s", out)
 	}
 }
 
@@ -190,4 +197,57 @@ spec: {replicas: 3, message: hi there}
 		out := children()
 		return out == "hello-0=hi there,Widget", out
 	})
+}
+
+// testLifecycle changes, pauses, restarts and deletes the replicator.
+func testLifecycle(t *testing.T, c *cluster, wasmctl string, srv *serverProcess) {
+	admin := c.Kubeconfig
+	copied := func(name string) func() (bool, string) {
+		return func() (bool, string) {
+			out, err := kubectl(t, admin, "", "-n", "replica-a", "get", "configmap", name, "-o", "name")
+			return err == nil, out
+		}
+	}
+	source := func(name string) {
+		mustKubectl(t, admin, "", "-n", "default", "create", "configmap", name, "--from-literal=x=1")
+		mustKubectl(t, admin, "", "-n", "default", "label", "configmap", name, "wasm.io/replicate=true")
+	}
+
+	// A spec change reloads the controller at the new generation.
+	mustKubectl(t, wasmctl, "", "-n", "default", "patch", "wc", "configmap-replicator", "--type=merge", "-p", `{"spec":{"resyncPeriod":"5m"}}`)
+	waitPhase(t, wasmctl, "configmap-replicator", "Active", "2")
+
+	// Paused, it does not run; unpaused, it catches up.
+	mustKubectl(t, wasmctl, "", "-n", "default", "patch", "wc", "configmap-replicator", "--type=merge", "-p", `{"spec":{"paused":true}}`)
+	waitPhase(t, wasmctl, "configmap-replicator", "Paused", "3")
+	source("while-paused")
+	time.Sleep(3 * time.Second) // a paused controller must not act in this time
+	if ok, _ := copied("while-paused")(); ok {
+		t.Errorf("a paused controller copied a ConfigMap")
+	}
+	mustKubectl(t, wasmctl, "", "-n", "default", "patch", "wc", "configmap-replicator", "--type=merge", "-p", `{"spec":{"paused":false}}`)
+	waitPhase(t, wasmctl, "configmap-replicator", "Active", "4")
+	eventually(t, time.Minute, "unpaused, the controller catches up", copied("while-paused"))
+
+	// A restarted server runs every controller again.
+	srv.stop(t)
+	srv.start(t)
+	waitReady(t, wasmctl, srv)
+	for _, name := range []string{"configmap-replicator", "ttl-cleaner", "widget-controller"} {
+		eventually(t, 2*time.Minute, name+" Active after a restart", func() (bool, string) {
+			out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", name, "-o", "jsonpath={.status.phase}")
+			return out == "Active", out
+		})
+	}
+	source("after-restart")
+	eventually(t, time.Minute, "after a restart, the controller reconciles", copied("after-restart"))
+
+	// Deleting the WasmController stops it: a new source is not copied.
+	mustKubectl(t, wasmctl, "", "-n", "default", "delete", "wc", "configmap-replicator")
+	time.Sleep(2 * time.Second)
+	source("after-delete")
+	time.Sleep(3 * time.Second)
+	if out, err := kubectl(t, admin, "", "-n", "replica-a", "get", "configmap", "after-delete"); err == nil {
+		t.Errorf("a deleted WasmController still reconciles:\n%s", out)
+	}
 }
