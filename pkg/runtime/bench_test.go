@@ -80,24 +80,36 @@ func BenchmarkCompile(b *testing.B) {
 }
 
 // BenchmarkInstantiate measures a fresh instance: memory, guest init
-// (Go's runtime and package init), and closing it again.
+// (Go's runtime and package init), and closing it again, with the data
+// segments merged at load (as the runtime does) and as the module has them.
 func BenchmarkInstantiate(b *testing.B) {
-	r := newRuntime(b)
-	m, err := r.Load(b.Context(), guest(b, "echo"))
-	if err != nil {
-		b.Fatal(err)
+	wasm := guest(b, "echo")
+	for _, tc := range []struct {
+		name string
+		new  func(context.Context, runtime.Config) (*runtime.Runtime, error)
+	}{{"merged-segments", runtime.New}, {"module-segments", runtime.NewKeepingDataSegments}} {
+		b.Run(tc.name, func(b *testing.B) {
+			r, err := tc.new(b.Context(), runtime.Config{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close(context.Background())
+			m, err := r.Load(b.Context(), wasm)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var mem uint64
+			for b.Loop() {
+				inst, err := m.Instantiate(b.Context(), runtime.InstanceConfig{Name: "bench", MemoryLimit: 64 << 20, Logger: discard})
+				if err != nil {
+					b.Fatal(err)
+				}
+				mem = inst.MemoryBytes()
+				inst.Close(b.Context())
+			}
+			b.ReportMetric(float64(mem), "linear-memory-bytes")
+		})
 	}
-	defer m.Release(context.Background())
-	var mem uint64
-	for b.Loop() {
-		inst, err := m.Instantiate(b.Context(), runtime.InstanceConfig{Name: "bench", MemoryLimit: 64 << 20, Logger: discard})
-		if err != nil {
-			b.Fatal(err)
-		}
-		mem = inst.MemoryBytes()
-		inst.Close(b.Context())
-	}
-	b.ReportMetric(float64(mem), "linear-memory-bytes")
 }
 
 // BenchmarkReconcile_Warm is one reconcile of a resident guest that makes

@@ -26,6 +26,8 @@ type Config struct {
 // compiled once and shared by every controller that loads it.
 type Runtime struct {
 	wazero wazero.Runtime
+	// keepDataSegments skips merging data segments, for benchmarks.
+	keepDataSegments bool
 
 	mu      sync.Mutex
 	modules map[string]*Module
@@ -96,7 +98,11 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte) (*Module, error) {
 	if err := checkMagic(wasm); err != nil {
 		return nil, err
 	}
-	compiled, err := r.wazero.CompileModule(ctx, wasm)
+	code := wasm
+	if !r.keepDataSegments {
+		code = mergeDataSegments(wasm)
+	}
+	compiled, err := r.wazero.CompileModule(ctx, code)
 	if err != nil {
 		return nil, &ABIError{Reason: "compilation failed: " + err.Error()}
 	}
