@@ -43,3 +43,24 @@ func TestController_ReportGuestHealth(t *testing.T) {
 		}
 	}
 }
+
+func TestEnqueueOnSpecChange(t *testing.T) {
+	wc := func(generation int64, phase v1alpha1.Phase) *v1alpha1.WasmController {
+		return &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Generation: generation}, Status: v1alpha1.WasmControllerStatus{Phase: phase}}
+	}
+	tests := []struct {
+		name     string
+		old, new *v1alpha1.WasmController
+		want     bool
+	}{
+		{name: "status written by the host", old: wc(1, v1alpha1.PhaseLoading), new: wc(1, v1alpha1.PhaseFailed)},
+		{name: "spec changed", old: wc(1, v1alpha1.PhaseFailed), new: wc(2, v1alpha1.PhaseFailed), want: true},
+	}
+	for _, tt := range tests {
+		got := false
+		enqueueOnSpecChange(tt.old, tt.new, func(any) { got = true })
+		if got != tt.want {
+			t.Errorf("%s: enqueued = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -113,7 +113,9 @@ func (h *Host) Run(ctx context.Context) {
 		}
 	}
 	_, _ = inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: enqueue, UpdateFunc: func(_, obj any) { enqueue(obj) }, DeleteFunc: enqueue,
+		AddFunc:    enqueue,
+		UpdateFunc: func(old, obj any) { enqueueOnSpecChange(old, obj, enqueue) },
+		DeleteFunc: enqueue,
 	})
 	factory.Start(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), inf.Informer().HasSynced) {
@@ -140,6 +142,19 @@ func (h *Host) Run(ctx context.Context) {
 		c.stop()
 		delete(h.controllers, key)
 	}
+}
+
+// enqueueOnSpecChange passes on updates that change the spec (the
+// generation). The host's own status writes change only the status: passing
+// them on would reload a controller that failed to load, which writes its
+// status again, without end.
+func enqueueOnSpecChange(old, obj any, enqueue func(any)) {
+	o, ok1 := old.(*v1alpha1.WasmController)
+	n, ok2 := obj.(*v1alpha1.WasmController)
+	if ok1 && ok2 && o.Generation == n.Generation {
+		return
+	}
+	enqueue(obj)
 }
 
 func (h *Host) processNext(ctx context.Context) bool {
