@@ -98,6 +98,7 @@ func TestExamples(t *testing.T) {
 	t.Run("configmap-replicator", func(t *testing.T) { testConfigMapReplicator(t, c, root, wasmctl) })
 	t.Run("ttl-cleaner", func(t *testing.T) { testTTLCleaner(t, c, root, wasmctl) })
 	t.Run("widget-controller", func(t *testing.T) { testWidgetController(t, c, root, wasmctl) })
+	t.Run("failing-guests", func(t *testing.T) { testFailingGuests(t, c, root, wasmctl) })
 	t.Run("lifecycle", func(t *testing.T) { testLifecycle(t, c, wasmctl, srv) })
 }
 
@@ -250,4 +251,49 @@ func testLifecycle(t *testing.T, c *cluster, wasmctl string, srv *serverProcess)
 	if out, err := kubectl(t, admin, "", "-n", "replica-a", "get", "configmap", "after-delete"); err == nil {
 		t.Errorf("a deleted WasmController still reconciles:\n%s", out)
 	}
+}
+
+// testFailingGuests runs a guest that traps and a module that is not Wasm:
+// each shows in its own status and Events, and harms nothing else.
+func testFailingGuests(t *testing.T, c *cluster, root, wasmctl string) {
+	admin := c.Kubeconfig
+	publishModule(t, c, root, "trap")
+	mustKubectl(t, admin, "", "-n", "default", "create", "configmap", "not-wasm-module", "--from-literal=module.wasm.gz=hello")
+	for _, wc := range []string{"trap", "not-wasm"} {
+		mustKubectl(t, wasmctl, `apiVersion: controllers.wasm.io/v1alpha1
+kind: WasmController
+metadata: {name: `+wc+`, namespace: default}
+spec:
+  module:
+    configMapRef: {name: `+wc+`-module, key: module.wasm.gz}
+  watches:
+  - apiVersion: v1
+    kind: ConfigMap
+    fieldSelector: metadata.name=trap-trigger
+`, "apply", "-f", "-")
+	}
+	eventually(t, time.Minute, "the non-Wasm module is refused with a condition", func() (bool, string) {
+		out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", "not-wasm",
+			"-o", `jsonpath={.status.phase} {.status.conditions[?(@.type=="ModuleLoaded")].reason} {.status.conditions[?(@.type=="ModuleLoaded")].message}`)
+		return strings.HasPrefix(out, "Failed InvalidModule not a WebAssembly module"), out
+	})
+	waitPhase(t, wasmctl, "trap", "Active", "1")
+	mustKubectl(t, admin, "", "-n", "default", "create", "configmap", "trap-trigger", "--from-literal=x=1")
+	eventually(t, time.Minute, "the trap shows in status", func() (bool, string) {
+		out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", "trap",
+			"-o", `jsonpath={.status.phase} {.status.conditions[?(@.type=="Ready")].reason} {.status.lastError}`)
+		return strings.HasPrefix(out, "Active GuestTrapped guest trapped"), out
+	})
+	eventually(t, 30*time.Second, "a ReconcileFailed Event", func() (bool, string) {
+		out, _ := kubectl(t, admin, "", "-n", "default", "get", "events", "--field-selector", "involvedObject.name=trap,reason=ReconcileFailed", "-o", "name")
+		return strings.TrimSpace(out) != "", out
+	})
+	// The others keep working while it fails and is retried.
+	mustKubectl(t, admin, "", "-n", "default", "create", "configmap", "during-trap", "--from-literal=x=1")
+	mustKubectl(t, admin, "", "-n", "default", "label", "configmap", "during-trap", "wasm.io/replicate=true")
+	eventually(t, time.Minute, "another controller reconciles meanwhile", func() (bool, string) {
+		out, err := kubectl(t, admin, "", "-n", "replica-a", "get", "configmap", "during-trap", "-o", "name")
+		return err == nil, out
+	})
+	mustKubectl(t, wasmctl, "", "-n", "default", "delete", "wc", "trap", "not-wasm")
 }
