@@ -48,8 +48,11 @@ type controller struct {
 	reasons sync.Map // wakeKey → reason of the pending wake
 
 	instances chan *wasmruntime.Instance // idle instances, at most maxConcurrentReconciles
-	wakes     atomic.Int64
-	unhealthy atomic.Bool // Ready was set to False for a guest failure
+
+	residentMu sync.Mutex
+	resident   map[*wasmruntime.Instance]struct{} // every open instance, idle or busy
+	wakes      atomic.Int64
+	unhealthy  atomic.Bool // Ready was set to False for a guest failure
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -233,18 +236,14 @@ func (c *controller) reconcile(ctx context.Context, key wakeKey, reason string) 
 	rctx, cancel := context.WithTimeout(ctx, c.wc.Spec.Limits.ReconcileTimeout.Duration)
 	defer cancel()
 	res, err := inst.Reconcile(rctx, wasmruntime.Request{Namespace: key.Namespace, Name: key.Name, Reason: reason})
-	if inst.Closed() {
+	if !inst.Closed() && c.wc.Spec.Suspend.Policy != v1alpha1.SuspendImmediate {
+		c.instances <- inst // never blocks: there are no more instances than workers
 		return res, err
 	}
-	if c.wc.Spec.Suspend.Policy == v1alpha1.SuspendImmediate {
-		inst.Close(ctx)
-		return res, err
-	}
-	select {
-	case c.instances <- inst:
-	default: // more instances than workers: cannot happen, but never leak one
-		inst.Close(ctx)
-	}
+	inst.Close(ctx)
+	c.residentMu.Lock()
+	delete(c.resident, inst)
+	c.residentMu.Unlock()
 	return res, err
 }
 
@@ -269,19 +268,19 @@ func (c *controller) instance(ctx context.Context) (*wasmruntime.Instance, error
 	if err != nil {
 		return nil, fmt.Errorf("starting guest: %w", err)
 	}
+	c.residentMu.Lock()
+	c.resident[inst] = struct{}{}
+	c.residentMu.Unlock()
 	return inst, nil
 }
 
-// memoryBytes is the linear memory of the idle instances.
+// memoryBytes is the linear memory of the controller's open instances.
 func (c *controller) memoryBytes() int64 {
+	c.residentMu.Lock()
+	defer c.residentMu.Unlock()
 	var total int64
-	for range len(c.instances) {
-		select {
-		case inst := <-c.instances:
-			total += int64(inst.MemoryBytes())
-			c.instances <- inst
-		default:
-		}
+	for inst := range c.resident {
+		total += int64(inst.MemoryBytes()) // 0 once closed
 	}
 	return total
 }

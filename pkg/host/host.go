@@ -272,6 +272,7 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 	logger := klog.Background().WithValues("wasmController", klog.KObj(wc))
 	c := &controller{host: h, wc: wc, module: module, status: status, logger: logger,
 		instances: make(chan *wasmruntime.Instance, max(1, int(wc.Spec.Limits.MaxConcurrentReconciles))),
+		resident:  map[*wasmruntime.Instance]struct{}{},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[wakeKey](),
 			workqueue.TypedRateLimitingQueueConfig[wakeKey]{Name: wc.Namespace + "/" + wc.Name})}
 	status.update(true, func(s *v1alpha1.WasmControllerStatus) { s.ModuleDigest = module.Digest })

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -40,6 +41,9 @@ type Instance struct {
 	// with its own stack.
 	reconcile api.Function
 	oomHit    bool
+	// memory is the linear memory size after the last call, 0 once closed;
+	// read without the lock so that asking never waits for a reconcile.
+	memory atomic.Uint64
 
 	mu     sync.Mutex // serializes calls
 	closed bool
@@ -80,6 +84,7 @@ func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance
 	}
 	inst.module = mod
 	inst.reconcile = mod.ExportedFunction(abi.ReconcileExport)
+	inst.memory.Store(uint64(mod.Memory().Size()))
 	return inst, nil
 }
 
@@ -108,6 +113,7 @@ func (i *Instance) Reconcile(ctx context.Context, req Request) (Result, error) {
 	if err != nil {
 		return Result{}, i.classify(ctx, err, "reconciling")
 	}
+	i.memory.Store(uint64(i.module.Memory().Size()))
 	var res abi.Result
 	if len(c.result) > 0 {
 		if err := json.Unmarshal(c.result, &res); err != nil {
@@ -128,6 +134,7 @@ func (i *Instance) Reconcile(ctx context.Context, req Request) (Result, error) {
 // the instance, which must not be used again after a failure like these.
 func (i *Instance) classify(ctx context.Context, err error, during string) error {
 	i.closed = true
+	i.memory.Store(0)
 	if i.module != nil {
 		_ = i.module.Close(context.WithoutCancel(ctx))
 	}
@@ -144,14 +151,10 @@ func (i *Instance) classify(ctx context.Context, err error, during string) error
 	}
 }
 
-// MemoryBytes is the size of the guest's linear memory.
+// MemoryBytes is the size of the guest's linear memory after its last
+// call, or 0 once it is closed. It never waits for a running reconcile.
 func (i *Instance) MemoryBytes() uint64 {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	if i.closed || i.module == nil {
-		return 0
-	}
-	return uint64(i.module.Memory().Size())
+	return i.memory.Load()
 }
 
 // Closed reports whether the instance was closed, by Close or a failure.
@@ -170,5 +173,6 @@ func (i *Instance) Close(ctx context.Context) {
 		return
 	}
 	i.closed = true
+	i.memory.Store(0)
 	_ = i.module.Close(ctx)
 }
