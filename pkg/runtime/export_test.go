@@ -1,6 +1,9 @@
 package runtime
 
-import "context"
+import (
+	"context"
+	"os"
+)
 
 // NewUninterruptible is New without interrupting guests when their context
 // is done: unsafe, for benchmarks that measure what interruption costs.
@@ -17,4 +20,15 @@ func NewKeepingDataSegments(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	r.keepDataSegments = true
 	return r, nil
+}
+
+// BuildGuest returns the bytes of test/guests/<name> built for wasip1,
+// built once per test binary.
+var BuildGuest = buildGuest
+
+// RemoveBuiltGuests removes what BuildGuest built.
+func RemoveBuiltGuests() {
+	if guestDir != "" {
+		_ = os.RemoveAll(guestDir)
+	}
 }

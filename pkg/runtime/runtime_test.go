@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,42 +15,15 @@ import (
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 )
 
-// guests holds the test guests of test/guests, built once for all tests.
-var (
-	guestsOnce sync.Once
-	guestDir   string
-	guestErr   error
-)
-
 // guest returns the bytes of test/guests/<name> built for wasip1.
 func guest(t testing.TB, name string) []byte {
 	t.Helper()
-	guestsOnce.Do(func() {
-		guestDir, guestErr = os.MkdirTemp("", "guests")
-	})
-	if guestErr != nil {
-		t.Fatal(guestErr)
-	}
-	out := filepath.Join(guestDir, name+".wasm")
-	if _, err := os.Stat(out); err != nil {
-		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "../../test/guests/"+name)
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("building guest %s: %v\n%s", name, err, b)
-		}
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return runtime.BuildGuest(t, name)
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if guestDir != "" {
-		os.RemoveAll(guestDir)
-	}
+	runtime.RemoveBuiltGuests()
 	os.Exit(code)
 }
 

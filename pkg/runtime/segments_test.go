@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
@@ -131,14 +132,29 @@ func countSegments(t *testing.T, wasm []byte) int {
 	return 0
 }
 
-// buildGuest builds test/guests/<name> for wasip1.
-func buildGuest(t *testing.T, name string) []byte {
+// Test guests of test/guests, built once per test binary.
+var (
+	guestsOnce sync.Once
+	guestDir   string
+	guestErr   error
+)
+
+// buildGuest returns the bytes of test/guests/<name> built for wasip1.
+func buildGuest(t testing.TB, name string) []byte {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), name+".wasm")
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "../../test/guests/"+name)
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building guest %s: %v\n%s", name, err, b)
+	guestsOnce.Do(func() {
+		guestDir, guestErr = os.MkdirTemp("", "guests")
+	})
+	if guestErr != nil {
+		t.Fatal(guestErr)
+	}
+	out := filepath.Join(guestDir, name+".wasm")
+	if _, err := os.Stat(out); err != nil {
+		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "../../test/guests/"+name)
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("building guest %s: %v\n%s", name, err, b)
+		}
 	}
 	b, err := os.ReadFile(out)
 	if err != nil {
