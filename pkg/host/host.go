@@ -57,7 +57,10 @@ type Host struct {
 	kube      kubernetes.Interface
 	mapper    meta.ResettableRESTMapper
 	informers *proxy.InformerPool
-	recorder  record.EventRecorder
+	// authorizer answers, with a short memory, whether a guest's
+	// ServiceAccount may read what it asks the cache for.
+	authorizer *proxy.Authorizer
+	recorder   record.EventRecorder
 
 	lister listers.WasmControllerLister
 	queue  workqueue.TypedRateLimitingInterface[string]
@@ -93,6 +96,7 @@ func New(cfg Config) (*Host, error) {
 		}
 		h.mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco))
 		h.informers = proxy.NewInformerPool(dyn)
+		h.authorizer = proxy.NewAuthorizer(h.kube)
 		broadcaster := record.NewBroadcaster()
 		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: h.kube.CoreV1().Events("")})
 		h.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "wasm-apiserver"})
@@ -279,7 +283,8 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 	status.setCondition(wc.Generation, v1alpha1.ConditionModuleLoaded, true, "Loaded",
 		fmt.Sprintf("%d bytes, %s", module.Size, module.Digest))
 
-	if c.api, err = proxy.NewPassthrough(h.cfg.Cluster, wc.Namespace, wc.Spec.ServiceAccountName); err != nil {
+	apiServer, err := proxy.NewPassthrough(h.cfg.Cluster, wc.Namespace, wc.Spec.ServiceAccountName)
+	if err != nil {
 		c.stop()
 		return nil, fail(v1alpha1.ConditionReady, "ClientFailed", err)
 	}
@@ -316,6 +321,12 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 		}
 	}
 	status.setCondition(wc.Generation, v1alpha1.ConditionWatchesReady, true, "Synced", "every watch's cache has synced")
+	cached := make([]proxy.CachedWatch, 0, len(c.registrations))
+	for _, r := range c.registrations {
+		cached = append(cached, proxy.CachedWatch{Key: r.watch.key, Kind: r.watch.kind, Informer: r.inf})
+	}
+	c.api = proxy.NewCacheView(klog.KObj(wc).String(), proxy.ServiceAccountUser(wc.Namespace, wc.Spec.ServiceAccountName),
+		cached, h.authorizer, apiServer)
 
 	c.done.Add(1)
 	go func() { defer c.done.Done(); status.run(runCtx) }()

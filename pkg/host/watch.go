@@ -3,7 +3,6 @@ package host
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -21,6 +20,7 @@ import (
 type watch struct {
 	index    int
 	key      proxy.InformerKey
+	kind     string
 	labels   labels.Selector
 	fields   fields.Selector
 	wakeWhen *wakerule.Rule // nil: every event wakes
@@ -30,7 +30,7 @@ type watch struct {
 // compileWatch resolves the watch's resource and compiles its selectors
 // and rules.
 func compileWatch(i int, w *v1alpha1.Watch, gvr schema.GroupVersionResource, namespaced bool, c *wakerule.Compiler) (*watch, error) {
-	out := &watch{index: i, key: proxy.InformerKey{Resource: gvr}, labels: labels.Everything(), fields: fields.Everything()}
+	out := &watch{index: i, key: proxy.InformerKey{Resource: gvr}, kind: w.Kind, labels: labels.Everything(), fields: fields.Everything()}
 	if namespaced {
 		out.key.Namespace = w.Namespace
 	}
@@ -60,25 +60,7 @@ func compileWatch(i int, w *v1alpha1.Watch, gvr schema.GroupVersionResource, nam
 
 // matches says whether an object passes the watch's selectors.
 func (w *watch) matches(u *unstructured.Unstructured) bool {
-	if !w.labels.Matches(labels.Set(u.GetLabels())) {
-		return false
-	}
-	if w.fields.Empty() {
-		return true
-	}
-	return w.fields.Matches(objectFields(u, w.fields))
-}
-
-// objectFields returns the values of the fields a selector asks about.
-func objectFields(u *unstructured.Unstructured, sel fields.Selector) fields.Set {
-	set := fields.Set{}
-	for _, r := range sel.Requirements() {
-		set[r.Field] = ""
-		if v, found, _ := unstructured.NestedFieldNoCopy(u.Object, strings.Split(r.Field, ".")...); found && v != nil {
-			set[r.Field] = fmt.Sprint(v)
-		}
-	}
-	return set
+	return proxy.Matches(u, w.labels, w.fields)
 }
 
 // keys decides which reconcile keys an event wakes, if any.

@@ -1,0 +1,129 @@
+package proxy
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
+	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
+
+	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+)
+
+func TestCacheView_ServeAPI(t *testing.T) {
+	var serverCalls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		serverCalls.Add(1)
+		_, _ = w.Write([]byte(`{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"from-server"}}`))
+	}))
+	defer srv.Close()
+	apiServer, err := NewPassthrough(&rest.Config{Host: srv.URL}, "team", "sa")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The ServiceAccount may read ConfigMaps but not Secrets.
+	kube := fake.NewClientset()
+	var sars atomic.Int32
+	kube.PrependReactor("create", "subjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		sars.Add(1)
+		sar := a.(k8stesting.CreateAction).GetObject().(*authorizationv1.SubjectAccessReview)
+		sar.Status.Allowed = sar.Spec.ResourceAttributes.Resource == "configmaps" && sar.Spec.User == ServiceAccountUser("team", "sa")
+		return true, sar, nil
+	})
+
+	cmGVR := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	secretGVR := schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
+	newInformer := func(objs ...*unstructured.Unstructured) cache.SharedIndexInformer {
+		inf := cache.NewSharedIndexInformer(&cache.ListWatch{}, &unstructured.Unstructured{}, 0,
+			cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+		for _, o := range objs {
+			if err := inf.GetIndexer().Add(o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return inf
+	}
+	obj := func(ns, name string, labels map[string]string) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap"}}
+		u.SetNamespace(ns)
+		u.SetName(name)
+		u.SetLabels(labels)
+		return u
+	}
+	view := NewCacheView("team/c", ServiceAccountUser("team", "sa"), []CachedWatch{
+		{Key: InformerKey{Resource: cmGVR, Namespace: "team"}, Kind: "ConfigMap",
+			Informer: newInformer(obj("team", "a", map[string]string{"app": "x"}), obj("team", "b", nil))},
+		{Key: InformerKey{Resource: secretGVR}, Kind: "Secret", Informer: newInformer()},
+	}, NewAuthorizer(kube), apiServer)
+
+	tests := []struct {
+		name       string
+		req        wasmruntime.APIRequest
+		wantStatus int
+		wantInBody string
+		wantServer bool
+		wantItems  []string
+	}{
+		{name: "get from the cache", req: wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/configmaps/a"},
+			wantStatus: 200, wantInBody: `"name":"a"`},
+		{name: "not in the cache", req: wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/configmaps/zzz"},
+			wantStatus: 404, wantInBody: `"reason":"NotFound"`},
+		{name: "list with a label selector", req: wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/configmaps", Query: "labelSelector=app%3Dx"},
+			wantStatus: 200, wantInBody: `"kind":"ConfigMapList"`, wantItems: []string{"a"}},
+		{name: "list everything in the namespace", req: wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/configmaps"},
+			wantStatus: 200, wantItems: []string{"a", "b"}},
+		{name: "a namespace the watch does not cover", req: wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/other/configmaps/a"},
+			wantStatus: 403, wantInBody: "not watched by this WasmController"},
+		{name: "a resource not declared", req: wasmruntime.APIRequest{Method: "GET", Path: "/apis/apps/v1/namespaces/team/deployments"},
+			wantStatus: 403, wantInBody: "add a watch for it to spec.watches"},
+		{name: "declared but RBAC denies", req: wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/secrets/s"},
+			wantStatus: 403, wantInBody: `cannot get resource \"secrets\"`},
+		{name: "read-your-writes bypasses the cache", req: wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/configmaps/a",
+			Headers: map[string]string{"Cache-Control": "no-cache"}}, wantStatus: 200, wantServer: true},
+		{name: "writes go to the API server", req: wasmruntime.APIRequest{Method: "POST", Path: "/api/v1/namespaces/team/configmaps", Body: json.RawMessage(`{}`)},
+			wantStatus: 200, wantServer: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := serverCalls.Load()
+			resp := view.ServeAPI(t.Context(), &tt.req)
+			if resp.Status != tt.wantStatus || !strings.Contains(string(resp.Body), tt.wantInBody) {
+				t.Fatalf("status %d body %s; want %d containing %s", resp.Status, resp.Body, tt.wantStatus, tt.wantInBody)
+			}
+			if reached := serverCalls.Load() > before; reached != tt.wantServer {
+				t.Errorf("reached the API server = %v, want %v", reached, tt.wantServer)
+			}
+			if tt.wantItems != nil {
+				var list struct {
+					Metadata struct{ ResourceVersion string }
+					Items    []struct{ Metadata struct{ Name string } }
+				}
+				if err := json.Unmarshal(resp.Body, &list); err != nil {
+					t.Fatal(err)
+				}
+				var names []string
+				for _, it := range list.Items {
+					names = append(names, it.Metadata.Name)
+				}
+				if strings.Join(names, ",") != strings.Join(tt.wantItems, ",") {
+					t.Errorf("items = %v, want %v", names, tt.wantItems)
+				}
+			}
+		})
+	}
+	// One SubjectAccessReview per (verb, resource, namespace), remembered.
+	if n := sars.Load(); n != 3 {
+		t.Errorf("SubjectAccessReviews = %d, want 3: get and list of configmaps, get of secrets (the no-cache get reuses the first)", n)
+	}
+}
