@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,10 +95,12 @@ func deployExample(t *testing.T, c *cluster, root, wasmctl, name string) {
 func TestExamples(t *testing.T) {
 	c := clusterFromEnv(t)
 	root := repoRoot(t)
+	watchesBefore := apiserverMetric(t, c, "apiserver_longrunning_requests", `resource="configmaps"`, `verb="WATCH"`)
 	wasmctl, srv := runControllers(t, c, root, t.TempDir())
 	t.Run("configmap-replicator", func(t *testing.T) { testConfigMapReplicator(t, c, root, wasmctl) })
 	t.Run("ttl-cleaner", func(t *testing.T) { testTTLCleaner(t, c, root, wasmctl) })
 	t.Run("widget-controller", func(t *testing.T) { testWidgetController(t, c, root, wasmctl) })
+	t.Run("guest-view", func(t *testing.T) { testGuestView(t, c, root, wasmctl, watchesBefore) })
 	t.Run("failing-guests", func(t *testing.T) { testFailingGuests(t, c, root, wasmctl) })
 	t.Run("lifecycle", func(t *testing.T) { testLifecycle(t, c, wasmctl, srv) })
 }
@@ -296,4 +299,97 @@ spec:
 		return err == nil, out
 	})
 	mustKubectl(t, wasmctl, "", "-n", "default", "delete", "wc", "trap", "not-wasm")
+}
+
+// apiserverMetric sums the samples of a kube-apiserver metric whose labels
+// include every one of the given label="value" pairs.
+func apiserverMetric(t *testing.T, c *cluster, name string, labels ...string) float64 {
+	t.Helper()
+	var sum float64
+	for _, line := range strings.Split(mustKubectl(t, c.Kubeconfig, "", "get", "--raw", "/metrics"), "\n") {
+		if !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		match := true
+		for _, l := range labels {
+			match = match && strings.Contains(line, l)
+		}
+		if !match {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscanf(line[strings.LastIndex(line, " ")+1:], "%g", &v); err == nil {
+			sum += v
+		}
+	}
+	return sum
+}
+
+// testGuestView checks the guests' view of the cluster: one watch per
+// resource however many controllers, reads from the cache with no request
+// to the API server, and RBAC for reads of what the cache holds.
+func testGuestView(t *testing.T, c *cluster, root, wasmctl string, watchesBefore float64) {
+	admin := c.Kubeconfig
+	// Four watches of ConfigMaps across three controllers: one informer.
+	if got := apiserverMetric(t, c, "apiserver_longrunning_requests", `resource="configmaps"`, `verb="WATCH"`); got != watchesBefore+1 {
+		t.Errorf("ConfigMap watches on kube-apiserver: %v, want %v (one more than before wasm-apiserver ran)", got, watchesBefore+1)
+	}
+
+	publishModule(t, c, root, "echo")
+	echo := func(name, resource, kind string) string {
+		return `apiVersion: controllers.wasm.io/v1alpha1
+kind: WasmController
+metadata: {name: ` + name + `, namespace: default}
+spec:
+  module:
+    configMapRef: {name: echo-module, key: module.wasm.gz}
+  serviceAccountName: ` + name + `
+  env: [{name: ECHO_RESOURCE, value: ` + resource + `}]
+  watches:
+  - apiVersion: v1
+    kind: ` + kind + `
+    labelSelector: {matchLabels: {echo: trigger}}
+`
+	}
+	// echo-reader may read ConfigMaps; echo-secrets may not read Secrets.
+	mustKubectl(t, admin, "", "-n", "default", "create", "role", "read-configmaps", "--verb=get,list,watch", "--resource=configmaps")
+	mustKubectl(t, admin, "", "-n", "default", "create", "rolebinding", "echo-reader", "--role=read-configmaps", "--serviceaccount=default:echo-reader")
+	mustKubectl(t, wasmctl, echo("echo-reader", "configmaps", "ConfigMap"), "apply", "-f", "-")
+	mustKubectl(t, wasmctl, echo("echo-secrets", "secrets", "Secret"), "apply", "-f", "-")
+	waitPhase(t, wasmctl, "echo-reader", "Active", "1")
+	waitPhase(t, wasmctl, "echo-secrets", "Active", "1")
+
+	reads := func() float64 {
+		return apiserverMetric(t, c, "apiserver_request_total", `resource="configmaps"`, `verb="GET"`) +
+			apiserverMetric(t, c, "apiserver_request_total", `resource="configmaps"`, `verb="LIST"`)
+	}
+	wakes := func() int {
+		out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", "echo-reader", "-o", "jsonpath={.status.wakes}")
+		n := 0
+		_, _ = fmt.Sscan(out, &n)
+		return n
+	}
+	// Five new ConfigMaps wake echo-reader five times; kubectl create only
+	// POSTs them, so any GET or LIST counted would be the guest's.
+	var triggers strings.Builder
+	for i := range 5 {
+		fmt.Fprintf(&triggers, "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: echo-%d, namespace: default, labels: {echo: trigger}}\n", i)
+	}
+	before := reads()
+	mustKubectl(t, admin, triggers.String(), "create", "-f", "-")
+	eventually(t, time.Minute, "echo-reader woke for each ConfigMap and read it", func() (bool, string) {
+		out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", "echo-reader", "-o", "jsonpath={.status.wakes} {.status.lastError}")
+		return wakes() >= 5 && strings.HasSuffix(out, " "), out
+	})
+	if after := reads(); after != before {
+		t.Errorf("ConfigMap GET+LIST on kube-apiserver went from %v to %v while the guest read from the cache", before, after)
+	}
+
+	mustKubectl(t, admin, "", "-n", "default", "create", "secret", "generic", "echo-trigger", "--from-literal=k=v")
+	mustKubectl(t, admin, "", "-n", "default", "label", "secret", "echo-trigger", "echo=trigger")
+	eventually(t, time.Minute, "echo-secrets is refused the Secret its own watch caches", func() (bool, string) {
+		out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", "echo-secrets", "-o", "jsonpath={.status.lastError}")
+		return strings.Contains(out, "status 403 Forbidden"), out
+	})
+	mustKubectl(t, wasmctl, "", "-n", "default", "delete", "wc", "echo-reader", "echo-secrets")
 }

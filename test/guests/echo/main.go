@@ -1,5 +1,5 @@
 // Command echo is a test guest for the host runtime. Each reconcile makes one
-// GET of the ConfigMap named by the key and fails with the response status
+// GET of the ConfigMap (or, with ECHO_RESOURCE=secrets, the Secret) named by the key and fails with the response status
 // when it is not 200; a key named "requeue" asks to be requeued after 1234 ms.
 // A counter that lives as long as the instance is logged with each reconcile,
 // so tests can tell a resumed instance from a fresh one.
@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/wasm-apiserver/wasm-apiserver/sdk"
@@ -24,8 +25,12 @@ func init() {
 func reconcile(ctx context.Context, req sdk.Request) (sdk.Result, error) {
 	reconciles++
 	sdk.Info("echo reconcile", "count", reconciles, "key", req.String(), "reason", req.Reason)
-	path := sdk.ConfigMaps.Path(req.Namespace, req.Name, "")
-	if _, err := sdk.DefaultClient.Get(ctx, sdk.ConfigMaps, req.Namespace, req.Name); err != nil {
+	resource := sdk.ConfigMaps
+	if os.Getenv("ECHO_RESOURCE") == "secrets" {
+		resource = sdk.Secrets
+	}
+	path := resource.Path(req.Namespace, req.Name, "")
+	if _, err := sdk.DefaultClient.Get(ctx, resource, req.Namespace, req.Name); err != nil {
 		if se, ok := errors.AsType[*sdk.StatusError](err); ok {
 			return sdk.Result{}, fmt.Errorf("GET %s: status %d %s", path, se.Code, se.Reason)
 		}
