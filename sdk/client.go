@@ -62,7 +62,19 @@ func (c *Client) Get(ctx context.Context, r Resource, namespace, name string) (*
 	if err := checkKey(r, namespace, name); err != nil {
 		return nil, err
 	}
-	return c.object(ctx, "GET", r.Path(namespace, name, ""), nil, "", nil)
+	return c.object(ctx, "GET", r.Path(namespace, name, ""), nil, nil, nil)
+}
+
+// GetUncached is Get answered by the API server rather than the host's
+// cache. The cache may lag behind a write the guest just made (see
+// docs/abi.md, "Reads and the cache"); use this when a reconcile must see
+// its own write, and prefer the object a write returns when that will do.
+// Uncached reads cost a request to the API server each and are counted.
+func (c *Client) GetUncached(ctx context.Context, r Resource, namespace, name string) (*Object, error) {
+	if err := checkKey(r, namespace, name); err != nil {
+		return nil, err
+	}
+	return c.object(ctx, "GET", r.Path(namespace, name, ""), nil, map[string]string{"Cache-Control": "no-cache"}, nil)
 }
 
 // List returns the objects of r in namespace, or in all namespaces when
@@ -126,7 +138,7 @@ func (c *Client) Create(ctx context.Context, r Resource, obj any, opts ...WriteO
 	if r.Namespaced && ns == "" {
 		return nil, fmt.Errorf("create %s: metadata.namespace is required", r)
 	}
-	return c.object(ctx, "POST", r.Path(ns, "", ""), writeQuery(opts), "application/json", o)
+	return c.object(ctx, "POST", r.Path(ns, "", ""), writeQuery(opts), contentType("application/json"), o)
 }
 
 // Update replaces obj, named by its metadata, and returns the object
@@ -156,7 +168,7 @@ func (c *Client) update(ctx context.Context, r Resource, obj any, subresource st
 	if err := checkKey(r, ns, name); err != nil {
 		return nil, err
 	}
-	return c.object(ctx, "PUT", r.Path(ns, name, subresource), writeQuery(opts), "application/json", o)
+	return c.object(ctx, "PUT", r.Path(ns, name, subresource), writeQuery(opts), contentType("application/json"), o)
 }
 
 // Delete deletes the object name in namespace. The object may linger after
@@ -182,12 +194,12 @@ func (c *Client) Delete(ctx context.Context, r Resource, namespace, name string,
 	if body != nil {
 		ct = "application/json"
 	}
-	_, err := c.object(ctx, "DELETE", r.Path(namespace, name, ""), nil, ct, body)
+	_, err := c.object(ctx, "DELETE", r.Path(namespace, name, ""), nil, contentType(ct), body)
 	return err
 }
 
 // object makes a request whose response is an object.
-func (c *Client) object(ctx context.Context, method, path string, q query, contentType string, body any) (*Object, error) {
+func (c *Client) object(ctx context.Context, method, path string, q query, headers map[string]string, body any) (*Object, error) {
 	var raw []byte
 	switch b := body.(type) {
 	case nil:
@@ -199,10 +211,6 @@ func (c *Client) object(ctx context.Context, method, path string, q query, conte
 			return nil, fmt.Errorf("%s %s: encoding body: %w", method, path, err)
 		}
 		raw = enc
-	}
-	var headers map[string]string
-	if contentType != "" {
-		headers = map[string]string{"Content-Type": contentType}
 	}
 	status, resp, err := c.do(ctx, method, path, q, headers, raw)
 	if err != nil {
@@ -293,4 +301,12 @@ func checkKey(r Resource, namespace, name string) error {
 		return fmt.Errorf("%s %q: names may not contain /", r, name)
 	}
 	return nil
+}
+
+// contentType is the header map of a Content-Type, none when ct is empty.
+func contentType(ct string) map[string]string {
+	if ct == "" {
+		return nil
+	}
+	return map[string]string{"Content-Type": ct}
 }

@@ -33,6 +33,15 @@ func TestClient_Requests(t *testing.T) {
 			want: APIRequest{Method: "GET", Path: "/api/v1/namespaces/d/configmaps/x", Headers: map[string]string{"Accept": "application/json"}},
 		},
 		{
+			name: "get bypassing the cache",
+			call: func(ctx context.Context, c *Client) error {
+				_, err := c.GetUncached(ctx, ConfigMaps, "d", "x")
+				return err
+			},
+			want: APIRequest{Method: "GET", Path: "/api/v1/namespaces/d/configmaps/x",
+				Headers: map[string]string{"Accept": "application/json", "Cache-Control": "no-cache"}},
+		},
+		{
 			name: "get cluster-scoped",
 			call: func(ctx context.Context, c *Client) error {
 				_, err := c.Get(ctx, Namespaces, "", "team-a")

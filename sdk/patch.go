@@ -63,5 +63,5 @@ func (c *Client) patch(ctx context.Context, r Resource, namespace, name, subreso
 	if !json.Valid(body) {
 		return nil, fmt.Errorf("patch %s %s: the patch is not JSON", r, name)
 	}
-	return c.object(ctx, "PATCH", r.Path(namespace, name, subresource), writeQuery(opts), string(pt), body)
+	return c.object(ctx, "PATCH", r.Path(namespace, name, subresource), writeQuery(opts), contentType(string(pt)), body)
 }
