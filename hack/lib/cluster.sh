@@ -147,6 +147,16 @@ cluster::start_etcd() {
 cluster::start_apiserver() {
   local port="$1" etcd_url="$2" pki
   pki="$(cluster::pki_dir)"
+  # Audit at Metadata level: who did what, as tests check (impersonation included).
+  cat >"${CLUSTER_DIR}/audit-policy.yaml" <<'POLICY'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: None
+  verbs: [get, list, watch]
+- level: Metadata
+POLICY
   cluster::start kube-apiserver "$(cluster::kube_apiserver_path)" \
     --bind-address=127.0.0.1 \
     --secure-port="${port}" \
@@ -171,6 +181,8 @@ cluster::start_apiserver() {
     --proxy-client-cert-file="${pki}/front-proxy-client.crt" \
     --proxy-client-key-file="${pki}/front-proxy-client.key" \
     --enable-aggregator-routing=true \
+    --audit-policy-file="${CLUSTER_DIR}/audit-policy.yaml" \
+    --audit-log-path="${CLUSTER_DIR}/audit.log" \
     --profiling=false \
     --v="${KUBE_APISERVER_VERBOSITY:-1}"
   cluster::wait_for kube-apiserver "kube-apiserver /readyz at https://127.0.0.1:${port}" \

@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -122,6 +123,11 @@ func testConfigMapReplicator(t *testing.T, c *cluster, root, wasmctl string) {
 	eventually(t, time.Minute, "the copy appears in replica-a", func() (bool, string) {
 		out := copyData()
 		return out == "blue default.shared-settings", out
+	})
+	// The copy was written as the controller's ServiceAccount (the audit log
+	// records the impersonation).
+	eventually(t, 30*time.Second, "the audit log shows the copy created as the controller's ServiceAccount", func() (bool, string) {
+		return auditedAs(t, c, "create", "configmaps", "replica-a", "shared-settings") == "system:serviceaccount:default:configmap-replicator", ""
 	})
 	mustKubectl(t, admin, "", "-n", "default", "patch", "configmap", "shared-settings", "--type=merge", "-p", `{"data":{"color":"green"}}`)
 	eventually(t, time.Minute, "the copy follows the source", func() (bool, string) {
@@ -392,4 +398,27 @@ spec:
 		return strings.Contains(out, "status 403 Forbidden"), out
 	})
 	mustKubectl(t, wasmctl, "", "-n", "default", "delete", "wc", "echo-reader", "echo-secrets")
+}
+
+// auditedAs returns the impersonated user of the last audited request with
+// this verb on this object, or "" when there is none.
+func auditedAs(t *testing.T, c *cluster, verb, resource, namespace, name string) string {
+	t.Helper()
+	var user string
+	for _, line := range strings.Split(string(mustRead(t, filepath.Join(c.Dir, "audit.log"))), "\n") {
+		var ev struct {
+			Verb             string
+			ObjectRef        struct{ Resource, Namespace, Name string }
+			ImpersonatedUser *struct{ Username string }
+		}
+		if json.Unmarshal([]byte(line), &ev) != nil || ev.Verb != verb || ev.ObjectRef.Resource != resource ||
+			ev.ObjectRef.Namespace != namespace || ev.ObjectRef.Name != name {
+			continue
+		}
+		user = ""
+		if ev.ImpersonatedUser != nil {
+			user = ev.ImpersonatedUser.Username
+		}
+	}
+	return user
 }
