@@ -11,12 +11,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
+	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
@@ -122,6 +124,9 @@ func (h *Host) Run(ctx context.Context) {
 		DeleteFunc: enqueue,
 	})
 	factory.Start(ctx.Done())
+	if h.kube != nil {
+		h.forgetAuthorizationOnRBACChange(ctx)
+	}
 	if !cache.WaitForCacheSync(ctx.Done(), inf.Informer().HasSynced) {
 		return
 	}
@@ -146,6 +151,34 @@ func (h *Host) Run(ctx context.Context) {
 		c.stop()
 		delete(h.controllers, key)
 	}
+}
+
+// forgetAuthorizationOnRBACChange drops the remembered answers of guests'
+// read checks whenever a Role, ClusterRole or binding changes, so that a
+// grant or a revocation takes effect at once rather than when the answer
+// expires.
+func (h *Host) forgetAuthorizationOnRBACChange(ctx context.Context) {
+	factory := kubeinformers.NewSharedInformerFactory(h.kube, 0)
+	forget := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { h.authorizer.Forget() },
+		UpdateFunc: func(any, any) { h.authorizer.Forget() },
+		DeleteFunc: func(any) { h.authorizer.Forget() },
+	}
+	rbac := factory.Rbac().V1()
+	for _, inf := range []cache.SharedIndexInformer{rbac.Roles().Informer(), rbac.RoleBindings().Informer(),
+		rbac.ClusterRoles().Informer(), rbac.ClusterRoleBindings().Informer()} {
+		// Only that something changed matters: keep names, not rules.
+		_ = inf.SetTransform(func(obj any) (any, error) {
+			m, err := meta.Accessor(obj)
+			if err != nil {
+				return obj, nil
+			}
+			return &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
+				Namespace: m.GetNamespace(), Name: m.GetName(), ResourceVersion: m.GetResourceVersion()}}, nil
+		})
+		_, _ = inf.AddEventHandler(forget)
+	}
+	factory.Start(ctx.Done())
 }
 
 // enqueueOnSpecChange passes on updates that change the spec (the

@@ -397,6 +397,15 @@ spec:
 		out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", "echo-secrets", "-o", "jsonpath={.status.lastError}")
 		return strings.Contains(out, "status 403 Forbidden"), out
 	})
+	// Revoking the RoleBinding takes effect at once: remembered answers are
+	// dropped on RBAC changes, not left to expire (30 s for an allowed read).
+	mustKubectl(t, admin, "", "-n", "default", "delete", "rolebinding", "echo-reader")
+	time.Sleep(time.Second) // let the RBAC change reach wasm-apiserver's informer
+	mustKubectl(t, admin, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: echo-after-revoke, namespace: default, labels: {echo: trigger}}\n", "create", "-f", "-")
+	eventually(t, 15*time.Second, "a revoked read is refused at once", func() (bool, string) {
+		out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", "echo-reader", "-o", "jsonpath={.status.lastError}")
+		return strings.Contains(out, "status 403 Forbidden"), out
+	})
 	mustKubectl(t, wasmctl, "", "-n", "default", "delete", "wc", "echo-reader", "echo-secrets")
 }
 
