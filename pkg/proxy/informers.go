@@ -45,7 +45,9 @@ type sharedInformer struct {
 
 // NewInformerPool returns a pool that watches through client.
 func NewInformerPool(client dynamic.Interface) *InformerPool {
-	return &InformerPool{client: client, informers: map[InformerKey]*sharedInformer{}}
+	p := &InformerPool{client: client, informers: map[InformerKey]*sharedInformer{}}
+	pools.Store(p, struct{}{})
+	return p
 }
 
 // Acquire returns the informer for key, starting it on first use. Each

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"sync"
+
 	"k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/legacyregistry"
 )
@@ -14,4 +16,41 @@ var guestRequests = metrics.NewCounterVec(&metrics.CounterOpts{
 
 func init() {
 	legacyregistry.MustRegister(guestRequests)
+	legacyregistry.CustomMustRegister(&poolCollector{})
+}
+
+var (
+	informersDesc = metrics.NewDesc("wasm_apiserver_informers",
+		"Shared informers running for guests, one per resource and scope.", nil, nil, metrics.ALPHA, "")
+	cachedObjectsDesc = metrics.NewDesc("wasm_apiserver_cached_objects",
+		"Objects held in a shared informer's cache.", []string{"resource", "namespace"}, nil, metrics.ALPHA, "")
+)
+
+// pools are the informer pools the collector reports on.
+var pools sync.Map // *InformerPool → struct{}
+
+// poolCollector reports the informer pools when metrics are scraped.
+type poolCollector struct {
+	metrics.BaseStableCollector
+}
+
+func (*poolCollector) DescribeWithStability(ch chan<- *metrics.Desc) {
+	ch <- informersDesc
+	ch <- cachedObjectsDesc
+}
+
+func (*poolCollector) CollectWithStability(ch chan<- metrics.Metric) {
+	running := 0
+	pools.Range(func(k, _ any) bool {
+		p := k.(*InformerPool)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for key, s := range p.informers {
+			running++
+			ch <- metrics.NewLazyConstMetric(cachedObjectsDesc, metrics.GaugeValue,
+				float64(len(s.informer.GetStore().ListKeys())), key.Resource.GroupResource().String(), key.Namespace)
+		}
+		return true
+	})
+	ch <- metrics.NewLazyConstMetric(informersDesc, metrics.GaugeValue, float64(running))
 }
