@@ -74,29 +74,37 @@ func BenchmarkCacheView(b *testing.B) {
 		})
 	}
 
-	b.Run("guest-get", func(b *testing.B) {
-		wasm := buildEcho(b)
-		r, err := wasmruntime.New(b.Context(), wasmruntime.Config{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer r.Close(context.Background())
-		m, err := r.Load(b.Context(), wasm)
-		if err != nil {
-			b.Fatal(err)
-		}
-		inst, err := m.Instantiate(b.Context(), wasmruntime.InstanceConfig{Name: "bench", MemoryLimit: 64 << 20, API: view,
-			Logger: funcr.New(func(string, string) {}, funcr.Options{})})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer inst.Close(context.Background())
-		for b.Loop() {
-			if _, err := inst.Reconcile(b.Context(), wasmruntime.Request{Namespace: "ns-1", Name: "cm-4321"}); err != nil {
+	wasm := buildEcho(b)
+	r, err := wasmruntime.New(b.Context(), wasmruntime.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	m, err := r.Load(b.Context(), wasm)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+	}{
+		{"guest-get", nil},
+		{"guest-list-selector-10", map[string]string{"ECHO_LIST_SELECTOR": "shard=21"}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			inst, err := m.Instantiate(b.Context(), wasmruntime.InstanceConfig{Name: "bench", Env: tc.env, MemoryLimit: 64 << 20,
+				API: view, Logger: funcr.New(func(string, string) {}, funcr.Options{})})
+			if err != nil {
 				b.Fatal(err)
 			}
-		}
-	})
+			defer inst.Close(context.Background())
+			for b.Loop() {
+				if _, err := inst.Reconcile(b.Context(), wasmruntime.Request{Namespace: "ns-1", Name: "cm-4321"}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
 
 func buildEcho(b *testing.B) []byte {

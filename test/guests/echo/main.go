@@ -1,5 +1,6 @@
 // Command echo is a test guest for the host runtime. Each reconcile makes one
-// GET of the ConfigMap (or, with ECHO_RESOURCE=secrets, the Secret) named by the key and fails with the response status
+// GET of the ConfigMap (or, with ECHO_RESOURCE=secrets, the Secret) named by the key
+// (or, with ECHO_LIST_SELECTOR, a LIST of its namespace with that label selector) and fails with the response status
 // when it is not 200; a key named "requeue" asks to be requeued after 1234 ms.
 // A counter that lives as long as the instance is logged with each reconcile,
 // so tests can tell a resumed instance from a fresh one.
@@ -30,6 +31,15 @@ func reconcile(ctx context.Context, req sdk.Request) (sdk.Result, error) {
 		resource = sdk.Secrets
 	}
 	path := resource.Path(req.Namespace, req.Name, "")
+	if sel := os.Getenv("ECHO_LIST_SELECTOR"); sel != "" {
+		// LIST the key's namespace with a label selector instead of a GET.
+		path = resource.Path(req.Namespace, "", "")
+		_, err := sdk.DefaultClient.List(ctx, resource, req.Namespace, sdk.LabelSelector(sel))
+		if se, ok := errors.AsType[*sdk.StatusError](err); ok {
+			return sdk.Result{}, fmt.Errorf("LIST %s: status %d %s", path, se.Code, se.Reason)
+		}
+		return sdk.Result{}, err
+	}
 	if _, err := sdk.DefaultClient.Get(ctx, resource, req.Namespace, req.Name); err != nil {
 		if se, ok := errors.AsType[*sdk.StatusError](err); ok {
 			return sdk.Result{}, fmt.Errorf("GET %s: status %d %s", path, se.Code, se.Reason)
