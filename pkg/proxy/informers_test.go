@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -49,7 +50,14 @@ func TestInformerPool(t *testing.T) {
 	}
 	pool.Release(inA)
 
-	if err := testutil.GatherAndCompare(legacyregistry.DefaultGatherer, strings.NewReader(`
+	// Each cached ConfigMap is this many bytes of JSON, managedFields gone.
+	one := len(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"one","namespace":"a"}}`)
+	two := len(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"two","namespace":"b"}}`)
+	if err := testutil.GatherAndCompare(legacyregistry.DefaultGatherer, strings.NewReader(fmt.Sprintf(`
+# HELP wasm_apiserver_cached_object_bytes [ALPHA] Size of the objects held in a shared informer's cache, as JSON; computed when scraped.
+# TYPE wasm_apiserver_cached_object_bytes gauge
+wasm_apiserver_cached_object_bytes{namespace="",resource="configmaps"} %d
+wasm_apiserver_cached_object_bytes{namespace="a",resource="configmaps"} %d`, one+two, one)+`
 # HELP wasm_apiserver_cached_objects [ALPHA] Objects held in a shared informer's cache.
 # TYPE wasm_apiserver_cached_objects gauge
 wasm_apiserver_cached_objects{namespace="",resource="configmaps"} 2
@@ -57,7 +65,7 @@ wasm_apiserver_cached_objects{namespace="a",resource="configmaps"} 1
 # HELP wasm_apiserver_informers [ALPHA] Shared informers running for guests, one per resource and scope.
 # TYPE wasm_apiserver_informers gauge
 wasm_apiserver_informers 2
-`), "wasm_apiserver_cached_objects", "wasm_apiserver_informers"); err != nil {
+`), "wasm_apiserver_cached_objects", "wasm_apiserver_cached_object_bytes", "wasm_apiserver_informers"); err != nil {
 		t.Error(err)
 	}
 

@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"encoding/json"
 	"sync"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/legacyregistry"
 )
@@ -24,6 +26,9 @@ var (
 		"Shared informers running for guests, one per resource and scope.", nil, nil, metrics.ALPHA, "")
 	cachedObjectsDesc = metrics.NewDesc("wasm_apiserver_cached_objects",
 		"Objects held in a shared informer's cache.", []string{"resource", "namespace"}, nil, metrics.ALPHA, "")
+	cachedBytesDesc = metrics.NewDesc("wasm_apiserver_cached_object_bytes",
+		"Size of the objects held in a shared informer's cache, as JSON; computed when scraped.",
+		[]string{"resource", "namespace"}, nil, metrics.ALPHA, "")
 )
 
 // pools are the informer pools the collector reports on.
@@ -37,6 +42,7 @@ type poolCollector struct {
 func (*poolCollector) DescribeWithStability(ch chan<- *metrics.Desc) {
 	ch <- informersDesc
 	ch <- cachedObjectsDesc
+	ch <- cachedBytesDesc
 }
 
 func (*poolCollector) CollectWithStability(ch chan<- metrics.Metric) {
@@ -47,8 +53,18 @@ func (*poolCollector) CollectWithStability(ch chan<- metrics.Metric) {
 		defer p.mu.Unlock()
 		for key, s := range p.informers {
 			running++
-			ch <- metrics.NewLazyConstMetric(cachedObjectsDesc, metrics.GaugeValue,
-				float64(len(s.informer.GetStore().ListKeys())), key.Resource.GroupResource().String(), key.Namespace)
+			objs := s.informer.GetStore().List()
+			var size int
+			for _, obj := range objs {
+				if u, ok := obj.(*unstructured.Unstructured); ok {
+					if b, err := json.Marshal(u.Object); err == nil {
+						size += len(b)
+					}
+				}
+			}
+			resource := key.Resource.GroupResource().String()
+			ch <- metrics.NewLazyConstMetric(cachedObjectsDesc, metrics.GaugeValue, float64(len(objs)), resource, key.Namespace)
+			ch <- metrics.NewLazyConstMetric(cachedBytesDesc, metrics.GaugeValue, float64(size), resource, key.Namespace)
 		}
 		return true
 	})
