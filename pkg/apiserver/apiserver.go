@@ -23,6 +23,8 @@ import (
 type ExtraConfig struct {
 	// RunControllers runs the WasmControllers; false serves the API only.
 	RunControllers bool
+	// MaxRunningGuests bounds the reconciles running at once.
+	MaxRunningGuests int
 	// StateDir holds the compiled-code cache.
 	StateDir string
 	// Cluster is the target cluster guests reconcile; nil when there is none.
@@ -95,7 +97,8 @@ func (c completedConfig) runControllers(hook genericapiserver.PostStartHookConte
 	if err != nil {
 		return err
 	}
-	h, err := host.New(host.Config{Runtime: rt, Controllers: loopback, Cluster: c.ExtraConfig.Cluster})
+	h, err := host.New(host.Config{Runtime: rt, Controllers: loopback, Cluster: c.ExtraConfig.Cluster,
+		MaxRunningGuests: c.ExtraConfig.MaxRunningGuests})
 	if err != nil {
 		return err
 	}

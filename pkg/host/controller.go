@@ -20,6 +20,10 @@ import (
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 )
 
+// resyncJitter spreads resyncs of controllers with the same period: each
+// comes up to 10% later than the period.
+const resyncJitter = 0.1
+
 // wakeKey is one reconcile key of a controller.
 type wakeKey struct {
 	Namespace, Name string
@@ -32,143 +36,172 @@ func (k wakeKey) String() string {
 	return k.Namespace + "/" + k.Name
 }
 
-// controller runs one WasmController at one generation.
+// controller runs one WasmController at one generation. It owns a queue of
+// keys; the host's scheduler takes keys from it and runs reconciles, and
+// the host's timer queue holds its resync, requeues and retries.
 type controller struct {
 	host   *Host
 	wc     *v1alpha1.WasmController
+	name   string // namespace/name, for logs and metrics
 	module *wasmruntime.Module
 	api    wasmruntime.APIHandler
 	status *statusWriter
 	logger klog.Logger
 
 	watches       []*watch
-	registrations []registration
+	subscriptions []*subscription
 
-	queue   workqueue.TypedRateLimitingInterface[wakeKey]
-	reasons sync.Map // wakeKey → reason of the pending wake
+	// queue de-duplicates keys: a key woken again while it waits is queued
+	// once, and one woken while it runs is queued again when it is done.
+	queue   workqueue.TypedInterface[wakeKey]
+	limiter workqueue.TypedRateLimiter[wakeKey] // backoff of failing keys
+	reasons sync.Map                            // wakeKey → reason of the pending wake
+	sched   schedulable                         // guarded by the scheduler
 
 	instances chan *wasmruntime.Instance // idle instances, at most maxConcurrentReconciles
 
 	residentMu sync.Mutex
 	resident   map[*wasmruntime.Instance]struct{} // every open instance, idle or busy
 	wakes      atomic.Int64
-	unhealthy  atomic.Bool // Ready was set to False for a guest failure
+	unhealthy  atomic.Bool  // Ready was set to False for a guest failure
+	ruleErrors atomic.Int64 // wake rule evaluations that failed
 
-	cancel context.CancelFunc
-	done   sync.WaitGroup
+	ctx      context.Context // done once the controller stops
+	cancel   context.CancelFunc
+	inflight sync.WaitGroup // reconciles running
+	done     sync.WaitGroup // other goroutines
 }
 
-type registration struct {
-	watch *watch
-	inf   cache.SharedIndexInformer
-	reg   cache.ResourceEventHandlerRegistration
+func newController(h *Host, wc *v1alpha1.WasmController, module *wasmruntime.Module, status *statusWriter) *controller {
+	ctx, cancel := context.WithCancel(context.Background())
+	limit := max(1, int(wc.Spec.Limits.MaxConcurrentReconciles))
+	c := &controller{host: h, wc: wc, name: wc.Namespace + "/" + wc.Name, module: module, status: status,
+		logger:    klog.Background().WithValues("wasmController", klog.KObj(wc)),
+		queue:     workqueue.NewTyped[wakeKey](),
+		limiter:   workqueue.DefaultTypedControllerRateLimiter[wakeKey](),
+		sched:     schedulable{limit: limit, held: true},
+		instances: make(chan *wasmruntime.Instance, limit),
+		resident:  map[*wasmruntime.Instance]struct{}{},
+		ctx:       ctx, cancel: cancel}
+	status.nextWake = func() *metav1.Time {
+		if t, ok := h.timers.next(c); ok {
+			mt := metav1.NewTime(t)
+			return &mt
+		}
+		return nil
+	}
+	return c
 }
 
 // enqueue wakes key for reason.
 func (c *controller) enqueue(key wakeKey, reason string) {
 	c.reasons.Store(key, reason)
 	c.queue.Add(key)
+	c.host.scheduler.notify(c)
 }
 
-// handler delivers one watch's events to the controller's queue.
-func (c *controller) handler(w *watch) cache.ResourceEventHandler {
-	deliver := func(typ string, obj, old any) {
-		u, ok := asUnstructured(obj)
-		if !ok {
-			return
-		}
-		var oldU *unstructured.Unstructured
-		if old != nil {
-			oldU, _ = asUnstructured(old)
-		}
-		keys, err := w.keys(context.Background(), typ, u, oldU)
-		if err != nil {
-			c.host.ruleErrors.Add(1)
-			c.logger.V(2).Info("Wake rule failed", "watch", w.index, "error", err.Error())
-			c.status.setCondition(c.wc.Generation, v1alpha1.ConditionWakeRulesValid, false, "EvaluationFailed",
-				fmt.Sprintf("spec.watches[%d]: %v", w.index, err))
-			return
-		}
-		for _, k := range keys {
-			ns, name, err := cache.SplitMetaNamespaceKey(k)
-			if err != nil || name == "" {
-				c.logger.V(2).Info("Ignoring malformed reconcile key", "watch", w.index, "key", k)
-				continue
-			}
-			c.enqueue(wakeKey{ns, name}, abi.ReasonEvent)
-		}
+// deliver decides from w's rules whether an event wakes the controller,
+// and for which keys.
+func (c *controller) deliver(w *watch, typ string, obj, old *unstructured.Unstructured) {
+	keys, err := w.keys(c.ctx, typ, obj, old)
+	if err != nil {
+		c.ruleFailed(w, err)
+		return
 	}
-	return cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { deliver("ADDED", obj, nil) },
-		UpdateFunc: func(old, obj any) { deliver("MODIFIED", obj, old) },
-		DeleteFunc: func(obj any) { deliver("DELETED", obj, nil) },
+	c.enqueueKeys(w, keys, abi.ReasonEvent)
+}
+
+func (c *controller) enqueueKeys(w *watch, keys []string, reason string) {
+	for _, k := range keys {
+		ns, name, err := cache.SplitMetaNamespaceKey(k)
+		if err != nil || name == "" {
+			c.logger.V(2).Info("Ignoring malformed reconcile key", "watch", w.index, "key", k)
+			continue
+		}
+		c.enqueue(wakeKey{ns, name}, reason)
 	}
 }
 
-// run processes the queue with maxConcurrentReconciles workers until ctx is done.
-func (c *controller) run(ctx context.Context) {
-	n := int(c.wc.Spec.Limits.MaxConcurrentReconciles)
-	if n < 1 {
-		n = 1
-	}
-	for range n {
-		c.done.Add(1)
-		go func() {
-			defer c.done.Done()
-			for c.processNext(ctx) {
-			}
-		}()
-	}
-	if p := c.wc.Spec.ResyncPeriod; p != nil && p.Duration > 0 {
-		c.done.Add(1)
-		go func() {
-			defer c.done.Done()
-			// The first resync comes a period after start: the informers'
-			// initial ADDED events already woke every key.
-			t := time.NewTimer(wait.Jitter(p.Duration, 0.1))
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					c.resync()
-					t.Reset(wait.Jitter(p.Duration, 0.1))
-				}
-			}
-		}()
+// ruleFailed counts a failed evaluation. The first failure turns
+// WakeRulesValid False at once; later ones only update its message with the
+// next coalesced status write, so a rule failing on every event floods
+// neither the logs (V(2)) nor the status.
+func (c *controller) ruleFailed(w *watch, err error) {
+	n := c.ruleErrors.Add(1)
+	wakeRuleErrors.WithLabelValues(c.name).Inc()
+	c.logger.V(2).Info("Wake rule failed", "watch", w.index, "error", err.Error())
+	c.status.setConditionCoalesced(n > 1, c.wc.Generation, v1alpha1.ConditionWakeRulesValid, false, "EvaluationFailed",
+		fmt.Sprintf("%d evaluations failed and woke nothing; last: spec.watches[%d]: %v", n, w.index, err))
+}
+
+// replay delivers the informer's cache to a subscription as ADDED events,
+// as an informer does for a handler added after it started.
+func (c *controller) replay(s *subscription, inf cache.SharedIndexInformer) {
+	for _, obj := range inf.GetStore().List() {
+		if u, ok := asUnstructured(obj); ok {
+			c.deliver(s.w, "ADDED", u, nil)
+		}
 	}
 }
 
-// resync wakes every cached key of every watch.
+// scheduleResync arms the controller's next resync, a period (plus jitter)
+// from now. The first comes a period after start: the initial ADDED events
+// already woke every key.
+func (c *controller) scheduleResync() {
+	p := c.wc.Spec.ResyncPeriod
+	if p == nil || p.Duration <= 0 || c.ctx.Err() != nil {
+		return
+	}
+	at := c.host.clock.Now().Add(wait.Jitter(p.Duration, resyncJitter))
+	c.host.timers.schedule(timerID{owner: c, kind: timerResync}, at, c.resync)
+	c.status.touch()
+}
+
+// resync wakes, with reason "resync", every key that the watches' cached
+// objects map to: each object passing the watch's selectors, through the
+// watch's enqueue rule (its own key by default). wakeWhen is not asked: a
+// resync wakes keys whether or not anything changed. Keys are
+// de-duplicated by the queue.
 func (c *controller) resync() {
-	for _, r := range c.registrations {
-		for _, obj := range r.inf.GetStore().List() {
+	if c.ctx.Err() != nil {
+		return
+	}
+	for _, s := range c.subscriptions {
+		for _, obj := range s.inf.GetStore().List() {
 			u, ok := asUnstructured(obj)
-			if !ok || !r.watch.matches(u) {
+			if !ok {
 				continue
 			}
-			c.enqueue(wakeKey{u.GetNamespace(), u.GetName()}, abi.ReasonResync)
+			keys, err := s.w.resyncKeys(c.ctx, u)
+			if err != nil {
+				c.ruleFailed(s.w, err)
+				continue
+			}
+			c.enqueueKeys(s.w, keys, abi.ReasonResync)
 		}
 	}
+	c.scheduleResync()
 }
 
-func (c *controller) processNext(ctx context.Context) bool {
-	key, shutdown := c.queue.Get()
-	if shutdown {
-		return false
+// process runs one reconcile of key and decides when it runs again; the
+// scheduler calls it.
+func (c *controller) process(key wakeKey) {
+	if c.ctx.Err() != nil {
+		return
 	}
-	defer c.queue.Done(key)
 	reason := abi.ReasonEvent
 	if r, ok := c.reasons.LoadAndDelete(key); ok {
 		reason = r.(string)
 	}
-	if c.queue.NumRequeues(key) > 0 && reason == abi.ReasonEvent {
-		reason = abi.ReasonRetry
+	runningGuests.Inc()
+	res, err := c.reconcile(c.ctx, key, reason)
+	runningGuests.Dec()
+	if c.ctx.Err() != nil {
+		return // stopped while it ran: nothing to report
 	}
-	res, err := c.reconcile(ctx, key, reason)
 	wakes := c.wakes.Add(1)
-	now := metav1.Now()
+	wakesTotal.WithLabelValues(c.name, reason).Inc()
+	now := metav1.NewTime(c.host.clock.Now())
 	c.status.update(false, func(s *v1alpha1.WasmControllerStatus) {
 		s.Wakes = wakes
 		s.LastWakeTime = &now
@@ -185,16 +218,19 @@ func (c *controller) processNext(ctx context.Context) bool {
 	case err != nil:
 		c.logger.Info("Reconcile failed", "key", key.String(), "reason", reason, "error", err.Error())
 		c.host.event(c.wc, "Warning", "ReconcileFailed", fmt.Sprintf("%s: %v", key, err))
-		c.reasons.Store(key, abi.ReasonRetry)
-		c.queue.AddRateLimited(key)
+		c.wakeAfter(key, c.limiter.When(key), abi.ReasonRetry)
 	case res.RequeueAfter > 0:
-		c.queue.Forget(key)
-		c.reasons.Store(key, abi.ReasonRequeue)
-		c.queue.AddAfter(key, res.RequeueAfter)
+		c.limiter.Forget(key)
+		c.wakeAfter(key, res.RequeueAfter, abi.ReasonRequeue)
 	default:
-		c.queue.Forget(key)
+		c.limiter.Forget(key)
 	}
-	return true
+}
+
+// wakeAfter wakes key after d, through the host's timer queue.
+func (c *controller) wakeAfter(key wakeKey, d time.Duration, reason string) {
+	c.host.timers.schedule(timerID{owner: c, kind: timerWake, key: key}, c.host.clock.Now().Add(d),
+		func() { c.enqueue(key, reason) })
 }
 
 // reportGuestHealth sets Ready to False while the guest traps, times out,
@@ -227,78 +263,19 @@ func (c *controller) reportGuestHealth(err error) {
 	c.status.setCondition(c.wc.Generation, v1alpha1.ConditionReady, false, reason, err.Error())
 }
 
-// reconcile runs one reconcile on an idle instance, or a new one.
-func (c *controller) reconcile(ctx context.Context, key wakeKey, reason string) (wasmruntime.Result, error) {
-	inst, err := c.instance(ctx)
-	if err != nil {
-		return wasmruntime.Result{}, err
-	}
-	rctx, cancel := context.WithTimeout(ctx, c.wc.Spec.Limits.ReconcileTimeout.Duration)
-	defer cancel()
-	res, err := inst.Reconcile(rctx, wasmruntime.Request{Namespace: key.Namespace, Name: key.Name, Reason: reason})
-	if !inst.Closed() && c.wc.Spec.Suspend.Policy != v1alpha1.SuspendImmediate {
-		c.instances <- inst // never blocks: there are no more instances than workers
-		return res, err
-	}
-	inst.Close(ctx)
-	c.residentMu.Lock()
-	delete(c.resident, inst)
-	c.residentMu.Unlock()
-	return res, err
-}
-
-// instance takes an idle instance or starts one.
-func (c *controller) instance(ctx context.Context) (*wasmruntime.Instance, error) {
-	select {
-	case inst := <-c.instances:
-		return inst, nil
-	default:
-	}
-	env := map[string]string{}
-	for _, e := range c.wc.Spec.Env {
-		env[e.Name] = e.Value
-	}
-	inst, err := c.module.Instantiate(ctx, wasmruntime.InstanceConfig{
-		Name:        klog.KObj(c.wc).String(),
-		Env:         env,
-		MemoryLimit: uint64(c.wc.Spec.Limits.Memory.Value()),
-		API:         c.api,
-		Logger:      c.logger,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("starting guest: %w", err)
-	}
-	c.residentMu.Lock()
-	c.resident[inst] = struct{}{}
-	c.residentMu.Unlock()
-	return inst, nil
-}
-
-// memoryBytes is the linear memory of the controller's open instances.
-func (c *controller) memoryBytes() int64 {
-	c.residentMu.Lock()
-	defer c.residentMu.Unlock()
-	var total int64
-	for inst := range c.resident {
-		total += int64(inst.MemoryBytes()) // 0 once closed
-	}
-	return total
-}
-
-// stop shuts the controller down and releases everything it holds.
+// stop shuts the controller down and releases everything it holds: no
+// event, timer or worker reaches it afterwards.
 func (c *controller) stop() {
-	if c.cancel != nil {
-		c.cancel()
+	for _, s := range c.subscriptions {
+		c.host.dispatcher.unsubscribe(s)
 	}
+	c.host.scheduler.remove(c)
+	c.host.timers.cancel(c)
+	c.cancel()
 	c.queue.ShutDown()
+	c.inflight.Wait()
 	c.done.Wait()
-	for _, r := range c.registrations {
-		_ = r.inf.RemoveEventHandler(r.reg)
-		c.host.informers.Release(r.watch.key)
-	}
-	for len(c.instances) > 0 {
-		(<-c.instances).Close(context.Background())
-	}
+	c.closeInstances()
 	if c.module != nil {
 		c.module.Release(context.Background())
 	}

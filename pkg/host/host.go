@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -27,6 +26,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
 	clientset "github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned"
@@ -50,6 +50,11 @@ type Config struct {
 	// Cluster is the target cluster the guests reconcile; nil when the
 	// server runs without one.
 	Cluster *rest.Config
+	// MaxRunningGuests bounds the reconciles running at once across every
+	// controller; 0 means DefaultMaxRunningGuests.
+	MaxRunningGuests int
+	// Clock drives resyncs, requeues and retries; nil means the real clock.
+	Clock clock.WithTicker
 }
 
 // Host runs every WasmController the server stores.
@@ -59,6 +64,13 @@ type Host struct {
 	kube      kubernetes.Interface
 	mapper    meta.ResettableRESTMapper
 	informers *proxy.InformerPool
+	// dispatcher passes informer events to the watches of controllers.
+	dispatcher *dispatcher
+	// timers hold every controller's resync, requeues and retries.
+	timers *timerQueue
+	// scheduler runs reconciles within the global limit, fairly.
+	scheduler *scheduler
+	clock     clock.WithTicker
 	// authorizer answers, with a short memory, whether a guest's
 	// ServiceAccount may read what it asks the cache for.
 	authorizer *proxy.Authorizer
@@ -69,8 +81,6 @@ type Host struct {
 
 	mu          sync.Mutex
 	controllers map[string]*controller
-
-	ruleErrors atomic.Int64
 }
 
 // New builds a host. It starts nothing until Run.
@@ -79,7 +89,11 @@ func New(cfg Config) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
 	h := &Host{cfg: cfg, compiler: compiler, controllers: map[string]*controller{},
+		clock: cfg.Clock, timers: newTimerQueue(cfg.Clock), scheduler: newScheduler(cfg.MaxRunningGuests),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "wasmcontrollers"}),
@@ -98,6 +112,7 @@ func New(cfg Config) (*Host, error) {
 		}
 		h.mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco))
 		h.informers = proxy.NewInformerPool(dyn)
+		h.dispatcher = newDispatcher(h.informers)
 		h.authorizer = proxy.NewAuthorizer(h.kube)
 		broadcaster := record.NewBroadcaster()
 		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: h.kube.CoreV1().Events("")})
@@ -130,8 +145,11 @@ func (h *Host) Run(ctx context.Context) {
 	if !cache.WaitForCacheSync(ctx.Done(), inf.Informer().HasSynced) {
 		return
 	}
-	klog.InfoS("Host is running WasmControllers", "targetCluster", h.cfg.Cluster != nil)
+	klog.InfoS("Host is running WasmControllers", "targetCluster", h.cfg.Cluster != nil,
+		"maxRunningGuests", h.scheduler.workers)
 	var workers sync.WaitGroup
+	workers.Go(func() { h.timers.run(ctx) })
+	workers.Go(func() { h.scheduler.run(ctx) })
 	for range 2 {
 		workers.Add(1)
 		go func() {
@@ -306,12 +324,7 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 	if err != nil {
 		return nil, fail(v1alpha1.ConditionModuleLoaded, "InvalidModule", err)
 	}
-	logger := klog.Background().WithValues("wasmController", klog.KObj(wc))
-	c := &controller{host: h, wc: wc, module: module, status: status, logger: logger,
-		instances: make(chan *wasmruntime.Instance, max(1, int(wc.Spec.Limits.MaxConcurrentReconciles))),
-		resident:  map[*wasmruntime.Instance]struct{}{},
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[wakeKey](),
-			workqueue.TypedRateLimitingQueueConfig[wakeKey]{Name: wc.Namespace + "/" + wc.Name})}
+	c := newController(h, wc, module, status)
 	status.update(true, func(s *v1alpha1.WasmControllerStatus) { s.ModuleDigest = module.Digest })
 	status.setCondition(wc.Generation, v1alpha1.ConditionModuleLoaded, true, "Loaded",
 		fmt.Sprintf("%d bytes, %s", module.Size, module.Digest))
@@ -335,35 +348,38 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 	}
 	status.setCondition(wc.Generation, v1alpha1.ConditionWakeRulesValid, true, "Compiled", "every wake rule compiled")
 
-	runCtx, cancel := context.WithCancel(context.Background())
-	c.cancel = cancel
+	var replays []func()
 	for _, w := range c.watches {
-		inf := h.informers.Acquire(w.key)
-		reg, err := inf.AddEventHandler(c.handler(w))
+		sub, inf, joined, err := h.dispatcher.subscribe(c, w)
 		if err != nil {
-			h.informers.Release(w.key)
 			c.stop()
 			return nil, fail(v1alpha1.ConditionWatchesReady, "WatchFailed", err)
 		}
-		c.registrations = append(c.registrations, registration{watch: w, inf: inf, reg: reg})
-	}
-	for _, r := range c.registrations {
-		if err := proxy.WaitForSync(ctx, r.inf, watchSyncTimeout); err != nil {
-			c.stop()
-			return nil, fail(v1alpha1.ConditionWatchesReady, "WatchFailed", fmt.Errorf("spec.watches[%d] %s: %w", r.watch.index, r.watch.key, err))
+		c.subscriptions = append(c.subscriptions, sub)
+		if joined {
+			replays = append(replays, func() { c.replay(sub, inf) })
 		}
 	}
+	for _, s := range c.subscriptions {
+		if err := proxy.WaitForSync(ctx, s.inf, watchSyncTimeout); err != nil {
+			c.stop()
+			return nil, fail(v1alpha1.ConditionWatchesReady, "WatchFailed", fmt.Errorf("spec.watches[%d] %s: %w", s.w.index, s.w.key, err))
+		}
+	}
+	for _, replay := range replays {
+		replay()
+	}
 	status.setCondition(wc.Generation, v1alpha1.ConditionWatchesReady, true, "Synced", "every watch's cache has synced")
-	cached := make([]proxy.CachedWatch, 0, len(c.registrations))
-	for _, r := range c.registrations {
-		cached = append(cached, proxy.CachedWatch{Key: r.watch.key, Kind: r.watch.kind, Informer: r.inf})
+	cached := make([]proxy.CachedWatch, 0, len(c.subscriptions))
+	for _, s := range c.subscriptions {
+		cached = append(cached, proxy.CachedWatch{Key: s.w.key, Kind: s.w.kind, Informer: s.inf})
 	}
 	c.api = proxy.NewCacheView(klog.KObj(wc).String(), proxy.ServiceAccountUser(wc.Namespace, wc.Spec.ServiceAccountName),
 		cached, h.authorizer, apiServer)
 
-	c.done.Add(1)
-	go func() { defer c.done.Done(); status.run(runCtx) }()
-	c.run(runCtx)
+	c.done.Go(func() { status.run(c.ctx) })
+	c.scheduleResync()
+	h.scheduler.start(c)
 	status.update(true, func(s *v1alpha1.WasmControllerStatus) {
 		s.Phase = v1alpha1.PhaseActive
 		s.ObservedGeneration = wc.Generation

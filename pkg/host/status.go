@@ -26,6 +26,10 @@ type statusWriter struct {
 	namespace string
 	name      string
 
+	// nextWake, when set, reports the next timer of the controller; it is
+	// asked at each write, so status.nextWakeTime is current as of then.
+	nextWake func() *metav1.Time
+
 	mu     sync.Mutex
 	status v1alpha1.WasmControllerStatus
 	dirty  bool
@@ -45,23 +49,42 @@ func (w *statusWriter) update(urgent bool, f func(s *v1alpha1.WasmControllerStat
 	w.dirty = true
 	w.mu.Unlock()
 	if urgent {
-		select {
-		case w.kick <- struct{}{}:
-		default:
-		}
+		w.kickNow()
 	}
 }
 
-// setCondition sets one condition and writes it at once.
+// setCondition sets one condition and, if that changed it, writes it at once.
 func (w *statusWriter) setCondition(generation int64, typ string, ok bool, reason, message string) {
-	w.update(true, func(s *v1alpha1.WasmControllerStatus) {
-		status := metav1.ConditionFalse
-		if ok {
-			status = metav1.ConditionTrue
-		}
-		meta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason,
-			Message: message, ObservedGeneration: generation})
-	})
+	w.setConditionCoalesced(false, generation, typ, ok, reason, message)
+}
+
+// setConditionCoalesced sets one condition; if that changed it, it is
+// written at once, or at the next flush when coalesced.
+func (w *statusWriter) setConditionCoalesced(coalesced bool, generation int64, typ string, ok bool, reason, message string) {
+	status := metav1.ConditionFalse
+	if ok {
+		status = metav1.ConditionTrue
+	}
+	w.mu.Lock()
+	changed := meta.SetStatusCondition(&w.status.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason,
+		Message: message, ObservedGeneration: generation})
+	w.dirty = w.dirty || changed
+	w.mu.Unlock()
+	if changed && !coalesced {
+		w.kickNow()
+	}
+}
+
+// touch asks for a write at the next flush, for nextWakeTime.
+func (w *statusWriter) touch() {
+	w.update(false, func(*v1alpha1.WasmControllerStatus) {})
+}
+
+func (w *statusWriter) kickNow() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
 }
 
 // run writes the status whenever it changed, until ctx is done, and once
@@ -90,6 +113,9 @@ func (w *statusWriter) flush(ctx context.Context) {
 	want := *w.status.DeepCopy()
 	w.dirty = false
 	w.mu.Unlock()
+	if w.nextWake != nil {
+		want.NextWakeTime = w.nextWake()
+	}
 
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

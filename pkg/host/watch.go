@@ -85,6 +85,20 @@ func (w *watch) keys(ctx context.Context, typ string, obj, old *unstructured.Uns
 	return []string{key}, err
 }
 
+// resyncKeys returns the keys a resync wakes for a cached object: none if
+// it fails the selectors, else what the enqueue rule maps it to (its own
+// key by default), evaluated as a MODIFIED event of the object onto itself.
+func (w *watch) resyncKeys(ctx context.Context, obj *unstructured.Unstructured) ([]string, error) {
+	if !w.matches(obj) {
+		return nil, nil
+	}
+	if w.enqueue != nil {
+		return w.enqueue.Keys(ctx, wakerule.Event{Type: "MODIFIED", Object: obj.Object, OldObject: obj.Object})
+	}
+	key, err := cache.MetaNamespaceKeyFunc(obj)
+	return []string{key}, err
+}
+
 // asUnstructured unwraps informer objects, including tombstones.
 func asUnstructured(obj any) (*unstructured.Unstructured, bool) {
 	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {

@@ -394,3 +394,33 @@ func TestRule_WakesAndKeys(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkRule_Wakes is the rate of typical wake rule evaluations, with
+// the cost limit and deadline the host applies on the event path.
+func BenchmarkRule_Wakes(b *testing.B) {
+	c := newTestCompiler(b)
+	cm := func(x string) map[string]any {
+		return map[string]any{"metadata": map[string]any{"namespace": "ns", "name": "cm",
+			"labels": map[string]any{"app": "web"}}, "data": map[string]any{"x": x, "y": "unchanged"}}
+	}
+	ev := Event{Type: "MODIFIED", Object: cm("2"), OldObject: cm("1")}
+	for _, expr := range []string{
+		"true",
+		"object.data.x != oldObject.data.x",
+		"eventType == 'MODIFIED' && object.metadata.labels.app == 'web' && object.data.y == oldObject.data.y",
+	} {
+		rule, err := c.Compile(WakeWhen, expr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(expr, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := rule.Wakes(b.Context(), ev); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "evals/s")
+		})
+	}
+}

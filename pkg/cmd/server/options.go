@@ -23,6 +23,7 @@ import (
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apiserver"
 	generatedopenapi "github.com/wasm-apiserver/wasm-apiserver/pkg/generated/openapi"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/host"
 )
 
 const etcdPathPrefix = "/registry/controllers.wasm.io"
@@ -47,6 +48,9 @@ type Options struct {
 	PrintVersion bool
 	// RunControllers runs the WasmControllers; false serves the API only.
 	RunControllers bool
+	// MaxRunningGuests bounds the reconciles running at once, across every
+	// controller.
+	MaxRunningGuests int
 
 	// embeddedEtcd is set by Complete when no --etcd-servers were given.
 	embeddedEtcd bool
@@ -57,9 +61,10 @@ func NewOptions() *Options {
 	o := &Options{
 		Recommended: genericoptions.NewRecommendedOptions(etcdPathPrefix,
 			apiserver.Codecs.LegacyCodec(v1alpha1.SchemeGroupVersion)),
-		Logs:           logsapi.NewLoggingConfiguration(),
-		StateDir:       "/var/lib/wasm-apiserver",
-		RunControllers: true,
+		Logs:             logsapi.NewLoggingConfiguration(),
+		StateDir:         "/var/lib/wasm-apiserver",
+		RunControllers:   true,
+		MaxRunningGuests: host.DefaultMaxRunningGuests,
 	}
 	o.Recommended.Etcd.StorageConfig.EncodeVersioner = runtime.NewMultiGroupVersioner(
 		v1alpha1.SchemeGroupVersion, schema.GroupKind{Group: v1alpha1.GroupName})
@@ -81,6 +86,9 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 			"for authentication and authorization; writes <state-dir>/kubeconfig. For trying the server out.")
 	fs.BoolVar(&o.RunControllers, "run-controllers", o.RunControllers,
 		"Run the WasmControllers. With false the server only serves the API.")
+	fs.IntVar(&o.MaxRunningGuests, "max-running-guests", o.MaxRunningGuests,
+		"Most reconciles running at once across every WasmController, each in a guest instance of its own. "+
+			"Controllers with queued work take turns, one key each, so a busy one cannot starve the others.")
 	fs.BoolVar(&o.PrintVersion, "version", false, "Print the version and exit.")
 
 	r := o.Recommended
@@ -139,6 +147,9 @@ func (o *Options) Validate() error {
 	if o.StateDir == "" {
 		errs = append(errs, fmt.Errorf("--state-dir must be set"))
 	}
+	if o.MaxRunningGuests < 1 {
+		errs = append(errs, fmt.Errorf("--max-running-guests must be at least 1, got %d", o.MaxRunningGuests))
+	}
 	if o.Standalone {
 		if ip := r.SecureServing.BindAddress; ip == nil || !ip.IsLoopback() {
 			errs = append(errs, fmt.Errorf("--standalone serves with a generated credential and only on a loopback address: "+
@@ -183,5 +194,6 @@ func (o *Options) Config(etcdURL string) (*apiserver.Config, error) {
 		}
 	}
 	return &apiserver.Config{GenericConfig: cfg, ExtraConfig: apiserver.ExtraConfig{
-		RunControllers: o.RunControllers, StateDir: o.StateDir, Cluster: cfg.ClientConfig}}, nil
+		RunControllers: o.RunControllers, MaxRunningGuests: o.MaxRunningGuests, StateDir: o.StateDir,
+		Cluster: cfg.ClientConfig}}, nil
 }

@@ -1,0 +1,180 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned/fake"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/proxy"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/wakerule"
+)
+
+var (
+	configMaps = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	secrets    = schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
+)
+
+// testController is a controller that is never started: what it is woken
+// for stays in its queue.
+func testController(tb testing.TB, h *Host, name string) *controller {
+	tb.Helper()
+	wc := &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, Generation: 1}}
+	ctx, cancel := context.WithCancel(context.Background())
+	tb.Cleanup(cancel)
+	return &controller{host: h, wc: wc, name: "ns/" + name, logger: klog.Background(),
+		status: newStatusWriter(fake.NewSimpleClientset(wc), wc), queue: workqueue.NewTyped[wakeKey](),
+		sched: schedulable{limit: 1, held: true}, ctx: ctx, cancel: cancel}
+}
+
+// queued drains a controller's queue.
+func queued(c *controller) []string {
+	var keys []string
+	for c.queue.Len() > 0 {
+		k, _ := c.queue.Get()
+		c.queue.Done(k)
+		keys = append(keys, k.String())
+	}
+	return keys
+}
+
+func testWatch(tb testing.TB, gvr schema.GroupVersionResource, wakeWhen string) *watch {
+	tb.Helper()
+	compiler, err := wakerule.NewCompiler(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	w, err := compileWatch(0, &v1alpha1.Watch{WakeWhen: wakeWhen}, gvr, true, compiler)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return w
+}
+
+func TestDispatcher(t *testing.T) {
+	cm := func(name, x string) *unstructured.Unstructured {
+		return configMap(name, nil, map[string]any{"x": x})
+	}
+	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+		map[schema.GroupVersionResource]string{configMaps: "ConfigMapList", secrets: "SecretList"}, cm("one", "1"))
+	pool := proxy.NewInformerPool(client)
+	h := &Host{scheduler: newScheduler(1), dispatcher: newDispatcher(pool)}
+	every, changes, secretsOnly := testController(t, h, "every"), testController(t, h, "changes"), testController(t, h, "secrets")
+
+	subscribe := func(c *controller, w *watch, wantJoined bool) *subscription {
+		t.Helper()
+		s, inf, joined, err := h.dispatcher.subscribe(c, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if joined != wantJoined {
+			t.Fatalf("%s: joined = %v, want %v", c.name, joined, wantJoined)
+		}
+		if err := proxy.WaitForSync(t.Context(), inf, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if joined {
+			c.replay(s, inf)
+		}
+		return s
+	}
+	s1 := subscribe(every, testWatch(t, configMaps, ""), false)
+	s2 := subscribe(changes, testWatch(t, configMaps, "eventType == 'MODIFIED' && object.data.x != oldObject.data.x"), true)
+	s3 := subscribe(secretsOnly, testWatch(t, secrets, ""), false)
+	if n := pool.Len(); n != 2 {
+		t.Fatalf("informers = %d, want one per resource", n)
+	}
+	// The informer delivers its cache to the first subscriber; the second
+	// joined later and got it replayed.
+	waitFor(t, "the cached ConfigMap to wake its first subscriber", func() bool { return every.queue.Len() == 1 })
+	if got := queued(every); !cmp.Equal(got, []string{"ns/one"}) {
+		t.Errorf("first subscriber woken for %v, want [ns/one]", got)
+	}
+	if got := queued(changes); got != nil {
+		t.Errorf("replayed ADDED woke %v through a MODIFIED-only rule", got)
+	}
+
+	update := func(x string) {
+		t.Helper()
+		if _, err := client.Resource(configMaps).Namespace("ns").Update(t.Context(), cm("one", x), metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the update to arrive", func() bool { return every.queue.Len() == 1 })
+	}
+	update("1") // x unchanged
+	if got, want := queued(every), []string{"ns/one"}; !cmp.Equal(got, want) {
+		t.Errorf("every: woken for %v, want %v", got, want)
+	}
+	if got := queued(changes); got != nil {
+		t.Errorf("changes: woken for %v though x did not change", got)
+	}
+	update("2")
+	queued(every)
+	if got, want := queued(changes), []string{"ns/one"}; !cmp.Equal(got, want) {
+		t.Errorf("changes: woken for %v, want %v", got, want)
+	}
+	if got := queued(secretsOnly); got != nil {
+		t.Errorf("a ConfigMap event reached the Secrets watch: %v", got)
+	}
+
+	h.dispatcher.unsubscribe(s1)
+	if n := pool.Len(); n != 2 {
+		t.Errorf("informers = %d after one of two ConfigMap subscribers left, want 2", n)
+	}
+	h.dispatcher.unsubscribe(s2)
+	h.dispatcher.unsubscribe(s3)
+	if n := pool.Len(); n != 0 {
+		t.Errorf("informers = %d after every subscriber left, want 0", n)
+	}
+}
+
+// BenchmarkDispatch is the cost of one event on the host: 1,000
+// controllers, of which some watch the event's resource with a wake rule
+// that matches. The others watch 99 other resources and cost nothing.
+func BenchmarkDispatch(b *testing.B) {
+	const controllers = 1000
+	for _, watching := range []int{10, 100, 1000} {
+		b.Run(fmt.Sprintf("controllers=%d/watching=%d", controllers, watching), func(b *testing.B) {
+			h := &Host{scheduler: newScheduler(1)}
+			compiler, err := wakerule.NewCompiler(nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			fanouts := map[proxy.InformerKey]*fanout{}
+			for i := range controllers {
+				gvr := configMaps
+				if i >= watching {
+					gvr = schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: fmt.Sprintf("things%d", i%99)}
+				}
+				w, err := compileWatch(0, &v1alpha1.Watch{WakeWhen: "object.data.x != oldObject.data.x"}, gvr, true, compiler)
+				if err != nil {
+					b.Fatal(err)
+				}
+				f := fanouts[w.key]
+				if f == nil {
+					f = &fanout{}
+					fanouts[w.key] = f
+				}
+				f.add(&subscription{c: testController(b, h, fmt.Sprint("c", i)), w: w})
+			}
+			target := fanouts[proxy.InformerKey{Resource: configMaps}]
+			old, obj := configMap("cm", nil, map[string]any{"x": "1"}), configMap("cm", nil, map[string]any{"x": "2"})
+			b.ReportAllocs()
+			for b.Loop() {
+				target.OnUpdate(old, obj)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(watching), "ns/rule")
+		})
+	}
+}

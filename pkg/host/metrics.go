@@ -1,0 +1,40 @@
+package host
+
+import (
+	"k8s.io/component-base/metrics"
+	"k8s.io/component-base/metrics/legacyregistry"
+)
+
+var (
+	wakesTotal = metrics.NewCounterVec(&metrics.CounterOpts{
+		Namespace:      "wasm_apiserver",
+		Name:           "wakes_total",
+		Help:           "Reconciles run, by controller and by what woke them: event, resync, requeue or retry.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"controller", "reason"})
+
+	wakeRuleErrors = metrics.NewCounterVec(&metrics.CounterOpts{
+		Namespace:      "wasm_apiserver",
+		Name:           "wake_rule_errors_total",
+		Help:           "Wake rule evaluations that failed (an error or the cost limit) and so woke nothing, by controller.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"controller"})
+
+	runningGuests = metrics.NewGauge(&metrics.GaugeOpts{
+		Namespace:      "wasm_apiserver",
+		Name:           "running_guests",
+		Help:           "Reconciles running now, across every controller; at most --max-running-guests.",
+		StabilityLevel: metrics.ALPHA,
+	})
+
+	pendingTimers = metrics.NewGauge(&metrics.GaugeOpts{
+		Namespace:      "wasm_apiserver",
+		Name:           "pending_timers",
+		Help:           "Host-side timers (resyncs, requeues, retries) waiting to fire.",
+		StabilityLevel: metrics.ALPHA,
+	})
+)
+
+func init() {
+	legacyregistry.MustRegister(wakesTotal, wakeRuleErrors, runningGuests, pendingTimers)
+}

@@ -1,0 +1,167 @@
+package host
+
+import (
+	"context"
+	"sync"
+)
+
+// DefaultMaxRunningGuests is how many guests may run at once when the
+// server is not told otherwise.
+const DefaultMaxRunningGuests = 8
+
+// schedulable is what the scheduler runs: a controller's queue of keys and
+// its own concurrency limit. Its fields are guarded by scheduler.mu.
+type schedulable struct {
+	// limit is the controller's maxConcurrentReconciles.
+	limit   int
+	running int
+	// ready says it is in the scheduler's ready list.
+	ready bool
+	// held keeps a controller that is still starting from running: its
+	// keys queue up until start.
+	held    bool
+	stopped bool
+}
+
+// scheduler runs the reconciles of every controller on a fixed number of
+// workers, the global limit on guests running at once. Controllers with
+// queued keys wait in a FIFO list and get one key per turn, so a busy
+// controller with thousands of keys cannot starve the others: each of them
+// runs within one round of the list.
+type scheduler struct {
+	workers int
+	// reconcile runs one key; (*controller).process but in tests.
+	reconcile func(c *controller, key wakeKey)
+
+	mu    sync.Mutex
+	cond  *sync.Cond
+	ready []*controller
+	done  bool
+}
+
+func newScheduler(workers int) *scheduler {
+	if workers < 1 {
+		workers = DefaultMaxRunningGuests
+	}
+	s := &scheduler{workers: workers, reconcile: (*controller).process}
+	s.cond = sync.NewCond(&s.mu)
+	return s
+}
+
+// notify tells the scheduler that c may have queued keys.
+func (s *scheduler) notify(c *controller) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.makeReady(c) {
+		s.cond.Signal()
+	}
+}
+
+// makeReady puts c at the end of the ready list if it has queued keys and
+// room to run another. Called with s.mu held.
+func (s *scheduler) makeReady(c *controller) bool {
+	st := &c.sched
+	if st.ready || st.held || st.stopped || st.running >= st.limit || c.queue.Len() == 0 {
+		return false
+	}
+	st.ready = true
+	s.ready = append(s.ready, c)
+	return true
+}
+
+// start lets c's queued keys run.
+func (s *scheduler) start(c *controller) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.sched.held = false
+	if s.makeReady(c) {
+		s.cond.Signal()
+	}
+}
+
+// remove stops scheduling c; reconciles already running go on.
+func (s *scheduler) remove(c *controller) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.sched.stopped = true
+	if !c.sched.ready {
+		return
+	}
+	c.sched.ready = false
+	for i, r := range s.ready {
+		if r == c {
+			s.ready = append(s.ready[:i], s.ready[i+1:]...)
+			break
+		}
+	}
+}
+
+// run serves reconciles on s.workers goroutines until ctx is done.
+func (s *scheduler) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for range s.workers {
+		wg.Go(s.work)
+	}
+	<-ctx.Done()
+	s.mu.Lock()
+	s.done = true
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	wg.Wait()
+}
+
+func (s *scheduler) work() {
+	for {
+		c, key, ok := s.next()
+		if !ok {
+			return
+		}
+		s.reconcile(c, key)
+		s.finish(c, key)
+	}
+}
+
+// next waits for a ready controller and takes one key off its queue.
+func (s *scheduler) next() (*controller, wakeKey, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		for len(s.ready) == 0 && !s.done {
+			s.cond.Wait()
+		}
+		if s.done {
+			return nil, wakeKey{}, false
+		}
+		c := s.ready[0]
+		s.ready[0] = nil
+		s.ready = s.ready[1:]
+		c.sched.ready = false
+		// Only workers take keys, and only here, under s.mu: a controller
+		// is ready only with a queued key, so Get does not block.
+		if c.queue.Len() == 0 {
+			continue
+		}
+		key, shutdown := c.queue.Get()
+		if shutdown {
+			continue
+		}
+		c.sched.running++
+		c.inflight.Add(1)
+		if s.makeReady(c) { // more keys and room: back to the end of the list
+			s.cond.Signal()
+		}
+		return c, key, true
+	}
+}
+
+// finish marks key done and lets c run again.
+func (s *scheduler) finish(c *controller, key wakeKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.queue.Done(key) // may queue key again if it was woken while it ran
+	c.sched.running--
+	c.inflight.Done()
+	if s.makeReady(c) {
+		s.cond.Signal()
+	}
+}

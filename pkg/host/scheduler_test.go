@@ -1,0 +1,195 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/workqueue"
+)
+
+// schedulerRig runs a scheduler whose reconciles are recorded instead of
+// run in a guest; a reconcile blocks until release is closed, or returns at
+// once when release is nil.
+type schedulerRig struct {
+	host    *Host
+	mu      sync.Mutex
+	order   []string       // "controller/key" in the order they started
+	running map[string]int // per controller, now
+	peak    map[string]int // per controller, highest seen
+	total   int
+	peakAll int
+	release chan struct{}
+}
+
+func newSchedulerRig(t *testing.T, workers int, release chan struct{}) *schedulerRig {
+	r := &schedulerRig{host: &Host{scheduler: newScheduler(workers)}, running: map[string]int{}, peak: map[string]int{}, release: release}
+	r.host.scheduler.reconcile = func(c *controller, key wakeKey) {
+		r.mu.Lock()
+		r.order = append(r.order, c.name+"/"+key.Name)
+		r.running[c.name]++
+		r.peak[c.name] = max(r.peak[c.name], r.running[c.name])
+		r.total++
+		r.peakAll = max(r.peakAll, r.total)
+		r.mu.Unlock()
+		if r.release != nil {
+			<-r.release
+		}
+		r.mu.Lock()
+		r.running[c.name]--
+		r.total--
+		r.mu.Unlock()
+	}
+	return r
+}
+
+func (r *schedulerRig) controller(name string, limit int) *controller {
+	return &controller{host: r.host, name: name, queue: workqueue.NewTyped[wakeKey](), sched: schedulable{limit: limit}}
+}
+
+func (r *schedulerRig) run(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); r.host.scheduler.run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// waitIdle waits until every queue is empty and nothing runs.
+func (r *schedulerRig) waitIdle(t *testing.T, cs ...*controller) {
+	t.Helper()
+	waitFor(t, "the scheduler to run every key", func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for _, c := range cs {
+			if c.queue.Len() > 0 || r.running[c.name] > 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestScheduler_Fairness: a controller with a long queue does not delay
+// another's single key by more than one turn.
+func TestScheduler_Fairness(t *testing.T) {
+	r := newSchedulerRig(t, 1, nil)
+	busy, quiet := r.controller("busy", 1), r.controller("quiet", 1)
+	for i := range 100 {
+		busy.enqueue(wakeKey{Name: fmt.Sprint(i)}, "event")
+	}
+	quiet.enqueue(wakeKey{Name: "only"}, "event")
+	r.run(t)
+	r.waitIdle(t, busy, quiet)
+	if len(r.order) != 101 {
+		t.Fatalf("ran %d keys, want 101", len(r.order))
+	}
+	for i, k := range r.order {
+		if k == "quiet/only" {
+			if i > 1 {
+				t.Errorf("quiet's key ran %dth, behind %v: want it within one turn", i+1, r.order[:i])
+			}
+			return
+		}
+	}
+	t.Fatalf("quiet's key never ran: %v", r.order)
+}
+
+// TestScheduler_Limits: no more guests run than the global limit, and no
+// controller runs more than its maxConcurrentReconciles.
+func TestScheduler_Limits(t *testing.T) {
+	tests := []struct {
+		name         string
+		workers      int
+		limits       []int
+		wantPeakAll  int
+		wantPeakEach []int
+	}{
+		{name: "global limit binds", workers: 3, limits: []int{4, 4, 4}, wantPeakAll: 3},
+		{name: "per-controller limit binds", workers: 8, limits: []int{1, 2}, wantPeakAll: 3, wantPeakEach: []int{1, 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			release := make(chan struct{})
+			r := newSchedulerRig(t, tt.workers, release)
+			var cs []*controller
+			for i, limit := range tt.limits {
+				c := r.controller(fmt.Sprintf("c%d", i), limit)
+				for k := range 10 {
+					c.enqueue(wakeKey{Name: fmt.Sprint(k)}, "event")
+				}
+				cs = append(cs, c)
+			}
+			r.run(t)
+			waitFor(t, "the scheduler to fill its slots", func() bool {
+				r.mu.Lock()
+				defer r.mu.Unlock()
+				return r.total == tt.wantPeakAll
+			})
+			close(release)
+			r.waitIdle(t, cs...)
+			if r.peakAll != tt.wantPeakAll {
+				t.Errorf("at most %d ran at once, want %d", r.peakAll, tt.wantPeakAll)
+			}
+			for i, want := range tt.wantPeakEach {
+				if got := r.peak[cs[i].name]; got != want {
+					t.Errorf("%s: at most %d ran at once, want %d", cs[i].name, got, want)
+				}
+			}
+			if len(r.order) != 10*len(cs) {
+				t.Errorf("ran %d keys, want %d", len(r.order), 10*len(cs))
+			}
+		})
+	}
+}
+
+// TestScheduler_KeyWokenWhileRunning runs the key again after it finishes,
+// once however often it was woken meanwhile, and never twice at once.
+func TestScheduler_KeyWokenWhileRunning(t *testing.T) {
+	release := make(chan struct{})
+	r := newSchedulerRig(t, 4, release)
+	c := r.controller("c", 4)
+	c.enqueue(wakeKey{Name: "k"}, "event")
+	r.run(t)
+	waitFor(t, "the key to run", func() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.total == 1 })
+	for range 5 {
+		c.enqueue(wakeKey{Name: "k"}, "event")
+	}
+	close(release)
+	r.waitIdle(t, c)
+	if len(r.order) != 2 || r.peak["c"] != 1 {
+		t.Errorf("ran %v with at most %d at once, want k twice, one at a time", r.order, r.peak["c"])
+	}
+}
+
+// TestScheduler_Held: keys of a controller that is still starting wait.
+func TestScheduler_Held(t *testing.T) {
+	r := newSchedulerRig(t, 2, nil)
+	c := r.controller("c", 1)
+	c.sched.held = true
+	c.enqueue(wakeKey{Name: "k"}, "event")
+	r.run(t)
+	r.host.scheduler.mu.Lock()
+	ready := len(r.host.scheduler.ready)
+	r.host.scheduler.mu.Unlock()
+	if ready != 0 {
+		t.Fatalf("a held controller is in the ready list")
+	}
+	r.host.scheduler.start(c)
+	r.waitIdle(t, c)
+	if len(r.order) != 1 {
+		t.Errorf("ran %v, want [c/k]", r.order)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(t.Context(), time.Millisecond, 10*time.Second, true,
+		func(context.Context) (bool, error) { return cond(), nil })
+	if err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
