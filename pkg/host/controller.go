@@ -103,10 +103,16 @@ func (c *controller) enqueue(key wakeKey, reason string) {
 // deliver decides from w's rules whether an event wakes the controller,
 // and for which keys.
 func (c *controller) deliver(w *watch, typ string, obj, old *unstructured.Unstructured) {
-	keys, err := w.keys(c.ctx, typ, obj, old)
-	if err != nil {
+	keys, evaluated, err := w.keys(c.ctx, typ, obj, old)
+	switch {
+	case err != nil:
 		c.ruleFailed(w, err)
 		return
+	case !evaluated:
+	case len(keys) == 0:
+		wakeRuleEvaluations.WithLabelValues(c.name, "skip").Inc()
+	default:
+		wakeRuleEvaluations.WithLabelValues(c.name, "wake").Inc()
 	}
 	c.enqueueKeys(w, keys, abi.ReasonEvent)
 }
@@ -128,7 +134,7 @@ func (c *controller) enqueueKeys(w *watch, keys []string, reason string) {
 // neither the logs (V(2)) nor the status.
 func (c *controller) ruleFailed(w *watch, err error) {
 	n := c.ruleErrors.Add(1)
-	wakeRuleErrors.WithLabelValues(c.name).Inc()
+	wakeRuleEvaluations.WithLabelValues(c.name, "error").Inc()
 	c.logger.V(2).Info("Wake rule failed", "watch", w.index, "error", err.Error())
 	c.status.setConditionCoalesced(n > 1, c.wc.Generation, v1alpha1.ConditionWakeRulesValid, false, "EvaluationFailed",
 		fmt.Sprintf("%d evaluations failed and woke nothing; last: spec.watches[%d]: %v", n, w.index, err))

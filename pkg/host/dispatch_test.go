@@ -12,8 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
-	"k8s.io/client-go/util/workqueue"
-	"k8s.io/klog/v2"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned/fake"
@@ -31,11 +30,9 @@ var (
 func testController(tb testing.TB, h *Host, name string) *controller {
 	tb.Helper()
 	wc := &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, Generation: 1}}
-	ctx, cancel := context.WithCancel(context.Background())
-	tb.Cleanup(cancel)
-	return &controller{host: h, wc: wc, name: "ns/" + name, logger: klog.Background(),
-		status: newStatusWriter(fake.NewSimpleClientset(wc), wc), queue: workqueue.NewTyped[wakeKey](),
-		sched: schedulable{limit: 1, held: true}, ctx: ctx, cancel: cancel}
+	c := newController(h, wc, nil, newStatusWriter(fake.NewSimpleClientset(wc), wc))
+	tb.Cleanup(c.cancel)
+	return c
 }
 
 // queued drains a controller's queue.
@@ -177,4 +174,73 @@ func BenchmarkDispatch(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(watching), "ns/rule")
 		})
 	}
+}
+
+// TestController_Resync: a resync wakes, through the host's timers, each
+// key that the cached objects passing the selectors map to through the
+// enqueue rule, whatever wakeWhen says; status.nextWakeTime shows when.
+func TestController_Resync(t *testing.T) {
+	owned := func(name, owner string, labels map[string]string) *unstructured.Unstructured {
+		u := configMap(name, labels, nil)
+		u.SetOwnerReferences([]metav1.OwnerReference{{Name: owner}})
+		return u
+	}
+	app := map[string]string{"app": "x"}
+	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+		map[schema.GroupVersionResource]string{configMaps: "ConfigMapList"},
+		owned("a", "owner-1", app), owned("b", "owner-1", app), owned("c", "owner-2", app), owned("unlabelled", "owner-3", nil))
+	clock := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	h := &Host{scheduler: newScheduler(1), dispatcher: newDispatcher(proxy.NewInformerPool(client)),
+		clock: clock, timers: newTimerQueue(clock)}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go h.timers.run(ctx)
+
+	c := testController(t, h, "resync")
+	c.wc.Spec.ResyncPeriod = &metav1.Duration{Duration: time.Minute}
+	compiler, err := wakerule.NewCompiler(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := compileWatch(0, &v1alpha1.Watch{
+		LabelSelector: &metav1.LabelSelector{MatchLabels: app},
+		WakeWhen:      "eventType == 'DELETED'",
+		Enqueue:       "object.metadata.namespace + '/' + object.metadata.ownerReferences[0].name",
+	}, configMaps, true, compiler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, inf, _, err := h.dispatcher.subscribe(c, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.subscriptions = append(c.subscriptions, s)
+	if err := proxy.WaitForSync(t.Context(), inf, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := queued(c); got != nil {
+		t.Fatalf("the initial ADDED events woke %v through a DELETED-only rule", got)
+	}
+
+	start := clock.Now()
+	c.scheduleResync()
+	next := c.status.nextWake()
+	if next == nil || next.Time.Before(start.Add(time.Minute)) || next.Time.After(start.Add(time.Minute+time.Minute/10)) {
+		t.Fatalf("nextWakeTime = %v, want a minute from now plus at most 10%% jitter", next)
+	}
+	clock.Step(time.Minute + time.Minute/10)
+	waitFor(t, "the resync", func() bool { return c.queue.Len() == 2 })
+	if got, want := queued(c), []string{"ns/owner-1", "ns/owner-2"}; !cmp.Equal(got, want, cmpSorted) {
+		t.Errorf("resync woke %v, want %v", got, want)
+	}
+	for _, k := range []string{"owner-1", "owner-2"} {
+		if r, _ := c.reasons.Load(wakeKey{"ns", k}); r != "resync" {
+			t.Errorf("ns/%s woken for %v, want resync", k, r)
+		}
+	}
+	// The resync re-armed itself.
+	waitFor(t, "the next resync to be armed", func() bool {
+		n := c.status.nextWake()
+		return n != nil && n.Time.After(clock.Now())
+	})
 }

@@ -13,12 +13,13 @@ var (
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"controller", "reason"})
 
-	wakeRuleErrors = metrics.NewCounterVec(&metrics.CounterOpts{
-		Namespace:      "wasm_apiserver",
-		Name:           "wake_rule_errors_total",
-		Help:           "Wake rule evaluations that failed (an error or the cost limit) and so woke nothing, by controller.",
+	wakeRuleEvaluations = metrics.NewCounterVec(&metrics.CounterOpts{
+		Namespace: "wasm_apiserver",
+		Name:      "wake_rule_evaluations_total",
+		Help: "Events evaluated against a watch's wake rules, by controller and result: wake, skip (wakeWhen " +
+			"returned false) or error (an evaluation error or the cost limit; nothing woken).",
 		StabilityLevel: metrics.ALPHA,
-	}, []string{"controller"})
+	}, []string{"controller", "result"})
 
 	runningGuests = metrics.NewGauge(&metrics.GaugeOpts{
 		Namespace:      "wasm_apiserver",
@@ -36,5 +37,5 @@ var (
 )
 
 func init() {
-	legacyregistry.MustRegister(wakesTotal, wakeRuleErrors, runningGuests, pendingTimers)
+	legacyregistry.MustRegister(wakesTotal, wakeRuleEvaluations, runningGuests, pendingTimers)
 }

@@ -63,26 +63,29 @@ func (w *watch) matches(u *unstructured.Unstructured) bool {
 	return proxy.Matches(u, w.labels, w.fields)
 }
 
-// keys decides which reconcile keys an event wakes, if any.
-func (w *watch) keys(ctx context.Context, typ string, obj, old *unstructured.Unstructured) ([]string, error) {
+// keys decides which reconcile keys an event wakes, if any, and says
+// whether a wake rule was evaluated to decide it.
+func (w *watch) keys(ctx context.Context, typ string, obj, old *unstructured.Unstructured) ([]string, bool, error) {
 	if !w.matches(obj) && (old == nil || !w.matches(old)) {
-		return nil, nil
+		return nil, false, nil
 	}
 	ev := wakerule.Event{Type: typ, Object: obj.Object}
 	if old != nil {
 		ev.OldObject = old.Object
 	}
+	evaluated := w.wakeWhen != nil || w.enqueue != nil
 	if w.wakeWhen != nil {
 		wake, err := w.wakeWhen.Wakes(ctx, ev)
 		if err != nil || !wake {
-			return nil, err
+			return nil, true, err
 		}
 	}
 	if w.enqueue != nil {
-		return w.enqueue.Keys(ctx, ev)
+		keys, err := w.enqueue.Keys(ctx, ev)
+		return keys, true, err
 	}
 	key, err := cache.MetaNamespaceKeyFunc(obj)
-	return []string{key}, err
+	return []string{key}, evaluated, err
 }
 
 // resyncKeys returns the keys a resync wakes for a cached object: none if

@@ -64,7 +64,7 @@ func TestWatch_Keys(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := w.keys(t.Context(), tt.typ, tt.obj, tt.old)
+			got, _, err := w.keys(t.Context(), tt.typ, tt.obj, tt.old)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
 			}
