@@ -102,6 +102,7 @@ func TestExamples(t *testing.T) {
 	t.Run("ttl-cleaner", func(t *testing.T) { testTTLCleaner(t, c, root, wasmctl) })
 	t.Run("widget-controller", func(t *testing.T) { testWidgetController(t, c, root, wasmctl) })
 	t.Run("guest-view", func(t *testing.T) { testGuestView(t, c, root, wasmctl, watchesBefore) })
+	t.Run("wake-rules", func(t *testing.T) { testWakeRules(t, c, root, wasmctl) })
 	t.Run("failing-guests", func(t *testing.T) { testFailingGuests(t, c, root, wasmctl) })
 	t.Run("lifecycle", func(t *testing.T) { testLifecycle(t, c, wasmctl, srv) })
 }
@@ -311,8 +312,15 @@ spec:
 // include every one of the given label="value" pairs.
 func apiserverMetric(t *testing.T, c *cluster, name string, labels ...string) float64 {
 	t.Helper()
+	return metric(t, c.Kubeconfig, name, labels...)
+}
+
+// metric sums the samples of a metric of the server kubeconfig points at
+// whose labels include every one of the given label="value" pairs.
+func metric(t *testing.T, kubeconfig, name string, labels ...string) float64 {
+	t.Helper()
 	var sum float64
-	for _, line := range strings.Split(mustKubectl(t, c.Kubeconfig, "", "get", "--raw", "/metrics"), "\n") {
+	for _, line := range strings.Split(mustKubectl(t, kubeconfig, "", "get", "--raw", "/metrics"), "\n") {
 		if !strings.HasPrefix(line, name+"{") {
 			continue
 		}

@@ -37,8 +37,10 @@ type WasmControllerSpec struct {
 	// that decide which of their events wake it. At least one is required.
 	Watches []Watch
 
-	// ResyncPeriod, when set, wakes the controller for every watched object
-	// at this interval even without events. Must be positive.
+	// ResyncPeriod, when set, wakes the controller at this interval (plus up
+	// to 10% jitter) even without events: every key that the watches' cached
+	// objects map to through their selectors and enqueue rules, without
+	// asking wakeWhen.
 	ResyncPeriod *metav1.Duration
 
 	// Suspend decides what happens to the guest between wakes.
@@ -130,10 +132,11 @@ type Watch struct {
 	// such as "metadata.name=config".
 	FieldSelector string
 
-	// WakeWhen is a CEL expression returning bool over `object`, `oldObject`
-	// (null on create) and `eventType` ("ADDED", "MODIFIED" or "DELETED"). An
-	// event wakes the controller only when it returns true. Empty wakes on
-	// every event.
+	// WakeWhen is a CEL expression returning bool over `object` (on DELETED,
+	// the last state known), `oldObject` (the state before a MODIFIED event;
+	// null on ADDED and DELETED) and `eventType`. An event wakes the
+	// controller only when it returns true; an evaluation that fails wakes
+	// nothing. Empty wakes on every event.
 	WakeWhen string
 
 	// Enqueue is a CEL expression over the same variables returning the

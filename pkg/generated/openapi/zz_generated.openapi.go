@@ -470,7 +470,7 @@ func schema_pkg_apis_controllers_v1alpha1_WasmControllerSpec(ref common.Referenc
 					},
 					"resyncPeriod": {
 						SchemaProps: spec.SchemaProps{
-							Description: "ResyncPeriod, when set, wakes the controller for every watched object at this interval even without events. Must be positive.",
+							Description: "ResyncPeriod, when set, wakes the controller at this interval (plus up to 10% jitter) even without events: every key that the watches' cached objects map to through their selectors and enqueue rules, without asking wakeWhen. Must be positive.",
 							Ref:         ref(v1.Duration{}.OpenAPIModelName()),
 						},
 					},
@@ -675,7 +675,7 @@ func schema_pkg_apis_controllers_v1alpha1_Watch(ref common.ReferenceCallback) co
 					},
 					"wakeWhen": {
 						SchemaProps: spec.SchemaProps{
-							Description: "WakeWhen is a CEL expression returning bool over `object`, `oldObject` (null on create) and `eventType` (\"ADDED\", \"MODIFIED\" or \"DELETED\"). An event wakes the controller only when it returns true. Empty wakes on every event.",
+							Description: "WakeWhen is a CEL expression returning bool over `object` (on DELETED, the last state known), `oldObject` (the state before a MODIFIED event; null on ADDED and DELETED) and `eventType` (\"ADDED\", \"MODIFIED\" or \"DELETED\"). An event wakes the controller only when it returns true. An evaluation that fails, such as reading a field of a null oldObject, wakes nothing and shows in the WakeRulesValid condition. Empty wakes on every event.",
 							Type:        []string{"string"},
 							Format:      "",
 						},

@@ -42,8 +42,10 @@ type WasmControllerSpec struct {
 	// +listType=atomic
 	Watches []Watch `json:"watches"`
 
-	// ResyncPeriod, when set, wakes the controller for every watched object
-	// at this interval even without events. Must be positive.
+	// ResyncPeriod, when set, wakes the controller at this interval (plus up
+	// to 10% jitter) even without events: every key that the watches' cached
+	// objects map to through their selectors and enqueue rules, without
+	// asking wakeWhen. Must be positive.
 	// +optional
 	ResyncPeriod *metav1.Duration `json:"resyncPeriod,omitempty"`
 
@@ -154,9 +156,12 @@ type Watch struct {
 	// +optional
 	FieldSelector string `json:"fieldSelector,omitempty"`
 
-	// WakeWhen is a CEL expression returning bool over `object`, `oldObject`
-	// (null on create) and `eventType` ("ADDED", "MODIFIED" or "DELETED"). An
-	// event wakes the controller only when it returns true. Empty wakes on
+	// WakeWhen is a CEL expression returning bool over `object` (on DELETED,
+	// the last state known), `oldObject` (the state before a MODIFIED event;
+	// null on ADDED and DELETED) and `eventType` ("ADDED", "MODIFIED" or
+	// "DELETED"). An event wakes the controller only when it returns true.
+	// An evaluation that fails, such as reading a field of a null oldObject,
+	// wakes nothing and shows in the WakeRulesValid condition. Empty wakes on
 	// every event.
 	// +optional
 	WakeWhen string `json:"wakeWhen,omitempty"`
