@@ -62,6 +62,10 @@ type controller struct {
 
 	residentMu sync.Mutex
 	resident   map[*wasmruntime.Instance]struct{} // every open instance, idle or busy
+	active     bool                               // some instance is resident, as last reported
+	counted    bool                               // loaded: counted in the guest gauges
+	lastActive time.Time                          // when a reconcile last finished
+	predict    predictor
 	wakes      atomic.Int64
 	unhealthy  atomic.Bool  // Ready was set to False for a guest failure
 	ruleErrors atomic.Int64 // wake rule evaluations that failed
@@ -282,6 +286,9 @@ func (c *controller) stop() {
 	c.inflight.Wait()
 	c.done.Wait()
 	c.closeInstances()
+	if c.counted {
+		guestsSuspended.Dec()
+	}
 	if c.module != nil {
 		c.module.Release(context.Background())
 	}

@@ -379,12 +379,15 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 
 	c.done.Go(func() { status.run(c.ctx) })
 	c.scheduleResync()
-	h.scheduler.start(c)
+	// Loaded, with no instance until the first wake.
 	status.update(true, func(s *v1alpha1.WasmControllerStatus) {
-		s.Phase = v1alpha1.PhaseActive
+		s.Phase = v1alpha1.PhaseSuspended
 		s.ObservedGeneration = wc.Generation
 		s.LastError = ""
 	})
+	c.counted = true
+	guestsSuspended.Inc()
+	h.scheduler.start(c)
 	status.setCondition(wc.Generation, v1alpha1.ConditionReady, true, "Running", "the controller wakes on its events")
 	h.event(wc, "Normal", "Loaded", fmt.Sprintf("module %s loaded, %d watches", module.Digest, len(c.watches)))
 	klog.InfoS("Started WasmController", "wasmController", klog.KObj(wc), "generation", wc.Generation, "module", module.Digest)

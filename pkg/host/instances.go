@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"k8s.io/klog/v2"
 
@@ -10,8 +11,10 @@ import (
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 )
 
-// reconcile runs one reconcile on an idle instance, or a new one.
+// reconcile runs one reconcile on an idle resident instance, resuming one
+// if there is none, and applies the suspend policy afterwards.
 func (c *controller) reconcile(ctx context.Context, key wakeKey, reason string) (wasmruntime.Result, error) {
+	c.predict.woke(c.host.clock.Now())
 	inst, err := c.instance(ctx)
 	if err != nil {
 		return wasmruntime.Result{}, err
@@ -19,21 +22,23 @@ func (c *controller) reconcile(ctx context.Context, key wakeKey, reason string) 
 	rctx, cancel := context.WithTimeout(ctx, c.wc.Spec.Limits.ReconcileTimeout.Duration)
 	defer cancel()
 	res, err := inst.Reconcile(rctx, wasmruntime.Request{Namespace: key.Namespace, Name: key.Name, Reason: reason})
-	if !inst.Closed() && c.wc.Spec.Suspend.Policy != v1alpha1.SuspendImmediate {
-		c.instances <- inst // never blocks: there are no more instances than workers
-		return res, err
-	}
-	c.closeInstance(ctx, inst)
+	c.release(inst)
 	return res, err
 }
 
-// instance takes an idle instance or starts one.
+// instance takes an idle resident instance or resumes one.
 func (c *controller) instance(ctx context.Context) (*wasmruntime.Instance, error) {
 	select {
 	case inst := <-c.instances:
 		return inst, nil
 	default:
 	}
+	return c.resume(ctx)
+}
+
+// resume starts an instance of the guest.
+func (c *controller) resume(ctx context.Context) (*wasmruntime.Instance, error) {
+	start := time.Now()
 	env := map[string]string{}
 	for _, e := range c.wc.Spec.Env {
 		env[e.Name] = e.Value
@@ -48,24 +53,134 @@ func (c *controller) instance(ctx context.Context) (*wasmruntime.Instance, error
 	if err != nil {
 		return nil, fmt.Errorf("starting guest: %w", err)
 	}
+	took := time.Since(start)
+	c.predict.resumed(took)
+	resumeDuration.WithLabelValues("init").Observe(took.Seconds())
 	c.residentMu.Lock()
 	c.resident[inst] = struct{}{}
 	c.residentMu.Unlock()
+	c.residentChanged()
 	return inst, nil
 }
 
-func (c *controller) closeInstance(ctx context.Context, inst *wasmruntime.Instance) {
-	inst.Close(ctx)
+// release keeps an instance resident after a reconcile or suspends it, as
+// the suspend policy says.
+func (c *controller) release(inst *wasmruntime.Instance) {
+	if inst.Closed() { // trapped, timed out or out of memory
+		c.forget(inst)
+		return
+	}
+	now := c.host.clock.Now()
+	c.residentMu.Lock()
+	c.lastActive = now
+	c.residentMu.Unlock()
+	warm, until := c.keepWarm(now)
+	if !warm || c.ctx.Err() != nil {
+		c.suspend(inst)
+		return
+	}
+	select {
+	case c.instances <- inst:
+	default: // a prewarmed instance took the place
+		c.suspend(inst)
+		return
+	}
+	if !until.IsZero() {
+		c.scheduleSuspendCheck(until)
+	}
+}
+
+// suspend takes an instance out of memory.
+func (c *controller) suspend(inst *wasmruntime.Instance) {
+	inst.Close(context.Background())
+	c.forget(inst)
+}
+
+// forget drops a closed instance.
+func (c *controller) forget(inst *wasmruntime.Instance) {
 	c.residentMu.Lock()
 	delete(c.resident, inst)
 	c.residentMu.Unlock()
+	c.residentChanged()
+}
+
+// suspendIdleInstances suspends every idle resident instance; instances
+// running a reconcile are released by it.
+func (c *controller) suspendIdleInstances() {
+	for {
+		select {
+		case inst := <-c.instances:
+			c.suspend(inst)
+		default:
+			return
+		}
+	}
+}
+
+// prewarm resumes a suspended guest ahead of its next timer.
+func (c *controller) prewarm() {
+	if c.ctx.Err() != nil || c.residentCount() > 0 {
+		return
+	}
+	inst, err := c.resume(c.ctx)
+	if err != nil {
+		c.logger.V(2).Info("Prewarming the guest failed; the wake will start it", "error", err.Error())
+		return
+	}
+	select {
+	case c.instances <- inst:
+	default:
+		c.suspend(inst)
+		return
+	}
+	next, _ := c.nextWake()
+	c.scheduleSuspendCheck(maxTime(next, c.host.clock.Now()).Add(c.predict.breakEven()))
+}
+
+func (c *controller) residentCount() int {
+	c.residentMu.Lock()
+	defer c.residentMu.Unlock()
+	return len(c.resident)
+}
+
+// residentChanged reports the phase, Active while an instance is resident
+// and Suspended otherwise, and the memory held, with the coalesced status.
+func (c *controller) residentChanged() {
+	c.residentMu.Lock()
+	active := len(c.resident) > 0
+	changed := active != c.active
+	c.active = active
+	c.residentMu.Unlock()
+	if changed {
+		guestsActive.Add(boolSign(active))
+		guestsSuspended.Add(-boolSign(active))
+	}
+	memory := c.memoryBytes()
+	c.status.update(false, func(s *v1alpha1.WasmControllerStatus) {
+		if s.Phase == v1alpha1.PhaseActive || s.Phase == v1alpha1.PhaseSuspended {
+			s.Phase = phaseOf(active)
+		}
+		s.MemoryBytes = memory
+	})
+}
+
+func phaseOf(active bool) v1alpha1.Phase {
+	if active {
+		return v1alpha1.PhaseActive
+	}
+	return v1alpha1.PhaseSuspended
+}
+
+func boolSign(b bool) float64 {
+	if b {
+		return 1
+	}
+	return -1
 }
 
 // closeInstances closes every idle instance.
 func (c *controller) closeInstances() {
-	for len(c.instances) > 0 {
-		c.closeInstance(context.Background(), <-c.instances)
-	}
+	c.suspendIdleInstances()
 }
 
 // memoryBytes is the linear memory of the controller's open instances.

@@ -28,6 +28,28 @@ var (
 		StabilityLevel: metrics.ALPHA,
 	})
 
+	guestsActive = metrics.NewGauge(&metrics.GaugeOpts{
+		Namespace:      "wasm_apiserver",
+		Name:           "guests_active",
+		Help:           "Loaded controllers with a guest instance resident in memory.",
+		StabilityLevel: metrics.ALPHA,
+	})
+
+	guestsSuspended = metrics.NewGauge(&metrics.GaugeOpts{
+		Namespace:      "wasm_apiserver",
+		Name:           "guests_suspended",
+		Help:           "Loaded controllers with no guest instance in memory, waiting for their next wake.",
+		StabilityLevel: metrics.ALPHA,
+	})
+
+	resumeDuration = metrics.NewHistogramVec(&metrics.HistogramOpts{
+		Namespace:      "wasm_apiserver",
+		Name:           "resume_duration_seconds",
+		Help:           "Time to resume a suspended guest, by how: init (a fresh instance runs its initialization) or snapshot (restored).",
+		Buckets:        []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1},
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"from"})
+
 	pendingTimers = metrics.NewGauge(&metrics.GaugeOpts{
 		Namespace:      "wasm_apiserver",
 		Name:           "pending_timers",
@@ -37,5 +59,6 @@ var (
 )
 
 func init() {
-	legacyregistry.MustRegister(wakesTotal, wakeRuleEvaluations, runningGuests, pendingTimers)
+	legacyregistry.MustRegister(wakesTotal, wakeRuleEvaluations, runningGuests, guestsActive, guestsSuspended,
+		resumeDuration, pendingTimers)
 }

@@ -3,6 +3,7 @@ package host
 import (
 	"container/heap"
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,6 +19,11 @@ const (
 	// timerWake is a delayed wake of one key: a requeue the guest asked
 	// for, or a retry after a failed reconcile.
 	timerWake
+	// timerSuspend is when a controller's idle instances are looked at
+	// again, to suspend them if the policy says so.
+	timerSuspend
+	// timerPrewarm resumes a suspended guest shortly before its next timer.
+	timerPrewarm
 )
 
 // timerID names one timer. A second timer with the same ID keeps the
@@ -95,17 +101,24 @@ func (q *timerQueue) cancel(owner any) {
 	pendingTimers.Set(float64(q.heap.Len()))
 }
 
-// next returns the time of owner's earliest pending timer.
-func (q *timerQueue) next(owner any) (time.Time, bool) {
+// nextOf returns the time of owner's earliest pending timer of the given
+// kinds.
+func (q *timerQueue) nextOf(owner any, kinds ...timerKind) (time.Time, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var earliest time.Time
-	for _, t := range q.byOwner[owner] {
-		if earliest.IsZero() || t.at.Before(earliest) {
+	for id, t := range q.byOwner[owner] {
+		if slices.Contains(kinds, id.kind) && (earliest.IsZero() || t.at.Before(earliest)) {
 			earliest = t.at
 		}
 	}
 	return earliest, !earliest.IsZero()
+}
+
+// next returns the time of owner's next wake: its earliest resync,
+// requeue or retry.
+func (q *timerQueue) next(owner any) (time.Time, bool) {
+	return q.nextOf(owner, timerResync, timerWake)
 }
 
 // len returns how many timers are pending.

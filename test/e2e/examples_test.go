@@ -47,14 +47,29 @@ func waitReady(t *testing.T, kubeconfig string, srv *serverProcess) {
 	})
 }
 
-// waitPhase waits until a WasmController reports phase at generation.
+// loaded is the phases of a controller that loaded and wakes on its
+// events: Active with a guest instance in memory, Suspended without.
+const loaded = "Active|Suspended"
+
+// waitPhase waits until a WasmController reports phase (or one of
+// "A|B") at generation.
 func waitPhase(t *testing.T, kubeconfig, name, phase, generation string) {
 	t.Helper()
 	eventually(t, 2*time.Minute, name+" "+phase+" at generation "+generation, func() (bool, string) {
 		out, _ := kubectl(t, kubeconfig, "", "-n", "default", "get", "wc", name,
 			"-o", `jsonpath={.status.phase} {.status.observedGeneration} {.status.lastError}`)
-		return strings.HasPrefix(out, phase+" "+generation+" "), out
+		for _, p := range strings.Split(phase, "|") {
+			if strings.HasPrefix(out, p+" "+generation+" ") {
+				return true, out
+			}
+		}
+		return false, out
 	})
+}
+
+// isLoaded says whether a phase is one of loaded.
+func isLoaded(phase string) bool {
+	return phase == "Active" || phase == "Suspended"
 }
 
 // publishModule builds an example and stores it, gzipped, in a ConfigMap.
@@ -84,10 +99,11 @@ func deployExample(t *testing.T, c *cluster, root, wasmctl, name string) {
 	publishModule(t, c, root, name)
 	mustKubectl(t, c.Kubeconfig, "", "apply", "-f", filepath.Join(dir, "rbac.yaml"))
 	mustKubectl(t, wasmctl, "", "apply", "-f", filepath.Join(dir, "wasmcontroller.yaml"))
-	eventually(t, 2*time.Minute, name+" Active", func() (bool, string) {
+	eventually(t, 2*time.Minute, name+" loaded", func() (bool, string) {
 		out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", name,
 			"-o", `jsonpath={.status.phase} {.status.moduleDigest} {.status.conditions[?(@.type=="Ready")].message}`)
-		return strings.HasPrefix(out, "Active sha256:"), out
+		phase, rest, _ := strings.Cut(out, " ")
+		return isLoaded(phase) && strings.HasPrefix(rest, "sha256:"), out
 	})
 }
 
@@ -103,6 +119,7 @@ func TestExamples(t *testing.T) {
 	t.Run("widget-controller", func(t *testing.T) { testWidgetController(t, c, root, wasmctl) })
 	t.Run("guest-view", func(t *testing.T) { testGuestView(t, c, root, wasmctl, watchesBefore) })
 	t.Run("wake-rules", func(t *testing.T) { testWakeRules(t, c, root, wasmctl) })
+	t.Run("suspend", func(t *testing.T) { testSuspend(t, c, root, wasmctl) })
 	t.Run("failing-guests", func(t *testing.T) { testFailingGuests(t, c, root, wasmctl) })
 	t.Run("lifecycle", func(t *testing.T) { testLifecycle(t, c, wasmctl, srv) })
 }
@@ -226,7 +243,7 @@ func testLifecycle(t *testing.T, c *cluster, wasmctl string, srv *serverProcess)
 
 	// A spec change reloads the controller at the new generation.
 	mustKubectl(t, wasmctl, "", "-n", "default", "patch", "wc", "configmap-replicator", "--type=merge", "-p", `{"spec":{"resyncPeriod":"5m"}}`)
-	waitPhase(t, wasmctl, "configmap-replicator", "Active", "2")
+	waitPhase(t, wasmctl, "configmap-replicator", loaded, "2")
 
 	// Paused, it does not run; unpaused, it catches up.
 	mustKubectl(t, wasmctl, "", "-n", "default", "patch", "wc", "configmap-replicator", "--type=merge", "-p", `{"spec":{"paused":true}}`)
@@ -237,7 +254,7 @@ func testLifecycle(t *testing.T, c *cluster, wasmctl string, srv *serverProcess)
 		t.Errorf("a paused controller copied a ConfigMap")
 	}
 	mustKubectl(t, wasmctl, "", "-n", "default", "patch", "wc", "configmap-replicator", "--type=merge", "-p", `{"spec":{"paused":false}}`)
-	waitPhase(t, wasmctl, "configmap-replicator", "Active", "4")
+	waitPhase(t, wasmctl, "configmap-replicator", loaded, "4")
 	eventually(t, time.Minute, "unpaused, the controller catches up", copied("while-paused"))
 
 	// A restarted server runs every controller again.
@@ -245,9 +262,9 @@ func testLifecycle(t *testing.T, c *cluster, wasmctl string, srv *serverProcess)
 	srv.start(t)
 	waitReady(t, wasmctl, srv)
 	for _, name := range []string{"configmap-replicator", "ttl-cleaner", "widget-controller"} {
-		eventually(t, 2*time.Minute, name+" Active after a restart", func() (bool, string) {
+		eventually(t, 2*time.Minute, name+" loaded after a restart", func() (bool, string) {
 			out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", name, "-o", "jsonpath={.status.phase}")
-			return out == "Active", out
+			return isLoaded(out), out
 		})
 	}
 	source("after-restart")
@@ -287,12 +304,13 @@ spec:
 			"-o", `jsonpath={.status.phase} {.status.conditions[?(@.type=="ModuleLoaded")].reason} {.status.conditions[?(@.type=="ModuleLoaded")].message}`)
 		return strings.HasPrefix(out, "Failed InvalidModule not a WebAssembly module"), out
 	})
-	waitPhase(t, wasmctl, "trap", "Active", "1")
+	waitPhase(t, wasmctl, "trap", loaded, "1")
 	mustKubectl(t, admin, "", "-n", "default", "create", "configmap", "trap-trigger", "--from-literal=x=1")
 	eventually(t, time.Minute, "the trap shows in status", func() (bool, string) {
 		out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", "trap",
 			"-o", `jsonpath={.status.phase} {.status.conditions[?(@.type=="Ready")].reason} {.status.lastError}`)
-		return strings.HasPrefix(out, "Active GuestTrapped guest trapped"), out
+		phase, rest, _ := strings.Cut(out, " ")
+		return isLoaded(phase) && strings.HasPrefix(rest, "GuestTrapped guest trapped"), out
 	})
 	eventually(t, 30*time.Second, "a ReconcileFailed Event", func() (bool, string) {
 		out, _ := kubectl(t, admin, "", "-n", "default", "get", "events", "--field-selector", "involvedObject.name=trap,reason=ReconcileFailed", "-o", "name")
@@ -321,7 +339,7 @@ func metric(t *testing.T, kubeconfig, name string, labels ...string) float64 {
 	t.Helper()
 	var sum float64
 	for _, line := range strings.Split(mustKubectl(t, kubeconfig, "", "get", "--raw", "/metrics"), "\n") {
-		if !strings.HasPrefix(line, name+"{") {
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
 			continue
 		}
 		match := true
@@ -370,8 +388,8 @@ spec:
 	mustKubectl(t, admin, "", "-n", "default", "create", "rolebinding", "echo-reader", "--role=read-configmaps", "--serviceaccount=default:echo-reader")
 	mustKubectl(t, wasmctl, echo("echo-reader", "configmaps", "ConfigMap"), "apply", "-f", "-")
 	mustKubectl(t, wasmctl, echo("echo-secrets", "secrets", "Secret"), "apply", "-f", "-")
-	waitPhase(t, wasmctl, "echo-reader", "Active", "1")
-	waitPhase(t, wasmctl, "echo-secrets", "Active", "1")
+	waitPhase(t, wasmctl, "echo-reader", loaded, "1")
+	waitPhase(t, wasmctl, "echo-secrets", loaded, "1")
 
 	reads := func() float64 {
 		return apiserverMetric(t, c, "apiserver_request_total", `resource="configmaps"`, `verb="GET"`) +

@@ -32,7 +32,7 @@ spec:
     fieldSelector: metadata.name=rule-target
     wakeWhen: object.data.x != oldObject.data.x
 `, "apply", "-f", "-")
-	waitPhase(t, wasmctl, "rule-x", "Active", "1")
+	waitPhase(t, wasmctl, "rule-x", loaded, "1")
 
 	// The next timer is the first resync, an hour (plus up to 10% jitter) away.
 	out := mustKubectl(t, wasmctl, "", "-n", "default", "get", "wc", "rule-x", "-o", "jsonpath={.status.nextWakeTime}")
