@@ -77,7 +77,7 @@ func monotonicNow() int64 {
 // ErrTrap or ErrExited when it fails; other errors when the module was
 // released or its evicted compiled code cannot be compiled again.
 func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance, error) {
-	inst, err := m.instantiate(ctx, cfg, 0, true)
+	inst, err := m.instantiate(ctx, cfg, 0, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -86,8 +86,9 @@ func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance
 }
 
 // instantiate creates an instance whose monotonic clock is the runtime's
-// plus clockOffset, running _initialize when initialize is set.
-func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffset int64, initialize bool) (*Instance, error) {
+// plus clockOffset. It runs _initialize unless restoreMemory, the size of
+// the memory of the snapshot being restored, is set.
+func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffset int64, restoreMemory uint64) (*Instance, error) {
 	if cfg.Logger.GetSink() == nil {
 		cfg.Logger = klog.Background().WithValues("guest", cfg.Name)
 	}
@@ -97,7 +98,7 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffse
 	}
 	inst := &Instance{cfg: cfg, owner: m, clockOffset: clockOffset}
 	var start []string
-	if initialize {
+	if restoreMemory == 0 {
 		start = []string{"_initialize"}
 	}
 	mc := wazero.NewModuleConfig().
@@ -113,7 +114,7 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffse
 	for k, v := range cfg.Env {
 		mc = mc.WithEnv(k, v)
 	}
-	ictx := experimental.WithMemoryAllocator(withInstance(ctx, inst), limitedAllocator{limit: cfg.MemoryLimit, hit: &inst.oomHit})
+	ictx := experimental.WithMemoryAllocator(withInstance(ctx, inst), limitedAllocator{limit: cfg.MemoryLimit, reserve: restoreMemory, hit: &inst.oomHit})
 	mod, err := m.runtime.wazero.InstantiateModule(ictx, compiled, mc)
 	if err != nil {
 		inst.module = mod

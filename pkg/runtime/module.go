@@ -29,6 +29,8 @@ type Module struct {
 	cost int64
 	// globals are the mutable globals, exported by the rewrite at load.
 	globals []mutableGlobal
+	// image is what the data segments write to a fresh instance's memory.
+	image *memoryImage
 	// snapshotErr says why instances of this module cannot be
 	// snapshotted, or is nil.
 	snapshotErr error
@@ -71,6 +73,7 @@ func (m *Module) rewrite(wasm []byte, merge bool) ([]byte, error) {
 	if merge {
 		_ = mergeDataSection(sections) // unchanged when it cannot merge
 	}
+	m.image = newMemoryImage(sections)
 	globals, err := exportMutableGlobals(sections)
 	var abiErr *ABIError
 	switch {

@@ -48,7 +48,7 @@ func (i *Instance) WriteSnapshot(w io.Writer) (int64, error) {
 	if !ok {
 		return 0, fmt.Errorf("module[%s]: reading memory", m.Digest)
 	}
-	return encodeSnapshot(w, s, mem)
+	return encodeSnapshot(w, s, mem, m.image)
 }
 
 // Restore starts a guest from a snapshot written by WriteSnapshot, without
@@ -76,7 +76,7 @@ func (m *Module) Restore(ctx context.Context, cfg InstanceConfig, r io.Reader) (
 		return nil, err
 	}
 	elapsed := max(time.Now().UnixNano()-s.walltime, 0)
-	inst, err := m.instantiate(ctx, cfg, s.monotonic+elapsed-monotonicNow(), false)
+	inst, err := m.instantiate(ctx, cfg, s.monotonic+elapsed-monotonicNow(), max(s.memory, 1))
 	if err != nil {
 		return nil, err
 	}
@@ -96,6 +96,9 @@ func (m *Module) checkSnapshot(s *snapshot, memoryLimit uint64) error {
 	}
 	if s.digest != m.Digest {
 		return invalid("taken of module %q, not %q", s.digest, m.Digest)
+	}
+	if s.image != m.image.digest {
+		return invalid("taken with another memory image of the module (another host version?)")
 	}
 	if s.memory > memoryLimit {
 		return invalid("memory of %d bytes is over the limit of %d", s.memory, memoryLimit)

@@ -25,16 +25,18 @@ var ErrSnapshotInvalid = errors.New("invalid snapshot")
 //	monotonic   i64      the guest's monotonic clock when it was taken
 //	walltime    i64      Unix nanoseconds when it was taken
 //	memory      u64      size of linear memory in bytes, a multiple of 64 KiB
-//	chunk       u32      snapshotChunk: the granularity of the bitmap
+//	chunk       u32      snapshotChunk: the size of the chunks below
+//	image       32 bytes: the digest of the module's memory image (memoryImage)
 //	globals     u32 n, then n times: index u32, value type u8, value u64
-//	bitmap      u32 n, n bytes: bit i (LSB first) set when chunk i is not all zero
-//	pages       u64 n, n bytes: DEFLATE stream of the non-zero chunks in order
+//	chunks      u32 n, n bytes: the state of each chunk of memory, in order:
+//	            0 all zero, 1 as the data segments wrote it, 2 stored
+//	pages       u64 n, n bytes: DEFLATE stream of the stored chunks in order
 //	checksum    32 bytes: SHA-256 of everything before it
 const (
 	snapshotMagic   = "WASMSNAP"
 	snapshotVersion = 1
-	// snapshotChunk is the size of the memory chunks that are kept or
-	// skipped as all zero (measured in docs/RATIONALE.md).
+	// snapshotChunk is the size of the memory chunks that are stored or
+	// skipped (measured in docs/RATIONALE.md).
 	snapshotChunk = 4 << 10
 	wasmPage      = 64 << 10
 	// maxMemory is the largest linear memory a snapshot holds: a 32-bit
@@ -48,10 +50,18 @@ type snapshot struct {
 	monotonic int64
 	walltime  int64
 	memory    uint64
+	image     [sha256.Size]byte
 	globals   []snapshotGlobal
-	bitmap    []byte
+	states    []byte // chunkZero, chunkImage or chunkStored per chunk
 	pages     []byte // compressed
 }
+
+// The states of a chunk of memory in a snapshot.
+const (
+	chunkZero   = 0 // all zero
+	chunkImage  = 1 // as the module's data segments wrote it
+	chunkStored = 2 // in the pages
+)
 
 type snapshotGlobal struct {
 	index     uint32
@@ -62,11 +72,9 @@ type snapshotGlobal struct {
 // chunks returns how many chunks memory has.
 func (s *snapshot) chunks() uint64 { return s.memory / snapshotChunk }
 
-func (s *snapshot) nonZero(chunk uint64) bool { return s.bitmap[chunk/8]&(1<<(chunk%8)) != 0 }
-
 // encodeSnapshot writes a snapshot of memory, whose content is mem, to w and
-// returns the bytes written.
-func encodeSnapshot(w io.Writer, s *snapshot, mem []byte) (int64, error) {
+// returns the bytes written. Chunks that hold img are not stored.
+func encodeSnapshot(w io.Writer, s *snapshot, mem []byte, img *memoryImage) (int64, error) {
 	h := sha256.New()
 	cw := &countingWriter{w: io.MultiWriter(w, h)}
 	bw := bufio.NewWriterSize(cw, 64<<10)
@@ -79,30 +87,35 @@ func encodeSnapshot(w io.Writer, s *snapshot, mem []byte) (int64, error) {
 	b = binary.LittleEndian.AppendUint64(b, uint64(s.walltime))
 	b = binary.LittleEndian.AppendUint64(b, uint64(len(mem)))
 	b = binary.LittleEndian.AppendUint32(b, snapshotChunk)
+	b = append(b, img.digest[:]...)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(s.globals)))
 	for _, g := range s.globals {
 		b = binary.LittleEndian.AppendUint32(b, g.index)
 		b = append(b, g.valueType)
 		b = binary.LittleEndian.AppendUint64(b, g.value)
 	}
-	chunks := len(mem) / snapshotChunk
-	bitmap := make([]byte, (chunks+7)/8)
+	states := make([]byte, len(mem)/snapshotChunk)
 	zero := make([]byte, snapshotChunk)
-	for c := range chunks {
-		if !bytes.Equal(mem[c*snapshotChunk:(c+1)*snapshotChunk], zero) {
-			bitmap[c/8] |= 1 << (c % 8)
+	for c := range states {
+		switch chunk := mem[c*snapshotChunk : (c+1)*snapshotChunk]; {
+		case bytes.Equal(chunk, zero):
+			states[c] = chunkZero
+		case img.holds(c, chunk):
+			states[c] = chunkImage
+		default:
+			states[c] = chunkStored
 		}
 	}
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(bitmap)))
-	b = append(b, bitmap...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(states)))
+	b = append(b, states...)
 
 	var pages bytes.Buffer
 	fw, err := flate.NewWriter(&pages, flate.BestSpeed)
 	if err != nil {
 		return 0, err
 	}
-	for c := range chunks {
-		if bitmap[c/8]&(1<<(c%8)) != 0 {
+	for c, state := range states {
+		if state == chunkStored {
 			if _, err := fw.Write(mem[c*snapshotChunk : (c+1)*snapshotChunk]); err != nil {
 				return 0, err
 			}
@@ -147,8 +160,8 @@ func invalid(format string, args ...any) error {
 // snapshot of maxMem bytes of memory could be, and parses it.
 func readSnapshot(r io.Reader, maxMem uint64) (*snapshot, error) {
 	// DEFLATE never grows data by more than a few bytes per 16 KiB block;
-	// the rest is the header, bitmap and checksum.
-	limit := int64(maxMem + maxMem/256 + maxMem/snapshotChunk/8 + 1<<20)
+	// the rest is the header, chunk states and checksum.
+	limit := int64(maxMem + maxMem/256 + maxMem/snapshotChunk + 1<<20)
 	b, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading snapshot: %w", err)
@@ -182,6 +195,7 @@ func parseSnapshot(b []byte) (*snapshot, error) {
 	s.walltime = int64(d.u64())
 	s.memory = d.u64()
 	chunk := d.u32()
+	copy(s.image[:], d.bytes(sha256.Size))
 	n := d.u32()
 	if d.err == nil && uint64(n)*13 > uint64(len(d.b)) {
 		return nil, invalid("%d globals do not fit in the snapshot", n)
@@ -189,7 +203,7 @@ func parseSnapshot(b []byte) (*snapshot, error) {
 	for range n {
 		s.globals = append(s.globals, snapshotGlobal{index: d.u32(), valueType: d.u8(), value: d.u64()})
 	}
-	s.bitmap = d.bytes(uint64(d.u32()))
+	s.states = d.bytes(uint64(d.u32()))
 	s.pages = d.bytes(d.u64())
 	switch {
 	case d.err != nil:
@@ -200,15 +214,20 @@ func parseSnapshot(b []byte) (*snapshot, error) {
 		return nil, invalid("chunk size %d, want %d", chunk, snapshotChunk)
 	case s.memory%wasmPage != 0 || s.memory > maxMemory:
 		return nil, invalid("memory size %d is not a number of 64 KiB pages below 4 GiB", s.memory)
-	case uint64(len(s.bitmap)) != (s.chunks()+7)/8:
-		return nil, invalid("bitmap of %d bytes for %d chunks", len(s.bitmap), s.chunks())
+	case uint64(len(s.states)) != s.chunks():
+		return nil, invalid("%d chunk states for %d chunks", len(s.states), s.chunks())
+	}
+	for c, state := range s.states {
+		if state > chunkStored {
+			return nil, invalid("chunk %d has state %d", c, state)
+		}
 	}
 	return s, nil
 }
 
-// decodePages decompresses the non-zero chunks into mem, which has the
-// snapshot's memory size and is all zero where the bitmap has zero chunks,
-// except that zero chunks below dirty are cleared first.
+// decodePages decompresses the stored chunks into mem, which has the
+// snapshot's memory size and holds a fresh instance's memory: the module's
+// image below dirty, zero above it. Zero chunks below dirty are cleared.
 func decodePages(s *snapshot, mem []byte, dirty uint64) error {
 	if uint64(len(mem)) != s.memory {
 		return invalid("memory of %d bytes, want %d", len(mem), s.memory)
@@ -217,9 +236,15 @@ func decodePages(s *snapshot, mem []byte, dirty uint64) error {
 	defer fr.Close()
 	for c := range s.chunks() {
 		chunk := mem[c*snapshotChunk : (c+1)*snapshotChunk]
-		if !s.nonZero(c) {
+		switch s.states[c] {
+		case chunkZero:
 			if c*snapshotChunk < dirty {
 				clear(chunk)
+			}
+			continue
+		case chunkImage:
+			if c*snapshotChunk >= dirty {
+				return invalid("chunk %d is marked as the module's data, which ends before it", c)
 			}
 			continue
 		}
@@ -228,7 +253,7 @@ func decodePages(s *snapshot, mem []byte, dirty uint64) error {
 		}
 	}
 	if n, err := fr.Read(make([]byte, 1)); n != 0 || !errors.Is(err, io.EOF) {
-		return invalid("pages have more data than the bitmap says")
+		return invalid("pages have more data than the chunk states say")
 	}
 	return nil
 }

@@ -12,13 +12,18 @@ import (
 func testSnapshot(t testing.TB) []byte {
 	mem := make([]byte, 3*wasmPage)
 	copy(mem[100:], "hello")
+	copy(mem[snapshotChunk:], "new")
 	for i := range 5000 {
 		mem[2*wasmPage+i] = byte(i)
 	}
 	s := &snapshot{digest: "sha256:00", monotonic: 1 << 40, walltime: 1, globals: []snapshotGlobal{
 		{index: 0, valueType: valueI32, value: 7}, {index: 3, valueType: valueI64, value: 1 << 50}}}
 	var buf bytes.Buffer
-	if _, err := encodeSnapshot(&buf, s, mem); err != nil {
+	// The image holds the first chunk, as it is, and the one after "hello",
+	// which no longer matches.
+	img := newMemoryImage([]section{{id: sectionData, content: encodeDataSection([]dataSegment{
+		{offset: 0, data: mem[:snapshotChunk]}, {offset: snapshotChunk, data: []byte("old")}})}})
+	if _, err := encodeSnapshot(&buf, s, mem, img); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -34,7 +39,10 @@ func TestSnapshot_EncodeDecode(t *testing.T) {
 	if err := decodePages(s, mem, s.memory); err != nil {
 		t.Fatal(err)
 	}
-	if string(mem[100:105]) != "hello" || mem[2*wasmPage+4999] != byte(4999%256) || mem[wasmPage] != 0 || mem[0] != 0 {
+	if string(s.states[:3]) != "\x01\x02\x00" {
+		t.Errorf("chunk states %v, want image, stored, zero", s.states[:3])
+	}
+	if string(mem[100:105]) != "\xff\xff\xff\xff\xff" || string(mem[snapshotChunk:snapshotChunk+3]) != "new" || mem[2*wasmPage+4999] != byte(4999%256) || mem[wasmPage] != 0 {
 		t.Errorf("decoded memory differs")
 	}
 	if len(s.globals) != 2 || s.globals[1].value != 1<<50 || s.monotonic != 1<<40 {
