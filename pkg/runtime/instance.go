@@ -36,11 +36,16 @@ type InstanceConfig struct {
 // Instance is a running guest. One reconcile runs at a time on it.
 type Instance struct {
 	cfg    InstanceConfig
+	owner  *Module
 	module api.Module
 	// reconcile is looked up once: each lookup builds a new call engine
 	// with its own stack.
 	reconcile api.Function
 	oomHit    bool
+	// clockOffset is added to the runtime's monotonic clock to give the
+	// guest's: 0 for a fresh instance, whatever continues the snapshot's
+	// reading for a restored one.
+	clockOffset int64
 	// memory is the linear memory size after the last call, 0 once closed;
 	// read without the lock so that asking never waits for a reconcile.
 	memory atomic.Uint64
@@ -49,42 +54,74 @@ type Instance struct {
 	closed bool
 }
 
+// monotonicEpoch anchors the runtime's monotonic clock.
+var monotonicEpoch = time.Now()
+
+// monotonicBase keeps the clock's readings far from zero: Go's runtime
+// takes a zero reading for a broken clock.
+const monotonicBase = int64(time.Hour)
+
+// monotonicNow reads the runtime's monotonic clock, which every guest's
+// monotonic clock follows (plus the instance's offset): nanoseconds since
+// the package was initialized, plus monotonicBase.
+func monotonicNow() int64 {
+	return monotonicBase + int64(time.Since(monotonicEpoch))
+}
+
 // Instantiate starts a guest: it creates its memory and runs its
 // _initialize export.
 //
 // # Errors
 //
 // ErrMemoryLimit when initialization needs more memory than the limit,
-// ErrTrap or ErrExited when it fails.
+// ErrTrap or ErrExited when it fails; other errors when the module was
+// released or its evicted compiled code cannot be compiled again.
 func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance, error) {
+	inst, err := m.instantiate(ctx, cfg, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	inst.memory.Store(uint64(inst.module.Memory().Size()))
+	return inst, nil
+}
+
+// instantiate creates an instance whose monotonic clock is the runtime's
+// plus clockOffset. It runs _initialize unless restoreMemory, the size of
+// the memory of the snapshot being restored, is set.
+func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffset int64, restoreMemory uint64) (*Instance, error) {
 	if cfg.Logger.GetSink() == nil {
 		cfg.Logger = klog.Background().WithValues("guest", cfg.Name)
 	}
-	inst := &Instance{cfg: cfg}
+	compiled, err := m.acquire(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	inst := &Instance{cfg: cfg, owner: m, clockOffset: clockOffset}
+	var start []string
+	if restoreMemory == 0 {
+		start = []string{"_initialize"}
+	}
 	mc := wazero.NewModuleConfig().
 		WithName("").
 		WithArgs(cfg.Name).
-		WithStartFunctions("_initialize").
+		WithStartFunctions(start...).
 		WithRandSource(rand.Reader).
 		WithSysWalltime().
-		WithSysNanotime().
+		WithNanotime(func() int64 { return monotonicNow() + clockOffset }, sys.ClockResolution(1)).
 		WithSysNanosleep().
 		WithStdout(newLineLogger(cfg.Logger, "stdout")).
 		WithStderr(newLineLogger(cfg.Logger, "stderr"))
 	for k, v := range cfg.Env {
 		mc = mc.WithEnv(k, v)
 	}
-	ictx := experimental.WithMemoryAllocator(withInstance(ctx, inst), limitedAllocator{limit: cfg.MemoryLimit, hit: &inst.oomHit})
-	mod, err := m.runtime.wazero.InstantiateModule(ictx, m.compiled, mc)
+	ictx := experimental.WithMemoryAllocator(withInstance(ctx, inst), limitedAllocator{limit: cfg.MemoryLimit, reserve: restoreMemory, hit: &inst.oomHit})
+	mod, err := m.runtime.wazero.InstantiateModule(ictx, compiled, mc)
 	if err != nil {
-		if mod != nil {
-			_ = mod.Close(ctx)
-		}
+		inst.module = mod
 		return nil, inst.classify(ctx, err, "initializing")
 	}
 	inst.module = mod
 	inst.reconcile = mod.ExportedFunction(abi.ReconcileExport)
-	inst.memory.Store(uint64(mod.Memory().Size()))
 	return inst, nil
 }
 
@@ -133,11 +170,7 @@ func (i *Instance) Reconcile(ctx context.Context, req Request) (Result, error) {
 // classify turns a failed call into one of the package's errors and closes
 // the instance, which must not be used again after a failure like these.
 func (i *Instance) classify(ctx context.Context, err error, during string) error {
-	i.closed = true
-	i.memory.Store(0)
-	if i.module != nil {
-		_ = i.module.Close(context.WithoutCancel(ctx))
-	}
+	i.closeLocked(ctx)
 	var exit *sys.ExitError
 	switch {
 	case i.oomHit:
@@ -169,10 +202,21 @@ func (i *Instance) Closed() bool {
 func (i *Instance) Close(ctx context.Context) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
+	i.closeLocked(ctx)
+}
+
+// closeLocked closes the guest, if not yet closed, and drops every
+// reference to it, so that a closed Instance kept by a caller does not pin
+// the module's compiled code. i.mu must be held, or i not yet shared.
+func (i *Instance) closeLocked(ctx context.Context) {
 	if i.closed {
 		return
 	}
 	i.closed = true
 	i.memory.Store(0)
-	_ = i.module.Close(ctx)
+	if i.module != nil {
+		_ = i.module.Close(context.WithoutCancel(ctx))
+	}
+	i.module, i.reconcile = nil, nil
+	i.owner.instanceDone(ctx)
 }

@@ -6,6 +6,9 @@ import "github.com/tetratelabs/wazero/experimental"
 // past a limit, so memory.grow fails in the guest instead of the host paying.
 type limitedAllocator struct {
 	limit uint64
+	// reserve, when larger than what the module asks for, is the capacity
+	// allocated up front: a restore knows the size memory grows to at once.
+	reserve uint64
 	// hit records that a grow was refused, to tell an out-of-memory trap
 	// apart from others.
 	hit *bool
@@ -14,6 +17,9 @@ type limitedAllocator struct {
 func (a limitedAllocator) Allocate(capacity, max uint64) experimental.LinearMemory {
 	if max > a.limit {
 		max = a.limit
+	}
+	if capacity < a.reserve {
+		capacity = a.reserve
 	}
 	if capacity > max {
 		capacity = max

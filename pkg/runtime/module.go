@@ -1,26 +1,273 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/tetratelabs/wazero"
 )
 
-// Module is a compiled guest module, shared by every controller using the
-// same digest.
+// Module is a loaded guest module, shared by every controller using the
+// same digest. Its compiled code may be evicted under the runtime's
+// CompiledBudgetBytes; it is compiled again when needed, and the Module
+// stays valid throughout.
 type Module struct {
-	runtime  *Runtime
-	compiled wazero.CompiledModule
-	// Digest is "sha256:<hex>" of the module bytes.
+	runtime *Runtime
+	// Digest is "sha256:<hex>" of the module bytes as given to Load.
 	Digest string
-	// Size is the size of the module bytes.
+	// Size is the size of the module bytes as given to Load.
 	Size int
 
-	refs int // guarded by runtime.mu
+	// cost is the estimated resident size of the compiled code.
+	cost int64
+	// globals are the mutable globals, exported by the rewrite at load.
+	globals []mutableGlobal
+	// image is what the data segments write to a fresh instance's memory.
+	image *memoryImage
+	// snapshotErr says why instances of this module cannot be
+	// snapshotted, or is nil.
+	snapshotErr error
+	// The bytes compiled (as rewritten at load), to compile again after
+	// eviction: in the file at path when the runtime has a CacheDir,
+	// otherwise in code; codeSum guards the file.
+	path    string
+	code    []byte
+	codeSum [sha256.Size]byte
+
+	// Guarded by runtime.mu.
+	refs      int
+	compiled  wazero.CompiledModule // nil while evicted
+	compiling chan struct{}         // closed when a compilation in progress ends
+	live      int                   // instances not yet closed
+	lastUsed  uint64                // runtime.clock at the last use
 }
 
-// Release drops one reference; the compiled code is freed with the last.
-// Instances already running keep working until closed.
+// compiledBytesPerCodeByte estimates the resident size of a module's
+// compiled code from the size of its code section (measured for Go guests
+// in docs/benchmarks.md).
+const compiledBytesPerCodeByte = 8
+
+// rewrite returns the bytes to compile for wasm: data segments merged (when
+// merge is set) and mutable globals exported. It records the globals and
+// estimated cost on m. A module it cannot parse is returned unchanged, for
+// the compiler to refuse.
+func (m *Module) rewrite(wasm []byte, merge bool) ([]byte, error) {
+	sections, err := splitSections(wasm)
+	if err != nil {
+		m.snapshotErr = err
+		m.cost = int64(len(wasm)) * compiledBytesPerCodeByte
+		return wasm, nil
+	}
+	for _, s := range sections {
+		if s.id == sectionCode {
+			m.cost = int64(len(s.content)) * compiledBytesPerCodeByte
+		}
+	}
+	if merge {
+		_ = mergeDataSection(sections) // unchanged when it cannot merge
+	}
+	m.image = newMemoryImage(sections)
+	globals, err := exportMutableGlobals(sections)
+	var abiErr *ABIError
+	switch {
+	case errors.As(err, &abiErr):
+		return nil, err
+	case err != nil:
+		m.snapshotErr = err
+	default:
+		m.globals = globals
+	}
+	return joinSections(wasm[:8], sections), nil
+}
+
+// keepCode keeps the compiled bytes for compiling again after eviction: in
+// the cache dir when there is one, otherwise in memory.
+func (m *Module) keepCode(code []byte) error {
+	m.codeSum = sha256.Sum256(code)
+	if m.runtime.cfg.CacheDir == "" {
+		m.code = code
+		return nil
+	}
+	m.path = filepath.Join(m.runtime.cfg.CacheDir, modulesDir, strings.TrimPrefix(m.Digest, "sha256:")+".wasm")
+	if err := writeFileAtomic(m.path, func(f *os.File) error {
+		_, err := f.Write(code)
+		return err
+	}); err != nil {
+		return fmt.Errorf("module[%s]: keeping its bytes: %w", m.Digest, err)
+	}
+	return nil
+}
+
+// readCode returns the kept compiled bytes.
+func (m *Module) readCode() ([]byte, error) {
+	if m.path == "" {
+		return m.code, nil
+	}
+	code, err := os.ReadFile(m.path)
+	if err != nil {
+		return nil, fmt.Errorf("module[%s]: reading its kept bytes: %w", m.Digest, err)
+	}
+	if sum := sha256.Sum256(code); !bytes.Equal(sum[:], m.codeSum[:]) {
+		return nil, fmt.Errorf("module[%s]: its kept bytes in %s changed (sha256 %s)", m.Digest, m.path, hex.EncodeToString(sum[:]))
+	}
+	return code, nil
+}
+
+// acquire returns the compiled module, compiling it again if it was
+// evicted, and counts one more live instance when forInstance is set (the
+// caller must then call instanceDone once).
+func (m *Module) acquire(ctx context.Context, forInstance bool) (wazero.CompiledModule, error) {
+	r := m.runtime
+	for {
+		r.mu.Lock()
+		if m.refs <= 0 {
+			r.mu.Unlock()
+			return nil, fmt.Errorf("module[%s] was released", m.Digest)
+		}
+		if c := m.compiled; c != nil {
+			if forInstance {
+				m.live++
+			}
+			m.lastUsed = r.tick()
+			r.mu.Unlock()
+			return c, nil
+		}
+		if wait := m.compiling; wait != nil {
+			r.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		done := make(chan struct{})
+		m.compiling = done
+		r.mu.Unlock()
+
+		compiled, err := m.compile(ctx)
+
+		r.mu.Lock()
+		m.compiling = nil
+		close(done)
+		if err != nil {
+			r.mu.Unlock()
+			return nil, err
+		}
+		if m.refs <= 0 { // released while compiling
+			r.mu.Unlock()
+			_ = compiled.Close(context.WithoutCancel(ctx))
+			return nil, fmt.Errorf("module[%s] was released", m.Digest)
+		}
+		m.compiled = compiled
+		r.compiledBytes += m.cost
+		if forInstance {
+			m.live++
+		}
+		m.lastUsed = r.tick()
+		ev := r.evictLocked(m)
+		r.mu.Unlock()
+		closeEvicted(ctx, ev)
+		return compiled, nil
+	}
+}
+
+func (m *Module) compile(ctx context.Context) (wazero.CompiledModule, error) {
+	code, err := m.readCode()
+	if err != nil {
+		return nil, err
+	}
+	compiled, err := m.runtime.wazero.CompileModule(ctx, code)
+	if err != nil {
+		return nil, fmt.Errorf("module[%s]: compiling again after eviction: %w", m.Digest, err)
+	}
+	return compiled, nil
+}
+
+// instanceDone counts one live instance less, and lets eviction take the
+// compiled code if the runtime is over its budget.
+func (m *Module) instanceDone(ctx context.Context) {
+	r := m.runtime
+	r.mu.Lock()
+	m.live--
+	var ev []evicted
+	if m.live == 0 {
+		ev = r.evictLocked(nil)
+	}
+	r.mu.Unlock()
+	closeEvicted(ctx, ev)
+}
+
+// Warm makes sure the module's compiled code is resident, compiling it
+// again if it was evicted, so that the next Instantiate or Restore does not
+// pay for it. It counts as a use for eviction order.
+//
+// # Errors
+//
+// When the module was released, its kept bytes cannot be read, or
+// compiling fails; ctx's error when it is done while waiting for another
+// compilation of the module.
+func (m *Module) Warm(ctx context.Context) error {
+	_, err := m.acquire(ctx, false)
+	return err
+}
+
+// Resident reports whether the module's compiled code is in memory: it was
+// not evicted, or was compiled again since.
+func (m *Module) Resident() bool {
+	m.runtime.mu.Lock()
+	defer m.runtime.mu.Unlock()
+	return m.compiled != nil
+}
+
+// Release drops one reference; the compiled code and the kept bytes are
+// freed with the last. Instances already running keep working until
+// closed.
 func (m *Module) Release(ctx context.Context) {
 	m.runtime.release(ctx, m)
+}
+
+// writeFileAtomic writes a file through write, readable only by its owner:
+// to a temporary file in the same directory, synced, then renamed over
+// path, so that path holds either the old content or all of the new.
+func writeFileAtomic(path string, write func(*os.File) error) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(f.Name())
+		}
+	}()
+	if err = f.Chmod(0o600); err != nil {
+		return err
+	}
+	if err = write(f); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	// Make the rename itself durable; not every file system can sync a
+	// directory, and the file is complete either way.
+	if dir, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = dir.Sync()
+		_ = dir.Close()
+	}
+	return nil
 }

@@ -4,13 +4,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"k8s.io/klog/v2"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
 )
@@ -18,19 +21,34 @@ import (
 // Config configures a Runtime.
 type Config struct {
 	// CacheDir, when set, keeps compiled code on disk so that a restart, or
-	// loading a module again after it was evicted, does not recompile.
+	// loading a module again after it was evicted, does not recompile. The
+	// module bytes an evicted module compiles again from are kept there
+	// too, in modules/, instead of in memory.
 	CacheDir string
+	// CompiledBudgetBytes bounds the estimated resident size of the
+	// compiled code of all loaded modules; 0 means no bound. Over it,
+	// modules without live instances give up their compiled code, least
+	// recently used first, and compile it again when next needed (from the
+	// disk cache when CacheDir is set). See Runtime.CompiledBytes.
+	CompiledBudgetBytes int64
 }
 
 // Runtime compiles and runs guests. Each distinct module (by digest) is
 // compiled once and shared by every controller that loads it.
 type Runtime struct {
 	wazero wazero.Runtime
+	cfg    Config
 	// keepDataSegments skips merging data segments, for benchmarks.
 	keepDataSegments bool
 
-	mu      sync.Mutex
-	modules map[string]*Module
+	// loadMu serializes compiling new modules, so that two Loads of one
+	// digest compile it once.
+	loadMu sync.Mutex
+
+	mu            sync.Mutex
+	modules       map[string]*Module
+	compiledBytes int64  // estimated size of the resident compiled code
+	clock         uint64 // ticks on each use of a module, for LRU eviction
 }
 
 // New builds a runtime with the host imports of docs/abi.md and WASI.
@@ -50,7 +68,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 func newRuntime(ctx context.Context, cfg Config, interruptible bool) (*Runtime, error) {
 	rc := wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(interruptible)
 	if cfg.CacheDir != "" {
-		if err := os.MkdirAll(cfg.CacheDir, 0o700); err != nil {
+		if err := os.MkdirAll(filepath.Join(cfg.CacheDir, modulesDir), 0o700); err != nil {
 			return nil, fmt.Errorf("compilation cache[%s]: %w", cfg.CacheDir, err)
 		}
 		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
@@ -59,7 +77,7 @@ func newRuntime(ctx context.Context, cfg Config, interruptible bool) (*Runtime, 
 		}
 		rc = rc.WithCompilationCache(cache)
 	}
-	r := &Runtime{wazero: wazero.NewRuntimeWithConfig(ctx, rc), modules: map[string]*Module{}}
+	r := &Runtime{wazero: wazero.NewRuntimeWithConfig(ctx, rc), cfg: cfg, modules: map[string]*Module{}}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.wazero); err != nil {
 		return nil, fmt.Errorf("instantiating WASI: %w", err)
 	}
@@ -80,8 +98,17 @@ func Digest(wasm []byte) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
+// modulesDir is where, under Config.CacheDir, the bytes of loaded modules
+// (as rewritten at load) are kept for compiling them again after eviction.
+const modulesDir = "modules"
+
 // Load compiles wasm, or shares the module already loaded with the same
 // digest. Every Load must be paired with a Release of the returned module.
+//
+// At load the module is rewritten (the bytes compiled differ from wasm;
+// Module.Digest stays the digest of wasm): its data segments are merged,
+// and each mutable global is exported under GlobalExportPrefix so that
+// snapshots can restore it.
 //
 // # Errors
 //
@@ -89,18 +116,23 @@ func Digest(wasm []byte) string {
 // other errors when compilation fails.
 func (r *Runtime) Load(ctx context.Context, wasm []byte) (*Module, error) {
 	digest := Digest(wasm)
+	r.loadMu.Lock()
+	defer r.loadMu.Unlock()
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if m, ok := r.modules[digest]; ok {
 		m.refs++
+		r.mu.Unlock()
 		return m, nil
 	}
+	r.mu.Unlock()
+
 	if err := checkMagic(wasm); err != nil {
 		return nil, err
 	}
-	code := wasm
-	if !r.keepDataSegments {
-		code = mergeDataSegments(wasm)
+	m := &Module{runtime: r, Digest: digest, Size: len(wasm), refs: 1}
+	code, err := m.rewrite(wasm, !r.keepDataSegments)
+	if err != nil {
+		return nil, err
 	}
 	compiled, err := r.wazero.CompileModule(ctx, code)
 	if err != nil {
@@ -110,28 +142,109 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte) (*Module, error) {
 		_ = compiled.Close(ctx)
 		return nil, err
 	}
-	m := &Module{runtime: r, compiled: compiled, Digest: digest, Size: len(wasm), refs: 1}
+	if err := m.keepCode(code); err != nil {
+		_ = compiled.Close(ctx)
+		return nil, err
+	}
+
+	r.mu.Lock()
 	r.modules[digest] = m
+	m.compiled = compiled
+	r.compiledBytes += m.cost
+	m.lastUsed = r.tick()
+	evicted := r.evictLocked(m)
+	r.mu.Unlock()
+	closeEvicted(ctx, evicted)
 	return m, nil
 }
 
-// LoadedModules returns how many distinct modules are compiled and held.
+// LoadedModules returns how many distinct modules are loaded (resident or
+// evicted).
 func (r *Runtime) LoadedModules() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.modules)
 }
 
+// CompiledBytes returns the estimated resident size of the compiled code of
+// the loaded modules that are resident (not evicted). The estimate is a
+// multiple of each module's code section, measured in docs/benchmarks.md.
+func (r *Runtime) CompiledBytes() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.compiledBytes
+}
+
+// tick returns the next value of the use clock. r.mu must be held.
+func (r *Runtime) tick() uint64 {
+	r.clock++
+	return r.clock
+}
+
+// evicted is a module's compiled code taken away by eviction, to be closed
+// outside r.mu.
+type evicted struct {
+	module   *Module
+	compiled wazero.CompiledModule
+}
+
+// evictLocked takes the compiled code from modules without live instances,
+// least recently used first, until the resident total fits the budget. It
+// never takes keep's. r.mu must be held; close what it returns without it.
+func (r *Runtime) evictLocked(keep *Module) []evicted {
+	budget := r.cfg.CompiledBudgetBytes
+	if budget <= 0 {
+		return nil
+	}
+	var out []evicted
+	for r.compiledBytes > budget {
+		var victim *Module
+		for _, m := range r.modules {
+			if m == keep || m.compiled == nil || m.live > 0 {
+				continue
+			}
+			if victim == nil || m.lastUsed < victim.lastUsed {
+				victim = m
+			}
+		}
+		if victim == nil {
+			break // everything left is in use: over budget until it is not
+		}
+		out = append(out, evicted{victim, victim.compiled})
+		victim.compiled = nil
+		r.compiledBytes -= victim.cost
+	}
+	return out
+}
+
+func closeEvicted(ctx context.Context, ev []evicted) {
+	for _, e := range ev {
+		_ = e.compiled.Close(context.WithoutCancel(ctx))
+		klog.V(2).InfoS("Evicted the compiled code of a module", "digest", e.module.Digest, "estimatedBytes", e.module.cost)
+	}
+}
+
 func (r *Runtime) release(ctx context.Context, m *Module) {
 	r.mu.Lock()
 	m.refs--
 	last := m.refs == 0
+	var compiled wazero.CompiledModule
 	if last {
 		delete(r.modules, m.Digest)
+		if m.compiled != nil {
+			compiled = m.compiled
+			m.compiled = nil
+			r.compiledBytes -= m.cost
+		}
 	}
 	r.mu.Unlock()
-	if last {
-		_ = m.compiled.Close(ctx)
+	if compiled != nil {
+		_ = compiled.Close(ctx)
+	}
+	if last && m.path != "" {
+		if err := os.Remove(m.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			klog.ErrorS(err, "Removing the kept bytes of a released module", "digest", m.Digest)
+		}
 	}
 }
 

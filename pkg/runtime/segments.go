@@ -14,6 +14,7 @@ const maxSegmentGap = 4 << 10
 // Section ids of the WebAssembly binary format.
 const (
 	sectionData      = 11
+	sectionCode      = 10
 	sectionDataCount = 12
 )
 
@@ -32,59 +33,76 @@ type dataSegment struct {
 // memories, non-constant offsets or overlaps are returned unchanged, as is
 // anything that does not parse.
 func mergeDataSegments(wasm []byte) []byte {
-	out, err := rewriteDataSection(wasm)
-	if err != nil {
+	sections, err := splitSections(wasm)
+	if err != nil || mergeDataSection(sections) != nil {
 		return wasm
 	}
-	return out
+	return joinSections(wasm[:8], sections)
 }
 
-func rewriteDataSection(wasm []byte) ([]byte, error) {
+// section is one section of a module: its id and content.
+type section struct {
+	id      byte
+	content []byte
+}
+
+var errMalformed = errors.New("module does not parse")
+
+// splitSections returns the sections of wasm after its 8-byte preamble.
+func splitSections(wasm []byte) ([]section, error) {
 	if len(wasm) < 8 {
-		return nil, errUnmergeable
-	}
-	type section struct {
-		id      byte
-		content []byte
+		return nil, errMalformed
 	}
 	var sections []section
 	for r := wasm[8:]; len(r) > 0; {
 		id := r[0]
 		size, n := readU32(r[1:])
 		if n == 0 || uint64(len(r)) < 1+uint64(n)+uint64(size) {
-			return nil, errUnmergeable
+			return nil, errMalformed
 		}
 		sections = append(sections, section{id, r[1+n : 1+n+int(size)]})
 		r = r[1+n+int(size):]
 	}
-	var merged []dataSegment
-	found := false
-	for i, s := range sections {
-		if s.id != sectionData {
-			continue
-		}
-		segs, err := parseDataSection(s.content)
-		if err != nil {
-			return nil, err
-		}
-		merged = mergeSegments(segs)
-		sections[i].content = encodeDataSection(merged)
-		found = true
-	}
-	if !found {
-		return nil, errUnmergeable
-	}
+	return sections, nil
+}
+
+// joinSections encodes a module from its preamble and sections.
+func joinSections(preamble []byte, sections []section) []byte {
 	var b bytes.Buffer
-	b.Write(wasm[:8])
+	b.Write(preamble)
 	for _, s := range sections {
-		if s.id == sectionDataCount {
-			s.content = binary.AppendUvarint(nil, uint64(len(merged)))
-		}
 		b.WriteByte(s.id)
 		b.Write(binary.AppendUvarint(nil, uint64(len(s.content))))
 		b.Write(s.content)
 	}
-	return b.Bytes(), nil
+	return b.Bytes()
+}
+
+// mergeDataSection merges the segments of the data section in place, and
+// updates the data count section to match. It changes nothing when it
+// fails.
+func mergeDataSection(sections []section) error {
+	data := -1
+	for i, s := range sections {
+		if s.id == sectionData {
+			data = i
+		}
+	}
+	if data < 0 {
+		return errUnmergeable
+	}
+	segs, err := parseDataSection(sections[data].content)
+	if err != nil {
+		return err
+	}
+	merged := mergeSegments(segs)
+	sections[data].content = encodeDataSection(merged)
+	for i, s := range sections {
+		if s.id == sectionDataCount {
+			sections[i].content = binary.AppendUvarint(nil, uint64(len(merged)))
+		}
+	}
+	return nil
 }
 
 func parseDataSection(r []byte) ([]dataSegment, error) {

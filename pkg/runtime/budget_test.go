@@ -1,0 +1,157 @@
+package runtime_test
+
+import (
+	"context"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+)
+
+func TestRuntime_CompiledBudget(t *testing.T) {
+	cacheDir := filepath.Join(t.TempDir(), "cache")
+	wasm := guest(t, "counter")
+	cost := compiledCost(t, cacheDir, wasm)
+	// Room for one module and a half.
+	r, err := runtime.New(t.Context(), runtime.Config{CacheDir: cacheDir, CompiledBudgetBytes: cost * 3 / 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	mods := map[string]*runtime.Module{}
+	for _, name := range []string{"a", "b", "c"} {
+		m, err := r.Load(t.Context(), withCustomSection(wasm, "budget-"+name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Release(context.Background())
+		mods[name] = m
+	}
+	resident := func() map[string]bool {
+		got := map[string]bool{}
+		for name, m := range mods {
+			got[name] = m.Resident()
+		}
+		return got
+	}
+
+	var live *runtime.Instance
+	steps := []struct {
+		name         string
+		do           func(t *testing.T)
+		wantResident map[string]bool
+		wantBytes    int64
+	}{
+		{name: "after loading a, b, c only the last stays",
+			do:           func(*testing.T) {},
+			wantResident: map[string]bool{"a": false, "b": false, "c": true}, wantBytes: cost},
+		{name: "instantiating evicted a compiles it again and evicts c",
+			do: func(t *testing.T) {
+				var err error
+				if live, err = mods["a"].Instantiate(t.Context(), counterConfig); err != nil {
+					t.Fatal(err)
+				}
+				if c, _ := report(t, live, "report"); c != 1 {
+					t.Errorf("count = %d, want 1", c)
+				}
+			},
+			wantResident: map[string]bool{"a": true, "b": false, "c": false}, wantBytes: cost},
+		{name: "a module with a live instance is kept over budget",
+			do: func(t *testing.T) {
+				if err := mods["b"].Warm(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantResident: map[string]bool{"a": true, "b": true, "c": false}, wantBytes: 2 * cost},
+		{name: "closing the last instance lets the least recently used go",
+			do:           func(t *testing.T) { live.Close(t.Context()) },
+			wantResident: map[string]bool{"a": false, "b": true, "c": false}, wantBytes: cost},
+		{name: "warming c evicts b, used less recently",
+			do: func(t *testing.T) {
+				if err := mods["c"].Warm(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantResident: map[string]bool{"a": false, "b": false, "c": true}, wantBytes: cost},
+		{name: "a restore compiles an evicted module too",
+			do: func(t *testing.T) {
+				inst, err := mods["b"].Instantiate(t.Context(), counterConfig)
+				if err != nil {
+					t.Fatal(err)
+				}
+				snap := saveTo(t, inst)
+				inst.Close(t.Context())
+				if err := mods["c"].Warm(t.Context()); err != nil { // evicts b
+					t.Fatal(err)
+				}
+				if mods["b"].Resident() {
+					t.Fatal("b still resident")
+				}
+				restored, err := mods["b"].RestoreFile(t.Context(), counterConfig, snap)
+				if err != nil {
+					t.Fatal(err)
+				}
+				restored.Close(t.Context())
+			},
+			wantResident: map[string]bool{"a": false, "b": true, "c": false}, wantBytes: cost},
+	}
+	for _, step := range steps {
+		t.Run(step.name, func(t *testing.T) {
+			step.do(t)
+			if diff := cmp.Diff(step.wantResident, resident()); diff != "" {
+				t.Errorf("resident (-want +got):\n%s", diff)
+			}
+			if got := r.CompiledBytes(); got != step.wantBytes {
+				t.Errorf("CompiledBytes = %d, want %d", got, step.wantBytes)
+			}
+		})
+	}
+	if r.LoadedModules() != 3 {
+		t.Errorf("LoadedModules = %d, want 3: eviction keeps modules loaded", r.LoadedModules())
+	}
+}
+
+// saveTo saves a snapshot of inst in a temporary file and returns its
+// path.
+func saveTo(t *testing.T, inst *runtime.Instance) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "snapshot")
+	if _, err := inst.SaveSnapshot(path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestRuntime_CompiledBudgetWithoutCacheDir: without a cache dir the
+// module bytes stay in memory and an evicted module compiles from them.
+func TestRuntime_CompiledBudgetWithoutCacheDir(t *testing.T) {
+	wasm := guest(t, "counter")
+	r, err := runtime.New(t.Context(), runtime.Config{CompiledBudgetBytes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	var mods []*runtime.Module
+	for i := range 2 {
+		m, err := r.Load(t.Context(), withCustomSection(wasm, "nocache-"+strconv.Itoa(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Release(context.Background())
+		mods = append(mods, m)
+	}
+	if mods[0].Resident() || !mods[1].Resident() {
+		t.Fatalf("resident: %v %v, want only the last loaded", mods[0].Resident(), mods[1].Resident())
+	}
+	inst, err := mods[0].Instantiate(t.Context(), counterConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close(context.Background())
+	if c, _ := report(t, inst, "report"); c != 1 {
+		t.Errorf("count = %d, want 1", c)
+	}
+}

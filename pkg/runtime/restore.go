@@ -1,0 +1,183 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/tetratelabs/wazero/api"
+)
+
+// WriteSnapshot writes a snapshot of the guest to w: its linear memory
+// (chunks that are all zero skipped, the rest compressed), its mutable
+// globals, its monotonic clock reading and the module's digest, in a
+// versioned format with a checksum. It returns the bytes written. The guest
+// must be between reconciles: WriteSnapshot waits for a running reconcile
+// to end. The instance stays usable.
+//
+// # Errors
+//
+// ErrClosed when the instance is closed; an error saying why when the
+// module cannot be snapshotted (Load found globals it cannot export) or
+// when writing to w fails.
+func (i *Instance) WriteSnapshot(w io.Writer) (int64, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.closed {
+		return 0, ErrClosed
+	}
+	m := i.owner
+	if m.snapshotErr != nil {
+		return 0, fmt.Errorf("module[%s] cannot be snapshotted: %w", m.Digest, m.snapshotErr)
+	}
+	s := &snapshot{
+		digest:    m.Digest,
+		monotonic: monotonicNow() + i.clockOffset,
+		walltime:  time.Now().UnixNano(),
+	}
+	for _, g := range m.globals {
+		exported := i.module.ExportedGlobal(g.exportName())
+		if exported == nil {
+			return 0, fmt.Errorf("module[%s]: global %d is not exported", m.Digest, g.index)
+		}
+		s.globals = append(s.globals, snapshotGlobal{index: g.index, valueType: g.valueType, value: exported.Get()})
+	}
+	mem, ok := i.module.Memory().Read(0, i.module.Memory().Size())
+	if !ok {
+		return 0, fmt.Errorf("module[%s]: reading memory", m.Digest)
+	}
+	return encodeSnapshot(w, s, mem, m.image)
+}
+
+// Restore starts a guest from a snapshot written by WriteSnapshot, without
+// running its _initialize: memory and globals are as they were, so state
+// the guest kept in memory survives. The guest's monotonic clock continues
+// from the snapshot's reading, advanced by the wall time that passed since
+// (never going back); its wall clock is the host's.
+//
+// The snapshot may come from another process, as long as the module's
+// digest is the same. Environment variables the guest read during
+// initialization keep the values they had then.
+//
+// # Errors
+//
+// An error wrapping ErrSnapshotInvalid, with the reason, when r does not
+// hold a valid snapshot of this module that fits cfg.MemoryLimit; nothing
+// is left running then. Other errors when reading r fails, the module was
+// released, or its evicted code cannot be compiled again.
+func (m *Module) Restore(ctx context.Context, cfg InstanceConfig, r io.Reader) (*Instance, error) {
+	s, err := readSnapshot(r, min(cfg.MemoryLimit, maxMemory))
+	if err != nil {
+		return nil, err
+	}
+	if err := m.checkSnapshot(s, cfg.MemoryLimit); err != nil {
+		return nil, err
+	}
+	elapsed := max(time.Now().UnixNano()-s.walltime, 0)
+	inst, err := m.instantiate(ctx, cfg, s.monotonic+elapsed-monotonicNow(), max(s.memory, 1))
+	if err != nil {
+		return nil, err
+	}
+	if err := inst.restore(s); err != nil {
+		inst.Close(ctx)
+		return nil, err
+	}
+	inst.memory.Store(s.memory)
+	return inst, nil
+}
+
+// checkSnapshot checks a parsed snapshot against the module and a memory
+// limit.
+func (m *Module) checkSnapshot(s *snapshot, memoryLimit uint64) error {
+	if m.snapshotErr != nil {
+		return fmt.Errorf("%w: module[%s] cannot be snapshotted: %w", ErrSnapshotInvalid, m.Digest, m.snapshotErr)
+	}
+	if s.digest != m.Digest {
+		return invalid("taken of module %q, not %q", s.digest, m.Digest)
+	}
+	if s.image != m.image.digest {
+		return invalid("taken with another memory image of the module (another host version?)")
+	}
+	if s.memory > memoryLimit {
+		return invalid("memory of %d bytes is over the limit of %d", s.memory, memoryLimit)
+	}
+	if len(s.globals) != len(m.globals) {
+		return invalid("%d mutable globals, the module has %d", len(s.globals), len(m.globals))
+	}
+	for k, g := range m.globals {
+		if sg := s.globals[k]; sg.index != g.index || sg.valueType != g.valueType {
+			return invalid("global %d of type %#x, the module's is %d of type %#x", sg.index, sg.valueType, g.index, g.valueType)
+		}
+	}
+	return nil
+}
+
+// restore puts the snapshot's memory and globals into a new, uninitialized
+// instance.
+func (i *Instance) restore(s *snapshot) error {
+	mem := i.module.Memory()
+	initial := uint64(mem.Size())
+	if s.memory < initial {
+		return invalid("memory of %d bytes is smaller than the module's minimum of %d", s.memory, initial)
+	}
+	if s.memory > initial {
+		if _, ok := mem.Grow(uint32((s.memory - initial) / wasmPage)); !ok {
+			return invalid("memory of %d bytes cannot be allocated (module maximum or limit)", s.memory)
+		}
+	}
+	buf, ok := mem.Read(0, uint32(s.memory))
+	if !ok {
+		return invalid("memory of %d bytes cannot be read back", s.memory)
+	}
+	// The data segments wrote to the initial memory; grown memory is zero.
+	if err := decodePages(s, buf, initial); err != nil {
+		return err
+	}
+	for _, g := range s.globals {
+		exported, ok := i.module.ExportedGlobal(mutableGlobal{index: g.index}.exportName()).(api.MutableGlobal)
+		if !ok {
+			return invalid("global %d is not a mutable global of the module", g.index)
+		}
+		exported.Set(g.value)
+	}
+	return nil
+}
+
+// SaveSnapshot writes a snapshot of the guest (see WriteSnapshot) to the
+// file at path, atomically: to a temporary file in the same directory,
+// synced, then renamed over path, readable only by its owner. It returns
+// the bytes written.
+func (i *Instance) SaveSnapshot(path string) (int64, error) {
+	var n int64
+	err := writeFileAtomic(path, func(f *os.File) error {
+		var err error
+		n, err = i.WriteSnapshot(f)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("snapshot[%s]: %w", path, err)
+	}
+	return n, nil
+}
+
+// RestoreFile is Restore from the file at path.
+//
+// # Errors
+//
+// A missing file is an error wrapping os.ErrNotExist (not
+// ErrSnapshotInvalid): there is no snapshot to discard. Otherwise as
+// Restore.
+func (m *Module) RestoreFile(ctx context.Context, cfg InstanceConfig, path string) (*Instance, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot[%s]: %w", path, err)
+	}
+	defer f.Close()
+	inst, err := m.Restore(ctx, cfg, f)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot[%s]: %w", path, err)
+	}
+	return inst, nil
+}
