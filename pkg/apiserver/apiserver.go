@@ -25,7 +25,10 @@ type ExtraConfig struct {
 	RunControllers bool
 	// MaxRunningGuests bounds the reconciles running at once.
 	MaxRunningGuests int
-	// StateDir holds the compiled-code cache.
+	// CompiledModuleBudget bounds the estimated memory of compiled guest
+	// code, in bytes; 0 is no bound.
+	CompiledModuleBudget int64
+	// StateDir holds the compiled-code cache and the guests' snapshots.
 	StateDir string
 	// Cluster is the target cluster guests reconcile; nil when there is none.
 	Cluster *restclient.Config
@@ -89,7 +92,8 @@ func (c completedConfig) New() (*Server, error) {
 // runControllers starts the host that runs every WasmController once the
 // server serves, and stops it with the server.
 func (c completedConfig) runControllers(hook genericapiserver.PostStartHookContext) error {
-	rt, err := wasmruntime.New(hook, wasmruntime.Config{CacheDir: filepath.Join(c.ExtraConfig.StateDir, "compilation-cache")})
+	rt, err := wasmruntime.New(hook, wasmruntime.Config{CacheDir: filepath.Join(c.ExtraConfig.StateDir, "compilation-cache"),
+		CompiledBudgetBytes: c.ExtraConfig.CompiledModuleBudget})
 	if err != nil {
 		return err
 	}
@@ -98,7 +102,7 @@ func (c completedConfig) runControllers(hook genericapiserver.PostStartHookConte
 		return err
 	}
 	h, err := host.New(host.Config{Runtime: rt, Controllers: loopback, Cluster: c.ExtraConfig.Cluster,
-		MaxRunningGuests: c.ExtraConfig.MaxRunningGuests})
+		MaxRunningGuests: c.ExtraConfig.MaxRunningGuests, SnapshotDir: filepath.Join(c.ExtraConfig.StateDir, "snapshots")})
 	if err != nil {
 		return err
 	}

@@ -55,6 +55,9 @@ type Config struct {
 	MaxRunningGuests int
 	// Clock drives resyncs, requeues and retries; nil means the real clock.
 	Clock clock.WithTicker
+	// SnapshotDir holds the snapshots of suspended guests; empty turns
+	// snapshots off.
+	SnapshotDir string
 }
 
 // Host runs every WasmController the server stores.
@@ -145,6 +148,7 @@ func (h *Host) Run(ctx context.Context) {
 	if !cache.WaitForCacheSync(ctx.Done(), inf.Informer().HasSynced) {
 		return
 	}
+	h.removeOrphanedSnapshots()
 	klog.InfoS("Host is running WasmControllers", "targetCluster", h.cfg.Cluster != nil,
 		"maxRunningGuests", h.scheduler.workers)
 	var workers sync.WaitGroup
@@ -166,6 +170,7 @@ func (h *Host) Run(ctx context.Context) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for key, c := range h.controllers {
+		c.snapshotIdle() // so that a restart restores the guests' memory
 		c.stop()
 		delete(h.controllers, key)
 	}
@@ -236,6 +241,7 @@ func (h *Host) sync(ctx context.Context, key string) error {
 	wc, err := h.lister.WasmControllers(ns).Get(name)
 	if apierrors.IsNotFound(err) {
 		h.stopController(key)
+		h.removeSnapshots(ns, name)
 		return nil
 	}
 	if err != nil {
@@ -325,6 +331,7 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 		return nil, fail(v1alpha1.ConditionModuleLoaded, "InvalidModule", err)
 	}
 	c := newController(h, wc, module, status)
+	c.removeOtherSnapshots()
 	status.update(true, func(s *v1alpha1.WasmControllerStatus) { s.ModuleDigest = module.Digest })
 	status.setCondition(wc.Generation, v1alpha1.ConditionModuleLoaded, true, "Loaded",
 		fmt.Sprintf("%d bytes, %s", module.Size, module.Digest))

@@ -36,26 +36,34 @@ func (c *controller) instance(ctx context.Context) (*wasmruntime.Instance, error
 	return c.resume(ctx)
 }
 
-// resume starts an instance of the guest.
+// resume starts an instance of the guest: from its snapshot when it has
+// one and no other instance is resident, else afresh.
 func (c *controller) resume(ctx context.Context) (*wasmruntime.Instance, error) {
-	start := time.Now()
 	env := map[string]string{}
 	for _, e := range c.wc.Spec.Env {
 		env[e.Name] = e.Value
 	}
-	inst, err := c.module.Instantiate(ctx, wasmruntime.InstanceConfig{
+	cfg := wasmruntime.InstanceConfig{
 		Name:        klog.KObj(c.wc).String(),
 		Env:         env,
 		MemoryLimit: uint64(c.wc.Spec.Limits.Memory.Value()),
 		API:         c.api,
 		Logger:      c.logger,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("starting guest: %w", err)
 	}
-	took := time.Since(start)
-	c.predict.resumed(took)
-	resumeDuration.WithLabelValues("init").Observe(took.Seconds())
+	var inst *wasmruntime.Instance
+	if c.snapshotting() && c.residentCount() == 0 {
+		inst = c.restoreSnapshot(ctx, cfg)
+	}
+	if inst == nil {
+		start := time.Now()
+		var err error
+		if inst, err = c.module.Instantiate(ctx, cfg); err != nil {
+			return nil, fmt.Errorf("starting guest: %w", err)
+		}
+		took := time.Since(start)
+		c.predict.resumed(took)
+		resumeDuration.WithLabelValues("init").Observe(took.Seconds())
+	}
 	c.residentMu.Lock()
 	c.resident[inst] = struct{}{}
 	c.residentMu.Unlock()
@@ -90,8 +98,12 @@ func (c *controller) release(inst *wasmruntime.Instance) {
 	}
 }
 
-// suspend takes an instance out of memory.
+// suspend takes an instance out of memory, writing its snapshot first if
+// the controller keeps one.
 func (c *controller) suspend(inst *wasmruntime.Instance) {
+	if c.snapshotting() && c.ctx.Err() == nil {
+		c.saveSnapshot(inst)
+	}
 	inst.Close(context.Background())
 	c.forget(inst)
 }

@@ -50,6 +50,14 @@ var (
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"from"})
 
+	snapshotDuration = metrics.NewHistogram(&metrics.HistogramOpts{
+		Namespace:      "wasm_apiserver",
+		Name:           "snapshot_duration_seconds",
+		Help:           "Time to write a suspended guest's snapshot to the state directory.",
+		Buckets:        []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1},
+		StabilityLevel: metrics.ALPHA,
+	})
+
 	pendingTimers = metrics.NewGauge(&metrics.GaugeOpts{
 		Namespace:      "wasm_apiserver",
 		Name:           "pending_timers",
@@ -60,5 +68,5 @@ var (
 
 func init() {
 	legacyregistry.MustRegister(wakesTotal, wakeRuleEvaluations, runningGuests, guestsActive, guestsSuspended,
-		resumeDuration, pendingTimers)
+		resumeDuration, snapshotDuration, pendingTimers)
 }

@@ -120,6 +120,7 @@ func TestExamples(t *testing.T) {
 	t.Run("guest-view", func(t *testing.T) { testGuestView(t, c, root, wasmctl, watchesBefore) })
 	t.Run("wake-rules", func(t *testing.T) { testWakeRules(t, c, root, wasmctl) })
 	t.Run("suspend", func(t *testing.T) { testSuspend(t, c, root, wasmctl) })
+	t.Run("snapshots", func(t *testing.T) { testSnapshots(t, c, root, wasmctl, srv) })
 	t.Run("failing-guests", func(t *testing.T) { testFailingGuests(t, c, root, wasmctl) })
 	t.Run("lifecycle", func(t *testing.T) { testLifecycle(t, c, wasmctl, srv) })
 }

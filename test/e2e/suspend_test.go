@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -79,4 +81,86 @@ spec:
 	for name := range policies {
 		mustKubectl(t, wasmctl, "", "-n", "default", "delete", "wc", name)
 	}
+}
+
+// testSnapshots checks on the real cluster that a guest suspended with
+// snapshot: true keeps what it holds in memory across suspends, and across
+// a restart of the server; that a corrupt snapshot is discarded with an
+// Event; and that deleting the WasmController removes its snapshots. The
+// counter guest counts its reconciles in a Go global and logs the count.
+func testSnapshots(t *testing.T, c *cluster, root, wasmctl string, srv *serverProcess) {
+	admin := c.Kubeconfig
+	publishModule(t, c, root, "counter")
+	mustKubectl(t, wasmctl, `apiVersion: controllers.wasm.io/v1alpha1
+kind: WasmController
+metadata: {name: snapshot-counter, namespace: default}
+spec:
+  module:
+    configMapRef: {name: counter-module, key: module.wasm.gz}
+  suspend: {policy: Immediate, snapshot: true}
+  watches:
+  - apiVersion: v1
+    kind: ConfigMap
+    fieldSelector: metadata.name=tick
+`, "apply", "-f", "-")
+	waitPhase(t, wasmctl, "snapshot-counter", loaded, "1")
+	wake := func(n int) {
+		t.Helper()
+		mustKubectl(t, admin, "", "-n", "default", "patch", "configmap", "tick", "--type=merge", "-p", fmt.Sprintf(`{"data":{"n":"%d"}}`, n))
+	}
+	// The guest logs "counted N"; the last such line of this controller in
+	// the server's log is its count.
+	lastCount := func() string {
+		b, _ := os.ReadFile(filepath.Join(srv.stateDir, "wasm-apiserver.log"))
+		count := ""
+		for _, line := range strings.Split(string(b), "\n") {
+			if i := strings.Index(line, `"counted `); i >= 0 && strings.Contains(line, "snapshot-counter") {
+				count, _, _ = strings.Cut(line[i+len(`"counted `):], `"`)
+			}
+		}
+		return count
+	}
+	wantCount := func(what, count string) {
+		t.Helper()
+		eventually(t, time.Minute, what, func() (bool, string) {
+			out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", "snapshot-counter",
+				"-o", "jsonpath={.status.phase} {.status.snapshotBytes}")
+			f := strings.Fields(out)
+			got := lastCount()
+			return got == count && len(f) == 2 && f[0] == "Suspended" && f[1] != "0", "count " + got + ", status " + out
+		})
+	}
+	mustKubectl(t, admin, "", "-n", "default", "create", "configmap", "tick", "--from-literal=n=0")
+	wantCount("the first wake counts 1", "1")
+	wake(1)
+	wantCount("restored from its snapshot, the guest counts 2", "2")
+
+	srv.stop(t)
+	srv.start(t)
+	waitReady(t, wasmctl, srv)
+	waitPhase(t, wasmctl, "snapshot-counter", loaded, "1")
+	wantCount("after a restart of the server, the initial ADDED wakes the restored guest", "3")
+	wake(2)
+	wantCount("and it counts on", "4")
+
+	snapshots := filepath.Join(srv.stateDir, "snapshots", "default", "snapshot-counter")
+	files, _ := filepath.Glob(filepath.Join(snapshots, "*.snap"))
+	if len(files) != 1 {
+		t.Fatalf("snapshot files %v, want one", files)
+	}
+	if err := os.WriteFile(files[0], []byte("not a snapshot"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wake(3)
+	wantCount("a corrupt snapshot is discarded and the guest starts afresh", "1")
+	eventually(t, 30*time.Second, "a SnapshotDiscarded Event", func() (bool, string) {
+		out, _ := kubectl(t, admin, "", "-n", "default", "get", "events", "--field-selector", "involvedObject.name=snapshot-counter,reason=SnapshotDiscarded", "-o", "name")
+		return strings.TrimSpace(out) != "", out
+	})
+
+	mustKubectl(t, wasmctl, "", "-n", "default", "delete", "wc", "snapshot-counter")
+	eventually(t, 30*time.Second, "deleting the WasmController removes its snapshots", func() (bool, string) {
+		_, err := os.Stat(snapshots)
+		return os.IsNotExist(err), fmt.Sprint(err)
+	})
 }

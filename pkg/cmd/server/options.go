@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
@@ -51,6 +52,9 @@ type Options struct {
 	// MaxRunningGuests bounds the reconciles running at once, across every
 	// controller.
 	MaxRunningGuests int
+	// CompiledModuleBudget bounds the estimated memory of compiled guest
+	// code, such as "256Mi"; "0" is no bound.
+	CompiledModuleBudget string
 
 	// embeddedEtcd is set by Complete when no --etcd-servers were given.
 	embeddedEtcd bool
@@ -61,10 +65,11 @@ func NewOptions() *Options {
 	o := &Options{
 		Recommended: genericoptions.NewRecommendedOptions(etcdPathPrefix,
 			apiserver.Codecs.LegacyCodec(v1alpha1.SchemeGroupVersion)),
-		Logs:             logsapi.NewLoggingConfiguration(),
-		StateDir:         "/var/lib/wasm-apiserver",
-		RunControllers:   true,
-		MaxRunningGuests: host.DefaultMaxRunningGuests,
+		Logs:                 logsapi.NewLoggingConfiguration(),
+		StateDir:             "/var/lib/wasm-apiserver",
+		RunControllers:       true,
+		MaxRunningGuests:     host.DefaultMaxRunningGuests,
+		CompiledModuleBudget: "256Mi",
 	}
 	o.Recommended.Etcd.StorageConfig.EncodeVersioner = runtime.NewMultiGroupVersioner(
 		v1alpha1.SchemeGroupVersion, schema.GroupKind{Group: v1alpha1.GroupName})
@@ -89,6 +94,10 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	fs.IntVar(&o.MaxRunningGuests, "max-running-guests", o.MaxRunningGuests,
 		"Most reconciles running at once across every WasmController, each in a guest instance of its own. "+
 			"Controllers with queued work take turns, one key each, so a busy one cannot starve the others.")
+	fs.StringVar(&o.CompiledModuleBudget, "compiled-module-budget", o.CompiledModuleBudget,
+		"Most memory the compiled code of guest modules may take, estimated (a quantity such as 256Mi; 0 for no bound). "+
+			"Over it, modules with no instance in memory give up their code, least recently woken first, and reload "+
+			"it from the disk cache under --state-dir when next woken.")
 	fs.BoolVar(&o.PrintVersion, "version", false, "Print the version and exit.")
 
 	r := o.Recommended
@@ -147,6 +156,9 @@ func (o *Options) Validate() error {
 	if o.StateDir == "" {
 		errs = append(errs, fmt.Errorf("--state-dir must be set"))
 	}
+	if q, err := resource.ParseQuantity(o.CompiledModuleBudget); err != nil || q.Sign() < 0 {
+		errs = append(errs, fmt.Errorf("--compiled-module-budget must be a non-negative quantity such as 256Mi, got %q", o.CompiledModuleBudget))
+	}
 	if o.MaxRunningGuests < 1 {
 		errs = append(errs, fmt.Errorf("--max-running-guests must be at least 1, got %d", o.MaxRunningGuests))
 	}
@@ -193,7 +205,11 @@ func (o *Options) Config(etcdURL string) (*apiserver.Config, error) {
 			return nil, err
 		}
 	}
+	budget, err := resource.ParseQuantity(o.CompiledModuleBudget)
+	if err != nil {
+		return nil, fmt.Errorf("--compiled-module-budget: %w", err)
+	}
 	return &apiserver.Config{GenericConfig: cfg, ExtraConfig: apiserver.ExtraConfig{
 		RunControllers: o.RunControllers, MaxRunningGuests: o.MaxRunningGuests, StateDir: o.StateDir,
-		Cluster: cfg.ClientConfig}}, nil
+		CompiledModuleBudget: budget.Value(), Cluster: cfg.ClientConfig}}, nil
 }

@@ -1,7 +1,8 @@
 // Command counter is a test guest for snapshots. It keeps a counter in a Go
 // global, increments it on every reconcile, and reports it as the error of a
 // failed reconcile ("count=N") for the key named "report", so tests can tell
-// a restored instance from a fresh one. The key named "churn" allocates and
+// a restored instance from a fresh one; it also logs "counted N" on every
+// reconcile, for tests that read the server's log. The key named "churn" allocates and
 // frees a few megabytes and runs the garbage collector, to check that the Go
 // runtime of a restored instance is consistent.
 package main
@@ -29,6 +30,7 @@ func init() {
 
 func reconcile(_ context.Context, req sdk.Request) (sdk.Result, error) {
 	count++
+	sdk.Info(fmt.Sprintf("counted %d", count))
 	switch req.Name {
 	case "report":
 		return sdk.Result{}, fmt.Errorf("count=%d", count)

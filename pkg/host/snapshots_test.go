@@ -1,0 +1,196 @@
+package host
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned/fake"
+	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+)
+
+// counterModule builds test/guests/counter and loads it: a guest that
+// counts its reconciles in a Go global and reports the count as the error
+// of a reconcile of the key "report".
+func counterModule(t *testing.T) *wasmruntime.Module {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(filepath.Join(root, "test", "guests", "build.sh"), "counter").CombinedOutput(); err != nil {
+		t.Fatalf("building the counter guest: %v\n%s", err, out)
+	}
+	wasm, err := os.ReadFile(filepath.Join(root, "_output", "guests", "counter.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := wasmruntime.New(t.Context(), wasmruntime.Config{CacheDir: filepath.Join(t.TempDir(), "cache")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close(context.Background()) })
+	m, err := rt.Load(t.Context(), wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// snapshotHost is a host with a snapshot directory and an event recorder.
+func snapshotHost(t *testing.T) (*Host, *record.FakeRecorder) {
+	events := record.NewFakeRecorder(100)
+	c := clock.RealClock{}
+	return &Host{cfg: Config{SnapshotDir: t.TempDir()}, scheduler: newScheduler(4), clock: c, timers: newTimerQueue(c),
+		recorder: events}, events
+}
+
+func counterController(t *testing.T, h *Host, m *wasmruntime.Module, generation int64, suspend v1alpha1.SuspendSpec) *controller {
+	t.Helper()
+	memory := resource.MustParse("64Mi")
+	wc := &v1alpha1.WasmController{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "counter", UID: types.UID("uid-1"), Generation: generation},
+		Spec: v1alpha1.WasmControllerSpec{Suspend: suspend, Limits: v1alpha1.Limits{Memory: &memory,
+			ReconcileTimeout: &metav1.Duration{Duration: 30 * time.Second}, MaxConcurrentReconciles: 3}},
+	}
+	c := newController(h, wc, m, newStatusWriter(fake.NewSimpleClientset(wc), wc))
+	c.removeOtherSnapshots()
+	t.Cleanup(c.cancel)
+	return c
+}
+
+// count returns the guest's count of reconciles, this one included.
+func count(t *testing.T, c *controller) string {
+	t.Helper()
+	_, err := c.reconcile(c.ctx, wakeKey{"ns", "report"}, "event")
+	if err == nil || !strings.HasPrefix(err.Error(), "count=") {
+		t.Fatalf("report: %v, want count=N", err)
+	}
+	return err.Error()
+}
+
+func TestController_Snapshots(t *testing.T) {
+	m := counterModule(t)
+	h, events := snapshotHost(t)
+	immediate := v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendImmediate, Snapshot: true}
+	c := counterController(t, h, m, 1, immediate)
+
+	for range 2 {
+		if _, err := c.reconcile(c.ctx, wakeKey{"ns", "a"}, "event"); err != nil {
+			t.Fatal(err)
+		}
+		if n := c.residentCount(); n != 0 {
+			t.Fatalf("%d instances resident after an Immediate reconcile", n)
+		}
+	}
+	if got := count(t, c); got != "count=3" {
+		t.Errorf("after two suspended reconciles the guest reports %s, want count=3: its memory was not restored", got)
+	}
+	if fi, err := os.Stat(c.snapshotPath()); err != nil || fi.Size() == 0 {
+		t.Fatalf("snapshot file: %v", err)
+	}
+
+	// A truncated snapshot is discarded with an Event; the guest starts afresh.
+	fi, _ := os.Stat(c.snapshotPath())
+	if err := os.Truncate(c.snapshotPath(), fi.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(t, c); got != "count=1" {
+		t.Errorf("after a truncated snapshot the guest reports %s, want a fresh count=1", got)
+	}
+	select {
+	case e := <-events.Events:
+		if !strings.Contains(e, "SnapshotDiscarded") {
+			t.Errorf("event %q, want SnapshotDiscarded", e)
+		}
+	default:
+		t.Error("no Event for the discarded snapshot")
+	}
+	if got := count(t, c); got != "count=2" {
+		t.Errorf("after a fresh start and a snapshot the guest reports %s, want count=2", got)
+	}
+
+	// A new generation does not restore the old one's memory, and removes it.
+	old := c.snapshotPath()
+	c2 := counterController(t, h, m, 2, immediate)
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Errorf("the snapshot of generation 1 is still there: %v", err)
+	}
+	if got := count(t, c2); got != "count=1" {
+		t.Errorf("generation 2 reports %s, want a fresh count=1", got)
+	}
+
+	// Deleting the WasmController removes its snapshots.
+	h.removeSnapshots("ns", "counter")
+	if _, err := os.Stat(h.snapshotDir("ns", "counter")); !os.IsNotExist(err) {
+		t.Errorf("snapshots of a deleted WasmController remain: %v", err)
+	}
+}
+
+// TestController_SuspendResumeConcurrent wakes a snapshotting guest from
+// several workers while its idle instances are suspended and prewarmed
+// from other goroutines; run with -race.
+func TestController_SuspendResumeConcurrent(t *testing.T) {
+	m := counterModule(t)
+	h, _ := snapshotHost(t)
+	c := counterController(t, h, m, 1, v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendIdle,
+		IdleAfter: &metav1.Duration{Duration: time.Hour}, Snapshot: true})
+	c.sched.held = false
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() { h.scheduler.run(ctx) })
+	wg.Go(func() { h.timers.run(ctx) })
+	churn := func(f func()) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				f()
+				time.Sleep(5 * time.Millisecond)
+			}
+		})
+	}
+	churn(c.suspendIdleInstances)
+	churn(c.prewarm)
+
+	const keys = 30
+	for i := range keys {
+		c.enqueue(wakeKey{"ns", "k" + itoa(i)}, "event")
+		if i%10 == 0 {
+			c.enqueue(wakeKey{"ns", "churn"}, "event")
+		}
+	}
+	want := int64(keys + 1) // "churn" is woken 3 times, de-duplicated while queued
+	err := wait.PollUntilContextTimeout(t.Context(), 10*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		return c.wakes.Load() >= want && c.queue.Len() == 0, nil
+	})
+	if err != nil {
+		t.Fatalf("%d of %d reconciles ran: %v", c.wakes.Load(), want, err)
+	}
+	cancel()
+	wg.Wait()
+	c.stop()
+	c.status.mu.Lock()
+	lastError := c.status.status.LastError
+	c.status.mu.Unlock()
+	if lastError != "" {
+		t.Errorf("a reconcile failed: %s", lastError)
+	}
+	if n := c.residentCount(); n != 0 {
+		t.Errorf("%d instances resident after stop", n)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
