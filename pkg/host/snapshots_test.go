@@ -23,22 +23,30 @@ import (
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 )
 
+// buildGuest builds a guest of test/guests or examples with the repo's
+// build script and returns its bytes.
+func buildGuest(tb testing.TB, name string) []byte {
+	tb.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if out, err := exec.Command(filepath.Join(root, "test", "guests", "build.sh"), name).CombinedOutput(); err != nil {
+		tb.Fatalf("building the %s guest: %v\n%s", name, err, out)
+	}
+	wasm, err := os.ReadFile(filepath.Join(root, "_output", "guests", name+".wasm"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return wasm
+}
+
 // counterModule builds test/guests/counter and loads it: a guest that
 // counts its reconciles in a Go global and reports the count as the error
 // of a reconcile of the key "report".
 func counterModule(t *testing.T) *wasmruntime.Module {
 	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(filepath.Join(root, "test", "guests", "build.sh"), "counter").CombinedOutput(); err != nil {
-		t.Fatalf("building the counter guest: %v\n%s", err, out)
-	}
-	wasm, err := os.ReadFile(filepath.Join(root, "_output", "guests", "counter.wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	wasm := buildGuest(t, "counter")
 	rt, err := wasmruntime.New(t.Context(), wasmruntime.Config{CacheDir: filepath.Join(t.TempDir(), "cache")})
 	if err != nil {
 		t.Fatal(err)

@@ -33,7 +33,10 @@ type statusWriter struct {
 	mu     sync.Mutex
 	status v1alpha1.WasmControllerStatus
 	dirty  bool
-	kick   chan struct{}
+	// pending says a flush is scheduled for a coalesced change; no timer
+	// runs while nothing changed, so a sleeping controller costs no wakeups.
+	pending bool
+	kick    chan struct{}
 }
 
 func newStatusWriter(client clientset.Interface, wc *v1alpha1.WasmController) *statusWriter {
@@ -47,9 +50,14 @@ func (w *statusWriter) update(urgent bool, f func(s *v1alpha1.WasmControllerStat
 	w.mu.Lock()
 	f(&w.status)
 	w.dirty = true
+	schedule := !urgent && !w.pending
+	w.pending = w.pending || schedule
 	w.mu.Unlock()
-	if urgent {
+	switch {
+	case urgent:
 		w.kickNow()
+	case schedule:
+		time.AfterFunc(statusFlushInterval, w.kickNow)
 	}
 }
 
@@ -69,9 +77,14 @@ func (w *statusWriter) setConditionCoalesced(coalesced bool, generation int64, t
 	changed := meta.SetStatusCondition(&w.status.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason,
 		Message: message, ObservedGeneration: generation})
 	w.dirty = w.dirty || changed
+	schedule := changed && coalesced && !w.pending
+	w.pending = w.pending || schedule
 	w.mu.Unlock()
-	if changed && !coalesced {
+	switch {
+	case changed && !coalesced:
 		w.kickNow()
+	case schedule:
+		time.AfterFunc(statusFlushInterval, w.kickNow)
 	}
 }
 
@@ -87,17 +100,15 @@ func (w *statusWriter) kickNow() {
 	}
 }
 
-// run writes the status whenever it changed, until ctx is done, and once
-// more then.
+// run writes the status when asked to, until ctx is done, and once more
+// then: at once for urgent changes, statusFlushInterval after the first of
+// a run of coalesced ones.
 func (w *statusWriter) run(ctx context.Context) {
-	t := time.NewTicker(statusFlushInterval)
-	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			w.flush(context.Background())
 			return
-		case <-t.C:
 		case <-w.kick:
 		}
 		w.flush(ctx)
@@ -107,11 +118,13 @@ func (w *statusWriter) run(ctx context.Context) {
 func (w *statusWriter) flush(ctx context.Context) {
 	w.mu.Lock()
 	if !w.dirty {
+		w.pending = false
 		w.mu.Unlock()
 		return
 	}
 	want := *w.status.DeepCopy()
 	w.dirty = false
+	w.pending = false
 	w.mu.Unlock()
 	if w.nextWake != nil {
 		want.NextWakeTime = w.nextWake()
@@ -136,6 +149,11 @@ func (w *statusWriter) flush(ctx context.Context) {
 		klog.ErrorS(err, "Writing WasmController status", "wasmController", klog.KRef(w.namespace, w.name))
 		w.mu.Lock()
 		w.dirty = true
+		retry := !w.pending
+		w.pending = true
 		w.mu.Unlock()
+		if retry {
+			time.AfterFunc(statusFlushInterval, w.kickNow)
+		}
 	}
 }

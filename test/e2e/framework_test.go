@@ -112,6 +112,9 @@ type serverProcess struct {
 	args []string
 	cmd  *exec.Cmd
 	log  *os.File
+	// stopsWith is set once a test's cleanup stops the server: a restart
+	// from a subtest must not tie the server's life to the subtest.
+	stopsWith bool
 }
 
 func (p *serverProcess) start(t *testing.T) {
@@ -138,7 +141,10 @@ func (p *serverProcess) start(t *testing.T) {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.stop(t) })
+	if !p.stopsWith {
+		p.stopsWith = true
+		t.Cleanup(func() { p.stop(t) })
+	}
 }
 
 func (p *serverProcess) stop(t *testing.T) {

@@ -1,0 +1,191 @@
+package host
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
+	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/wakerule"
+)
+
+// BenchmarkGuestMemory is the host's memory per controller, suspended and
+// active, for N copies of one module and for N distinct modules (the same
+// guest made distinct by a custom section, so each is compiled and held on
+// its own, as different controllers would be). Each controller is what the
+// host keeps for a loaded WasmController: its compiled watch with a wake
+// rule, queue and status, plus, when active, one guest instance. Memory is
+// the process's RSS and PSS from /proc/self/smaps_rollup, after a GC that
+// returns freed memory to the OS, divided by N. Compiled code is bounded by
+// the default --compiled-module-budget (256Mi): suspended distinct modules
+// beyond it are unloaded. Distinct modules stop at N=100 unless
+// BENCH_DISTINCT_MAX is raised (each compiles once, ~1 s cold; the disk cache
+// under _output/bench-cache makes later runs faster). Run with -benchtime=1x.
+func BenchmarkGuestMemory(b *testing.B) {
+	wasm := buildGuest(b, "counter")
+	cacheDir, err := filepath.Abs(filepath.Join("..", "..", "_output", "bench-cache"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	maxDistinct := 100
+	if v, err := strconv.Atoi(os.Getenv("BENCH_DISTINCT_MAX")); err == nil {
+		maxDistinct = v
+	}
+	for _, distinct := range []bool{false, true} {
+		for _, n := range []int{10, 100, 1000} {
+			kind := "copies"
+			if distinct {
+				kind = "distinct"
+			}
+			b.Run(fmt.Sprintf("modules=%s/n=%d", kind, n), func(b *testing.B) {
+				if distinct && n > maxDistinct {
+					b.Skipf("distinct modules above %d: set BENCH_DISTINCT_MAX", maxDistinct)
+				}
+				for range b.N {
+					suspended, active := guestMemory(b, wasm, cacheDir, n, distinct, !distinct || n <= 100)
+					b.ReportMetric(suspended.rss/float64(n), "suspended-RSS-B/guest")
+					b.ReportMetric(suspended.pss/float64(n), "suspended-PSS-B/guest")
+					if active.rss > 0 {
+						b.ReportMetric(active.rss/float64(n), "active-RSS-B/guest")
+						b.ReportMetric(active.pss/float64(n), "active-PSS-B/guest")
+					}
+				}
+			})
+		}
+	}
+}
+
+type memUse struct{ rss, pss float64 }
+
+// guestMemory loads n controllers, measures, makes each active, measures
+// again, and returns both increments over the process before loading.
+func guestMemory(b *testing.B, wasm []byte, cacheDir string, n int, distinct, measureActive bool) (suspended, active memUse) {
+	ctx := context.Background()
+	rt, err := wasmruntime.New(ctx, wasmruntime.Config{CacheDir: cacheDir, CompiledBudgetBytes: 256 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = rt.Close(ctx) }()
+	compiler, err := wakerule.NewCompiler(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	base := readMemory(b)
+	h := &Host{scheduler: newScheduler(1), clock: clock.RealClock{}, timers: newTimerQueue(clock.RealClock{})}
+	controllers := make([]*controller, 0, n)
+	defer func() {
+		for _, c := range controllers {
+			c.cancel()
+			c.suspendIdleInstances()
+			c.module.Release(ctx)
+		}
+	}()
+	for i := range n {
+		bytes := wasm
+		if distinct {
+			bytes = withCustomSection(wasm, fmt.Sprintf("bench-%d", i))
+		}
+		m, err := rt.Load(ctx, bytes)
+		if err != nil {
+			b.Fatal(err)
+		}
+		controllers = append(controllers, benchController(b, h, m, compiler, i))
+	}
+	suspended = readMemory(b).minus(base)
+	if !measureActive {
+		return suspended, memUse{}
+	}
+	for _, c := range controllers {
+		inst, err := c.resume(c.ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.instances <- inst
+	}
+	return suspended, readMemory(b).minus(base)
+}
+
+func benchController(b *testing.B, h *Host, m *wasmruntime.Module, compiler *wakerule.Compiler, i int) *controller {
+	memory := resource.MustParse("64Mi")
+	wc := &v1alpha1.WasmController{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: fmt.Sprint("c", i), UID: types.UID(fmt.Sprint("uid-", i)), Generation: 1},
+		Spec: v1alpha1.WasmControllerSpec{Suspend: v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendNever},
+			Limits: v1alpha1.Limits{Memory: &memory, MaxConcurrentReconciles: 1}},
+	}
+	c := newController(h, wc, m, newStatusWriter(nil, wc))
+	w, err := compileWatch(0, &v1alpha1.Watch{WakeWhen: "object.data.x != oldObject.data.x"}, configMaps, true, compiler)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.watches = append(c.watches, w)
+	return c
+}
+
+func (m memUse) minus(o memUse) memUse { return memUse{m.rss - o.rss, m.pss - o.pss} }
+
+// readMemory returns the process's RSS and PSS in bytes, after returning
+// what the Go heap freed to the OS.
+func readMemory(b *testing.B) memUse {
+	debug.FreeOSMemory()
+	f, err := os.Open("/proc/self/smaps_rollup")
+	if err != nil {
+		b.Skipf("no /proc/self/smaps_rollup: %v", err)
+	}
+	defer f.Close()
+	var m memUse
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		k, v, ok := strings.Cut(s.Text(), ":")
+		if !ok {
+			continue
+		}
+		kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+		if err != nil {
+			continue
+		}
+		switch k {
+		case "Rss":
+			m.rss = kb * 1024
+		case "Pss":
+			m.pss = kb * 1024
+		}
+	}
+	return m
+}
+
+// withCustomSection appends a custom section named name to a module, which
+// changes its digest and nothing else.
+func withCustomSection(wasm []byte, name string) []byte {
+	payload := appendULEB(nil, uint32(len(name)))
+	payload = append(payload, name...)
+	out := append([]byte(nil), wasm...)
+	out = append(out, 0) // custom section id
+	out = appendULEB(out, uint32(len(payload)))
+	return append(out, payload...)
+}
+
+func appendULEB(b []byte, v uint32) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if v != 0 {
+			c |= 0x80
+		}
+		b = append(b, c)
+		if v == 0 {
+			return b
+		}
+	}
+}
