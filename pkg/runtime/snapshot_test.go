@@ -281,9 +281,9 @@ func compiledCost(t *testing.T, cacheDir string, wasm []byte) int64 {
 	return r.CompiledBytes()
 }
 
-// TestSnapshot_Concurrent snapshots, restores, reconciles and evicts from
-// many goroutines at once, for the race detector, with a compiled-code
-// budget that holds one of the two modules.
+// TestSnapshot_Concurrent snapshots, restores, reconciles, loads, releases
+// and evicts from many goroutines at once, for the race detector, with a
+// compiled-code budget that holds one of the two modules.
 func TestSnapshot_Concurrent(t *testing.T) {
 	cacheDir := filepath.Join(t.TempDir(), "cache")
 	wasm := guest(t, "counter")
@@ -353,6 +353,33 @@ func TestSnapshot_Concurrent(t *testing.T) {
 			}
 			_ = r.CompiledBytes()
 			_ = shared.MemoryBytes()
+		}
+	})
+	// Loads and releases: of a loaded module (a shared reference), and of
+	// another module released while its instance still runs.
+	wg.Go(func() {
+		for i := range rounds {
+			again, err := r.Load(t.Context(), withCustomSection(wasm, "concurrent-0"))
+			if err != nil {
+				errs <- err
+				return
+			}
+			again.Release(t.Context())
+			other, err := r.Load(t.Context(), withCustomSection(wasm, "concurrent-other-"+strconv.Itoa(i%2)))
+			if err != nil {
+				errs <- err
+				return
+			}
+			inst, err := other.Instantiate(t.Context(), counterConfig)
+			if err != nil {
+				errs <- err
+				return
+			}
+			other.Release(t.Context())
+			if _, err := inst.Reconcile(t.Context(), runtime.Request{Name: "x"}); err != nil {
+				errs <- fmt.Errorf("reconcile after its module's release: %w", err)
+			}
+			inst.Close(t.Context())
 		}
 	})
 	wg.Wait()
