@@ -4,10 +4,12 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr/funcr"
 
@@ -167,43 +169,105 @@ func BenchmarkReconcile_Compute(b *testing.B) {
 }
 
 // BenchmarkMemory reports the host memory a loaded distinct module and a
-// resident instance cost: RSS after loading 10 distinct modules (the same
-// code under different digests) and instantiating 10 guests of one.
+// resident instance cost: RSS after loading n distinct modules (the same
+// code under different digests) and instantiating n guests of one, next to
+// the runtime's estimate of the compiled code (Runtime.CompiledBytes), and
+// RSS after loading n distinct modules under a budget that keeps one
+// resident. client-go is loaded once (a new digest compiles cold, for
+// minutes).
 func BenchmarkMemory(b *testing.B) {
-	wasm := guest(b, "echo")
-	const n = 10
-	for b.Loop() {
-		r := newRuntime(b)
-		before := rss(b)
-		var mods []*runtime.Module
-		for i := range n {
-			m, err := r.Load(b.Context(), withCustomSection(wasm, "distinct-"+strconv.Itoa(i)))
+	for _, g := range []struct {
+		name string
+		n    int
+	}{{"echo", 10}, {"clientgo", 1}} {
+		b.Run(g.name, func(b *testing.B) {
+			wasm, err := runtime.TryBuildGuest(g.name)
 			if err != nil {
-				b.Fatal(err)
+				b.Skipf("guest %s does not build: %v", g.name, err)
 			}
-			mods = append(mods, m)
-		}
-		afterLoad := rss(b)
-		var insts []*runtime.Instance
-		for range n {
-			inst, err := mods[0].Instantiate(b.Context(), runtime.InstanceConfig{Name: "bench", MemoryLimit: 64 << 20, Logger: discard})
-			if err != nil {
-				b.Fatal(err)
+			for b.Loop() {
+				measureMemory(b, wasm, g.n)
 			}
-			insts = append(insts, inst)
-		}
-		afterInst := rss(b)
-		b.ReportMetric(float64(afterLoad-before)/n, "rss-bytes/module")
-		b.ReportMetric(float64(afterInst-afterLoad)/n, "rss-bytes/instance")
-		for _, inst := range insts {
-			inst.Close(context.Background())
-		}
-		for _, m := range mods {
-			m.Release(context.Background())
-		}
-		_ = r.Close(context.Background())
-		debug.FreeOSMemory()
+		})
 	}
+}
+
+func measureMemory(b *testing.B, wasm []byte, n int) {
+	digest := func(i int) []byte {
+		if n == 1 {
+			return wasm
+		}
+		return withCustomSection(wasm, "distinct-"+strconv.Itoa(i))
+	}
+	settle()
+	r, err := runtime.New(b.Context(), runtime.Config{CacheDir: sharedCacheDir(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	before := rss(b)
+	var mods []*runtime.Module
+	for i := range n {
+		m, err := r.Load(b.Context(), digest(i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		mods = append(mods, m)
+	}
+	settle()
+	afterLoad := rss(b)
+	var insts []*runtime.Instance
+	for range n {
+		inst, err := mods[0].Instantiate(b.Context(), runtime.InstanceConfig{Name: "bench", MemoryLimit: 256 << 20, Logger: discard})
+		if err != nil {
+			b.Fatal(err)
+		}
+		insts = append(insts, inst)
+	}
+	afterInst := rss(b)
+	perModule := float64(afterLoad-before) / float64(n)
+	b.ReportMetric(perModule, "rss-bytes/module")
+	b.ReportMetric(float64(r.CompiledBytes())/float64(n), "estimated-bytes/module")
+	b.ReportMetric(float64(afterInst-afterLoad)/float64(n), "rss-bytes/instance")
+	for _, inst := range insts {
+		inst.Close(context.Background())
+	}
+	for _, m := range mods {
+		m.Release(context.Background())
+	}
+	_ = r.Close(context.Background())
+	if n == 1 {
+		return
+	}
+
+	// The same modules under a budget of one byte: all but the last
+	// loaded are evicted.
+	settle()
+	r, err = runtime.New(b.Context(), runtime.Config{CacheDir: sharedCacheDir(b), CompiledBudgetBytes: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	before = rss(b)
+	for i := range n {
+		m, err := r.Load(b.Context(), digest(i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer m.Release(context.Background())
+	}
+	settle()
+	b.ReportMetric((float64(rss(b)-before)-perModule)/float64(n-1), "rss-bytes/evicted-module")
+	_ = r.Close(context.Background())
+}
+
+// settle collects garbage, runs the finalizers that unmap evicted compiled
+// code, and returns freed memory to the OS, so that RSS reflects what is
+// held.
+func settle() {
+	for range 2 {
+		goruntime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	debug.FreeOSMemory()
 }
 
 // rss reads the process's resident set size from /proc.

@@ -2,8 +2,11 @@ package runtime_test
 
 import (
 	"context"
+	"errors"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -153,5 +156,47 @@ func TestRuntime_CompiledBudgetWithoutCacheDir(t *testing.T) {
 	defer inst.Close(context.Background())
 	if c, _ := report(t, inst, "report"); c != 1 {
 		t.Errorf("count = %d, want 1", c)
+	}
+}
+
+// TestModule_KeptBytes: with a cache dir the bytes an evicted module
+// compiles from are in <CacheDir>/modules, checked when read back, and
+// removed with the last Release.
+func TestModule_KeptBytes(t *testing.T) {
+	cacheDir := filepath.Join(t.TempDir(), "cache")
+	wasm := guest(t, "counter")
+	r, err := runtime.New(t.Context(), runtime.Config{CacheDir: cacheDir, CompiledBudgetBytes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	a, err := r.Load(t.Context(), withCustomSection(wasm, "kept-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := filepath.Join(cacheDir, "modules", strings.TrimPrefix(a.Digest, "sha256:")+".wasm")
+	if fi, err := os.Stat(kept); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("kept bytes: %v, %v; want a 0600 file", fi, err)
+	}
+	b, err := r.Load(t.Context(), withCustomSection(wasm, "kept-b")) // evicts a
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release(context.Background())
+	if a.Resident() {
+		t.Fatal("a still resident")
+	}
+	if err := os.WriteFile(kept, []byte("\x00asm\x01\x00\x00\x00"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Warm(t.Context()); err == nil || !strings.Contains(err.Error(), "changed") {
+		t.Errorf("Warm with the kept bytes changed = %v, want an error saying so", err)
+	}
+	a.Release(t.Context())
+	if _, err := os.Stat(kept); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("kept bytes after the last Release: %v, want them removed", err)
+	}
+	if err := a.Warm(t.Context()); err == nil {
+		t.Errorf("Warm of a released module succeeded")
 	}
 }

@@ -126,3 +126,22 @@ func TestRewrite_GoGuest(t *testing.T) {
 	defer compiled.Close(ctx)
 	t.Logf("%d mutable globals exported", len(m.globals))
 }
+
+// FuzzRewrite feeds arbitrary module bytes to the rewrite Load does. It
+// must never panic, and what it exports a second time is refused as
+// reserved.
+func FuzzRewrite(f *testing.F) {
+	f.Add(globalsModule(nil, "answer"))
+	f.Add(globalsModule([][]byte{append(append(name("env"), name("f")...), 0, 0)}, "answer"))
+	f.Add([]byte("\x00asm\x01\x00\x00\x00"))
+	f.Fuzz(func(t *testing.T, wasm []byte) {
+		m := &Module{}
+		out, err := m.rewrite(wasm, true)
+		if err != nil || len(m.globals) == 0 {
+			return
+		}
+		if _, err := (&Module{}).rewrite(out, true); err == nil {
+			t.Errorf("rewriting a rewritten module with %d globals exported: no error", len(m.globals))
+		}
+	})
+}

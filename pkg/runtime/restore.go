@@ -11,9 +11,10 @@ import (
 )
 
 // WriteSnapshot writes a snapshot of the guest to w: its linear memory
-// (chunks that are all zero skipped, the rest compressed), its mutable
+// (4 KiB chunks that are all zero, or still hold what the module's data
+// segments wrote, are skipped; the rest is compressed), its mutable
 // globals, its monotonic clock reading and the module's digest, in a
-// versioned format with a checksum. It returns the bytes written. The guest
+// versioned format with a checksum (see snapshot.go). It returns the bytes written. The guest
 // must be between reconciles: WriteSnapshot waits for a running reconcile
 // to end. The instance stays usable.
 //

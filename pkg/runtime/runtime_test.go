@@ -24,6 +24,9 @@ func guest(t testing.TB, name string) []byte {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	runtime.RemoveBuiltGuests()
+	if benchCache != "" {
+		_ = os.RemoveAll(benchCache)
+	}
 	os.Exit(code)
 }
 

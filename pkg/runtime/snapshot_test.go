@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 )
@@ -281,9 +283,9 @@ func compiledCost(t *testing.T, cacheDir string, wasm []byte) int64 {
 	return r.CompiledBytes()
 }
 
-// TestSnapshot_Concurrent snapshots, restores, reconciles and evicts from
-// many goroutines at once, for the race detector, with a compiled-code
-// budget that holds one of the two modules.
+// TestSnapshot_Concurrent snapshots, restores, reconciles, loads, releases
+// and evicts from many goroutines at once, for the race detector, with a
+// compiled-code budget that holds one of the two modules.
 func TestSnapshot_Concurrent(t *testing.T) {
 	cacheDir := filepath.Join(t.TempDir(), "cache")
 	wasm := guest(t, "counter")
@@ -355,6 +357,33 @@ func TestSnapshot_Concurrent(t *testing.T) {
 			_ = shared.MemoryBytes()
 		}
 	})
+	// Loads and releases: of a loaded module (a shared reference), and of
+	// another module released while its instance still runs.
+	wg.Go(func() {
+		for i := range rounds {
+			again, err := r.Load(t.Context(), withCustomSection(wasm, "concurrent-0"))
+			if err != nil {
+				errs <- err
+				return
+			}
+			again.Release(t.Context())
+			other, err := r.Load(t.Context(), withCustomSection(wasm, "concurrent-other-"+strconv.Itoa(i%2)))
+			if err != nil {
+				errs <- err
+				return
+			}
+			inst, err := other.Instantiate(t.Context(), counterConfig)
+			if err != nil {
+				errs <- err
+				return
+			}
+			other.Release(t.Context())
+			if _, err := inst.Reconcile(t.Context(), runtime.Request{Name: "x"}); err != nil {
+				errs <- fmt.Errorf("reconcile after its module's release: %w", err)
+			}
+			inst.Close(t.Context())
+		}
+	})
 	wg.Wait()
 	close(errs)
 	for err := range errs {
@@ -376,4 +405,52 @@ func restoreRound(ctx context.Context, m *runtime.Module, snap []byte) error {
 	}
 	_, err = inst.WriteSnapshot(io.Discard)
 	return err
+}
+
+// TestSnapshot_ClockContinues: a restored guest's monotonic clock goes on
+// from the snapshot's reading by the wall time since the snapshot was
+// taken, as if the guest had been running, and never goes back.
+func TestSnapshot_ClockContinues(t *testing.T) {
+	r := newRuntime(t)
+	m, err := r.Load(t.Context(), guest(t, "counter"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Release(context.Background())
+	snap, since := snapshotOf(t, m)
+
+	// The header's walltime field follows the magic, the version, the
+	// digest and the monotonic reading; the file ends in a SHA-256 of the
+	// rest.
+	walltimeAt := 8 + 4 + 2 + len(m.Digest) + 8
+	withWalltime := func(shift time.Duration) []byte {
+		b := bytes.Clone(snap)
+		wall := int64(binary.LittleEndian.Uint64(b[walltimeAt:]))
+		binary.LittleEndian.PutUint64(b[walltimeAt:], uint64(wall+int64(shift)))
+		sum := sha256.Sum256(b[:len(b)-sha256.Size])
+		copy(b[len(b)-sha256.Size:], sum[:])
+		return b
+	}
+	tests := []struct {
+		name     string
+		shift    time.Duration
+		atLeast  time.Duration
+		lessThan time.Duration
+	}{
+		{name: "taken an hour ago", shift: -time.Hour, atLeast: time.Hour, lessThan: time.Hour + time.Minute},
+		{name: "taken in the future (wall clock went back)", shift: time.Hour, atLeast: 0, lessThan: time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inst, err := m.Restore(t.Context(), counterConfig, bytes.NewReader(withWalltime(tt.shift)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer inst.Close(context.Background())
+			_, now := report(t, inst, "clock")
+			if d := time.Duration(now - since); d < tt.atLeast || d >= tt.lessThan {
+				t.Errorf("guest clock advanced %v across the restore, want in [%v, %v)", d, tt.atLeast, tt.lessThan)
+			}
+		})
+	}
 }

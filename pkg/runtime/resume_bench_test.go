@@ -1,0 +1,137 @@
+package runtime_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+)
+
+// Benchmarks share one compilation cache, so that a large guest is
+// compiled cold once per test binary.
+var (
+	benchCacheOnce sync.Once
+	benchCache     string
+)
+
+func sharedCacheDir(b *testing.B) string {
+	benchCacheOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "runtime-bench-cache")
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchCache = dir
+	})
+	return benchCache
+}
+
+// resumeGuests are the guests BenchmarkResume wakes: the SDK guest (small)
+// and a guest built on client-go's typed clientset (large).
+var resumeGuests = []struct {
+	name  string
+	limit uint64
+}{
+	{name: "echo", limit: 64 << 20},
+	{name: "clientgo", limit: 256 << 20},
+}
+
+// BenchmarkResume is one wake of a guest that is not resident, ending with
+// one reconcile (one API request to a fake) and the instance closed again:
+// from a snapshot file (snapshot-restore), by instantiating and running
+// guest init (fresh-init), against a reconcile of a resident instance
+// (warm). It reports the median and 99th percentile of the operations and
+// the size of the snapshot file.
+func BenchmarkResume(b *testing.B) {
+	for _, g := range resumeGuests {
+		b.Run(g.name, func(b *testing.B) {
+			wasm, err := runtime.TryBuildGuest(g.name)
+			if err != nil {
+				b.Skipf("guest %s does not build: %v", g.name, err)
+			}
+			r, err := runtime.New(b.Context(), runtime.Config{CacheDir: sharedCacheDir(b)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close(context.Background())
+			m, err := r.Load(b.Context(), wasm)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Release(context.Background())
+			cfg := runtime.InstanceConfig{Name: "bench", MemoryLimit: g.limit, API: &fakeAPI{}, Logger: discard}
+			req := runtime.Request{Namespace: "default", Name: "cm", Reason: "event"}
+
+			// The snapshot is of a guest that has reconciled once.
+			first, err := m.Instantiate(b.Context(), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := first.Reconcile(b.Context(), req); err != nil {
+				b.Fatal(err)
+			}
+			snapshot := filepath.Join(b.TempDir(), "snapshot")
+			size, err := first.SaveSnapshot(snapshot)
+			if err != nil {
+				b.Fatal(err)
+			}
+			memory := first.MemoryBytes()
+
+			b.Run("snapshot-restore", func(b *testing.B) {
+				measure(b, func() {
+					inst, err := m.RestoreFile(b.Context(), cfg, snapshot)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := inst.Reconcile(b.Context(), req); err != nil {
+						b.Fatal(err)
+					}
+					inst.Close(b.Context())
+				})
+				b.ReportMetric(float64(size), "snapshot-bytes")
+				b.ReportMetric(float64(memory), "linear-memory-bytes")
+			})
+			b.Run("fresh-init", func(b *testing.B) {
+				measure(b, func() {
+					inst, err := m.Instantiate(b.Context(), cfg)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := inst.Reconcile(b.Context(), req); err != nil {
+						b.Fatal(err)
+					}
+					inst.Close(b.Context())
+				})
+			})
+			b.Run("warm", func(b *testing.B) {
+				measure(b, func() {
+					if _, err := first.Reconcile(b.Context(), req); err != nil {
+						b.Fatal(err)
+					}
+				})
+			})
+			first.Close(b.Context())
+		})
+	}
+}
+
+// measure runs op in a b.Loop and reports the median and 99th percentile
+// of its durations.
+func measure(b *testing.B, op func()) {
+	var durations []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		op()
+		durations = append(durations, time.Since(start))
+	}
+	slices.Sort(durations)
+	at := func(q float64) float64 {
+		return float64(durations[int(q*float64(len(durations)-1))].Nanoseconds())
+	}
+	b.ReportMetric(at(0.50), "p50-ns")
+	b.ReportMetric(at(0.99), "p99-ns")
+}
