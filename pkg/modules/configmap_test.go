@@ -1,4 +1,4 @@
-package host
+package modules
 
 import (
 	"bytes"
@@ -16,8 +16,8 @@ import (
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
 )
 
-func TestFetchModule(t *testing.T) {
-	wasm := []byte("\x00asm\x01\x00\x00\x00 module bytes")
+func TestFetch_ConfigMapAndInline(t *testing.T) {
+	wasm := wasmModule("configmap")
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
 	_, _ = zw.Write(wasm)
@@ -26,6 +26,7 @@ func TestFetchModule(t *testing.T) {
 	kube := fake.NewClientset(&corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "modules"},
 		BinaryData: map[string][]byte{"plain.wasm": wasm, "packed.wasm.gz": gz.Bytes(), "broken.gz": {0x1f, 0x8b, 0, 1}},
+		Data:       map[string]string{"text": "hello"},
 	})
 	ref := func(key string) v1alpha1.ModuleSource {
 		return v1alpha1.ModuleSource{ConfigMapRef: &v1alpha1.ConfigMapKeyReference{Name: "modules", Key: key}}
@@ -47,6 +48,7 @@ func TestFetchModule(t *testing.T) {
 		{name: "configMap missing key", src: ref("other"), kube: true, wantReason: "KeyNotFound"},
 		{name: "configMap missing", src: v1alpha1.ModuleSource{ConfigMapRef: &v1alpha1.ConfigMapKeyReference{Name: "nope", Key: "k"}},
 			kube: true, wantReason: "ConfigMapNotFound"},
+		{name: "configMap holding text", src: ref("text"), kube: true, wantReason: "NotWasm", permanent: true},
 		{name: "configMap without a cluster", src: ref("plain.wasm"), wantReason: "NoTargetCluster", permanent: true},
 	}
 	for _, tt := range tests {
@@ -56,14 +58,19 @@ func TestFetchModule(t *testing.T) {
 			if tt.kube {
 				client = kube
 			}
-			got, err := fetchModule(t.Context(), client, wc)
+			store, err := OpenStore(t.TempDir(), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := NewFetcher(FetcherConfig{Store: store, Kube: client}).Fetch(t.Context(), wc)
 			if tt.wantReason == "" {
-				if err != nil || !bytes.Equal(got, wasm) {
-					t.Fatalf("fetchModule = %q, %v; want the module", got, err)
+				if err != nil || !bytes.Equal(got.Wasm, wasm) {
+					t.Fatalf("Fetch = %v, %v; want the module", got, err)
 				}
+				got.Release()
 				return
 			}
-			var me *ModuleError
+			var me *Error
 			if !errors.As(err, &me) || me.Reason != tt.wantReason || me.Permanent != tt.permanent {
 				t.Fatalf("error = %#v, want reason %s permanent=%v", err, tt.wantReason, tt.permanent)
 			}

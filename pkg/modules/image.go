@@ -1,0 +1,212 @@
+package modules
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
+)
+
+// fromImage pulls the module of wc's spec.module.image.
+//
+// A tag is resolved to a manifest digest, which Module.ResolvedImage pins.
+// With the IfNotPresent policy (the default) a pin already recorded in
+// status.resolvedImage for the same spec.module.image is reused, and with it
+// the module in the store, so that a moved tag changes nothing until the
+// policy is Always or the spec names another image.
+func (f *Fetcher) fromImage(ctx context.Context, wc *v1alpha1.WasmController) (*Module, error) {
+	src := &wc.Spec.Module
+	ref, err := f.parseReference(src.Image)
+	if err != nil {
+		return nil, err
+	}
+	pinned := pinnedImage(wc)
+	if pinned != "" && wc.Status.ModuleDigest != "" {
+		if wasm, lease, err := f.cfg.Store.Acquire(wc.Status.ModuleDigest); err == nil {
+			return &Module{Wasm: wasm, ResolvedImage: pinned, lease: lease}, nil
+		}
+	}
+	if pinned != "" {
+		if ref, err = f.parseReference(pinned); err != nil {
+			return nil, err
+		}
+	}
+
+	keychain, err := f.pullSecretKeychain(ctx, wc.Namespace, src.ImagePullSecrets)
+	if err != nil {
+		return nil, err
+	}
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(keychain),
+		remote.WithTransport(f.cfg.RegistryTransport), remote.WithUserAgent("wasm-apiserver")}
+	desc, err := remote.Get(ref, opts...)
+	if err != nil {
+		return nil, registryError(src.Image, err)
+	}
+	resolved := pinned
+	if resolved == "" {
+		resolved = resolvedReference(src.Image, ref, desc.Digest)
+	}
+	if desc.MediaType.IsIndex() {
+		idx, err := v1.ParseIndexManifest(bytes.NewReader(desc.Manifest))
+		if err != nil {
+			return nil, permanent(ReasonUnsupportedArtifact, fmt.Sprintf("image %s: bad index: %v", src.Image, err), err)
+		}
+		child, err := selectManifest(idx)
+		if err != nil {
+			return nil, err
+		}
+		if desc, err = remote.Get(ref.Context().Digest(child.Digest.String()), opts...); err != nil {
+			return nil, registryError(src.Image, err)
+		}
+	}
+	if !desc.MediaType.IsImage() {
+		return nil, permanent(ReasonUnsupportedArtifact, fmt.Sprintf("image %s: manifest media type %q is not an image manifest", src.Image, desc.MediaType), nil)
+	}
+	manifest, err := v1.ParseManifest(bytes.NewReader(desc.Manifest))
+	if err != nil {
+		return nil, permanent(ReasonUnsupportedArtifact, fmt.Sprintf("image %s: bad manifest: %v", src.Image, err), err)
+	}
+	layer, err := selectLayer(manifest)
+	if err != nil {
+		return nil, err
+	}
+	if layer.Size > f.cfg.MaxModuleBytes {
+		return nil, tooLarge(layer.Size, f.cfg.MaxModuleBytes)
+	}
+	if !layer.compat {
+		// The layer is the module: its digest is the module's.
+		if wasm, lease, err := f.cfg.Store.Acquire(layer.Digest.String()); err == nil {
+			return &Module{Wasm: wasm, ResolvedImage: resolved, lease: lease}, nil
+		}
+	}
+	blob, err := f.pullBlob(ref.Context().Digest(layer.Digest.String()), layer.Descriptor, opts)
+	if err != nil {
+		return nil, err
+	}
+	wasm := blob
+	if layer.compat {
+		if wasm, err = extractCompat(blob, f.cfg.MaxModuleBytes); err != nil {
+			return nil, err
+		}
+	}
+	if err := CheckWasm(wasm); err != nil {
+		return nil, err
+	}
+	lease, err := f.cfg.Store.Add(wasm)
+	if err != nil {
+		return nil, transient(ReasonStoreFailed, err.Error(), err)
+	}
+	return &Module{Wasm: wasm, ResolvedImage: resolved, lease: lease}, nil
+}
+
+// pullBlob downloads one layer, bounded by the module size limit, and
+// checks it against its digest.
+func (f *Fetcher) pullBlob(ref name.Digest, want v1.Descriptor, opts []remote.Option) ([]byte, error) {
+	layer, err := remote.Layer(ref, opts...)
+	if err != nil {
+		return nil, registryError(ref.String(), err)
+	}
+	rc, err := layer.Compressed()
+	if err != nil {
+		return nil, registryError(ref.String(), err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	b, err := io.ReadAll(io.TeeReader(io.LimitReader(rc, f.cfg.MaxModuleBytes+1), h))
+	if int64(len(b)) > f.cfg.MaxModuleBytes {
+		return nil, tooLarge(int64(len(b)), f.cfg.MaxModuleBytes)
+	}
+	got := "sha256:" + hex.EncodeToString(h.Sum(nil))
+	if int64(len(b)) == want.Size && got != want.Digest.String() {
+		// Read in full, yet not the bytes the manifest names.
+		return nil, permanent(ReasonDigestMismatch, fmt.Sprintf(
+			"layer %s: the registry served bytes with digest %s: the module will not run", ref, got), err)
+	}
+	if err != nil {
+		return nil, registryError(ref.String(), err)
+	}
+	if got != want.Digest.String() {
+		return nil, permanent(ReasonDigestMismatch, fmt.Sprintf(
+			"layer %s: the registry served %d bytes with digest %s, the manifest says %d bytes: the module will not run",
+			ref, len(b), got, want.Size), nil)
+	}
+	return b, nil
+}
+
+// parseReference parses an image reference, over plain HTTP for the
+// registries configured as insecure.
+func (f *Fetcher) parseReference(image string) (name.Reference, error) {
+	ref, err := name.ParseReference(image)
+	if err != nil {
+		return nil, permanent(ReasonInvalidReference, fmt.Sprintf("spec.module.image %q: %v", image, err), err)
+	}
+	if slices.Contains(f.cfg.InsecureRegistries, ref.Context().RegistryStr()) {
+		ref, err = name.ParseReference(image, name.Insecure)
+		if err != nil {
+			return nil, permanent(ReasonInvalidReference, fmt.Sprintf("spec.module.image %q: %v", image, err), err)
+		}
+	}
+	return ref, nil
+}
+
+// pinnedImage returns the reference by digest recorded for the same
+// spec.module.image, when the pull policy lets it be reused.
+func pinnedImage(wc *v1alpha1.WasmController) string {
+	src, resolved := &wc.Spec.Module, wc.Status.ResolvedImage
+	if src.ImagePullPolicy == v1alpha1.PullAlways || resolved == "" {
+		return ""
+	}
+	if resolved == src.Image || strings.HasPrefix(resolved, src.Image+"@sha256:") {
+		return resolved
+	}
+	return ""
+}
+
+// resolvedReference pins image to digest: "image@sha256:..." for a tag, the
+// reference itself when it already names a digest.
+func resolvedReference(image string, ref name.Reference, digest v1.Hash) string {
+	if _, ok := ref.(name.Digest); ok {
+		return image
+	}
+	return image + "@" + digest.String()
+}
+
+// registryError turns a registry client error into an *Error.
+func registryError(image string, err error) error {
+	if te, ok := errors.AsType[*transport.Error](err); ok {
+		switch {
+		case te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden ||
+			hasCode(te, transport.UnauthorizedErrorCode, transport.DeniedErrorCode):
+			return transient(ReasonUnauthorized, fmt.Sprintf("image %s: the registry refused access (check spec.module.imagePullSecrets): %v", image, err), err)
+		case te.StatusCode == http.StatusNotFound ||
+			hasCode(te, transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode, transport.BlobUnknownErrorCode):
+			return transient(ReasonImageNotFound, fmt.Sprintf("image %s not found: %v", image, err), err)
+		}
+	}
+	if _, ok := errors.AsType[*Error](err); ok {
+		return err
+	}
+	return transient(ReasonFetchFailed, fmt.Sprintf("image %s: %v", image, err), err)
+}
+
+func hasCode(te *transport.Error, codes ...transport.ErrorCode) bool {
+	for _, d := range te.Errors {
+		if slices.Contains(codes, d.Code) {
+			return true
+		}
+	}
+	return false
+}
