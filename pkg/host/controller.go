@@ -17,6 +17,7 @@ import (
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/modules"
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 )
 
@@ -37,9 +38,11 @@ type controller struct {
 	host   *Host
 	wc     *v1alpha1.WasmController
 	module *wasmruntime.Module
-	api    wasmruntime.APIHandler
-	status *statusWriter
-	logger klog.Logger
+	// fetched keeps the module's bytes in the module store while it runs.
+	fetched *modules.Module
+	api     wasmruntime.APIHandler
+	status  *statusWriter
+	logger  klog.Logger
 
 	watches       []*watch
 	registrations []registration
@@ -302,11 +305,13 @@ func (c *controller) stop() {
 	if c.module != nil {
 		c.module.Release(context.Background())
 	}
+	if c.fetched != nil {
+		c.fetched.Release()
+	}
 }
 
 // isPermanent says whether a load error waits for a spec change.
 func isPermanent(err error) bool {
-	var me *ModuleError
 	var abiErr *wasmruntime.ABIError
-	return (errors.As(err, &me) && me.Permanent) || errors.As(err, &abiErr)
+	return modules.IsPermanent(err) || errors.As(err, &abiErr)
 }

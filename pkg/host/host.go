@@ -33,6 +33,7 @@ import (
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned/scheme"
 	informers "github.com/wasm-apiserver/wasm-apiserver/pkg/generated/informers/externalversions"
 	listers "github.com/wasm-apiserver/wasm-apiserver/pkg/generated/listers/controllers/v1alpha1"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/modules"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/proxy"
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/wakerule"
@@ -50,6 +51,10 @@ type Config struct {
 	// Cluster is the target cluster the guests reconcile; nil when the
 	// server runs without one.
 	Cluster *rest.Config
+	// Modules says how modules are fetched and where they are stored; its
+	// Store is required. New sets its Kube to the target cluster's client,
+	// which reads ConfigMaps and image pull Secrets.
+	Modules modules.FetcherConfig
 }
 
 // Host runs every WasmController the server stores.
@@ -63,6 +68,7 @@ type Host struct {
 	// ServiceAccount may read what it asks the cache for.
 	authorizer *proxy.Authorizer
 	recorder   record.EventRecorder
+	fetcher    *modules.Fetcher
 
 	lister listers.WasmControllerLister
 	queue  workqueue.TypedRateLimitingInterface[string]
@@ -75,6 +81,9 @@ type Host struct {
 
 // New builds a host. It starts nothing until Run.
 func New(cfg Config) (*Host, error) {
+	if cfg.Modules.Store == nil {
+		return nil, errors.New("host: a module store is required")
+	}
 	compiler, err := wakerule.NewCompiler(nil)
 	if err != nil {
 		return nil, err
@@ -103,6 +112,8 @@ func New(cfg Config) (*Host, error) {
 		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: h.kube.CoreV1().Events("")})
 		h.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "wasm-apiserver"})
 	}
+	cfg.Modules.Kube = h.kube
+	h.fetcher = modules.NewFetcher(cfg.Modules)
 	return h, nil
 }
 
@@ -285,7 +296,8 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 		return err
 	}
 	if h.cfg.Cluster == nil {
-		return nil, fail(v1alpha1.ConditionWatchesReady, "NoTargetCluster", &ModuleError{Permanent: true,
+		return nil, fail(v1alpha1.ConditionWatchesReady, modules.ReasonNoTargetCluster, &modules.Error{Permanent: true,
+			Reason:  modules.ReasonNoTargetCluster,
 			Message: "wasm-apiserver runs without a target cluster (--kubeconfig): controllers cannot watch or reconcile"})
 	}
 	status.update(true, func(s *v1alpha1.WasmControllerStatus) {
@@ -294,27 +306,29 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 	})
 	status.flush(ctx)
 
-	wasm, err := fetchModule(ctx, h.kube, wc)
+	fetched, err := h.fetcher.Fetch(ctx, wc)
 	if err != nil {
-		reason := "FetchFailed"
-		if me, ok := errors.AsType[*ModuleError](err); ok {
-			reason = me.Reason
-		}
-		return nil, fail(v1alpha1.ConditionModuleLoaded, reason, err)
+		return nil, fail(v1alpha1.ConditionModuleLoaded, modules.ReasonOf(err), err)
 	}
-	module, err := h.cfg.Runtime.Load(ctx, wasm)
+	module, err := h.cfg.Runtime.Load(ctx, fetched.Wasm)
 	if err != nil {
+		fetched.Release()
 		return nil, fail(v1alpha1.ConditionModuleLoaded, "InvalidModule", err)
 	}
 	logger := klog.Background().WithValues("wasmController", klog.KObj(wc))
-	c := &controller{host: h, wc: wc, module: module, status: status, logger: logger,
+	c := &controller{host: h, wc: wc, fetched: fetched, module: module, status: status, logger: logger,
 		instances: make(chan *wasmruntime.Instance, max(1, int(wc.Spec.Limits.MaxConcurrentReconciles))),
 		resident:  map[*wasmruntime.Instance]struct{}{},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[wakeKey](),
 			workqueue.TypedRateLimitingQueueConfig[wakeKey]{Name: wc.Namespace + "/" + wc.Name})}
-	status.update(true, func(s *v1alpha1.WasmControllerStatus) { s.ModuleDigest = module.Digest })
-	status.setCondition(wc.Generation, v1alpha1.ConditionModuleLoaded, true, "Loaded",
-		fmt.Sprintf("%d bytes, %s", module.Size, module.Digest))
+	status.update(true, func(s *v1alpha1.WasmControllerStatus) {
+		s.ModuleDigest, s.ResolvedImage = module.Digest, fetched.ResolvedImage
+	})
+	loaded := fmt.Sprintf("%d bytes, %s", module.Size, module.Digest)
+	if fetched.ResolvedImage != "" {
+		loaded += " from " + fetched.ResolvedImage
+	}
+	status.setCondition(wc.Generation, v1alpha1.ConditionModuleLoaded, true, "Loaded", loaded)
 
 	apiServer, err := proxy.NewPassthrough(h.cfg.Cluster, wc.Namespace, wc.Spec.ServiceAccountName)
 	if err != nil {

@@ -1,0 +1,104 @@
+package host
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned/fake"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/modules"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/modules/modulestest"
+	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+)
+
+// TestHost_StartReportsModuleFailures checks that each way an image fails
+// becomes its own ModuleLoaded reason and Warning Event, that permanent
+// failures wait for a spec change, and that nothing is compiled or run.
+func TestHost_StartReportsModuleFailures(t *testing.T) {
+	open, private := modulestest.NewRegistry(t), modulestest.NewPrivateRegistry(t, "robot", "s3cret")
+	wasm := modulestest.WasmModule("controller")
+	open.Push(t, open.Ref("ctl/not-wasm:v1"), modules.MediaTypeWasmConfig,
+		modulestest.Layer{MediaType: modules.MediaTypeWasmLayer, Bytes: []byte("MZ not wasm at all")})
+	open.Push(t, open.Ref("ctl/large:v1"), modules.MediaTypeWasmConfig,
+		modulestest.Layer{MediaType: modules.MediaTypeWasmLayer, Bytes: append(modulestest.WasmModule("large"), make([]byte, 2048)...)})
+	open.Push(t, open.Ref("ctl/container:v1"), types.OCIConfigJSON,
+		modulestest.Layer{MediaType: types.OCILayer, Bytes: []byte("a")}, modulestest.Layer{MediaType: types.OCILayer, Bytes: []byte("b")})
+	if _, err := modules.Push(t.Context(), wasm, open.Ref("ctl/good:v1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := modules.Push(t.Context(), wasm, private.Ref("ctl/good:v1"), private.Auth()...); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name       string
+		module     v1alpha1.ModuleSource
+		wantReason string
+		permanent  bool
+	}{
+		{name: "wrong digest", module: v1alpha1.ModuleSource{Image: open.Ref("ctl/good:v1"), SHA256: fmt.Sprintf("%064x", 1)},
+			wantReason: modules.ReasonDigestMismatch, permanent: true},
+		{name: "missing image", module: v1alpha1.ModuleSource{Image: open.Ref("ctl/missing:v1")}, wantReason: modules.ReasonImageNotFound},
+		{name: "unauthorized", module: v1alpha1.ModuleSource{Image: private.Ref("ctl/good:v1")}, wantReason: modules.ReasonUnauthorized},
+		{name: "oversized", module: v1alpha1.ModuleSource{Image: open.Ref("ctl/large:v1")}, wantReason: modules.ReasonModuleTooLarge, permanent: true},
+		{name: "not Wasm", module: v1alpha1.ModuleSource{Image: open.Ref("ctl/not-wasm:v1")}, wantReason: modules.ReasonNotWasm, permanent: true},
+		{name: "container image", module: v1alpha1.ModuleSource{Image: open.Ref("ctl/container:v1")},
+			wantReason: modules.ReasonUnsupportedArtifact, permanent: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rt, err := wasmruntime.New(t.Context(), wasmruntime.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rt.Close(t.Context())
+			store, err := modules.OpenStore(t.TempDir(), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wc := &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", Generation: 1},
+				Spec: v1alpha1.WasmControllerSpec{Module: tt.module}}
+			client := fake.NewSimpleClientset(wc)
+			recorder := record.NewFakeRecorder(10)
+			h := &Host{cfg: Config{Runtime: rt, Controllers: client, Cluster: &rest.Config{}}, recorder: recorder,
+				fetcher: modules.NewFetcher(modules.FetcherConfig{Store: store, MaxModuleBytes: 1024})}
+
+			c, err := h.start(t.Context(), wc)
+			if c != nil || err == nil {
+				t.Fatalf("start = %v, %v; want a failure", c, err)
+			}
+			if got := isPermanent(err); got != tt.permanent {
+				t.Errorf("isPermanent = %v, want %v (%v)", got, tt.permanent, err)
+			}
+			if n := rt.LoadedModules(); n != 0 {
+				t.Errorf("%d modules compiled, want none", n)
+			}
+			got, err := client.ControllersV1alpha1().WasmControllers("ns").Get(t.Context(), "c", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cond := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionModuleLoaded)
+			if cond == nil || cond.Status != metav1.ConditionFalse || cond.Reason != tt.wantReason {
+				t.Errorf("ModuleLoaded condition = %+v, want False with reason %s", cond, tt.wantReason)
+			}
+			if got.Status.Phase != v1alpha1.PhaseFailed || got.Status.ModuleDigest != "" {
+				t.Errorf("phase %s, moduleDigest %q; want Failed and none", got.Status.Phase, got.Status.ModuleDigest)
+			}
+			select {
+			case e := <-recorder.Events:
+				if !strings.HasPrefix(e, "Warning "+tt.wantReason+" ") {
+					t.Errorf("Event %q, want a Warning with reason %s", e, tt.wantReason)
+				}
+			default:
+				t.Errorf("no Event recorded")
+			}
+		})
+	}
+}
