@@ -30,10 +30,10 @@ func TestHost_StartReportsModuleFailures(t *testing.T) {
 		modulestest.Layer{MediaType: modules.MediaTypeWasmLayer, Bytes: append(modulestest.WasmModule("large"), make([]byte, 2048)...)})
 	open.Push(t, open.Ref("ctl/container:v1"), types.OCIConfigJSON,
 		modulestest.Layer{MediaType: types.OCILayer, Bytes: []byte("a")}, modulestest.Layer{MediaType: types.OCILayer, Bytes: []byte("b")})
-	if _, err := modules.Push(t.Context(), wasm, open.Ref("ctl/good:v1")); err != nil {
+	if _, err := modules.Push(t.Context(), wasm, modulestest.Reference(t, open.Ref("ctl/good:v1"))); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := modules.Push(t.Context(), wasm, private.Ref("ctl/good:v1"), private.Auth()...); err != nil {
+	if _, err := modules.Push(t.Context(), wasm, modulestest.Reference(t, private.Ref("ctl/good:v1")), private.Auth()...); err != nil {
 		t.Fatal(err)
 	}
 

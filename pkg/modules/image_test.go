@@ -50,14 +50,14 @@ func TestFetch_Image(t *testing.T) {
 	corrupt := modulestest.NewRegistry(t)
 
 	wasm := wasmModule("controller")
-	pushed, err := Push(t.Context(), wasm, open.Ref("ctl/cncf:v1"))
+	pushed, err := Push(t.Context(), wasm, modulestest.Reference(t, open.Ref("ctl/cncf:v1")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Push(t.Context(), wasm, private.Ref("ctl/private:v1"), private.Auth()...); err != nil {
+	if _, err := Push(t.Context(), wasm, modulestest.Reference(t, private.Ref("ctl/private:v1")), private.Auth()...); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Push(t.Context(), wasm, corrupt.Ref("ctl/cncf:v1")); err != nil {
+	if _, err := Push(t.Context(), wasm, modulestest.Reference(t, corrupt.Ref("ctl/cncf:v1"))); err != nil {
 		t.Fatal(err)
 	}
 	corrupt.Corrupt.Store(true)

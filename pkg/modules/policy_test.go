@@ -13,7 +13,7 @@ func TestFetch_ImagePullPolicy(t *testing.T) {
 	reg := modulestest.NewRegistry(t)
 	ref := reg.Ref("ctl/moving:stable")
 	v1, v2 := wasmModule("version1"), wasmModule("version2")
-	if _, err := Push(t.Context(), v1, ref); err != nil {
+	if _, err := Push(t.Context(), v1, modulestest.Reference(t, ref)); err != nil {
 		t.Fatal(err)
 	}
 	store, err := OpenStore(t.TempDir(), 0)
@@ -29,7 +29,7 @@ func TestFetch_ImagePullPolicy(t *testing.T) {
 	if !strings.HasPrefix(first.ResolvedImage, ref+"@sha256:") {
 		t.Fatalf("ResolvedImage = %q, want %s pinned by digest", first.ResolvedImage, ref)
 	}
-	if _, err := Push(t.Context(), v2, ref); err != nil { // the tag moves
+	if _, err := Push(t.Context(), v2, modulestest.Reference(t, ref)); err != nil { // the tag moves
 		t.Fatal(err)
 	}
 	loaded := func(policy v1alpha1.PullPolicy, image string) *v1alpha1.WasmController {

@@ -33,20 +33,17 @@ func (m rawManifest) MediaType() (types.MediaType, error) { return m.mediaType, 
 
 // Push uploads wasm to the registry as a CNCF TAG Runtime Wasm OCI
 // artifact (config application/vnd.wasm.config.v0+json, one
-// application/wasm layer) and tags it ref. It returns the reference by
+// application/wasm layer) and tags it ref (parse it with name.Insecure to
+// speak plain HTTP to a registry that is not on loopback). It returns the reference by
 // digest that a WasmController can pin.
 //
 // # Errors
 //
 // An *Error with ReasonNotWasm when wasm is not a core module; the registry
 // client's errors otherwise.
-func Push(ctx context.Context, wasm []byte, ref string, opts ...remote.Option) (name.Digest, error) {
+func Push(ctx context.Context, wasm []byte, tag name.Reference, opts ...remote.Option) (name.Digest, error) {
 	if err := CheckWasm(wasm); err != nil {
 		return name.Digest{}, err
-	}
-	tag, err := name.ParseReference(ref)
-	if err != nil {
-		return name.Digest{}, fmt.Errorf("reference[%s]: %w", ref, err)
 	}
 	opts = append([]remote.Option{remote.WithContext(ctx)}, opts...)
 	module := static.NewLayer(wasm, MediaTypeWasmLayer)

@@ -176,3 +176,13 @@ func WasmModule(name string) []byte {
 	b = append(b, 0, byte(1+len(name)), byte(len(name)))
 	return append(b, name...)
 }
+
+// Reference parses ref, failing the test when it is not a reference.
+func Reference(t testing.TB, ref string) name.Reference {
+	t.Helper()
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
