@@ -44,7 +44,8 @@ type FetcherConfig struct {
 
 // Fetcher fetches the modules WasmControllers name and verifies them.
 type Fetcher struct {
-	cfg FetcherConfig
+	cfg       FetcherConfig
+	downloads downloads
 }
 
 // NewFetcher returns a Fetcher, filling in the defaults of cfg.

@@ -86,6 +86,7 @@ func (f *Fetcher) fromImage(ctx context.Context, wc *v1alpha1.WasmController) (*
 	if layer.Size > f.cfg.MaxModuleBytes {
 		return nil, tooLarge(layer.Size, f.cfg.MaxModuleBytes)
 	}
+	defer f.downloads.lock(layer.Digest.String())()
 	if !layer.compat {
 		// The layer is the module: its digest is the module's.
 		if wasm, lease, err := f.cfg.Store.Acquire(layer.Digest.String()); err == nil {

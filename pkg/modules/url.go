@@ -52,6 +52,7 @@ func (f *Fetcher) fromURL(ctx context.Context, rawURL, wantSHA256 string) (*Modu
 		return nil, permanent(ReasonInvalidReference, "spec.module.url needs spec.module.sha256: a module from a URL runs only verified", nil)
 	}
 	digest := "sha256:" + wantSHA256
+	defer f.downloads.lock(digest)()
 	if wasm, lease, err := f.cfg.Store.Acquire(digest); err == nil {
 		return &Module{Wasm: wasm, lease: lease}, nil
 	}
