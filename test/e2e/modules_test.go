@@ -3,6 +3,9 @@
 package e2e
 
 import (
+	"encoding/base64"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -77,6 +80,7 @@ func TestModuleImage(t *testing.T) {
 		t.Errorf("module store holds %v (%v), want the module", stored, err)
 	}
 
+	t.Run("private registry", func(t *testing.T) { testPrivateRegistry(t, c, srv, wasmctl, manifest, ref, wasm, digest) })
 	t.Run("missing image", func(t *testing.T) {
 		missing := strings.NewReplacer("name: "+name+"\n", "name: missing-image\n", ref, reg.Ref("controllers/nothing:v1")).Replace(manifest)
 		mustKubectl(t, wasmctl, missing, "apply", "-f", "-")
@@ -94,4 +98,55 @@ func TestModuleImage(t *testing.T) {
 			return strings.HasPrefix(out, "Warning"), out
 		})
 	})
+}
+
+// testPrivateRegistry pushes the same module to a registry that wants a
+// password, with the credentials of a docker config, and runs it with an
+// image pull Secret. Refused first without the Secret, it is then not
+// downloaded again: the store already holds its digest.
+func testPrivateRegistry(t *testing.T, c *cluster, srv *serverProcess, wasmctl, manifest, publicRef, wasm, digest string) {
+	admin := c.Kubeconfig
+	priv := modulestest.NewPrivateRegistry(t, "robot", "s3cret")
+	dockerConfig := t.TempDir()
+	auth := base64.StdEncoding.EncodeToString([]byte("robot:s3cret"))
+	if err := os.WriteFile(filepath.Join(dockerConfig, "config.json"),
+		[]byte(`{"auths": {"`+priv.Host+`": {"auth": "`+auth+`"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ref := priv.Ref("controllers/private:v1")
+	push := exec.CommandContext(t.Context(), srv.bin, "module", "push", wasm, ref)
+	push.Env = append(os.Environ(), "DOCKER_CONFIG="+dockerConfig)
+	if out, err := push.CombinedOutput(); err != nil {
+		t.Fatalf("module push with the docker config's credentials: %v\n%s", err, out)
+	}
+	downloads := priv.BlobGets.Load()
+
+	const name = "private-module"
+	private := strings.NewReplacer("name: configmap-replicator\n", "name: "+name+"\n", publicRef, ref).Replace(manifest)
+	mustKubectl(t, wasmctl, private, "apply", "-f", "-")
+	t.Cleanup(func() { _, _ = kubectl(t, wasmctl, "", "-n", "default", "delete", "wc", name, "--ignore-not-found") })
+	eventually(t, time.Minute, "ModuleLoaded False with reason Unauthorized", func() (bool, string) {
+		out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", name,
+			"-o", `jsonpath={.status.phase} {.status.conditions[?(@.type=="ModuleLoaded")].reason}`)
+		return out == "Failed Unauthorized", out
+	})
+
+	mustKubectl(t, admin, "", "-n", "default", "create", "secret", "docker-registry", "private-registry",
+		"--docker-server="+priv.Host, "--docker-username=robot", "--docker-password=s3cret")
+	t.Cleanup(func() {
+		_, _ = kubectl(t, admin, "", "-n", "default", "delete", "secret", "private-registry", "--ignore-not-found")
+	})
+	mustKubectl(t, wasmctl, "", "-n", "default", "patch", "wc", name, "--type=merge",
+		"-p", `{"spec":{"module":{"imagePullSecrets":[{"name":"private-registry"}]}}}`)
+	eventually(t, 2*time.Minute, name+" Active with the pull Secret", func() (bool, string) {
+		out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", name,
+			"-o", `jsonpath={.status.phase} {.status.moduleDigest} {.status.resolvedImage}`)
+		return strings.HasPrefix(out, "Active sha256:"+strings.TrimSpace(digest)+" "+ref+"@sha256:"), out
+	})
+	if got := priv.BlobGets.Load() - downloads; got != 0 {
+		t.Errorf("the module was downloaded %d times although the store held its digest", got)
+	}
+	if stored, _ := filepath.Glob(filepath.Join(srv.stateDir, "modules", "sha256", "*")); len(stored) != 1 {
+		t.Errorf("module store holds %v, want one module for both images", stored)
+	}
 }
