@@ -125,6 +125,7 @@ func (c completedConfig) runControllers(hook genericapiserver.PostStartHookConte
 	go func() {
 		h.Run(hook)
 		_ = rt.Close(context.Background())
+		store.Close()
 	}()
 	return nil
 }

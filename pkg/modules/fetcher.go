@@ -75,7 +75,8 @@ type Module struct {
 	// digest that the module was pulled from.
 	ResolvedImage string
 
-	lease *Lease
+	lease     *Lease
+	fromStore bool
 }
 
 // Release lets the store remove the module once nobody else uses it.
@@ -94,30 +95,41 @@ func (f *Fetcher) Fetch(ctx context.Context, wc *v1alpha1.WasmController) (*Modu
 	defer cancel()
 	src := &wc.Spec.Module
 	var (
-		m   *Module
-		err error
+		m      *Module
+		err    error
+		source string
 	)
 	switch {
 	case len(src.Inline) > 0:
-		m = &Module{Wasm: src.Inline}
+		source, m = "inline", &Module{Wasm: src.Inline}
 	case src.ConfigMapRef != nil:
 		var wasm []byte
+		source = "configMapRef"
 		wasm, err = f.fromConfigMap(ctx, wc.Namespace, src.ConfigMapRef)
 		m = &Module{Wasm: wasm}
 	case src.URL != "":
+		source = "url"
 		m, err = f.fromURL(ctx, src.URL, src.SHA256)
 	case src.Image != "":
+		source = "image"
 		m, err = f.fromImage(ctx, wc)
 	default:
 		return nil, permanent(ReasonNoSource, "spec.module names no source", nil)
 	}
+	if err == nil {
+		if err = f.verify(m, src.SHA256); err != nil {
+			m.Release()
+		}
+	}
 	if err != nil {
+		moduleFetches.WithLabelValues(source, ReasonOf(err)).Inc()
 		return nil, err
 	}
-	if err := f.verify(m, src.SHA256); err != nil {
-		m.Release()
-		return nil, err
+	result := "fetched"
+	if m.fromStore {
+		result = "store"
 	}
+	moduleFetches.WithLabelValues(source, result).Inc()
 	return m, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 
+	"k8s.io/component-base/metrics/testutil"
+
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/modules/modulestest"
 )
 
@@ -22,6 +24,14 @@ func TestFetch_ConcurrentPullsDownloadOnce(t *testing.T) {
 	}
 	f := NewFetcher(FetcherConfig{Store: store})
 	before := reg.BlobGets.Load()
+	counter := func(result string) float64 {
+		v, err := testutil.GetCounterMetricValue(moduleFetches.WithLabelValues("image", result))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	fetchedBefore, storeBefore := counter("fetched"), counter("store")
 	const n = 8
 	got := make([]*Module, n)
 	errs := make([]error, n)
@@ -37,6 +47,9 @@ func TestFetch_ConcurrentPullsDownloadOnce(t *testing.T) {
 	}
 	if downloads := reg.BlobGets.Load() - before; downloads != 1 {
 		t.Errorf("%d blob downloads, want 1", downloads)
+	}
+	if fetched, fromStore := counter("fetched")-fetchedBefore, counter("store")-storeBefore; fetched != 1 || fromStore != n-1 {
+		t.Errorf("module_fetches_total: %v fetched and %v from the store, want 1 and %d", fetched, fromStore, n-1)
 	}
 	for i := range n - 1 {
 		got[i].Release()

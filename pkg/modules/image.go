@@ -36,7 +36,7 @@ func (f *Fetcher) fromImage(ctx context.Context, wc *v1alpha1.WasmController) (*
 	pinned := pinnedImage(wc)
 	if pinned != "" && wc.Status.ModuleDigest != "" {
 		if wasm, lease, err := f.cfg.Store.Acquire(wc.Status.ModuleDigest); err == nil {
-			return &Module{Wasm: wasm, ResolvedImage: pinned, lease: lease}, nil
+			return &Module{Wasm: wasm, ResolvedImage: pinned, lease: lease, fromStore: true}, nil
 		}
 	}
 	if pinned != "" {
@@ -90,7 +90,7 @@ func (f *Fetcher) fromImage(ctx context.Context, wc *v1alpha1.WasmController) (*
 	if !layer.compat {
 		// The layer is the module: its digest is the module's.
 		if wasm, lease, err := f.cfg.Store.Acquire(layer.Digest.String()); err == nil {
-			return &Module{Wasm: wasm, ResolvedImage: resolved, lease: lease}, nil
+			return &Module{Wasm: wasm, ResolvedImage: resolved, lease: lease, fromStore: true}, nil
 		}
 	}
 	blob, err := f.pullBlob(ref.Context().Digest(layer.Digest.String()), layer.Descriptor, opts)

@@ -100,6 +100,7 @@ func OpenStore(dir string, maxBytes int64) (*Store, error) {
 	s.mu.Lock()
 	s.evictLocked()
 	s.mu.Unlock()
+	stores.Store(s, struct{}{})
 	return s, nil
 }
 
@@ -178,6 +179,9 @@ func (s *Store) Acquire(digest string) ([]byte, *Lease, error) {
 	_ = os.Chtimes(s.path(digest), b.lastUsed, b.lastUsed) // survives restarts as the LRU order
 	return wasm, &Lease{store: s, digest: digest}, nil
 }
+
+// Close stops reporting the store in metrics. The files stay.
+func (s *Store) Close() { stores.Delete(s) }
 
 // Size returns the bytes of modules the store holds and how many it holds.
 func (s *Store) Size() (bytes int64, modules int) {

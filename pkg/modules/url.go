@@ -54,7 +54,7 @@ func (f *Fetcher) fromURL(ctx context.Context, rawURL, wantSHA256 string) (*Modu
 	digest := "sha256:" + wantSHA256
 	defer f.downloads.lock(digest)()
 	if wasm, lease, err := f.cfg.Store.Acquire(digest); err == nil {
-		return &Module{Wasm: wasm, lease: lease}, nil
+		return &Module{Wasm: wasm, lease: lease, fromStore: true}, nil
 	}
 
 	where := u.Redacted()
