@@ -57,8 +57,12 @@ func (e *Error) Error() string { return e.Message }
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
 
-// ReasonOf returns the Reason of err's *Error, or ReasonFetchFailed.
+// ReasonOf returns the Reason of err's *Error, ReasonFetchFailed for other
+// errors, and "" for nil.
 func ReasonOf(err error) string {
+	if err == nil {
+		return ""
+	}
 	if e, ok := errors.AsType[*Error](err); ok && e.Reason != "" {
 		return e.Reason
 	}

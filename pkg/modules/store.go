@@ -108,30 +108,25 @@ func OpenStore(dir string, maxBytes int64) (*Store, error) {
 func (s *Store) Add(wasm []byte) (*Lease, error) {
 	sum := sha256.Sum256(wasm)
 	digest := "sha256:" + hex.EncodeToString(sum[:])
+	if lease := s.lease(digest); lease != nil {
+		return lease, nil
+	}
+	// Written outside the lock: a large module must not hold up the others.
+	tmp, err := s.writeTemp(wasm)
+	if err != nil {
+		return nil, fmt.Errorf("module store: writing module[%s]: %w", digest, err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b, ok := s.blobs[digest]
-	if ok && !b.missing {
+	if ok && !b.missing { // stored meanwhile
+		_ = os.Remove(tmp)
 		b.refs++
 		b.lastUsed = s.now()
 		return &Lease{store: s, digest: digest}, nil
 	}
-	tmp, err := os.CreateTemp(s.tmpDir(), "module-*")
-	if err != nil {
-		return nil, fmt.Errorf("module store: %w", err)
-	}
-	_, err = tmp.Write(wasm)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), s.path(digest))
-	}
-	if err != nil {
-		_ = os.Remove(tmp.Name())
+	if err := os.Rename(tmp, s.path(digest)); err != nil {
+		_ = os.Remove(tmp)
 		return nil, fmt.Errorf("module store: writing module[%s]: %w", digest, err)
 	}
 	if !ok {
@@ -145,6 +140,39 @@ func (s *Store) Add(wasm []byte) (*Lease, error) {
 	return &Lease{store: s, digest: digest}, nil
 }
 
+// lease leases digest when the store holds it, or returns nil.
+func (s *Store) lease(digest string) *Lease {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.blobs[digest]
+	if !ok || b.missing {
+		return nil
+	}
+	b.refs++
+	b.lastUsed = s.now()
+	return &Lease{store: s, digest: digest}
+}
+
+// writeTemp writes b to a new temporary file, synced, and returns its name.
+func (s *Store) writeTemp(b []byte) (string, error) {
+	tmp, err := os.CreateTemp(s.tmpDir(), "module-*")
+	if err != nil {
+		return "", err
+	}
+	_, err = tmp.Write(b)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(tmp.Name())
+		return "", err
+	}
+	return tmp.Name(), nil
+}
+
 // Acquire reads the module with digest ("sha256:<hex>") and leases it.
 //
 // # Errors
@@ -153,31 +181,33 @@ func (s *Store) Add(wasm []byte) (*Lease, error) {
 // longer match its digest is removed and also reported as ErrNotStored, so
 // that the caller fetches it again.
 func (s *Store) Acquire(digest string) ([]byte, *Lease, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, ok := s.blobs[digest]
-	if !ok || b.missing {
+	lease := s.lease(digest) // keeps the file while it is read, outside the lock
+	if lease == nil {
 		return nil, nil, ErrNotStored
 	}
 	wasm, err := os.ReadFile(s.path(digest))
-	if errors.Is(err, fs.ErrNotExist) {
-		s.dropLocked(digest)
-		return nil, nil, ErrNotStored
-	}
-	if err != nil {
+	if err == nil {
+		sum := sha256.Sum256(wasm)
+		if "sha256:"+hex.EncodeToString(sum[:]) == digest {
+			now := s.now()
+			_ = os.Chtimes(s.path(digest), now, now) // survives restarts as the LRU order
+			return wasm, lease, nil
+		}
+		klog.InfoS("Removing corrupt module from the store", "digest", digest)
+		err = fmt.Errorf("module store: module[%s] does not match its digest: %w", digest, ErrNotStored)
+	} else if errors.Is(err, fs.ErrNotExist) {
+		err = ErrNotStored
+	} else {
+		lease.Release()
 		return nil, nil, fmt.Errorf("module store: reading module[%s]: %w", digest, err)
 	}
-	sum := sha256.Sum256(wasm)
-	if "sha256:"+hex.EncodeToString(sum[:]) != digest {
-		klog.InfoS("Removing corrupt module from the store", "digest", digest)
-		_ = os.Remove(s.path(digest))
-		s.dropLocked(digest)
-		return nil, nil, fmt.Errorf("module store: module[%s] does not match its digest: %w", digest, ErrNotStored)
-	}
-	b.refs++
-	b.lastUsed = s.now()
-	_ = os.Chtimes(s.path(digest), b.lastUsed, b.lastUsed) // survives restarts as the LRU order
-	return wasm, &Lease{store: s, digest: digest}, nil
+	// Gone or corrupt: forget it, so that the next Add writes it again.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = os.Remove(s.path(digest))
+	lease.once.Do(func() { s.blobs[digest].refs-- })
+	s.dropLocked(digest)
+	return nil, nil, err
 }
 
 // Close stops reporting the store in metrics. The files stay.
