@@ -43,7 +43,8 @@ var tarLayerTypes = []types.MediaType{types.OCILayer, types.DockerLayer, types.O
 // moduleLayer is the layer of a manifest that holds the module.
 type moduleLayer struct {
 	v1.Descriptor
-	// compat: the layer is a tar archive holding plugin.wasm.
+	// compat: the layer has a tar media type. It is a tar archive holding
+	// plugin.wasm, or the module itself (what ORAS pushes by default).
 	compat bool
 }
 

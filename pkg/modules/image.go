@@ -98,7 +98,9 @@ func (f *Fetcher) fromImage(ctx context.Context, wc *v1alpha1.WasmController) (*
 		return nil, err
 	}
 	wasm := blob
-	if layer.compat {
+	// A "tar" layer that holds the module's bytes as they are is what
+	// `oras push REF controller.wasm` writes without a media type.
+	if layer.compat && !bytes.HasPrefix(blob, []byte("\x00asm")) {
 		if wasm, err = extractCompat(blob, f.cfg.MaxModuleBytes); err != nil {
 			return nil, err
 		}
