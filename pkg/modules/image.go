@@ -17,6 +17,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
+	"k8s.io/klog/v2"
+
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
 )
 
@@ -24,9 +26,10 @@ import (
 //
 // A tag is resolved to a manifest digest, which Module.ResolvedImage pins.
 // With the IfNotPresent policy (the default) a pin already recorded in
-// status.resolvedImage for the same spec.module.image is reused, and with it
-// the module in the store, so that a moved tag changes nothing until the
-// policy is Always or the spec names another image.
+// status.resolvedImage for the same spec.module.image is reused, so that a
+// moved tag changes nothing until the policy is Always or the spec names
+// another image. An image pinned by digest whose module the store holds is
+// loaded without asking the registry.
 func (f *Fetcher) fromImage(ctx context.Context, wc *v1alpha1.WasmController) (*Module, error) {
 	src := &wc.Spec.Module
 	ref, err := f.parseReference(src.Image)
@@ -34,14 +37,19 @@ func (f *Fetcher) fromImage(ctx context.Context, wc *v1alpha1.WasmController) (*
 		return nil, err
 	}
 	pinned := pinnedImage(wc)
-	if pinned != "" && wc.Status.ModuleDigest != "" {
-		if wasm, lease, err := f.cfg.Store.Acquire(wc.Status.ModuleDigest); err == nil {
-			return &Module{Wasm: wasm, ResolvedImage: pinned, lease: lease, fromStore: true}, nil
-		}
-	}
 	if pinned != "" {
 		if ref, err = f.parseReference(pinned); err != nil {
 			return nil, err
+		}
+	}
+	if d, ok := ref.(name.Digest); ok {
+		// Pinned: the store may know the module without the registry.
+		if m := f.fromPin(d.DigestStr()); m != nil {
+			m.ResolvedImage = resolvedReference(src.Image, ref, d.DigestStr())
+			if pinned != "" {
+				m.ResolvedImage = pinned
+			}
+			return m, nil
 		}
 	}
 
@@ -55,9 +63,10 @@ func (f *Fetcher) fromImage(ctx context.Context, wc *v1alpha1.WasmController) (*
 	if err != nil {
 		return nil, registryError(src.Image, err)
 	}
+	manifestDigest := desc.Digest.String()
 	resolved := pinned
 	if resolved == "" {
-		resolved = resolvedReference(src.Image, ref, desc.Digest)
+		resolved = resolvedReference(src.Image, ref, manifestDigest)
 	}
 	if desc.MediaType.IsIndex() {
 		idx, err := v1.ParseIndexManifest(bytes.NewReader(desc.Manifest))
@@ -90,6 +99,7 @@ func (f *Fetcher) fromImage(ctx context.Context, wc *v1alpha1.WasmController) (*
 	if !layer.compat {
 		// The layer is the module: its digest is the module's.
 		if wasm, lease, err := f.cfg.Store.Acquire(layer.Digest.String()); err == nil {
+			_ = f.cfg.Store.pin(manifestDigest, lease.Digest())
 			return &Module{Wasm: wasm, ResolvedImage: resolved, lease: lease, fromStore: true}, nil
 		}
 	}
@@ -112,7 +122,24 @@ func (f *Fetcher) fromImage(ctx context.Context, wc *v1alpha1.WasmController) (*
 	if err != nil {
 		return nil, transient(ReasonStoreFailed, err.Error(), err)
 	}
+	if err := f.cfg.Store.pin(manifestDigest, lease.Digest()); err != nil {
+		klog.ErrorS(err, "Recording the module of a manifest", "image", src.Image)
+	}
 	return &Module{Wasm: wasm, ResolvedImage: resolved, lease: lease}, nil
+}
+
+// fromPin returns the module the store recorded for a manifest digest, or
+// nil.
+func (f *Fetcher) fromPin(manifestDigest string) *Module {
+	moduleDigest, ok := f.cfg.Store.pinned(manifestDigest)
+	if !ok {
+		return nil
+	}
+	wasm, lease, err := f.cfg.Store.Acquire(moduleDigest)
+	if err != nil {
+		return nil
+	}
+	return &Module{Wasm: wasm, lease: lease, fromStore: true}
 }
 
 // pullBlob downloads one layer, bounded by the module size limit, and
@@ -180,11 +207,11 @@ func pinnedImage(wc *v1alpha1.WasmController) string {
 
 // resolvedReference pins image to digest: "image@sha256:..." for a tag, the
 // reference itself when it already names a digest.
-func resolvedReference(image string, ref name.Reference, digest v1.Hash) string {
+func resolvedReference(image string, ref name.Reference, digest string) string {
 	if _, ok := ref.(name.Digest); ok {
 		return image
 	}
-	return image + "@" + digest.String()
+	return image + "@" + digest
 }
 
 // registryError turns a registry client error into an *Error.

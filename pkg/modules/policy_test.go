@@ -54,6 +54,11 @@ func TestFetch_ImagePullPolicy(t *testing.T) {
 		{name: "IfNotPresent pulls the pinned digest when the store lost it", fetcher: NewFetcher(FetcherConfig{Store: emptyStore}),
 			wc: loaded("", ref), want: v1, wantBlobGets: true},
 		{name: "Always resolves the tag again", fetcher: f, wc: loaded(v1alpha1.PullAlways, ref), want: v2, wantBlobGets: true},
+		{name: "the pin names the module, not status.moduleDigest", fetcher: f, wc: func() *v1alpha1.WasmController {
+			wc := loaded(v1alpha1.PullIfNotPresent, ref)
+			wc.Status.ModuleDigest = digestOf(v2) // in the store, but not what the pinned manifest holds
+			return wc
+		}(), want: v1},
 		{name: "another image is resolved", fetcher: f, wc: loaded(v1alpha1.PullIfNotPresent, reg.Ref("ctl/moving")), want: nil},
 	}
 	for _, tt := range tests {
@@ -80,5 +85,30 @@ func TestFetch_ImagePullPolicy(t *testing.T) {
 				t.Fatalf("ResolvedImage = %q, want the pin %q", m.ResolvedImage, first.ResolvedImage)
 			}
 		})
+	}
+}
+
+// TestFetch_PinnedCompatImageFromStore loads an image named by digest,
+// whose module digest its manifest does not tell, from the store.
+func TestFetch_PinnedCompatImageFromStore(t *testing.T) {
+	reg := modulestest.NewRegistry(t)
+	wasm := wasmModule("compat")
+	manifest := reg.Push(t, reg.Ref("ctl/compat:v1"), "application/vnd.oci.image.config.v1+json",
+		modulestest.Layer{MediaType: "application/vnd.oci.image.layer.v1.tar+gzip", Bytes: modulestest.CompatLayer(t, wasm)})
+	store, err := OpenStore(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc := imageController(reg.Ref("ctl/compat@" + manifest.String()))
+	for i, wantDownloads := range []int64{1, 0} {
+		before := reg.BlobGets.Load()
+		m, err := NewFetcher(FetcherConfig{Store: store}).Fetch(t.Context(), wc)
+		if err != nil || !bytes.Equal(m.Wasm, wasm) {
+			t.Fatalf("fetch %d: %v", i, err)
+		}
+		m.Release()
+		if got := reg.BlobGets.Load() - before; got != wantDownloads {
+			t.Errorf("fetch %d downloaded %d blobs, want %d", i, got, wantDownloads)
+		}
 	}
 }

@@ -80,7 +80,7 @@ func OpenStore(dir string, maxBytes int64) (*Store, error) {
 	if err := os.RemoveAll(s.tmpDir()); err != nil {
 		return nil, fmt.Errorf("module store[%s]: %w", dir, err)
 	}
-	for _, d := range []string{s.tmpDir(), filepath.Join(dir, "sha256")} {
+	for _, d := range []string{s.tmpDir(), filepath.Join(dir, "sha256"), filepath.Join(dir, "manifests")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("module store[%s]: %w", dir, err)
 		}

@@ -153,3 +153,28 @@ func TestStore_IgnoresStrayFiles(t *testing.T) {
 		t.Fatalf("a half-written temporary file was kept: %v", err)
 	}
 }
+
+func TestStore_Pins(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenStore(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, module := digestOf([]byte("manifest")), digestOf([]byte("module"))
+	if err := s.pin(manifest, module); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.pin("sha256:../../etc/passwd", module); err == nil {
+		t.Fatal("a malformed manifest digest was pinned")
+	}
+	s2, err := OpenStore(dir, 0) // pins survive a restart
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := s2.pinned(manifest); !ok || got != module {
+		t.Fatalf("pinned = %q, %v; want %s", got, ok, module)
+	}
+	if _, ok := s2.pinned(digestOf([]byte("other"))); ok {
+		t.Fatal("an unknown manifest is pinned")
+	}
+}
