@@ -15,6 +15,7 @@ import (
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers"
 	clientset "github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/host"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/modules"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/registry/wasmcontroller"
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 )
@@ -32,6 +33,20 @@ type ExtraConfig struct {
 	StateDir string
 	// Cluster is the target cluster guests reconcile; nil when there is none.
 	Cluster *restclient.Config
+	// Modules bounds the modules fetched for the controllers; they are
+	// stored under StateDir/modules.
+	Modules ModulesConfig
+}
+
+// ModulesConfig bounds the modules fetched for the controllers.
+type ModulesConfig struct {
+	// StoreMaxBytes bounds the module store: past it, modules no controller
+	// runs are removed, least recently used first. 0 means no bound.
+	StoreMaxBytes int64
+	// MaxModuleBytes bounds one module.
+	MaxModuleBytes int64
+	// InsecureRegistries are registries spoken to over plain HTTP.
+	InsecureRegistries []string
 }
 
 // Config is the configuration of the server before it is completed.
@@ -101,14 +116,23 @@ func (c completedConfig) runControllers(hook genericapiserver.PostStartHookConte
 	if err != nil {
 		return err
 	}
-	h, err := host.New(host.Config{Runtime: rt, Controllers: loopback, Cluster: c.ExtraConfig.Cluster,
-		MaxRunningGuests: c.ExtraConfig.MaxRunningGuests, SnapshotDir: filepath.Join(c.ExtraConfig.StateDir, "snapshots")})
+	m := c.ExtraConfig.Modules
+	store, err := modules.OpenStore(filepath.Join(c.ExtraConfig.StateDir, "modules"), m.StoreMaxBytes)
 	if err != nil {
+		_ = rt.Close(context.Background())
+		return err
+	}
+	h, err := host.New(host.Config{Runtime: rt, Controllers: loopback, Cluster: c.ExtraConfig.Cluster,
+		MaxRunningGuests: c.ExtraConfig.MaxRunningGuests, SnapshotDir: filepath.Join(c.ExtraConfig.StateDir, "snapshots"),
+		Modules: modules.FetcherConfig{Store: store, MaxModuleBytes: m.MaxModuleBytes, InsecureRegistries: m.InsecureRegistries}})
+	if err != nil {
+		_ = rt.Close(context.Background())
 		return err
 	}
 	go func() {
 		h.Run(hook)
 		_ = rt.Close(context.Background())
+		store.Close()
 	}()
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/modules"
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 )
 
@@ -44,9 +45,11 @@ type controller struct {
 	wc     *v1alpha1.WasmController
 	name   string // namespace/name, for logs and metrics
 	module *wasmruntime.Module
-	api    wasmruntime.APIHandler
-	status *statusWriter
-	logger klog.Logger
+	// fetched keeps the module's bytes in the module store while it runs.
+	fetched *modules.Module
+	api     wasmruntime.APIHandler
+	status  *statusWriter
+	logger  klog.Logger
 
 	watches       []*watch
 	subscriptions []*subscription
@@ -292,11 +295,13 @@ func (c *controller) stop() {
 	if c.module != nil {
 		c.module.Release(context.Background())
 	}
+	if c.fetched != nil {
+		c.fetched.Release()
+	}
 }
 
 // isPermanent says whether a load error waits for a spec change.
 func isPermanent(err error) bool {
-	var me *ModuleError
 	var abiErr *wasmruntime.ABIError
-	return (errors.As(err, &me) && me.Permanent) || errors.As(err, &abiErr)
+	return modules.IsPermanent(err) || errors.As(err, &abiErr)
 }

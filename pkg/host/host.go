@@ -33,6 +33,7 @@ import (
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned/scheme"
 	informers "github.com/wasm-apiserver/wasm-apiserver/pkg/generated/informers/externalversions"
 	listers "github.com/wasm-apiserver/wasm-apiserver/pkg/generated/listers/controllers/v1alpha1"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/modules"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/proxy"
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/wakerule"
@@ -58,6 +59,10 @@ type Config struct {
 	// SnapshotDir holds the snapshots of suspended guests; empty turns
 	// snapshots off.
 	SnapshotDir string
+	// Modules says how modules are fetched and where they are stored; its
+	// Store is required. New sets its Kube to the target cluster's client,
+	// which reads ConfigMaps and image pull Secrets.
+	Modules modules.FetcherConfig
 }
 
 // Host runs every WasmController the server stores.
@@ -78,6 +83,7 @@ type Host struct {
 	// ServiceAccount may read what it asks the cache for.
 	authorizer *proxy.Authorizer
 	recorder   record.EventRecorder
+	fetcher    *modules.Fetcher
 
 	lister listers.WasmControllerLister
 	queue  workqueue.TypedRateLimitingInterface[string]
@@ -88,6 +94,9 @@ type Host struct {
 
 // New builds a host. It starts nothing until Run.
 func New(cfg Config) (*Host, error) {
+	if cfg.Modules.Store == nil {
+		return nil, errors.New("host: a module store is required")
+	}
 	compiler, err := wakerule.NewCompiler(nil)
 	if err != nil {
 		return nil, err
@@ -121,6 +130,8 @@ func New(cfg Config) (*Host, error) {
 		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: h.kube.CoreV1().Events("")})
 		h.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "wasm-apiserver"})
 	}
+	cfg.Modules.Kube = h.kube
+	h.fetcher = modules.NewFetcher(cfg.Modules)
 	return h, nil
 }
 
@@ -309,7 +320,8 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 		return err
 	}
 	if h.cfg.Cluster == nil {
-		return nil, fail(v1alpha1.ConditionWatchesReady, "NoTargetCluster", &ModuleError{Permanent: true,
+		return nil, fail(v1alpha1.ConditionWatchesReady, modules.ReasonNoTargetCluster, &modules.Error{Permanent: true,
+			Reason:  modules.ReasonNoTargetCluster,
 			Message: "wasm-apiserver runs without a target cluster (--kubeconfig): controllers cannot watch or reconcile"})
 	}
 	status.update(true, func(s *v1alpha1.WasmControllerStatus) {
@@ -318,23 +330,27 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 	})
 	status.flush(ctx)
 
-	wasm, err := fetchModule(ctx, h.kube, wc)
+	fetched, err := h.fetcher.Fetch(ctx, wc)
 	if err != nil {
-		reason := "FetchFailed"
-		if me, ok := errors.AsType[*ModuleError](err); ok {
-			reason = me.Reason
-		}
-		return nil, fail(v1alpha1.ConditionModuleLoaded, reason, err)
+		return nil, fail(v1alpha1.ConditionModuleLoaded, modules.ReasonOf(err), err)
 	}
-	module, err := h.cfg.Runtime.Load(ctx, wasm)
+	module, err := h.cfg.Runtime.Load(ctx, fetched.Wasm)
 	if err != nil {
+		fetched.Release()
 		return nil, fail(v1alpha1.ConditionModuleLoaded, "InvalidModule", err)
 	}
+	fetched.Wasm = nil // the runtime keeps what it needs; a controller must not pin the bytes
 	c := newController(h, wc, module, status)
+	c.fetched = fetched
 	c.removeOtherSnapshots()
-	status.update(true, func(s *v1alpha1.WasmControllerStatus) { s.ModuleDigest = module.Digest })
-	status.setCondition(wc.Generation, v1alpha1.ConditionModuleLoaded, true, "Loaded",
-		fmt.Sprintf("%d bytes, %s", module.Size, module.Digest))
+	status.update(true, func(s *v1alpha1.WasmControllerStatus) {
+		s.ModuleDigest, s.ResolvedImage = module.Digest, fetched.ResolvedImage
+	})
+	loaded := fmt.Sprintf("%d bytes, %s", module.Size, module.Digest)
+	if fetched.ResolvedImage != "" {
+		loaded += " from " + fetched.ResolvedImage
+	}
+	status.setCondition(wc.Generation, v1alpha1.ConditionModuleLoaded, true, "Loaded", loaded)
 
 	apiServer, err := proxy.NewPassthrough(h.cfg.Cluster, wc.Namespace, wc.Spec.ServiceAccountName)
 	if err != nil {

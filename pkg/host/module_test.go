@@ -1,71 +1,103 @@
 package host
 
 import (
-	"bytes"
-	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/record"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned/fake"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/modules"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/modules/modulestest"
+	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 )
 
-func TestFetchModule(t *testing.T) {
-	wasm := []byte("\x00asm\x01\x00\x00\x00 module bytes")
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	_, _ = zw.Write(wasm)
-	_ = zw.Close()
-	sum := sha256.Sum256(wasm)
-	kube := fake.NewClientset(&corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "modules"},
-		BinaryData: map[string][]byte{"plain.wasm": wasm, "packed.wasm.gz": gz.Bytes(), "broken.gz": {0x1f, 0x8b, 0, 1}},
-	})
-	ref := func(key string) v1alpha1.ModuleSource {
-		return v1alpha1.ModuleSource{ConfigMapRef: &v1alpha1.ConfigMapKeyReference{Name: "modules", Key: key}}
+// TestHost_StartReportsModuleFailures checks that each way an image fails
+// becomes its own ModuleLoaded reason and Warning Event, that permanent
+// failures wait for a spec change, and that nothing is compiled or run.
+func TestHost_StartReportsModuleFailures(t *testing.T) {
+	open, private := modulestest.NewRegistry(t), modulestest.NewPrivateRegistry(t, "robot", "s3cret")
+	wasm := modulestest.WasmModule("controller")
+	open.Push(t, open.Ref("ctl/not-wasm:v1"), modules.MediaTypeWasmConfig,
+		modulestest.Layer{MediaType: modules.MediaTypeWasmLayer, Bytes: []byte("MZ not wasm at all")})
+	open.Push(t, open.Ref("ctl/large:v1"), modules.MediaTypeWasmConfig,
+		modulestest.Layer{MediaType: modules.MediaTypeWasmLayer, Bytes: append(modulestest.WasmModule("large"), make([]byte, 2048)...)})
+	open.Push(t, open.Ref("ctl/container:v1"), types.OCIConfigJSON,
+		modulestest.Layer{MediaType: types.OCILayer, Bytes: []byte("a")}, modulestest.Layer{MediaType: types.OCILayer, Bytes: []byte("b")})
+	if _, err := modules.Push(t.Context(), wasm, modulestest.Reference(t, open.Ref("ctl/good:v1"))); err != nil {
+		t.Fatal(err)
 	}
+	if _, err := modules.Push(t.Context(), wasm, modulestest.Reference(t, private.Ref("ctl/good:v1")), private.Auth()...); err != nil {
+		t.Fatal(err)
+	}
+
 	tests := []struct {
 		name       string
-		src        v1alpha1.ModuleSource
-		kube       bool
+		module     v1alpha1.ModuleSource
 		wantReason string
 		permanent  bool
 	}{
-		{name: "inline", src: v1alpha1.ModuleSource{Inline: wasm}},
-		{name: "inline with matching sha256", src: v1alpha1.ModuleSource{Inline: wasm, SHA256: hex.EncodeToString(sum[:])}},
-		{name: "inline with another sha256", src: v1alpha1.ModuleSource{Inline: wasm, SHA256: "00" + hex.EncodeToString(sum[1:])},
-			wantReason: "DigestMismatch", permanent: true},
-		{name: "configMap binaryData", src: ref("plain.wasm"), kube: true},
-		{name: "configMap gzip", src: ref("packed.wasm.gz"), kube: true},
-		{name: "configMap bad gzip", src: ref("broken.gz"), kube: true, wantReason: "InvalidModule", permanent: true},
-		{name: "configMap missing key", src: ref("other"), kube: true, wantReason: "KeyNotFound"},
-		{name: "configMap missing", src: v1alpha1.ModuleSource{ConfigMapRef: &v1alpha1.ConfigMapKeyReference{Name: "nope", Key: "k"}},
-			kube: true, wantReason: "ConfigMapNotFound"},
-		{name: "configMap without a cluster", src: ref("plain.wasm"), wantReason: "NoTargetCluster", permanent: true},
+		{name: "wrong digest", module: v1alpha1.ModuleSource{Image: open.Ref("ctl/good:v1"), SHA256: fmt.Sprintf("%064x", 1)},
+			wantReason: modules.ReasonDigestMismatch, permanent: true},
+		{name: "missing image", module: v1alpha1.ModuleSource{Image: open.Ref("ctl/missing:v1")}, wantReason: modules.ReasonImageNotFound},
+		{name: "unauthorized", module: v1alpha1.ModuleSource{Image: private.Ref("ctl/good:v1")}, wantReason: modules.ReasonUnauthorized},
+		{name: "oversized", module: v1alpha1.ModuleSource{Image: open.Ref("ctl/large:v1")}, wantReason: modules.ReasonModuleTooLarge, permanent: true},
+		{name: "not Wasm", module: v1alpha1.ModuleSource{Image: open.Ref("ctl/not-wasm:v1")}, wantReason: modules.ReasonNotWasm, permanent: true},
+		{name: "container image", module: v1alpha1.ModuleSource{Image: open.Ref("ctl/container:v1")},
+			wantReason: modules.ReasonUnsupportedArtifact, permanent: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			wc := &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"}, Spec: v1alpha1.WasmControllerSpec{Module: tt.src}}
-			var client kubernetes.Interface // nil: no target cluster
-			if tt.kube {
-				client = kube
+			rt, err := wasmruntime.New(t.Context(), wasmruntime.Config{})
+			if err != nil {
+				t.Fatal(err)
 			}
-			got, err := fetchModule(t.Context(), client, wc)
-			if tt.wantReason == "" {
-				if err != nil || !bytes.Equal(got, wasm) {
-					t.Fatalf("fetchModule = %q, %v; want the module", got, err)
+			defer rt.Close(t.Context())
+			store, err := modules.OpenStore(t.TempDir(), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wc := &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", Generation: 1},
+				Spec: v1alpha1.WasmControllerSpec{Module: tt.module}}
+			client := fake.NewSimpleClientset(wc)
+			recorder := record.NewFakeRecorder(10)
+			h := &Host{cfg: Config{Runtime: rt, Controllers: client, Cluster: &rest.Config{}}, recorder: recorder,
+				fetcher: modules.NewFetcher(modules.FetcherConfig{Store: store, MaxModuleBytes: 1024})}
+
+			c, err := h.start(t.Context(), wc)
+			if c != nil || err == nil {
+				t.Fatalf("start = %v, %v; want a failure", c, err)
+			}
+			if got := isPermanent(err); got != tt.permanent {
+				t.Errorf("isPermanent = %v, want %v (%v)", got, tt.permanent, err)
+			}
+			if n := rt.LoadedModules(); n != 0 {
+				t.Errorf("%d modules compiled, want none", n)
+			}
+			got, err := client.ControllersV1alpha1().WasmControllers("ns").Get(t.Context(), "c", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cond := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionModuleLoaded)
+			if cond == nil || cond.Status != metav1.ConditionFalse || cond.Reason != tt.wantReason {
+				t.Errorf("ModuleLoaded condition = %+v, want False with reason %s", cond, tt.wantReason)
+			}
+			if got.Status.Phase != v1alpha1.PhaseFailed || got.Status.ModuleDigest != "" {
+				t.Errorf("phase %s, moduleDigest %q; want Failed and none", got.Status.Phase, got.Status.ModuleDigest)
+			}
+			select {
+			case e := <-recorder.Events:
+				if !strings.HasPrefix(e, "Warning "+tt.wantReason+" ") {
+					t.Errorf("Event %q, want a Warning with reason %s", e, tt.wantReason)
 				}
-				return
-			}
-			var me *ModuleError
-			if !errors.As(err, &me) || me.Reason != tt.wantReason || me.Permanent != tt.permanent {
-				t.Fatalf("error = %#v, want reason %s permanent=%v", err, tt.wantReason, tt.permanent)
+			default:
+				t.Errorf("no Event recorded")
 			}
 		})
 	}

@@ -303,7 +303,7 @@ spec:
 	eventually(t, time.Minute, "the non-Wasm module is refused with a condition", func() (bool, string) {
 		out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", "not-wasm",
 			"-o", `jsonpath={.status.phase} {.status.conditions[?(@.type=="ModuleLoaded")].reason} {.status.conditions[?(@.type=="ModuleLoaded")].message}`)
-		return strings.HasPrefix(out, "Failed InvalidModule not a WebAssembly module"), out
+		return strings.HasPrefix(out, "Failed NotWasm not a WebAssembly module"), out
 	})
 	waitPhase(t, wasmctl, "trap", loaded, "1")
 	mustKubectl(t, admin, "", "-n", "default", "create", "configmap", "trap-trigger", "--from-literal=x=1")

@@ -242,6 +242,10 @@ type WasmControllerStatus struct {
 	// ModuleDigest is the "sha256:<hex>" digest of the module that was loaded.
 	ModuleDigest string
 
+	// ResolvedImage is spec.module.image pinned by digest: the manifest the
+	// module was pulled from.
+	ResolvedImage string
+
 	// Wakes counts the reconciles run since the controller was loaded.
 	Wakes int64
 

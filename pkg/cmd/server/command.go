@@ -10,6 +10,7 @@ import (
 	logsapi "k8s.io/component-base/logs/api/v1"
 	"k8s.io/component-base/term"
 
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/cmd/module"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/version"
 )
 
@@ -24,7 +25,11 @@ Each WasmController names a WebAssembly module, the resources it watches and the
 decide which events wake it; the server runs the module only when there is work.
 
 With no --etcd-servers it stores its objects in an embedded etcd under --state-dir.
-With --standalone it serves on loopback with a generated credential, for trying it out.`,
+With --standalone it serves on loopback with a generated credential, for trying it out.
+
+Commands:
+  module push FILE REF   push a controller's module to an OCI registry
+  module digest FILE     print a module's sha256, for spec.module.sha256`,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.PrintVersion {
@@ -48,6 +53,7 @@ With --standalone it serves on loopback with a generated credential, for trying 
 		},
 	}
 	cmd.SetContext(ctx)
+	cmd.AddCommand(module.NewCommand())
 
 	fss := o.Flags()
 	for _, fs := range fss.FlagSets {

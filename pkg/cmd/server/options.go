@@ -25,6 +25,7 @@ import (
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apiserver"
 	generatedopenapi "github.com/wasm-apiserver/wasm-apiserver/pkg/generated/openapi"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/host"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/modules"
 )
 
 const etcdPathPrefix = "/registry/controllers.wasm.io"
@@ -55,6 +56,8 @@ type Options struct {
 	// CompiledModuleBudget bounds the estimated memory of compiled guest
 	// code, such as "256Mi"; "0" is no bound.
 	CompiledModuleBudget string
+	// Modules bounds the modules fetched for the controllers.
+	Modules apiserver.ModulesConfig
 
 	// embeddedEtcd is set by Complete when no --etcd-servers were given.
 	embeddedEtcd bool
@@ -70,6 +73,7 @@ func NewOptions() *Options {
 		RunControllers:       true,
 		MaxRunningGuests:     host.DefaultMaxRunningGuests,
 		CompiledModuleBudget: "256Mi",
+		Modules:              apiserver.ModulesConfig{StoreMaxBytes: 2 << 30, MaxModuleBytes: modules.DefaultMaxModuleBytes},
 	}
 	o.Recommended.Etcd.StorageConfig.EncodeVersioner = runtime.NewMultiGroupVersioner(
 		v1alpha1.SchemeGroupVersion, schema.GroupKind{Group: v1alpha1.GroupName})
@@ -99,6 +103,16 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 			"Over it, modules with no instance in memory give up their code, least recently woken first, and reload "+
 			"it from the disk cache under --state-dir when next woken.")
 	fs.BoolVar(&o.PrintVersion, "version", false, "Print the version and exit.")
+
+	mfs := fss.FlagSet("modules")
+	mfs.Int64Var(&o.Modules.StoreMaxBytes, "module-store-max-bytes", o.Modules.StoreMaxBytes,
+		"Bound of the module store under <state-dir>/modules, which keeps the modules pulled from images and URLs. "+
+			"Past it, modules no controller runs are removed, least recently used first. 0 means no bound.")
+	mfs.Int64Var(&o.Modules.MaxModuleBytes, "module-max-bytes", o.Modules.MaxModuleBytes,
+		"Largest module fetched from an image, a URL or a ConfigMap; a larger one is refused with reason ModuleTooLarge.")
+	mfs.StringSliceVar(&o.Modules.InsecureRegistries, "insecure-registry", o.Modules.InsecureRegistries,
+		"Registry (host:port) to pull module images from over plain HTTP. Loopback registries (localhost, 127.0.0.1) "+
+			"always are. Repeat or separate with commas.")
 
 	r := o.Recommended
 	r.Etcd.AddFlags(fss.FlagSet("etcd"))
@@ -162,6 +176,12 @@ func (o *Options) Validate() error {
 	if o.MaxRunningGuests < 1 {
 		errs = append(errs, fmt.Errorf("--max-running-guests must be at least 1, got %d", o.MaxRunningGuests))
 	}
+	if o.Modules.StoreMaxBytes < 0 {
+		errs = append(errs, fmt.Errorf("--module-store-max-bytes must not be negative (0 means no bound), got %d", o.Modules.StoreMaxBytes))
+	}
+	if o.Modules.MaxModuleBytes <= 0 {
+		errs = append(errs, fmt.Errorf("--module-max-bytes must be positive, got %d", o.Modules.MaxModuleBytes))
+	}
 	if o.Standalone {
 		if ip := r.SecureServing.BindAddress; ip == nil || !ip.IsLoopback() {
 			errs = append(errs, fmt.Errorf("--standalone serves with a generated credential and only on a loopback address: "+
@@ -211,5 +231,5 @@ func (o *Options) Config(etcdURL string) (*apiserver.Config, error) {
 	}
 	return &apiserver.Config{GenericConfig: cfg, ExtraConfig: apiserver.ExtraConfig{
 		RunControllers: o.RunControllers, MaxRunningGuests: o.MaxRunningGuests, StateDir: o.StateDir,
-		CompiledModuleBudget: budget.Value(), Cluster: cfg.ClientConfig}}, nil
+		CompiledModuleBudget: budget.Value(), Cluster: cfg.ClientConfig, Modules: o.Modules}}, nil
 }

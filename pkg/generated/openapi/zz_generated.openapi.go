@@ -575,6 +575,13 @@ func schema_pkg_apis_controllers_v1alpha1_WasmControllerStatus(ref common.Refere
 							Format:      "",
 						},
 					},
+					"resolvedImage": {
+						SchemaProps: spec.SchemaProps{
+							Description: "ResolvedImage is spec.module.image pinned by digest (\"registry/repo:tag@sha256:<hex>\"): the manifest the module was pulled from. With imagePullPolicy IfNotPresent it is reused while spec.module.image stays the same, so a moved tag changes nothing.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
 					"wakes": {
 						SchemaProps: spec.SchemaProps{
 							Description: "Wakes counts the reconciles run since the controller was loaded.",

@@ -285,6 +285,13 @@ type WasmControllerStatus struct {
 	// +optional
 	ModuleDigest string `json:"moduleDigest,omitempty"`
 
+	// ResolvedImage is spec.module.image pinned by digest
+	// ("registry/repo:tag@sha256:<hex>"): the manifest the module was pulled
+	// from. With imagePullPolicy IfNotPresent it is reused while
+	// spec.module.image stays the same, so a moved tag changes nothing.
+	// +optional
+	ResolvedImage string `json:"resolvedImage,omitempty"`
+
 	// Wakes counts the reconciles run since the controller was loaded.
 	// +optional
 	Wakes int64 `json:"wakes,omitempty"`

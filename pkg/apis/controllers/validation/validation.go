@@ -328,5 +328,8 @@ func ValidateStatus(s *controllers.WasmControllerStatus, fldPath *field.Path) fi
 	if s.ModuleDigest != "" && !strings.HasPrefix(s.ModuleDigest, "sha256:") {
 		allErrs = append(allErrs, field.Invalid(fldPath.Child("moduleDigest"), s.ModuleDigest, `must be "sha256:<hex>"`))
 	}
+	if s.ResolvedImage != "" && !strings.Contains(s.ResolvedImage, "@sha256:") {
+		allErrs = append(allErrs, field.Invalid(fldPath.Child("resolvedImage"), s.ResolvedImage, `must be a reference by digest, "<image>@sha256:<hex>"`))
+	}
 	return append(allErrs, metav1validation.ValidateConditions(s.Conditions, fldPath.Child("conditions"))...)
 }

@@ -688,6 +688,12 @@ func TestValidateWasmControllerStatusUpdate(t *testing.T) {
 			want:   []wantError{{field.ErrorTypeInvalid, "status.moduleDigest", `must be "sha256:<hex>"`}},
 		},
 		{
+			name:   "resolvedImage without a digest",
+			mutate: func(wc *controllers.WasmController) { wc.Status.ResolvedImage = "registry.example.com/c:v1" },
+			want: []wantError{{field.ErrorTypeInvalid, "status.resolvedImage",
+				`must be a reference by digest, "<image>@sha256:<hex>"`}},
+		},
+		{
 			name:   "condition with a bad status",
 			mutate: func(wc *controllers.WasmController) { wc.Status.Conditions[0].Status = "Maybe" },
 			want:   []wantError{{field.ErrorTypeNotSupported, "status.conditions[0].status", `supported values: "False", "True", "Unknown"`}},

@@ -1,0 +1,59 @@
+package modules
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
+)
+
+// fromConfigMap reads a module from a ConfigMap key, gunzipping it when it
+// is gzip-compressed. ConfigMaps are read from the cluster every time: they
+// are small and the cluster already stores them.
+func (f *Fetcher) fromConfigMap(ctx context.Context, namespace string, ref *v1alpha1.ConfigMapKeyReference) ([]byte, error) {
+	if f.cfg.Kube == nil {
+		return nil, permanent(ReasonNoTargetCluster, "configMapRef needs a target cluster (--kubeconfig)", nil)
+	}
+	cm, err := f.cfg.Kube.CoreV1().ConfigMaps(namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, transient(ReasonConfigMapNotFound, fmt.Sprintf(
+			"configmap %s/%s not found (a Go module of several MB exceeds a ConfigMap's 1 MiB: gzip it into binaryData, "+
+				"and create it with kubectl apply --server-side or kubectl create, which keep no second copy; "+
+				"or publish it as an image)", namespace, ref.Name), err)
+	}
+	if err != nil {
+		return nil, transient(ReasonFetchFailed, fmt.Sprintf("reading configmap %s/%s: %v", namespace, ref.Name, err), err)
+	}
+	b, ok := cm.BinaryData[ref.Key]
+	if !ok {
+		s, inData := cm.Data[ref.Key]
+		if !inData {
+			return nil, transient(ReasonKeyNotFound, fmt.Sprintf("configmap %s/%s has no key %q in binaryData or data", namespace, ref.Name, ref.Key), nil)
+		}
+		b = []byte(s)
+	}
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		return b, nil
+	}
+	bad := func(err error) error {
+		return permanent(ReasonInvalidModule, fmt.Sprintf("configmap %s/%s key %q: bad gzip: %v", namespace, ref.Name, ref.Key, err), err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, bad(err)
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, f.cfg.MaxModuleBytes+1))
+	if err != nil {
+		return nil, bad(err)
+	}
+	if int64(len(out)) > f.cfg.MaxModuleBytes {
+		return nil, tooLarge(int64(len(out)), f.cfg.MaxModuleBytes)
+	}
+	return out, nil
+}

@@ -1,0 +1,84 @@
+package modules
+
+import "errors"
+
+// Reasons a module cannot be fetched. Each goes into the ModuleLoaded
+// condition and the Event reason, so a user can tell them apart.
+const (
+	// ReasonNoSource: spec.module names no source.
+	ReasonNoSource = "NoSource"
+	// ReasonNoTargetCluster: the source needs a target cluster and there is none.
+	ReasonNoTargetCluster = "NoTargetCluster"
+	// ReasonConfigMapNotFound: spec.module.configMapRef names no ConfigMap.
+	ReasonConfigMapNotFound = "ConfigMapNotFound"
+	// ReasonKeyNotFound: the ConfigMap has no such key.
+	ReasonKeyNotFound = "KeyNotFound"
+	// ReasonInvalidModule: the module's encoding (gzip) is broken.
+	ReasonInvalidModule = "InvalidModule"
+	// ReasonInvalidReference: spec.module.image is not a valid reference.
+	ReasonInvalidReference = "InvalidReference"
+	// ReasonImageNotFound: the registry has no such repository, tag or digest.
+	ReasonImageNotFound = "ImageNotFound"
+	// ReasonModuleNotFound: the server of spec.module.url has no such module.
+	ReasonModuleNotFound = "ModuleNotFound"
+	// ReasonUnauthorized: the registry refused the credentials (or their absence).
+	ReasonUnauthorized = "Unauthorized"
+	// ReasonPullSecretInvalid: an image pull Secret is missing or cannot be read.
+	ReasonPullSecretInvalid = "PullSecretInvalid"
+	// ReasonUnsupportedArtifact: the image is not a Wasm layout this host reads.
+	ReasonUnsupportedArtifact = "UnsupportedArtifact"
+	// ReasonDigestMismatch: the bytes are not those a digest promised.
+	ReasonDigestMismatch = "DigestMismatch"
+	// ReasonModuleTooLarge: the module exceeds the size limit.
+	ReasonModuleTooLarge = "ModuleTooLarge"
+	// ReasonNotWasm: the bytes are not a WebAssembly core module.
+	ReasonNotWasm = "NotWasm"
+	// ReasonFetchFailed: the network or the server failed; retried.
+	ReasonFetchFailed = "FetchFailed"
+	// ReasonStoreFailed: the module store on disk failed; retried.
+	ReasonStoreFailed = "StoreFailed"
+)
+
+// Error says why a module could not be fetched.
+type Error struct {
+	// Reason is one of the Reason constants.
+	Reason string
+	// Message says what happened, for the condition and the Event.
+	Message string
+	// Permanent errors are not retried until the spec changes; the others
+	// are retried with a backoff.
+	Permanent bool
+	// Err is the underlying error, if any.
+	Err error
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Unwrap returns the underlying error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// ReasonOf returns the Reason of err's *Error, ReasonFetchFailed for other
+// errors, and "" for nil.
+func ReasonOf(err error) string {
+	if err == nil {
+		return ""
+	}
+	if e, ok := errors.AsType[*Error](err); ok && e.Reason != "" {
+		return e.Reason
+	}
+	return ReasonFetchFailed
+}
+
+// IsPermanent says whether err waits for a spec change rather than a retry.
+func IsPermanent(err error) bool {
+	e, ok := errors.AsType[*Error](err)
+	return ok && e.Permanent
+}
+
+func permanent(reason, message string, err error) *Error {
+	return &Error{Reason: reason, Message: message, Permanent: true, Err: err}
+}
+
+func transient(reason, message string, err error) *Error {
+	return &Error{Reason: reason, Message: message, Err: err}
+}

@@ -1,0 +1,242 @@
+package modules
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"k8s.io/klog/v2"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
+)
+
+// fromImage pulls the module of wc's spec.module.image.
+//
+// A tag is resolved to a manifest digest, which Module.ResolvedImage pins.
+// With the IfNotPresent policy (the default) a pin already recorded in
+// status.resolvedImage for the same spec.module.image is reused, so that a
+// moved tag changes nothing until the policy is Always or the spec names
+// another image. An image pinned by digest whose module the store holds is
+// loaded without asking the registry.
+func (f *Fetcher) fromImage(ctx context.Context, wc *v1alpha1.WasmController) (*Module, error) {
+	src := &wc.Spec.Module
+	ref, err := f.parseReference(src.Image)
+	if err != nil {
+		return nil, err
+	}
+	pinned := pinnedImage(wc)
+	if pinned != "" {
+		if ref, err = f.parseReference(pinned); err != nil {
+			return nil, err
+		}
+	}
+	if d, ok := ref.(name.Digest); ok {
+		// Pinned: the store may know the module without the registry.
+		if m := f.fromPin(d.DigestStr()); m != nil {
+			m.ResolvedImage = resolvedReference(src.Image, ref, d.DigestStr())
+			if pinned != "" {
+				m.ResolvedImage = pinned
+			}
+			return m, nil
+		}
+	}
+
+	keychain, err := f.pullSecretKeychain(ctx, wc.Namespace, src.ImagePullSecrets)
+	if err != nil {
+		return nil, err
+	}
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(keychain),
+		remote.WithTransport(f.cfg.RegistryTransport), remote.WithUserAgent("wasm-apiserver")}
+	desc, err := remote.Get(ref, opts...)
+	if err != nil {
+		return nil, registryError(src.Image, err)
+	}
+	manifestDigest := desc.Digest.String()
+	resolved := pinned
+	if resolved == "" {
+		resolved = resolvedReference(src.Image, ref, manifestDigest)
+	}
+	if desc.MediaType.IsIndex() {
+		idx, err := v1.ParseIndexManifest(bytes.NewReader(desc.Manifest))
+		if err != nil {
+			return nil, permanent(ReasonUnsupportedArtifact, fmt.Sprintf("image %s: bad index: %v", src.Image, err), err)
+		}
+		child, err := selectManifest(idx)
+		if err != nil {
+			return nil, err
+		}
+		if desc, err = remote.Get(ref.Context().Digest(child.Digest.String()), opts...); err != nil {
+			return nil, registryError(src.Image, err)
+		}
+	}
+	if !desc.MediaType.IsImage() {
+		return nil, permanent(ReasonUnsupportedArtifact, fmt.Sprintf("image %s: manifest media type %q is not an image manifest", src.Image, desc.MediaType), nil)
+	}
+	manifest, err := v1.ParseManifest(bytes.NewReader(desc.Manifest))
+	if err != nil {
+		return nil, permanent(ReasonUnsupportedArtifact, fmt.Sprintf("image %s: bad manifest: %v", src.Image, err), err)
+	}
+	layer, err := selectLayer(manifest)
+	if err != nil {
+		return nil, err
+	}
+	if layer.Size > f.cfg.MaxModuleBytes {
+		return nil, tooLarge(layer.Size, f.cfg.MaxModuleBytes)
+	}
+	defer f.downloads.lock(layer.Digest.String())()
+	if !layer.compat {
+		// The layer is the module: its digest is the module's.
+		if wasm, lease, err := f.cfg.Store.Acquire(layer.Digest.String()); err == nil {
+			_ = f.cfg.Store.pin(manifestDigest, lease.Digest())
+			return &Module{Wasm: wasm, ResolvedImage: resolved, lease: lease, fromStore: true}, nil
+		}
+	}
+	blob, err := f.pullBlob(ref.Context().Digest(layer.Digest.String()), layer.Descriptor, opts)
+	if err != nil {
+		return nil, err
+	}
+	wasm := blob
+	// A "tar" layer that holds the module's bytes as they are is what
+	// `oras push REF controller.wasm` writes without a media type.
+	if layer.compat && !bytes.HasPrefix(blob, []byte("\x00asm")) {
+		if wasm, err = extractCompat(blob, f.cfg.MaxModuleBytes); err != nil {
+			return nil, err
+		}
+	}
+	if err := CheckWasm(wasm); err != nil {
+		return nil, err
+	}
+	lease, err := f.cfg.Store.Add(wasm)
+	if err != nil {
+		return nil, transient(ReasonStoreFailed, err.Error(), err)
+	}
+	if err := f.cfg.Store.pin(manifestDigest, lease.Digest()); err != nil {
+		klog.ErrorS(err, "Recording the module of a manifest", "image", src.Image)
+	}
+	return &Module{Wasm: wasm, ResolvedImage: resolved, lease: lease}, nil
+}
+
+// fromPin returns the module the store recorded for a manifest digest, or
+// nil.
+func (f *Fetcher) fromPin(manifestDigest string) *Module {
+	moduleDigest, ok := f.cfg.Store.pinned(manifestDigest)
+	if !ok {
+		return nil
+	}
+	wasm, lease, err := f.cfg.Store.Acquire(moduleDigest)
+	if err != nil {
+		return nil
+	}
+	return &Module{Wasm: wasm, lease: lease, fromStore: true}
+}
+
+// pullBlob downloads one layer, bounded by the module size limit, and
+// checks it against its digest.
+func (f *Fetcher) pullBlob(ref name.Digest, want v1.Descriptor, opts []remote.Option) ([]byte, error) {
+	layer, err := remote.Layer(ref, opts...)
+	if err != nil {
+		return nil, registryError(ref.String(), err)
+	}
+	rc, err := layer.Compressed()
+	if err != nil {
+		return nil, registryError(ref.String(), err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	b, err := io.ReadAll(io.TeeReader(io.LimitReader(rc, f.cfg.MaxModuleBytes+1), h))
+	if int64(len(b)) > f.cfg.MaxModuleBytes {
+		return nil, tooLarge(int64(len(b)), f.cfg.MaxModuleBytes)
+	}
+	got := "sha256:" + hex.EncodeToString(h.Sum(nil))
+	if int64(len(b)) == want.Size && got != want.Digest.String() {
+		// Read in full, yet not the bytes the manifest names.
+		return nil, permanent(ReasonDigestMismatch, fmt.Sprintf(
+			"layer %s: the registry served bytes with digest %s: the module will not run", ref, got), err)
+	}
+	if err != nil {
+		return nil, registryError(ref.String(), err)
+	}
+	if got != want.Digest.String() {
+		return nil, permanent(ReasonDigestMismatch, fmt.Sprintf(
+			"layer %s: the registry served %d bytes with digest %s, the manifest says %d bytes: the module will not run",
+			ref, len(b), got, want.Size), nil)
+	}
+	return b, nil
+}
+
+// parseReference parses an image reference, over plain HTTP for the
+// registries configured as insecure.
+func (f *Fetcher) parseReference(image string) (name.Reference, error) {
+	ref, err := name.ParseReference(image)
+	if err != nil {
+		return nil, permanent(ReasonInvalidReference, fmt.Sprintf("spec.module.image %q: %v", image, err), err)
+	}
+	if slices.Contains(f.cfg.InsecureRegistries, ref.Context().RegistryStr()) {
+		ref, err = name.ParseReference(image, name.Insecure)
+		if err != nil {
+			return nil, permanent(ReasonInvalidReference, fmt.Sprintf("spec.module.image %q: %v", image, err), err)
+		}
+	}
+	return ref, nil
+}
+
+// pinnedImage returns the reference by digest recorded for the same
+// spec.module.image, when the pull policy lets it be reused.
+func pinnedImage(wc *v1alpha1.WasmController) string {
+	src, resolved := &wc.Spec.Module, wc.Status.ResolvedImage
+	if src.ImagePullPolicy == v1alpha1.PullAlways || resolved == "" {
+		return ""
+	}
+	if resolved == src.Image || strings.HasPrefix(resolved, src.Image+"@sha256:") {
+		return resolved
+	}
+	return ""
+}
+
+// resolvedReference pins image to digest: "image@sha256:..." for a tag, the
+// reference itself when it already names a digest.
+func resolvedReference(image string, ref name.Reference, digest string) string {
+	if _, ok := ref.(name.Digest); ok {
+		return image
+	}
+	return image + "@" + digest
+}
+
+// registryError turns a registry client error into an *Error.
+func registryError(image string, err error) error {
+	if te, ok := errors.AsType[*transport.Error](err); ok {
+		switch {
+		case te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden ||
+			hasCode(te, transport.UnauthorizedErrorCode, transport.DeniedErrorCode):
+			return transient(ReasonUnauthorized, fmt.Sprintf("image %s: the registry refused access (check spec.module.imagePullSecrets): %v", image, err), err)
+		case te.StatusCode == http.StatusNotFound ||
+			hasCode(te, transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode, transport.BlobUnknownErrorCode):
+			return transient(ReasonImageNotFound, fmt.Sprintf("image %s not found: %v", image, err), err)
+		}
+	}
+	if _, ok := errors.AsType[*Error](err); ok {
+		return err
+	}
+	return transient(ReasonFetchFailed, fmt.Sprintf("image %s: %v", image, err), err)
+}
+
+func hasCode(te *transport.Error, codes ...transport.ErrorCode) bool {
+	for _, d := range te.Errors {
+		if slices.Contains(codes, d.Code) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,152 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/base64"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/modules/modulestest"
+)
+
+// TestModuleImage publishes an example's module to an OCI registry with the
+// real `wasm-apiserver module push`, runs it from spec.module.image, and
+// checks it reconciles real objects with its digest pinned in status; a
+// missing image is reported as a condition and an Event, and nothing runs.
+func TestModuleImage(t *testing.T) {
+	c := clusterFromEnv(t)
+	root := repoRoot(t)
+	admin := c.Kubeconfig
+	wasmctl, srv := runControllers(t, c, root, t.TempDir())
+	reg := modulestest.NewRegistry(t) // on 127.0.0.1, which the server reaches over plain HTTP
+
+	const name = "configmap-replicator"
+	if out, err := run(t, "", filepath.Join(root, "test", "guests", "build.sh"), name); err != nil {
+		t.Fatalf("building %s: %v\n%s", name, err, out)
+	}
+	wasm := filepath.Join(root, "_output", "guests", name+".wasm")
+	ref := reg.Ref("controllers/" + name + ":v1")
+	out, err := run(t, "", srv.bin, "module", "push", wasm, ref)
+	if err != nil {
+		t.Fatalf("wasm-apiserver module push: %v\n%s", err, out)
+	}
+	pushed := strings.TrimSpace(out)
+	if !strings.HasPrefix(pushed, reg.Ref("controllers/"+name)+"@sha256:") {
+		t.Fatalf("module push printed %q, want the reference by digest", pushed)
+	}
+	digest, err := run(t, "", srv.bin, "module", "digest", wasm)
+	if err != nil {
+		t.Fatalf("wasm-apiserver module digest: %v\n%s", err, digest)
+	}
+
+	// The example's WasmController, its module named by image instead.
+	manifest := string(mustRead(t, filepath.Join(root, "examples", name, "wasmcontroller.yaml")))
+	configMapRef := "    configMapRef:\n      name: configmap-replicator-module\n      key: module.wasm.gz\n"
+	if !strings.Contains(manifest, configMapRef) {
+		t.Fatalf("the example no longer names its module as this test expects:\n%s", manifest)
+	}
+	manifest = strings.Replace(manifest, configMapRef, "    image: "+ref+"\n", 1)
+	mustKubectl(t, admin, "", "apply", "-f", filepath.Join(root, "examples", name, "rbac.yaml"))
+	mustKubectl(t, wasmctl, manifest, "apply", "-f", "-")
+	t.Cleanup(func() { _, _ = kubectl(t, wasmctl, "", "-n", "default", "delete", "wc", name, "--ignore-not-found") })
+	eventually(t, 2*time.Minute, name+" Active from the image", func() (bool, string) {
+		out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", name,
+			"-o", `jsonpath={.status.phase} {.status.moduleDigest} {.status.resolvedImage} {.status.lastError}`)
+		return out == "Active sha256:"+strings.TrimSpace(digest)+" "+ref+"@"+strings.SplitN(pushed, "@", 2)[1]+" ", out
+	})
+
+	ns, source := "replica-oci", "oci-settings"
+	mustKubectl(t, admin, "", "create", "namespace", ns)
+	t.Cleanup(func() {
+		_, _ = kubectl(t, admin, "", "delete", "namespace", ns, "--wait=false")
+		_, _ = kubectl(t, admin, "", "-n", "default", "delete", "configmap", source, "--ignore-not-found")
+	})
+	mustKubectl(t, admin, "", "label", "namespace", ns, "wasm.io/replicate-configmaps=true")
+	mustKubectl(t, admin, "", "-n", "default", "create", "configmap", source, "--from-literal=color=teal")
+	mustKubectl(t, admin, "", "-n", "default", "label", "configmap", source, "wasm.io/replicate=true")
+	eventually(t, time.Minute, "the module pulled from the registry copies the ConfigMap", func() (bool, string) {
+		out, _ := kubectl(t, admin, "", "-n", ns, "get", "configmap", source, "-o", `jsonpath={.data.color}`)
+		return out == "teal", out
+	})
+
+	// The module is in the server's module store, once.
+	stored, err := filepath.Glob(filepath.Join(srv.stateDir, "modules", "sha256", strings.TrimSpace(digest)))
+	if err != nil || len(stored) != 1 {
+		t.Errorf("module store holds %v (%v), want the module", stored, err)
+	}
+
+	t.Run("private registry", func(t *testing.T) { testPrivateRegistry(t, c, srv, wasmctl, manifest, ref, wasm, digest) })
+	t.Run("missing image", func(t *testing.T) {
+		missing := strings.NewReplacer("name: "+name+"\n", "name: missing-image\n", ref, reg.Ref("controllers/nothing:v1")).Replace(manifest)
+		mustKubectl(t, wasmctl, missing, "apply", "-f", "-")
+		t.Cleanup(func() {
+			_, _ = kubectl(t, wasmctl, "", "-n", "default", "delete", "wc", "missing-image", "--ignore-not-found")
+		})
+		eventually(t, time.Minute, "ModuleLoaded False with reason ImageNotFound", func() (bool, string) {
+			out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", "missing-image",
+				"-o", `jsonpath={.status.phase} {.status.conditions[?(@.type=="ModuleLoaded")].status} {.status.conditions[?(@.type=="ModuleLoaded")].reason} {.status.moduleDigest}`)
+			return out == "Failed False ImageNotFound ", out
+		})
+		eventually(t, 30*time.Second, "a Warning Event with reason ImageNotFound", func() (bool, string) {
+			out, _ := kubectl(t, admin, "", "-n", "default", "get", "events", "--field-selector",
+				"involvedObject.name=missing-image,reason=ImageNotFound", "-o", "jsonpath={.items[*].type}")
+			return strings.HasPrefix(out, "Warning"), out
+		})
+	})
+}
+
+// testPrivateRegistry pushes the same module to a registry that wants a
+// password, with the credentials of a docker config, and runs it with an
+// image pull Secret. Refused first without the Secret, it is then not
+// downloaded again: the store already holds its digest.
+func testPrivateRegistry(t *testing.T, c *cluster, srv *serverProcess, wasmctl, manifest, publicRef, wasm, digest string) {
+	admin := c.Kubeconfig
+	priv := modulestest.NewPrivateRegistry(t, "robot", "s3cret")
+	dockerConfig := t.TempDir()
+	auth := base64.StdEncoding.EncodeToString([]byte("robot:s3cret"))
+	if err := os.WriteFile(filepath.Join(dockerConfig, "config.json"),
+		[]byte(`{"auths": {"`+priv.Host+`": {"auth": "`+auth+`"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ref := priv.Ref("controllers/private:v1")
+	push := exec.CommandContext(t.Context(), srv.bin, "module", "push", wasm, ref)
+	push.Env = append(os.Environ(), "DOCKER_CONFIG="+dockerConfig)
+	if out, err := push.CombinedOutput(); err != nil {
+		t.Fatalf("module push with the docker config's credentials: %v\n%s", err, out)
+	}
+	downloads := priv.BlobGets.Load()
+
+	const name = "private-module"
+	private := strings.NewReplacer("name: configmap-replicator\n", "name: "+name+"\n", publicRef, ref).Replace(manifest)
+	mustKubectl(t, wasmctl, private, "apply", "-f", "-")
+	t.Cleanup(func() { _, _ = kubectl(t, wasmctl, "", "-n", "default", "delete", "wc", name, "--ignore-not-found") })
+	eventually(t, time.Minute, "ModuleLoaded False with reason Unauthorized", func() (bool, string) {
+		out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", name,
+			"-o", `jsonpath={.status.phase} {.status.conditions[?(@.type=="ModuleLoaded")].reason}`)
+		return out == "Failed Unauthorized", out
+	})
+
+	mustKubectl(t, admin, "", "-n", "default", "create", "secret", "docker-registry", "private-registry",
+		"--docker-server="+priv.Host, "--docker-username=robot", "--docker-password=s3cret")
+	t.Cleanup(func() {
+		_, _ = kubectl(t, admin, "", "-n", "default", "delete", "secret", "private-registry", "--ignore-not-found")
+	})
+	mustKubectl(t, wasmctl, "", "-n", "default", "patch", "wc", name, "--type=merge",
+		"-p", `{"spec":{"module":{"imagePullSecrets":[{"name":"private-registry"}]}}}`)
+	eventually(t, 2*time.Minute, name+" Active with the pull Secret", func() (bool, string) {
+		out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", name,
+			"-o", `jsonpath={.status.phase} {.status.moduleDigest} {.status.resolvedImage}`)
+		return strings.HasPrefix(out, "Active sha256:"+strings.TrimSpace(digest)+" "+ref+"@sha256:"), out
+	})
+	if got := priv.BlobGets.Load() - downloads; got != 0 {
+		t.Errorf("the module was downloaded %d times although the store held its digest", got)
+	}
+	if stored, _ := filepath.Glob(filepath.Join(srv.stateDir, "modules", "sha256", "*")); len(stored) != 1 {
+		t.Errorf("module store holds %v, want one module for both images", stored)
+	}
+}
