@@ -170,6 +170,7 @@ func readMemory(b *testing.B) memUse {
 func withCustomSection(wasm []byte, name string) []byte {
 	payload := appendULEB(nil, uint32(len(name)))
 	payload = append(payload, name...)
+	payload = append(payload, 1) // wazero refuses an empty custom section at the end of a module
 	out := append([]byte(nil), wasm...)
 	out = append(out, 0) // custom section id
 	out = appendULEB(out, uint32(len(payload)))

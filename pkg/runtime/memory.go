@@ -1,6 +1,38 @@
 package runtime
 
-import "github.com/tetratelabs/wazero/experimental"
+import (
+	"sync"
+
+	"github.com/tetratelabs/wazero/experimental"
+)
+
+// memoryPools recycle the buffers of closed guests' linear memory by
+// capacity. Waking guests of one module asks for the same capacities again
+// and again; reusing their buffers spares the host's GC megabytes of
+// allocation per wake, which is what its tail latency was made of. A
+// sync.Pool drops what it holds at garbage collections, so a suspended
+// guest's memory does not stay behind. Buffers are cleared before reuse:
+// no guest sees another's memory.
+var memoryPools sync.Map // capacity → *sync.Pool of *[]byte
+
+func takeBuffer(capacity uint64) []byte {
+	if p, ok := memoryPools.Load(capacity); ok {
+		if b, ok := p.(*sync.Pool).Get().(*[]byte); ok {
+			buf := (*b)[:capacity]
+			clear(buf)
+			return buf[:0]
+		}
+	}
+	return make([]byte, 0, capacity)
+}
+
+func returnBuffer(buf []byte) {
+	if cap(buf) == 0 {
+		return
+	}
+	p, _ := memoryPools.LoadOrStore(uint64(cap(buf)), &sync.Pool{})
+	p.(*sync.Pool).Put(&buf)
+}
 
 // limitedAllocator backs each guest's linear memory and refuses to grow it
 // past a limit, so memory.grow fails in the guest instead of the host paying.
@@ -24,7 +56,7 @@ func (a limitedAllocator) Allocate(capacity, max uint64) experimental.LinearMemo
 	if capacity > max {
 		capacity = max
 	}
-	return &limitedMemory{buf: make([]byte, 0, capacity), max: max, hit: a.hit}
+	return &limitedMemory{buf: takeBuffer(capacity), max: max, hit: a.hit}
 }
 
 type limitedMemory struct {
@@ -50,10 +82,14 @@ func (m *limitedMemory) Reallocate(size uint64) []byte {
 	if newCap > m.max {
 		newCap = m.max
 	}
-	buf := make([]byte, size, newCap)
+	buf := takeBuffer(newCap)[:size]
 	copy(buf, m.buf)
+	returnBuffer(m.buf)
 	m.buf = buf
 	return m.buf
 }
 
-func (m *limitedMemory) Free() { m.buf = nil }
+func (m *limitedMemory) Free() {
+	returnBuffer(m.buf)
+	m.buf = nil
+}
