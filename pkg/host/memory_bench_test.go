@@ -19,6 +19,8 @@ import (
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/wakerule"
+
+	"github.com/wasm-apiserver/wasm-apiserver/test/guests/guesttest"
 )
 
 // BenchmarkGuestMemory is the host's memory per controller, suspended and
@@ -34,7 +36,7 @@ import (
 // BENCH_DISTINCT_MAX is raised (each compiles once, ~1 s cold; the disk cache
 // under _output/bench-cache makes later runs faster). Run with -benchtime=1x.
 func BenchmarkGuestMemory(b *testing.B) {
-	wasm := buildGuest(b, "counter")
+	wasm := guesttest.Build(b, "counter")
 	cacheDir, err := filepath.Abs(filepath.Join("..", "..", "_output", "bench-cache"))
 	if err != nil {
 		b.Fatal(err)
@@ -95,7 +97,7 @@ func guestMemory(b *testing.B, wasm []byte, cacheDir string, n int, distinct, me
 	for i := range n {
 		bytes := wasm
 		if distinct {
-			bytes = withCustomSection(wasm, fmt.Sprintf("bench-%d", i))
+			bytes = guesttest.WithCustomSection(wasm, fmt.Sprintf("bench-%d", i))
 		}
 		m, err := rt.Load(ctx, bytes)
 		if err != nil {
@@ -163,30 +165,4 @@ func readMemory(b *testing.B) memUse {
 		}
 	}
 	return m
-}
-
-// withCustomSection appends a custom section named name to a module, which
-// changes its digest and nothing else.
-func withCustomSection(wasm []byte, name string) []byte {
-	payload := appendULEB(nil, uint32(len(name)))
-	payload = append(payload, name...)
-	payload = append(payload, 1) // wazero refuses an empty custom section at the end of a module
-	out := append([]byte(nil), wasm...)
-	out = append(out, 0) // custom section id
-	out = appendULEB(out, uint32(len(payload)))
-	return append(out, payload...)
-}
-
-func appendULEB(b []byte, v uint32) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v != 0 {
-			c |= 0x80
-		}
-		b = append(b, c)
-		if v == 0 {
-			return b
-		}
-	}
 }

@@ -3,7 +3,6 @@ package host
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,32 +20,16 @@ import (
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned/fake"
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
-)
 
-// buildGuest builds a guest of test/guests or examples with the repo's
-// build script and returns its bytes.
-func buildGuest(tb testing.TB, name string) []byte {
-	tb.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if out, err := exec.Command(filepath.Join(root, "test", "guests", "build.sh"), name).CombinedOutput(); err != nil {
-		tb.Fatalf("building the %s guest: %v\n%s", name, err, out)
-	}
-	wasm, err := os.ReadFile(filepath.Join(root, "_output", "guests", name+".wasm"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return wasm
-}
+	"github.com/wasm-apiserver/wasm-apiserver/test/guests/guesttest"
+)
 
 // counterModule builds test/guests/counter and loads it: a guest that
 // counts its reconciles in a Go global and reports the count as the error
 // of a reconcile of the key "report".
 func counterModule(t *testing.T) *wasmruntime.Module {
 	t.Helper()
-	wasm := buildGuest(t, "counter")
+	wasm := guesttest.Build(t, "counter")
 	rt, err := wasmruntime.New(t.Context(), wasmruntime.Config{CacheDir: filepath.Join(t.TempDir(), "cache")})
 	if err != nil {
 		t.Fatal(err)

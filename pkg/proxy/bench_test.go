@@ -3,9 +3,6 @@ package proxy
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/go-logr/logr/funcr"
@@ -19,6 +16,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+
+	"github.com/wasm-apiserver/wasm-apiserver/test/guests/guesttest"
 )
 
 // benchView is a CacheView over 10,000 ConfigMaps in 10 namespaces, for a
@@ -74,7 +73,7 @@ func BenchmarkCacheView(b *testing.B) {
 		})
 	}
 
-	wasm := buildEcho(b)
+	wasm := guesttest.Build(b, "echo")
 	r, err := wasmruntime.New(b.Context(), wasmruntime.Config{})
 	if err != nil {
 		b.Fatal(err)
@@ -105,19 +104,4 @@ func BenchmarkCacheView(b *testing.B) {
 			}
 		})
 	}
-}
-
-func buildEcho(b *testing.B) []byte {
-	b.Helper()
-	out := filepath.Join(b.TempDir(), "echo.wasm")
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "../../test/guests/echo")
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if o, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("building echo: %v\n%s", err, o)
-	}
-	wasm, err := os.ReadFile(out)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return wasm
 }

@@ -14,40 +14,20 @@ import (
 	"github.com/go-logr/logr/funcr"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+
+	"github.com/wasm-apiserver/wasm-apiserver/test/guests/guesttest"
 )
 
 // discard drops a guest's logs. (logr.Discard has no sink, which the
 // runtime takes as "log to klog".)
 var discard = funcr.New(func(string, string) {}, funcr.Options{})
 
-// withCustomSection returns wasm with a custom section appended: the same
-// code under another digest, as a cluster with many different modules has.
-func withCustomSection(wasm []byte, name string) []byte {
-	// One byte of data after the name: wazero fails to read an empty
-	// custom section at the very end of a module.
-	payload := append(append([]byte{byte(len(name))}, name...), 1)
-	out := append(append([]byte(nil), wasm...), 0)
-	size := len(payload)
-	for { // LEB128 size of the section
-		b := byte(size & 0x7f)
-		size >>= 7
-		if size != 0 {
-			b |= 0x80
-		}
-		out = append(out, b)
-		if size == 0 {
-			break
-		}
-	}
-	return append(out, payload...)
-}
-
 func BenchmarkCompile(b *testing.B) {
 	wasm := guest(b, "echo")
 	b.Run("cold", func(b *testing.B) {
 		r := newRuntime(b)
 		for i := 0; b.Loop(); i++ {
-			m, err := r.Load(b.Context(), withCustomSection(wasm, "cold-"+strconv.Itoa(i)))
+			m, err := r.Load(b.Context(), guesttest.WithCustomSection(wasm, "cold-"+strconv.Itoa(i)))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -181,7 +161,7 @@ func BenchmarkMemory(b *testing.B) {
 		n    int
 	}{{"echo", 10}, {"clientgo", 1}} {
 		b.Run(g.name, func(b *testing.B) {
-			wasm, err := runtime.TryBuildGuest(g.name)
+			wasm, err := guesttest.TryBuild(g.name)
 			if err != nil {
 				b.Skipf("guest %s does not build: %v", g.name, err)
 			}
@@ -197,7 +177,7 @@ func measureMemory(b *testing.B, wasm []byte, n int) {
 		if n == 1 {
 			return wasm
 		}
-		return withCustomSection(wasm, "distinct-"+strconv.Itoa(i))
+		return guesttest.WithCustomSection(wasm, "distinct-"+strconv.Itoa(i))
 	}
 	settle()
 	r, err := runtime.New(b.Context(), runtime.Config{CacheDir: sharedCacheDir(b)})

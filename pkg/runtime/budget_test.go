@@ -12,6 +12,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+
+	"github.com/wasm-apiserver/wasm-apiserver/test/guests/guesttest"
 )
 
 func TestRuntime_CompiledBudget(t *testing.T) {
@@ -26,7 +28,7 @@ func TestRuntime_CompiledBudget(t *testing.T) {
 	defer r.Close(context.Background())
 	mods := map[string]*runtime.Module{}
 	for _, name := range []string{"a", "b", "c"} {
-		m, err := r.Load(t.Context(), withCustomSection(wasm, "budget-"+name))
+		m, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, "budget-"+name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,7 +141,7 @@ func TestRuntime_CompiledBudgetWithoutCacheDir(t *testing.T) {
 	defer r.Close(context.Background())
 	var mods []*runtime.Module
 	for i := range 2 {
-		m, err := r.Load(t.Context(), withCustomSection(wasm, "nocache-"+strconv.Itoa(i)))
+		m, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, "nocache-"+strconv.Itoa(i)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,7 +172,7 @@ func TestModule_KeptBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close(context.Background())
-	a, err := r.Load(t.Context(), withCustomSection(wasm, "kept-a"))
+	a, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, "kept-a"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +180,7 @@ func TestModule_KeptBytes(t *testing.T) {
 	if fi, err := os.Stat(kept); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("kept bytes: %v, %v; want a 0600 file", fi, err)
 	}
-	b, err := r.Load(t.Context(), withCustomSection(wasm, "kept-b")) // evicts a
+	b, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, "kept-b")) // evicts a
 	if err != nil {
 		t.Fatal(err)
 	}

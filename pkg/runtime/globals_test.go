@@ -7,6 +7,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/wasm-apiserver/wasm-apiserver/test/guests/guesttest"
 )
 
 // vec encodes a WebAssembly vector section: count, then the entries.
@@ -107,7 +109,7 @@ func TestExportMutableGlobals(t *testing.T) {
 // TestRewrite_GoGuest checks that every mutable global of a real Go guest
 // is exported, and that the rewritten module compiles.
 func TestRewrite_GoGuest(t *testing.T) {
-	wasm := buildGuest(t, "echo")
+	wasm := guesttest.Build(t, "echo")
 	m := &Module{}
 	code, err := m.rewrite(wasm, true)
 	if err != nil || m.snapshotErr != nil {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+
+	"github.com/wasm-apiserver/wasm-apiserver/test/guests/guesttest"
 )
 
 // Benchmarks share one compilation cache, so that a large guest is
@@ -49,7 +51,7 @@ var resumeGuests = []struct {
 func BenchmarkResume(b *testing.B) {
 	for _, g := range resumeGuests {
 		b.Run(g.name, func(b *testing.B) {
-			wasm, err := runtime.TryBuildGuest(g.name)
+			wasm, err := guesttest.TryBuild(g.name)
 			if err != nil {
 				b.Skipf("guest %s does not build: %v", g.name, err)
 			}

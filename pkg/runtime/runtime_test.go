@@ -13,17 +13,19 @@ import (
 	"time"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+
+	"github.com/wasm-apiserver/wasm-apiserver/test/guests/guesttest"
 )
 
 // guest returns the bytes of test/guests/<name> built for wasip1.
 func guest(t testing.TB, name string) []byte {
 	t.Helper()
-	return runtime.BuildGuest(t, name)
+	return guesttest.Build(t, name)
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	runtime.RemoveBuiltGuests()
+	guesttest.Cleanup()
 	if benchCache != "" {
 		_ = os.RemoveAll(benchCache)
 	}

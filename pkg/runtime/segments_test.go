@@ -2,15 +2,12 @@ package runtime
 
 import (
 	"bytes"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/wasm-apiserver/wasm-apiserver/test/guests/guesttest"
 )
 
 // module builds a minimal module with one memory and the given data section
@@ -90,7 +87,7 @@ func FuzzMergeDataSegments(f *testing.F) {
 // TestMergeDataSegments_GoGuest checks a real Go guest: far fewer segments,
 // and memory after the data segments are applied is the same byte for byte.
 func TestMergeDataSegments_GoGuest(t *testing.T) {
-	wasm := buildGuest(t, "echo")
+	wasm := guesttest.Build(t, "echo")
 	merged := mergeDataSegments(wasm)
 	before, after := countSegments(t, wasm), countSegments(t, merged)
 	t.Logf("data segments: %d before, %d after merging", before, after)
@@ -131,41 +128,4 @@ func countSegments(t *testing.T, wasm []byte) int {
 	}
 	t.Fatal("no data section")
 	return 0
-}
-
-// Test guests of test/guests, built once per test binary.
-var (
-	guestsOnce sync.Once
-	guestDir   string
-	guestErr   error
-)
-
-// buildGuest returns the bytes of test/guests/<name> built for wasip1.
-func buildGuest(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := tryBuildGuest(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// tryBuildGuest is buildGuest returning its error, for guests that may not
-// build everywhere.
-func tryBuildGuest(name string) ([]byte, error) {
-	guestsOnce.Do(func() {
-		guestDir, guestErr = os.MkdirTemp("", "guests")
-	})
-	if guestErr != nil {
-		return nil, guestErr
-	}
-	out := filepath.Join(guestDir, name+".wasm")
-	if _, err := os.Stat(out); err != nil {
-		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "../../test/guests/"+name)
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("building guest %s: %v\n%s", name, err, b)
-		}
-	}
-	return os.ReadFile(out)
 }

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+
+	"github.com/wasm-apiserver/wasm-apiserver/test/guests/guesttest"
 )
 
 // counterConfig is the configuration of counter guests in tests.
@@ -165,7 +167,7 @@ func TestSnapshot_Invalid(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Release(context.Background())
-	other, err := r.Load(t.Context(), withCustomSection(wasm, "other"))
+	other, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, "other"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +300,7 @@ func TestSnapshot_Concurrent(t *testing.T) {
 	var mods []*runtime.Module
 	var snaps [][]byte
 	for i := range 2 {
-		m, err := r.Load(t.Context(), withCustomSection(wasm, "concurrent-"+strconv.Itoa(i)))
+		m, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, "concurrent-"+strconv.Itoa(i)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -361,13 +363,13 @@ func TestSnapshot_Concurrent(t *testing.T) {
 	// another module released while its instance still runs.
 	wg.Go(func() {
 		for i := range rounds {
-			again, err := r.Load(t.Context(), withCustomSection(wasm, "concurrent-0"))
+			again, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, "concurrent-0"))
 			if err != nil {
 				errs <- err
 				return
 			}
 			again.Release(t.Context())
-			other, err := r.Load(t.Context(), withCustomSection(wasm, "concurrent-other-"+strconv.Itoa(i%2)))
+			other, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, "concurrent-other-"+strconv.Itoa(i%2)))
 			if err != nil {
 				errs <- err
 				return
