@@ -110,8 +110,10 @@ type serverProcess struct {
 	port                               int
 	// args replace the in-cluster flags (certificates, kubeconfigs) when set.
 	args []string
-	cmd  *exec.Cmd
-	log  *os.File
+	// env is added to the server's environment.
+	env []string
+	cmd *exec.Cmd
+	log *os.File
 	// stopsWith is set once a test's cleanup stops the server: a restart
 	// from a subtest must not tie the server's life to the subtest.
 	stopsWith bool
@@ -138,6 +140,7 @@ func (p *serverProcess) start(t *testing.T) {
 	}
 	p.cmd = exec.Command(p.bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = log, log
+	p.cmd.Env = append(os.Environ(), p.env...)
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,9 @@ package e2e
 
 import (
 	"encoding/base64"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,7 +60,8 @@ func TestModuleImage(t *testing.T) {
 	eventually(t, 2*time.Minute, name+" Active from the image", func() (bool, string) {
 		out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", name,
 			"-o", `jsonpath={.status.phase} {.status.moduleDigest} {.status.resolvedImage} {.status.lastError}`)
-		return out == "Active sha256:"+strings.TrimSpace(digest)+" "+ref+"@"+strings.SplitN(pushed, "@", 2)[1]+" ", out
+		phase, rest, _ := strings.Cut(out, " ")
+		return isLoaded(phase) && rest == "sha256:"+strings.TrimSpace(digest)+" "+ref+"@"+strings.SplitN(pushed, "@", 2)[1]+" ", out
 	})
 
 	ns, source := "replica-oci", "oci-settings"
@@ -81,6 +85,7 @@ func TestModuleImage(t *testing.T) {
 	}
 
 	t.Run("private registry", func(t *testing.T) { testPrivateRegistry(t, c, srv, wasmctl, manifest, ref, wasm, digest) })
+	t.Run("url", func(t *testing.T) { testModuleURL(t, c, srv, wasmctl, manifest, ref, wasm, digest) })
 	t.Run("missing image", func(t *testing.T) {
 		missing := strings.NewReplacer("name: "+name+"\n", "name: missing-image\n", ref, reg.Ref("controllers/nothing:v1")).Replace(manifest)
 		mustKubectl(t, wasmctl, missing, "apply", "-f", "-")
@@ -149,4 +154,55 @@ func testPrivateRegistry(t *testing.T, c *cluster, srv *serverProcess, wasmctl, 
 	if stored, _ := filepath.Glob(filepath.Join(srv.stateDir, "modules", "sha256", "*")); len(stored) != 1 {
 		t.Errorf("module store holds %v, want one module for both images", stored)
 	}
+}
+
+// testModuleURL runs the module from an HTTPS URL with its sha256, and
+// refuses one whose bytes do not match: the server trusts the test server's
+// certificate through SSL_CERT_FILE, as an administrator would add a CA to
+// the system's trust store.
+func testModuleURL(t *testing.T, c *cluster, srv *serverProcess, wasmctl, manifest, ref, wasm, digest string) {
+	module := mustRead(t, wasm)
+	files := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/replicator.wasm" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write(module)
+	}))
+	defer files.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: files.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv.stop(t)
+	srv.env = []string{"SSL_CERT_FILE=" + ca}
+	srv.start(t)
+	waitReady(t, wasmctl, srv)
+
+	hex := strings.TrimSpace(digest)
+	fromURL := func(name, sha256 string) string {
+		return strings.NewReplacer("name: configmap-replicator\n", "name: "+name+"\n",
+			"    image: "+ref+"\n", "    url: "+files.URL+"/replicator.wasm\n    sha256: \""+sha256+"\"\n").Replace(manifest)
+	}
+	mustKubectl(t, wasmctl, fromURL("url-module", hex), "apply", "-f", "-")
+	mustKubectl(t, wasmctl, fromURL("url-mismatch", strings.Repeat("0", 64)), "apply", "-f", "-")
+	t.Cleanup(func() {
+		_, _ = kubectl(t, wasmctl, "", "-n", "default", "delete", "wc", "url-module", "url-mismatch", "--ignore-not-found")
+	})
+	eventually(t, 2*time.Minute, "the module from the URL loads", func() (bool, string) {
+		out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", "url-module",
+			"-o", `jsonpath={.status.phase} {.status.moduleDigest} {.status.lastError}`)
+		phase, rest, _ := strings.Cut(out, " ")
+		return isLoaded(phase) && rest == "sha256:"+hex+" ", out
+	})
+	eventually(t, time.Minute, "a module whose sha256 does not match is refused", func() (bool, string) {
+		out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", "url-mismatch",
+			"-o", `jsonpath={.status.phase} {.status.conditions[?(@.type=="ModuleLoaded")].reason} {.status.wakes}`)
+		return out == "Failed DigestMismatch ", out
+	})
+	eventually(t, 30*time.Second, "a Warning Event with reason DigestMismatch", func() (bool, string) {
+		out, _ := kubectl(t, c.Kubeconfig, "", "-n", "default", "get", "events", "--field-selector",
+			"involvedObject.name=url-mismatch,reason=DigestMismatch", "-o", "jsonpath={.items[*].type}")
+		return strings.HasPrefix(out, "Warning"), out
+	})
 }
