@@ -1,0 +1,149 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/klog/v2"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/modules"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/proxy"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/wakerule"
+)
+
+// start loads a WasmController and runs it. A failure is reported in its
+// status; the returned error says whether to retry.
+func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*controller, error) {
+	status := newStatusWriter(h.cfg.Controllers, wc)
+	fail := func(condition, reason string, err error) error {
+		msg := err.Error()
+		status.update(true, func(s *v1alpha1.WasmControllerStatus) {
+			s.Phase = v1alpha1.PhaseFailed
+			s.ObservedGeneration = wc.Generation
+			s.LastError = msg
+			s.MemoryBytes = 0
+		})
+		status.setCondition(wc.Generation, condition, false, reason, msg)
+		status.setCondition(wc.Generation, v1alpha1.ConditionReady, false, reason, msg)
+		status.flush(ctx)
+		h.event(wc, "Warning", reason, msg)
+		return err
+	}
+	if h.cfg.Cluster == nil {
+		return nil, fail(v1alpha1.ConditionWatchesReady, modules.ReasonNoTargetCluster, &modules.Error{Permanent: true,
+			Reason:  modules.ReasonNoTargetCluster,
+			Message: "wasm-apiserver runs without a target cluster (--kubeconfig): controllers cannot watch or reconcile"})
+	}
+	status.update(true, func(s *v1alpha1.WasmControllerStatus) {
+		s.Phase = v1alpha1.PhaseLoading
+		s.ObservedGeneration = wc.Generation
+	})
+	status.flush(ctx)
+
+	fetched, err := h.fetcher.Fetch(ctx, wc)
+	if err != nil {
+		return nil, fail(v1alpha1.ConditionModuleLoaded, modules.ReasonOf(err), err)
+	}
+	module, err := h.cfg.Runtime.Load(ctx, fetched.Wasm)
+	if err != nil {
+		fetched.Release()
+		return nil, fail(v1alpha1.ConditionModuleLoaded, "InvalidModule", err)
+	}
+	fetched.Wasm = nil // the runtime keeps what it needs; a controller must not pin the bytes
+	c := newController(h, wc, module, status)
+	c.fetched = fetched
+	c.removeOtherSnapshots()
+	status.update(true, func(s *v1alpha1.WasmControllerStatus) {
+		s.ModuleDigest, s.ResolvedImage = module.Digest, fetched.ResolvedImage
+	})
+	loaded := fmt.Sprintf("%d bytes, %s", module.Size, module.Digest)
+	if fetched.ResolvedImage != "" {
+		loaded += " from " + fetched.ResolvedImage
+	}
+	status.setCondition(wc.Generation, v1alpha1.ConditionModuleLoaded, true, "Loaded", loaded)
+
+	apiServer, err := proxy.NewPassthrough(h.cfg.Cluster, wc.Namespace, wc.Spec.ServiceAccountName)
+	if err != nil {
+		c.stop()
+		return nil, fail(v1alpha1.ConditionReady, "ClientFailed", err)
+	}
+	for i := range wc.Spec.Watches {
+		w, err := h.compileWatch(i, &wc.Spec.Watches[i])
+		if err != nil {
+			c.stop()
+			reason, condition := "WatchFailed", v1alpha1.ConditionWatchesReady
+			if _, ok := errors.AsType[*wakerule.Error](err); ok {
+				reason, condition = "InvalidWakeRule", v1alpha1.ConditionWakeRulesValid
+			}
+			return nil, fail(condition, reason, fmt.Errorf("spec.watches[%d]: %w", i, err))
+		}
+		c.watches = append(c.watches, w)
+	}
+	status.setCondition(wc.Generation, v1alpha1.ConditionWakeRulesValid, true, "Compiled", "every wake rule compiled")
+
+	var replays []func()
+	for _, w := range c.watches {
+		sub, inf, joined, err := h.dispatcher.subscribe(c, w)
+		if err != nil {
+			c.stop()
+			return nil, fail(v1alpha1.ConditionWatchesReady, "WatchFailed", err)
+		}
+		c.subscriptions = append(c.subscriptions, sub)
+		if joined {
+			replays = append(replays, func() { c.replay(sub, inf) })
+		}
+	}
+	for _, s := range c.subscriptions {
+		if err := proxy.WaitForSync(ctx, s.inf, watchSyncTimeout); err != nil {
+			c.stop()
+			return nil, fail(v1alpha1.ConditionWatchesReady, "WatchFailed", fmt.Errorf("spec.watches[%d] %s: %w", s.w.index, s.w.key, err))
+		}
+	}
+	for _, replay := range replays {
+		replay()
+	}
+	status.setCondition(wc.Generation, v1alpha1.ConditionWatchesReady, true, "Synced", "every watch's cache has synced")
+	cached := make([]proxy.CachedWatch, 0, len(c.subscriptions))
+	for _, s := range c.subscriptions {
+		cached = append(cached, proxy.CachedWatch{Key: s.w.key, Kind: s.w.kind, Informer: s.inf})
+	}
+	c.api = proxy.NewCacheView(klog.KObj(wc).String(), proxy.ServiceAccountUser(wc.Namespace, wc.Spec.ServiceAccountName),
+		cached, h.authorizer, apiServer)
+
+	c.done.Go(func() { status.run(c.ctx) })
+	c.scheduleResync()
+	// Loaded, with no instance until the first wake.
+	status.update(true, func(s *v1alpha1.WasmControllerStatus) {
+		s.Phase = v1alpha1.PhaseSuspended
+		s.ObservedGeneration = wc.Generation
+		s.LastError = ""
+	})
+	c.counted = true
+	guestsSuspended.Inc()
+	h.scheduler.start(c)
+	status.setCondition(wc.Generation, v1alpha1.ConditionReady, true, "Running", "the controller wakes on its events")
+	h.event(wc, "Normal", "Loaded", fmt.Sprintf("module %s loaded, %d watches", module.Digest, len(c.watches)))
+	klog.InfoS("Started WasmController", "wasmController", klog.KObj(wc), "generation", wc.Generation, "module", module.Digest)
+	return c, nil
+}
+
+// compileWatch resolves a watch's kind to its resource and compiles it.
+func (h *Host) compileWatch(i int, w *v1alpha1.Watch) (*watch, error) {
+	gv, err := schema.ParseGroupVersion(w.APIVersion)
+	if err != nil {
+		return nil, err
+	}
+	mapping, err := h.mapper.RESTMapping(gv.WithKind(w.Kind).GroupKind(), gv.Version)
+	if meta.IsNoMatchError(err) {
+		h.mapper.Reset() // a CRD may have been installed since
+		mapping, err = h.mapper.RESTMapping(gv.WithKind(w.Kind).GroupKind(), gv.Version)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kind %s %s is not served by the cluster: %w", w.APIVersion, w.Kind, err)
+	}
+	return compileWatch(i, w, mapping.Resource, mapping.Scope.Name() == meta.RESTScopeNameNamespace, h.compiler)
+}
