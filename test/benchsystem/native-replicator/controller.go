@@ -36,11 +36,14 @@ const (
 // controller replicates ConfigMaps. Keys in its queue are "namespace/name"
 // for a source ConfigMap and "name" for a namespace, as in the Wasm example.
 type controller struct {
-	client        kubernetes.Interface
-	factories     []informers.SharedInformerFactory
-	configMaps    []listersv1.ConfigMapLister
-	namespaces    listersv1.NamespaceLister
-	synced        []cache.InformerSynced
+	client     kubernetes.Interface
+	factories  []informers.SharedInformerFactory
+	configMaps []listersv1.ConfigMapLister
+	namespaces listersv1.NamespaceLister
+	synced     []cache.InformerSynced
+	// sources selects the sources whose events wake this controller, as a
+	// WasmController's watch labelSelector does; everything if nil.
+	sources       labels.Selector
 	queue         workqueue.TypedRateLimitingInterface[string]
 	logReconciles bool
 }
@@ -97,7 +100,7 @@ func (c *controller) configMapChanged(oldObj, newObj any) {
 		return
 	}
 	isSource := func(o *corev1.ConfigMap) bool { return o != nil && o.Labels[sourceLabel] == "true" }
-	if isSource(oldCM) || isSource(newCM) {
+	if (isSource(oldCM) || isSource(newCM)) && c.wakesFor(cm) {
 		if oldCM == nil || newCM == nil || !maps.Equal(oldCM.Data, newCM.Data) ||
 			!equalBinary(oldCM.BinaryData, newCM.BinaryData) || !maps.Equal(oldCM.Labels, newCM.Labels) {
 			c.queue.Add(cm.Namespace + "/" + cm.Name)
@@ -105,9 +108,16 @@ func (c *controller) configMapChanged(oldObj, newObj any) {
 	}
 	if from, ok := cm.Labels[copyLabel]; ok && oldCM != nil {
 		if ns, name, ok := splitRef(from); ok {
-			c.queue.Add(ns + "/" + name)
+			if src, err := c.getConfigMap(ns, name); c.sources == nil || (err == nil && c.wakesFor(src)) {
+				c.queue.Add(ns + "/" + name)
+			}
 		}
 	}
+}
+
+// wakesFor says whether events of the source cm wake this controller.
+func (c *controller) wakesFor(cm *corev1.ConfigMap) bool {
+	return c.sources == nil || c.sources.Matches(labels.Set(cm.Labels))
 }
 
 // namespaceChanged enqueues a namespace whose target label changed.

@@ -9,7 +9,7 @@
 // watches so that many instances can run side by side, each on its own
 // objects:
 //
-//	native-replicator --kubeconfig=K --namespaces=src-1,dst-1 --namespace-selector=set=1
+//	native-replicator --kubeconfig=K --namespaces=src,dst --source-selector=set=1
 package main
 
 import (
@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
@@ -39,6 +40,7 @@ func run() error {
 		kubeconfig = flag.String("kubeconfig", "", "kubeconfig of the cluster (empty: in-cluster)")
 		namespaces = flag.String("namespaces", "", "comma-separated namespaces whose ConfigMaps are watched (empty: all)")
 		nsSelector = flag.String("namespace-selector", "", "label selector that restricts the namespaces watched")
+		srcSel     = flag.String("source-selector", "", "label selector of the sources whose events wake the controller (empty: all)")
 		logWakes   = flag.Bool("log-reconciles", false, "log every reconcile entry with its wall-clock time")
 	)
 	klog.InitFlags(nil)
@@ -62,5 +64,10 @@ func run() error {
 	}
 	c := newController(client, scopes, *nsSelector, 10*time.Minute)
 	c.logReconciles = *logWakes
+	if *srcSel != "" {
+		if c.sources, err = labels.Parse(*srcSel); err != nil {
+			return fmt.Errorf("source-selector[%s]: %w", *srcSel, err)
+		}
+	}
 	return c.Run(ctx)
 }
