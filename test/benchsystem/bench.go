@@ -38,6 +38,13 @@ type result struct {
 	wasmWatches, nativeWatches float64
 	// Time from the start of the controllers to the last copy made.
 	wasmReady, nativeReady time.Duration
+	// wasmActive is wasm-apiserver with every guest instance kept in
+	// memory (policy Never) after the warm latency run.
+	wasmActive memory
+	// Write-to-copy latencies: guests closed after each reconcile (policy
+	// Immediate), kept warm (Never), restored from a snapshot (Immediate
+	// with snapshot), and the native processes.
+	latClosed, latWarm, latSnapshot, latNative []time.Duration
 }
 
 // setUp creates what every n shares: the controllers' RBAC, their module
@@ -131,7 +138,49 @@ func (b *bench) measureWasm(ctx context.Context, r *result) error {
 		return err
 	}
 	w, err := b.watches(ctx)
+	if err != nil {
+		return err
+	}
 	r.wasmWatches = w - watches0
+
+	logf("n=%d: write-to-copy latency, guests closed after each reconcile", n)
+	if r.latClosed, err = writeToCopy(ctx, c.client, n, latencySamples); err != nil {
+		return err
+	}
+	logf("n=%d: write-to-copy latency, warm guests", n)
+	if err := setSuspend(ctx, client, n, "Never", false); err != nil {
+		return err
+	}
+	if err := waitPhases(ctx, client, n, timeoutFor(n), "Active", "Suspended"); err != nil {
+		return err
+	}
+	if _, err := writeToCopy(ctx, c.client, n, n); err != nil { // every guest instantiated
+		return err
+	}
+	if err := waitPhases(ctx, client, n, timeoutFor(n), "Active"); err != nil {
+		return err
+	}
+	if r.latWarm, err = writeToCopy(ctx, c.client, n, latencySamples); err != nil {
+		return err
+	}
+	time.Sleep(settle)
+	if r.wasmActive, err = readMemory(srv.cmd.Process.Pid); err != nil {
+		return err
+	}
+	logf("n=%d: write-to-copy latency, guests restored from snapshots", n)
+	if err := setSuspend(ctx, client, n, "Immediate", true); err != nil {
+		return err
+	}
+	if err := waitPhases(ctx, client, n, timeoutFor(n), "Active", "Suspended"); err != nil {
+		return err
+	}
+	if _, err := writeToCopy(ctx, c.client, n, n); err != nil { // every guest snapshotted once
+		return err
+	}
+	if err := waitPhases(ctx, client, n, timeoutFor(n), "Suspended"); err != nil {
+		return err
+	}
+	r.latSnapshot, err = writeToCopy(ctx, c.client, n, latencySamples)
 	return err
 }
 
@@ -210,7 +259,12 @@ func (b *bench) measureNative(ctx context.Context, r *result) error {
 		r.native = r.native.add(m)
 	}
 	w, err := b.watches(ctx)
+	if err != nil {
+		return err
+	}
 	r.nativeWatches = w - watches0
+	logf("n=%d: write-to-copy latency, native controllers", n)
+	r.latNative, err = writeToCopy(ctx, c.client, n, latencySamples)
 	return err
 }
 

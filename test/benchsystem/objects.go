@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -162,7 +163,8 @@ func createWasmControllers(ctx context.Context, client dynamic.Interface, n int,
 	return nil
 }
 
-// waitPhases waits until every WasmController reports one of phases.
+// waitPhases waits until every WasmController reports one of phases at
+// its current generation.
 func waitPhases(ctx context.Context, client dynamic.Interface, n int, timeout time.Duration, phases ...string) error {
 	var count map[string]int
 	err := wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
@@ -174,6 +176,10 @@ func waitPhases(ctx context.Context, client dynamic.Interface, n int, timeout ti
 		in := 0
 		for _, wc := range list.Items {
 			phase, _, _ := unstructured.NestedString(wc.Object, "status", "phase")
+			observed, _, _ := unstructured.NestedInt64(wc.Object, "status", "observedGeneration")
+			if observed != wc.GetGeneration() {
+				phase = "(generation " + strconv.FormatInt(wc.GetGeneration(), 10) + " not observed)"
+			}
 			count[phase]++
 			for _, p := range phases {
 				if phase == p {
@@ -185,6 +191,18 @@ func waitPhases(ctx context.Context, client dynamic.Interface, n int, timeout ti
 	})
 	if err != nil {
 		return fmt.Errorf("waiting for %d controllers in %v within %s, have %v: %w", n, phases, timeout, count, err)
+	}
+	return nil
+}
+
+// setSuspend sets the suspend policy of controllers 0 … n-1.
+func setSuspend(ctx context.Context, client dynamic.Interface, n int, policy string, snapshot bool) error {
+	patch := []byte(`{"spec":{"suspend":{"policy":"` + policy + `","snapshot":` + strconv.FormatBool(snapshot) + `}}}`)
+	for i := range n {
+		if _, err := client.Resource(wasmControllers).Namespace("default").Patch(ctx, "replicator-"+strconv.Itoa(i),
+			types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			return fmt.Errorf("wasmcontroller[%d]: %w", i, err)
+		}
 	}
 	return nil
 }
