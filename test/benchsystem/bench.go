@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -31,11 +32,17 @@ type result struct {
 	// wasmBase is wasm-apiserver before any controller; wasmIdle with n
 	// controllers, every one suspended after its first reconcile.
 	wasmBase, wasmIdle memory
+	// wasmHeap is the Go heap in use of wasm-apiserver with n suspended
+	// controllers, from its go_memstats_heap_inuse_bytes; 0 if unknown.
+	wasmHeap int64
 	// native is the sum over n native processes, idle after their first
 	// reconcile.
 	native memory
 	// Watches opened on kube-apiserver by each side.
 	wasmWatches, nativeWatches float64
+	// wasmBaseWatches is how many of wasmWatches wasm-apiserver opens with
+	// no controller (its own API machinery: admission, priority and fairness).
+	wasmBaseWatches float64
 	// Time from the start of the controllers to the last copy made.
 	wasmReady, nativeReady time.Duration
 	// wasmActive is wasm-apiserver with every guest instance kept in
@@ -112,7 +119,7 @@ func (b *bench) measureWasm(ctx context.Context, r *result) error {
 		return err
 	}
 	defer srv.stop(time.Minute)
-	client, err := waitStandalone(ctx, srv, filepath.Join(state, "kubeconfig"))
+	client, srvREST, err := waitStandalone(ctx, srv, filepath.Join(state, "kubeconfig"))
 	if err != nil {
 		return err
 	}
@@ -120,6 +127,11 @@ func (b *bench) measureWasm(ctx context.Context, r *result) error {
 	if r.wasmBase, err = readMemory(srv.cmd.Process.Pid); err != nil {
 		return err
 	}
+	w, err := b.watches(ctx)
+	if err != nil {
+		return err
+	}
+	r.wasmBaseWatches = w - watches0
 
 	start := time.Now()
 	if err := createWasmControllers(ctx, client, n, "Immediate"); err != nil {
@@ -137,8 +149,10 @@ func (b *bench) measureWasm(ctx context.Context, r *result) error {
 	if r.wasmIdle, err = readMemory(srv.cmd.Process.Pid); err != nil {
 		return err
 	}
-	w, err := b.watches(ctx)
-	if err != nil {
+	if heap, err := metricSum(ctx, srvREST, "go_memstats_heap_inuse_bytes"); err == nil {
+		r.wasmHeap = int64(heap)
+	}
+	if w, err = b.watches(ctx); err != nil {
 		return err
 	}
 	r.wasmWatches = w - watches0
@@ -185,9 +199,10 @@ func (b *bench) measureWasm(ctx context.Context, r *result) error {
 }
 
 // waitStandalone waits until the standalone server answers /readyz and
-// returns a client of it.
-func waitStandalone(ctx context.Context, srv *process, kubeconfig string) (dynamic.Interface, error) {
+// returns clients of it.
+func waitStandalone(ctx context.Context, srv *process, kubeconfig string) (dynamic.Interface, rest.Interface, error) {
 	var client dynamic.Interface
+	var raw rest.Interface
 	var last error
 	err := wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
 		if srv.exited() {
@@ -207,13 +222,14 @@ func waitStandalone(ctx context.Context, srv *process, kubeconfig string) (dynam
 			last = err
 			return false, nil
 		}
+		raw = kc.Discovery().RESTClient()
 		client, err = dynamic.NewForConfig(cfg)
 		return err == nil, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("not ready (last: %v): %w", last, err)
+		return nil, nil, fmt.Errorf("not ready (last: %v): %w", last, err)
 	}
-	return client, nil
+	return client, raw, nil
 }
 
 func (b *bench) measureNative(ctx context.Context, r *result) error {

@@ -53,6 +53,11 @@ Watches are the rise of kube-apiserver's apiserver_longrunning_requests{verb="WA
 			percent(r.wasmIdle.PSS, r.native.PSS), r.wasmWatches, r.nativeWatches,
 			r.wasmReady.Round(100*time.Millisecond), r.nativeReady.Round(100*time.Millisecond))
 	}
+	b.WriteString("\nOf wasm-apiserver's memory with N suspended controllers, its Go heap in use (go_memstats_heap_inuse_bytes);\nthe rest is the binary, the Go runtime's unreturned free pages, stacks and wazero's compiled code outside the heap:\n\n")
+	b.WriteString("| N | RSS | Go heap in use |\n| --- | --- | --- |\n")
+	for _, r := range results {
+		fmt.Fprintf(&b, "| %d | %s | %s |\n", r.n, mib(r.wasmIdle.RSS), mib(r.wasmHeap))
+	}
 	b.WriteString(`
 The same wasm-apiserver afterwards, with every guest instance kept in memory (policy Never, after a write to
 each source), against the same native processes:
@@ -80,8 +85,18 @@ warm: policy Never.
 	}
 	b.WriteString("\n")
 	for _, r := range results {
-		fmt.Fprintf(&b, "- N = %d: one wasm-apiserver holding %d suspended controllers takes %s of PSS, %s against %d native processes (%s); it opens %.0f watches on kube-apiserver, the native set %.0f.\n",
-			r.n, r.n, mib(r.wasmIdle.PSS), percent(r.wasmIdle.PSS, r.native.PSS), r.n, mib(r.native.PSS), r.wasmWatches, r.nativeWatches)
+		fmt.Fprintf(&b, "- N = %d: one wasm-apiserver holding %d suspended controllers takes %s of PSS, %s against %d native processes (%s); it opens %.0f watches on kube-apiserver (%.0f of them with no controller), the native set %.0f.\n",
+			r.n, r.n, mib(r.wasmIdle.PSS), percent(r.wasmIdle.PSS, r.native.PSS), r.n, mib(r.native.PSS), r.wasmWatches, r.wasmBaseWatches, r.nativeWatches)
+	}
+	if len(results) > 0 {
+		r := results[len(results)-1]
+		fixed := r.wasmBase.PSS
+		per := float64(r.wasmIdle.PSS-r.wasmBase.PSS) / float64(r.n)
+		native := float64(r.native.PSS) / float64(r.n)
+		if native > per {
+			fmt.Fprintf(&b, "- wasm-apiserver costs %s before its first controller and %s per suspended controller at N = %d; a native process costs %s. One wasm-apiserver uses less memory than the native set from about %.0f controllers on.\n",
+				mib(fixed), kib(int64(per)), r.n, mib(int64(native)), float64(fixed)/(native-per))
+		}
 	}
 	b.WriteString("- Not yet measured here (issue 9, later stages): N distinct modules, controllers kept busy by a stream of writes, wake latency to reconcile entry, the chain of 100, request counts on kube-apiserver, plots.\n")
 	return b.String()
