@@ -47,11 +47,15 @@ Watches are the rise of kube-apiserver's apiserver_longrunning_requests{verb="WA
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range results {
 		per := (r.wasmIdle.PSS - r.wasmBase.PSS) / int64(r.n)
-		fmt.Fprintf(&b, "| %d | %s / %s | %s / %s | %s | %s / %s | %s | %s | %.0f / %.0f | %s / %s |\n",
+		nat := [5]string{"not run", "not run", "n/a", "not run", "not run"}
+		if r.nativeRun {
+			nat = [5]string{mib(r.native.RSS) + " / " + mib(r.native.PSS), mib(r.native.PSS / int64(r.n)),
+				percent(r.wasmIdle.PSS, r.native.PSS), fmt.Sprintf("%.0f", r.nativeWatches),
+				r.nativeReady.Round(100 * time.Millisecond).String()}
+		}
+		fmt.Fprintf(&b, "| %d | %s / %s | %s / %s | %s | %s | %s | %s | %.0f / %s | %s / %s |\n",
 			r.n, mib(r.wasmBase.RSS), mib(r.wasmBase.PSS), mib(r.wasmIdle.RSS), mib(r.wasmIdle.PSS), kib(per),
-			mib(r.native.RSS), mib(r.native.PSS), mib(r.native.PSS/int64(r.n)),
-			percent(r.wasmIdle.PSS, r.native.PSS), r.wasmWatches, r.nativeWatches,
-			r.wasmReady.Round(100*time.Millisecond), r.nativeReady.Round(100*time.Millisecond))
+			nat[0], nat[1], nat[2], r.wasmWatches, nat[3], r.wasmReady.Round(100*time.Millisecond), nat[4])
 	}
 	b.WriteString("\nOf wasm-apiserver's memory with N suspended controllers, its Go heap in use (go_memstats_heap_inuse_bytes);\nthe rest is the binary, the Go runtime's unreturned free pages, stacks and wazero's compiled code outside the heap:\n\n")
 	b.WriteString("| N | RSS | Go heap in use |\n| --- | --- | --- |\n")
@@ -66,8 +70,11 @@ each source), against the same native processes:
 | --- | --- | --- | --- |
 `)
 	for _, r := range results {
-		fmt.Fprintf(&b, "| %d | %s / %s | %s | %s |\n", r.n, mib(r.wasmActive.RSS), mib(r.wasmActive.PSS),
-			mib(r.native.PSS), percent(r.wasmActive.PSS, r.native.PSS))
+		nat, cmp := "not run", "n/a"
+		if r.nativeRun {
+			nat, cmp = mib(r.native.PSS), percent(r.wasmActive.PSS, r.native.PSS)
+		}
+		fmt.Fprintf(&b, "| %d | %s / %s | %s | %s |\n", r.n, mib(r.wasmActive.RSS), mib(r.wasmActive.PSS), nat, cmp)
 	}
 	fmt.Fprintf(&b, `
 Wake latency, measured from the outside: from the write of a source's data on kube-apiserver (a merge patch)
@@ -85,11 +92,22 @@ warm: policy Never.
 	}
 	b.WriteString("\n")
 	for _, r := range results {
+		if !r.nativeRun {
+			fmt.Fprintf(&b, "- N = %d: one wasm-apiserver holding %d suspended controllers takes %s of PSS; the %d native processes were not run (BENCH_SYSTEM_NATIVE_MAX).\n",
+				r.n, r.n, mib(r.wasmIdle.PSS), r.n)
+			continue
+		}
 		fmt.Fprintf(&b, "- N = %d: one wasm-apiserver holding %d suspended controllers takes %s of PSS, %s against %d native processes (%s); it opens %.0f watches on kube-apiserver (%.0f of them with no controller), the native set %.0f.\n",
 			r.n, r.n, mib(r.wasmIdle.PSS), percent(r.wasmIdle.PSS, r.native.PSS), r.n, mib(r.native.PSS), r.wasmWatches, r.wasmBaseWatches, r.nativeWatches)
 	}
-	if len(results) > 0 {
-		r := results[len(results)-1]
+	var measured []result
+	for _, r := range results {
+		if r.nativeRun {
+			measured = append(measured, r)
+		}
+	}
+	if len(measured) > 0 {
+		r := measured[len(measured)-1]
 		fixed := r.wasmBase.PSS
 		per := float64(r.wasmIdle.PSS-r.wasmBase.PSS) / float64(r.n)
 		native := float64(r.native.PSS) / float64(r.n)
@@ -98,11 +116,18 @@ warm: policy Never.
 				mib(fixed), kib(int64(per)), r.n, mib(int64(native)), float64(fixed)/(native-per))
 		}
 	}
+	for _, r := range measured {
+		fmt.Fprintf(&b, "- Wake to effect at N = %d, p50 / p99: guests closed after each reconcile %s, restored from snapshots %s, warm %s; native processes %s.\n",
+			r.n, p50p99(r.latClosed), p50p99(r.latSnapshot), p50p99(r.latWarm), p50p99(r.latNative))
+	}
 	b.WriteString("- Not yet measured here (issue 9, later stages): N distinct modules, controllers kept busy by a stream of writes, wake latency to reconcile entry, the chain of 100, request counts on kube-apiserver, plots.\n")
 	return b.String()
 }
 
 func p50p99(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "not run"
+	}
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
 	return ms(quantile(ds, 0.5)) + " / " + ms(quantile(ds, 0.99))
 }
