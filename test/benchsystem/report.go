@@ -40,6 +40,8 @@ copy, summed over the native processes (their PSS shares the binary's pages amon
 with --standalone and the cluster's admin kubeconfig (a benchmark needs no least privilege), and keeps its own
 objects in the cluster's etcd (--etcd-servers), so that its process holds the controllers and no database.
 Watches are the rise of kube-apiserver's apiserver_longrunning_requests{verb="WATCH"} while a side runs.
+Each figure is from one run: repeat it before trusting a difference of less than about 20%, which is how much
+wasm-apiserver's figures moved between runs on a machine busy with other work.
 `)
 	fmt.Fprintf(&b, "%d CPU cores, %s, %s.\n\n", runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format("2006-01-02"))
 	fmt.Fprintf(&b, "```sh\nBENCH_SYSTEM_N=%s make bench-system\n```\n\n", strings.Join(ns, ","))
