@@ -33,9 +33,10 @@ func renderReport(results []result, counts []int) string {
 N copies of examples/configmap-replicator as WasmControllers in one wasm-apiserver, then the same N controllers
 as native processes (test/benchsystem/native-replicator: the same logic with client-go shared informers and a
 work queue, built for linux/amd64, no container). Controller i replicates its own source ConfigMap into one
-target namespace and is woken only by it; each side starts with no copies and is measured once all N copies
-exist and, for wasm-apiserver, every controller is Suspended (policy Immediate: the guest instance is closed
-after each reconcile). Memory is whole-process RSS and PSS from /proc/<pid>/smaps_rollup, 5 s after the last
+target namespace and is woken by it and its copy only (as the example does, each also wakes once at start for
+the target namespace and checks every source's copy there); each side starts with no copies and is measured
+once all N copies exist and, for wasm-apiserver, every controller is Suspended (policy Immediate: the guest
+instance is closed after each reconcile). Memory is whole-process RSS and PSS from /proc/<pid>/smaps_rollup, 5 s after the last
 copy, summed over the native processes (their PSS shares the binary's pages among them). wasm-apiserver runs
 with --standalone and the cluster's admin kubeconfig (a benchmark needs no least privilege), and keeps its own
 objects in the cluster's etcd (--etcd-servers), so that its process holds the controllers and no database.
