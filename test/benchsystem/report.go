@@ -46,6 +46,8 @@ wasm-apiserver's figures moved between runs on a machine busy with other work.
 `)
 	fmt.Fprintf(&b, "%d CPU cores, %s, %s.\n\n", runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format("2006-01-02"))
 	fmt.Fprintf(&b, "```sh\nBENCH_SYSTEM_N=%s make bench-system\n```\n\n", strings.Join(ns, ","))
+	b.WriteString("The native processes run only up to BENCH_SYSTEM_NATIVE_MAX (default 100): 1,000 of them would take about\n" +
+		"6 GiB of PSS, so BENCH_SYSTEM_N=10,100,1000 measures 1,000 controllers on the wasm-apiserver side alone.\n\n")
 	b.WriteString("| N | wasm-apiserver, no controller (RSS / PSS) | wasm-apiserver, N suspended (RSS / PSS) | added per controller (PSS) | N native processes (RSS / PSS) | per native process (PSS) | wasm vs native (PSS) | watches wasm / native | all copies made, wasm / native |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range results {
