@@ -47,6 +47,10 @@ guests: ## Build the example controllers and test guests into _output/guests (GO
 bench: ## Benchmarks of the hot paths.
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+.PHONY: bench-system
+bench-system: ## Side by side on a real local cluster: N WasmControllers vs N native client-go processes (BENCH_SYSTEM_N=10,100).
+	$(GO) run ./test/benchsystem
+
 .PHONY: verify
 verify: ## gofmt, go vet, go mod tidy and generated code are clean.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

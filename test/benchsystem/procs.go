@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// process is a program the harness started; stop ends it and its log.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	log  *os.File
+	done chan struct{}
+	err  error
+}
+
+// startProcess starts bin with args, its output to logDir/name.log.
+func startProcess(logDir, name, bin string, args ...string) (*process, error) {
+	log, err := os.Create(filepath.Join(logDir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	// Its own process group, so that a Ctrl-C on the harness reaches only
+	// the harness, which then stops its children in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, log: log, done: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	return p, nil
+}
+
+// exited says whether the process has ended.
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop sends SIGTERM and, after grace, SIGKILL; it waits for the end.
+func (p *process) stop(grace time.Duration) {
+	if p.exited() {
+		p.log.Close()
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	p.log.Close()
+}
+
+// logContains says whether the process's log holds s.
+func (p *process) logContains(s string) bool {
+	b, _ := os.ReadFile(p.log.Name())
+	return strings.Contains(string(b), s)
+}
+
+// memory is a process's resident and proportional set size, in bytes.
+type memory struct{ RSS, PSS int64 }
+
+func (m memory) add(o memory) memory { return memory{m.RSS + o.RSS, m.PSS + o.PSS} }
+
+// readMemory reads RSS and PSS of pid from /proc/<pid>/smaps_rollup.
+func readMemory(pid int) (memory, error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
+	if err != nil {
+		return memory{}, err
+	}
+	defer f.Close()
+	var m memory
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 3 || fields[2] != "kB" {
+			continue
+		}
+		kb, err := strconv.ParseInt(fields[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		switch fields[0] {
+		case "Rss:":
+			m.RSS = kb << 10
+		case "Pss:":
+			m.PSS = kb << 10
+		}
+	}
+	if m.RSS == 0 {
+		return m, fmt.Errorf("pid[%d]: no Rss in smaps_rollup", pid)
+	}
+	return m, sc.Err()
+}
+
+// runCmd runs a command to its end within ctx, with extra environment, and
+// returns an error that includes its output.
+func runCmd(ctx context.Context, env []string, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.WaitDelay = 10 * time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, tail(out, 3000))
+	}
+	return nil
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
