@@ -45,11 +45,14 @@ type controller struct {
 	wc     *v1alpha1.WasmController
 	name   string // namespace/name, for logs and metrics
 	module *wasmruntime.Module
-	// fetched keeps the module's bytes in the module store while it runs.
-	fetched *modules.Module
-	api     wasmruntime.APIHandler
-	status  *statusWriter
-	logger  klog.Logger
+	// lease keeps the module in the module store while the controller runs
+	// it; the controller keeps no bytes of its own.
+	lease *modules.Lease
+	// instanceCfg is what every instance of the guest starts with; its API
+	// is set once the controller's cache view exists.
+	instanceCfg wasmruntime.InstanceConfig
+	status      *statusWriter
+	logger      klog.Logger
 
 	watches       []*watch
 	subscriptions []*subscription
@@ -90,6 +93,14 @@ func newController(h *Host, wc *v1alpha1.WasmController, module *wasmruntime.Mod
 		instances: make(chan *wasmruntime.Instance, limit),
 		resident:  map[*wasmruntime.Instance]struct{}{},
 		ctx:       ctx, cancel: cancel}
+	env := map[string]string{}
+	for _, e := range wc.Spec.Env {
+		env[e.Name] = e.Value
+	}
+	c.instanceCfg = wasmruntime.InstanceConfig{Name: c.name, Env: env, Logger: c.logger}
+	if m := wc.Spec.Limits.Memory; m != nil {
+		c.instanceCfg.MemoryLimit = uint64(m.Value())
+	}
 	status.nextWake = func() *metav1.Time {
 		if t, ok := h.timers.next(c); ok {
 			mt := metav1.NewTime(t)
@@ -288,16 +299,14 @@ func (c *controller) stop() {
 	c.queue.ShutDown()
 	c.inflight.Wait()
 	c.done.Wait()
-	c.closeInstances()
+	c.suspendIdleInstances() // the context is done: no snapshot is written
 	if c.counted {
 		guestsSuspended.Dec()
 	}
 	if c.module != nil {
 		c.module.Release(context.Background())
 	}
-	if c.fetched != nil {
-		c.fetched.Release()
-	}
+	c.lease.Release() // nil-safe
 }
 
 // isPermanent says whether a load error waits for a spec change.

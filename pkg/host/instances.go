@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"k8s.io/klog/v2"
-
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 )
@@ -39,17 +37,7 @@ func (c *controller) instance(ctx context.Context) (*wasmruntime.Instance, error
 // resume starts an instance of the guest: from its snapshot when it has
 // one and no other instance is resident, else afresh.
 func (c *controller) resume(ctx context.Context) (*wasmruntime.Instance, error) {
-	env := map[string]string{}
-	for _, e := range c.wc.Spec.Env {
-		env[e.Name] = e.Value
-	}
-	cfg := wasmruntime.InstanceConfig{
-		Name:        klog.KObj(c.wc).String(),
-		Env:         env,
-		MemoryLimit: uint64(c.wc.Spec.Limits.Memory.Value()),
-		API:         c.api,
-		Logger:      c.logger,
-	}
+	cfg := c.instanceCfg
 	var inst *wasmruntime.Instance
 	if c.snapshotting() && c.residentCount() == 0 {
 		inst = c.restoreSnapshot(ctx, cfg)
@@ -188,11 +176,6 @@ func boolSign(b bool) float64 {
 		return 1
 	}
 	return -1
-}
-
-// closeInstances closes every idle instance.
-func (c *controller) closeInstances() {
-	c.suspendIdleInstances()
 }
 
 // memoryBytes is the linear memory of the controller's open instances.

@@ -53,9 +53,8 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 		fetched.Release()
 		return nil, fail(v1alpha1.ConditionModuleLoaded, "InvalidModule", err)
 	}
-	fetched.Wasm = nil // the runtime keeps what it needs; a controller must not pin the bytes
 	c := newController(h, wc, module, status)
-	c.fetched = fetched
+	c.lease = fetched.Lease()
 	c.removeOtherSnapshots()
 	status.update(true, func(s *v1alpha1.WasmControllerStatus) {
 		s.ModuleDigest, s.ResolvedImage = module.Digest, fetched.ResolvedImage
@@ -111,7 +110,7 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 	for _, s := range c.subscriptions {
 		cached = append(cached, proxy.CachedWatch{Key: s.w.key, Kind: s.w.kind, Informer: s.inf})
 	}
-	c.api = proxy.NewCacheView(klog.KObj(wc).String(), proxy.ServiceAccountUser(wc.Namespace, wc.Spec.ServiceAccountName),
+	c.instanceCfg.API = proxy.NewCacheView(klog.KObj(wc).String(), proxy.ServiceAccountUser(wc.Namespace, wc.Spec.ServiceAccountName),
 		cached, h.authorizer, apiServer)
 
 	c.done.Go(func() { status.run(c.ctx) })

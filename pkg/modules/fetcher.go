@@ -82,6 +82,10 @@ type Module struct {
 // Release lets the store remove the module once nobody else uses it.
 func (m *Module) Release() { m.lease.Release() }
 
+// Lease is the module's hold on the store, to keep while the module runs
+// without keeping its bytes: once loaded, only the lease is needed.
+func (m *Module) Lease() *Lease { return m.lease }
+
 // Fetch returns the module wc names, verified against spec.module.sha256
 // when set. Modules from images and URLs come from the store when it holds
 // them. Release the returned Module when the controller stops.
