@@ -61,6 +61,21 @@ func BenchmarkCompile(b *testing.B) {
 	})
 }
 
+// loadWith loads wasm in a runtime built by newRuntime, closed with b.
+func loadWith(b *testing.B, newRuntime func(context.Context, runtime.Config) (*runtime.Runtime, error), wasm []byte) *runtime.Module {
+	b.Helper()
+	r, err := newRuntime(b.Context(), runtime.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = r.Close(context.Background()) })
+	m, err := r.Load(b.Context(), wasm)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
 // BenchmarkInstantiate measures a fresh instance: memory, guest init
 // (Go's runtime and package init), and closing it again, with the data
 // segments merged at load (as the runtime does) and as the module has them.
@@ -71,15 +86,7 @@ func BenchmarkInstantiate(b *testing.B) {
 		new  func(context.Context, runtime.Config) (*runtime.Runtime, error)
 	}{{"merged-segments", runtime.New}, {"module-segments", runtime.NewKeepingDataSegments}} {
 		b.Run(tc.name, func(b *testing.B) {
-			r, err := tc.new(b.Context(), runtime.Config{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer r.Close(context.Background())
-			m, err := r.Load(b.Context(), wasm)
-			if err != nil {
-				b.Fatal(err)
-			}
+			m := loadWith(b, tc.new, wasm)
 			var mem uint64
 			for b.Loop() {
 				inst, err := m.Instantiate(b.Context(), runtime.InstanceConfig{Name: "bench", MemoryLimit: 64 << 20, Logger: discard})
@@ -125,15 +132,7 @@ func BenchmarkReconcile_Compute(b *testing.B) {
 		new  func(context.Context, runtime.Config) (*runtime.Runtime, error)
 	}{{"interruptible", runtime.New}, {"uninterruptible", runtime.NewUninterruptible}} {
 		b.Run(tc.name, func(b *testing.B) {
-			r, err := tc.new(b.Context(), runtime.Config{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer r.Close(context.Background())
-			m, err := r.Load(b.Context(), wasm)
-			if err != nil {
-				b.Fatal(err)
-			}
+			m := loadWith(b, tc.new, wasm)
 			inst, err := m.Instantiate(b.Context(), runtime.InstanceConfig{Name: "bench", MemoryLimit: 64 << 20, Logger: discard})
 			if err != nil {
 				b.Fatal(err)

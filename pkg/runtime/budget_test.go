@@ -17,15 +17,7 @@ import (
 )
 
 func TestRuntime_CompiledBudget(t *testing.T) {
-	cacheDir := filepath.Join(t.TempDir(), "cache")
-	wasm := guest(t, "counter")
-	cost := compiledCost(t, cacheDir, wasm)
-	// Room for one module and a half.
-	r, err := runtime.New(t.Context(), runtime.Config{CacheDir: cacheDir, CompiledBudgetBytes: cost * 3 / 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close(context.Background())
+	r, wasm, cost := budgetRuntime(t) // room for one module and a half
 	mods := map[string]*runtime.Module{}
 	for _, name := range []string{"a", "b", "c"} {
 		m, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, "budget-"+name))

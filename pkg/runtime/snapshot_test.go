@@ -268,35 +268,37 @@ func TestSnapshot_Files(t *testing.T) {
 	}
 }
 
-// compiledCost returns the estimated compiled size of wasm, loaded alone
-// in a scratch runtime.
-func compiledCost(t *testing.T, cacheDir string, wasm []byte) int64 {
+// budgetRuntime returns a runtime whose compiled-code budget holds one
+// counter module and a half, the counter guest, and the estimated compiled
+// size of one copy of it.
+func budgetRuntime(t *testing.T) (*runtime.Runtime, []byte, int64) {
 	t.Helper()
-	r, err := runtime.New(t.Context(), runtime.Config{CacheDir: cacheDir})
+	cacheDir := filepath.Join(t.TempDir(), "cache")
+	wasm := guest(t, "counter")
+	scratch, err := runtime.New(t.Context(), runtime.Config{CacheDir: cacheDir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close(context.Background())
-	m, err := r.Load(t.Context(), wasm)
+	m, err := scratch.Load(t.Context(), wasm)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Release(context.Background())
-	return r.CompiledBytes()
+	cost := scratch.CompiledBytes()
+	m.Release(context.Background())
+	_ = scratch.Close(context.Background())
+	r, err := runtime.New(t.Context(), runtime.Config{CacheDir: cacheDir, CompiledBudgetBytes: cost * 3 / 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
+	return r, wasm, cost
 }
 
 // TestSnapshot_Concurrent snapshots, restores, reconciles, loads, releases
 // and evicts from many goroutines at once, for the race detector, with a
 // compiled-code budget that holds one of the two modules.
 func TestSnapshot_Concurrent(t *testing.T) {
-	cacheDir := filepath.Join(t.TempDir(), "cache")
-	wasm := guest(t, "counter")
-	cost := compiledCost(t, cacheDir, wasm)
-	r, err := runtime.New(t.Context(), runtime.Config{CacheDir: cacheDir, CompiledBudgetBytes: cost * 3 / 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close(context.Background())
+	r, wasm, _ := budgetRuntime(t)
 	var mods []*runtime.Module
 	var snaps [][]byte
 	for i := range 2 {
