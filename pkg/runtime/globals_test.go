@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/binary"
 	"errors"
 	"testing"
 
@@ -13,14 +14,14 @@ import (
 
 // vec encodes a WebAssembly vector section: count, then the entries.
 func vec(id byte, count uint32, entries ...[]byte) []byte {
-	content := appendU32(nil, count)
+	content := binary.AppendUvarint(nil, uint64(count))
 	for _, e := range entries {
 		content = append(content, e...)
 	}
-	return append(append([]byte{id}, appendU32(nil, uint32(len(content)))...), content...)
+	return append(append([]byte{id}, binary.AppendUvarint(nil, uint64(len(content)))...), content...)
 }
 
-func name(s string) []byte { return append(appendU32(nil, uint32(len(s))), s...) }
+func name(s string) []byte { return append(binary.AppendUvarint(nil, uint64(len(s))), s...) }
 
 // globalsModule builds a module with the given import entries (count n),
 // three globals (mutable i32 = 7, immutable i64, mutable f64) and one

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bytes"
+	"encoding/binary"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
@@ -17,24 +18,13 @@ func module(data []byte, withCount bool, count uint32) []byte {
 	b = append(b, 5, 3, 1, 0, 2) // memory section: 1 memory, min 2 pages
 	if withCount {
 		b = append(b, sectionDataCount)
-		c := appendU32(nil, count)
+		c := binary.AppendUvarint(nil, uint64(count))
 		b = append(b, byte(len(c)))
 		b = append(b, c...)
 	}
 	b = append(b, sectionData)
-	b = appendU32(b, uint32(len(data)))
+	b = binary.AppendUvarint(b, uint64(len(data)))
 	return append(b, data...)
-}
-
-func appendU32(b []byte, v uint32) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v == 0 {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
 }
 
 func TestMergeDataSegments(t *testing.T) {

@@ -3,6 +3,7 @@
 package guesttest
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
@@ -95,23 +96,10 @@ func Cleanup() {
 func WithCustomSection(wasm []byte, name string) []byte {
 	// One byte of data after the name: wazero fails to read an empty
 	// custom section at the very end of a module.
-	payload := append(appendULEB(nil, uint32(len(name))), name...)
+	// Sizes are unsigned LEB128, which is what binary.AppendUvarint writes.
+	payload := append(binary.AppendUvarint(nil, uint64(len(name))), name...)
 	payload = append(payload, 1)
 	out := append(append([]byte(nil), wasm...), 0) // custom section id
-	out = appendULEB(out, uint32(len(payload)))
+	out = binary.AppendUvarint(out, uint64(len(payload)))
 	return append(out, payload...)
-}
-
-func appendULEB(b []byte, v uint32) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v != 0 {
-			c |= 0x80
-		}
-		b = append(b, c)
-		if v == 0 {
-			return b
-		}
-	}
 }
