@@ -75,6 +75,7 @@ type controller struct {
 	wakes      atomic.Int64
 	unhealthy  atomic.Bool  // Ready was set to False for a guest failure
 	ruleErrors atomic.Int64 // wake rule evaluations that failed
+	rules      ruleCounters
 
 	ctx      context.Context // done once the controller stops
 	cancel   context.CancelFunc
@@ -93,6 +94,7 @@ func newController(h *Host, wc *v1alpha1.WasmController, module *wasmruntime.Mod
 		instances: make(chan *wasmruntime.Instance, limit),
 		resident:  map[*wasmruntime.Instance]struct{}{},
 		ctx:       ctx, cancel: cancel}
+	c.rules = newRuleCounters(c.name)
 	env := map[string]string{}
 	for _, e := range wc.Spec.Env {
 		env[e.Name] = e.Value
@@ -128,9 +130,9 @@ func (c *controller) deliver(w *watch, typ string, obj, old *unstructured.Unstru
 		return
 	case !evaluated:
 	case len(keys) == 0:
-		wakeRuleEvaluations.WithLabelValues(c.name, "skip").Inc()
+		c.rules.skip.Inc()
 	default:
-		wakeRuleEvaluations.WithLabelValues(c.name, "wake").Inc()
+		c.rules.wake.Inc()
 	}
 	c.enqueueKeys(w, keys, abi.ReasonEvent)
 }
@@ -152,7 +154,7 @@ func (c *controller) enqueueKeys(w *watch, keys []string, reason string) {
 // neither the logs (V(2)) nor the status.
 func (c *controller) ruleFailed(w *watch, err error) {
 	n := c.ruleErrors.Add(1)
-	wakeRuleEvaluations.WithLabelValues(c.name, "error").Inc()
+	c.rules.failed.Inc()
 	c.logger.V(2).Info("Wake rule failed", "watch", w.index, "error", err.Error())
 	c.status.setConditionCoalesced(n > 1, c.wc.Generation, v1alpha1.ConditionWakeRulesValid, false, "EvaluationFailed",
 		fmt.Sprintf("%d evaluations failed and woke nothing; last: spec.watches[%d]: %v", n, w.index, err))

@@ -251,6 +251,7 @@ func (h *Host) sync(ctx context.Context, key string) error {
 	if apierrors.IsNotFound(err) {
 		h.stopController(key)
 		h.removeSnapshots(ns, name)
+		forgetMetrics(key)
 		return nil
 	}
 	if err != nil {

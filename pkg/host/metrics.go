@@ -3,6 +3,9 @@ package host
 import (
 	"k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/legacyregistry"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/proxy"
 )
 
 var (
@@ -65,6 +68,32 @@ var (
 		StabilityLevel: metrics.ALPHA,
 	})
 )
+
+// ruleCounters are a controller's wake rule evaluation counters, looked up
+// once rather than on every event.
+type ruleCounters struct {
+	wake, skip, failed metrics.CounterMetric
+}
+
+func newRuleCounters(controller string) ruleCounters {
+	return ruleCounters{
+		wake:   wakeRuleEvaluations.WithLabelValues(controller, "wake"),
+		skip:   wakeRuleEvaluations.WithLabelValues(controller, "skip"),
+		failed: wakeRuleEvaluations.WithLabelValues(controller, "error"),
+	}
+}
+
+// forgetMetrics drops the series of a deleted WasmController, so that
+// controllers coming and going do not grow /metrics without end.
+func forgetMetrics(controller string) {
+	for _, reason := range []string{abi.ReasonEvent, abi.ReasonResync, abi.ReasonRequeue, abi.ReasonRetry} {
+		wakesTotal.Delete(map[string]string{"controller": controller, "reason": reason})
+	}
+	for _, result := range []string{"wake", "skip", "error"} {
+		wakeRuleEvaluations.Delete(map[string]string{"controller": controller, "result": result})
+	}
+	proxy.ForgetController(controller)
+}
 
 func init() {
 	legacyregistry.MustRegister(wakesTotal, wakeRuleEvaluations, runningGuests, guestsActive, guestsSuspended,

@@ -16,6 +16,13 @@ var guestRequests = metrics.NewCounterVec(&metrics.CounterOpts{
 	StabilityLevel: metrics.ALPHA,
 }, []string{"controller", "source"})
 
+// ForgetController drops the request series of a deleted controller.
+func ForgetController(controller string) {
+	for _, source := range []string{"cache", "apiserver"} {
+		guestRequests.Delete(map[string]string{"controller": controller, "source": source})
+	}
+}
+
 func init() {
 	legacyregistry.MustRegister(guestRequests)
 	legacyregistry.CustomMustRegister(&poolCollector{})
