@@ -12,6 +12,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/wasm-apiserver/wasm-apiserver/test/promtext"
 )
 
 // cluster is the local kube-apiserver and etcd that hack/cluster-up.sh
@@ -75,26 +77,9 @@ func readEnv(path string) (map[string]string, error) {
 // metricSum sums the samples of a Prometheus metric on the server behind
 // client whose labels hold every one of the label="value" pairs.
 func metricSum(ctx context.Context, client rest.Interface, name string, labels ...string) (float64, error) {
-	body, err := client.Get().AbsPath("/metrics").DoRaw(ctx)
+	page, err := client.Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
 		return 0, err
 	}
-	var sum float64
-	for line := range strings.Lines(string(body)) {
-		line = strings.TrimSpace(line)
-		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
-			continue
-		}
-		match := true
-		for _, l := range labels {
-			match = match && strings.Contains(line, l)
-		}
-		if !match {
-			continue
-		}
-		if v, err := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64); err == nil {
-			sum += v
-		}
-	}
-	return sum, nil
+	return promtext.Sum(page, name, labels...)
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasm-apiserver/wasm-apiserver/test/promtext"
 )
 
 // runControllers applies artifacts/ and runs wasm-apiserver standalone
@@ -338,22 +340,9 @@ func apiserverMetric(t *testing.T, c *cluster, name string, labels ...string) fl
 // whose labels include every one of the given label="value" pairs.
 func metric(t *testing.T, kubeconfig, name string, labels ...string) float64 {
 	t.Helper()
-	var sum float64
-	for _, line := range strings.Split(mustKubectl(t, kubeconfig, "", "get", "--raw", "/metrics"), "\n") {
-		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
-			continue
-		}
-		match := true
-		for _, l := range labels {
-			match = match && strings.Contains(line, l)
-		}
-		if !match {
-			continue
-		}
-		var v float64
-		if _, err := fmt.Sscanf(line[strings.LastIndex(line, " ")+1:], "%g", &v); err == nil {
-			sum += v
-		}
+	sum, err := promtext.Sum([]byte(mustKubectl(t, kubeconfig, "", "get", "--raw", "/metrics")), name, labels...)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return sum
 }

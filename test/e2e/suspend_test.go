@@ -69,7 +69,7 @@ spec:
 	if active, suspended := metric(t, wasmctl, "wasm_apiserver_guests_active"), metric(t, wasmctl, "wasm_apiserver_guests_suspended"); active < 1 || suspended < 2 {
 		t.Errorf("guest gauges: %v active, %v suspended; want at least Never active and Immediate and Idle suspended", active, suspended)
 	}
-	if n := metric(t, wasmctl, "wasm_apiserver_resume_duration_seconds_count", `from="init"`); n < 3 {
+	if n := metric(t, wasmctl, "wasm_apiserver_resume_duration_seconds", `from="init"`); n < 3 {
 		t.Errorf("resumes counted: %v, want at least one per controller", n)
 	}
 	// A suspended guest wakes again on its next event.
