@@ -19,7 +19,12 @@ func (c *controller) reconcile(ctx context.Context, key wakeKey, reason string) 
 	}
 	rctx, cancel := context.WithTimeout(ctx, c.wc.Spec.Limits.ReconcileTimeout.Duration)
 	defer cancel()
+	// At V(4) every reconcile entry is logged, with the time the guest is
+	// called: make bench-system reads it to measure wake latency.
+	c.logger.V(4).Info("Reconciling", "key", key.String(), "reason", reason)
+	start := time.Now()
 	res, err := inst.Reconcile(rctx, wasmruntime.Request{Namespace: key.Namespace, Name: key.Name, Reason: reason})
+	c.logger.V(4).Info("Reconciled", "key", key.String(), "duration", time.Since(start))
 	c.release(inst)
 	return res, err
 }
