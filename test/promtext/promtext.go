@@ -39,6 +39,30 @@ func Sum(page []byte, name string, labels ...string) (float64, error) {
 	return sum, nil
 }
 
+// SumBy adds up the samples of name in page as Sum does, grouped by the
+// values of the labels by, joined with a space (a label a sample lacks is
+// empty).
+func SumBy(page []byte, name string, by []string) (map[string]float64, error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(page))
+	if err != nil {
+		return nil, fmt.Errorf("parsing metrics: %w", err)
+	}
+	sums := map[string]float64{}
+	for _, m := range families[name].GetMetric() {
+		key := make([]string, len(by))
+		for _, l := range m.GetLabel() {
+			for i, b := range by {
+				if l.GetName() == b {
+					key[i] = l.GetValue()
+				}
+			}
+		}
+		sums[strings.Join(key, " ")] += value(m)
+	}
+	return sums, nil
+}
+
 func matches(m *dto.Metric, want map[string]string) bool {
 	found := 0
 	for _, l := range m.GetLabel() {

@@ -38,3 +38,15 @@ func TestSum(t *testing.T) {
 		})
 	}
 }
+
+func TestSumBy(t *testing.T) {
+	got, err := SumBy([]byte(page), "apiserver_longrunning_requests", []string{"resource", "verb"})
+	want := map[string]float64{"configmaps WATCH": 5, "secrets WATCH": 5}
+	if err != nil || len(got) != len(want) || got["configmaps WATCH"] != 5 || got["secrets WATCH"] != 5 {
+		t.Errorf("SumBy = %v, %v; want %v", got, err, want)
+	}
+	got, err = SumBy([]byte(page), "wasm_apiserver_guests_active", []string{"resource"})
+	if err != nil || len(got) != 1 || got[""] != 1 {
+		t.Errorf("SumBy of a metric without the label = %v, %v; want one empty key", got, err)
+	}
+}
