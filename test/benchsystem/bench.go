@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -20,55 +19,80 @@ import (
 // settle is how long a side is left alone before its memory is read.
 const settle = 5 * time.Second
 
+// idleWindow is how long a side's requests are counted once it is idle.
+const idleWindow = 20 * time.Second
+
 // bench runs the measurements on one cluster.
 type bench struct {
 	root, work, bin string
 	cluster         *cluster
-	// nativeMax is the largest n for which the native processes run.
-	nativeMax int
+	modules         *moduleServer
+	meter           *requestMeter
+	// Largest n for which the native processes and the distinct modules
+	// run, and for which busy distinct modules run.
+	nativeMax, distinctMax, busyDistinctMax int
+	// profiles receives the servers' pprof profiles.
+	profiles string
 }
 
-// result is what one n measured on both sides.
+// side is what one way of running n controllers measured.
+type side struct {
+	run bool
+	// idle is the memory once every controller made its copy and, for
+	// wasm-apiserver, is Suspended; busy the largest during a stream of
+	// writes (see busy).
+	idle, busy memory
+	busyRun    bool
+	// heap is wasm-apiserver's Go heap in use when idle.
+	heap int64
+	// watches is the rise of kube-apiserver's watches while the side runs.
+	watches float64
+	// ready is the time from the start of the controllers to the last copy.
+	ready time.Duration
+	// Requests on kube-apiserver by the side: from its start until every
+	// copy is made and it is idle, in a minute once idle, and per write of
+	// the busy stream.
+	reqStart, reqIdlePerMin, reqPerBusyWrite float64
+	// idleRequests is what kube-apiserver served in the idle window, by
+	// verb and resource.
+	idleRequests string
+}
+
+// result is what one n measured.
 type result struct {
 	n int
-	// wasmBase is wasm-apiserver before any controller; wasmIdle with n
-	// controllers, every one suspended after its first reconcile.
-	wasmBase, wasmIdle memory
-	// wasmHeap is the Go heap in use of wasm-apiserver with n suspended
-	// controllers, from its go_memstats_heap_inuse_bytes; 0 if unknown.
-	wasmHeap int64
-	// native is the sum over n native processes, idle after their first
-	// reconcile; nativeRun says whether they ran.
-	native    memory
-	nativeRun bool
-	// Watches opened on kube-apiserver by each side.
-	wasmWatches, nativeWatches float64
-	// wasmBaseWatches is how many of wasmWatches wasm-apiserver opens with
-	// no controller (its own API machinery: admission, priority and fairness).
+	// wasmBase is wasm-apiserver before any controller, and the watches it
+	// opens then.
+	wasmBase        memory
 	wasmBaseWatches float64
-	// Time from the start of the controllers to the last copy made.
-	wasmReady, nativeReady time.Duration
+	// copies runs n copies of one module, distinct n distinct modules.
+	copies, distinct, native side
 	// wasmActive is wasm-apiserver with every guest instance kept in
 	// memory (policy Never) after the warm latency run.
 	wasmActive memory
-	// Write-to-copy latencies: guests closed after each reconcile (policy
-	// Immediate), kept warm (Never), restored from a snapshot (Immediate
-	// with snapshot), and the native processes.
-	latClosed, latWarm, latSnapshot, latNative []time.Duration
+	// Latencies of guests closed after each reconcile (policy Immediate),
+	// restored from a snapshot (Immediate with snapshot), kept warm
+	// (Never), and of the native processes.
+	closed, snapshot, warm, nativeLat latency
 }
 
-// setUp creates what every n shares: the controllers' RBAC, their module
-// and the two namespaces.
+// setUp creates what every n shares: the controllers' RBAC and the two
+// namespaces, and measures kube-apiserver's background requests.
 func (b *bench) setUp(ctx context.Context) error {
 	c := b.cluster
 	if err := runCmd(ctx, nil, "kubectl", "--kubeconfig", c.env["KUBECONFIG"], "apply", "-f",
 		filepath.Join(b.root, "examples", "configmap-replicator", "rbac.yaml")); err != nil {
 		return err
 	}
-	if err := publishModule(ctx, c.client, filepath.Join(b.root, "_output", "guests", "configmap-replicator.wasm")); err != nil {
+	if err := setUpNamespaces(ctx, c.client); err != nil {
 		return err
 	}
-	return setUpNamespaces(ctx, c.client)
+	b.meter = &requestMeter{c: c}
+	if err := b.meter.measureBackground(ctx, idleWindow); err != nil {
+		return err
+	}
+	logf("kube-apiserver's background: %.2f requests/s", b.meter.background)
+	return nil
 }
 
 func (b *bench) measure(ctx context.Context, n int) (result, error) {
@@ -76,14 +100,20 @@ func (b *bench) measure(ctx context.Context, n int) (result, error) {
 	if err := ensureSources(ctx, b.cluster.client, n); err != nil {
 		return r, err
 	}
-	if err := b.measureWasm(ctx, &r); err != nil {
-		return r, fmt.Errorf("wasm-apiserver: %w", err)
+	if err := b.measureCopies(ctx, &r); err != nil {
+		return r, fmt.Errorf("wasm-apiserver, copies: %w", err)
+	}
+	if n <= b.distinctMax {
+		if err := b.measureDistinct(ctx, &r); err != nil {
+			return r, fmt.Errorf("wasm-apiserver, distinct modules: %w", err)
+		}
+	} else {
+		logf("n=%d: not running %d distinct modules (more than %d)", n, n, b.distinctMax)
 	}
 	if n > b.nativeMax {
 		logf("n=%d: not running %d native processes (more than %d)", n, n, b.nativeMax)
 		return r, nil
 	}
-	r.nativeRun = true
 	if err := b.measureNative(ctx, &r); err != nil {
 		return r, fmt.Errorf("native: %w", err)
 	}
@@ -99,7 +129,101 @@ func (b *bench) watches(ctx context.Context) (float64, error) {
 	return metricSum(ctx, b.cluster.client.CoreV1().RESTClient(), "apiserver_longrunning_requests", `verb="WATCH"`)
 }
 
-func (b *bench) measureWasm(ctx context.Context, r *result) error {
+// startSide starts the controllers of a side with start and measures until
+// every copy is made and the side is idle (wait): time, requests, memory
+// and watches. watches0 is kube-apiserver's watches before the side.
+func (b *bench) startSide(ctx context.Context, s *side, n int, watches0 float64, mem func() (memory, error),
+	start, wait func() error) error {
+	s.run = true
+	m0, err := b.meter.mark(ctx)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	if err := start(); err != nil {
+		return err
+	}
+	if err := waitCopies(ctx, b.cluster.client, n, timeoutFor(n)); err != nil {
+		return err
+	}
+	s.ready = time.Since(t0)
+	if err := wait(); err != nil {
+		return err
+	}
+	time.Sleep(settle)
+	if s.reqStart, err = b.meter.since(ctx, m0); err != nil {
+		return err
+	}
+	if s.idle, err = mem(); err != nil {
+		return err
+	}
+	w, err := b.watches(ctx)
+	if err != nil {
+		return err
+	}
+	s.watches = w - watches0
+	m1, err := b.meter.mark(ctx)
+	if err != nil {
+		return err
+	}
+	time.Sleep(idleWindow)
+	idle, by, err := b.meter.sinceBy(ctx, m1)
+	s.reqIdlePerMin, s.idleRequests = idle*float64(time.Minute)/float64(idleWindow), by
+	return err
+}
+
+// runBusy runs the busy stream against a side.
+func (b *bench) runBusy(ctx context.Context, s *side, n int, mem func() (memory, error)) error {
+	m0, err := b.meter.mark(ctx)
+	if err != nil {
+		return err
+	}
+	peak, writes, err := busy(ctx, b.cluster.client, n, mem)
+	if err != nil {
+		return err
+	}
+	time.Sleep(settle) // the last writes' copies
+	req, err := b.meter.since(ctx, m0)
+	if err != nil {
+		return err
+	}
+	s.busy, s.busyRun, s.reqPerBusyWrite = peak, true, req/float64(max(1, writes))
+	return nil
+}
+
+// startWasmSide starts a wasm-apiserver named name with n controllers whose
+// module is moduleOf(i), all suspended after their first reconcile.
+func (b *bench) startWasmSide(ctx context.Context, s *side, n int, name string, moduleOf func(i int) map[string]any) (*wasmServer, error) {
+	c := b.cluster
+	if err := deleteCopies(ctx, c.client); err != nil {
+		return nil, err
+	}
+	watches0, err := b.watches(ctx)
+	if err != nil {
+		return nil, err
+	}
+	logf("n=%d: starting wasm-apiserver (%s)", n, name)
+	srv, err := b.startServer(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	err = b.startSide(ctx, s, n, watches0, srv.memory,
+		func() error { return createWasmControllers(ctx, srv.client, n, "Immediate", moduleOf) },
+		func() error { return waitPhases(ctx, srv.client, n, timeoutFor(n), "Suspended") })
+	if err != nil {
+		srv.stop()
+		return nil, err
+	}
+	if heap, err := metricSum(ctx, srv.rest, "go_memstats_heap_inuse_bytes"); err == nil {
+		s.heap = int64(heap)
+	}
+	logf("n=%d: %d WasmControllers (%s) made their copies in %s and are suspended", n, n, name, s.ready.Round(time.Millisecond))
+	return srv, nil
+}
+
+// measureCopies runs n copies of the replicator: memory with no controller
+// and suspended, the latencies, and busy.
+func (b *bench) measureCopies(ctx context.Context, r *result) error {
 	c, n := b.cluster, r.n
 	if err := deleteCopies(ctx, c.client); err != nil {
 		return err
@@ -108,102 +232,125 @@ func (b *bench) measureWasm(ctx context.Context, r *result) error {
 	if err != nil {
 		return err
 	}
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	state := filepath.Join(b.work, "wasm-"+strconv.Itoa(n))
-	if err := os.MkdirAll(state, 0o700); err != nil {
-		return err
-	}
-	logf("n=%d: starting wasm-apiserver", n)
-	// The admin kubeconfig: a benchmark needs no least privilege. The
-	// server's own objects go to the cluster's etcd under a prefix of
-	// their own, so that the process holds the controllers and no database.
-	srv, err := startProcess(b.work, "wasm-apiserver-"+strconv.Itoa(n), filepath.Join(b.bin, "wasm-apiserver"),
-		"--standalone", "--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(port), "--state-dir="+state,
-		"--kubeconfig="+c.env["KUBECONFIG"], "--etcd-servers="+c.env["ETCD_URL"], "--etcd-prefix=/bench-system-"+strconv.Itoa(n))
-	if err != nil {
-		return err
-	}
-	defer srv.stop(time.Minute)
-	client, srvREST, err := waitStandalone(ctx, srv, filepath.Join(state, "kubeconfig"))
+	// The base: a server of its own with no controller.
+	logf("n=%d: wasm-apiserver with no controller", n)
+	base, err := b.startServer(ctx, "base-"+strconv.Itoa(n))
 	if err != nil {
 		return err
 	}
 	time.Sleep(settle)
-	if r.wasmBase, err = readMemory(srv.cmd.Process.Pid); err != nil {
-		return err
+	r.wasmBase, err = base.memory()
+	if err == nil {
+		var w float64
+		w, err = b.watches(ctx)
+		r.wasmBaseWatches = w - watches0
 	}
-	w, err := b.watches(ctx)
+	base.stop()
 	if err != nil {
 		return err
 	}
-	r.wasmBaseWatches = w - watches0
 
-	start := time.Now()
-	if err := createWasmControllers(ctx, client, n, "Immediate"); err != nil {
+	name := "copies-" + strconv.Itoa(n)
+	srv, err := b.startWasmSide(ctx, &r.copies, n, name, func(int) map[string]any { return b.modules.module("configmap-replicator", 0) })
+	if err != nil {
 		return err
 	}
-	if err := waitCopies(ctx, c.client, n, timeoutFor(n)); err != nil {
-		return err
+	defer srv.stop()
+	if err := srv.profile(ctx, "heap", filepath.Join(b.profiles, "heap-"+name+".pb.gz"), map[string]string{"gc": "1"}); err != nil {
+		logf("n=%d: no heap profile: %v", n, err)
 	}
-	r.wasmReady = time.Since(start)
-	if err := waitPhases(ctx, client, n, timeoutFor(n), "Suspended"); err != nil {
-		return err
-	}
-	logf("n=%d: %d WasmControllers made their copies in %s and are suspended", n, n, r.wasmReady.Round(time.Millisecond))
-	time.Sleep(settle)
-	if r.wasmIdle, err = readMemory(srv.cmd.Process.Pid); err != nil {
-		return err
-	}
-	if heap, err := metricSum(ctx, srvREST, "go_memstats_heap_inuse_bytes"); err == nil {
-		r.wasmHeap = int64(heap)
-	}
-	if w, err = b.watches(ctx); err != nil {
-		return err
-	}
-	r.wasmWatches = w - watches0
+	serverLog := func(int) string { return srv.proc.log.Name() }
 
-	logf("n=%d: write-to-copy latency, guests closed after each reconcile", n)
-	if r.latClosed, err = writeToCopy(ctx, c.client, n, latencySamples); err != nil {
+	logf("n=%d: latency, guests closed after each reconcile", n)
+	if r.closed, err = writeToCopy(ctx, c.client, n, latencySamples, serverLog); err != nil {
 		return err
 	}
-	logf("n=%d: write-to-copy latency, warm guests", n)
-	if err := setSuspend(ctx, client, n, "Never", false); err != nil {
+	logf("n=%d: latency, warm guests", n)
+	if err := setSuspend(ctx, srv.client, "replicator-", n, "Never", false); err != nil {
 		return err
 	}
-	if err := waitPhases(ctx, client, n, timeoutFor(n), "Active", "Suspended"); err != nil {
+	if err := waitPhases(ctx, srv.client, n, timeoutFor(n), "Active", "Suspended"); err != nil {
 		return err
 	}
-	if _, err := writeToCopy(ctx, c.client, n, n); err != nil { // every guest instantiated
+	if _, err := writeToCopy(ctx, c.client, n, n, nil); err != nil { // every guest instantiated
 		return err
 	}
-	if err := waitPhases(ctx, client, n, timeoutFor(n), "Active"); err != nil {
+	if err := waitPhases(ctx, srv.client, n, timeoutFor(n), "Active"); err != nil {
 		return err
 	}
-	if r.latWarm, err = writeToCopy(ctx, c.client, n, latencySamples); err != nil {
+	if r.warm, err = writeToCopy(ctx, c.client, n, latencySamples, serverLog); err != nil {
 		return err
 	}
 	time.Sleep(settle)
-	if r.wasmActive, err = readMemory(srv.cmd.Process.Pid); err != nil {
+	if r.wasmActive, err = srv.memory(); err != nil {
 		return err
 	}
-	logf("n=%d: write-to-copy latency, guests restored from snapshots", n)
-	if err := setSuspend(ctx, client, n, "Immediate", true); err != nil {
+	logf("n=%d: latency, guests restored from snapshots", n)
+	if err := setSuspend(ctx, srv.client, "replicator-", n, "Immediate", true); err != nil {
 		return err
 	}
-	if err := waitPhases(ctx, client, n, timeoutFor(n), "Active", "Suspended"); err != nil {
+	if err := waitPhases(ctx, srv.client, n, timeoutFor(n), "Active", "Suspended"); err != nil {
 		return err
 	}
-	if _, err := writeToCopy(ctx, c.client, n, n); err != nil { // every guest snapshotted once
+	if _, err := writeToCopy(ctx, c.client, n, n, nil); err != nil { // every guest snapshotted once
 		return err
 	}
-	if err := waitPhases(ctx, client, n, timeoutFor(n), "Suspended"); err != nil {
+	if err := waitPhases(ctx, srv.client, n, timeoutFor(n), "Suspended"); err != nil {
 		return err
 	}
-	r.latSnapshot, err = writeToCopy(ctx, c.client, n, latencySamples)
-	return err
+	if r.snapshot, err = writeToCopy(ctx, c.client, n, latencySamples, serverLog); err != nil {
+		return err
+	}
+	logf("n=%d: busy, policy Idle (the default)", n)
+	if err := b.busyWasm(ctx, srv, &r.copies, n, name); err != nil {
+		return err
+	}
+	return nil
+}
+
+// busyWasm switches the controllers to the default suspend policy (Idle,
+// 30 s) and runs the busy stream, with a CPU profile of its middle.
+func (b *bench) busyWasm(ctx context.Context, srv *wasmServer, s *side, n int, name string) error {
+	if err := setSuspend(ctx, srv.client, "replicator-", n, "Idle", false); err != nil {
+		return err
+	}
+	if err := waitPhases(ctx, srv.client, n, timeoutFor(n), "Active", "Suspended"); err != nil {
+		return err
+	}
+	profiled := make(chan error, 1)
+	go func() {
+		time.Sleep(busyWindow / 3)
+		profiled <- srv.profile(ctx, "profile", filepath.Join(b.profiles, "cpu-busy-"+name+".pb.gz"),
+			map[string]string{"seconds": strconv.Itoa(int(busyWindow / 3 / time.Second))})
+	}()
+	if err := b.runBusy(ctx, s, n, srv.memory); err != nil {
+		return err
+	}
+	if err := <-profiled; err != nil {
+		logf("n=%d: no CPU profile: %v", n, err)
+	}
+	return nil
+}
+
+// measureDistinct runs n distinct modules: suspended, and busy up to
+// busyDistinctMax.
+func (b *bench) measureDistinct(ctx context.Context, r *result) error {
+	n := r.n
+	name := "distinct-" + strconv.Itoa(n)
+	srv, err := b.startWasmSide(ctx, &r.distinct, n, name, func(i int) map[string]any { return b.modules.module("configmap-replicator", i+1) })
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	if err := srv.profile(ctx, "heap", filepath.Join(b.profiles, "heap-"+name+".pb.gz"), map[string]string{"gc": "1"}); err != nil {
+		logf("n=%d: no heap profile: %v", n, err)
+	}
+	if n > b.busyDistinctMax {
+		logf("n=%d: not running %d distinct modules busy (more than %d)", n, n, b.busyDistinctMax)
+		return nil
+	}
+	logf("n=%d: busy distinct modules, policy Idle (the default)", n)
+	return b.busyWasm(ctx, srv, &r.distinct, n, name)
 }
 
 // waitStandalone waits until the standalone server answers /readyz and
@@ -250,46 +397,47 @@ func (b *bench) measureNative(ctx context.Context, r *result) error {
 		return err
 	}
 	logf("n=%d: starting %d native controllers", n, n)
-	start := time.Now()
 	procs := make([]*process, 0, n)
 	defer func() { stopAll(procs) }()
-	for i := range n {
-		p, err := startProcess(b.work, "native-"+strconv.Itoa(i), filepath.Join(b.bin, "native-replicator"),
-			"--kubeconfig="+c.env["KUBECONFIG"],
-			"--namespaces="+srcNamespace+","+dstNamespace,
-			"--namespace-selector="+targetLabel+"=true",
-			"--source-selector="+setLabel+"="+strconv.Itoa(i))
-		if err != nil {
-			return err
+	mem := func() (memory, error) {
+		var sum memory
+		for _, p := range procs {
+			if p.exited() {
+				return sum, fmt.Errorf("%s exited: %v (log %s)", p.name, p.err, p.log.Name())
+			}
+			m, err := readMemory(p.cmd.Process.Pid)
+			if err != nil {
+				return sum, err
+			}
+			sum = sum.add(m)
 		}
-		procs = append(procs, p)
+		return sum, nil
 	}
-	if err := waitCopies(ctx, c.client, n, timeoutFor(n)); err != nil {
+	start := func() error {
+		for i := range n {
+			p, err := startProcess(b.work, "native-"+strconv.Itoa(i), nil, filepath.Join(b.bin, "native-replicator"),
+				"--kubeconfig="+c.env["KUBECONFIG"],
+				"--namespaces="+srcNamespace+","+dstNamespace,
+				"--namespace-selector="+targetLabel+"=true",
+				"--source-selector="+setLabel+"="+strconv.Itoa(i),
+				"--vmodule=controller=4")
+			if err != nil {
+				return err
+			}
+			procs = append(procs, p)
+		}
+		return nil
+	}
+	if err := b.startSide(ctx, &r.native, n, watches0, mem, start, func() error { return nil }); err != nil {
 		return err
 	}
-	r.nativeReady = time.Since(start)
-	for _, p := range procs {
-		if p.exited() {
-			return fmt.Errorf("%s exited: %v (log %s)", p.name, p.err, p.log.Name())
-		}
-	}
-	logf("n=%d: %d native controllers made their copies in %s", n, n, r.nativeReady.Round(time.Millisecond))
-	time.Sleep(settle)
-	for _, p := range procs {
-		m, err := readMemory(p.cmd.Process.Pid)
-		if err != nil {
-			return err
-		}
-		r.native = r.native.add(m)
-	}
-	w, err := b.watches(ctx)
-	if err != nil {
+	logf("n=%d: %d native controllers made their copies in %s", n, n, r.native.ready.Round(time.Millisecond))
+	logf("n=%d: latency, native controllers", n)
+	if r.nativeLat, err = writeToCopy(ctx, c.client, n, latencySamples, func(i int) string { return procs[i].log.Name() }); err != nil {
 		return err
 	}
-	r.nativeWatches = w - watches0
-	logf("n=%d: write-to-copy latency, native controllers", n)
-	r.latNative, err = writeToCopy(ctx, c.client, n, latencySamples)
-	return err
+	logf("n=%d: busy, native controllers", n)
+	return b.runBusy(ctx, &r.native, n, mem)
 }
 
 // stopAll stops processes in parallel.

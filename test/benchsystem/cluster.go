@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -23,6 +25,8 @@ type cluster struct {
 	env       map[string]string
 	config    *rest.Config
 	client    kubernetes.Interface
+	// requests counts the harness's own requests through client.
+	requests *atomic.Int64
 }
 
 // startCluster runs hack/cluster-up.sh with CLUSTER_DIR=dir. The caller
@@ -41,6 +45,10 @@ func startCluster(ctx context.Context, root, dir string) (*cluster, error) {
 		return c, err
 	}
 	c.config.QPS, c.config.Burst = 200, 400
+	c.requests = new(atomic.Int64)
+	c.config.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return &countingTransport{next: rt, count: c.requests}
+	})
 	c.client, err = kubernetes.NewForConfig(c.config)
 	return c, err
 }

@@ -17,35 +17,50 @@ import (
 // latencySamples is how many writes each side's latency is taken from.
 const latencySamples = 40
 
+// latency is what one side's writes measured: for each write of a source,
+// the time to its controller's reconcile entry and to the copy's event.
+type latency struct {
+	entry, copy []time.Duration
+}
+
 // writeToCopy measures, for samples writes, the time from a write of a
-// source's data on kube-apiserver to the event of its copy carrying that
-// data: the controller's wake, reconcile and write, as the harness sees
-// them through a watch. The writes go round the n controllers, one at a
-// time, so that each finds its controller idle again.
-func writeToCopy(ctx context.Context, client kubernetes.Interface, n, samples int) ([]time.Duration, error) {
+// source's data on kube-apiserver to the reconcile entry of its controller
+// (read from the log that logOf names for source i; none if logOf is nil)
+// and to the event of its copy carrying that data: the controller's wake,
+// reconcile and write, as the harness sees them through a watch. The writes
+// go round the n controllers, one at a time, so that each finds its
+// controller idle again.
+func writeToCopy(ctx context.Context, client kubernetes.Interface, n, samples int, logOf func(i int) string) (latency, error) {
+	var out latency
 	list, err := client.CoreV1().ConfigMaps(dstNamespace).List(ctx, metav1.ListOptions{LabelSelector: copyLabel})
 	if err != nil {
-		return nil, err
+		return out, err
 	}
 	w, err := client.CoreV1().ConfigMaps(dstNamespace).Watch(ctx, metav1.ListOptions{
 		LabelSelector: copyLabel, ResourceVersion: list.ResourceVersion})
 	if err != nil {
-		return nil, err
+		return out, err
 	}
 	defer w.Stop()
-	var out []time.Duration
 	for s := range samples {
 		name := sourceName(s % n)
 		stamp := strconv.FormatInt(time.Now().UnixNano(), 10)
 		patch := []byte(`{"data":{"value":"` + stamp + `"}}`)
 		start := time.Now()
 		if _, err := client.CoreV1().ConfigMaps(srcNamespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-			return nil, err
+			return out, err
 		}
 		if err := waitForCopy(ctx, w, name, stamp, 30*time.Second); err != nil {
-			return nil, fmt.Errorf("sample %d (%s): %w", s, name, err)
+			return out, fmt.Errorf("sample %d (%s): %w", s, name, err)
 		}
-		out = append(out, time.Since(start))
+		out.copy = append(out.copy, time.Since(start))
+		if logOf != nil {
+			entry, err := reconcileEntry(logOf(s%n), srcNamespace+"/"+name, start)
+			if err != nil {
+				return out, fmt.Errorf("sample %d: %w", s, err)
+			}
+			out.entry = append(out.entry, entry.Sub(start))
+		}
 		// Let the controller finish the wake its own write causes and,
 		// with policy Immediate, suspend again.
 		time.Sleep(300 * time.Millisecond)

@@ -1,19 +1,26 @@
 // Command benchsystem measures wasm-apiserver against native controllers on
-// a real cluster, side by side in one run: it starts kube-apiserver and
-// etcd with hack/cluster-up.sh, runs N copies of examples/configmap-replicator
-// as WasmControllers in one wasm-apiserver, then the same N controllers as
-// native client-go processes (test/benchsystem/native-replicator), and
-// compares their memory and their watches on kube-apiserver. It stops
-// everything it started, prints a markdown table and writes it at the end
-// of docs/benchmarks.md.
+// a real cluster, side by side in one run: it starts kube-apiserver and etcd
+// with hack/cluster-up.sh and, for each N, runs N copies of
+// examples/configmap-replicator as WasmControllers in one wasm-apiserver, N
+// distinct modules of it in another, and the same N controllers as native
+// client-go processes (test/benchsystem/native-replicator). It measures their
+// memory idle and busy, their wake latency, their watches and requests on
+// kube-apiserver, then a chain of controllers each woken by the one before
+// (test/guests/relay, test/benchsystem/native-relay). It stops everything it
+// started, prints a markdown section, writes it at the end of
+// docs/benchmarks.md with its plots beside it in docs/, and keeps the
+// servers' profiles in _output/bench-system.
 //
-//	make bench-system                  # N = 10 and 100
-//	BENCH_SYSTEM_N=10 make bench-system
+//	make bench-system                  # N = 10 and 100, a chain of 100
+//	BENCH_SYSTEM_N=10 BENCH_SYSTEM_CHAIN=10 make bench-system
 //	BENCH_SYSTEM_N=10,100,1000 make bench-system
 //
-// The native side runs only up to BENCH_SYSTEM_NATIVE_MAX (default 100)
-// processes: 1,000 client-go processes take about 6 GiB of PSS and 28 GiB
-// of summed RSS, more than the machines this runs on have to spare.
+// Bounds, each with its environment variable: the native processes run up
+// to BENCH_SYSTEM_NATIVE_MAX (default 1000; 1,000 client-go processes take
+// about 6 GiB), the distinct modules up to BENCH_SYSTEM_DISTINCT_MAX (1000;
+// each compiles for about a second) and busy distinct modules up to
+// BENCH_SYSTEM_BUSY_DISTINCT_MAX (100; each active distinct module holds
+// its compiled code, about 22 MB).
 package main
 
 import (
@@ -35,13 +42,21 @@ func main() {
 		root    = flag.String("root", ".", "root of the repository")
 		ns      = flag.String("n", envOr("BENCH_SYSTEM_N", "10,100"), "comma-separated numbers of controllers")
 		docs    = flag.String("docs", "docs/benchmarks.md", "file whose last section receives the results (empty: none)")
-		timeout = flag.Duration("timeout", 45*time.Minute, "bound of the whole run")
-		nmax    = flag.Int("native-max", envInt("BENCH_SYSTEM_NATIVE_MAX", 100), "largest N for which the native processes run")
+		timeout = flag.Duration("timeout", 150*time.Minute, "bound of the whole run")
 		keep    = flag.Bool("keep", false, "keep the work directory (logs, state) after the run")
+		b       = bench{
+			nativeMax:       envInt("BENCH_SYSTEM_NATIVE_MAX", 1000),
+			distinctMax:     envInt("BENCH_SYSTEM_DISTINCT_MAX", 1000),
+			busyDistinctMax: envInt("BENCH_SYSTEM_BUSY_DISTINCT_MAX", 100),
+		}
+		hops = flag.Int("chain", envInt("BENCH_SYSTEM_CHAIN", 100), "length of the chain (0: none)")
 	)
+	flag.IntVar(&b.nativeMax, "native-max", b.nativeMax, "largest N for which the native processes run")
+	flag.IntVar(&b.distinctMax, "distinct-max", b.distinctMax, "largest N for which distinct modules run")
+	flag.IntVar(&b.busyDistinctMax, "busy-distinct-max", b.busyDistinctMax, "largest N for which distinct modules run busy")
 	flag.Parse()
 	var counts []int
-	for _, s := range strings.Split(*ns, ",") {
+	for _, s := range strings.FieldsFunc(*ns, func(r rune) bool { return r == ',' }) {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 {
 			fmt.Fprintf(os.Stderr, "benchsystem: bad n %q\n", s)
@@ -51,7 +66,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	err := run(ctx, *root, counts, *docs, *nmax, *keep)
+	err := run(ctx, &b, *root, counts, *hops, *docs, *keep)
 	cancel()
 	stop()
 	if err != nil {
@@ -78,31 +93,43 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
 }
 
-func run(ctx context.Context, root string, counts []int, docs string, nativeMax int, keep bool) (err error) {
-	root, err = filepath.Abs(root)
-	if err != nil {
+func run(ctx context.Context, b *bench, root string, counts []int, hops int, docs string, keep bool) (err error) {
+	if b.root, err = filepath.Abs(root); err != nil {
 		return err
 	}
-	work, err := os.MkdirTemp("", "bench-system-")
-	if err != nil {
+	if b.work, err = os.MkdirTemp("", "bench-system-"); err != nil {
 		return err
 	}
 	defer func() {
 		if keep || err != nil {
-			logf("logs and state kept in %s", work)
+			logf("logs and state kept in %s", b.work)
 			return
 		}
-		_ = os.RemoveAll(work)
+		_ = os.RemoveAll(b.work)
 	}()
-	bin := filepath.Join(work, "bin")
-
-	logf("building wasm-apiserver, the guest and the native controller")
-	if err := build(ctx, root, bin); err != nil {
+	b.bin = filepath.Join(b.work, "bin")
+	b.profiles = filepath.Join(b.root, "_output", "bench-system")
+	if err := os.MkdirAll(b.profiles, 0o755); err != nil {
 		return err
 	}
 
+	logf("building wasm-apiserver, the guests and the native controllers")
+	if err := build(ctx, b.root, b.bin); err != nil {
+		return err
+	}
+	guests := map[string][]byte{}
+	for _, g := range []string{"configmap-replicator", "relay"} {
+		if guests[g], err = os.ReadFile(filepath.Join(b.root, "_output", "guests", g+".wasm")); err != nil {
+			return err
+		}
+	}
+	if b.modules, err = startModuleServer(b.work, guests); err != nil {
+		return err
+	}
+	defer b.modules.close()
+
 	logf("starting the cluster (hack/cluster-up.sh)")
-	c, err := startCluster(ctx, root, filepath.Join(work, "cluster"))
+	c, err := startCluster(ctx, b.root, filepath.Join(b.work, "cluster"))
 	defer func() {
 		// A fresh context: the run's may be done, the cluster must stop.
 		stopCtx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -115,7 +142,7 @@ func run(ctx context.Context, root string, counts []int, docs string, nativeMax 
 	if err != nil {
 		return err
 	}
-	b := &bench{root: root, work: work, bin: bin, cluster: c, nativeMax: nativeMax}
+	b.cluster = c
 	if err := b.setUp(ctx); err != nil {
 		return err
 	}
@@ -127,26 +154,41 @@ func run(ctx context.Context, root string, counts []int, docs string, nativeMax 
 		}
 		results = append(results, r)
 	}
-	report := renderReport(results, counts)
+	var chain chainResult
+	if hops > 0 {
+		if chain, err = b.measureChain(ctx, hops); err != nil {
+			return fmt.Errorf("chain: %w", err)
+		}
+	}
+	report, plots := renderReport(results, chain, counts)
 	fmt.Println(report)
 	if docs != "" {
-		if err := writeSection(filepath.Join(root, docs), report); err != nil {
+		path := filepath.Join(b.root, docs)
+		for name, svg := range plots {
+			if err := os.WriteFile(filepath.Join(filepath.Dir(path), name), svg, 0o644); err != nil {
+				return err
+			}
+		}
+		if err := writeSection(path, report); err != nil {
 			return err
 		}
 		logf("wrote the results to %s", docs)
 	}
+	logf("profiles in %s", b.profiles)
 	return nil
 }
 
-// build builds the three programs into bin; the guest goes where
-// test/guests/build.sh puts it.
+// build builds the programs into bin; the guests go where
+// test/guests/build.sh puts them.
 func build(ctx context.Context, root, bin string) error {
 	if err := runCmd(ctx, nil, "go", "build", "-C", root, "-o", filepath.Join(bin, "wasm-apiserver"), "./cmd/wasm-apiserver"); err != nil {
 		return err
 	}
-	if err := runCmd(ctx, []string{"GOOS=linux", "GOARCH=amd64"}, "go", "build", "-C", root, "-o",
-		filepath.Join(bin, "native-replicator"), "./test/benchsystem/native-replicator"); err != nil {
-		return err
+	for _, native := range []string{"native-replicator", "native-relay"} {
+		if err := runCmd(ctx, []string{"GOOS=linux", "GOARCH=amd64"}, "go", "build", "-C", root, "-o",
+			filepath.Join(bin, native), "./test/benchsystem/"+native); err != nil {
+			return err
+		}
 	}
-	return runCmd(ctx, nil, filepath.Join(root, "test", "guests", "build.sh"), "configmap-replicator")
+	return runCmd(ctx, nil, filepath.Join(root, "test", "guests", "build.sh"), "configmap-replicator", "relay")
 }

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"time"
 
@@ -27,8 +24,6 @@ const (
 	srcNamespace = "bench-src"
 	dstNamespace = "bench-dst"
 	setLabel     = "bench.wasm.io/set"
-	moduleName   = "configmap-replicator-module"
-	moduleKey    = "module.wasm.gz"
 	// The labels of examples/configmap-replicator.
 	sourceLabel = "wasm.io/replicate"
 	targetLabel = "wasm.io/replicate-configmaps"
@@ -91,35 +86,17 @@ func waitCopies(ctx context.Context, client kubernetes.Interface, n int, timeout
 	return nil
 }
 
-// publishModule stores the gzipped module in the ConfigMap the
-// WasmControllers name, as examples/configmap-replicator/README.md does.
-func publishModule(ctx context.Context, client kubernetes.Interface, wasmFile string) error {
-	wasm, err := os.ReadFile(wasmFile)
-	if err != nil {
-		return err
-	}
-	var gz bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
-	_, _ = zw.Write(wasm)
-	if err := zw.Close(); err != nil {
-		return err
-	}
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: moduleName},
-		BinaryData: map[string][]byte{moduleKey: gz.Bytes()}}
-	_, err = client.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{})
-	return err
-}
-
 // wasmController is controller i: examples/configmap-replicator/wasmcontroller.yaml
-// with watches narrowed to its own source and copy, and the given suspend policy.
-func wasmController(i int, policy string) *unstructured.Unstructured {
+// with the given module, watches narrowed to its own source and copy, and the
+// given suspend policy.
+func wasmController(i int, policy string, module map[string]any) *unstructured.Unstructured {
 	set := strconv.Itoa(i)
 	return &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "controllers.wasm.io/v1alpha1",
 		"kind":       "WasmController",
 		"metadata":   map[string]any{"name": "replicator-" + set, "namespace": "default"},
 		"spec": map[string]any{
-			"module":             map[string]any{"configMapRef": map[string]any{"name": moduleName, "key": moduleKey}},
+			"module":             module,
 			"serviceAccountName": "configmap-replicator",
 			"watches": []any{
 				map[string]any{
@@ -153,10 +130,11 @@ func wasmController(i int, policy string) *unstructured.Unstructured {
 	}}
 }
 
-// createWasmControllers creates controllers 0 … n-1.
-func createWasmControllers(ctx context.Context, client dynamic.Interface, n int, policy string) error {
+// createWasmControllers creates controllers 0 … n-1, controller i with the
+// module moduleOf(i).
+func createWasmControllers(ctx context.Context, client dynamic.Interface, n int, policy string, moduleOf func(i int) map[string]any) error {
 	for i := range n {
-		if _, err := client.Resource(wasmControllers).Namespace("default").Create(ctx, wasmController(i, policy), metav1.CreateOptions{}); err != nil {
+		if _, err := client.Resource(wasmControllers).Namespace("default").Create(ctx, wasmController(i, policy, moduleOf(i)), metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("wasmcontroller[%d]: %w", i, err)
 		}
 	}
@@ -195,11 +173,11 @@ func waitPhases(ctx context.Context, client dynamic.Interface, n int, timeout ti
 	return nil
 }
 
-// setSuspend sets the suspend policy of controllers 0 … n-1.
-func setSuspend(ctx context.Context, client dynamic.Interface, n int, policy string, snapshot bool) error {
+// setSuspend sets the suspend policy of the controllers <prefix>0 … <prefix>(n-1).
+func setSuspend(ctx context.Context, client dynamic.Interface, prefix string, n int, policy string, snapshot bool) error {
 	patch := []byte(`{"spec":{"suspend":{"policy":"` + policy + `","snapshot":` + strconv.FormatBool(snapshot) + `}}}`)
 	for i := range n {
-		if _, err := client.Resource(wasmControllers).Namespace("default").Patch(ctx, "replicator-"+strconv.Itoa(i),
+		if _, err := client.Resource(wasmControllers).Namespace("default").Patch(ctx, prefix+strconv.Itoa(i),
 			types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 			return fmt.Errorf("wasmcontroller[%d]: %w", i, err)
 		}

@@ -22,13 +22,15 @@ type process struct {
 	err  error
 }
 
-// startProcess starts bin with args, its output to logDir/name.log.
-func startProcess(logDir, name, bin string, args ...string) (*process, error) {
+// startProcess starts bin with args and extra environment, its output to
+// logDir/name.log.
+func startProcess(logDir, name string, env []string, bin string, args ...string) (*process, error) {
 	log, err := os.Create(filepath.Join(logDir, name+".log"))
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = log, log
 	// Its own process group, so that a Ctrl-C on the harness reaches only
 	// the harness, which then stops its children in order.

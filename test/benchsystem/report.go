@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,120 +22,240 @@ func kib(b int64) string {
 	return fmt.Sprintf("%.0f KiB", float64(b)/(1<<10))
 }
 
-// renderReport renders the results as the markdown section.
-func renderReport(results []result, counts []int) string {
+// The plots renderReport makes, written beside docs/benchmarks.md.
+const (
+	memoryPlot  = "bench-system-memory.svg"
+	latencyPlot = "bench-system-latency.svg"
+)
+
+// renderReport renders the results as the markdown section, and its plots
+// by file name.
+func renderReport(results []result, chain chainResult, counts []int) (string, map[string][]byte) {
 	var ns []string
 	for _, n := range counts {
 		ns = append(ns, strconv.Itoa(n))
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n\n", sectionTitle)
-	b.WriteString(`One run on one local cluster (kube-apiserver and etcd on loopback, started by hack/cluster-up.sh):
-N copies of examples/configmap-replicator as WasmControllers in one wasm-apiserver, then the same N controllers
-as native processes (test/benchsystem/native-replicator: the same logic with client-go shared informers and a
-work queue, built for linux/amd64, no container). Controller i replicates its own source ConfigMap into one
-target namespace and is woken by it and its copy only (as the example does, each also wakes once at start for
-the target namespace and checks every source's copy there); each side starts with no copies and is measured
-once all N copies exist and, for wasm-apiserver, every controller is Suspended (policy Immediate: the guest
-instance is closed after each reconcile). Memory is whole-process RSS and PSS from /proc/<pid>/smaps_rollup, 5 s after the last
-copy, summed over the native processes (their PSS shares the binary's pages among them). wasm-apiserver runs
-with --standalone and the cluster's admin kubeconfig (a benchmark needs no least privilege), and keeps its own
-objects in the cluster's etcd (--etcd-servers), so that its process holds the controllers and no database.
-Watches are the rise of kube-apiserver's apiserver_longrunning_requests{verb="WATCH"} while a side runs.
-Each figure is from one run: repeat it before trusting a difference of less than about 20%, which is how much
-wasm-apiserver's figures moved between runs on a machine busy with other work.
+	b.WriteString(`One run on one local cluster (kube-apiserver and etcd on loopback, started by hack/cluster-up.sh). For each N:
+N copies of examples/configmap-replicator as WasmControllers in one wasm-apiserver; N distinct modules of it in
+another (the same controller with a custom section of its own appended: each module is fetched, stored and
+compiled on its own, as N different controllers would be); then the same N controllers as native processes
+(test/benchsystem/native-replicator: the same logic with client-go shared informers and a work queue, built for
+linux/amd64, no container). Controller i replicates its own source ConfigMap into one target namespace and is
+woken by it and its copy only (as the example does, each also wakes once at start for the target namespace and
+checks every source's copy there). Each side starts with no copies. Idle is measured once all N copies exist
+and, for wasm-apiserver, every controller is Suspended (policy Immediate: the guest instance is closed after
+each reconcile); busy is the largest of the samples taken once a second over the second half of a 30 s stream
+of writes to the sources, round the controllers (one write a second per controller up to 50 controllers, 50 a
+second shared beyond), with wasm-apiserver's default suspend policy (Idle, 30 s). Memory is whole-process RSS
+and PSS from /proc/<pid>/smaps_rollup, summed over the native processes (their PSS shares the binary's pages
+among them). wasm-apiserver runs with --standalone and the cluster's admin kubeconfig (a benchmark needs no
+least privilege), keeps its own objects in the cluster's etcd (--etcd-servers), so that its process holds the
+controllers and no database, and fetches the modules from an HTTPS server of the harness (spec.module.url).
+Each figure is from one run: repeat it before trusting a difference of less than about 20%.
 `)
 	fmt.Fprintf(&b, "%d CPU cores, %s, %s.\n\n", runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format("2006-01-02"))
-	fmt.Fprintf(&b, "```sh\nBENCH_SYSTEM_N=%s make bench-system\n```\n\n", strings.Join(ns, ","))
-	b.WriteString("The native processes run only up to BENCH_SYSTEM_NATIVE_MAX (default 100): 1,000 of them would take about\n" +
-		"6 GiB of PSS, so BENCH_SYSTEM_N=10,100,1000 measures 1,000 controllers on the wasm-apiserver side alone.\n\n")
-	b.WriteString("| N | wasm-apiserver, no controller (RSS / PSS) | wasm-apiserver, N suspended (RSS / PSS) | added per controller (PSS) | N native processes (RSS / PSS) | per native process (PSS) | wasm vs native (PSS) | watches wasm / native | all copies made, wasm / native |\n")
-	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
-	for _, r := range results {
-		per := (r.wasmIdle.PSS - r.wasmBase.PSS) / int64(r.n)
-		nat := [5]string{"not run", "not run", "n/a", "not run", "not run"}
-		if r.nativeRun {
-			nat = [5]string{mib(r.native.RSS) + " / " + mib(r.native.PSS), mib(r.native.PSS / int64(r.n)),
-				percent(r.wasmIdle.PSS, r.native.PSS), fmt.Sprintf("%.0f", r.nativeWatches),
-				r.nativeReady.Round(100 * time.Millisecond).String()}
-		}
-		fmt.Fprintf(&b, "| %d | %s / %s | %s / %s | %s | %s | %s | %s | %.0f / %s | %s / %s |\n",
-			r.n, mib(r.wasmBase.RSS), mib(r.wasmBase.PSS), mib(r.wasmIdle.RSS), mib(r.wasmIdle.PSS), kib(per),
-			nat[0], nat[1], nat[2], r.wasmWatches, nat[3], r.wasmReady.Round(100*time.Millisecond), nat[4])
+	hopsEnv := ""
+	if chain.hops != 100 {
+		hopsEnv = fmt.Sprintf(" BENCH_SYSTEM_CHAIN=%d", chain.hops)
 	}
-	b.WriteString("\nOf wasm-apiserver's memory with N suspended controllers, its Go heap in use (go_memstats_heap_inuse_bytes);\nthe rest is the binary, the Go runtime's unreturned free pages, stacks and wazero's compiled code outside the heap:\n\n")
-	b.WriteString("| N | RSS | Go heap in use |\n| --- | --- | --- |\n")
-	for _, r := range results {
-		fmt.Fprintf(&b, "| %d | %s | %s |\n", r.n, mib(r.wasmIdle.RSS), mib(r.wasmHeap))
-	}
-	b.WriteString(`
-The same wasm-apiserver afterwards, with every guest instance kept in memory (policy Never, after a write to
-each source), against the same native processes:
+	fmt.Fprintf(&b, "```sh\nBENCH_SYSTEM_N=%s%s make bench-system\n```\n\n", strings.Join(ns, ","), hopsEnv)
 
-| N | wasm-apiserver, N active guests (RSS / PSS) | N native processes (PSS) | wasm vs native (PSS) |
-| --- | --- | --- | --- |
-`)
+	b.WriteString("### Memory\n\n")
+	b.WriteString("PSS (per controller: the rise over wasm-apiserver with no controller, divided by N; per native process: the sum divided by N):\n\n")
+	b.WriteString("| N | wasm-apiserver, no controller | N copies, suspended | N distinct, suspended | N native processes, idle | copies vs native | distinct vs native |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range results {
-		nat, cmp := "not run", "n/a"
-		if r.nativeRun {
-			nat, cmp = mib(r.native.PSS), percent(r.wasmActive.PSS, r.native.PSS)
-		}
-		fmt.Fprintf(&b, "| %d | %s / %s | %s | %s |\n", r.n, mib(r.wasmActive.RSS), mib(r.wasmActive.PSS), nat, cmp)
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s |\n", r.n, mib(r.wasmBase.PSS),
+			perController(r.copies.idle, r.wasmBase, r.n, r.copies.run), perController(r.distinct.idle, r.wasmBase, r.n, r.distinct.run),
+			perProcess(r.native.idle, r.n, r.native.run), vs(r.copies.idle, r.copies.run, r.native.idle, r.native.run),
+			vs(r.distinct.idle, r.distinct.run, r.native.idle, r.native.run))
 	}
-	fmt.Fprintf(&b, `
-Wake latency, measured from the outside: from the write of a source's data on kube-apiserver (a merge patch)
-to the watch event of its copy carrying that data, so it includes the controller's wake, its reconcile and its
-write of the copy. %d writes per row, one at a time, round the N controllers, 300 ms apart; p99 of %d samples is
-their largest (nearest rank). Closed: the guest instance is closed after each reconcile (policy Immediate) and
-instantiated anew on wake; snapshot: the guest is restored from its snapshot (Immediate with snapshot: true);
-warm: policy Never.
+	b.WriteString("\nBusy (PSS), and the copies with every guest instance kept in memory (policy Never, after a write to each source):\n\n")
+	b.WriteString("| N | N copies, busy | N distinct, busy | N native, busy | copies vs native | distinct vs native | N copies, all active |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, r := range results {
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s |\n", r.n,
+			perController(r.copies.busy, r.wasmBase, r.n, r.copies.busyRun), perController(r.distinct.busy, r.wasmBase, r.n, r.distinct.busyRun),
+			perProcess(r.native.busy, r.n, r.native.busyRun), vs(r.copies.busy, r.copies.busyRun, r.native.busy, r.native.busyRun),
+			vs(r.distinct.busy, r.distinct.busyRun, r.native.busy, r.native.busyRun), perController(r.wasmActive, r.wasmBase, r.n, r.wasmActive.PSS > 0))
+	}
+	b.WriteString("\nOf wasm-apiserver's RSS when suspended, its Go heap in use (go_memstats_heap_inuse_bytes); the rest is the binary,\n" +
+		"the Go runtime's free pages not yet returned, stacks, and wazero's compiled code outside the heap:\n\n")
+	b.WriteString("| N | copies: RSS / Go heap in use | distinct: RSS / Go heap in use |\n| --- | --- | --- |\n")
+	for _, r := range results {
+		cell := func(s side) string {
+			if !s.run {
+				return "not run"
+			}
+			return mib(s.idle.RSS) + " / " + mib(s.heap)
+		}
+		fmt.Fprintf(&b, "| %d | %s | %s |\n", r.n, cell(r.copies), cell(r.distinct))
+	}
+	fmt.Fprintf(&b, "\n![PSS against N](%s)\n\n", memoryPlot)
 
-| N | closed p50 / p99 | snapshot p50 / p99 | warm p50 / p99 | native p50 / p99 |
-| --- | --- | --- | --- | --- |
+	fmt.Fprintf(&b, `### Wake latency
+
+From the write of a source's data on kube-apiserver (a merge patch) to the controller's reconcile entry, as
+wasm-apiserver (instances.go, -v=4 for that file) and the native controllers log it as they call the reconcile;
+and to the watch event of the copy carrying that data, which adds the reconcile and its write. %d writes per row,
+one at a time, round the N copies, 300 ms apart; p99 of %d samples is their largest (nearest rank). Closed:
+the guest instance is closed after each reconcile (policy Immediate) and instantiated anew on wake; snapshot:
+restored from its snapshot (Immediate with snapshot: true); warm: policy Never.
+
+| N | to reconcile entry, p50 / p99: closed | snapshot | warm | native | to the copy, p50 / p99: closed | snapshot | warm | native |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- |
 `, latencySamples, latencySamples)
 	for _, r := range results {
-		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s |\n", r.n, p50p99(r.latClosed), p50p99(r.latSnapshot), p50p99(r.latWarm), p50p99(r.latNative))
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.n,
+			p50p99(r.closed.entry), p50p99(r.snapshot.entry), p50p99(r.warm.entry), p50p99(r.nativeLat.entry),
+			p50p99(r.closed.copy), p50p99(r.snapshot.copy), p50p99(r.warm.copy), p50p99(r.nativeLat.copy))
 	}
-	b.WriteString("\n")
+	plots := map[string][]byte{memoryPlot: memoryChart(results)}
+	if r, ok := largestWithNative(results); ok {
+		fmt.Fprintf(&b, "\n![Write to reconcile entry at N = %d](%s)\n", r.n, latencyPlot)
+		plots[latencyPlot] = latencyChart(fmt.Sprintf("Write to reconcile entry, N = %d", r.n), true, []distribution{
+			{"wasm-apiserver, closed", r.closed.entry}, {"wasm-apiserver, snapshot", r.snapshot.entry},
+			{"wasm-apiserver, warm", r.warm.entry}, {"native processes", r.nativeLat.entry}})
+	}
+
+	if chain.hops > 0 {
+		fmt.Fprintf(&b, `
+### The chain
+
+%d controllers (test/guests/relay; test/benchsystem/native-relay), controller i woken by ConfigMap hop-i and
+writing its data to hop-(i+1) with one server-side apply; from the write of a new token into hop-0 to the watch
+event of hop-%d carrying it. %d runs each, one after the other; every wasm-apiserver run starts with every
+guest in the state named.
+
+| controllers run as | median | fastest | slowest | per hop (median) |
+| --- | --- | --- | --- | --- |
+`, chain.hops, chain.hops, chainRuns)
+		for _, row := range []struct {
+			name string
+			ds   []time.Duration
+		}{{"wasm-apiserver, closed after every reconcile", chain.closed}, {"wasm-apiserver, snapshot after every reconcile", chain.snapshot},
+			{"wasm-apiserver, always warm", chain.warm}, {"native processes", chain.native}} {
+			if len(row.ds) == 0 {
+				continue
+			}
+			med := quantile(row.ds, 0.5)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", row.name, seconds(med), seconds(slices.Min(row.ds)),
+				seconds(slices.Max(row.ds)), millis(med/time.Duration(chain.hops)))
+		}
+	}
+
+	b.WriteString(`
+### Load on kube-apiserver
+
+Watches: the rise of apiserver_longrunning_requests{verb="WATCH"} while a side runs (wasm-apiserver opens some
+of its own with no controller). Requests: the rise of apiserver_request_total less the harness's own requests
+(counted by its client) and kube-apiserver's background rate measured before the run; from the start of the
+side until every copy is made and it is idle, then per minute over 20 s once idle, then per write of the busy
+stream.
+
+| N | watches: no controller / copies / distinct / native | requests at start: copies / distinct / native | idle, per minute | per busy write |
+| --- | --- | --- | --- | --- |
+`)
 	for _, r := range results {
-		if !r.nativeRun {
-			fmt.Fprintf(&b, "- N = %d: one wasm-apiserver holding %d suspended controllers takes %s of PSS; the %d native processes were not run (BENCH_SYSTEM_NATIVE_MAX).\n",
-				r.n, r.n, mib(r.wasmIdle.PSS), r.n)
-			continue
-		}
-		fmt.Fprintf(&b, "- N = %d: one wasm-apiserver holding %d suspended controllers takes %s of PSS, %s against %d native processes (%s); it opens %.0f watches on kube-apiserver (%.0f of them with no controller), the native set %.0f.\n",
-			r.n, r.n, mib(r.wasmIdle.PSS), percent(r.wasmIdle.PSS, r.native.PSS), r.n, mib(r.native.PSS), r.wasmWatches, r.wasmBaseWatches, r.nativeWatches)
+		fmt.Fprintf(&b, "| %d | %.0f / %s / %s / %s | %s / %s / %s | %s / %s / %s | %s / %s / %s |\n", r.n, r.wasmBaseWatches,
+			count(r.copies.watches, r.copies.run), count(r.distinct.watches, r.distinct.run), count(r.native.watches, r.native.run),
+			count(r.copies.reqStart, r.copies.run), count(r.distinct.reqStart, r.distinct.run), count(r.native.reqStart, r.native.run),
+			count(r.copies.reqIdlePerMin, r.copies.run), count(r.distinct.reqIdlePerMin, r.distinct.run), count(r.native.reqIdlePerMin, r.native.run),
+			ratio(r.copies.reqPerBusyWrite, r.copies.busyRun), ratio(r.distinct.reqPerBusyWrite, r.distinct.busyRun), ratio(r.native.reqPerBusyWrite, r.native.busyRun))
 	}
-	var measured []result
+	b.WriteString("\nWhat kube-apiserver served in the idle window, by verb and resource (the harness's two reads of /metrics\nand kube-apiserver's own background included):\n\n")
 	for _, r := range results {
-		if r.nativeRun {
-			measured = append(measured, r)
+		for _, s := range []struct {
+			name string
+			side side
+		}{{"copies", r.copies}, {"distinct", r.distinct}, {"native", r.native}} {
+			if s.side.run {
+				fmt.Fprintf(&b, "- N = %d, %s: %s\n", r.n, s.name, s.side.idleRequests)
+			}
 		}
 	}
-	if len(measured) > 0 {
-		r := measured[len(measured)-1]
-		fixed := r.wasmBase.PSS
-		per := float64(r.wasmIdle.PSS-r.wasmBase.PSS) / float64(r.n)
-		native := float64(r.native.PSS) / float64(r.n)
-		if native > per {
-			fmt.Fprintf(&b, "- wasm-apiserver costs %s before its first controller and %s per suspended controller at N = %d; a native process costs %s. One wasm-apiserver uses less memory than the native set from about %.0f controllers on.\n",
-				mib(fixed), kib(int64(per)), r.n, mib(int64(native)), float64(fixed)/(native-per))
+	return b.String(), plots
+}
+
+// memoryChart plots PSS against N for each side.
+func memoryChart(results []result) []byte {
+	lines := []series{{name: "wasm-apiserver, copies, suspended"}, {name: "wasm-apiserver, distinct, suspended"},
+		{name: "wasm-apiserver, copies, busy"}, {name: "wasm-apiserver, distinct, busy"},
+		{name: "native processes, idle", dashed: true}, {name: "native processes, busy", dashed: true}}
+	add := func(l int, n int, m memory, ok bool) {
+		if ok && m.PSS > 0 {
+			lines[l].points = append(lines[l].points, point{float64(n), float64(m.PSS) / (1 << 20)})
 		}
 	}
-	for _, r := range measured {
-		fmt.Fprintf(&b, "- Wake to effect at N = %d, p50 / p99: guests closed after each reconcile %s, restored from snapshots %s, warm %s; native processes %s.\n",
-			r.n, p50p99(r.latClosed), p50p99(r.latSnapshot), p50p99(r.latWarm), p50p99(r.latNative))
+	for _, r := range results {
+		add(0, r.n, r.copies.idle, r.copies.run)
+		add(1, r.n, r.distinct.idle, r.distinct.run)
+		add(2, r.n, r.copies.busy, r.copies.busyRun)
+		add(3, r.n, r.distinct.busy, r.distinct.busyRun)
+		add(4, r.n, r.native.idle, r.native.run)
+		add(5, r.n, r.native.busy, r.native.busyRun)
 	}
-	b.WriteString("- Not yet measured here (issue 9, later stages): N distinct modules, controllers kept busy by a stream of writes, wake latency to reconcile entry, the chain of 100, request counts on kube-apiserver, plots.\n")
-	return b.String()
+	return lineChart("Memory of N controllers (PSS)", "N controllers", "PSS (MiB)", true, true, lines)
+}
+
+func largestWithNative(results []result) (result, bool) {
+	for i := len(results) - 1; i >= 0; i-- {
+		if results[i].native.run && len(results[i].nativeLat.entry) > 0 {
+			return results[i], true
+		}
+	}
+	return result{}, false
+}
+
+// perController is m with the rise over base per controller.
+func perController(m, base memory, n int, ok bool) string {
+	if !ok {
+		return "not run"
+	}
+	return fmt.Sprintf("%s (%s each)", mib(m.PSS), kib((m.PSS-base.PSS)/int64(n)))
+}
+
+func perProcess(m memory, n int, ok bool) string {
+	if !ok {
+		return "not run"
+	}
+	return fmt.Sprintf("%s (%s each)", mib(m.PSS), mib(m.PSS/int64(n)))
+}
+
+func vs(a memory, aok bool, b memory, bok bool) string {
+	if !aok || !bok {
+		return "n/a"
+	}
+	return percent(a.PSS, b.PSS)
+}
+
+func count(v float64, ok bool) string {
+	if !ok {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+func ratio(v float64, ok bool) string {
+	if !ok {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
+func seconds(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+
+func millis(d time.Duration) string {
+	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
 }
 
 func p50p99(ds []time.Duration) string {
 	if len(ds) == 0 {
 		return "not run"
 	}
-	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
-	return ms(quantile(ds, 0.5)) + " / " + ms(quantile(ds, 0.99))
+	return millis(quantile(ds, 0.5)) + " / " + millis(quantile(ds, 0.99))
 }
 
 // percent is a relative to b, as "−x%" (smaller) or "+x%" (larger).

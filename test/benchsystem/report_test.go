@@ -63,15 +63,44 @@ func TestQuantile(t *testing.T) {
 	}
 }
 
-func TestRenderReport_NativeNotRun(t *testing.T) {
-	results := []result{
-		{n: 10, wasmBase: memory{80 << 20, 80 << 20}, wasmIdle: memory{90 << 20, 90 << 20}, native: memory{300 << 20, 70 << 20}, nativeRun: true},
-		{n: 1000, wasmBase: memory{80 << 20, 80 << 20}, wasmIdle: memory{200 << 20, 200 << 20}},
+func TestRenderReport(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		var ds []time.Duration
+		for _, x := range v {
+			ds = append(ds, time.Duration(x)*time.Millisecond)
+		}
+		return ds
 	}
-	got := renderReport(results, []int{10, 1000})
-	for _, want := range []string{"BENCH_SYSTEM_N=10,1000 make bench-system", "| 1000 |", "not run", "+29%"} {
+	results := []result{
+		{n: 10, wasmBase: memory{80 << 20, 80 << 20},
+			copies:    side{run: true, idle: memory{90 << 20, 90 << 20}, watches: 3, reqStart: 40},
+			distinct:  side{run: true, idle: memory{110 << 20, 110 << 20}},
+			native:    side{run: true, idle: memory{300 << 20, 70 << 20}, busy: memory{0, 100 << 20}, busyRun: true, reqPerBusyWrite: 1.5},
+			closed:    latency{entry: ms(4, 5, 6)},
+			nativeLat: latency{entry: ms(2, 3, 9)}},
+		{n: 1000, wasmBase: memory{80 << 20, 80 << 20}, copies: side{run: true, idle: memory{200 << 20, 200 << 20}}},
+	}
+	chain := chainResult{hops: 100, closed: ms(900, 1100, 1000), native: ms(700)}
+	got, plots := renderReport(results, chain, []int{10, 1000})
+	for _, want := range []string{
+		"BENCH_SYSTEM_N=10,1000 make bench-system\n",
+		"| 10 | 80.0 MiB | 90.0 MiB (1.0 MiB each) | 110.0 MiB (3.0 MiB each) | 70.0 MiB (7.0 MiB each) | +29% | +57% |",
+		"| 1000 | 80.0 MiB | 200.0 MiB (123 KiB each) | not run | not run | n/a | n/a |",
+		"| 5.0 ms / 6.0 ms | not run | not run | 3.0 ms / 9.0 ms |",
+		"| wasm-apiserver, closed after every reconcile | 1.00 s | 0.90 s | 1.10 s | 10.0 ms |",
+		"| native processes | 0.70 s | 0.70 s | 0.70 s | 7.0 ms |",
+		"| 10 | 0 / 3 / 0 / 0 | 40 / 0 / 0 |",
+		"| – / – / 1.50 |",
+		"](" + memoryPlot + ")", "](" + latencyPlot + ")",
+	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("report lacks %q:\n%s", want, got)
 		}
+	}
+	if strings.Contains(got, "always warm") {
+		t.Errorf("report has a chain row that did not run:\n%s", got)
+	}
+	if len(plots[memoryPlot]) == 0 || len(plots[latencyPlot]) == 0 {
+		t.Errorf("plots = %d, want the memory and latency plots", len(plots))
 	}
 }

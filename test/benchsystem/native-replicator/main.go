@@ -41,7 +41,6 @@ func run() error {
 		namespaces = flag.String("namespaces", "", "comma-separated namespaces whose ConfigMaps are watched (empty: all)")
 		nsSelector = flag.String("namespace-selector", "", "label selector that restricts the namespaces watched")
 		srcSel     = flag.String("source-selector", "", "label selector of the sources whose events wake the controller (empty: all)")
-		logWakes   = flag.Bool("log-reconciles", false, "log every reconcile entry with its wall-clock time")
 	)
 	klog.InitFlags(nil)
 	flag.Parse()
@@ -63,7 +62,6 @@ func run() error {
 		scopes = strings.Split(*namespaces, ",")
 	}
 	c := newController(client, scopes, *nsSelector, 10*time.Minute)
-	c.logReconciles = *logWakes
 	if *srcSel != "" {
 		if c.sources, err = labels.Parse(*srcSel); err != nil {
 			return fmt.Errorf("source-selector[%s]: %w", *srcSel, err)

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+)
+
+// wasmServer is one wasm-apiserver the harness started.
+type wasmServer struct {
+	proc   *process
+	client dynamic.Interface
+	rest   rest.Interface
+}
+
+// startServer starts a wasm-apiserver named name and waits until it is
+// ready. It runs with --standalone and the cluster's admin kubeconfig (a
+// benchmark needs no least privilege), keeps its own objects in the
+// cluster's etcd under a prefix of its own, so that its process holds the
+// controllers and no database, trusts the module server, and logs every
+// reconcile entry (instances.go at V(4)) for the latency figures.
+func (b *bench) startServer(ctx context.Context, name string) (*wasmServer, error) {
+	c := b.cluster
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	state := filepath.Join(b.work, "state-"+name)
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		return nil, err
+	}
+	proc, err := startProcess(b.work, "wasm-apiserver-"+name, []string{"SSL_CERT_FILE=" + b.modules.caFile},
+		filepath.Join(b.bin, "wasm-apiserver"),
+		"--standalone", "--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(port), "--state-dir="+state,
+		"--kubeconfig="+c.env["KUBECONFIG"], "--etcd-servers="+c.env["ETCD_URL"], "--etcd-prefix=/bench-system-"+name,
+		"--module-store-max-bytes=0", "--vmodule=instances=4")
+	if err != nil {
+		return nil, err
+	}
+	s := &wasmServer{proc: proc}
+	if s.client, s.rest, err = waitStandalone(ctx, proc, filepath.Join(state, "kubeconfig")); err != nil {
+		proc.stop(time.Minute)
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *wasmServer) stop() { s.proc.stop(time.Minute) }
+
+func (s *wasmServer) memory() (memory, error) { return readMemory(s.proc.cmd.Process.Pid) }
+
+// profile saves the server's pprof profile which ("heap", "profile") with
+// the given query parameters to file.
+func (s *wasmServer) profile(ctx context.Context, which, file string, params map[string]string) error {
+	req := s.rest.Get().AbsPath("/debug/pprof/" + which)
+	for k, v := range params {
+		req = req.Param(k, v)
+	}
+	data, err := req.DoRaw(ctx)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, data, 0o644)
+}
