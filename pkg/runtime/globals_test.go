@@ -112,7 +112,7 @@ func TestExportMutableGlobals(t *testing.T) {
 func TestRewrite_GoGuest(t *testing.T) {
 	wasm := guesttest.Build(t, "echo")
 	m := &Module{}
-	code, err := m.rewrite(wasm, true)
+	code, err := m.rewrite(wasm, true, true)
 	if err != nil || m.snapshotErr != nil {
 		t.Fatalf("rewrite: %v, snapshots: %v", err, m.snapshotErr)
 	}
@@ -139,11 +139,11 @@ func FuzzRewrite(f *testing.F) {
 	f.Add([]byte("\x00asm\x01\x00\x00\x00"))
 	f.Fuzz(func(t *testing.T, wasm []byte) {
 		m := &Module{}
-		out, err := m.rewrite(wasm, true)
+		out, err := m.rewrite(wasm, true, true)
 		if err != nil || len(m.globals) == 0 {
 			return
 		}
-		if _, err := (&Module{}).rewrite(out, true); err == nil {
+		if _, err := (&Module{}).rewrite(out, true, true); err == nil {
 			t.Errorf("rewriting a rewritten module with %d globals exported: no error", len(m.globals))
 		}
 	})

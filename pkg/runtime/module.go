@@ -59,12 +59,16 @@ func compiledCostPerCodeByte(codeBytes int) int64 {
 }
 
 // rewrite returns the bytes to compile for wasm: data segments merged (when
-// merge is set) and mutable globals exported. It records the globals and
-// estimated cost on m. A module it cannot parse is returned unchanged, for
-// the compiler to refuse.
-func (m *Module) rewrite(wasm []byte, merge bool) ([]byte, error) {
+// merge is set), loops made interruptible (when interrupt is set) and
+// mutable globals exported. It records the globals and estimated cost on m.
+// A module whose sections it cannot split is returned unchanged, for the
+// compiler to refuse, unless it must be made interruptible.
+func (m *Module) rewrite(wasm []byte, merge, interrupt bool) ([]byte, error) {
 	sections, err := splitSections(wasm)
 	if err != nil {
+		if interrupt {
+			return nil, &ABIError{Reason: "compilation failed: " + err.Error()}
+		}
 		m.snapshotErr = err
 		m.cost = compiledCostPerCodeByte(len(wasm))
 		return wasm, nil
@@ -78,6 +82,11 @@ func (m *Module) rewrite(wasm []byte, merge bool) ([]byte, error) {
 		_ = mergeDataSection(sections) // unchanged when it cannot merge
 	}
 	m.image = newMemoryImage(sections)
+	if interrupt {
+		if sections, err = injectInterruptChecks(sections); err != nil {
+			return nil, &ABIError{Reason: "cannot make the module's loops interruptible: " + err.Error()}
+		}
+	}
 	globals, err := exportMutableGlobals(sections)
 	var abiErr *ABIError
 	switch {

@@ -40,6 +40,9 @@ type Runtime struct {
 	cfg    Config
 	// keepDataSegments skips merging data segments, for benchmarks.
 	keepDataSegments bool
+	// interruptible rewrites modules so that guests stop when their
+	// context is done (interrupt.go); only benchmarks turn it off.
+	interruptible bool
 
 	// loadMu serializes compiling new modules, so that two Loads of one
 	// digest compile it once.
@@ -55,10 +58,12 @@ type Runtime struct {
 //
 // # Notes
 //
-//   - Guests are interrupted when their context is done
-//     (WithCloseOnContextDone). Without it a guest spinning in a loop would
+//   - Guests are interrupted when their context is done: Load rewrites
+//     every loop to call into the host once in a while (interrupt.go).
+//     Without it a guest spinning in a loop would never stop and would
 //     stall the whole host, since Go's stop-the-world GC waits for it; the
-//     price is slower guest loops, measured in docs/benchmarks.md.
+//     price, a count kept at every loop header, is measured in
+//     docs/benchmarks.md.
 func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	return newRuntime(ctx, cfg, true)
 }
@@ -66,7 +71,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 // newRuntime is New with interruption optional, so that benchmarks can
 // measure what it costs. Production code always interrupts.
 func newRuntime(ctx context.Context, cfg Config, interruptible bool) (*Runtime, error) {
-	rc := wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(interruptible)
+	rc := wazero.NewRuntimeConfigCompiler()
 	if cfg.CacheDir != "" {
 		if err := os.MkdirAll(filepath.Join(cfg.CacheDir, modulesDir), 0o700); err != nil {
 			return nil, fmt.Errorf("compilation cache[%s]: %w", cfg.CacheDir, err)
@@ -77,12 +82,15 @@ func newRuntime(ctx context.Context, cfg Config, interruptible bool) (*Runtime, 
 		}
 		rc = rc.WithCompilationCache(cache)
 	}
-	r := &Runtime{wazero: wazero.NewRuntimeWithConfig(ctx, rc), cfg: cfg, modules: map[string]*Module{}}
+	r := &Runtime{wazero: wazero.NewRuntimeWithConfig(ctx, rc), cfg: cfg, modules: map[string]*Module{}, interruptible: interruptible}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.wazero); err != nil {
 		return nil, fmt.Errorf("instantiating WASI: %w", err)
 	}
 	if err := instantiateHostModule(ctx, r.wazero); err != nil {
 		return nil, fmt.Errorf("instantiating host imports: %w", err)
+	}
+	if err := instantiateInterruptModule(ctx, r.wazero); err != nil {
+		return nil, fmt.Errorf("instantiating the interrupt check: %w", err)
 	}
 	return r, nil
 }
@@ -107,8 +115,9 @@ const modulesDir = "modules"
 //
 // At load the module is rewritten (the bytes compiled differ from wasm;
 // Module.Digest stays the digest of wasm): its data segments are merged,
-// and each mutable global is exported under GlobalExportPrefix so that
-// snapshots can restore it.
+// its loops count down to a check that stops a guest whose context is done
+// (interrupt.go), and each mutable global is exported under
+// GlobalExportPrefix so that snapshots can restore it.
 //
 // # Errors
 //
@@ -130,7 +139,7 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte) (*Module, error) {
 		return nil, err
 	}
 	m := &Module{runtime: r, Digest: digest, Size: len(wasm), refs: 1}
-	code, err := m.rewrite(wasm, !r.keepDataSegments)
+	code, err := m.rewrite(wasm, !r.keepDataSegments, r.interruptible)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -147,6 +148,35 @@ func TestInstance_Failures(t *testing.T) {
 	// The host is unharmed: a healthy guest still runs.
 	if _, err := instantiate(t, r, "echo", &fakeAPI{}, 64<<20).Reconcile(t.Context(), runtime.Request{Namespace: "d", Name: "x"}); err != nil {
 		t.Errorf("healthy guest after failures: %v", err)
+	}
+}
+
+// TestInstance_LoopingGuestLetsGCRun checks that a guest spinning in a
+// loop does not hold up the host's garbage collector, which stops the world
+// and so needs every goroutine, the one running the guest included, to
+// reach a point where Go can preempt it.
+func TestInstance_LoopingGuestLetsGCRun(t *testing.T) {
+	r := newRuntime(t)
+	inst := instantiate(t, r, "loop", &fakeAPI{}, 64<<20)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := inst.Reconcile(ctx, runtime.Request{Namespace: "default", Name: "x"})
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // into its loop
+	for range 3 {
+		goruntime.GC()
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the looping guest returned (%v) before the collections, which proves nothing", err)
+	default:
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, runtime.ErrTimeout) {
+		t.Errorf("Reconcile of a looping guest, canceled = %v, want ErrTimeout", err)
 	}
 }
 
