@@ -11,10 +11,14 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// How long a SubjectAccessReview's answer is reused. Denials expire sooner
-// so that a grant takes effect quickly.
+// How long a SubjectAccessReview's answer is reused: as long as
+// kube-apiserver's webhook authorizer keeps an allowed answer by default.
+// Any change to RBAC drops every answer at once (the host watches Roles,
+// ClusterRoles and their bindings), so these bound only how late a change
+// made by another authorizer is seen. Denials expire sooner, so that a grant
+// takes effect quickly.
 const (
-	allowedTTL = 30 * time.Second
+	allowedTTL = 5 * time.Minute
 	deniedTTL  = 5 * time.Second
 )
 
