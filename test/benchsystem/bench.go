@@ -120,9 +120,10 @@ func (b *bench) measure(ctx context.Context, n int) (result, error) {
 	return r, nil
 }
 
-// timeoutFor bounds a wait that grows with the number of controllers.
+// timeoutFor bounds a wait that grows with the number of controllers: 3 s
+// each leaves room for compiling n distinct modules.
 func timeoutFor(n int) time.Duration {
-	return 2*time.Minute + time.Duration(n)*time.Second
+	return 2*time.Minute + time.Duration(n)*3*time.Second
 }
 
 func (b *bench) watches(ctx context.Context) (float64, error) {

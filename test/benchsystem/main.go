@@ -147,22 +147,15 @@ func run(ctx context.Context, b *bench, root string, counts []int, hops int, doc
 		return err
 	}
 	var results []result
-	for _, n := range counts {
-		r, err := b.measure(ctx, n)
-		if err != nil {
-			return fmt.Errorf("n[%d]: %w", n, err)
-		}
-		results = append(results, r)
-	}
 	var chain chainResult
-	if hops > 0 {
-		if chain, err = b.measureChain(ctx, hops); err != nil {
-			return fmt.Errorf("chain: %w", err)
+	// Each N's results are written as soon as they are measured, so that
+	// a long run that fails late keeps what it measured.
+	write := func() error {
+		report, plots := renderReport(results, chain, counts)
+		if docs == "" {
+			fmt.Println(report)
+			return nil
 		}
-	}
-	report, plots := renderReport(results, chain, counts)
-	fmt.Println(report)
-	if docs != "" {
 		path := filepath.Join(b.root, docs)
 		for name, svg := range plots {
 			if err := os.WriteFile(filepath.Join(filepath.Dir(path), name), svg, 0o644); err != nil {
@@ -172,7 +165,26 @@ func run(ctx context.Context, b *bench, root string, counts []int, hops int, doc
 		if err := writeSection(path, report); err != nil {
 			return err
 		}
-		logf("wrote the results to %s", docs)
+		logf("wrote the results so far to %s", docs)
+		return nil
+	}
+	for _, n := range counts {
+		r, err := b.measure(ctx, n)
+		if err != nil {
+			return fmt.Errorf("n[%d]: %w", n, err)
+		}
+		results = append(results, r)
+		if err := write(); err != nil {
+			return err
+		}
+	}
+	if hops > 0 {
+		if chain, err = b.measureChain(ctx, hops); err != nil {
+			return fmt.Errorf("chain: %w", err)
+		}
+		if err := write(); err != nil {
+			return err
+		}
 	}
 	logf("profiles in %s", b.profiles)
 	return nil
