@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
+	"weak"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/checker"
@@ -73,7 +76,9 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Detail }
 
-// Rule is a compiled wake rule, ready to evaluate.
+// Rule is a compiled wake rule, ready to evaluate. It is immutable and safe
+// for concurrent use; a Compiler hands the same Rule to every caller that
+// compiles the same expression while one is in use.
 type Rule struct {
 	Kind       Kind
 	Expression string
@@ -86,6 +91,17 @@ type Rule struct {
 // share it, since building the environment is expensive.
 type Compiler struct {
 	env *cel.Env
+
+	// rules holds every compiled rule still in use, so that controllers
+	// with the same rules share one program: a CEL program carries its own
+	// dispatcher of every function of the environment, tens of KB each.
+	mu    sync.Mutex
+	rules map[ruleKey]weak.Pointer[Rule]
+}
+
+type ruleKey struct {
+	kind       Kind
+	expression string
 }
 
 // NewCompiler builds the CEL environment for wake rules at the given
@@ -105,7 +121,7 @@ func NewCompiler(compat *version.Version) (*Compiler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building wake rule environment: %w", err)
 	}
-	return &Compiler{env: envSet.StoredExpressionsEnv()}, nil
+	return &Compiler{env: envSet.StoredExpressionsEnv(), rules: map[ruleKey]weak.Pointer[Rule]{}}, nil
 }
 
 // Compile parses, type-checks and cost-checks one rule.
@@ -114,7 +130,50 @@ func NewCompiler(compat *version.Version) (*Compiler, error) {
 //
 // An *Error says what is wrong with the expression: it does not compile,
 // returns the wrong type for its kind, or may cost more than EstimatedCostLimit.
+//
+// # Notes
+//
+// A rule that compiled before and is still referenced is returned again,
+// not compiled anew; it is forgotten once nothing references it.
 func (c *Compiler) Compile(kind Kind, expression string) (*Rule, error) {
+	key := ruleKey{kind, expression}
+	c.mu.Lock()
+	r := c.rules[key].Value()
+	c.mu.Unlock()
+	if r != nil {
+		return r, nil
+	}
+	r, err := c.compile(kind, expression)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if shared := c.rules[key].Value(); shared != nil {
+		return shared, nil // compiled meanwhile by another caller
+	}
+	wp := weak.Make(r)
+	c.rules[key] = wp
+	runtime.AddCleanup(r, c.forget, ruleEntry{key, wp})
+	return r, nil
+}
+
+type ruleEntry struct {
+	key ruleKey
+	wp  weak.Pointer[Rule]
+}
+
+// forget drops the entry of a rule nothing references any more, unless a
+// newer rule has taken its place.
+func (c *Compiler) forget(e ruleEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rules[e.key] == e.wp {
+		delete(c.rules, e.key)
+	}
+}
+
+func (c *Compiler) compile(kind Kind, expression string) (*Rule, error) {
 	ast, issues := c.env.Compile(expression)
 	if issues != nil && issues.Err() != nil {
 		return nil, &Error{Type: ErrorCompile, Detail: "compilation failed: " + issues.Err().Error()}

@@ -1,13 +1,17 @@
 package wakerule
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // testCompiler is shared by the tests: building the environment is slow.
@@ -164,6 +168,48 @@ func TestCompiler_Compile_EstimatedCost(t *testing.T) {
 	if cheap.EstimatedCost >= costly.EstimatedCost {
 		t.Errorf("EstimatedCost of a comparison (%d) is not below that of a list comprehension (%d)",
 			cheap.EstimatedCost, costly.EstimatedCost)
+	}
+}
+
+func TestCompiler_Compile_SharesRules(t *testing.T) {
+	c, err := NewCompiler(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const expr = "eventType != 'DELETED'"
+	func() { // the rules are referenced only in here
+		first, err := c.Compile(WakeWhen, expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := c.Compile(WakeWhen, expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again != first {
+			t.Error("compiling an expression in use again returned a new rule, not the one in use")
+		}
+		other, err := c.Compile(WakeWhen, expr+" && true")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if other == first {
+			t.Error("a different expression returned the same rule")
+		}
+		if _, err := c.Compile(Enqueue, expr); err == nil {
+			t.Error("the same expression as an enqueue rule compiled: the kind is not part of the key")
+		}
+	}()
+
+	// Once nothing holds them, the rules are forgotten.
+	err = wait.PollUntilContextTimeout(t.Context(), 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		runtime.GC()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.rules) == 0, nil
+	})
+	if err != nil {
+		t.Errorf("rules nothing references are still kept: %v", err)
 	}
 }
 
