@@ -77,3 +77,29 @@ func TestFetch_ConfigMapAndInline(t *testing.T) {
 		})
 	}
 }
+
+func TestGunzippedSizeHint(t *testing.T) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write(make([]byte, 5000))
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		gz    []byte
+		limit int64
+		want  int64
+	}{
+		{name: "from the trailer", gz: gz.Bytes(), limit: 1 << 20, want: 5000},
+		{name: "bounded by the limit", gz: gz.Bytes(), limit: 100, want: 100},
+		{name: "too short for a trailer", gz: []byte{0x1f, 0x8b}, limit: 1 << 20, want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := gunzippedSizeHint(tt.gz, tt.limit); got != tt.want {
+				t.Errorf("gunzippedSizeHint() = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
