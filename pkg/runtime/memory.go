@@ -15,6 +15,19 @@ import (
 // no guest sees another's memory.
 var memoryPools sync.Map // capacity → *sync.Pool of *[]byte
 
+// ReleaseBuffers drops the buffers kept for reuse, so that the next garbage
+// collection frees them rather than the one after. Call it when no guest is
+// expected to wake soon.
+func ReleaseBuffers() {
+	// Emptied, not dropped: the runtime keeps every sync.Pool it has seen
+	// until its second collection after, contents included.
+	memoryPools.Range(func(_, p any) bool {
+		for p.(*sync.Pool).Get() != nil {
+		}
+		return true
+	})
+}
+
 func takeBuffer(capacity uint64) []byte {
 	if p, ok := memoryPools.Load(capacity); ok {
 		if b, ok := p.(*sync.Pool).Get().(*[]byte); ok {
