@@ -76,6 +76,8 @@ type Host struct {
 	timers *timerQueue
 	// scheduler runs reconciles within the global limit, fairly.
 	scheduler *scheduler
+	// reclaimer collects the garbage of the work once the host is quiet.
+	reclaimer *reclaimer
 	clock     clock.WithTicker
 	// authorizer answers, with a short memory, whether a guest's
 	// ServiceAccount may read what it asks the cache for.
@@ -107,7 +109,8 @@ func New(cfg Config) (*Host, error) {
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "wasmcontrollers"}),
-		recorder: &record.FakeRecorder{}}
+		recorder: &record.FakeRecorder{}, reclaimer: newReclaimer(cfg.Clock)}
+	h.scheduler.onIdle = h.reclaimer.notifyQuiet
 	if cfg.Cluster != nil {
 		if h.kube, err = kubernetes.NewForConfig(cfg.Cluster); err != nil {
 			return nil, err
@@ -163,6 +166,7 @@ func (h *Host) Run(ctx context.Context) {
 	var workers sync.WaitGroup
 	workers.Go(func() { h.timers.run(ctx) })
 	workers.Go(func() { h.scheduler.run(ctx) })
+	workers.Go(func() { h.reclaimer.run(ctx, h.quiet) })
 	for range 2 {
 		workers.Add(1)
 		go func() {
@@ -232,13 +236,23 @@ func (h *Host) processNext(ctx context.Context) bool {
 		return false
 	}
 	defer h.queue.Done(key)
-	if err := h.sync(ctx, key); err != nil {
+	err := h.sync(ctx, key)
+	if err != nil {
 		klog.InfoS("Loading WasmController failed; retrying", "wasmController", key, "error", err.Error())
 		h.queue.AddRateLimited(key)
-		return true
+	} else {
+		h.queue.Forget(key)
 	}
-	h.queue.Forget(key)
+	if h.queue.Len() == 0 {
+		h.reclaimer.notifyQuiet() // loading allocates more than waking
+	}
 	return true
+}
+
+// quiet says whether the host loads no controller and runs no reconcile,
+// nor has any waiting.
+func (h *Host) quiet() bool {
+	return h.queue.Len() == 0 && h.scheduler.idle()
 }
 
 // sync brings the running controller for key in line with its spec.

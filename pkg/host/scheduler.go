@@ -32,11 +32,15 @@ type scheduler struct {
 	workers int
 	// reconcile runs one key; (*controller).process but in tests.
 	reconcile func(c *controller, key wakeKey)
+	// onIdle, when set, is called (with mu held: it must not block) when
+	// the last running reconcile ends and none waits.
+	onIdle func()
 
-	mu    sync.Mutex
-	cond  *sync.Cond
-	ready []*controller
-	done  bool
+	mu      sync.Mutex
+	cond    *sync.Cond
+	ready   []*controller
+	running int // reconciles running, over every controller
+	done    bool
 }
 
 func newScheduler(workers int) *scheduler {
@@ -146,6 +150,7 @@ func (s *scheduler) next() (*controller, wakeKey, bool) {
 			continue
 		}
 		c.sched.running++
+		s.running++
 		c.inflight.Add(1)
 		if s.makeReady(c) { // more keys and room: back to the end of the list
 			s.cond.Signal()
@@ -160,8 +165,19 @@ func (s *scheduler) finish(c *controller, key wakeKey) {
 	defer s.mu.Unlock()
 	c.queue.Done(key) // may queue key again if it was woken while it ran
 	c.sched.running--
+	s.running--
 	c.inflight.Done()
 	if s.makeReady(c) {
 		s.cond.Signal()
 	}
+	if s.running == 0 && len(s.ready) == 0 && s.onIdle != nil {
+		s.onIdle()
+	}
+}
+
+// idle says whether no reconcile runs or waits.
+func (s *scheduler) idle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.running == 0 && len(s.ready) == 0
 }

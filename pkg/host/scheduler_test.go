@@ -199,3 +199,35 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		t.Fatalf("waiting for %s: %v", what, err)
 	}
 }
+
+// TestScheduler_OnIdle: the scheduler says when its last reconcile ends with
+// none waiting, and only then.
+func TestScheduler_OnIdle(t *testing.T) {
+	release := make(chan struct{})
+	r := newSchedulerRig(t, 2, release)
+	var idles int
+	r.host.scheduler.onIdle = func() { idles++ } // called with s.mu held
+	a, b := r.controller("a", 1), r.controller("b", 1)
+	a.enqueue(wakeKey{Name: "1"}, "event")
+	b.enqueue(wakeKey{Name: "1"}, "event")
+	r.run(t)
+	waitFor(t, "both reconciles to run", func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.total == 2
+	})
+	if r.host.scheduler.idle() {
+		t.Error("idle() with two reconciles running")
+	}
+	close(release)
+	r.waitIdle(t, a, b)
+	if !r.host.scheduler.idle() {
+		t.Error("not idle() once every reconcile ended")
+	}
+	s := r.host.scheduler
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if idles != 1 {
+		t.Errorf("onIdle called %d times, want once: when the second of two reconciles ended", idles)
+	}
+}
