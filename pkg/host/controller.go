@@ -301,6 +301,7 @@ func (c *controller) stop() {
 	c.queue.ShutDown()
 	c.inflight.Wait()
 	c.done.Wait()
+	c.status.stop()
 	c.suspendIdleInstances() // the context is done: no snapshot is written
 	if c.counted {
 		guestsSuspended.Dec()

@@ -113,7 +113,7 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 	c.instanceCfg.API = proxy.NewCacheView(klog.KObj(wc).String(), proxy.ServiceAccountUser(wc.Namespace, wc.Spec.ServiceAccountName),
 		cached, h.authorizer, apiServer)
 
-	c.done.Go(func() { status.run(c.ctx) })
+	status.start(c.ctx)
 	c.scheduleResync()
 	// Loaded, with no instance until the first wake.
 	status.update(true, func(s *v1alpha1.WasmControllerStatus) {

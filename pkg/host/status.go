@@ -36,12 +36,18 @@ type statusWriter struct {
 	// pending says a flush is scheduled for a coalesced change; no timer
 	// runs while nothing changed, so a sleeping controller costs no wakeups.
 	pending bool
-	kick    chan struct{}
+	// ctx is set by start; until then, and after stop, kicks are only
+	// remembered.
+	ctx context.Context
+	// kicked says a write was asked for; flushing that a goroutine writes.
+	// A writer has a goroutine only while it writes, so a sleeping
+	// controller costs no goroutine either.
+	kicked, flushing bool
+	flushes          sync.WaitGroup
 }
 
 func newStatusWriter(client clientset.Interface, wc *v1alpha1.WasmController) *statusWriter {
-	return &statusWriter{client: client, namespace: wc.Namespace, name: wc.Name,
-		status: *wc.Status.DeepCopy(), kick: make(chan struct{}, 1)}
+	return &statusWriter{client: client, namespace: wc.Namespace, name: wc.Name, status: *wc.Status.DeepCopy()}
 }
 
 // update changes the wanted status; urgent changes (phase, conditions) are
@@ -93,26 +99,59 @@ func (w *statusWriter) touch() {
 	w.update(false, func(*v1alpha1.WasmControllerStatus) {})
 }
 
+// kickNow asks for a write: at once when started, else at start.
 func (w *statusWriter) kickNow() {
-	select {
-	case w.kick <- struct{}{}:
-	default:
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.kicked = true
+	w.flushIfKickedLocked()
+}
+
+// flushIfKickedLocked starts a goroutine that writes while writes are asked
+// for, if started and none runs. Called with w.mu held.
+func (w *statusWriter) flushIfKickedLocked() {
+	if !w.kicked || w.ctx == nil || w.flushing || w.ctx.Err() != nil {
+		return
+	}
+	w.flushing = true
+	w.flushes.Go(w.flushWhileKicked)
+}
+
+func (w *statusWriter) flushWhileKicked() {
+	for {
+		w.mu.Lock()
+		if !w.kicked || w.ctx.Err() != nil {
+			w.flushing = false
+			w.mu.Unlock()
+			return
+		}
+		w.kicked = false
+		ctx := w.ctx
+		w.mu.Unlock()
+		w.flush(ctx)
 	}
 }
 
-// run writes the status when asked to, until ctx is done, and once more
-// then: at once for urgent changes, statusFlushInterval after the first of
-// a run of coalesced ones.
-func (w *statusWriter) run(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			w.flush(context.Background())
-			return
-		case <-w.kick:
-		}
-		w.flush(ctx)
+// start writes the status when asked to until ctx is done: at once for
+// urgent changes, statusFlushInterval after the first of a run of
+// coalesced ones. Call stop once ctx is done.
+func (w *statusWriter) start(ctx context.Context) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ctx = ctx
+	w.flushIfKickedLocked() // what was asked before
+}
+
+// stop waits for a write under way and writes once more, if started.
+func (w *statusWriter) stop() {
+	w.mu.Lock()
+	started := w.ctx != nil
+	w.mu.Unlock()
+	if !started {
+		return
 	}
+	w.flushes.Wait()
+	w.flush(context.Background())
 }
 
 func (w *statusWriter) flush(ctx context.Context) {
