@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"k8s.io/utils/clock"
-
-	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 )
 
 const (
@@ -22,17 +20,16 @@ const (
 )
 
 // reclaimer collects garbage once the host falls quiet. Loading and waking
-// guests allocates much and briefly (module bytes, guest memory, API
-// objects); when the work stops, nothing allocates, so the Go runtime would
+// guests allocates much and briefly (module bytes, API objects, snapshot
+// buffers); when the work stops, nothing allocates, so the Go runtime would
 // leave that garbage in place until its periodic collection two minutes
 // later, and the process would keep the memory of its busiest moment. One
-// collection once the work has stopped lets the runtime give it back. The
-// linear memory buffers kept for reuse by waking guests go with it: they
-// serve a burst of wakes, and the burst is over.
+// collection once the work has stopped lets the runtime give it back.
+// (Guests' linear memory is not on the Go heap: it goes back to the OS when
+// an instance closes.)
 type reclaimer struct {
 	clock clock.WithTicker
-	// collect empties the runtime's buffer pools and runs a garbage collection:
-	// collectGarbage but in tests.
+	// collect runs a garbage collection: collectGarbage but in tests.
 	collect func()
 	// heap returns the bytes of heap objects, live or not yet collected,
 	// and the live bytes the last collection found: readHeap but in tests.
@@ -45,10 +42,7 @@ func newReclaimer(c clock.WithTicker) *reclaimer {
 	return &reclaimer{clock: c, collect: collectGarbage, heap: readHeap, quiet: make(chan struct{}, 1)}
 }
 
-func collectGarbage() {
-	wasmruntime.ReleaseBuffers()
-	runtime.GC()
-}
+func collectGarbage() { runtime.GC() }
 
 // notifyQuiet tells the reclaimer that some work (a load, a reconcile) ended
 // and the host may have fallen quiet.

@@ -2,56 +2,75 @@ package runtime
 
 import (
 	"bytes"
-	"sync"
 	"testing"
+	"unsafe"
 )
 
-// TestLimitedMemory_ReuseIsCleared: a buffer that served one guest serves
-// the next one zeroed, whether it comes back through Free or through growing.
-func TestLimitedMemory_ReuseIsCleared(t *testing.T) {
-	const capacity = 3 << 16
-	hit := false
-	alloc := limitedAllocator{limit: 1 << 30, hit: &hit}
-	dirty := func(m *limitedMemory, size uint64) {
-		buf := m.Reallocate(size)
-		for i := range buf {
-			buf[i] = 0xAB
-		}
+// TestLimitedMemory checks what a guest depends on from its memory, mapped
+// or a Go slice: it starts zeroed, keeps its contents when it grows, and
+// cannot grow past the limit.
+func TestLimitedMemory(t *testing.T) {
+	const page = 1 << 16
+	tests := []struct {
+		name string
+		mem  func(hit *bool) *limitedMemory
+		// inPlace: growing never moves the memory.
+		inPlace bool
+	}{
+		{"mapped", func(hit *bool) *limitedMemory {
+			return limitedAllocator{limit: 8 * page, hit: hit}.Allocate(page, 1<<32).(*limitedMemory)
+		}, mapMemory(page) != nil},
+		{"go slice", func(hit *bool) *limitedMemory {
+			return &limitedMemory{buf: make([]byte, 0, page), max: 8 * page, hit: hit}
+		}, false},
 	}
-	for round := range 20 { // sync.Pool may drop buffers; enough rounds reuse some
-		first := alloc.Allocate(capacity, 1<<30).(*limitedMemory)
-		dirty(first, capacity)
-		grown := first.Reallocate(2 * capacity) // the first buffer goes back to the pool
-		if !bytes.Equal(grown[:capacity], bytes.Repeat([]byte{0xAB}, capacity)) || !isZero(grown[capacity:]) {
-			t.Fatalf("round %d: growing lost or invented contents", round)
-		}
-		first.Free()
-		second := alloc.Allocate(capacity, 1<<30).(*limitedMemory)
-		if buf := second.Reallocate(capacity); !isZero(buf) {
-			t.Fatalf("round %d: a new guest's memory holds another guest's bytes", round)
-		}
-		second.Free()
-	}
-	if hit {
-		t.Error("the limit was hit")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hit := false
+			m := tt.mem(&hit)
+			defer m.Free()
+			if m.mapped != tt.inPlace {
+				t.Fatalf("mapped = %v, want %v", m.mapped, tt.inPlace)
+			}
+			buf := m.Reallocate(page)
+			if len(buf) != page || !isZero(buf) {
+				t.Fatalf("first page: %d bytes, zero %v", len(buf), isZero(buf))
+			}
+			for i := range buf {
+				buf[i] = 0xAB
+			}
+			grown := m.Reallocate(5 * page)
+			if len(grown) != 5*page || !bytes.Equal(grown[:page], bytes.Repeat([]byte{0xAB}, page)) || !isZero(grown[page:]) {
+				t.Fatalf("growing lost or invented contents")
+			}
+			if moved := unsafe.SliceData(grown) != unsafe.SliceData(buf); moved == tt.inPlace {
+				t.Errorf("memory moved = %v, want %v", moved, !tt.inPlace)
+			}
+			if m.Reallocate(8*page) == nil || hit {
+				t.Errorf("growing to the limit refused")
+			}
+			if m.Reallocate(9*page) != nil || !hit {
+				t.Errorf("growing past the limit: not refused, or not recorded")
+			}
+		})
 	}
 }
 
-// TestReleaseBuffers: released buffers are no longer handed out.
-func TestReleaseBuffers(t *testing.T) {
-	const capacity = 5<<16 + 1 // not a whole number of pages: no guest of another test uses it
+// TestLimitedAllocator_FreshMemoryIsZero: a guest's memory never holds what
+// a closed guest wrote.
+func TestLimitedAllocator_FreshMemoryIsZero(t *testing.T) {
 	hit := false
-	alloc := limitedAllocator{limit: 1 << 30, hit: &hit}
-	for range 10 { // sync.Pool may drop some, under the race detector
-		alloc.Allocate(capacity, 1<<30).Free()
-	}
-	ReleaseBuffers()
-	p, ok := memoryPools.Load(uint64(capacity))
-	if !ok {
-		t.Fatal("no pool for the freed buffers")
-	}
-	if b := p.(*sync.Pool).Get(); b != nil {
-		t.Error("a buffer is still handed out after ReleaseBuffers")
+	alloc := limitedAllocator{limit: 1 << 20, hit: &hit}
+	for round := range 20 {
+		m := alloc.Allocate(1<<16, 1<<20)
+		buf := m.Reallocate(1 << 20)
+		if !isZero(buf) {
+			t.Fatalf("round %d: a new guest's memory holds another guest's bytes", round)
+		}
+		for i := range buf {
+			buf[i] = 0xCD
+		}
+		m.Free()
 	}
 }
 

@@ -1,0 +1,8 @@
+//go:build !linux
+
+package runtime
+
+// populate does nothing here: pages are faulted in as the guest touches them.
+func populate([]byte) {}
+
+func hugePages([]byte) {}
