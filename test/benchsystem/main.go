@@ -168,20 +168,21 @@ func run(ctx context.Context, b *bench, root string, counts []int, hops int, doc
 		logf("wrote the results so far to %s", docs)
 		return nil
 	}
+	// The chain first: it is short, and the largest N is long.
+	if hops > 0 {
+		if chain, err = b.measureChain(ctx, hops); err != nil {
+			return fmt.Errorf("chain: %w", err)
+		}
+		if err := write(); err != nil {
+			return err
+		}
+	}
 	for _, n := range counts {
 		r, err := b.measure(ctx, n)
 		if err != nil {
 			return fmt.Errorf("n[%d]: %w", n, err)
 		}
 		results = append(results, r)
-		if err := write(); err != nil {
-			return err
-		}
-	}
-	if hops > 0 {
-		if chain, err = b.measureChain(ctx, hops); err != nil {
-			return fmt.Errorf("chain: %w", err)
-		}
 		if err := write(); err != nil {
 			return err
 		}
