@@ -37,6 +37,13 @@ import (
 	"time"
 )
 
+// The default bounds of the run; see the package comment.
+const (
+	defaultNativeMax       = 1000
+	defaultDistinctMax     = 1000
+	defaultBusyDistinctMax = 100
+)
+
 func main() {
 	var (
 		root    = flag.String("root", ".", "root of the repository")
@@ -45,9 +52,9 @@ func main() {
 		timeout = flag.Duration("timeout", 150*time.Minute, "bound of the whole run")
 		keep    = flag.Bool("keep", false, "keep the work directory (logs, state) after the run")
 		b       = bench{
-			nativeMax:       envInt("BENCH_SYSTEM_NATIVE_MAX", 1000),
-			distinctMax:     envInt("BENCH_SYSTEM_DISTINCT_MAX", 1000),
-			busyDistinctMax: envInt("BENCH_SYSTEM_BUSY_DISTINCT_MAX", 100),
+			nativeMax:       envInt("BENCH_SYSTEM_NATIVE_MAX", defaultNativeMax),
+			distinctMax:     envInt("BENCH_SYSTEM_DISTINCT_MAX", defaultDistinctMax),
+			busyDistinctMax: envInt("BENCH_SYSTEM_BUSY_DISTINCT_MAX", defaultBusyDistinctMax),
 		}
 		hops = flag.Int("chain", envInt("BENCH_SYSTEM_CHAIN", 100), "length of the chain (0: none)")
 	)
@@ -151,7 +158,7 @@ func run(ctx context.Context, b *bench, root string, counts []int, hops int, doc
 	// Each N's results are written as soon as they are measured, so that
 	// a long run that fails late keeps what it measured.
 	write := func() error {
-		report, plots := renderReport(results, chain, counts)
+		report, plots := renderReport(results, chain, counts, b)
 		if docs == "" {
 			fmt.Println(report)
 			return nil

@@ -30,7 +30,7 @@ const (
 
 // renderReport renders the results as the markdown section, and its plots
 // by file name.
-func renderReport(results []result, chain chainResult, counts []int) (string, map[string][]byte) {
+func renderReport(results []result, chain chainResult, counts []int, limits *bench) (string, map[string][]byte) {
 	var ns []string
 	for _, n := range counts {
 		ns = append(ns, strconv.Itoa(n))
@@ -56,11 +56,20 @@ controllers and no database, and fetches the modules from an HTTPS server of the
 Each figure is from one run: repeat it before trusting a difference of less than about 20%.
 `)
 	fmt.Fprintf(&b, "%d CPU cores, %s, %s.\n\n", runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format("2006-01-02"))
-	hopsEnv := ""
+	env := "BENCH_SYSTEM_N=" + strings.Join(ns, ",")
 	if chain.hops != 100 {
-		hopsEnv = fmt.Sprintf(" BENCH_SYSTEM_CHAIN=%d", chain.hops)
+		env += fmt.Sprintf(" BENCH_SYSTEM_CHAIN=%d", chain.hops)
 	}
-	fmt.Fprintf(&b, "```sh\nBENCH_SYSTEM_N=%s%s make bench-system\n```\n\n", strings.Join(ns, ","), hopsEnv)
+	for _, l := range []struct {
+		name      string
+		value, by int
+	}{{"BENCH_SYSTEM_NATIVE_MAX", limits.nativeMax, defaultNativeMax}, {"BENCH_SYSTEM_DISTINCT_MAX", limits.distinctMax, defaultDistinctMax},
+		{"BENCH_SYSTEM_BUSY_DISTINCT_MAX", limits.busyDistinctMax, defaultBusyDistinctMax}} {
+		if l.value != l.by {
+			env += fmt.Sprintf(" %s=%d", l.name, l.value)
+		}
+	}
+	fmt.Fprintf(&b, "```sh\n%s make bench-system\n```\n\n", env)
 
 	b.WriteString("### Memory\n\n")
 	b.WriteString("PSS (per controller: the rise over wasm-apiserver with no controller, divided by N; per native process: the sum divided by N):\n\n")

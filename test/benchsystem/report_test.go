@@ -81,9 +81,10 @@ func TestRenderReport(t *testing.T) {
 		{n: 1000, wasmBase: memory{80 << 20, 80 << 20}, copies: side{run: true, idle: memory{200 << 20, 200 << 20}}},
 	}
 	chain := chainResult{hops: 100, closed: ms(900, 1100, 1000), native: ms(700)}
-	got, plots := renderReport(results, chain, []int{10, 1000})
+	limits := &bench{nativeMax: defaultNativeMax, distinctMax: 100, busyDistinctMax: defaultBusyDistinctMax}
+	got, plots := renderReport(results, chain, []int{10, 1000}, limits)
 	for _, want := range []string{
-		"BENCH_SYSTEM_N=10,1000 make bench-system\n",
+		"BENCH_SYSTEM_N=10,1000 BENCH_SYSTEM_DISTINCT_MAX=100 make bench-system\n",
 		"| 10 | 80.0 MiB | 90.0 MiB (1.0 MiB each) | 110.0 MiB (3.0 MiB each) | 70.0 MiB (7.0 MiB each) | +29% | +57% |",
 		"| 1000 | 80.0 MiB | 200.0 MiB (123 KiB each) | not run | not run | n/a | n/a |",
 		"| 5.0 ms / 6.0 ms | not run | not run | 3.0 ms / 9.0 ms |",
