@@ -55,11 +55,11 @@ func exportMutableGlobals(sections []section) ([]mutableGlobal, error) {
 	for i, s := range sections {
 		switch s.id {
 		case sectionImport:
-			imported, err := importsGlobals(s.content)
+			_, imported, err := countImports(s.content)
 			if err != nil {
 				return nil, err
 			}
-			if imported {
+			if imported > 0 {
 				return nil, errors.New("the module imports globals, which a snapshot cannot restore")
 			}
 		case sectionGlobal:
@@ -155,51 +155,59 @@ func skipConstExpr(r []byte) ([]byte, error) {
 	return nil, errMalformed
 }
 
-// importsGlobals reports whether an import section imports a global.
-func importsGlobals(r []byte) (bool, error) {
+// countImports returns how many functions and globals an import section
+// imports.
+func countImports(r []byte) (funcs, globals uint32, err error) {
 	count, n := readU32(r)
 	if n == 0 {
-		return false, errMalformed
+		return 0, 0, errMalformed
 	}
 	r = r[n:]
 	for range count {
 		for range 2 { // module and field names
 			size, n := readU32(r)
 			if n == 0 || uint64(len(r)) < uint64(n)+uint64(size) {
-				return false, errMalformed
+				return 0, 0, errMalformed
 			}
 			r = r[n+int(size):]
 		}
 		if len(r) < 1 {
-			return false, errMalformed
+			return 0, 0, errMalformed
 		}
 		kind := r[0]
 		r = r[1:]
-		var err error
 		switch kind {
 		case 0: // function: type index
+			funcs++
 			_, n := readU32(r)
 			if n == 0 {
-				return false, errMalformed
+				return 0, 0, errMalformed
 			}
 			r = r[n:]
 		case 1: // table: reference type, limits
 			if len(r) < 1 {
-				return false, errMalformed
+				return 0, 0, errMalformed
 			}
 			r, err = skipLimits(r[1:])
 		case 2: // memory: limits
 			r, err = skipLimits(r)
-		case externGlobal:
-			return true, nil
+		case externGlobal: // value type, mutability
+			globals++
+			if len(r) < 2 {
+				return 0, 0, errMalformed
+			}
+			r = r[2:]
 		default:
-			return false, fmt.Errorf("import of kind %#x: %w", kind, errMalformed)
+			return 0, 0, fmt.Errorf("import of kind %#x: %w", kind, errMalformed)
 		}
 		if err != nil {
-			return false, err
+			return 0, 0, err
 		}
 	}
-	return false, nil
+	if len(r) != 0 {
+		return 0, 0, errMalformed
+	}
+	return funcs, globals, nil
 }
 
 // skipLimits returns what follows the limits at the start of r.

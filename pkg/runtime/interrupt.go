@@ -271,56 +271,12 @@ func appendFuncImport(r []byte, typeIndex uint32) (funcs, globals uint32, out []
 	var count uint32
 	var entries []byte
 	if len(r) > 0 {
+		if funcs, globals, err = countImports(r); err != nil {
+			return 0, 0, nil, err
+		}
 		var n int
-		if count, n = readU32(r); n == 0 {
-			return 0, 0, nil, errMalformed
-		}
+		count, n = readU32(r)
 		entries = r[n:]
-		rest := entries
-		for range count {
-			for range 2 { // module and field names
-				size, n := readU32(rest)
-				if n == 0 || uint64(len(rest)) < uint64(n)+uint64(size) {
-					return 0, 0, nil, errMalformed
-				}
-				rest = rest[n+int(size):]
-			}
-			if len(rest) < 1 {
-				return 0, 0, nil, errMalformed
-			}
-			kind := rest[0]
-			rest = rest[1:]
-			switch kind {
-			case 0: // function: type index
-				funcs++
-				_, n := readU32(rest)
-				if n == 0 {
-					return 0, 0, nil, errMalformed
-				}
-				rest = rest[n:]
-			case 1: // table: reference type, limits
-				if len(rest) < 1 {
-					return 0, 0, nil, errMalformed
-				}
-				rest, err = skipLimits(rest[1:])
-			case 2: // memory: limits
-				rest, err = skipLimits(rest)
-			case externGlobal: // value type, mutability
-				globals++
-				if len(rest) < 2 {
-					return 0, 0, nil, errMalformed
-				}
-				rest = rest[2:]
-			default:
-				return 0, 0, nil, fmt.Errorf("import of kind %#x: %w", kind, errUnsupported)
-			}
-			if err != nil {
-				return 0, 0, nil, err
-			}
-		}
-		if len(rest) != 0 {
-			return 0, 0, nil, errMalformed
-		}
 	}
 	out = binary.AppendUvarint(nil, uint64(count)+1)
 	out = append(out, entries...)
