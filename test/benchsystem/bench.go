@@ -126,6 +126,15 @@ func timeoutFor(n int) time.Duration {
 	return 2*time.Minute + time.Duration(n)*3*time.Second
 }
 
+// clearSide deletes every copy, so that the next side shows its work by
+// making them again, and returns kube-apiserver's watches before it starts.
+func (b *bench) clearSide(ctx context.Context) (watches0 float64, err error) {
+	if err := deleteCopies(ctx, b.cluster.client); err != nil {
+		return 0, err
+	}
+	return b.watches(ctx)
+}
+
 func (b *bench) watches(ctx context.Context) (float64, error) {
 	return metricSum(ctx, b.cluster.client.CoreV1().RESTClient(), "apiserver_longrunning_requests", `verb="WATCH"`)
 }
@@ -195,11 +204,7 @@ func (b *bench) runBusy(ctx context.Context, s *side, n int, mem func() (memory,
 // startWasmSide starts a wasm-apiserver named name with n controllers whose
 // module is moduleOf(i), all suspended after their first reconcile.
 func (b *bench) startWasmSide(ctx context.Context, s *side, n int, name string, moduleOf func(i int) map[string]any) (*wasmServer, error) {
-	c := b.cluster
-	if err := deleteCopies(ctx, c.client); err != nil {
-		return nil, err
-	}
-	watches0, err := b.watches(ctx)
+	watches0, err := b.clearSide(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -226,9 +231,6 @@ func (b *bench) startWasmSide(ctx context.Context, s *side, n int, name string, 
 // and suspended, the latencies, and busy.
 func (b *bench) measureCopies(ctx context.Context, r *result) error {
 	c, n := b.cluster, r.n
-	if err := deleteCopies(ctx, c.client); err != nil {
-		return err
-	}
 	watches0, err := b.watches(ctx)
 	if err != nil {
 		return err
@@ -390,10 +392,7 @@ func waitStandalone(ctx context.Context, srv *process, kubeconfig string) (dynam
 
 func (b *bench) measureNative(ctx context.Context, r *result) error {
 	c, n := b.cluster, r.n
-	if err := deleteCopies(ctx, c.client); err != nil {
-		return err
-	}
-	watches0, err := b.watches(ctx)
+	watches0, err := b.clearSide(ctx)
 	if err != nil {
 		return err
 	}
