@@ -19,6 +19,9 @@ import (
 // settle is how long a side is left alone before its memory is read.
 const settle = 5 * time.Second
 
+// nativeBatch is how many native processes start together.
+const nativeBatch = 50
+
 // idleWindow is how long a side's requests are counted once it is idle.
 const idleWindow = 20 * time.Second
 
@@ -31,9 +34,14 @@ type bench struct {
 	// Largest n for which the native processes and the distinct modules
 	// run, and for which busy distinct modules run.
 	nativeMax, distinctMax, busyDistinctMax int
+	// sides says which sides run.
+	sides sides
 	// profiles receives the servers' pprof profiles.
 	profiles string
 }
+
+// sides are the ways of running the controllers that a run measures.
+type sides struct{ copies, distinct, native bool }
 
 // side is what one way of running n controllers measured.
 type side struct {
@@ -95,29 +103,50 @@ func (b *bench) setUp(ctx context.Context) error {
 	return nil
 }
 
-func (b *bench) measure(ctx context.Context, n int) (result, error) {
-	r := result{n: n}
+// measure measures the sides of r.n controllers into r, calling measured
+// after each side so that a long run that fails late keeps what it
+// measured.
+func (b *bench) measure(ctx context.Context, r *result, measured func() error) error {
+	n := r.n
 	if err := ensureSources(ctx, b.cluster.client, n); err != nil {
-		return r, err
+		return err
 	}
-	if err := b.measureCopies(ctx, &r); err != nil {
-		return r, fmt.Errorf("wasm-apiserver, copies: %w", err)
-	}
-	if n <= b.distinctMax {
-		if err := b.measureDistinct(ctx, &r); err != nil {
-			return r, fmt.Errorf("wasm-apiserver, distinct modules: %w", err)
+	if b.sides.copies || b.sides.distinct {
+		if err := b.measureBase(ctx, r); err != nil {
+			return fmt.Errorf("wasm-apiserver, no controller: %w", err)
 		}
-	} else {
+	}
+	if b.sides.copies {
+		if err := b.measureCopies(ctx, r); err != nil {
+			return fmt.Errorf("wasm-apiserver, copies: %w", err)
+		}
+		if err := measured(); err != nil {
+			return err
+		}
+	}
+	switch {
+	case !b.sides.distinct:
+	case n > b.distinctMax:
 		logf("n=%d: not running %d distinct modules (more than %d)", n, n, b.distinctMax)
+	default:
+		if err := b.measureDistinct(ctx, r); err != nil {
+			return fmt.Errorf("wasm-apiserver, distinct modules: %w", err)
+		}
+		if err := measured(); err != nil {
+			return err
+		}
 	}
-	if n > b.nativeMax {
+	switch {
+	case !b.sides.native:
+	case n > b.nativeMax:
 		logf("n=%d: not running %d native processes (more than %d)", n, n, b.nativeMax)
-		return r, nil
+	default:
+		if err := b.measureNative(ctx, r); err != nil {
+			return fmt.Errorf("native: %w", err)
+		}
+		return measured()
 	}
-	if err := b.measureNative(ctx, &r); err != nil {
-		return r, fmt.Errorf("native: %w", err)
-	}
-	return r, nil
+	return nil
 }
 
 // timeoutFor bounds a wait that grows with the number of controllers: 3 s
@@ -227,32 +256,33 @@ func (b *bench) startWasmSide(ctx context.Context, s *side, n int, name string, 
 	return srv, nil
 }
 
-// measureCopies runs n copies of the replicator: memory with no controller
-// and suspended, the latencies, and busy.
-func (b *bench) measureCopies(ctx context.Context, r *result) error {
-	c, n := b.cluster, r.n
+// measureBase measures wasm-apiserver with no controller: a server of its
+// own, its memory and the watches it opens.
+func (b *bench) measureBase(ctx context.Context, r *result) error {
+	n := r.n
 	watches0, err := b.watches(ctx)
 	if err != nil {
 		return err
 	}
-	// The base: a server of its own with no controller.
 	logf("n=%d: wasm-apiserver with no controller", n)
 	base, err := b.startServer(ctx, "base-"+strconv.Itoa(n))
 	if err != nil {
 		return err
 	}
+	defer base.stop()
 	time.Sleep(settle)
-	r.wasmBase, err = base.memory()
-	if err == nil {
-		var w float64
-		w, err = b.watches(ctx)
-		r.wasmBaseWatches = w - watches0
-	}
-	base.stop()
-	if err != nil {
+	if r.wasmBase, err = base.memory(); err != nil {
 		return err
 	}
+	w, err := b.watches(ctx)
+	r.wasmBaseWatches = w - watches0
+	return err
+}
 
+// measureCopies runs n copies of the replicator: memory suspended, the
+// latencies, and busy.
+func (b *bench) measureCopies(ctx context.Context, r *result) error {
+	c, n := b.cluster, r.n
 	name := "copies-" + strconv.Itoa(n)
 	srv, err := b.startWasmSide(ctx, &r.copies, n, name, func(int) map[string]any { return b.modules.module("configmap-replicator", 0) })
 	if err != nil {
@@ -413,8 +443,16 @@ func (b *bench) measureNative(ctx context.Context, r *result) error {
 		}
 		return sum, nil
 	}
+	// In batches, each started once the one before made its copies: a
+	// thousand client-go programs listing at once on a small machine spend
+	// it on retries instead of work.
 	start := func() error {
 		for i := range n {
+			if i > 0 && i%nativeBatch == 0 {
+				if err := waitCopies(ctx, c.client, i, timeoutFor(nativeBatch)); err != nil {
+					return err
+				}
+			}
 			p, err := startProcess(b.work, "native-"+strconv.Itoa(i), nil, filepath.Join(b.bin, "native-replicator"),
 				"--kubeconfig="+c.env["KUBECONFIG"],
 				"--namespaces="+srcNamespace+","+dstNamespace,

@@ -20,7 +20,8 @@
 // about 6 GiB), the distinct modules up to BENCH_SYSTEM_DISTINCT_MAX (1000;
 // each compiles for about a second) and busy distinct modules up to
 // BENCH_SYSTEM_BUSY_DISTINCT_MAX (100; each active distinct module holds
-// its compiled code, about 22 MB).
+// its compiled code, about 22 MB). BENCH_SYSTEM_SIDES (copies,distinct,native)
+// names the sides to run, to measure one of them again.
 package main
 
 import (
@@ -56,12 +57,26 @@ func main() {
 			distinctMax:     envInt("BENCH_SYSTEM_DISTINCT_MAX", defaultDistinctMax),
 			busyDistinctMax: envInt("BENCH_SYSTEM_BUSY_DISTINCT_MAX", defaultBusyDistinctMax),
 		}
-		hops = flag.Int("chain", envInt("BENCH_SYSTEM_CHAIN", 100), "length of the chain (0: none)")
+		sideList = flag.String("sides", envOr("BENCH_SYSTEM_SIDES", "copies,distinct,native"), "comma-separated sides to run: copies, distinct, native")
+		hops     = flag.Int("chain", envInt("BENCH_SYSTEM_CHAIN", 100), "length of the chain (0: none)")
 	)
 	flag.IntVar(&b.nativeMax, "native-max", b.nativeMax, "largest N for which the native processes run")
 	flag.IntVar(&b.distinctMax, "distinct-max", b.distinctMax, "largest N for which distinct modules run")
 	flag.IntVar(&b.busyDistinctMax, "busy-distinct-max", b.busyDistinctMax, "largest N for which distinct modules run busy")
 	flag.Parse()
+	for _, s := range strings.Split(*sideList, ",") {
+		switch strings.TrimSpace(s) {
+		case "copies":
+			b.sides.copies = true
+		case "distinct":
+			b.sides.distinct = true
+		case "native":
+			b.sides.native = true
+		default:
+			fmt.Fprintf(os.Stderr, "benchsystem: bad side %q (copies, distinct, native)\n", s)
+			os.Exit(2)
+		}
+	}
 	var counts []int
 	for _, s := range strings.FieldsFunc(*ns, func(r rune) bool { return r == ',' }) {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -155,8 +170,8 @@ func run(ctx context.Context, b *bench, root string, counts []int, hops int, doc
 	}
 	var results []result
 	var chain chainResult
-	// Each N's results are written as soon as they are measured, so that
-	// a long run that fails late keeps what it measured.
+	// Results are written as soon as each side is measured, so that a long
+	// run that fails late keeps what it measured.
 	write := func() error {
 		report, plots := renderReport(results, chain, counts, b)
 		if docs == "" {
@@ -185,13 +200,9 @@ func run(ctx context.Context, b *bench, root string, counts []int, hops int, doc
 		}
 	}
 	for _, n := range counts {
-		r, err := b.measure(ctx, n)
-		if err != nil {
+		results = append(results, result{n: n})
+		if err := b.measure(ctx, &results[len(results)-1], write); err != nil {
 			return fmt.Errorf("n[%d]: %w", n, err)
-		}
-		results = append(results, r)
-		if err := write(); err != nil {
-			return err
 		}
 	}
 	logf("profiles in %s", b.profiles)

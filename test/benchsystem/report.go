@@ -69,6 +69,18 @@ Each figure is from one run: repeat it before trusting a difference of less than
 			env += fmt.Sprintf(" %s=%d", l.name, l.value)
 		}
 	}
+	if all := (sides{true, true, true}); limits.sides != all {
+		var run []string
+		for _, s := range []struct {
+			name string
+			on   bool
+		}{{"copies", limits.sides.copies}, {"distinct", limits.sides.distinct}, {"native", limits.sides.native}} {
+			if s.on {
+				run = append(run, s.name)
+			}
+		}
+		env += " BENCH_SYSTEM_SIDES=" + strings.Join(run, ",")
+	}
 	fmt.Fprintf(&b, "```sh\n%s make bench-system\n```\n\n", env)
 
 	b.WriteString("### Memory\n\n")

@@ -81,7 +81,8 @@ func TestRenderReport(t *testing.T) {
 		{n: 1000, wasmBase: memory{80 << 20, 80 << 20}, copies: side{run: true, idle: memory{200 << 20, 200 << 20}}},
 	}
 	chain := chainResult{hops: 100, closed: ms(900, 1100, 1000), native: ms(700)}
-	limits := &bench{nativeMax: defaultNativeMax, distinctMax: 100, busyDistinctMax: defaultBusyDistinctMax}
+	limits := &bench{nativeMax: defaultNativeMax, distinctMax: 100, busyDistinctMax: defaultBusyDistinctMax,
+		sides: sides{copies: true, distinct: true, native: true}}
 	got, plots := renderReport(results, chain, []int{10, 1000}, limits)
 	for _, want := range []string{
 		"BENCH_SYSTEM_N=10,1000 BENCH_SYSTEM_DISTINCT_MAX=100 make bench-system\n",
@@ -103,5 +104,16 @@ func TestRenderReport(t *testing.T) {
 	}
 	if len(plots[memoryPlot]) == 0 || len(plots[latencyPlot]) == 0 {
 		t.Errorf("plots = %d, want the memory and latency plots", len(plots))
+	}
+}
+
+// TestRenderReportSides checks that a run of some sides says which in its
+// command.
+func TestRenderReportSides(t *testing.T) {
+	limits := &bench{nativeMax: defaultNativeMax, distinctMax: defaultDistinctMax, busyDistinctMax: defaultBusyDistinctMax,
+		sides: sides{copies: true, native: true}}
+	got, _ := renderReport([]result{{n: 10}}, chainResult{hops: 100}, []int{10}, limits)
+	if want := "BENCH_SYSTEM_N=10 BENCH_SYSTEM_SIDES=copies,native make bench-system\n"; !strings.Contains(got, want) {
+		t.Errorf("report lacks %q:\n%s", want, got)
 	}
 }
