@@ -17,10 +17,11 @@
 //
 // Bounds, each with its environment variable: the native processes run up
 // to BENCH_SYSTEM_NATIVE_MAX (default 1000; 1,000 client-go processes take
-// about 6 GiB), the distinct modules up to BENCH_SYSTEM_DISTINCT_MAX (1000;
-// each compiles for about a second) and busy distinct modules up to
-// BENCH_SYSTEM_BUSY_DISTINCT_MAX (100; each active distinct module holds
-// its compiled code, about 22 MB). BENCH_SYSTEM_SIDES (copies,distinct,native)
+// about 10 GiB of RSS), the distinct modules up to BENCH_SYSTEM_DISTINCT_MAX
+// (1000; each compiles for about a second), and busy distinct modules keep
+// the default suspend policy up to BENCH_SYSTEM_BUSY_DISTINCT_MAX (100; each
+// active distinct module holds its compiled code, about 22 MB) and run with
+// policy Immediate beyond it. BENCH_SYSTEM_SIDES (copies,distinct,native)
 // names the sides to run, to measure one of them again.
 package main
 
@@ -62,7 +63,7 @@ func main() {
 	)
 	flag.IntVar(&b.nativeMax, "native-max", b.nativeMax, "largest N for which the native processes run")
 	flag.IntVar(&b.distinctMax, "distinct-max", b.distinctMax, "largest N for which distinct modules run")
-	flag.IntVar(&b.busyDistinctMax, "busy-distinct-max", b.busyDistinctMax, "largest N for which distinct modules run busy")
+	flag.IntVar(&b.busyDistinctMax, "busy-distinct-max", b.busyDistinctMax, "largest N for which distinct modules run busy with the default suspend policy (Immediate beyond)")
 	flag.Parse()
 	for _, s := range strings.Split(*sideList, ",") {
 		switch strings.TrimSpace(s) {
