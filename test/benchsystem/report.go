@@ -206,7 +206,8 @@ stream.
 func memoryChart(results []result) []byte {
 	lines := []series{{name: "wasm-apiserver, copies, suspended"}, {name: "wasm-apiserver, distinct, suspended"},
 		{name: "wasm-apiserver, copies, busy"}, {name: "wasm-apiserver, distinct, busy"},
-		{name: "native processes, idle", dashed: true}, {name: "native processes, busy", dashed: true}}
+		{name: "native processes, idle", dashed: true}, {name: "native processes, busy", dashed: true},
+		{name: "wasm-apiserver, distinct, busy, policy Immediate"}}
 	add := func(l int, n int, m memory, ok bool) {
 		if ok && m.PSS > 0 {
 			lines[l].points = append(lines[l].points, point{float64(n), float64(m.PSS) / (1 << 20)})
@@ -216,9 +217,18 @@ func memoryChart(results []result) []byte {
 		add(0, r.n, r.copies.idle, r.copies.run)
 		add(1, r.n, r.distinct.idle, r.distinct.run)
 		add(2, r.n, r.copies.busy, r.copies.busyRun)
-		add(3, r.n, r.distinct.busy, r.distinct.busyRun)
+		// Busy with policy Immediate is another configuration: a line
+		// of its own, not a point of the default's.
+		if r.distinct.busyPolicy == "Immediate" {
+			add(6, r.n, r.distinct.busy, r.distinct.busyRun)
+		} else {
+			add(3, r.n, r.distinct.busy, r.distinct.busyRun)
+		}
 		add(4, r.n, r.native.idle, r.native.run)
 		add(5, r.n, r.native.busy, r.native.busyRun)
+	}
+	if len(lines[6].points) == 0 {
+		lines = lines[:6]
 	}
 	return lineChart("Memory of N controllers (PSS)", "N controllers", "PSS (MiB)", true, true, lines)
 }

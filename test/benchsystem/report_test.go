@@ -117,3 +117,18 @@ func TestRenderReportSides(t *testing.T) {
 		t.Errorf("report lacks %q:\n%s", want, got)
 	}
 }
+
+// TestMemoryChartPolicies checks that busy distinct modules run with policy
+// Immediate get a line of their own, not a point on the default policy's.
+func TestMemoryChartPolicies(t *testing.T) {
+	r := func(n int, policy string) result {
+		return result{n: n, distinct: side{run: true, busyRun: true, busy: memory{PSS: 100 << 20}, busyPolicy: policy}}
+	}
+	const legend = "distinct, busy, policy Immediate"
+	if got := string(memoryChart([]result{r(10, "Idle"), r(100, "Idle")})); strings.Contains(got, legend) {
+		t.Errorf("chart with no Immediate run has the legend %q", legend)
+	}
+	if got := string(memoryChart([]result{r(10, "Idle"), r(1000, "Immediate")})); !strings.Contains(got, legend) {
+		t.Errorf("chart lacks the legend %q:\n%s", legend, got)
+	}
+}
