@@ -9,7 +9,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
@@ -122,8 +121,8 @@ func (c *controller) enqueue(key wakeKey, reason string) {
 
 // deliver decides from w's rules whether an event wakes the controller,
 // and for which keys.
-func (c *controller) deliver(w *watch, typ string, obj, old *unstructured.Unstructured) {
-	keys, evaluated, err := w.keys(c.ctx, typ, obj, old)
+func (c *controller) deliver(w *watch, e *event) {
+	keys, evaluated, err := w.keys(c.ctx, e)
 	switch {
 	case err != nil:
 		c.ruleFailed(w, err)
@@ -165,7 +164,7 @@ func (c *controller) ruleFailed(w *watch, err error) {
 func (c *controller) replay(s *subscription, inf cache.SharedIndexInformer) {
 	for _, obj := range inf.GetStore().List() {
 		if u, ok := asUnstructured(obj); ok {
-			c.deliver(s.w, "ADDED", u, nil)
+			c.deliver(s.w, newEvent("ADDED", u, nil))
 		}
 	}
 }

@@ -116,8 +116,9 @@ func (f *fanout) deliver(typ string, obj, old any) {
 	if old != nil {
 		oldU, _ = asUnstructured(old)
 	}
+	e := newEvent(typ, u, oldU)
 	for _, s := range *f.subs.Load() {
-		s.c.deliver(s.w, typ, u, oldU)
+		s.c.deliver(s.w, e)
 	}
 }
 

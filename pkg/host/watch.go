@@ -58,20 +58,50 @@ func compileWatch(i int, w *v1alpha1.Watch, gvr schema.GroupVersionResource, nam
 	return out, nil
 }
 
-// matches says whether an object passes the watch's selectors.
-func (w *watch) matches(u *unstructured.Unstructured) bool {
-	return proxy.Matches(u, w.labels, w.fields)
+// matches says whether an object, whose labels are set, passes the
+// watch's selectors.
+func (w *watch) matches(u *unstructured.Unstructured, set labels.Set) bool {
+	return proxy.MatchesLabels(u, set, w.labels, w.fields)
+}
+
+// event is one informer event as the watches of its informer see it. The
+// objects' labels are read once, for the first watch that selects on them,
+// and shared by the others: one event can meet thousands of watches.
+type event struct {
+	typ        string
+	obj, old   *unstructured.Unstructured // old: nil but on MODIFIED
+	labelsRead bool
+	objLabels  labels.Set
+	oldLabels  labels.Set
+}
+
+func newEvent(typ string, obj, old *unstructured.Unstructured) *event {
+	return &event{typ: typ, obj: obj, old: old}
+}
+
+func (e *event) readLabels() {
+	if e.labelsRead {
+		return
+	}
+	e.labelsRead = true
+	e.objLabels = e.obj.GetLabels()
+	if e.old != nil {
+		e.oldLabels = e.old.GetLabels()
+	}
 }
 
 // keys decides which reconcile keys an event wakes, if any, and says
 // whether a wake rule was evaluated to decide it.
-func (w *watch) keys(ctx context.Context, typ string, obj, old *unstructured.Unstructured) ([]string, bool, error) {
-	if !w.matches(obj) && (old == nil || !w.matches(old)) {
+func (w *watch) keys(ctx context.Context, e *event) ([]string, bool, error) {
+	if !w.labels.Empty() {
+		e.readLabels()
+	}
+	if !w.matches(e.obj, e.objLabels) && (e.old == nil || !w.matches(e.old, e.oldLabels)) {
 		return nil, false, nil
 	}
-	ev := wakerule.Event{Type: typ, Object: obj.Object}
-	if old != nil {
-		ev.OldObject = old.Object
+	ev := wakerule.Event{Type: e.typ, Object: e.obj.Object}
+	if e.old != nil {
+		ev.OldObject = e.old.Object
 	}
 	evaluated := w.wakeWhen != nil || w.enqueue != nil
 	if w.wakeWhen != nil {
@@ -84,7 +114,7 @@ func (w *watch) keys(ctx context.Context, typ string, obj, old *unstructured.Uns
 		keys, err := w.enqueue.Keys(ctx, ev)
 		return keys, true, err
 	}
-	key, err := cache.MetaNamespaceKeyFunc(obj)
+	key, err := cache.MetaNamespaceKeyFunc(e.obj)
 	return []string{key}, evaluated, err
 }
 
@@ -92,7 +122,7 @@ func (w *watch) keys(ctx context.Context, typ string, obj, old *unstructured.Uns
 // it fails the selectors, else what the enqueue rule maps it to (its own
 // key by default), evaluated as a MODIFIED event of the object onto itself.
 func (w *watch) resyncKeys(ctx context.Context, obj *unstructured.Unstructured) ([]string, error) {
-	if !w.matches(obj) {
+	if !w.matches(obj, obj.GetLabels()) {
 		return nil, nil
 	}
 	if w.enqueue != nil {

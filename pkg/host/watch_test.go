@@ -72,7 +72,7 @@ func TestWatch_Keys(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, _, err := w.keys(t.Context(), tt.typ, tt.obj, tt.old)
+			got, _, err := w.keys(t.Context(), newEvent(tt.typ, tt.obj, tt.old))
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
 			}
@@ -90,5 +90,47 @@ func TestAsUnstructured(t *testing.T) {
 	}
 	if _, ok := asUnstructured("not an object"); ok {
 		t.Errorf("a string was taken for an object")
+	}
+}
+
+// TestWatch_KeysShareEvent: the watches of one informer decide on the same
+// event, whose labels are read once; each still sees the labels of both
+// the object and its old state, whatever the others selected.
+func TestWatch_KeysShareEvent(t *testing.T) {
+	c, err := wakerule.NewCompiler(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gvr := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	compile := func(sel map[string]string) *watch {
+		t.Helper()
+		var w v1alpha1.Watch
+		if sel != nil {
+			w.LabelSelector = &metav1.LabelSelector{MatchLabels: sel}
+		}
+		cw, err := compileWatch(0, &w, gvr, true, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cw
+	}
+	// Moved from app=a to app=b.
+	e := newEvent("MODIFIED", configMap("cm", map[string]string{"app": "b"}, nil), configMap("cm", map[string]string{"app": "a"}, nil))
+	for _, tt := range []struct {
+		sel  map[string]string
+		want []string
+	}{
+		{nil, []string{"ns/cm"}},
+		{map[string]string{"app": "b"}, []string{"ns/cm"}},
+		{map[string]string{"app": "a"}, []string{"ns/cm"}}, // lost the label: still woken
+		{map[string]string{"app": "c"}, nil},
+	} {
+		got, _, err := compile(tt.sel).keys(t.Context(), e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("selector %v: keys (-want +got):\n%s", tt.sel, diff)
+		}
 	}
 }

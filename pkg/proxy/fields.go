@@ -24,7 +24,14 @@ func FieldsOf(u *unstructured.Unstructured, sel fields.Selector) fields.Set {
 
 // Matches says whether an object passes a label and a field selector.
 func Matches(u *unstructured.Unstructured, l labels.Selector, f fields.Selector) bool {
-	if !l.Matches(labels.Set(u.GetLabels())) {
+	return MatchesLabels(u, u.GetLabels(), l, f)
+}
+
+// MatchesLabels is Matches for an object whose labels, set, the caller has
+// read already: reading them copies them, which costs more than matching
+// when one object is matched against many selectors.
+func MatchesLabels(u *unstructured.Unstructured, set labels.Set, l labels.Selector, f fields.Selector) bool {
+	if !l.Matches(set) {
 		return false
 	}
 	return f.Empty() || f.Matches(FieldsOf(u, f))
