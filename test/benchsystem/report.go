@@ -90,7 +90,11 @@ Each figure is from one run: repeat it before trusting a difference of less than
 	b.WriteString("| N | wasm-apiserver, no controller | N copies, suspended | N distinct, suspended | N native processes, idle | copies vs native | distinct vs native |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range results {
-		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s |\n", r.n, mib(r.wasmBase.PSS),
+		base := "not run"
+		if r.wasmBase.PSS > 0 {
+			base = mib(r.wasmBase.PSS)
+		}
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s |\n", r.n, base,
 			perController(r.copies.idle, r.wasmBase, r.n, r.copies.run), perController(r.distinct.idle, r.wasmBase, r.n, r.distinct.run),
 			perProcess(r.native.idle, r.n, r.native.run), vs(r.copies.idle, r.copies.run, r.native.idle, r.native.run),
 			vs(r.distinct.idle, r.distinct.run, r.native.idle, r.native.run))
