@@ -3,9 +3,10 @@ package host
 import (
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/proxy"
@@ -16,6 +17,10 @@ type subscription struct {
 	c   *controller
 	w   *watch
 	inf cache.SharedIndexInformer
+	// required are the label values w's selector requires, and indexed
+	// the one the fanout files the subscription under; set by fanout.add.
+	required []labelValue
+	indexed  labelValue
 }
 
 // dispatcher indexes the watches of every controller by the informer that
@@ -35,11 +40,48 @@ func newDispatcher(pool *proxy.InformerPool) *dispatcher {
 	return &dispatcher{pool: pool, fanouts: map[proxy.InformerKey]*fanout{}}
 }
 
-// fanout is the one handler of one shared informer.
+// fanout is the one handler of one shared informer. Its subscriptions are
+// indexed by a label their selector requires, so that an event meets only
+// the watches that can select it: a thousand controllers each selecting
+// their own objects by label cost a map lookup per event, not a thousand
+// selectors.
 type fanout struct {
-	inf  cache.SharedIndexInformer
-	reg  cache.ResourceEventHandlerRegistration
-	subs atomic.Pointer[[]*subscription] // copied on write, read per event
+	inf cache.SharedIndexInformer
+	reg cache.ResourceEventHandlerRegistration
+
+	// mu is held for reading while an event is delivered, for writing
+	// while a subscription is added or removed.
+	mu  sync.RWMutex
+	all []*subscription
+	// byLabel holds the subscriptions whose label selector requires a
+	// label to equal one value: label key, then value. rest holds the
+	// others, which meet every event.
+	byLabel map[string]map[string][]*subscription
+	rest    []*subscription
+	// required counts the subscriptions that require each label value.
+	required map[labelValue]int
+}
+
+// labelValue is a label with one value.
+type labelValue struct{ key, value string }
+
+// requiredLabels returns the labels, each with its one value, that every
+// object passing sel has: those of its equality requirements.
+func requiredLabels(sel labels.Selector) []labelValue {
+	reqs, selectable := sel.Requirements()
+	if !selectable {
+		return nil
+	}
+	var out []labelValue
+	for _, r := range reqs {
+		switch r.Operator() {
+		case selection.Equals, selection.DoubleEquals, selection.In:
+			if vs := r.Values(); vs.Len() == 1 {
+				out = append(out, labelValue{r.Key(), vs.UnsortedList()[0]})
+			}
+		}
+	}
+	return out
 }
 
 // subscribe feeds w's events to c. It returns the informer and whether the
@@ -74,7 +116,7 @@ func (d *dispatcher) unsubscribe(s *subscription) {
 	if f == nil || !f.remove(s) {
 		return
 	}
-	if len(*f.subs.Load()) > 0 {
+	if f.len() > 0 {
 		return
 	}
 	_ = f.inf.RemoveEventHandler(f.reg)
@@ -84,29 +126,69 @@ func (d *dispatcher) unsubscribe(s *subscription) {
 
 // add and remove are called with dispatcher.mu held.
 func (f *fanout) add(s *subscription) {
-	var subs []*subscription
-	if p := f.subs.Load(); p != nil {
-		subs = slices.Clone(*p)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.all = append(f.all, s)
+	s.required = requiredLabels(s.w.labels)
+	if len(s.required) == 0 {
+		f.rest = append(f.rest, s)
+		return
 	}
-	subs = append(subs, s)
-	f.subs.Store(&subs)
+	if f.required == nil {
+		f.required = map[labelValue]int{}
+		f.byLabel = map[string]map[string][]*subscription{}
+	}
+	for _, lv := range s.required {
+		f.required[lv]++
+	}
+	// Under the label the fewest subscriptions so far require:
+	// "app=web,shard=3" goes under shard=3 when others require app=web.
+	s.indexed = slices.MinFunc(s.required, func(a, b labelValue) int { return f.required[a] - f.required[b] })
+	byValue := f.byLabel[s.indexed.key]
+	if byValue == nil {
+		byValue = map[string][]*subscription{}
+		f.byLabel[s.indexed.key] = byValue
+	}
+	byValue[s.indexed.value] = append(byValue[s.indexed.value], s)
 }
 
 func (f *fanout) remove(s *subscription) bool {
-	p := f.subs.Load()
-	if p == nil {
-		return false
-	}
-	i := slices.Index(*p, s)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i := slices.Index(f.all, s)
 	if i < 0 {
 		return false
 	}
-	subs := slices.Delete(slices.Clone(*p), i, i+1)
-	f.subs.Store(&subs)
+	f.all = slices.Delete(f.all, i, i+1)
+	if len(s.required) == 0 {
+		f.rest = slices.DeleteFunc(f.rest, func(o *subscription) bool { return o == s })
+		return true
+	}
+	for _, lv := range s.required {
+		if f.required[lv]--; f.required[lv] == 0 {
+			delete(f.required, lv)
+		}
+	}
+	byValue := f.byLabel[s.indexed.key]
+	byValue[s.indexed.value] = slices.DeleteFunc(byValue[s.indexed.value], func(o *subscription) bool { return o == s })
+	if len(byValue[s.indexed.value]) == 0 {
+		delete(byValue, s.indexed.value)
+		if len(byValue) == 0 {
+			delete(f.byLabel, s.indexed.key)
+		}
+	}
 	return true
 }
 
-// deliver passes one event to every subscription of the informer.
+// len is the number of subscriptions.
+func (f *fanout) len() int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return len(f.all)
+}
+
+// deliver passes one event to the subscriptions of the informer whose
+// selectors it can pass, through the object's labels or its old state's.
 func (f *fanout) deliver(typ string, obj, old any) {
 	u, ok := asUnstructured(obj)
 	if !ok {
@@ -116,9 +198,33 @@ func (f *fanout) deliver(typ string, obj, old any) {
 	if old != nil {
 		oldU, _ = asUnstructured(old)
 	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
 	e := newEvent(typ, u, oldU)
-	for _, s := range *f.subs.Load() {
+	for _, s := range f.rest {
 		s.c.deliver(s.w, e)
+	}
+	if len(f.byLabel) == 0 {
+		return
+	}
+	e.readLabels()
+	for key, byValue := range f.byLabel {
+		v, has := e.objLabels[key]
+		if has {
+			for _, s := range byValue[v] {
+				s.c.deliver(s.w, e)
+			}
+		}
+		if e.old == nil {
+			continue
+		}
+		// Each subscription is under one value: the old state's, when the
+		// object's differs, reaches subscriptions not met yet.
+		if ov, oldHas := e.oldLabels[key]; oldHas && (!has || ov != v) {
+			for _, s := range byValue[ov] {
+				s.c.deliver(s.w, e)
+			}
+		}
 	}
 }
 

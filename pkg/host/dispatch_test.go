@@ -3,12 +3,16 @@ package host
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
@@ -214,6 +218,26 @@ func BenchmarkDispatch_LabelSelectors(b *testing.B) {
 	}
 }
 
+// BenchmarkFanout_Add is the cost of subscribing 1,000 watches with label
+// selectors to one informer, one after the other, as 1,000 controllers
+// starting do: each subscription rebuilds the informer's index.
+func BenchmarkFanout_Add(b *testing.B) {
+	const controllers = 1000
+	subs := make([]*subscription, controllers)
+	for i := range subs {
+		w := testWatch(b, configMaps, "")
+		w.labels = labels.SelectorFromSet(labels.Set{"replicate": "true", "set": fmt.Sprint(i)})
+		subs[i] = &subscription{w: w}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		f := &fanout{}
+		for _, s := range subs {
+			f.add(s)
+		}
+	}
+}
+
 // TestController_Resync: a resync wakes, through the host's timers, each
 // key that the cached objects passing the selectors map to through the
 // enqueue rule, whatever wakeWhen says; status.nextWakeTime shows when.
@@ -281,4 +305,124 @@ func TestController_Resync(t *testing.T) {
 		n := c.status.nextWake()
 		return n != nil && n.Time.After(clock.Now())
 	})
+}
+
+// TestFanout_LabelIndex: the label index delivers an event to exactly the
+// subscriptions whose selectors the object or its old state passes, as
+// matching every selector would, for random selectors and events, also as
+// subscriptions come and go.
+func TestFanout_LabelIndex(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	keys, values := []string{"a", "b", "c"}, []string{"1", "2", "3"}
+	pick := func(s []string) string { return s[rng.IntN(len(s))] }
+	randomSelector := func() string {
+		var reqs []string
+		for range rng.IntN(3) {
+			k := pick(keys)
+			switch rng.IntN(6) {
+			case 0:
+				reqs = append(reqs, k+"="+pick(values))
+			case 1:
+				reqs = append(reqs, k+"=="+pick(values))
+			case 2:
+				reqs = append(reqs, k+" in ("+pick(values)+")")
+			case 3:
+				reqs = append(reqs, k+" in ("+pick(values)+","+pick(values)+")")
+			case 4:
+				reqs = append(reqs, k+"!="+pick(values))
+			default:
+				reqs = append(reqs, k)
+			}
+		}
+		return strings.Join(reqs, ",")
+	}
+	randomLabels := func() map[string]string {
+		l := map[string]string{}
+		for _, k := range keys {
+			if rng.IntN(2) == 0 {
+				l[k] = pick(values)
+			}
+		}
+		return l
+	}
+
+	h := &Host{scheduler: newScheduler(1)}
+	f := &fanout{}
+	var subs []*subscription
+	for i := range 60 {
+		sel, err := labels.Parse(randomSelector())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := testWatch(t, configMaps, "")
+		w.labels = sel
+		s := &subscription{c: testController(t, h, fmt.Sprint("c", i)), w: w}
+		subs = append(subs, s)
+		f.add(s)
+	}
+	live := slices.Clone(subs)
+	for round := range 300 {
+		if round%50 == 49 { // one leaves
+			i := rng.IntN(len(live))
+			if !f.remove(live[i]) {
+				t.Fatalf("removing subscription %d failed", i)
+			}
+			live = slices.Delete(live, i, i+1)
+		}
+		obj := configMap("cm", randomLabels(), nil)
+		var old *unstructured.Unstructured
+		typ := "ADDED"
+		if rng.IntN(2) == 0 {
+			typ, old = "MODIFIED", configMap("cm", randomLabels(), nil)
+		}
+		if old != nil {
+			f.OnUpdate(old, obj)
+		} else {
+			f.OnAdd(obj, false)
+		}
+		for _, s := range subs {
+			want := slices.Contains(live, s) && (s.w.labels.Matches(labels.Set(obj.GetLabels())) ||
+				old != nil && s.w.labels.Matches(labels.Set(old.GetLabels())))
+			got := queued(s.c)
+			if (len(got) == 1) != want || len(got) > 1 {
+				t.Fatalf("round %d, %s %v (old %v), selector %q: woken %v, want woken %v",
+					round, typ, obj.GetLabels(), old.GetLabels(), s.w.labels, got, want)
+			}
+		}
+	}
+}
+
+// TestFanout_RarestLabel: a subscription is indexed under the label of its
+// selector that the fewest others require, so that a label every
+// controller requires does not put them all under one value.
+func TestFanout_RarestLabel(t *testing.T) {
+	f := &fanout{}
+	var all []*subscription
+	for i := range 3 {
+		w := testWatch(t, configMaps, "")
+		w.labels = labels.SelectorFromSet(labels.Set{"app": "web", "shard": fmt.Sprint(i)})
+		all = append(all, &subscription{w: w})
+	}
+	w := testWatch(t, configMaps, "")
+	w.labels = labels.Everything()
+	all = append(all, &subscription{w: w})
+	for _, s := range all {
+		f.add(s)
+	}
+	// The first comes when no label is shared yet; from the second on,
+	// app=web is.
+	if got := len(f.byLabel["shard"]); got < 2 {
+		t.Errorf("shard values indexed = %d, want at least 2: %v", got, f.byLabel)
+	}
+	if len(f.rest) != 1 || f.rest[0] != all[3] {
+		t.Errorf("rest = %v, want the subscription with no selector", f.rest)
+	}
+	for _, s := range all {
+		if !f.remove(s) {
+			t.Fatalf("remove failed")
+		}
+	}
+	if f.len() != 0 || len(f.byLabel) != 0 || len(f.required) != 0 || len(f.rest) != 0 {
+		t.Errorf("after every subscription left: all %d, byLabel %v, required %v, rest %d", f.len(), f.byLabel, f.required, len(f.rest))
+	}
 }
