@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -93,30 +92,14 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 	}
 }
 
-// freePort returns a free loopback port below the kernel's ephemeral range.
-// A server restarted on its port must find it free, and a port the kernel
-// hands out for ":0" (the embedded etcd's, say) could take it meanwhile.
 func freePort(t *testing.T) int {
 	t.Helper()
-	low := 32768 // Linux's default start of the ephemeral range
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil && n > 11000 {
-				low = n
-			}
-		}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for range 100 {
-		port := 10000 + rand.IntN(low-10000)
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		if err != nil {
-			continue
-		}
-		l.Close()
-		return port
-	}
-	t.Fatal("no free port below the ephemeral range after 100 tries")
-	return 0
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 // serverProcess is wasm-apiserver run on the host as it would run in a pod:

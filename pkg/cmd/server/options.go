@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"strconv"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -192,6 +193,24 @@ func (o *Options) Validate() error {
 		errs = append(errs, logErrs.ToAggregate())
 	}
 	return utilerrors.NewAggregate(errs)
+}
+
+// listen binds the secure serving port now, unless it is already bound
+// or must be shared (--permit-port-sharing, --permit-address-sharing: the
+// server's own ApplyTo sets those options on the socket); Config serves on
+// the listener.
+func (o *Options) listen() error {
+	s := o.Recommended.SecureServing.SecureServingOptions
+	if s.Listener != nil || s.BindPort <= 0 || s.PermitPortSharing || s.PermitAddressSharing {
+		return nil
+	}
+	l, port, err := genericoptions.CreateListener(s.BindNetwork,
+		net.JoinHostPort(s.BindAddress.String(), strconv.Itoa(s.BindPort)), net.ListenConfig{})
+	if err != nil {
+		return fmt.Errorf("failed to create listener: %w", err)
+	}
+	s.Listener, s.BindPort = l, port
+	return nil
 }
 
 // Config builds the server configuration. The embedded etcd, when used,

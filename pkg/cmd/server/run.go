@@ -14,8 +14,15 @@ import (
 func Run(ctx context.Context, o *Options) error {
 	var etcdURL string
 	if o.embeddedEtcd {
+		// The serving port first: the embedded etcd listens on ports the
+		// kernel picks, which on a restart could be the one the server
+		// just released.
+		if err := o.listen(); err != nil {
+			return err
+		}
 		etcd, err := embeddedetcd.Start(ctx, filepath.Join(o.StateDir, "etcd"))
 		if err != nil {
+			_ = o.Recommended.SecureServing.Listener.Close()
 			return err
 		}
 		defer etcd.Close()
