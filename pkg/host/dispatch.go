@@ -51,8 +51,8 @@ type fanout struct {
 
 	// mu is held for reading while an event is delivered, for writing
 	// while a subscription is added or removed.
-	mu  sync.RWMutex
-	all []*subscription
+	mu sync.RWMutex
+	n  int // subscriptions
 	// byLabel holds the subscriptions whose label selector requires a
 	// label to equal one value: label key, then value. rest holds the
 	// others, which meet every event.
@@ -128,7 +128,7 @@ func (d *dispatcher) unsubscribe(s *subscription) {
 func (f *fanout) add(s *subscription) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.all = append(f.all, s)
+	f.n++
 	s.required = requiredLabels(s.w.labels)
 	if len(s.required) == 0 {
 		f.rest = append(f.rest, s)
@@ -155,28 +155,32 @@ func (f *fanout) add(s *subscription) {
 func (f *fanout) remove(s *subscription) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	i := slices.Index(f.all, s)
+	if len(s.required) == 0 {
+		i := slices.Index(f.rest, s)
+		if i < 0 {
+			return false
+		}
+		f.rest = slices.Delete(f.rest, i, i+1)
+		f.n--
+		return true
+	}
+	byValue := f.byLabel[s.indexed.key]
+	i := slices.Index(byValue[s.indexed.value], s)
 	if i < 0 {
 		return false
 	}
-	f.all = slices.Delete(f.all, i, i+1)
-	if len(s.required) == 0 {
-		f.rest = slices.DeleteFunc(f.rest, func(o *subscription) bool { return o == s })
-		return true
+	if byValue[s.indexed.value] = slices.Delete(byValue[s.indexed.value], i, i+1); len(byValue[s.indexed.value]) == 0 {
+		delete(byValue, s.indexed.value)
+		if len(byValue) == 0 {
+			delete(f.byLabel, s.indexed.key)
+		}
 	}
 	for _, lv := range s.required {
 		if f.required[lv]--; f.required[lv] == 0 {
 			delete(f.required, lv)
 		}
 	}
-	byValue := f.byLabel[s.indexed.key]
-	byValue[s.indexed.value] = slices.DeleteFunc(byValue[s.indexed.value], func(o *subscription) bool { return o == s })
-	if len(byValue[s.indexed.value]) == 0 {
-		delete(byValue, s.indexed.value)
-		if len(byValue) == 0 {
-			delete(f.byLabel, s.indexed.key)
-		}
-	}
+	f.n--
 	return true
 }
 
@@ -184,7 +188,7 @@ func (f *fanout) remove(s *subscription) bool {
 func (f *fanout) len() int {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return len(f.all)
+	return f.n
 }
 
 // deliver passes one event to the subscriptions of the informer whose
