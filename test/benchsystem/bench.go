@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,6 +45,38 @@ type bench struct {
 
 // sides are the ways of running the controllers that a run measures.
 type sides struct{ copies, distinct, native bool }
+
+// parseSides parses a comma-separated list of side names.
+func parseSides(list string) (sides, error) {
+	var s sides
+	for _, name := range strings.Split(list, ",") {
+		switch strings.TrimSpace(name) {
+		case "copies":
+			s.copies = true
+		case "distinct":
+			s.distinct = true
+		case "native":
+			s.native = true
+		default:
+			return s, fmt.Errorf("bad side %q (copies, distinct, native)", name)
+		}
+	}
+	return s, nil
+}
+
+// String lists the sides that run, as parseSides reads them.
+func (s sides) String() string {
+	var on []string
+	for _, sd := range []struct {
+		name string
+		on   bool
+	}{{"copies", s.copies}, {"distinct", s.distinct}, {"native", s.native}} {
+		if sd.on {
+			on = append(on, sd.name)
+		}
+	}
+	return strings.Join(on, ",")
+}
 
 // side is what one way of running n controllers measured.
 type side struct {
@@ -119,35 +153,29 @@ func (b *bench) measure(ctx context.Context, r *result, measured func() error) e
 			return fmt.Errorf("wasm-apiserver, no controller: %w", err)
 		}
 	}
-	if b.sides.copies {
-		if err := b.measureCopies(ctx, r); err != nil {
-			return fmt.Errorf("wasm-apiserver, copies: %w", err)
+	for _, sd := range []struct {
+		name string
+		on   bool
+		max  int
+		run  func(context.Context, *result) error
+	}{
+		{"wasm-apiserver, copies", b.sides.copies, math.MaxInt, b.measureCopies},
+		{"wasm-apiserver, distinct modules", b.sides.distinct, b.distinctMax, b.measureDistinct},
+		{"native processes", b.sides.native, b.nativeMax, b.measureNative},
+	} {
+		if !sd.on {
+			continue
+		}
+		if n > sd.max {
+			logf("n=%d: not running %s (more than %d)", n, sd.name, sd.max)
+			continue
+		}
+		if err := sd.run(ctx, r); err != nil {
+			return fmt.Errorf("%s: %w", sd.name, err)
 		}
 		if err := measured(); err != nil {
 			return err
 		}
-	}
-	switch {
-	case !b.sides.distinct:
-	case n > b.distinctMax:
-		logf("n=%d: not running %d distinct modules (more than %d)", n, n, b.distinctMax)
-	default:
-		if err := b.measureDistinct(ctx, r); err != nil {
-			return fmt.Errorf("wasm-apiserver, distinct modules: %w", err)
-		}
-		if err := measured(); err != nil {
-			return err
-		}
-	}
-	switch {
-	case !b.sides.native:
-	case n > b.nativeMax:
-		logf("n=%d: not running %d native processes (more than %d)", n, n, b.nativeMax)
-	default:
-		if err := b.measureNative(ctx, r); err != nil {
-			return fmt.Errorf("native: %w", err)
-		}
-		return measured()
 	}
 	return nil
 }

@@ -65,18 +65,10 @@ func main() {
 	flag.IntVar(&b.distinctMax, "distinct-max", b.distinctMax, "largest N for which distinct modules run")
 	flag.IntVar(&b.busyDistinctMax, "busy-distinct-max", b.busyDistinctMax, "largest N for which distinct modules run busy with the default suspend policy (Immediate beyond)")
 	flag.Parse()
-	for _, s := range strings.Split(*sideList, ",") {
-		switch strings.TrimSpace(s) {
-		case "copies":
-			b.sides.copies = true
-		case "distinct":
-			b.sides.distinct = true
-		case "native":
-			b.sides.native = true
-		default:
-			fmt.Fprintf(os.Stderr, "benchsystem: bad side %q (copies, distinct, native)\n", s)
-			os.Exit(2)
-		}
+	var err error
+	if b.sides, err = parseSides(*sideList); err != nil {
+		fmt.Fprintln(os.Stderr, "benchsystem:", err)
+		os.Exit(2)
 	}
 	var counts []int
 	for _, s := range strings.FieldsFunc(*ns, func(r rune) bool { return r == ',' }) {
@@ -89,7 +81,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	err := run(ctx, &b, *root, counts, *hops, *docs, *keep)
+	err = run(ctx, &b, *root, counts, *hops, *docs, *keep)
 	cancel()
 	stop()
 	if err != nil {

@@ -72,16 +72,7 @@ Each figure is from one run: repeat it before trusting a difference of less than
 		}
 	}
 	if all := (sides{true, true, true}); limits.sides != all {
-		var run []string
-		for _, s := range []struct {
-			name string
-			on   bool
-		}{{"copies", limits.sides.copies}, {"distinct", limits.sides.distinct}, {"native", limits.sides.native}} {
-			if s.on {
-				run = append(run, s.name)
-			}
-		}
-		env += " BENCH_SYSTEM_SIDES=" + strings.Join(run, ",")
+		env += " BENCH_SYSTEM_SIDES=" + limits.sides.String()
 	}
 	fmt.Fprintf(&b, "```sh\n%s make bench-system\n```\n\n", env)
 
@@ -210,29 +201,29 @@ stream.
 func memoryChart(results []result) []byte {
 	lines := []series{{name: "wasm-apiserver, copies, suspended"}, {name: "wasm-apiserver, distinct, suspended"},
 		{name: "wasm-apiserver, copies, busy"}, {name: "wasm-apiserver, distinct, busy"},
-		{name: "native processes, idle", dashed: true}, {name: "native processes, busy", dashed: true},
-		{name: "wasm-apiserver, distinct, busy, policy Immediate"}}
-	add := func(l int, n int, m memory, ok bool) {
+		{name: "native processes, idle", dashed: true}, {name: "native processes, busy", dashed: true}}
+	// Busy with policy Immediate is another configuration: a line of its
+	// own, drawn only if some N ran it, not a point of the default's.
+	immediate := series{name: "wasm-apiserver, distinct, busy, policy Immediate"}
+	add := func(l *series, n int, m memory, ok bool) {
 		if ok && m.PSS > 0 {
-			lines[l].points = append(lines[l].points, point{float64(n), float64(m.PSS) / (1 << 20)})
+			l.points = append(l.points, point{float64(n), float64(m.PSS) / (1 << 20)})
 		}
 	}
 	for _, r := range results {
-		add(0, r.n, r.copies.idle, r.copies.run)
-		add(1, r.n, r.distinct.idle, r.distinct.run)
-		add(2, r.n, r.copies.busy, r.copies.busyRun)
-		// Busy with policy Immediate is another configuration: a line
-		// of its own, not a point of the default's.
+		add(&lines[0], r.n, r.copies.idle, r.copies.run)
+		add(&lines[1], r.n, r.distinct.idle, r.distinct.run)
+		add(&lines[2], r.n, r.copies.busy, r.copies.busyRun)
+		distinctBusy := &lines[3]
 		if r.distinct.busyPolicy == "Immediate" {
-			add(6, r.n, r.distinct.busy, r.distinct.busyRun)
-		} else {
-			add(3, r.n, r.distinct.busy, r.distinct.busyRun)
+			distinctBusy = &immediate
 		}
-		add(4, r.n, r.native.idle, r.native.run)
-		add(5, r.n, r.native.busy, r.native.busyRun)
+		add(distinctBusy, r.n, r.distinct.busy, r.distinct.busyRun)
+		add(&lines[4], r.n, r.native.idle, r.native.run)
+		add(&lines[5], r.n, r.native.busy, r.native.busyRun)
 	}
-	if len(lines[6].points) == 0 {
-		lines = lines[:6]
+	if len(immediate.points) > 0 {
+		lines = append(lines, immediate)
 	}
 	return lineChart("Memory of N controllers (PSS)", "N controllers", "PSS (MiB)", true, true, lines)
 }

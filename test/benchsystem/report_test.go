@@ -137,3 +137,21 @@ func TestMemoryChartPolicies(t *testing.T) {
 		t.Errorf("chart lacks the legend %q:\n%s", legend, got)
 	}
 }
+
+// TestParseSides: the sides a list names, written back as listed, and a
+// clear error for an unknown one.
+func TestParseSides(t *testing.T) {
+	s, err := parseSides("native, copies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (sides{copies: true, native: true}); s != want {
+		t.Errorf("parseSides = %+v, want %+v", s, want)
+	}
+	if got := s.String(); got != "copies,native" {
+		t.Errorf("String = %q, want copies,native", got)
+	}
+	if _, err := parseSides("copies,containers"); err == nil || !strings.Contains(err.Error(), `"containers"`) {
+		t.Errorf("unknown side: err = %v, want one naming it", err)
+	}
+}
