@@ -13,6 +13,7 @@ import (
 	restclient "k8s.io/client-go/rest"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/validation"
 	clientset "github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/host"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/modules"
@@ -36,6 +37,9 @@ type ExtraConfig struct {
 	// Modules bounds the modules fetched for the controllers; they are
 	// stored under StateDir/modules.
 	Modules ModulesConfig
+	// Ceilings bound what one WasmController may ask for: admission refuses
+	// limits over them, and its ModuleBytes bounds the modules fetched.
+	Ceilings validation.Ceilings
 }
 
 // ModulesConfig bounds the modules fetched for the controllers.
@@ -43,8 +47,6 @@ type ModulesConfig struct {
 	// StoreMaxBytes bounds the module store: past it, modules no controller
 	// runs are removed, least recently used first. 0 means no bound.
 	StoreMaxBytes int64
-	// MaxModuleBytes bounds one module.
-	MaxModuleBytes int64
 	// InsecureRegistries are registries spoken to over plain HTTP.
 	InsecureRegistries []string
 }
@@ -84,7 +86,7 @@ func (c completedConfig) New() (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building generic API server: %w", err)
 	}
-	wcStorage, wcStatus, err := wasmcontroller.NewStorage(Scheme, c.GenericConfig.RESTOptionsGetter)
+	wcStorage, wcStatus, err := wasmcontroller.NewStorage(Scheme, c.GenericConfig.RESTOptionsGetter, c.ExtraConfig.Ceilings)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +126,7 @@ func (c completedConfig) runControllers(hook genericapiserver.PostStartHookConte
 	}
 	h, err := host.New(host.Config{Runtime: rt, Controllers: loopback, Cluster: c.ExtraConfig.Cluster,
 		MaxRunningGuests: c.ExtraConfig.MaxRunningGuests, SnapshotDir: filepath.Join(c.ExtraConfig.StateDir, "snapshots"),
-		Modules: modules.FetcherConfig{Store: store, MaxModuleBytes: m.MaxModuleBytes, InsecureRegistries: m.InsecureRegistries}})
+		Modules: modules.FetcherConfig{Store: store, MaxModuleBytes: c.ExtraConfig.Ceilings.ModuleBytes, InsecureRegistries: m.InsecureRegistries}})
 	if err != nil {
 		_ = rt.Close(context.Background())
 		return err

@@ -26,7 +26,6 @@ import (
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apiserver"
 	generatedopenapi "github.com/wasm-apiserver/wasm-apiserver/pkg/generated/openapi"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/host"
-	"github.com/wasm-apiserver/wasm-apiserver/pkg/modules"
 )
 
 const etcdPathPrefix = "/registry/controllers.wasm.io"
@@ -59,6 +58,8 @@ type Options struct {
 	CompiledModuleBudget string
 	// Modules bounds the modules fetched for the controllers.
 	Modules apiserver.ModulesConfig
+	// Ceilings bound what one WasmController may ask for.
+	Ceilings *CeilingOptions
 
 	// embeddedEtcd is set by Complete when no --etcd-servers were given.
 	embeddedEtcd bool
@@ -74,7 +75,8 @@ func NewOptions() *Options {
 		RunControllers:       true,
 		MaxRunningGuests:     host.DefaultMaxRunningGuests,
 		CompiledModuleBudget: "256Mi",
-		Modules:              apiserver.ModulesConfig{StoreMaxBytes: 2 << 30, MaxModuleBytes: modules.DefaultMaxModuleBytes},
+		Modules:              apiserver.ModulesConfig{StoreMaxBytes: 2 << 30},
+		Ceilings:             NewCeilingOptions(),
 	}
 	o.Recommended.Etcd.StorageConfig.EncodeVersioner = runtime.NewMultiGroupVersioner(
 		v1alpha1.SchemeGroupVersion, schema.GroupKind{Group: v1alpha1.GroupName})
@@ -109,11 +111,11 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	mfs.Int64Var(&o.Modules.StoreMaxBytes, "module-store-max-bytes", o.Modules.StoreMaxBytes,
 		"Bound of the module store under <state-dir>/modules, which keeps the modules pulled from images and URLs. "+
 			"Past it, modules no controller runs are removed, least recently used first. 0 means no bound.")
-	mfs.Int64Var(&o.Modules.MaxModuleBytes, "module-max-bytes", o.Modules.MaxModuleBytes,
-		"Largest module fetched from an image, a URL or a ConfigMap; a larger one is refused with reason ModuleTooLarge.")
 	mfs.StringSliceVar(&o.Modules.InsecureRegistries, "insecure-registry", o.Modules.InsecureRegistries,
 		"Registry (host:port) to pull module images from over plain HTTP. Loopback registries (localhost, 127.0.0.1) "+
 			"always are. Repeat or separate with commas.")
+
+	o.Ceilings.AddFlags(fss.FlagSet("ceilings"))
 
 	r := o.Recommended
 	r.Etcd.AddFlags(fss.FlagSet("etcd"))
@@ -180,9 +182,7 @@ func (o *Options) Validate() error {
 	if o.Modules.StoreMaxBytes < 0 {
 		errs = append(errs, fmt.Errorf("--module-store-max-bytes must not be negative (0 means no bound), got %d", o.Modules.StoreMaxBytes))
 	}
-	if o.Modules.MaxModuleBytes <= 0 {
-		errs = append(errs, fmt.Errorf("--module-max-bytes must be positive, got %d", o.Modules.MaxModuleBytes))
-	}
+	errs = append(errs, o.Ceilings.Validate()...)
 	if o.Standalone {
 		if ip := r.SecureServing.BindAddress; ip == nil || !ip.IsLoopback() {
 			errs = append(errs, fmt.Errorf("--standalone serves with a generated credential and only on a loopback address: "+
@@ -248,7 +248,11 @@ func (o *Options) Config(etcdURL string) (*apiserver.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--compiled-module-budget: %w", err)
 	}
+	ceilings, err := o.Ceilings.Ceilings()
+	if err != nil {
+		return nil, err
+	}
 	return &apiserver.Config{GenericConfig: cfg, ExtraConfig: apiserver.ExtraConfig{
 		RunControllers: o.RunControllers, MaxRunningGuests: o.MaxRunningGuests, StateDir: o.StateDir,
-		CompiledModuleBudget: budget.Value(), Cluster: cfg.ClientConfig, Modules: o.Modules}}, nil
+		CompiledModuleBudget: budget.Value(), Cluster: cfg.ClientConfig, Modules: o.Modules, Ceilings: ceilings}}, nil
 }

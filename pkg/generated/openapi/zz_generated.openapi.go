@@ -165,7 +165,7 @@ func schema_pkg_apis_controllers_v1alpha1_Limits(ref common.ReferenceCallback) c
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
-				Description: "Limits bound the resources of one guest.",
+				Description: "Limits bound the resources of one guest. The server's administrator sets ceilings under the bounds given here: a value over one is refused, and a default over one is lowered to it.",
 				Type:        []string{"object"},
 				Properties: map[string]spec.Schema{
 					"memory": {

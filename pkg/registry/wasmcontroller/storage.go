@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/validation"
 )
 
 // REST is the storage of the wasmcontrollers resource.
@@ -33,9 +34,10 @@ type StatusREST struct {
 	store *genericregistry.Store
 }
 
-// NewStorage returns the storage of wasmcontrollers and of their status.
-func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*REST, *StatusREST, error) {
-	s := NewStrategy(scheme)
+// NewStorage returns the storage of wasmcontrollers and of their status;
+// writes of the main resource keep their limits within ceilings.
+func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, ceilings validation.Ceilings) (*REST, *StatusREST, error) {
+	s := NewStrategy(scheme, ceilings)
 	store := &genericregistry.Store{
 		NewFunc:                   func() runtime.Object { return &controllers.WasmController{} },
 		NewListFunc:               func() runtime.Object { return &controllers.WasmControllerList{} },

@@ -25,11 +25,15 @@ import (
 type Strategy struct {
 	runtime.ObjectTyper
 	names.NameGenerator
+	// ceilings bound the limits a WasmController may ask for, and its
+	// default limits.
+	ceilings validation.Ceilings
 }
 
-// NewStrategy returns the strategy of the main resource.
-func NewStrategy(typer runtime.ObjectTyper) Strategy {
-	return Strategy{typer, names.SimpleNameGenerator}
+// NewStrategy returns the strategy of the main resource, which refuses
+// limits over the administrator's ceilings.
+func NewStrategy(typer runtime.ObjectTyper, ceilings validation.Ceilings) Strategy {
+	return Strategy{typer, names.SimpleNameGenerator, ceilings}
 }
 
 var _ rest.RESTCreateStrategy = Strategy{}
@@ -46,26 +50,30 @@ func (Strategy) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
 	}
 }
 
-// PrepareForCreate sets the status to Pending and starts the generation at 1.
-func (Strategy) PrepareForCreate(_ context.Context, obj runtime.Object) {
+// PrepareForCreate sets the status to Pending, starts the generation at 1
+// and fills the limits left empty.
+func (s Strategy) PrepareForCreate(_ context.Context, obj runtime.Object) {
 	wc := obj.(*controllers.WasmController)
 	wc.Status = controllers.WasmControllerStatus{Phase: controllers.PhasePending}
 	wc.Generation = 1
+	defaultLimits(&wc.Spec.Limits, s.ceilings)
 }
 
-// PrepareForUpdate keeps the stored status and bumps the generation when
-// the spec changes.
-func (Strategy) PrepareForUpdate(_ context.Context, obj, old runtime.Object) {
+// PrepareForUpdate keeps the stored status, fills the limits left empty and
+// bumps the generation when the spec changes.
+func (s Strategy) PrepareForUpdate(_ context.Context, obj, old runtime.Object) {
 	wc := obj.(*controllers.WasmController)
 	oldWC := old.(*controllers.WasmController)
 	wc.Status = oldWC.Status
+	defaultLimits(&wc.Spec.Limits, s.ceilings)
 	if !apiequality.Semantic.DeepEqual(wc.Spec, oldWC.Spec) {
 		wc.Generation = oldWC.Generation + 1
 	}
 }
 
-func (Strategy) Validate(_ context.Context, obj runtime.Object) field.ErrorList {
-	return validation.ValidateWasmController(obj.(*controllers.WasmController))
+// Validate checks a new WasmController, its limits within the ceilings.
+func (s Strategy) Validate(_ context.Context, obj runtime.Object) field.ErrorList {
+	return validation.ValidateWasmController(obj.(*controllers.WasmController), s.ceilings)
 }
 
 func (Strategy) WarningsOnCreate(context.Context, runtime.Object) []string { return nil }
@@ -76,8 +84,10 @@ func (Strategy) AllowUnconditionalUpdate(context.Context) bool { return true }
 
 func (Strategy) Canonicalize(runtime.Object) {}
 
-func (Strategy) ValidateUpdate(_ context.Context, obj, old runtime.Object) field.ErrorList {
-	return validation.ValidateWasmControllerUpdate(obj.(*controllers.WasmController), old.(*controllers.WasmController))
+// ValidateUpdate checks a changed WasmController; the limits it changes
+// must be within the ceilings, those it leaves may stay over them.
+func (s Strategy) ValidateUpdate(_ context.Context, obj, old runtime.Object) field.ErrorList {
+	return validation.ValidateWasmControllerUpdate(obj.(*controllers.WasmController), old.(*controllers.WasmController), s.ceilings)
 }
 
 func (Strategy) WarningsOnUpdate(context.Context, runtime.Object, runtime.Object) []string {
@@ -89,9 +99,10 @@ type StatusStrategy struct {
 	Strategy
 }
 
-// NewStatusStrategy returns the strategy of the status subresource.
+// NewStatusStrategy returns the strategy of the status subresource, which
+// leaves the spec, and so its limits, as stored.
 func NewStatusStrategy(typer runtime.ObjectTyper) StatusStrategy {
-	return StatusStrategy{Strategy{typer, names.SimpleNameGenerator}}
+	return StatusStrategy{Strategy{ObjectTyper: typer, NameGenerator: names.SimpleNameGenerator}}
 }
 
 // GetResetFields says which fields a write to /status must not change: all

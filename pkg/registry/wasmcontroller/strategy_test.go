@@ -62,7 +62,7 @@ func newWasmController() *controllers.WasmController {
 }
 
 func TestStrategy_PrepareForCreate(t *testing.T) {
-	s := NewStrategy(newScheme(t))
+	s := NewStrategy(newScheme(t), testCeilings)
 	wc := newWasmController()
 	wc.Generation = 9
 	want := wc.DeepCopy()
@@ -128,7 +128,7 @@ func TestStrategy_PrepareForUpdate(t *testing.T) {
 			wantGeneration: 4,
 		},
 	}
-	s := NewStrategy(newScheme(t))
+	s := NewStrategy(newScheme(t), testCeilings)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			old := newWasmController()
@@ -189,8 +189,18 @@ func TestStrategy_Validate(t *testing.T) {
 		{name: "bad wake rule", mutate: func(wc *controllers.WasmController) { wc.Spec.Watches[0].WakeWhen = "1" },
 			wantField: "spec.watches[0].wakeWhen"},
 		{name: "no namespace", mutate: func(wc *controllers.WasmController) { wc.Namespace = "" }, wantField: "metadata.namespace"},
+		{name: "memory over the ceiling", mutate: func(wc *controllers.WasmController) { wc.Spec.Limits.Memory = quantity("1Gi") },
+			wantField: "spec.limits.memory"},
+		{name: "timeout over the ceiling", mutate: func(wc *controllers.WasmController) {
+			wc.Spec.Limits.ReconcileTimeout = &metav1.Duration{Duration: 6 * time.Minute}
+		}, wantField: "spec.limits.reconcileTimeout"},
+		{name: "concurrency over the ceiling", mutate: func(wc *controllers.WasmController) { wc.Spec.Limits.MaxConcurrentReconciles = 5 },
+			wantField: "spec.limits.maxConcurrentReconciles"},
+		{name: "inline module over the ceiling", mutate: func(wc *controllers.WasmController) {
+			wc.Spec.Module = controllers.ModuleSource{Inline: append([]byte("\x00asm\x01\x00\x00\x00"), make([]byte, 64<<10)...)}
+		}, wantField: "spec.module.inline"},
 	}
-	s := NewStrategy(newScheme(t))
+	s := NewStrategy(newScheme(t), testCeilings)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			wc := newWasmController()
@@ -211,8 +221,10 @@ func TestStrategy_ValidateUpdate(t *testing.T) {
 		{name: "bad spec", mutate: func(wc *controllers.WasmController) { wc.Spec.Limits.MaxConcurrentReconciles = 65 },
 			wantField: "spec.limits.maxConcurrentReconciles"},
 		{name: "renamed", mutate: func(wc *controllers.WasmController) { wc.Name = "other" }, wantField: "metadata.name"},
+		{name: "memory raised over the ceiling", mutate: func(wc *controllers.WasmController) { wc.Spec.Limits.Memory = quantity("256Mi") },
+			wantField: "spec.limits.memory"},
 	}
-	s := NewStrategy(newScheme(t))
+	s := NewStrategy(newScheme(t), testCeilings)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			old := newWasmController()
@@ -230,6 +242,7 @@ func TestStatusStrategy_ValidateUpdate(t *testing.T) {
 		wantField string
 	}{
 		{name: "valid", mutate: func(wc *controllers.WasmController) { wc.Status.Wakes++ }},
+		{name: "limits are not checked", mutate: func(wc *controllers.WasmController) { wc.Spec.Limits.Memory = quantity("1Gi") }},
 		{name: "invalid spec is not checked", mutate: func(wc *controllers.WasmController) { wc.Spec.Watches = nil }},
 		{name: "bad phase", mutate: func(wc *controllers.WasmController) { wc.Status.Phase = "Running" }, wantField: "status.phase"},
 		{name: "negative wakes", mutate: func(wc *controllers.WasmController) { wc.Status.Wakes = -1 }, wantField: "status.wakes"},
@@ -266,7 +279,7 @@ func checkFields(t *testing.T, errs field.ErrorList, wantField string) {
 }
 
 func TestStrategy_Options(t *testing.T) {
-	s := NewStrategy(newScheme(t))
+	s := NewStrategy(newScheme(t), testCeilings)
 	ctx := t.Context()
 	if !s.NamespaceScoped() {
 		t.Error("NamespaceScoped() = false, want true")

@@ -3,12 +3,13 @@ package v1alpha1
 import (
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
-// Defaults applied to fields left empty.
+// Defaults applied to fields left empty. The limits are filled by the
+// server when it stores the object, not when it decodes it: their defaults
+// are lowered to the administrator's ceilings where those are lower.
 const (
 	DefaultServiceAccountName      = "default"
 	DefaultIdleAfter               = 30 * time.Second
@@ -31,16 +32,6 @@ func SetDefaults_WasmControllerSpec(obj *WasmControllerSpec) {
 	}
 	if obj.Suspend.Policy == SuspendIdle && obj.Suspend.IdleAfter == nil {
 		obj.Suspend.IdleAfter = &metav1.Duration{Duration: DefaultIdleAfter}
-	}
-	if obj.Limits.Memory == nil {
-		q := resource.MustParse(DefaultMemoryLimit)
-		obj.Limits.Memory = &q
-	}
-	if obj.Limits.ReconcileTimeout == nil {
-		obj.Limits.ReconcileTimeout = &metav1.Duration{Duration: DefaultReconcileTimeout}
-	}
-	if obj.Limits.MaxConcurrentReconciles == 0 {
-		obj.Limits.MaxConcurrentReconciles = DefaultMaxConcurrentReconciles
 	}
 }
 

@@ -206,7 +206,9 @@ type SuspendSpec struct {
 	Snapshot bool `json:"snapshot,omitempty"`
 }
 
-// Limits bound the resources of one guest.
+// Limits bound the resources of one guest. The server's administrator sets
+// ceilings under the bounds given here: a value over one is refused, and a
+// default over one is lowered to it.
 type Limits struct {
 	// Memory is the most linear memory one guest instance may grow to.
 	// Between 1Mi and 4Gi; defaults to 64Mi.

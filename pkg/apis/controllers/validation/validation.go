@@ -62,17 +62,22 @@ var (
 // compiler is built on first use: building the CEL environment takes time.
 var compiler = sync.OnceValues(func() (*wakerule.Compiler, error) { return wakerule.NewCompiler(nil) })
 
-// ValidateWasmController checks a WasmController being created.
-func ValidateWasmController(wc *controllers.WasmController) field.ErrorList {
+// ValidateWasmController checks a WasmController being created, its spec
+// within the administrator's ceilings.
+func ValidateWasmController(wc *controllers.WasmController, ceilings Ceilings) field.ErrorList {
 	allErrs := apimachineryvalidation.ValidateObjectMeta(&wc.ObjectMeta, true,
 		apimachineryvalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
-	return append(allErrs, ValidateSpec(&wc.Spec, field.NewPath("spec"))...)
+	allErrs = append(allErrs, ValidateSpec(&wc.Spec, field.NewPath("spec"))...)
+	return append(allErrs, ValidateLimitsWithin(&wc.Spec, ceilings, field.NewPath("spec"))...)
 }
 
-// ValidateWasmControllerUpdate checks a WasmController replacing old.
-func ValidateWasmControllerUpdate(wc, old *controllers.WasmController) field.ErrorList {
+// ValidateWasmControllerUpdate checks a WasmController replacing old. The
+// ceilings hold for the fields the update changes: a value stored before a
+// ceiling was lowered may stay (the host still refuses to run it).
+func ValidateWasmControllerUpdate(wc, old *controllers.WasmController, ceilings Ceilings) field.ErrorList {
 	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&wc.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
-	return append(allErrs, ValidateSpec(&wc.Spec, field.NewPath("spec"))...)
+	allErrs = append(allErrs, ValidateSpec(&wc.Spec, field.NewPath("spec"))...)
+	return append(allErrs, validateLimitsWithin(&wc.Spec, &old.Spec, ceilings, field.NewPath("spec"))...)
 }
 
 // ValidateWasmControllerStatusUpdate checks a write to the status subresource.
