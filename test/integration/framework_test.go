@@ -33,14 +33,18 @@ type testServer struct {
 }
 
 // startServer runs the server on stateDir and waits until it is ready. It is
-// stopped at the end of the test unless stopped earlier.
-func startServer(t *testing.T, stateDir string) *testServer {
+// stopped at the end of the test unless stopped earlier. Each of opts may
+// change the options before they are completed.
+func startServer(t *testing.T, stateDir string, opts ...func(*server.Options)) *testServer {
 	t.Helper()
 	o := server.NewOptions()
 	o.StateDir = stateDir
 	o.Standalone = true
 	// This suite tests the API; running controllers needs a cluster (e2e).
 	o.RunControllers = false
+	for _, opt := range opts {
+		opt(o)
+	}
 	ln, port, err := genericoptions.CreateListener("tcp", "127.0.0.1:0", net.ListenConfig{})
 	if err != nil {
 		t.Fatal(err)
