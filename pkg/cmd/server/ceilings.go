@@ -5,9 +5,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/api/resource"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	cliflag "k8s.io/component-base/cli/flag"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/validation"
 )
@@ -55,8 +55,9 @@ func NewCeilingOptions() *CeilingOptions {
 	}
 }
 
-// AddFlags adds the ceilings' flags to fs.
-func (o *CeilingOptions) AddFlags(fs *pflag.FlagSet) {
+// AddFlags adds the ceilings' flags to fss, in a group of their own.
+func (o *CeilingOptions) AddFlags(fss *cliflag.NamedFlagSets) {
+	fs := fss.FlagSet("ceilings")
 	fs.StringVar(&o.MaxControllerMemory, flagName(validation.FlagMaxControllerMemory), o.MaxControllerMemory,
 		"Most linear memory a WasmController may ask for in spec.limits.memory, a quantity such as 128Mi (at most 4Gi). "+
 			"Larger values are refused at admission; a controller stored with one before the ceiling was lowered is not run.")
@@ -80,7 +81,8 @@ func (o *CeilingOptions) Validate() []error {
 	return c.Validate()
 }
 
-// Ceilings returns the validated ceilings.
+// Ceilings returns the ceilings in bytes and durations. Call it after
+// Validate: it reports only what cannot be parsed.
 func (o *CeilingOptions) Ceilings() (validation.Ceilings, error) {
 	c, errs := o.parse()
 	return c, utilerrors.NewAggregate(errs)

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/validation"
 )
@@ -15,11 +15,11 @@ import (
 func parseFlags(t *testing.T, args ...string) *Options {
 	t.Helper()
 	o := NewOptions()
-	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	cmd := &cobra.Command{}
 	for _, f := range o.Flags().FlagSets {
-		fs.AddFlagSet(f)
+		cmd.Flags().AddFlagSet(f)
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := cmd.Flags().Parse(args); err != nil {
 		t.Fatalf("parsing %v: %v", args, err)
 	}
 	return o

@@ -115,7 +115,7 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 		"Registry (host:port) to pull module images from over plain HTTP. Loopback registries (localhost, 127.0.0.1) "+
 			"always are. Repeat or separate with commas.")
 
-	o.Ceilings.AddFlags(fss.FlagSet("ceilings"))
+	o.Ceilings.AddFlags(&fss)
 
 	r := o.Recommended
 	r.Etcd.AddFlags(fss.FlagSet("etcd"))
