@@ -36,6 +36,8 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	klog.InfoS("Starting wasm-apiserver", "stateDir", o.StateDir, "embeddedEtcd", o.embeddedEtcd, "standalone", o.Standalone)
+	klog.InfoS("Starting wasm-apiserver", "stateDir", o.StateDir, "embeddedEtcd", o.embeddedEtcd, "standalone", o.Standalone,
+		"maxControllerMemory", o.Ceilings.MaxControllerMemory, "maxReconcileTimeout", o.Ceilings.MaxReconcileTimeout,
+		"maxConcurrentReconciles", o.Ceilings.MaxConcurrentReconciles, "maxModuleSize", o.Ceilings.MaxModuleSize)
 	return srv.GenericAPIServer.PrepareRun().RunWithContext(ctx)
 }
