@@ -26,9 +26,10 @@ const MaxModuleSizeCeiling = 1 << 30
 
 // Ceilings are the administrator's bounds on what one WasmController may ask
 // for, set by the server's flags. They sit under the API's own bounds (4Gi,
-// MaxReconcileTimeout, MaxConcurrentReconciles) and are enforced twice: at admission, on the fields a write
-// changes, and by the host when it starts a controller, on every field, so a
-// ceiling lowered after an object was stored still holds.
+// MaxReconcileTimeout, MaxConcurrentReconciles) and are enforced twice: at
+// admission, on the fields a write changes, and by the host when it starts a
+// controller, on every field, so a ceiling lowered after an object was
+// stored still holds.
 //
 // A zero field sets no ceiling beyond the API's own bounds; the server sets
 // every field, and Validate says whether a set of ceilings is usable.
