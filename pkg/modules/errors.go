@@ -23,6 +23,9 @@ const (
 	ReasonModuleNotFound = "ModuleNotFound"
 	// ReasonUnauthorized: the registry refused the credentials (or their absence).
 	ReasonUnauthorized = "Unauthorized"
+	// ReasonForbidden: the WasmController's ServiceAccount may not read the
+	// ConfigMap or image pull Secret it names.
+	ReasonForbidden = "Forbidden"
 	// ReasonPullSecretInvalid: an image pull Secret is missing or cannot be read.
 	ReasonPullSecretInvalid = "PullSecretInvalid"
 	// ReasonUnsupportedArtifact: the image is not a Wasm layout this host reads.

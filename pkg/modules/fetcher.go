@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
 )
@@ -24,9 +25,13 @@ const DefaultFetchTimeout = 5 * time.Minute
 type FetcherConfig struct {
 	// Store keeps the modules fetched from images and URLs. Required.
 	Store *Store
-	// Kube reads ConfigMaps and image pull Secrets in the target cluster;
-	// nil when there is none.
-	Kube kubernetes.Interface
+	// Cluster is the target cluster, where ConfigMaps and image pull Secrets
+	// are read as the WasmController's ServiceAccount (impersonated, see
+	// ServiceAccountClients); nil when there is none.
+	Cluster *rest.Config
+	// ClientFor, when set, returns the clients that act as ServiceAccounts
+	// in place of those built from Cluster.
+	ClientFor ClientFunc
 	// MaxModuleBytes bounds one module (DefaultMaxModuleBytes when 0).
 	MaxModuleBytes int64
 	// Timeout bounds one fetch (DefaultFetchTimeout when 0).
@@ -62,6 +67,13 @@ func NewFetcher(cfg FetcherConfig) *Fetcher {
 	if cfg.RegistryTransport == nil {
 		cfg.RegistryTransport = http.DefaultTransport.(*http.Transport).Clone()
 	}
+	if cfg.ClientFor == nil && cfg.Cluster != nil {
+		clients, err := ServiceAccountClients(cfg.Cluster)
+		if err != nil {
+			clients = func(string, string) (kubernetes.Interface, error) { return nil, err }
+		}
+		cfg.ClientFor = clients
+	}
 	return &Fetcher{cfg: cfg}
 }
 
@@ -88,7 +100,8 @@ func (m *Module) Lease() *Lease { return m.lease }
 
 // Fetch returns the module wc names, verified against spec.module.sha256
 // when set. Modules from images and URLs come from the store when it holds
-// them. Release the returned Module when the controller stops.
+// them. ConfigMaps and image pull Secrets are read as wc's ServiceAccount.
+// Release the returned Module when the controller stops.
 //
 // # Errors
 //
@@ -109,7 +122,7 @@ func (f *Fetcher) Fetch(ctx context.Context, wc *v1alpha1.WasmController) (*Modu
 	case src.ConfigMapRef != nil:
 		var wasm []byte
 		source = "configMapRef"
-		wasm, err = f.fromConfigMap(ctx, wc.Namespace, src.ConfigMapRef)
+		wasm, err = f.fromConfigMap(ctx, wc)
 		m = &Module{Wasm: wasm}
 	case src.URL != "":
 		source = "url"
@@ -135,6 +148,24 @@ func (f *Fetcher) Fetch(ctx context.Context, wc *v1alpha1.WasmController) (*Modu
 	}
 	moduleFetches.WithLabelValues(source, result).Inc()
 	return m, nil
+}
+
+// serviceAccount returns the client that acts as wc's ServiceAccount, and
+// the ServiceAccount's user name for messages.
+func (f *Fetcher) serviceAccount(wc *v1alpha1.WasmController, what string) (kubernetes.Interface, string, error) {
+	if f.cfg.ClientFor == nil {
+		return nil, "", permanent(ReasonNoTargetCluster, what+" needs a target cluster (--kubeconfig)", nil)
+	}
+	sa := wc.Spec.ServiceAccountName
+	if sa == "" {
+		sa = v1alpha1.DefaultServiceAccountName
+	}
+	user := ServiceAccountUser(wc.Namespace, sa)
+	client, err := f.cfg.ClientFor(wc.Namespace, sa)
+	if err != nil {
+		return nil, "", transient(ReasonFetchFailed, fmt.Sprintf("%s: no client acting as %s", what, user), err)
+	}
+	return client, user, nil
 }
 
 // verify checks the module's size, digest and magic, and fills in Digest.

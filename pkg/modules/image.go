@@ -53,7 +53,7 @@ func (f *Fetcher) fromImage(ctx context.Context, wc *v1alpha1.WasmController) (*
 		}
 	}
 
-	keychain, err := f.pullSecretKeychain(ctx, wc.Namespace, src.ImagePullSecrets)
+	keychain, err := f.pullSecretKeychain(ctx, wc)
 	if err != nil {
 		return nil, err
 	}
