@@ -77,7 +77,7 @@ func (f *Fetcher) fromImage(ctx context.Context, wc *v1alpha1.WasmController) (*
 	if desc.MediaType.IsIndex() {
 		idx, err := v1.ParseIndexManifest(bytes.NewReader(desc.Manifest))
 		if err != nil {
-			return nil, permanent(ReasonUnsupportedArtifact, fmt.Sprintf("image %s: bad index: %v", src.Image, err), err)
+			return nil, permanent(ReasonUnsupportedArtifact, fmt.Sprintf("image %s: the index is not valid JSON of an OCI image index", src.Image), err)
 		}
 		child, err := selectManifest(idx)
 		if err != nil {
@@ -92,7 +92,7 @@ func (f *Fetcher) fromImage(ctx context.Context, wc *v1alpha1.WasmController) (*
 	}
 	manifest, err := v1.ParseManifest(bytes.NewReader(desc.Manifest))
 	if err != nil {
-		return nil, permanent(ReasonUnsupportedArtifact, fmt.Sprintf("image %s: bad manifest: %v", src.Image, err), err)
+		return nil, permanent(ReasonUnsupportedArtifact, fmt.Sprintf("image %s: the manifest is not valid JSON of an image manifest", src.Image), err)
 	}
 	layer, err := selectLayer(manifest)
 	if err != nil {
