@@ -147,10 +147,13 @@ func TestHTTPClient_RefusesLocalAddresses(t *testing.T) {
 func TestFetch_RegistryFailuresSayNothingOfTheNetwork(t *testing.T) {
 	private := modulestest.NewPrivateRegistry(t, "robot", "s3cret")
 	tests := []struct {
-		name, image, wantReason string
+		name, image, wantReason, wantInLog string
 	}{
 		{name: "nothing listens", image: closedAddress(t) + "/ctl/app:v1", wantReason: ReasonFetchFailed},
 		{name: "refused credentials", image: private.Ref("ctl/app:v1"), wantReason: ReasonUnauthorized},
+		{name: "the metadata service", image: "169.254.169.254/latest/meta-data:v1", wantReason: ReasonFetchFailed,
+			wantInLog: errLocalAddress.Error()},
+		{name: "unspecified address", image: "0.0.0.0:5000/ctl/app:v1", wantReason: ReasonFetchFailed, wantInLog: errLocalAddress.Error()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -161,6 +164,9 @@ func TestFetch_RegistryFailuresSayNothingOfTheNetwork(t *testing.T) {
 			_, err = NewFetcher(FetcherConfig{Store: store}).Fetch(t.Context(), imageController(tt.image))
 			if ReasonOf(err) != tt.wantReason {
 				t.Fatalf("Fetch error = %v, want reason %s", err, tt.wantReason)
+			}
+			if !strings.Contains(detail(err), tt.wantInLog) {
+				t.Errorf("the log says %q, want it to say %q", detail(err), tt.wantInLog)
 			}
 			for _, leak := range []string{"dial", "refused", "connect", "authentication required", "GET", "http://"} {
 				if strings.Contains(err.Error(), leak) {

@@ -48,10 +48,13 @@ func newHTTPClient(allowLocal bool) *http.Client {
 }
 
 // newRegistryTransport returns the transport for registries: that of
-// net/http, with the short timeouts of url sources.
+// net/http, with the short timeouts of url sources, and no connection to
+// link-local addresses (the cloud's metadata service), where no registry
+// lives. Loopback registries stay allowed: a node-local registry is a
+// configuration users rely on.
 func newRegistryTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.DialContext = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	t.DialContext = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second, Control: refuseLinkLocalAddress}).DialContext
 	t.TLSHandshakeTimeout = tlsHandshakeTimeout
 	t.ResponseHeaderTimeout = responseHeaderTimeout
 	return t
@@ -65,6 +68,19 @@ func refuseLocalAddress(_, address string, _ syscall.RawConn) error {
 		return fmt.Errorf("%w: %s", errLocalAddress, address)
 	}
 	if isLocalAddr(ap.Addr()) {
+		return errLocalAddress
+	}
+	return nil
+}
+
+// refuseLinkLocalAddress is a net.Dialer Control that refuses link-local
+// and unspecified addresses.
+func refuseLinkLocalAddress(_, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("%w: %s", errLocalAddress, address)
+	}
+	if a := ap.Addr().Unmap(); a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsUnspecified() {
 		return errLocalAddress
 	}
 	return nil
