@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"k8s.io/apiserver/pkg/authentication/serviceaccount"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
@@ -170,7 +171,7 @@ func (f *Fetcher) serviceAccount(wc *v1alpha1.WasmController, what string) (kube
 	if sa == "" {
 		sa = v1alpha1.DefaultServiceAccountName
 	}
-	user := ServiceAccountUser(wc.Namespace, sa)
+	user := serviceaccount.MakeUsername(wc.Namespace, sa)
 	client, err := f.cfg.ClientFor(wc.Namespace, sa)
 	if err != nil {
 		return nil, "", transient(ReasonFetchFailed, fmt.Sprintf("%s: no client acting as %s", what, user), err)

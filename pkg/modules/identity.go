@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 
+	"k8s.io/apiserver/pkg/authentication/serviceaccount"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/transport"
@@ -19,12 +20,6 @@ type ClientFunc func(namespace, serviceAccount string) (kubernetes.Interface, er
 // maxServiceAccountClients bounds the clients kept by ServiceAccountClients:
 // one per ServiceAccount that recently named a ConfigMap or a pull Secret.
 const maxServiceAccountClients = 64
-
-// ServiceAccountUser is the user name of a ServiceAccount, as the API
-// server authenticates its tokens.
-func ServiceAccountUser(namespace, serviceAccount string) string {
-	return "system:serviceaccount:" + namespace + ":" + serviceAccount
-}
 
 // ServiceAccountClients returns a ClientFunc whose clients impersonate the
 // ServiceAccount on the cluster of cfg. They share one connection pool, and
@@ -63,7 +58,7 @@ func (c *saClients) clientFor(namespace, serviceAccount string) (kubernetes.Inte
 	if namespace == "" || serviceAccount == "" {
 		return nil, errors.New("a ServiceAccount needs a namespace and a name")
 	}
-	user := ServiceAccountUser(namespace, serviceAccount)
+	user := serviceaccount.MakeUsername(namespace, serviceAccount)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cs, ok := c.cache.Get(user); ok {
