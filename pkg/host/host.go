@@ -58,8 +58,8 @@ type Config struct {
 	// snapshots off.
 	SnapshotDir string
 	// Modules says how modules are fetched and where they are stored; its
-	// Store is required. New sets its Kube to the target cluster's client,
-	// which reads ConfigMaps and image pull Secrets.
+	// Store is required. New sets its Cluster to the target cluster, where
+	// ConfigMaps and image pull Secrets are read as the ServiceAccounts.
 	Modules modules.FetcherConfig
 }
 
@@ -131,7 +131,7 @@ func New(cfg Config) (*Host, error) {
 		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: h.kube.CoreV1().Events("")})
 		h.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "wasm-apiserver"})
 	}
-	cfg.Modules.Kube = h.kube
+	cfg.Modules.Cluster = cfg.Cluster
 	h.fetcher = modules.NewFetcher(cfg.Modules)
 	return h, nil
 }

@@ -101,7 +101,7 @@ func extractCompat(layer []byte, limit int64) ([]byte, error) {
 	if len(layer) >= 2 && layer[0] == 0x1f && layer[1] == 0x8b {
 		zr, err := gzip.NewReader(r)
 		if err != nil {
-			return nil, permanent(ReasonUnsupportedArtifact, fmt.Sprintf("the image's tar layer: %v", err), err)
+			return nil, permanent(ReasonUnsupportedArtifact, "the image's tar layer is not a valid (gzip-compressed) tar archive", err)
 		}
 		// Bounds the work a compressed archive of other files can cause.
 		r = io.LimitReader(zr, 2*limit+1<<20)
@@ -113,7 +113,7 @@ func extractCompat(layer []byte, limit int64) ([]byte, error) {
 			return nil, permanent(ReasonUnsupportedArtifact, fmt.Sprintf("the image's tar layer holds no %s", compatModuleFile), nil)
 		}
 		if err != nil {
-			return nil, permanent(ReasonUnsupportedArtifact, fmt.Sprintf("the image's tar layer: %v", err), err)
+			return nil, permanent(ReasonUnsupportedArtifact, "the image's tar layer is not a valid (gzip-compressed) tar archive", err)
 		}
 		if hdr.Typeflag != tar.TypeReg || path.Clean(strings.TrimPrefix(hdr.Name, "/")) != compatModuleFile {
 			continue
@@ -123,7 +123,7 @@ func extractCompat(layer []byte, limit int64) ([]byte, error) {
 		}
 		wasm, err := io.ReadAll(io.LimitReader(tr, limit+1))
 		if err != nil {
-			return nil, permanent(ReasonUnsupportedArtifact, fmt.Sprintf("the image's tar layer: %v", err), err)
+			return nil, permanent(ReasonUnsupportedArtifact, "the image's tar layer is not a valid (gzip-compressed) tar archive", err)
 		}
 		if int64(len(wasm)) > limit {
 			return nil, tooLarge(int64(len(wasm)), limit)

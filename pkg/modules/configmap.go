@@ -14,22 +14,27 @@ import (
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
 )
 
-// fromConfigMap reads a module from a ConfigMap key, gunzipping it when it
-// is gzip-compressed. ConfigMaps are read from the cluster every time: they
-// are small and the cluster already stores them.
-func (f *Fetcher) fromConfigMap(ctx context.Context, namespace string, ref *v1alpha1.ConfigMapKeyReference) ([]byte, error) {
-	if f.cfg.Kube == nil {
-		return nil, permanent(ReasonNoTargetCluster, "configMapRef needs a target cluster (--kubeconfig)", nil)
+// fromConfigMap reads the module of wc's spec.module.configMapRef, as wc's
+// ServiceAccount, gunzipping it when it is gzip-compressed. ConfigMaps are
+// read from the cluster every time: they are small and the cluster already
+// stores them.
+func (f *Fetcher) fromConfigMap(ctx context.Context, wc *v1alpha1.WasmController) ([]byte, error) {
+	namespace, ref := wc.Namespace, wc.Spec.Module.ConfigMapRef
+	kube, user, err := f.serviceAccount(wc, "configMapRef")
+	if err != nil {
+		return nil, err
 	}
-	cm, err := f.cfg.Kube.CoreV1().ConfigMaps(namespace).Get(ctx, ref.Name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
+	cm, err := kube.CoreV1().ConfigMaps(namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
 		return nil, transient(ReasonConfigMapNotFound, fmt.Sprintf(
 			"configmap %s/%s not found (a Go module of several MB exceeds a ConfigMap's 1 MiB: gzip it into binaryData, "+
 				"and create it with kubectl apply --server-side or kubectl create, which keep no second copy; "+
 				"or publish it as an image)", namespace, ref.Name), err)
-	}
-	if err != nil {
-		return nil, transient(ReasonFetchFailed, fmt.Sprintf("reading configmap %s/%s: %v", namespace, ref.Name, err), err)
+	case apierrors.IsForbidden(err):
+		return nil, forbidden("configmap", namespace, ref.Name, user, err)
+	case err != nil:
+		return nil, transient(ReasonFetchFailed, fmt.Sprintf("reading configmap %s/%s as %s failed", namespace, ref.Name, user), err)
 	}
 	b, ok := cm.BinaryData[ref.Key]
 	if !ok {
@@ -69,4 +74,12 @@ func gunzippedSizeHint(gz []byte, limit int64) int64 {
 		return 0
 	}
 	return min(int64(binary.LittleEndian.Uint32(gz[len(gz)-4:])), limit)
+}
+
+// forbidden says that user may not get the object kind namespace/name. It is
+// retried: a grant fixes it without a change of the spec.
+func forbidden(kind, namespace, name, user string, err error) *Error {
+	return transient(ReasonForbidden, fmt.Sprintf(
+		"%s may not get %s %s/%s: grant spec.serviceAccountName get on it (a Role and RoleBinding), or name another %s",
+		user, kind, namespace, name, kind), err)
 }

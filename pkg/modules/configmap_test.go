@@ -10,7 +10,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
@@ -54,15 +53,15 @@ func TestFetch_ConfigMapAndInline(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			wc := &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"}, Spec: v1alpha1.WasmControllerSpec{Module: tt.src}}
-			var client kubernetes.Interface // nil: no target cluster
+			var clients ClientFunc // nil: no target cluster
 			if tt.kube {
-				client = kube
+				clients = asAnyone(kube)
 			}
 			store, err := OpenStore(t.TempDir(), 0)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := NewFetcher(FetcherConfig{Store: store, Kube: client}).Fetch(t.Context(), wc)
+			got, err := NewFetcher(FetcherConfig{Store: store, ClientFor: clients}).Fetch(t.Context(), wc)
 			if tt.wantReason == "" {
 				if err != nil || !bytes.Equal(got.Wasm, wasm) {
 					t.Fatalf("Fetch = %v, %v; want the module", got, err)

@@ -19,10 +19,12 @@ const (
 	ReasonInvalidReference = "InvalidReference"
 	// ReasonImageNotFound: the registry has no such repository, tag or digest.
 	ReasonImageNotFound = "ImageNotFound"
-	// ReasonModuleNotFound: the server of spec.module.url has no such module.
-	ReasonModuleNotFound = "ModuleNotFound"
-	// ReasonUnauthorized: the registry refused the credentials (or their absence).
+	// ReasonUnauthorized: the registry refused the credentials (or their
+	// absence).
 	ReasonUnauthorized = "Unauthorized"
+	// ReasonForbidden: the WasmController's ServiceAccount may not read the
+	// ConfigMap or image pull Secret it names.
+	ReasonForbidden = "Forbidden"
 	// ReasonPullSecretInvalid: an image pull Secret is missing or cannot be read.
 	ReasonPullSecretInvalid = "PullSecretInvalid"
 	// ReasonUnsupportedArtifact: the image is not a Wasm layout this host reads.
@@ -33,7 +35,9 @@ const (
 	ReasonModuleTooLarge = "ModuleTooLarge"
 	// ReasonNotWasm: the bytes are not a WebAssembly core module.
 	ReasonNotWasm = "NotWasm"
-	// ReasonFetchFailed: the network or the server failed; retried.
+	// ReasonFetchFailed: the network or the server failed; retried. For a
+	// url source, any failure once the request is sent, so that a URL cannot
+	// probe what the server reaches.
 	ReasonFetchFailed = "FetchFailed"
 	// ReasonStoreFailed: the module store on disk failed; retried.
 	ReasonStoreFailed = "StoreFailed"
@@ -48,8 +52,12 @@ type Error struct {
 	// Permanent errors are not retried until the spec changes; the others
 	// are retried with a backoff.
 	Permanent bool
-	// Err is the underlying error, if any.
+	// Err is the underlying error, if any. It is logged, not shown.
 	Err error
+
+	// detail is what the server's log says beyond Message: what a server or
+	// the network answered, which the WasmController's tenant is not told.
+	detail string
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -73,6 +81,22 @@ func ReasonOf(err error) string {
 func IsPermanent(err error) bool {
 	e, ok := errors.AsType[*Error](err)
 	return ok && e.Permanent
+}
+
+// detail is err's full story, for the server's log.
+func detail(err error) string {
+	e, ok := errors.AsType[*Error](err)
+	if !ok {
+		return err.Error()
+	}
+	s := e.Message
+	if e.detail != "" {
+		s += ": " + e.detail
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
 }
 
 func permanent(reason, message string, err error) *Error {

@@ -2,13 +2,14 @@ package modules
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"time"
 
+	"k8s.io/apiserver/pkg/authentication/serviceaccount"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
 )
@@ -17,25 +18,35 @@ import (
 const DefaultMaxModuleBytes = 256 << 20
 
 // DefaultFetchTimeout bounds one fetch, from the first request to the last
-// byte, unless the Fetcher says otherwise.
-const DefaultFetchTimeout = 5 * time.Minute
+// byte, unless the Fetcher says otherwise. Fetches run on the host's few
+// loaders: a slow server must give its loader back soon.
+const DefaultFetchTimeout = time.Minute
 
 // FetcherConfig is what a Fetcher needs.
 type FetcherConfig struct {
 	// Store keeps the modules fetched from images and URLs. Required.
 	Store *Store
-	// Kube reads ConfigMaps and image pull Secrets in the target cluster;
-	// nil when there is none.
-	Kube kubernetes.Interface
+	// Cluster is the target cluster, where ConfigMaps and image pull Secrets
+	// are read as the WasmController's ServiceAccount (impersonated, see
+	// ServiceAccountClients); nil when there is none.
+	Cluster *rest.Config
+	// ClientFor, when set, returns the clients that act as ServiceAccounts
+	// in place of those built from Cluster.
+	ClientFor ClientFunc
 	// MaxModuleBytes bounds one module (DefaultMaxModuleBytes when 0).
 	MaxModuleBytes int64
 	// Timeout bounds one fetch (DefaultFetchTimeout when 0).
 	Timeout time.Duration
-	// HTTPClient fetches url sources; a client with connect, TLS handshake
-	// and response header timeouts when nil.
+	// HTTPClient fetches url sources; when nil, a client with short connect,
+	// TLS handshake and response header timeouts that refuses loopback,
+	// link-local and unspecified addresses unless AllowLocalURLHosts.
 	HTTPClient *http.Client
-	// RegistryTransport carries registry requests; http.DefaultTransport's
-	// settings when nil.
+	// AllowLocalURLHosts lets url sources name loopback, link-local and
+	// unspecified addresses (and "localhost"), which are refused by default:
+	// they reach the server's own node and the cloud's metadata service.
+	AllowLocalURLHosts bool
+	// RegistryTransport carries registry requests; when nil, a transport with
+	// short connect, TLS handshake and response header timeouts.
 	RegistryTransport http.RoundTripper
 	// InsecureRegistries are registries ("host:port") spoken to over plain
 	// HTTP. Loopback registries (localhost, 127.0.0.1) always are.
@@ -57,10 +68,17 @@ func NewFetcher(cfg FetcherConfig) *Fetcher {
 		cfg.Timeout = DefaultFetchTimeout
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = newHTTPClient()
+		cfg.HTTPClient = newHTTPClient(cfg.AllowLocalURLHosts)
 	}
 	if cfg.RegistryTransport == nil {
-		cfg.RegistryTransport = http.DefaultTransport.(*http.Transport).Clone()
+		cfg.RegistryTransport = newRegistryTransport()
+	}
+	if cfg.ClientFor == nil && cfg.Cluster != nil {
+		clients, err := ServiceAccountClients(cfg.Cluster)
+		if err != nil {
+			clients = func(string, string) (kubernetes.Interface, error) { return nil, err }
+		}
+		cfg.ClientFor = clients
 	}
 	return &Fetcher{cfg: cfg}
 }
@@ -88,12 +106,16 @@ func (m *Module) Lease() *Lease { return m.lease }
 
 // Fetch returns the module wc names, verified against spec.module.sha256
 // when set. Modules from images and URLs come from the store when it holds
-// them. Release the returned Module when the controller stops.
+// them and the request could have fetched them itself (see docs/modules.md).
+// ConfigMaps and image pull Secrets are read as wc's ServiceAccount. Release
+// the returned Module when the controller stops.
 //
 // # Errors
 //
 // An *Error whose Reason says what failed and whose Permanent field says
-// whether to wait for a spec change rather than retry.
+// whether to wait for a spec change rather than retry. Its message is for
+// the WasmController's status and Events, which its tenant reads: the
+// details it leaves out (what the network answered) are logged.
 func (f *Fetcher) Fetch(ctx context.Context, wc *v1alpha1.WasmController) (*Module, error) {
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
 	defer cancel()
@@ -109,7 +131,7 @@ func (f *Fetcher) Fetch(ctx context.Context, wc *v1alpha1.WasmController) (*Modu
 	case src.ConfigMapRef != nil:
 		var wasm []byte
 		source = "configMapRef"
-		wasm, err = f.fromConfigMap(ctx, wc.Namespace, src.ConfigMapRef)
+		wasm, err = f.fromConfigMap(ctx, wc)
 		m = &Module{Wasm: wasm}
 	case src.URL != "":
 		source = "url"
@@ -126,6 +148,8 @@ func (f *Fetcher) Fetch(ctx context.Context, wc *v1alpha1.WasmController) (*Modu
 		}
 	}
 	if err != nil {
+		klog.V(2).InfoS("Fetching a module failed", "wasmController", klog.KObj(wc), "source", source,
+			"reason", ReasonOf(err), "err", detail(err))
 		moduleFetches.WithLabelValues(source, ReasonOf(err)).Inc()
 		return nil, err
 	}
@@ -137,38 +161,20 @@ func (f *Fetcher) Fetch(ctx context.Context, wc *v1alpha1.WasmController) (*Modu
 	return m, nil
 }
 
-// verify checks the module's size, digest and magic, and fills in Digest.
-func (f *Fetcher) verify(m *Module, wantSHA256 string) error {
-	if int64(len(m.Wasm)) > f.cfg.MaxModuleBytes {
-		return tooLarge(int64(len(m.Wasm)), f.cfg.MaxModuleBytes)
+// serviceAccount returns the client that acts as wc's ServiceAccount, and
+// the ServiceAccount's user name for messages.
+func (f *Fetcher) serviceAccount(wc *v1alpha1.WasmController, what string) (kubernetes.Interface, string, error) {
+	if f.cfg.ClientFor == nil {
+		return nil, "", permanent(ReasonNoTargetCluster, what+" needs a target cluster (--kubeconfig)", nil)
 	}
-	sum := sha256.Sum256(m.Wasm)
-	got := hex.EncodeToString(sum[:])
-	m.Digest = "sha256:" + got
-	if wantSHA256 != "" && got != wantSHA256 {
-		return permanent(ReasonDigestMismatch, fmt.Sprintf(
-			"module has sha256 %s, spec.module.sha256 wants %s: it will not run", got, wantSHA256), nil)
+	sa := wc.Spec.ServiceAccountName
+	if sa == "" {
+		sa = v1alpha1.DefaultServiceAccountName
 	}
-	return CheckWasm(m.Wasm)
-}
-
-// CheckWasm reports, as an *Error with ReasonNotWasm, bytes that are not a
-// WebAssembly core module (binary format version 1).
-func CheckWasm(b []byte) error {
-	if len(b) < 8 || string(b[:4]) != "\x00asm" {
-		return permanent(ReasonNotWasm, "not a WebAssembly module: it does not start with the magic bytes \\0asm", nil)
+	user := serviceaccount.MakeUsername(wc.Namespace, sa)
+	client, err := f.cfg.ClientFor(wc.Namespace, sa)
+	if err != nil {
+		return nil, "", transient(ReasonFetchFailed, fmt.Sprintf("%s: no client acting as %s", what, user), err)
 	}
-	switch version := string(b[4:8]); {
-	case version == "\x01\x00\x00\x00":
-		return nil
-	case b[6] == 1 && b[7] == 0: // layer 1: the component model
-		return permanent(ReasonNotWasm, "a WebAssembly component, not a core module: build the guest as a core module "+
-			"(GOOS=wasip1 GOARCH=wasm)", nil)
-	default:
-		return permanent(ReasonNotWasm, fmt.Sprintf("WebAssembly binary format version %x is not supported: only version 1 is", b[4:8]), nil)
-	}
-}
-
-func tooLarge(size, limit int64) *Error {
-	return permanent(ReasonModuleTooLarge, fmt.Sprintf("module is %d bytes or more, larger than the limit of %d bytes", size, limit), nil)
+	return client, user, nil
 }

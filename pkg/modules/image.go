@@ -5,17 +5,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"k8s.io/klog/v2"
 
@@ -28,8 +25,13 @@ import (
 // With the IfNotPresent policy (the default) a pin already recorded in
 // status.resolvedImage for the same spec.module.image is reused, so that a
 // moved tag changes nothing until the policy is Always or the spec names
-// another image. An image pinned by digest whose module the store holds is
-// loaded without asking the registry.
+// another image.
+//
+// The store gives a module only to a request whose credentials resolve, in
+// the repository the module was pulled from, a manifest that holds it: an
+// image pinned by digest costs the registry one HEAD of its manifest, and no
+// download. A registry of the tenant's own that claims another's digests
+// gets nothing from the store.
 func (f *Fetcher) fromImage(ctx context.Context, wc *v1alpha1.WasmController) (*Module, error) {
 	src := &wc.Spec.Module
 	ref, err := f.parseReference(src.Image)
@@ -42,9 +44,19 @@ func (f *Fetcher) fromImage(ctx context.Context, wc *v1alpha1.WasmController) (*
 			return nil, err
 		}
 	}
+	keychain, err := f.pullSecretKeychain(ctx, wc)
+	if err != nil {
+		return nil, err
+	}
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(keychain),
+		remote.WithTransport(f.cfg.RegistryTransport), remote.WithUserAgent("wasm-apiserver")}
+	source := sourceOfImage(ref.Context().Name())
 	if d, ok := ref.(name.Digest); ok {
-		// Pinned: the store may know the module without the registry.
-		if m := f.fromPin(d.DigestStr()); m != nil {
+		m, err := f.fromPin(source, d, opts)
+		if err != nil {
+			return nil, registryError(src.Image, err)
+		}
+		if m != nil {
 			m.ResolvedImage = resolvedReference(src.Image, ref, d.DigestStr())
 			if pinned != "" {
 				m.ResolvedImage = pinned
@@ -53,12 +65,6 @@ func (f *Fetcher) fromImage(ctx context.Context, wc *v1alpha1.WasmController) (*
 		}
 	}
 
-	keychain, err := f.pullSecretKeychain(ctx, wc.Namespace, src.ImagePullSecrets)
-	if err != nil {
-		return nil, err
-	}
-	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(keychain),
-		remote.WithTransport(f.cfg.RegistryTransport), remote.WithUserAgent("wasm-apiserver")}
 	desc, err := remote.Get(ref, opts...)
 	if err != nil {
 		return nil, registryError(src.Image, err)
@@ -71,7 +77,7 @@ func (f *Fetcher) fromImage(ctx context.Context, wc *v1alpha1.WasmController) (*
 	if desc.MediaType.IsIndex() {
 		idx, err := v1.ParseIndexManifest(bytes.NewReader(desc.Manifest))
 		if err != nil {
-			return nil, permanent(ReasonUnsupportedArtifact, fmt.Sprintf("image %s: bad index: %v", src.Image, err), err)
+			return nil, permanent(ReasonUnsupportedArtifact, fmt.Sprintf("image %s: the index is not valid JSON of an OCI image index", src.Image), err)
 		}
 		child, err := selectManifest(idx)
 		if err != nil {
@@ -86,7 +92,7 @@ func (f *Fetcher) fromImage(ctx context.Context, wc *v1alpha1.WasmController) (*
 	}
 	manifest, err := v1.ParseManifest(bytes.NewReader(desc.Manifest))
 	if err != nil {
-		return nil, permanent(ReasonUnsupportedArtifact, fmt.Sprintf("image %s: bad manifest: %v", src.Image, err), err)
+		return nil, permanent(ReasonUnsupportedArtifact, fmt.Sprintf("image %s: the manifest is not valid JSON of an image manifest", src.Image), err)
 	}
 	layer, err := selectLayer(manifest)
 	if err != nil {
@@ -95,13 +101,16 @@ func (f *Fetcher) fromImage(ctx context.Context, wc *v1alpha1.WasmController) (*
 	if layer.Size > f.cfg.MaxModuleBytes {
 		return nil, tooLarge(layer.Size, f.cfg.MaxModuleBytes)
 	}
-	defer f.downloads.lock(layer.Digest.String())()
-	if !layer.compat {
-		// The layer is the module: its digest is the module's.
-		if wasm, lease, err := f.cfg.Store.Acquire(layer.Digest.String()); err == nil {
-			_ = f.cfg.Store.pin(manifestDigest, lease.Digest())
-			return &Module{Wasm: wasm, ResolvedImage: resolved, lease: lease, fromStore: true}, nil
-		}
+	unlock, err := f.downloads.lock(ctx, source+"\x00"+layer.Digest.String())
+	if err != nil {
+		return nil, registryError(src.Image, err)
+	}
+	defer unlock()
+	// The manifest was resolved with the request's credentials in this
+	// repository: what the store holds from it may be given.
+	if m := f.storedModule(source, manifestDigest, layer); m != nil {
+		m.ResolvedImage = resolved
+		return m, nil
 	}
 	blob, err := f.pullBlob(ref.Context().Digest(layer.Digest.String()), layer.Descriptor, opts)
 	if err != nil {
@@ -122,22 +131,56 @@ func (f *Fetcher) fromImage(ctx context.Context, wc *v1alpha1.WasmController) (*
 	if err != nil {
 		return nil, transient(ReasonStoreFailed, err.Error(), err)
 	}
+	if err := f.cfg.Store.recordSource(source, lease.Digest()); err != nil {
+		lease.Release()
+		return nil, transient(ReasonStoreFailed, err.Error(), err)
+	}
 	if err := f.cfg.Store.pin(manifestDigest, lease.Digest()); err != nil {
 		klog.ErrorS(err, "Recording the module of a manifest", "image", src.Image)
 	}
 	return &Module{Wasm: wasm, ResolvedImage: resolved, lease: lease}, nil
 }
 
-// fromPin returns the module the store recorded for a manifest digest, or
-// nil.
-func (f *Fetcher) fromPin(manifestDigest string) *Module {
+// fromPin returns the module the store recorded for the manifest ref names,
+// once the manifest is resolved in ref's repository with the request's
+// credentials (a HEAD); nil when the store holds no such module from that
+// repository, without asking the registry.
+func (f *Fetcher) fromPin(source string, ref name.Digest, opts []remote.Option) (*Module, error) {
+	moduleDigest, ok := f.cfg.Store.pinned(ref.DigestStr())
+	if !ok || !f.cfg.Store.fetchedFrom(source, moduleDigest) {
+		return nil, nil
+	}
+	desc, err := remote.Head(ref, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if desc.Digest.String() != ref.DigestStr() {
+		return nil, nil // a registry that answers for another manifest: pull it to see
+	}
+	wasm, lease, err := f.cfg.Store.acquireFrom(source, moduleDigest)
+	if err != nil {
+		return nil, nil
+	}
+	return &Module{Wasm: wasm, lease: lease, fromStore: true}, nil
+}
+
+// storedModule returns the module of a resolved manifest when the store
+// holds it from source: by the manifest's pin, or by the layer's digest
+// when the layer is the module.
+func (f *Fetcher) storedModule(source, manifestDigest string, layer moduleLayer) *Module {
 	moduleDigest, ok := f.cfg.Store.pinned(manifestDigest)
+	if !ok && !layer.compat {
+		moduleDigest, ok = layer.Digest.String(), true
+	}
 	if !ok {
 		return nil
 	}
-	wasm, lease, err := f.cfg.Store.Acquire(moduleDigest)
+	wasm, lease, err := f.cfg.Store.acquireFrom(source, moduleDigest)
 	if err != nil {
 		return nil
+	}
+	if !layer.compat {
+		_ = f.cfg.Store.pin(manifestDigest, lease.Digest())
 	}
 	return &Module{Wasm: wasm, lease: lease, fromStore: true}
 }
@@ -160,18 +203,20 @@ func (f *Fetcher) pullBlob(ref name.Digest, want v1.Descriptor, opts []remote.Op
 		return nil, tooLarge(int64(len(b)), f.cfg.MaxModuleBytes)
 	}
 	got := "sha256:" + hex.EncodeToString(h.Sum(nil))
+	mismatch := func(err error) *Error {
+		e := permanent(ReasonDigestMismatch, fmt.Sprintf(
+			"layer %s: the registry served other bytes than the manifest names: the module will not run", ref), err)
+		e.detail = fmt.Sprintf("served %d bytes with digest %s, the manifest says %d bytes", len(b), got, want.Size)
+		return e
+	}
 	if int64(len(b)) == want.Size && got != want.Digest.String() {
-		// Read in full, yet not the bytes the manifest names.
-		return nil, permanent(ReasonDigestMismatch, fmt.Sprintf(
-			"layer %s: the registry served bytes with digest %s: the module will not run", ref, got), err)
+		return nil, mismatch(err) // read in full, yet not the bytes the manifest names
 	}
 	if err != nil {
 		return nil, registryError(ref.String(), err)
 	}
 	if got != want.Digest.String() {
-		return nil, permanent(ReasonDigestMismatch, fmt.Sprintf(
-			"layer %s: the registry served %d bytes with digest %s, the manifest says %d bytes: the module will not run",
-			ref, len(b), got, want.Size), nil)
+		return nil, mismatch(nil)
 	}
 	return b, nil
 }
@@ -212,31 +257,4 @@ func resolvedReference(image string, ref name.Reference, digest string) string {
 		return image
 	}
 	return image + "@" + digest
-}
-
-// registryError turns a registry client error into an *Error.
-func registryError(image string, err error) error {
-	if te, ok := errors.AsType[*transport.Error](err); ok {
-		switch {
-		case te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden ||
-			hasCode(te, transport.UnauthorizedErrorCode, transport.DeniedErrorCode):
-			return transient(ReasonUnauthorized, fmt.Sprintf("image %s: the registry refused access (check spec.module.imagePullSecrets): %v", image, err), err)
-		case te.StatusCode == http.StatusNotFound ||
-			hasCode(te, transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode, transport.BlobUnknownErrorCode):
-			return transient(ReasonImageNotFound, fmt.Sprintf("image %s not found: %v", image, err), err)
-		}
-	}
-	if _, ok := errors.AsType[*Error](err); ok {
-		return err
-	}
-	return transient(ReasonFetchFailed, fmt.Sprintf("image %s: %v", image, err), err)
-}
-
-func hasCode(te *transport.Error, codes ...transport.ErrorCode) bool {
-	for _, d := range te.Errors {
-		if slices.Contains(codes, d.Code) {
-			return true
-		}
-	}
-	return false
 }

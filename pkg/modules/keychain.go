@@ -15,23 +15,28 @@ import (
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
 )
 
-// pullSecretKeychain reads the image pull Secrets of a WasmController, in
-// its namespace, into a keychain. Without secrets it resolves to anonymous.
-func (f *Fetcher) pullSecretKeychain(ctx context.Context, namespace string, refs []v1alpha1.LocalObjectReference) (authn.Keychain, error) {
+// pullSecretKeychain reads the image pull Secrets of wc, in its namespace,
+// as its ServiceAccount, into a keychain. Without secrets it resolves to
+// anonymous.
+func (f *Fetcher) pullSecretKeychain(ctx context.Context, wc *v1alpha1.WasmController) (authn.Keychain, error) {
 	var kc dockerKeychain
+	namespace, refs := wc.Namespace, wc.Spec.Module.ImagePullSecrets
 	if len(refs) == 0 {
 		return kc, nil
 	}
-	if f.cfg.Kube == nil {
-		return nil, permanent(ReasonNoTargetCluster, "imagePullSecrets need a target cluster (--kubeconfig)", nil)
+	kube, user, err := f.serviceAccount(wc, "imagePullSecrets")
+	if err != nil {
+		return nil, err
 	}
 	for _, ref := range refs {
-		secret, err := f.cfg.Kube.CoreV1().Secrets(namespace).Get(ctx, ref.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
+		secret, err := kube.CoreV1().Secrets(namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
 			return nil, transient(ReasonPullSecretInvalid, fmt.Sprintf("image pull secret %s/%s not found", namespace, ref.Name), err)
-		}
-		if err != nil {
-			return nil, transient(ReasonPullSecretInvalid, fmt.Sprintf("reading image pull secret %s/%s: %v", namespace, ref.Name, err), err)
+		case apierrors.IsForbidden(err):
+			return nil, forbidden("secret", namespace, ref.Name, user, err)
+		case err != nil:
+			return nil, transient(ReasonPullSecretInvalid, fmt.Sprintf("reading image pull secret %s/%s as %s failed", namespace, ref.Name, user), err)
 		}
 		var entries dockerKeychain
 		switch secret.Type {

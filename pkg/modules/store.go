@@ -80,7 +80,7 @@ func OpenStore(dir string, maxBytes int64) (*Store, error) {
 	if err := os.RemoveAll(s.tmpDir()); err != nil {
 		return nil, fmt.Errorf("module store[%s]: %w", dir, err)
 	}
-	for _, d := range []string{s.tmpDir(), filepath.Join(dir, "sha256"), filepath.Join(dir, "manifests")} {
+	for _, d := range []string{s.tmpDir(), filepath.Join(dir, "sha256"), filepath.Join(dir, "manifests"), filepath.Join(dir, "sources")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("module store[%s]: %w", dir, err)
 		}
@@ -100,6 +100,11 @@ func OpenStore(dir string, maxBytes int64) (*Store, error) {
 	s.mu.Lock()
 	s.evictLocked()
 	s.mu.Unlock()
+	for _, d := range []string{"manifests", "sources"} {
+		if err := s.pruneRecords(filepath.Join(dir, d)); err != nil {
+			return nil, fmt.Errorf("module store[%s]: %w", dir, err)
+		}
+	}
 	stores.Store(s, struct{}{})
 	return s, nil
 }

@@ -160,12 +160,20 @@ func TestStore_Pins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	manifest, module := digestOf([]byte("manifest")), digestOf([]byte("module"))
+	lease, err := s.Add(wasmModule("pinned"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease.Release()
+	manifest, module := digestOf([]byte("manifest")), lease.Digest()
 	if err := s.pin(manifest, module); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.pin("sha256:../../etc/passwd", module); err == nil {
 		t.Fatal("a malformed manifest digest was pinned")
+	}
+	if err := s.pin(digestOf([]byte("evicted")), digestOf([]byte("gone"))); err != nil {
+		t.Fatal(err)
 	}
 	s2, err := OpenStore(dir, 0) // pins survive a restart
 	if err != nil {
@@ -176,5 +184,8 @@ func TestStore_Pins(t *testing.T) {
 	}
 	if _, ok := s2.pinned(digestOf([]byte("other"))); ok {
 		t.Fatal("an unknown manifest is pinned")
+	}
+	if _, ok := s2.pinned(digestOf([]byte("evicted"))); ok {
+		t.Fatal("the pin of a module the store no longer holds survived a restart")
 	}
 }

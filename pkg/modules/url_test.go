@@ -60,11 +60,11 @@ func TestFetch_URL(t *testing.T) {
 		permanent  bool
 	}{
 		{name: "verified module", path: "/module.wasm", sha256: sha},
-		{name: "sha256 mismatch", path: "/module.wasm", sha256: fmt.Sprintf("%064x", 1), wantReason: ReasonDigestMismatch, permanent: true},
-		{name: "not found", path: "/missing.wasm", sha256: sha, wantReason: ReasonModuleNotFound},
-		{name: "forbidden", path: "/private.wasm", sha256: sha, wantReason: ReasonUnauthorized},
-		{name: "too large by Content-Length", path: "/large.wasm", sha256: shaOf(large), wantReason: ReasonModuleTooLarge, permanent: true},
-		{name: "too large while streaming", path: "/chunked.wasm", sha256: shaOf(large), wantReason: ReasonModuleTooLarge, permanent: true},
+		{name: "sha256 mismatch", path: "/module.wasm", sha256: fmt.Sprintf("%064x", 1), wantReason: ReasonFetchFailed},
+		{name: "not found", path: "/missing.wasm", sha256: sha, wantReason: ReasonFetchFailed},
+		{name: "forbidden", path: "/private.wasm", sha256: sha, wantReason: ReasonFetchFailed},
+		{name: "too large by Content-Length", path: "/large.wasm", sha256: shaOf(large), wantReason: ReasonFetchFailed},
+		{name: "too large while streaming", path: "/chunked.wasm", sha256: shaOf(large), wantReason: ReasonFetchFailed},
 		{name: "not Wasm", path: "/text", sha256: shaOf([]byte("<html>not a module</html>")), wantReason: ReasonNotWasm, permanent: true},
 		{name: "timeout", path: "/slow.wasm", sha256: sha, timeout: 200 * time.Millisecond, wantReason: ReasonFetchFailed},
 		{name: "redirect to plain HTTP", path: "/plain-redirect", sha256: sha, wantReason: ReasonFetchFailed},
@@ -75,7 +75,8 @@ func TestFetch_URL(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f := NewFetcher(FetcherConfig{Store: store, HTTPClient: srv.Client(), MaxModuleBytes: 1024, Timeout: tt.timeout})
+			f := NewFetcher(FetcherConfig{Store: store, HTTPClient: srv.Client(), AllowLocalURLHosts: true,
+				MaxModuleBytes: 1024, Timeout: tt.timeout})
 			wc := &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"},
 				Spec: v1alpha1.WasmControllerSpec{Module: v1alpha1.ModuleSource{URL: srv.URL + tt.path, SHA256: tt.sha256}}}
 			m, err := f.Fetch(t.Context(), wc)

@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -35,6 +36,12 @@ type Registry struct {
 	Corrupt atomic.Bool
 	// BlobGets counts the blob downloads.
 	BlobGets atomic.Int64
+	// ManifestHeads counts the HEAD requests of manifests, answered or
+	// refused.
+	ManifestHeads atomic.Int64
+
+	// hold, while set, is closed when blob downloads may go on.
+	hold atomic.Pointer[chan struct{}]
 
 	user, password string
 }
@@ -51,6 +58,9 @@ func NewPrivateRegistry(t testing.TB, user, password string) *Registry {
 	r := &Registry{user: user, password: password}
 	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodHead && strings.Contains(req.URL.Path, "/manifests/") {
+			r.ManifestHeads.Add(1)
+		}
 		if r.user != "" {
 			if u, p, ok := req.BasicAuth(); !ok || u != r.user || p != r.password {
 				w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
@@ -60,6 +70,13 @@ func NewPrivateRegistry(t testing.TB, user, password string) *Registry {
 		}
 		if req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/blobs/") {
 			r.BlobGets.Add(1)
+			if hold := r.hold.Load(); hold != nil {
+				select {
+				case <-*hold:
+				case <-req.Context().Done():
+					return
+				}
+			}
 			if r.Corrupt.Load() {
 				rec := httptest.NewRecorder()
 				inner.ServeHTTP(rec, req)
@@ -81,6 +98,17 @@ func NewPrivateRegistry(t testing.TB, user, password string) *Registry {
 	u, _ := url.Parse(srv.URL)
 	r.Host = u.Host
 	return r
+}
+
+// HoldBlobs makes blob downloads wait, as a slow registry's do, until
+// release is called (or the request ends); the test's end releases them too.
+func (r *Registry) HoldBlobs(t testing.TB) (release func()) {
+	hold := make(chan struct{})
+	r.hold.Store(&hold)
+	var once sync.Once
+	release = func() { once.Do(func() { r.hold.Store(nil); close(hold) }) }
+	t.Cleanup(release)
+	return release
 }
 
 // Ref returns the reference of repo ("name:tag") in the registry.
@@ -122,6 +150,18 @@ func (r *Registry) Push(t testing.TB, ref string, configType types.MediaType, la
 	m := v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1, Config: put([]byte("{}"), configType)}
 	for _, l := range layers {
 		m.Layers = append(m.Layers, put(l.Bytes, l.MediaType))
+	}
+	return r.PushManifest(t, ref, m)
+}
+
+// PushManifest tags the manifest m ref, without uploading its blobs, as a
+// registry that claims what it does not hold would serve it. It returns the
+// manifest's digest.
+func (r *Registry) PushManifest(t testing.TB, ref string, m v1.Manifest) v1.Hash {
+	t.Helper()
+	tag, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
 	}
 	body, err := json.Marshal(m)
 	if err != nil {
