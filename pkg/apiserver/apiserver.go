@@ -49,6 +49,9 @@ type ModulesConfig struct {
 	StoreMaxBytes int64
 	// InsecureRegistries are registries spoken to over plain HTTP.
 	InsecureRegistries []string
+	// AllowLocalURLHosts lets url sources name loopback and link-local
+	// hosts.
+	AllowLocalURLHosts bool
 }
 
 // Config is the configuration of the server before it is completed.
@@ -126,7 +129,8 @@ func (c completedConfig) runControllers(hook genericapiserver.PostStartHookConte
 	}
 	h, err := host.New(host.Config{Runtime: rt, Controllers: loopback, Cluster: c.ExtraConfig.Cluster,
 		MaxRunningGuests: c.ExtraConfig.MaxRunningGuests, SnapshotDir: filepath.Join(c.ExtraConfig.StateDir, "snapshots"),
-		Modules: modules.FetcherConfig{Store: store, MaxModuleBytes: c.ExtraConfig.Ceilings.ModuleBytes, InsecureRegistries: m.InsecureRegistries}})
+		Modules: modules.FetcherConfig{Store: store, MaxModuleBytes: c.ExtraConfig.Ceilings.ModuleBytes, InsecureRegistries: m.InsecureRegistries,
+			AllowLocalURLHosts: m.AllowLocalURLHosts}})
 	if err != nil {
 		_ = rt.Close(context.Background())
 		return err

@@ -112,8 +112,10 @@ type serverProcess struct {
 	args []string
 	// env is added to the server's environment.
 	env []string
-	cmd *exec.Cmd
-	log *os.File
+	// flags are added to the server's flags, whatever args say.
+	flags []string
+	cmd   *exec.Cmd
+	log   *os.File
 	// stopsWith is set once a test's cleanup stops the server: a restart
 	// from a subtest must not tie the server's life to the subtest.
 	stopsWith bool
@@ -138,6 +140,7 @@ func (p *serverProcess) start(t *testing.T) {
 			"--authorization-kubeconfig="+p.kubeconfig,
 		)
 	}
+	args = append(args, p.flags...)
 	p.cmd = exec.Command(p.bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = log, log
 	p.cmd.Env = append(os.Environ(), p.env...)

@@ -114,6 +114,10 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	mfs.StringSliceVar(&o.Modules.InsecureRegistries, "insecure-registry", o.Modules.InsecureRegistries,
 		"Registry (host:port) to pull module images from over plain HTTP. Loopback registries (localhost, 127.0.0.1) "+
 			"always are. Repeat or separate with commas.")
+	mfs.BoolVar(&o.Modules.AllowLocalURLHosts, "allow-local-module-urls", o.Modules.AllowLocalURLHosts,
+		"Let spec.module.url name the server's own node or a link-local address (localhost, 127.0.0.0/8, ::1, "+
+			"169.254.0.0/16, fe80::/10). Off by default: a tenant could otherwise make the server fetch from services "+
+			"only it can reach, such as a cloud metadata endpoint. For development and tests.")
 
 	o.Ceilings.AddFlags(&fss)
 
