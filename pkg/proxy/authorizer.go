@@ -22,8 +22,9 @@ const (
 	deniedTTL  = 5 * time.Second
 )
 
-// Authorizer asks the cluster (SubjectAccessReview) whether a user may get
-// or list a resource, and remembers the answer for a short while.
+// Authorizer asks the cluster (SubjectAccessReview) whether a user may make
+// a request (get, list, watch, ... a resource, or one object of it), and
+// remembers the answer for a short while.
 type Authorizer struct {
 	client kubernetes.Interface
 	now    func() time.Time

@@ -25,7 +25,9 @@ type CachedWatch struct {
 //
 // Reads of resources the controller did not declare are refused with 403,
 // naming the missing watch. A read with the header "Cache-Control:
-// no-cache" bypasses the cache (read-your-writes) and is counted.
+// no-cache" bypasses the cache (read-your-writes) and is counted. The cache
+// holds objects, so it serves GETs of an object and of its status, and no
+// other subresource.
 type CacheView struct {
 	controller string // namespace/name, for metrics
 	user       string
@@ -60,6 +62,11 @@ func (v *CacheView) ServeAPI(ctx context.Context, req *wasmruntime.APIRequest) *
 		return status(http.StatusForbidden, "Forbidden", fmt.Sprintf(
 			"%s %s is not watched by this WasmController: add a watch for it to spec.watches to read it",
 			p.Resource.GroupResource(), scope))
+	}
+	if p.Subresource != "" && p.Subresource != "status" {
+		return status(http.StatusNotFound, "NotFound", fmt.Sprintf(
+			"%s %q: reads of the subresource %q are not served to guests; the cache holds objects and their status",
+			p.Resource.GroupResource(), p.Name, p.Subresource))
 	}
 	verb := "list"
 	if p.Name != "" {

@@ -45,6 +45,11 @@ var responseHeaders = []string{"Content-Type", "Warning", "Retry-After", "Audit-
 //
 // Names are matched in any case; a name given twice in different cases is
 // refused.
+//
+// A header outside this list fails the whole request rather than being
+// dropped: a guest that sends one expects it to change the request, and
+// learns at once that it does not, instead of seeing a request made as
+// something else than it meant.
 func checkHeaders(gr *guestRequest, headers map[string]string) *wasmruntime.APIResponse {
 	bad := func(format string, args ...any) *wasmruntime.APIResponse {
 		return status(http.StatusBadRequest, "BadRequest", fmt.Sprintf(format, args...))

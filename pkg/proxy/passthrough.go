@@ -97,7 +97,7 @@ func (p *Passthrough) serve(ctx context.Context, gr *guestRequest) *wasmruntime.
 	resp := &wasmruntime.APIResponse{Status: hresp.StatusCode, Headers: passedHeaders(hresp.Header)}
 	if len(b) > 0 {
 		if !json.Valid(b) {
-			st := status(hresp.StatusCode, "InternalError", strings.TrimSpace(string(b)))
+			st := status(hresp.StatusCode, "InternalError", plainMessage(b))
 			for k, v := range resp.Headers {
 				if k != "Content-Type" {
 					st.Headers[k] = v
@@ -114,4 +114,16 @@ func (p *Passthrough) serve(ctx context.Context, gr *guestRequest) *wasmruntime.
 func tooLarge() *wasmruntime.APIResponse {
 	return status(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
 		"the response is larger than 64 MiB: list with a limit and continue")
+}
+
+// maxPlainMessage bounds the part of a body that is not JSON which a guest
+// gets as the message of a Status.
+const maxPlainMessage = 1024
+
+// plainMessage is the start of a body that is not JSON, as a message.
+func plainMessage(b []byte) string {
+	if len(b) > maxPlainMessage {
+		b = b[:maxPlainMessage]
+	}
+	return strings.ToValidUTF8(strings.TrimSpace(string(b)), "?")
 }

@@ -135,3 +135,23 @@ func TestPassthrough_ResponseHeaders(t *testing.T) {
 		t.Errorf("answer %d with headers %v; want 429 with %v", resp.Status, resp.Headers, want)
 	}
 }
+
+// TestPassthrough_PlainBodyBound checks that a body that is not JSON comes
+// back as a Status whose message is only the start of it.
+func TestPassthrough_PlainBodyBound(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadGateway)
+		_, _ = w.Write([]byte(strings.Repeat("upstream broke ", 1<<16)))
+	}))
+	defer srv.Close()
+	p, err := NewPassthrough(&rest.Config{Host: srv.URL}, "team-a", "replicator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := p.ServeAPI(t.Context(), &wasmruntime.APIRequest{Method: "DELETE", Path: "/api/v1/namespaces/d/configmaps/x"})
+	var st struct{ Message string }
+	if err := json.Unmarshal(resp.Body, &st); err != nil || resp.Status != http.StatusBadGateway ||
+		!strings.HasPrefix(st.Message, "upstream broke") || len(st.Message) > maxPlainMessage {
+		t.Errorf("answer %d with a message of %d bytes (%v); want 502 with at most %d", resp.Status, len(st.Message), err, maxPlainMessage)
+	}
+}
