@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -16,8 +15,8 @@ var errTooLarge = errors.New("the response is over its size limit")
 // bytes, so that an answer too large for a guest is given up as soon as
 // that is known instead of after it was built whole.
 type boundedBuffer struct {
-	buf bytes.Buffer
-	max int
+	data []byte
+	max  int
 }
 
 func newBoundedBuffer(max int) *boundedBuffer {
@@ -27,10 +26,11 @@ func newBoundedBuffer(max int) *boundedBuffer {
 // Write implements io.Writer; it writes nothing and fails with errTooLarge
 // when p would take the buffer past its bound.
 func (b *boundedBuffer) Write(p []byte) (int, error) {
-	if b.buf.Len()+len(p) > b.max {
+	if len(b.data)+len(p) > b.max {
 		return 0, errTooLarge
 	}
-	return b.buf.Write(p)
+	b.data = append(b.data, p...)
+	return len(p), nil
 }
 
 // writeString writes s, within the bound.
@@ -45,13 +45,17 @@ func (b *boundedBuffer) writeJSON(v any) error {
 	if err != nil {
 		return err
 	}
+	if len(b.data) == 0 && len(enc) <= b.max {
+		b.data = enc // a whole body, such as one object: no copy
+		return nil
+	}
 	_, err = b.Write(enc)
 	return err
 }
 
 // response is a 200 answer with the buffer as its JSON body.
 func (b *boundedBuffer) response() *wasmruntime.APIResponse {
-	return &wasmruntime.APIResponse{Status: http.StatusOK, Headers: map[string]string{"Content-Type": jsonType}, Body: b.buf.Bytes()}
+	return &wasmruntime.APIResponse{Status: http.StatusOK, Headers: map[string]string{"Content-Type": jsonType}, Body: b.data}
 }
 
 // encodingFailed answers a failed encoding: 413 when it was over the bound.

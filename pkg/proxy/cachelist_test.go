@@ -142,8 +142,8 @@ func TestEncodeList_StopsAtTheBound(t *testing.T) {
 	if !errors.Is(err, errTooLarge) {
 		t.Fatalf("encodeList = %v, want errTooLarge", err)
 	}
-	if out.buf.Len() > 1000 {
-		t.Errorf("the buffer grew to %d bytes, past its bound of 1000", out.buf.Len())
+	if len(out.data) > 1000 {
+		t.Errorf("the buffer grew to %d bytes, past its bound of 1000", len(out.data))
 	}
 
 	out = newBoundedBuffer(1 << 20)
@@ -155,8 +155,8 @@ func TestEncodeList_StopsAtTheBound(t *testing.T) {
 		Metadata         map[string]any
 		Items            []map[string]any
 	}
-	if err := json.Unmarshal(out.buf.Bytes(), &list); err != nil {
-		t.Fatalf("not JSON: %v\n%s", err, out.buf.Bytes())
+	if err := json.Unmarshal(out.data, &list); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out.data)
 	}
 	if list.APIVersion != "v1" || list.Kind != "ConfigMapList" || list.Metadata["resourceVersion"] != "7" || len(list.Items) != 2 {
 		t.Errorf("list = %+v", list)

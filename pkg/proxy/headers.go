@@ -54,13 +54,18 @@ func checkHeaders(gr *guestRequest, headers map[string]string) *wasmruntime.APIR
 	bad := func(format string, args ...any) *wasmruntime.APIResponse {
 		return status(http.StatusBadRequest, "BadRequest", fmt.Sprintf(format, args...))
 	}
-	seen := sets.New[string]()
+	var seen sets.Set[string]
+	if len(headers) > 1 {
+		seen = sets.New[string]()
+	}
 	for name, value := range headers {
 		canonical := textproto.CanonicalMIMEHeaderKey(name)
-		if seen.Has(canonical) {
-			return bad("header %q is given twice", canonical)
+		if seen != nil {
+			if seen.Has(canonical) {
+				return bad("header %q is given twice", canonical)
+			}
+			seen.Insert(canonical)
 		}
-		seen.Insert(canonical)
 		if strings.ContainsFunc(value, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 			return bad("header %q has a control character in its value", canonical)
 		}
