@@ -62,11 +62,7 @@ func (p *Passthrough) ServeAPI(ctx context.Context, req *wasmruntime.APIRequest)
 // and re-encoded query, the body's checked Content-Type, Accept JSON, and
 // the impersonation of the ServiceAccount, which client-go adds.
 func (p *Passthrough) serve(ctx context.Context, gr *guestRequest) *wasmruntime.APIResponse {
-	u := *p.host
-	u.Path = strings.TrimSuffix(u.Path, "/") + gr.rawPath
-	u.RawPath = ""
-	u.RawQuery = gr.query.Encode()
-	u.Fragment = ""
+	u := requestURL(p.host, gr)
 	var body io.Reader
 	if len(gr.body) > 0 {
 		body = bytes.NewReader(gr.body)
@@ -108,6 +104,16 @@ func (p *Passthrough) serve(ctx context.Context, gr *guestRequest) *wasmruntime.
 		resp.Body = b
 	}
 	return resp
+}
+
+// requestURL is the URL of a checked request on the API server at host.
+func requestURL(host *url.URL, gr *guestRequest) *url.URL {
+	u := *host
+	u.Path = strings.TrimSuffix(u.Path, "/") + gr.rawPath
+	u.RawPath = ""
+	u.RawQuery = gr.query.Encode()
+	u.Fragment = ""
+	return &u
 }
 
 // tooLarge answers a response over maxBody.
