@@ -22,8 +22,9 @@ const (
 	deniedTTL  = 5 * time.Second
 )
 
-// Authorizer asks the cluster (SubjectAccessReview) whether a user may get
-// or list a resource, and remembers the answer for a short while.
+// Authorizer asks the cluster (SubjectAccessReview) whether a user may make
+// a request (get, list, watch, ... a resource, or one object of it), and
+// remembers the answer for a short while.
 type Authorizer struct {
 	client kubernetes.Interface
 	now    func() time.Time
@@ -32,9 +33,27 @@ type Authorizer struct {
 	decisions map[accessKey]decision
 }
 
+// maxDecisions bounds how many answers are remembered: answers are kept per
+// object name, and guests choose the names they read. Past it, expired
+// answers are dropped, and if that is not enough, all of them.
+const maxDecisions = 10000
+
+// Access is one request a SubjectAccessReview asks about.
+type Access struct {
+	// Verb is the API verb: get, list, watch, create, ...
+	Verb string
+	// Resource is the resource asked about.
+	Resource schema.GroupVersionResource
+	// Namespace is the namespace, "" for all namespaces or a cluster-scoped
+	// resource.
+	Namespace string
+	// Name is the object's name, "" for any object of the resource.
+	Name string
+}
+
 type accessKey struct {
-	user, verb, namespace string
-	resource              schema.GroupVersionResource
+	user string
+	Access
 }
 
 type decision struct {
@@ -48,9 +67,47 @@ func NewAuthorizer(client kubernetes.Interface) *Authorizer {
 }
 
 // Allowed says whether user may verb the resource in namespace ("" for all
-// namespaces or a cluster-scoped resource).
+// namespaces or a cluster-scoped resource), whatever the object's name.
 func (a *Authorizer) Allowed(ctx context.Context, user, verb string, gvr schema.GroupVersionResource, namespace string) (bool, error) {
-	key := accessKey{user: user, verb: verb, namespace: namespace, resource: gvr}
+	return a.ask(ctx, user, Access{Verb: verb, Resource: gvr, Namespace: namespace})
+}
+
+// AllowedVerbs says whether user may do every one of verbs on the resource
+// in namespace, e.g. "list" and "watch" for a watch. It stops at the first
+// verb denied.
+func (a *Authorizer) AllowedVerbs(ctx context.Context, user string, gvr schema.GroupVersionResource, namespace string, verbs ...string) (bool, error) {
+	for _, verb := range verbs {
+		ok, err := a.Allowed(ctx, user, verb, gvr, namespace)
+		if err != nil || !ok {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// AllowedAccess says whether user may make the request access, including
+// its object's name, so that RBAC rules with resourceNames count.
+//
+// # Notes
+//
+// An access with a name is first asked without it: an answer for every
+// name covers each one, as in RBAC, and is one review for all the objects
+// of a resource. Only when that is denied is the name asked about.
+func (a *Authorizer) AllowedAccess(ctx context.Context, user string, access Access) (bool, error) {
+	if access.Name != "" {
+		named := access
+		access.Name = ""
+		if ok, err := a.ask(ctx, user, access); err != nil || ok {
+			return ok, err
+		}
+		access = named
+	}
+	return a.ask(ctx, user, access)
+}
+
+// ask answers one access from memory or with a SubjectAccessReview.
+func (a *Authorizer) ask(ctx context.Context, user string, access Access) (bool, error) {
+	key := accessKey{user: user, Access: access}
 	a.mu.Lock()
 	d, ok := a.decisions[key]
 	a.mu.Unlock()
@@ -61,7 +118,8 @@ func (a *Authorizer) Allowed(ctx context.Context, user, verb string, gvr schema.
 		User:   user,
 		Groups: serviceAccountGroups(user),
 		ResourceAttributes: &authorizationv1.ResourceAttributes{
-			Verb: verb, Group: gvr.Group, Version: gvr.Version, Resource: gvr.Resource, Namespace: namespace,
+			Verb: access.Verb, Group: access.Resource.Group, Version: access.Resource.Version, Resource: access.Resource.Resource,
+			Namespace: access.Namespace, Name: access.Name,
 		},
 	}}
 	resp, err := a.client.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
@@ -73,9 +131,25 @@ func (a *Authorizer) Allowed(ctx context.Context, user, verb string, gvr schema.
 		ttl = allowedTTL
 	}
 	a.mu.Lock()
-	a.decisions[key] = decision{allowed: resp.Status.Allowed, expires: a.now().Add(ttl)}
+	a.remember(key, decision{allowed: resp.Status.Allowed, expires: a.now().Add(ttl)})
 	a.mu.Unlock()
 	return resp.Status.Allowed, nil
+}
+
+// remember keeps an answer, within maxDecisions. a.mu is held.
+func (a *Authorizer) remember(key accessKey, d decision) {
+	if len(a.decisions) >= maxDecisions {
+		now := a.now()
+		for k, old := range a.decisions {
+			if !now.Before(old.expires) {
+				delete(a.decisions, k)
+			}
+		}
+		if len(a.decisions) >= maxDecisions {
+			clear(a.decisions)
+		}
+	}
+	a.decisions[key] = d
 }
 
 // Forget drops every remembered answer, for when RBAC changed.

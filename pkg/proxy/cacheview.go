@@ -1,18 +1,11 @@
 package proxy
 
 import (
-	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
-	"slices"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
 
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
@@ -32,7 +25,9 @@ type CachedWatch struct {
 //
 // Reads of resources the controller did not declare are refused with 403,
 // naming the missing watch. A read with the header "Cache-Control:
-// no-cache" bypasses the cache (read-your-writes) and is counted.
+// no-cache" bypasses the cache (read-your-writes) and is counted. The cache
+// holds objects, so it serves GETs of an object and of its status, and no
+// other subresource.
 type CacheView struct {
 	controller string // namespace/name, for metrics
 	user       string
@@ -49,26 +44,29 @@ func NewCacheView(controller, user string, watches []CachedWatch, authz *Authori
 
 // ServeAPI implements runtime.APIHandler.
 func (v *CacheView) ServeAPI(ctx context.Context, req *wasmruntime.APIRequest) *wasmruntime.APIResponse {
-	if resp := refuse(req); resp != nil {
+	gr, resp := checkRequest(req)
+	if resp != nil {
 		return resp
 	}
-	if req.Method != http.MethodGet {
+	if gr.method != http.MethodGet {
 		guestRequests.WithLabelValues(v.controller, "apiserver").Inc()
-		return v.apiServer.ServeAPI(ctx, req)
+		return v.apiServer.serve(ctx, gr)
 	}
-	p, ok := parseAPIPath(req.Path)
-	if !ok {
-		return wasmruntime.StatusResponse(http.StatusNotFound, "NotFound", fmt.Sprintf("path %q is not a resource path", req.Path))
-	}
+	p := gr.path
 	w := v.watchFor(p)
 	if w == nil {
 		scope := "in all namespaces"
 		if p.Namespace != "" {
 			scope = fmt.Sprintf("in namespace %q", p.Namespace)
 		}
-		return wasmruntime.StatusResponse(http.StatusForbidden, "Forbidden", fmt.Sprintf(
+		return status(http.StatusForbidden, "Forbidden", fmt.Sprintf(
 			"%s %s is not watched by this WasmController: add a watch for it to spec.watches to read it",
 			p.Resource.GroupResource(), scope))
+	}
+	if p.Subresource != "" && p.Subresource != "status" {
+		return status(http.StatusNotFound, "NotFound", fmt.Sprintf(
+			"%s %q: reads of the subresource %q are not served to guests; the cache holds objects and their status",
+			p.Resource.GroupResource(), p.Name, p.Subresource))
 	}
 	verb := "list"
 	if p.Name != "" {
@@ -77,15 +75,15 @@ func (v *CacheView) ServeAPI(ctx context.Context, req *wasmruntime.APIRequest) *
 	if resp := v.authorize(ctx, verb, p); resp != nil {
 		return resp
 	}
-	if req.Headers["Cache-Control"] == "no-cache" {
+	if gr.noCache {
 		guestRequests.WithLabelValues(v.controller, "apiserver").Inc()
-		return v.apiServer.ServeAPI(ctx, req)
+		return v.apiServer.serve(ctx, gr)
 	}
 	guestRequests.WithLabelValues(v.controller, "cache").Inc()
 	if p.Name != "" {
 		return v.get(w, p)
 	}
-	return v.list(w, p, req.Query)
+	return v.list(w, p, gr.query)
 }
 
 // watchFor finds the declared watch that covers a path's resource and scope.
@@ -100,9 +98,9 @@ func (v *CacheView) watchFor(p apiPath) *CachedWatch {
 }
 
 func (v *CacheView) authorize(ctx context.Context, verb string, p apiPath) *wasmruntime.APIResponse {
-	allowed, err := v.authz.Allowed(ctx, v.user, verb, p.Resource, p.Namespace)
+	allowed, err := v.authz.AllowedAccess(ctx, v.user, Access{Verb: verb, Resource: p.Resource, Namespace: p.Namespace, Name: p.Name})
 	if err != nil {
-		return wasmruntime.StatusResponse(http.StatusInternalServerError, "InternalError", "authorizing the read: "+err.Error())
+		return status(http.StatusInternalServerError, "InternalError", "authorizing the read: "+err.Error())
 	}
 	if allowed {
 		return nil
@@ -115,7 +113,7 @@ func (v *CacheView) authorize(ctx context.Context, verb string, p apiPath) *wasm
 	if p.Namespace != "" {
 		where = fmt.Sprintf("in the namespace %q", p.Namespace)
 	}
-	return wasmruntime.StatusResponse(http.StatusForbidden, "Forbidden", fmt.Sprintf(
+	return status(http.StatusForbidden, "Forbidden", fmt.Sprintf(
 		"%s is forbidden: User %q cannot %s resource %q in API group %q %s",
 		what, v.user, verb, p.Resource.Resource, p.Resource.Group, where))
 }
@@ -127,62 +125,18 @@ func (v *CacheView) get(w *CachedWatch, p apiPath) *wasmruntime.APIResponse {
 	}
 	obj, exists, err := w.Informer.GetIndexer().GetByKey(key)
 	if err != nil {
-		return wasmruntime.StatusResponse(http.StatusInternalServerError, "InternalError", err.Error())
+		return status(http.StatusInternalServerError, "InternalError", err.Error())
 	}
 	if !exists {
-		return wasmruntime.StatusResponse(http.StatusNotFound, "NotFound", fmt.Sprintf("%s %q not found", p.Resource.GroupResource(), p.Name))
+		return status(http.StatusNotFound, "NotFound", fmt.Sprintf("%s %q not found", p.Resource.GroupResource(), p.Name))
 	}
-	return encode(obj)
-}
-
-func (v *CacheView) list(w *CachedWatch, p apiPath, query string) *wasmruntime.APIResponse {
-	q, _ := url.ParseQuery(query) // refuse already checked it parses
-	lsel, err := labels.Parse(q.Get("labelSelector"))
-	if err != nil {
-		return wasmruntime.StatusResponse(http.StatusBadRequest, "BadRequest", "labelSelector: "+err.Error())
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return status(http.StatusInternalServerError, "InternalError", fmt.Sprintf("the cache holds a %T", obj))
 	}
-	fsel, err := fields.ParseSelector(q.Get("fieldSelector"))
-	if err != nil {
-		return wasmruntime.StatusResponse(http.StatusBadRequest, "BadRequest", "fieldSelector: "+err.Error())
+	out := newBoundedBuffer(maxBody)
+	if err := out.writeJSON(u.Object); err != nil {
+		return encodingFailed(err)
 	}
-	var objs []any
-	if p.Namespace != "" {
-		objs, err = w.Informer.GetIndexer().ByIndex(cache.NamespaceIndex, p.Namespace)
-		if err != nil {
-			return wasmruntime.StatusResponse(http.StatusInternalServerError, "InternalError", err.Error())
-		}
-	} else {
-		objs = w.Informer.GetStore().List()
-	}
-	matched := make([]*unstructured.Unstructured, 0, len(objs))
-	for _, obj := range objs {
-		if u, ok := obj.(*unstructured.Unstructured); ok && Matches(u, lsel, fsel) {
-			matched = append(matched, u)
-		}
-	}
-	// In key order, as the API server lists.
-	slices.SortFunc(matched, func(a, b *unstructured.Unstructured) int {
-		return cmp.Or(strings.Compare(a.GetNamespace(), b.GetNamespace()), strings.Compare(a.GetName(), b.GetName()))
-	})
-	items := make([]map[string]any, len(matched))
-	for i, u := range matched {
-		items[i] = u.Object
-	}
-	return encode(map[string]any{
-		"apiVersion": p.Resource.GroupVersion().String(),
-		"kind":       w.Kind + "List",
-		"metadata":   map[string]any{"resourceVersion": w.Informer.LastSyncResourceVersion()},
-		"items":      items,
-	})
-}
-
-func encode(obj any) *wasmruntime.APIResponse {
-	if u, ok := obj.(*unstructured.Unstructured); ok {
-		obj = u.Object
-	}
-	b, err := json.Marshal(obj)
-	if err != nil {
-		return wasmruntime.StatusResponse(http.StatusInternalServerError, "InternalError", "encoding: "+err.Error())
-	}
-	return &wasmruntime.APIResponse{Status: http.StatusOK, Body: b}
+	return out.response()
 }

@@ -77,6 +77,10 @@ func TestCacheView_ServeAPI(t *testing.T) {
 	}{
 		{name: "get from the cache", req: wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/configmaps/a"},
 			wantStatus: 200, wantInBody: `"name":"a"`},
+		{name: "status from the cache", req: wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/configmaps/a/status"},
+			wantStatus: 200, wantInBody: `"name":"a"`},
+		{name: "another subresource is not in the cache", req: wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/configmaps/a/scale"},
+			wantStatus: 404, wantInBody: `subresource \"scale\"`},
 		{name: "not in the cache", req: wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/configmaps/zzz"},
 			wantStatus: 404, wantInBody: `"reason":"NotFound"`},
 		{name: "list with a label selector", req: wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/configmaps", Query: "labelSelector=app%3Dx"},
@@ -122,8 +126,9 @@ func TestCacheView_ServeAPI(t *testing.T) {
 			}
 		})
 	}
-	// One SubjectAccessReview per (verb, resource, namespace), remembered.
-	if n := sars.Load(); n != 3 {
-		t.Errorf("SubjectAccessReviews = %d, want 3: get and list of configmaps, get of secrets (the no-cache get reuses the first)", n)
+	// One SubjectAccessReview per (verb, resource, namespace), remembered,
+	// and one for the name when that is denied.
+	if n := sars.Load(); n != 4 {
+		t.Errorf("SubjectAccessReviews = %d, want 4: get and list of configmaps, get of any secret and of secret s (the no-cache get reuses the first)", n)
 	}
 }

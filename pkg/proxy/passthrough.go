@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/rest"
 
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
@@ -18,8 +17,6 @@ import (
 
 // maxBody bounds a response body read for a guest, as the ABI does.
 const maxBody = 64 << 20
-
-var allowedMethods = sets.New(http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete)
 
 // Passthrough serves a guest's API requests by passing them to the target
 // cluster's API server as the controller's ServiceAccount.
@@ -53,67 +50,86 @@ func NewPassthrough(cfg *rest.Config, namespace, serviceAccount string) (*Passth
 
 // ServeAPI implements runtime.APIHandler.
 func (p *Passthrough) ServeAPI(ctx context.Context, req *wasmruntime.APIRequest) *wasmruntime.APIResponse {
-	if resp := refuse(req); resp != nil {
+	gr, resp := checkRequest(req)
+	if resp != nil {
 		return resp
 	}
-	u := *p.host
-	u.Path = strings.TrimSuffix(u.Path, "/") + req.Path
-	u.RawQuery = req.Query
+	return p.serve(ctx, gr)
+}
+
+// serve sends a checked request to the API server. The request carries
+// only what the host sets: the server's URL with the guest's checked path
+// and re-encoded query, the body's checked Content-Type, Accept JSON, and
+// the impersonation of the ServiceAccount, which client-go adds.
+func (p *Passthrough) serve(ctx context.Context, gr *guestRequest) *wasmruntime.APIResponse {
+	u := requestURL(p.host, gr)
 	var body io.Reader
-	if len(req.Body) > 0 {
-		body = bytes.NewReader(req.Body)
+	if len(gr.body) > 0 {
+		body = bytes.NewReader(gr.body)
 	}
-	hreq, err := http.NewRequestWithContext(ctx, req.Method, u.String(), body)
+	hreq, err := http.NewRequestWithContext(ctx, gr.method, u.String(), body)
 	if err != nil {
-		return wasmruntime.StatusResponse(http.StatusBadRequest, "BadRequest", err.Error())
+		return status(http.StatusBadRequest, "BadRequest", err.Error())
 	}
-	for k, v := range req.Headers {
-		hreq.Header.Set(k, v)
+	if hreq.URL.Host != p.host.Host || hreq.URL.Path != u.Path {
+		return status(http.StatusBadRequest, "BadRequest", fmt.Sprintf("path %q does not stay on the API server", gr.rawPath))
 	}
-	hreq.Header.Set("Accept", "application/json")
-	if len(req.Body) > 0 && hreq.Header.Get("Content-Type") == "" {
-		hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Accept", jsonType)
+	if gr.contentType != "" {
+		hreq.Header.Set("Content-Type", gr.contentType)
 	}
 	hresp, err := p.client.Do(hreq)
 	if err != nil {
-		return wasmruntime.StatusResponse(http.StatusServiceUnavailable, "ServiceUnavailable", "reaching the API server: "+err.Error())
+		return status(http.StatusServiceUnavailable, "ServiceUnavailable", "reaching the API server: "+err.Error())
 	}
 	defer hresp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(hresp.Body, maxBody+1))
 	if err != nil {
-		return wasmruntime.StatusResponse(http.StatusBadGateway, "InternalError", "reading the API server's response: "+err.Error())
+		return status(http.StatusBadGateway, "InternalError", "reading the API server's response: "+err.Error())
 	}
 	if len(b) > maxBody {
-		return wasmruntime.StatusResponse(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "the response is larger than 64 MiB: list with a limit and continue")
+		return tooLarge()
 	}
-	resp := &wasmruntime.APIResponse{Status: hresp.StatusCode}
+	resp := &wasmruntime.APIResponse{Status: hresp.StatusCode, Headers: passedHeaders(hresp.Header)}
 	if len(b) > 0 {
 		if !json.Valid(b) {
-			return wasmruntime.StatusResponse(hresp.StatusCode, "InternalError", strings.TrimSpace(string(b)))
+			st := status(hresp.StatusCode, "InternalError", plainMessage(b))
+			for k, v := range resp.Headers {
+				if k != "Content-Type" {
+					st.Headers[k] = v
+				}
+			}
+			return st
 		}
 		resp.Body = b
 	}
 	return resp
 }
 
-// refuse answers requests the host does not serve to guests.
-func refuse(req *wasmruntime.APIRequest) *wasmruntime.APIResponse {
-	if !allowedMethods.Has(req.Method) {
-		return wasmruntime.StatusResponse(http.StatusMethodNotAllowed, "MethodNotAllowed", fmt.Sprintf("method %q is not served to guests", req.Method))
+// requestURL is the URL of a checked request on the API server at host.
+func requestURL(host *url.URL, gr *guestRequest) *url.URL {
+	u := *host
+	u.Path = strings.TrimSuffix(u.Path, "/") + gr.rawPath
+	u.RawPath = ""
+	u.RawQuery = gr.query.Encode()
+	u.Fragment = ""
+	return &u
+}
+
+// tooLarge answers a response over maxBody.
+func tooLarge() *wasmruntime.APIResponse {
+	return status(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
+		"the response is larger than 64 MiB: list with a limit and continue")
+}
+
+// maxPlainMessage bounds the part of a body that is not JSON which a guest
+// gets as the message of a Status.
+const maxPlainMessage = 1024
+
+// plainMessage is the start of a body that is not JSON, as a message.
+func plainMessage(b []byte) string {
+	if len(b) > maxPlainMessage {
+		b = b[:maxPlainMessage]
 	}
-	if !strings.HasPrefix(req.Path, "/api/") && !strings.HasPrefix(req.Path, "/apis/") {
-		return wasmruntime.StatusResponse(http.StatusNotFound, "NotFound", fmt.Sprintf("path %q is not a Kubernetes API path", req.Path))
-	}
-	if strings.Contains(req.Path, "..") {
-		return wasmruntime.StatusResponse(http.StatusBadRequest, "BadRequest", "path may not contain ..")
-	}
-	q, err := url.ParseQuery(req.Query)
-	if err != nil {
-		return wasmruntime.StatusResponse(http.StatusBadRequest, "BadRequest", "malformed query: "+err.Error())
-	}
-	if w := q.Get("watch"); w == "true" || w == "1" || strings.Contains(req.Path, "/watch/") {
-		return wasmruntime.StatusResponse(http.StatusMethodNotAllowed, "MethodNotAllowed",
-			"guests cannot watch: the host watches for them and wakes the guest when a wake rule matches")
-	}
-	return nil
+	return strings.ToValidUTF8(strings.TrimSpace(string(b)), "?")
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"k8s.io/client-go/rest"
 
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
@@ -101,5 +102,56 @@ func TestPassthrough_ServeAPI(t *testing.T) {
 				t.Errorf("refused request reached the server: %+v", got)
 			}
 		})
+	}
+}
+
+// TestPassthrough_ResponseHeaders checks that a guest sees the API server's
+// headers of responseHeaders and no other.
+func TestPassthrough_ResponseHeaders(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Add("Warning", `299 - "v1 ConfigMap is deprecated"`)
+		w.Header().Add("Warning", `299 - "unknown field \"x\""`)
+		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Audit-Id", "abc")
+		w.Header().Set("Set-Cookie", "s=1")
+		w.Header().Set("X-Kubernetes-Pf-Flowschema-Uid", "f")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = w.Write([]byte(`{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"TooManyRequests","code":429}`))
+	}))
+	defer srv.Close()
+	p, err := NewPassthrough(&rest.Config{Host: srv.URL}, "team-a", "replicator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := p.ServeAPI(t.Context(), &wasmruntime.APIRequest{Method: "DELETE", Path: "/api/v1/namespaces/d/configmaps/x"})
+	want := map[string]string{
+		"Content-Type": "application/json",
+		"Warning":      `299 - "v1 ConfigMap is deprecated", 299 - "unknown field \"x\""`,
+		"Retry-After":  "1",
+		"Audit-Id":     "abc",
+	}
+	if resp.Status != http.StatusTooManyRequests || !cmp.Equal(resp.Headers, want) {
+		t.Errorf("answer %d with headers %v; want 429 with %v", resp.Status, resp.Headers, want)
+	}
+}
+
+// TestPassthrough_PlainBodyBound checks that a body that is not JSON comes
+// back as a Status whose message is only the start of it.
+func TestPassthrough_PlainBodyBound(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadGateway)
+		_, _ = w.Write([]byte(strings.Repeat("upstream broke ", 1<<16)))
+	}))
+	defer srv.Close()
+	p, err := NewPassthrough(&rest.Config{Host: srv.URL}, "team-a", "replicator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := p.ServeAPI(t.Context(), &wasmruntime.APIRequest{Method: "DELETE", Path: "/api/v1/namespaces/d/configmaps/x"})
+	var st struct{ Message string }
+	if err := json.Unmarshal(resp.Body, &st); err != nil || resp.Status != http.StatusBadGateway ||
+		!strings.HasPrefix(st.Message, "upstream broke") || len(st.Message) > maxPlainMessage {
+		t.Errorf("answer %d with a message of %d bytes (%v); want 502 with at most %d", resp.Status, len(st.Message), err, maxPlainMessage)
 	}
 }

@@ -4,7 +4,11 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/sets"
 )
+
+// namespaceSubresources are the subresources of namespaces.
+var namespaceSubresources = sets.New("status", "finalize")
 
 // apiPath is a parsed Kubernetes REST path.
 type apiPath struct {
@@ -17,7 +21,8 @@ type apiPath struct {
 // parseAPIPath parses /api/v1/[namespaces/NS/]RESOURCE[/NAME[/SUB]] and
 // /apis/GROUP/VERSION/[namespaces/NS/]RESOURCE[/NAME[/SUB]]. A path naming a
 // namespace object itself (/api/v1/namespaces/NAME) is the namespaces
-// resource. ok is false for anything else.
+// resource, and so are its status and finalize subresources. ok is false
+// for anything else.
 func parseAPIPath(path string) (p apiPath, ok bool) {
 	parts := strings.Split(strings.Trim(path, "/"), "/")
 	switch {
@@ -28,7 +33,9 @@ func parseAPIPath(path string) (p apiPath, ok bool) {
 	default:
 		return p, false
 	}
-	if len(parts) >= 3 && parts[0] == "namespaces" {
+	// /api/v1/namespaces/NAME/status and .../finalize are subresources of
+	// a namespace, as the API server reads them.
+	if len(parts) >= 3 && parts[0] == "namespaces" && !namespaceSubresources.Has(parts[2]) {
 		p.Namespace, parts = parts[1], parts[2:]
 	}
 	for _, s := range parts {

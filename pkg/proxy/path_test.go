@@ -22,6 +22,8 @@ func TestParseAPIPath(t *testing.T) {
 		{path: "/apis/apps/v1/namespaces/ns/deployments/d/status", want: apiPath{
 			Resource: schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}, Namespace: "ns", Name: "d", Subresource: "status"}, wantOK: true},
 		{path: "/apis/demo.wasm.io/v1/widgets", want: apiPath{Resource: schema.GroupVersionResource{Group: "demo.wasm.io", Version: "v1", Resource: "widgets"}}, wantOK: true},
+		{path: "/api/v1/namespaces/ns/status", want: apiPath{Resource: schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}, Name: "ns", Subresource: "status"}, wantOK: true},
+		{path: "/api/v1/namespaces/ns/finalize", want: apiPath{Resource: schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}, Name: "ns", Subresource: "finalize"}, wantOK: true},
 		{path: "/api/v1/namespaces/ns/configmaps/x/y/z"},
 		{path: "/api/v1//configmaps"},
 		{path: "/metrics"},
