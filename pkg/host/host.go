@@ -9,13 +9,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
-	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
@@ -88,8 +86,15 @@ type Host struct {
 	lister listers.WasmControllerLister
 	queue  workqueue.TypedRateLimitingInterface[string]
 
+	// accessChanged is signalled when RBAC changed, to check the
+	// controllers' watches again.
+	accessChanged chan struct{}
+
 	mu          sync.Mutex
 	controllers map[string]*controller
+	// refused holds the controllers whose last load was refused because
+	// their ServiceAccount may not read what they watch.
+	refused map[string]struct{}
 }
 
 // New builds a host. It starts nothing until Run.
@@ -104,8 +109,9 @@ func New(cfg Config) (*Host, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
 	}
-	h := &Host{cfg: cfg, compiler: compiler, controllers: map[string]*controller{},
-		clock: cfg.Clock, timers: newTimerQueue(cfg.Clock), scheduler: newScheduler(cfg.MaxRunningGuests),
+	h := &Host{cfg: cfg, compiler: compiler, controllers: map[string]*controller{}, refused: map[string]struct{}{},
+		accessChanged: make(chan struct{}, 1),
+		clock:         cfg.Clock, timers: newTimerQueue(cfg.Clock), scheduler: newScheduler(cfg.MaxRunningGuests),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "wasmcontrollers"}),
@@ -167,6 +173,9 @@ func (h *Host) Run(ctx context.Context) {
 	workers.Go(func() { h.timers.run(ctx) })
 	workers.Go(func() { h.scheduler.run(ctx) })
 	workers.Go(func() { h.reclaimer.run(ctx, h.quiet) })
+	if h.kube != nil {
+		workers.Go(func() { h.recheckAccessOnChange(ctx) })
+	}
 	for range 2 {
 		workers.Add(1)
 		go func() {
@@ -187,34 +196,6 @@ func (h *Host) Run(ctx context.Context) {
 		c.stop()
 		delete(h.controllers, key)
 	}
-}
-
-// forgetAuthorizationOnRBACChange drops the remembered answers of guests'
-// read checks whenever a Role, ClusterRole or binding changes, so that a
-// grant or a revocation takes effect at once rather than when the answer
-// expires.
-func (h *Host) forgetAuthorizationOnRBACChange(ctx context.Context) {
-	factory := kubeinformers.NewSharedInformerFactory(h.kube, 0)
-	forget := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { h.authorizer.Forget() },
-		UpdateFunc: func(any, any) { h.authorizer.Forget() },
-		DeleteFunc: func(any) { h.authorizer.Forget() },
-	}
-	rbac := factory.Rbac().V1()
-	for _, inf := range []cache.SharedIndexInformer{rbac.Roles().Informer(), rbac.RoleBindings().Informer(),
-		rbac.ClusterRoles().Informer(), rbac.ClusterRoleBindings().Informer()} {
-		// Only that something changed matters: keep names, not rules.
-		_ = inf.SetTransform(func(obj any) (any, error) {
-			m, err := meta.Accessor(obj)
-			if err != nil {
-				return obj, nil
-			}
-			return &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
-				Namespace: m.GetNamespace(), Name: m.GetName(), ResourceVersion: m.GetResourceVersion()}}, nil
-		})
-		_, _ = inf.AddEventHandler(forget)
-	}
-	factory.Start(ctx.Done())
 }
 
 // enqueueOnSpecChange passes on updates that change the spec (the
@@ -263,6 +244,7 @@ func (h *Host) sync(ctx context.Context, key string) error {
 	}
 	wc, err := h.lister.WasmControllers(ns).Get(name)
 	if apierrors.IsNotFound(err) {
+		h.noteRefusal(key, nil)
 		h.stopController(key)
 		h.removeSnapshots(ns, name)
 		forgetMetrics(key)
@@ -274,7 +256,7 @@ func (h *Host) sync(ctx context.Context, key string) error {
 	h.mu.Lock()
 	running := h.controllers[key]
 	h.mu.Unlock()
-	if running != nil && running.wc.Generation == wc.Generation && running.wc.UID == wc.UID {
+	if running != nil && running.wc.Generation == wc.Generation && running.wc.UID == wc.UID && !running.revoked.Load() {
 		return nil
 	}
 	h.stopController(key)
@@ -291,6 +273,7 @@ func (h *Host) sync(ctx context.Context, key string) error {
 		return nil
 	}
 	c, err := h.start(ctx, wc)
+	h.noteRefusal(key, err)
 	if err != nil {
 		if isPermanent(err) {
 			return nil // reported in status; waits for a spec change
