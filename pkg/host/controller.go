@@ -277,29 +277,6 @@ func (c *controller) wakeAfter(key wakeKey, d time.Duration, reason string) {
 		func() { c.enqueue(key, reason) })
 }
 
-// stop shuts the controller down and releases everything it holds: no
-// event, timer or worker reaches it afterwards.
-func (c *controller) stop() {
-	for _, s := range c.subscriptions {
-		c.host.dispatcher.unsubscribe(s)
-	}
-	c.host.scheduler.remove(c)
-	c.host.timers.cancel(c)
-	c.cancel()
-	c.queue.ShutDown()
-	c.inflight.Wait()
-	c.done.Wait()
-	c.status.stop()
-	c.suspendIdleInstances() // the context is done: no snapshot is written
-	if c.counted {
-		guestsSuspended.Dec()
-	}
-	if c.module != nil {
-		c.module.Release(context.Background())
-	}
-	c.lease.Release() // nil-safe
-}
-
 // isPermanent says whether a load error waits for a spec change.
 func isPermanent(err error) bool {
 	var abiErr *wasmruntime.ABIError

@@ -90,6 +90,10 @@ type Host struct {
 	// controllers' watches again.
 	accessChanged chan struct{}
 
+	// lingering releases what stopped controllers hold once reconciles
+	// that ignored the stop return.
+	lingering sync.WaitGroup
+
 	mu          sync.Mutex
 	controllers map[string]*controller
 	// refused holds the controllers whose last load was refused because
@@ -195,6 +199,9 @@ func (h *Host) Run(ctx context.Context) {
 		c.snapshotIdle() // so that a restart restores the guests' memory
 		c.stop()
 		delete(h.controllers, key)
+	}
+	if !waitAll(maxStopWait, &h.lingering) {
+		klog.InfoS("Guests that ignored their stop still run; leaving them")
 	}
 }
 
