@@ -10,7 +10,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
@@ -50,6 +49,12 @@ type Config struct {
 	// MaxRunningGuests bounds the reconciles running at once across every
 	// controller; 0 means DefaultMaxRunningGuests.
 	MaxRunningGuests int
+	// Loaders is how many WasmControllers load at once; 0 means
+	// DefaultLoaders.
+	Loaders int
+	// LoadsPerNamespace is how many of those one namespace may hold; 0
+	// means DefaultLoadsPerNamespace.
+	LoadsPerNamespace int
 	// Clock drives resyncs, requeues and retries; nil means the real clock.
 	Clock clock.WithTicker
 	// SnapshotDir holds the snapshots of suspended guests; empty turns
@@ -85,6 +90,10 @@ type Host struct {
 
 	lister listers.WasmControllerLister
 	queue  workqueue.TypedRateLimitingInterface[string]
+	// loads spreads the loaders over the namespaces.
+	loads *loadGate
+	// syncKey loads one key: (*Host).sync but in tests.
+	syncKey func(ctx context.Context, key string) error
 
 	// accessChanged is signalled when RBAC changed, to check the
 	// controllers' watches again.
@@ -119,7 +128,8 @@ func New(cfg Config) (*Host, error) {
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "wasmcontrollers"}),
-		recorder: &record.FakeRecorder{}, reclaimer: newReclaimer(cfg.Clock)}
+		recorder: &record.FakeRecorder{}, reclaimer: newReclaimer(cfg.Clock), loads: newLoadGate(cfg.LoadsPerNamespace)}
+	h.syncKey = h.sync
 	h.scheduler.onIdle = h.reclaimer.notifyQuiet
 	if cfg.Cluster != nil {
 		if h.kube, err = kubernetes.NewForConfig(cfg.Cluster); err != nil {
@@ -172,7 +182,7 @@ func (h *Host) Run(ctx context.Context) {
 	}
 	h.removeOrphanedSnapshots()
 	klog.InfoS("Host is running WasmControllers", "targetCluster", h.cfg.Cluster != nil,
-		"maxRunningGuests", h.scheduler.workers)
+		"maxRunningGuests", h.scheduler.workers, "loadsPerNamespace", h.loads.perNamespace)
 	var workers sync.WaitGroup
 	workers.Go(func() { h.timers.run(ctx) })
 	workers.Go(func() { h.scheduler.run(ctx) })
@@ -180,16 +190,7 @@ func (h *Host) Run(ctx context.Context) {
 	if h.kube != nil {
 		workers.Go(func() { h.recheckAccessOnChange(ctx) })
 	}
-	for range 2 {
-		workers.Add(1)
-		go func() {
-			defer workers.Done()
-			wait.UntilWithContext(ctx, func(ctx context.Context) {
-				for h.processNext(ctx) {
-				}
-			}, time.Second)
-		}()
-	}
+	h.runLoaders(ctx, &workers)
 	<-ctx.Done()
 	h.queue.ShutDown()
 	workers.Wait()
@@ -216,25 +217,6 @@ func enqueueOnSpecChange(old, obj any, enqueue func(any)) {
 		return
 	}
 	enqueue(obj)
-}
-
-func (h *Host) processNext(ctx context.Context) bool {
-	key, shutdown := h.queue.Get()
-	if shutdown {
-		return false
-	}
-	defer h.queue.Done(key)
-	err := h.sync(ctx, key)
-	if err != nil {
-		klog.InfoS("Loading WasmController failed; retrying", "wasmController", key, "error", err.Error())
-		h.queue.AddRateLimited(key)
-	} else {
-		h.queue.Forget(key)
-	}
-	if h.queue.Len() == 0 {
-		h.reclaimer.notifyQuiet() // loading allocates more than waking
-	}
-	return true
 }
 
 // quiet says whether the host loads no controller and runs no reconcile,
