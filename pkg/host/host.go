@@ -14,7 +14,6 @@ import (
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/cache"
@@ -86,7 +85,9 @@ type Host struct {
 	// ServiceAccount may read what it asks the cache for.
 	authorizer *proxy.Authorizer
 	recorder   record.EventRecorder
-	fetcher    *modules.Fetcher
+	// broadcaster sends the recorder's Events; nil without a cluster.
+	broadcaster record.EventBroadcaster
+	fetcher     *modules.Fetcher
 
 	lister listers.WasmControllerLister
 	queue  workqueue.TypedRateLimitingInterface[string]
@@ -147,9 +148,8 @@ func New(cfg Config) (*Host, error) {
 		h.informers = proxy.NewInformerPool(dyn)
 		h.dispatcher = newDispatcher(h.informers)
 		h.authorizer = proxy.NewAuthorizer(h.kube)
-		broadcaster := record.NewBroadcaster()
-		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: h.kube.CoreV1().Events("")})
-		h.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "wasm-apiserver"})
+		h.broadcaster = newEventBroadcaster(h.kube)
+		h.recorder = h.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "wasm-apiserver"})
 	}
 	cfg.Modules.Kube = h.kube
 	h.fetcher = modules.NewFetcher(cfg.Modules)
@@ -160,6 +160,9 @@ func New(cfg Config) (*Host, error) {
 // every controller.
 func (h *Host) Run(ctx context.Context) {
 	defer utilruntime.HandleCrash()
+	if h.broadcaster != nil {
+		defer h.broadcaster.Shutdown() // after the controllers' last Events
+	}
 	factory := informers.NewSharedInformerFactory(h.cfg.Controllers, 10*time.Minute)
 	inf := factory.Controllers().V1alpha1().WasmControllers()
 	h.lister = inf.Lister()
