@@ -106,7 +106,9 @@ spec:
 		out, _ := kubectl(t, wasmctl, "", "-n", ns, "get", "wc", wc,
 			"-o", `jsonpath={.status.phase} {.status.conditions[?(@.type=="WatchesReady")].status} {.status.wakes} {.status.lastWakeReason}`)
 		f := strings.Fields(out)
-		return len(f) == 4 && isLoaded(f[0]) && f[1] == "True" && f[2] != "0" && f[3] == "event", out
+		// The guest may not get the Secret, so it fails and is retried: the
+		// reason is "event" or "retry", and never the key.
+		return len(f) == 4 && isLoaded(f[0]) && f[1] == "True" && f[2] != "0" && (f[3] == "event" || f[3] == "retry"), out
 	})
 	noSecretIn("running")
 	mustKubectl(t, wasmctl, "", "-n", ns, "delete", "wc", wc)
