@@ -50,8 +50,10 @@ type controller struct {
 	// instanceCfg is what every instance of the guest starts with; its API
 	// is set once the controller's cache view exists.
 	instanceCfg wasmruntime.InstanceConfig
-	status      *statusWriter
-	logger      klog.Logger
+	// run runs one reconcile: (*controller).reconcile but in tests.
+	run    func(ctx context.Context, key wakeKey, reason string) (wasmruntime.Result, error)
+	status *statusWriter
+	logger klog.Logger
 
 	watches       []*watch
 	subscriptions []*subscription
@@ -73,8 +75,12 @@ type controller struct {
 	predict    predictor
 	wakes      atomic.Int64
 	unhealthy  atomic.Bool  // Ready was set to False for a guest failure
+	failures   atomic.Int64 // reconciles failed in a row
 	ruleErrors atomic.Int64 // wake rule evaluations that failed
-	rules      ruleCounters
+	// revoked is set once the ServiceAccount may no longer read what a
+	// watch reads: no event, resync or replay wakes the controller then.
+	revoked atomic.Bool
+	rules   ruleCounters
 
 	ctx      context.Context // done once the controller stops
 	cancel   context.CancelFunc
@@ -93,6 +99,7 @@ func newController(h *Host, wc *v1alpha1.WasmController, module *wasmruntime.Mod
 		instances: make(chan *wasmruntime.Instance, limit),
 		resident:  map[*wasmruntime.Instance]struct{}{},
 		ctx:       ctx, cancel: cancel}
+	c.run = c.reconcile
 	c.rules = newRuleCounters(c.name)
 	env := map[string]string{}
 	for _, e := range wc.Spec.Env {
@@ -114,6 +121,9 @@ func newController(h *Host, wc *v1alpha1.WasmController, module *wasmruntime.Mod
 
 // enqueue wakes key for reason.
 func (c *controller) enqueue(key wakeKey, reason string) {
+	if c.revoked.Load() {
+		return
+	}
 	c.reasons.Store(key, reason)
 	c.queue.Add(key)
 	c.host.scheduler.notify(c)
@@ -122,6 +132,9 @@ func (c *controller) enqueue(key wakeKey, reason string) {
 // deliver decides from w's rules whether an event wakes the controller,
 // and for which keys.
 func (c *controller) deliver(w *watch, e *event) {
+	if c.revoked.Load() {
+		return // its rules must not see what it may not read
+	}
 	keys, evaluated, err := w.keys(c.ctx, e)
 	switch {
 	case err != nil:
@@ -156,7 +169,7 @@ func (c *controller) ruleFailed(w *watch, err error) {
 	c.rules.failed.Inc()
 	c.logger.V(2).Info("Wake rule failed", "watch", w.index, "error", err.Error())
 	c.status.setConditionCoalesced(n > 1, c.wc.Generation, v1alpha1.ConditionWakeRulesValid, false, "EvaluationFailed",
-		fmt.Sprintf("%d evaluations failed and woke nothing; last: spec.watches[%d]: %v", n, w.index, err))
+		fmt.Sprintf("%d evaluations failed and woke nothing; last: spec.watches[%d]: %s", n, w.index, ruleFailure(err)))
 }
 
 // replay delivers the informer's cache to a subscription as ADDED events,
@@ -188,7 +201,7 @@ func (c *controller) scheduleResync() {
 // resync wakes keys whether or not anything changed. Keys are
 // de-duplicated by the queue.
 func (c *controller) resync() {
-	if c.ctx.Err() != nil {
+	if c.ctx.Err() != nil || c.revoked.Load() {
 		return
 	}
 	for _, s := range c.subscriptions {
@@ -219,7 +232,7 @@ func (c *controller) process(key wakeKey) {
 		reason = r.(string)
 	}
 	runningGuests.Inc()
-	res, err := c.reconcile(c.ctx, key, reason)
+	res, err := c.run(c.ctx, key, reason)
 	runningGuests.Dec()
 	if c.ctx.Err() != nil {
 		return // stopped while it ran: nothing to report
@@ -227,22 +240,28 @@ func (c *controller) process(key wakeKey) {
 	wakes := c.wakes.Add(1)
 	wakesTotal.WithLabelValues(c.name, reason).Inc()
 	now := metav1.NewTime(c.host.clock.Now())
+	var failures int64
+	lastError := ""
+	if err != nil {
+		failures = c.failures.Add(1)
+		lastError = publicError(err, key)
+	} else {
+		c.failures.Store(0)
+	}
+	// Status shows no key: an enqueue rule may have built it from data
+	// that readers of the WasmController may not read.
 	c.status.update(false, func(s *v1alpha1.WasmControllerStatus) {
 		s.Wakes = wakes
 		s.LastWakeTime = &now
-		s.LastWakeReason = reason + " " + key.String()
+		s.LastWakeReason = reason
 		s.MemoryBytes = c.memoryBytes()
-		if err == nil {
-			s.LastError = ""
-		} else {
-			s.LastError = err.Error()
-		}
+		s.LastError = lastError
 	})
-	c.reportGuestHealth(err)
+	c.reportGuestHealth(err, key, failures)
 	switch {
 	case err != nil:
-		c.logger.Info("Reconcile failed", "key", key.String(), "reason", reason, "error", err.Error())
-		c.host.event(c.wc, "Warning", "ReconcileFailed", fmt.Sprintf("%s: %v", key, err))
+		c.logFailure(key, reason, err)
+		c.host.event(c.wc, "Warning", "ReconcileFailed", lastError)
 		c.wakeAfter(key, c.limiter.When(key), abi.ReasonRetry)
 	case res.RequeueAfter > 0:
 		c.limiter.Forget(key)
@@ -256,59 +275,6 @@ func (c *controller) process(key wakeKey) {
 func (c *controller) wakeAfter(key wakeKey, d time.Duration, reason string) {
 	c.host.timers.schedule(timerID{owner: c, kind: timerWake, key: key}, c.host.clock.Now().Add(d),
 		func() { c.enqueue(key, reason) })
-}
-
-// reportGuestHealth sets Ready to False while the guest traps, times out,
-// exceeds its memory or fails to start, and back to True once it reconciles
-// again. A reconcile the guest itself reports as failed leaves Ready alone:
-// the controller works, the object does not.
-func (c *controller) reportGuestHealth(err error) {
-	var reason string
-	switch {
-	case err == nil:
-		if c.unhealthy.CompareAndSwap(true, false) {
-			c.status.setCondition(c.wc.Generation, v1alpha1.ConditionReady, true, "Running", "the controller wakes on its events")
-		}
-		return
-	case errors.Is(err, wasmruntime.ErrTrap):
-		reason = "GuestTrapped"
-	case errors.Is(err, wasmruntime.ErrTimeout):
-		reason = "ReconcileTimeout"
-	case errors.Is(err, wasmruntime.ErrMemoryLimit):
-		reason = "MemoryLimitExceeded"
-	case errors.Is(err, wasmruntime.ErrExited):
-		reason = "GuestExited"
-	default:
-		if _, guest := errors.AsType[*wasmruntime.GuestError](err); guest {
-			return
-		}
-		reason = "GuestFailed"
-	}
-	c.unhealthy.Store(true)
-	c.status.setCondition(c.wc.Generation, v1alpha1.ConditionReady, false, reason, err.Error())
-}
-
-// stop shuts the controller down and releases everything it holds: no
-// event, timer or worker reaches it afterwards.
-func (c *controller) stop() {
-	for _, s := range c.subscriptions {
-		c.host.dispatcher.unsubscribe(s)
-	}
-	c.host.scheduler.remove(c)
-	c.host.timers.cancel(c)
-	c.cancel()
-	c.queue.ShutDown()
-	c.inflight.Wait()
-	c.done.Wait()
-	c.status.stop()
-	c.suspendIdleInstances() // the context is done: no snapshot is written
-	if c.counted {
-		guestsSuspended.Dec()
-	}
-	if c.module != nil {
-		c.module.Release(context.Background())
-	}
-	c.lease.Release() // nil-safe
 }
 
 // isPermanent says whether a load error waits for a spec change.

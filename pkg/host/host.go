@@ -9,15 +9,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
-	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/cache"
@@ -52,6 +48,12 @@ type Config struct {
 	// MaxRunningGuests bounds the reconciles running at once across every
 	// controller; 0 means DefaultMaxRunningGuests.
 	MaxRunningGuests int
+	// Loaders is how many WasmControllers load at once; 0 means
+	// DefaultLoaders.
+	Loaders int
+	// LoadsPerNamespace is how many of those one namespace may hold; 0
+	// means DefaultLoadsPerNamespace.
+	LoadsPerNamespace int
 	// Clock drives resyncs, requeues and retries; nil means the real clock.
 	Clock clock.WithTicker
 	// SnapshotDir holds the snapshots of suspended guests; empty turns
@@ -83,13 +85,30 @@ type Host struct {
 	// ServiceAccount may read what it asks the cache for.
 	authorizer *proxy.Authorizer
 	recorder   record.EventRecorder
-	fetcher    *modules.Fetcher
+	// broadcaster sends the recorder's Events; nil without a cluster.
+	broadcaster record.EventBroadcaster
+	fetcher     *modules.Fetcher
 
 	lister listers.WasmControllerLister
 	queue  workqueue.TypedRateLimitingInterface[string]
+	// loads spreads the loaders over the namespaces.
+	loads *loadGate
+	// syncKey loads one key: (*Host).sync but in tests.
+	syncKey func(ctx context.Context, key string) error
+
+	// accessChanged is signalled when RBAC changed, to check the
+	// controllers' watches again.
+	accessChanged chan struct{}
+
+	// lingering releases what stopped controllers hold once reconciles
+	// that ignored the stop return.
+	lingering sync.WaitGroup
 
 	mu          sync.Mutex
 	controllers map[string]*controller
+	// refused holds the controllers whose last load was refused because
+	// their ServiceAccount may not read what they watch.
+	refused map[string]struct{}
 }
 
 // New builds a host. It starts nothing until Run.
@@ -104,12 +123,14 @@ func New(cfg Config) (*Host, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
 	}
-	h := &Host{cfg: cfg, compiler: compiler, controllers: map[string]*controller{},
-		clock: cfg.Clock, timers: newTimerQueue(cfg.Clock), scheduler: newScheduler(cfg.MaxRunningGuests),
+	h := &Host{cfg: cfg, compiler: compiler, controllers: map[string]*controller{}, refused: map[string]struct{}{},
+		accessChanged: make(chan struct{}, 1),
+		clock:         cfg.Clock, timers: newTimerQueue(cfg.Clock), scheduler: newScheduler(cfg.MaxRunningGuests),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "wasmcontrollers"}),
-		recorder: &record.FakeRecorder{}, reclaimer: newReclaimer(cfg.Clock)}
+		recorder: &record.FakeRecorder{}, reclaimer: newReclaimer(cfg.Clock), loads: newLoadGate(cfg.LoadsPerNamespace)}
+	h.syncKey = h.sync
 	h.scheduler.onIdle = h.reclaimer.notifyQuiet
 	if cfg.Cluster != nil {
 		if h.kube, err = kubernetes.NewForConfig(cfg.Cluster); err != nil {
@@ -127,9 +148,8 @@ func New(cfg Config) (*Host, error) {
 		h.informers = proxy.NewInformerPool(dyn)
 		h.dispatcher = newDispatcher(h.informers)
 		h.authorizer = proxy.NewAuthorizer(h.kube)
-		broadcaster := record.NewBroadcaster()
-		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: h.kube.CoreV1().Events("")})
-		h.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "wasm-apiserver"})
+		h.broadcaster = newEventBroadcaster(h.kube)
+		h.recorder = h.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "wasm-apiserver"})
 	}
 	cfg.Modules.Cluster = cfg.Cluster
 	h.fetcher = modules.NewFetcher(cfg.Modules)
@@ -140,6 +160,9 @@ func New(cfg Config) (*Host, error) {
 // every controller.
 func (h *Host) Run(ctx context.Context) {
 	defer utilruntime.HandleCrash()
+	if h.broadcaster != nil {
+		defer h.broadcaster.Shutdown() // after the controllers' last Events
+	}
 	factory := informers.NewSharedInformerFactory(h.cfg.Controllers, 10*time.Minute)
 	inf := factory.Controllers().V1alpha1().WasmControllers()
 	h.lister = inf.Lister()
@@ -162,21 +185,15 @@ func (h *Host) Run(ctx context.Context) {
 	}
 	h.removeOrphanedSnapshots()
 	klog.InfoS("Host is running WasmControllers", "targetCluster", h.cfg.Cluster != nil,
-		"maxRunningGuests", h.scheduler.workers)
+		"maxRunningGuests", h.scheduler.workers, "loadsPerNamespace", h.loads.perNamespace)
 	var workers sync.WaitGroup
 	workers.Go(func() { h.timers.run(ctx) })
 	workers.Go(func() { h.scheduler.run(ctx) })
 	workers.Go(func() { h.reclaimer.run(ctx, h.quiet) })
-	for range 2 {
-		workers.Add(1)
-		go func() {
-			defer workers.Done()
-			wait.UntilWithContext(ctx, func(ctx context.Context) {
-				for h.processNext(ctx) {
-				}
-			}, time.Second)
-		}()
+	if h.kube != nil {
+		workers.Go(func() { h.recheckAccessOnChange(ctx) })
 	}
+	h.runLoaders(ctx, &workers)
 	<-ctx.Done()
 	h.queue.ShutDown()
 	workers.Wait()
@@ -187,34 +204,9 @@ func (h *Host) Run(ctx context.Context) {
 		c.stop()
 		delete(h.controllers, key)
 	}
-}
-
-// forgetAuthorizationOnRBACChange drops the remembered answers of guests'
-// read checks whenever a Role, ClusterRole or binding changes, so that a
-// grant or a revocation takes effect at once rather than when the answer
-// expires.
-func (h *Host) forgetAuthorizationOnRBACChange(ctx context.Context) {
-	factory := kubeinformers.NewSharedInformerFactory(h.kube, 0)
-	forget := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { h.authorizer.Forget() },
-		UpdateFunc: func(any, any) { h.authorizer.Forget() },
-		DeleteFunc: func(any) { h.authorizer.Forget() },
+	if !waitAll(maxStopWait, &h.lingering) {
+		klog.InfoS("Guests that ignored their stop still run; leaving them")
 	}
-	rbac := factory.Rbac().V1()
-	for _, inf := range []cache.SharedIndexInformer{rbac.Roles().Informer(), rbac.RoleBindings().Informer(),
-		rbac.ClusterRoles().Informer(), rbac.ClusterRoleBindings().Informer()} {
-		// Only that something changed matters: keep names, not rules.
-		_ = inf.SetTransform(func(obj any) (any, error) {
-			m, err := meta.Accessor(obj)
-			if err != nil {
-				return obj, nil
-			}
-			return &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
-				Namespace: m.GetNamespace(), Name: m.GetName(), ResourceVersion: m.GetResourceVersion()}}, nil
-		})
-		_, _ = inf.AddEventHandler(forget)
-	}
-	factory.Start(ctx.Done())
 }
 
 // enqueueOnSpecChange passes on updates that change the spec (the
@@ -228,25 +220,6 @@ func enqueueOnSpecChange(old, obj any, enqueue func(any)) {
 		return
 	}
 	enqueue(obj)
-}
-
-func (h *Host) processNext(ctx context.Context) bool {
-	key, shutdown := h.queue.Get()
-	if shutdown {
-		return false
-	}
-	defer h.queue.Done(key)
-	err := h.sync(ctx, key)
-	if err != nil {
-		klog.InfoS("Loading WasmController failed; retrying", "wasmController", key, "error", err.Error())
-		h.queue.AddRateLimited(key)
-	} else {
-		h.queue.Forget(key)
-	}
-	if h.queue.Len() == 0 {
-		h.reclaimer.notifyQuiet() // loading allocates more than waking
-	}
-	return true
 }
 
 // quiet says whether the host loads no controller and runs no reconcile,
@@ -263,6 +236,7 @@ func (h *Host) sync(ctx context.Context, key string) error {
 	}
 	wc, err := h.lister.WasmControllers(ns).Get(name)
 	if apierrors.IsNotFound(err) {
+		h.noteRefusal(key, nil)
 		h.stopController(key)
 		h.removeSnapshots(ns, name)
 		forgetMetrics(key)
@@ -274,7 +248,7 @@ func (h *Host) sync(ctx context.Context, key string) error {
 	h.mu.Lock()
 	running := h.controllers[key]
 	h.mu.Unlock()
-	if running != nil && running.wc.Generation == wc.Generation && running.wc.UID == wc.UID {
+	if running != nil && running.wc.Generation == wc.Generation && running.wc.UID == wc.UID && !running.revoked.Load() {
 		return nil
 	}
 	h.stopController(key)
@@ -291,6 +265,7 @@ func (h *Host) sync(ctx context.Context, key string) error {
 		return nil
 	}
 	c, err := h.start(ctx, wc)
+	h.noteRefusal(key, err)
 	if err != nil {
 		if isPermanent(err) {
 			return nil // reported in status; waits for a spec change

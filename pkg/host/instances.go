@@ -136,7 +136,7 @@ func (c *controller) prewarm() {
 	}
 	inst, err := c.resume(c.ctx)
 	if err != nil {
-		c.logger.V(2).Info("Prewarming the guest failed; the wake will start it", "error", err.Error())
+		c.logger.V(2).Info("Prewarming the guest failed; the wake will start it", "error", compactError(err))
 		return
 	}
 	select {

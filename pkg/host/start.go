@@ -44,6 +44,29 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 	})
 	status.flush(ctx)
 
+	watches := make([]*watch, 0, len(wc.Spec.Watches))
+	for i := range wc.Spec.Watches {
+		w, err := h.compileWatch(i, &wc.Spec.Watches[i])
+		if err != nil {
+			reason, condition := "WatchFailed", v1alpha1.ConditionWatchesReady
+			if _, ok := errors.AsType[*wakerule.Error](err); ok {
+				reason, condition = "InvalidWakeRule", v1alpha1.ConditionWakeRulesValid
+			}
+			return nil, fail(condition, reason, fmt.Errorf("spec.watches[%d]: %w", i, err))
+		}
+		watches = append(watches, w)
+	}
+	status.setCondition(wc.Generation, v1alpha1.ConditionWakeRulesValid, true, "Compiled", "every wake rule compiled")
+	// Before anything is fetched or subscribed: a watch the ServiceAccount
+	// may not read gets no informer event, and costs no module load.
+	if err := h.authorizeWatches(ctx, wc, watches); err != nil {
+		reason := "AuthorizationFailed"
+		if isForbiddenWatch(err) {
+			reason = ReasonWatchForbidden
+		}
+		return nil, fail(v1alpha1.ConditionWatchesReady, reason, err)
+	}
+
 	fetched, err := h.fetcher.Fetch(ctx, wc)
 	if err != nil {
 		return nil, fail(v1alpha1.ConditionModuleLoaded, modules.ReasonOf(err), err)
@@ -70,19 +93,7 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 		c.stop()
 		return nil, fail(v1alpha1.ConditionReady, "ClientFailed", err)
 	}
-	for i := range wc.Spec.Watches {
-		w, err := h.compileWatch(i, &wc.Spec.Watches[i])
-		if err != nil {
-			c.stop()
-			reason, condition := "WatchFailed", v1alpha1.ConditionWatchesReady
-			if _, ok := errors.AsType[*wakerule.Error](err); ok {
-				reason, condition = "InvalidWakeRule", v1alpha1.ConditionWakeRulesValid
-			}
-			return nil, fail(condition, reason, fmt.Errorf("spec.watches[%d]: %w", i, err))
-		}
-		c.watches = append(c.watches, w)
-	}
-	status.setCondition(wc.Generation, v1alpha1.ConditionWakeRulesValid, true, "Compiled", "every wake rule compiled")
+	c.watches = watches
 
 	var replays []func()
 	for _, w := range c.watches {

@@ -18,19 +18,23 @@ import (
 
 // watch is one compiled entry of spec.watches.
 type watch struct {
-	index    int
-	key      proxy.InformerKey
-	kind     string
-	labels   labels.Selector
-	fields   fields.Selector
-	wakeWhen *wakerule.Rule // nil: every event wakes
-	enqueue  *wakerule.Rule // nil: the object's own key
+	index int
+	key   proxy.InformerKey
+	// namespaced says the resource is namespaced; key.Namespace is empty
+	// for a watch of every namespace and for a cluster-scoped resource.
+	namespaced bool
+	kind       string
+	labels     labels.Selector
+	fields     fields.Selector
+	wakeWhen   *wakerule.Rule // nil: every event wakes
+	enqueue    *wakerule.Rule // nil: the object's own key
 }
 
 // compileWatch resolves the watch's resource and compiles its selectors
 // and rules.
 func compileWatch(i int, w *v1alpha1.Watch, gvr schema.GroupVersionResource, namespaced bool, c *wakerule.Compiler) (*watch, error) {
-	out := &watch{index: i, key: proxy.InformerKey{Resource: gvr}, kind: w.Kind, labels: labels.Everything(), fields: fields.Everything()}
+	out := &watch{index: i, key: proxy.InformerKey{Resource: gvr}, namespaced: namespaced, kind: w.Kind,
+		labels: labels.Everything(), fields: fields.Everything()}
 	if namespaced {
 		out.key.Namespace = w.Namespace
 	}

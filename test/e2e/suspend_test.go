@@ -18,7 +18,7 @@ import (
 func testSuspend(t *testing.T, c *cluster, root, wasmctl string) {
 	admin := c.Kubeconfig
 	publishModule(t, c, root, "echo")
-	mustKubectl(t, admin, "", "-n", "default", "create", "role", "suspend-read", "--verb=get", "--resource=configmaps")
+	mustKubectl(t, admin, "", "-n", "default", "create", "role", "suspend-read", "--verb=get,list,watch", "--resource=configmaps")
 	policies := map[string]string{
 		"suspend-never":     "{policy: Never}",
 		"suspend-immediate": "{policy: Immediate}",
@@ -37,6 +37,7 @@ spec:
   watches:
   - apiVersion: v1
     kind: ConfigMap
+    namespace: default
     fieldSelector: metadata.name=suspend-trigger
 `, name, name, suspend), "apply", "-f", "-")
 		waitPhase(t, wasmctl, name, loaded, "1")
@@ -91,6 +92,7 @@ spec:
 func testSnapshots(t *testing.T, c *cluster, root, wasmctl string, srv *serverProcess) {
 	admin := c.Kubeconfig
 	publishModule(t, c, root, "counter")
+	grantWatch(t, admin, "default", "default", "configmaps")
 	mustKubectl(t, wasmctl, `apiVersion: controllers.wasm.io/v1alpha1
 kind: WasmController
 metadata: {name: snapshot-counter, namespace: default}
@@ -101,6 +103,7 @@ spec:
   watches:
   - apiVersion: v1
     kind: ConfigMap
+    namespace: default
     fieldSelector: metadata.name=tick
 `, "apply", "-f", "-")
 	waitPhase(t, wasmctl, "snapshot-counter", loaded, "1")

@@ -16,7 +16,7 @@ import (
 func testWakeRules(t *testing.T, c *cluster, root, wasmctl string) {
 	admin := c.Kubeconfig
 	publishModule(t, c, root, "echo")
-	mustKubectl(t, admin, "", "-n", "default", "create", "role", "wake-rules-read", "--verb=get", "--resource=configmaps")
+	mustKubectl(t, admin, "", "-n", "default", "create", "role", "wake-rules-read", "--verb=get,list,watch", "--resource=configmaps")
 	mustKubectl(t, admin, "", "-n", "default", "create", "rolebinding", "wake-rules-read", "--role=wake-rules-read", "--serviceaccount=default:rule-x")
 	mustKubectl(t, wasmctl, `apiVersion: controllers.wasm.io/v1alpha1
 kind: WasmController
@@ -29,6 +29,7 @@ spec:
   watches:
   - apiVersion: v1
     kind: ConfigMap
+    namespace: default
     fieldSelector: metadata.name=rule-target
     wakeWhen: object.data.x != oldObject.data.x
 `, "apply", "-f", "-")
@@ -82,7 +83,7 @@ spec:
 	waitEvaluated("y changed again: no wake", "skip", 2, 1)
 	eventually(t, 30*time.Second, "status shows the wake and its reason", func() (bool, string) {
 		out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", "rule-x", "-o", "jsonpath={.status.wakes} {.status.lastWakeReason} {.status.lastError}")
-		return out == "1 event default/rule-target ", out
+		return out == "1 event ", out
 	})
 	mustKubectl(t, wasmctl, "", "-n", "default", "delete", "wc", "rule-x")
 }

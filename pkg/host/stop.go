@@ -1,0 +1,87 @@
+package host
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+const (
+	// stopGrace is how much longer than its reconcile timeout stopping a
+	// controller waits for a reconcile that ignores being cancelled.
+	stopGrace = 2 * time.Second
+	// maxStopWait bounds that wait, whatever the reconcile timeout: a
+	// controller is stopped by the workers that load every controller, and
+	// a guest that does not return must not hold them.
+	maxStopWait = 10 * time.Second
+)
+
+// stop shuts the controller down: no event, timer or worker reaches it
+// afterwards, and its status is written for the last time. It cancels the
+// running reconciles and waits for them at most stopWait; one still
+// running then is left to end on its own, and its instance, module and
+// lease are released when it returns, with nothing reported.
+func (c *controller) stop() {
+	for _, s := range c.subscriptions {
+		c.host.dispatcher.unsubscribe(s)
+	}
+	c.host.scheduler.remove(c)
+	c.host.timers.cancel(c)
+	c.cancel()
+	c.queue.ShutDown()
+	finished := waitAll(c.stopWait(), &c.inflight, &c.done)
+	c.status.stop() // the context is done: later changes are not written
+	c.suspendIdleInstances()
+	if c.counted {
+		guestsSuspended.Dec()
+	}
+	if finished {
+		c.releaseModule()
+		return
+	}
+	c.logger.Info("A reconcile ignored the controller's stop; its instance is closed when it returns", "waited", c.stopWait())
+	c.host.lingering.Go(func() {
+		c.inflight.Wait()
+		c.done.Wait()
+		c.suspendIdleInstances() // a prewarmed one
+		c.releaseModule()
+	})
+}
+
+// releaseModule gives back the module and its lease once no instance runs.
+func (c *controller) releaseModule() {
+	if c.module != nil {
+		c.module.Release(context.Background())
+	}
+	c.lease.Release() // nil-safe
+}
+
+// stopWait is how long stop waits for running reconciles: the reconcile
+// timeout and a grace, at most maxStopWait.
+func (c *controller) stopWait() time.Duration {
+	wait := stopGrace
+	if t := c.wc.Spec.Limits.ReconcileTimeout; t != nil {
+		wait += t.Duration
+	}
+	return min(wait, maxStopWait)
+}
+
+// waitAll waits for every group, at most d; it says whether they all
+// finished. Its goroutine ends when the groups do.
+func waitAll(d time.Duration, groups ...*sync.WaitGroup) bool {
+	done := make(chan struct{})
+	go func() {
+		for _, g := range groups {
+			g.Wait()
+		}
+		close(done)
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
