@@ -128,7 +128,7 @@ func (c completedConfig) runControllers(hook genericapiserver.PostStartHookConte
 		return err
 	}
 	h, err := host.New(host.Config{Runtime: rt, Controllers: loopback, Cluster: c.ExtraConfig.Cluster,
-		MaxRunningGuests: c.ExtraConfig.MaxRunningGuests, SnapshotDir: filepath.Join(c.ExtraConfig.StateDir, "snapshots"),
+		MaxRunningGuests: c.ExtraConfig.MaxRunningGuests, Ceilings: c.ExtraConfig.Ceilings, SnapshotDir: filepath.Join(c.ExtraConfig.StateDir, "snapshots"),
 		Modules: modules.FetcherConfig{Store: store, MaxModuleBytes: c.ExtraConfig.Ceilings.ModuleBytes, InsecureRegistries: m.InsecureRegistries,
 			AllowLocalURLHosts: m.AllowLocalURLHosts}})
 	if err != nil {

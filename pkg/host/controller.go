@@ -280,5 +280,6 @@ func (c *controller) wakeAfter(key wakeKey, d time.Duration, reason string) {
 // isPermanent says whether a load error waits for a spec change.
 func isPermanent(err error) bool {
 	var abiErr *wasmruntime.ABIError
-	return modules.IsPermanent(err) || errors.As(err, &abiErr)
+	_, spec := isSpecError(err)
+	return spec || modules.IsPermanent(err) || errors.As(err, &abiErr)
 }

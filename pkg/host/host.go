@@ -23,6 +23,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/validation"
 	clientset "github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned/scheme"
 	informers "github.com/wasm-apiserver/wasm-apiserver/pkg/generated/informers/externalversions"
@@ -59,6 +60,9 @@ type Config struct {
 	// SnapshotDir holds the snapshots of suspended guests; empty turns
 	// snapshots off.
 	SnapshotDir string
+	// Ceilings bound the limits of every controller the host runs; a zero
+	// field has no ceiling.
+	Ceilings validation.Ceilings
 	// Modules says how modules are fetched and where they are stored; its
 	// Store is required. New sets its Cluster to the target cluster, where
 	// ConfigMaps and image pull Secrets are read as the ServiceAccounts.

@@ -44,6 +44,11 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 	})
 	status.flush(ctx)
 
+	if err := h.checkCeilings(wc); err != nil {
+		reason, _ := isSpecError(err)
+		return nil, fail(v1alpha1.ConditionReady, reason, err)
+	}
+
 	watches := make([]*watch, 0, len(wc.Spec.Watches))
 	for i := range wc.Spec.Watches {
 		w, err := h.compileWatch(i, &wc.Spec.Watches[i])
