@@ -126,7 +126,7 @@ func saveTo(t *testing.T, inst *runtime.Instance) string {
 // module bytes stay in memory and an evicted module compiles from them.
 func TestRuntime_CompiledBudgetWithoutCacheDir(t *testing.T) {
 	wasm := guest(t, "counter")
-	r, err := runtime.New(t.Context(), runtime.Config{CompiledBudgetBytes: 1})
+	r, err := runtime.New(t.Context(), runtime.SharedCache(runtime.Config{CompiledBudgetBytes: 1}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestRuntime_CompiledBudgetWithoutCacheDir(t *testing.T) {
 func TestModule_KeptBytes(t *testing.T) {
 	cacheDir := filepath.Join(t.TempDir(), "cache")
 	wasm := guest(t, "counter")
-	r, err := runtime.New(t.Context(), runtime.Config{CacheDir: cacheDir, CompiledBudgetBytes: 1})
+	r, err := runtime.New(t.Context(), runtime.SharedCache(runtime.Config{CacheDir: cacheDir, CompiledBudgetBytes: 1}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,7 +86,7 @@ func snapshotOf(t *testing.T, m *runtime.Module) ([]byte, int64) {
 
 func TestSnapshot_RestoreKeepsState(t *testing.T) {
 	cacheDir := filepath.Join(t.TempDir(), "cache")
-	r1, err := runtime.New(t.Context(), runtime.Config{CacheDir: cacheDir})
+	r1, err := runtime.New(t.Context(), runtime.SharedCache(runtime.Config{CacheDir: cacheDir}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestSnapshot_RestoreKeepsState(t *testing.T) {
 		{name: "same runtime", module: func(*testing.T) *runtime.Module { return m1 }},
 		{name: "new runtime, same cache dir", module: func(t *testing.T) *runtime.Module {
 			// A restarted process: a new runtime loads the module again.
-			r2, err := runtime.New(t.Context(), runtime.Config{CacheDir: cacheDir})
+			r2, err := runtime.New(t.Context(), runtime.SharedCache(runtime.Config{CacheDir: cacheDir}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -275,7 +275,7 @@ func budgetRuntime(t *testing.T) (*runtime.Runtime, []byte, int64) {
 	t.Helper()
 	cacheDir := filepath.Join(t.TempDir(), "cache")
 	wasm := guest(t, "counter")
-	scratch, err := runtime.New(t.Context(), runtime.Config{CacheDir: cacheDir})
+	scratch, err := runtime.New(t.Context(), runtime.SharedCache(runtime.Config{CacheDir: cacheDir}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func budgetRuntime(t *testing.T) (*runtime.Runtime, []byte, int64) {
 	cost := scratch.CompiledBytes()
 	m.Release(context.Background())
 	_ = scratch.Close(context.Background())
-	r, err := runtime.New(t.Context(), runtime.Config{CacheDir: cacheDir, CompiledBudgetBytes: cost * 3 / 2})
+	r, err := runtime.New(t.Context(), runtime.SharedCache(runtime.Config{CacheDir: cacheDir, CompiledBudgetBytes: cost * 3 / 2}))
 	if err != nil {
 		t.Fatal(err)
 	}
