@@ -188,7 +188,7 @@ func (i *Instance) sleep(ns int64) {
 //
 //   - *GuestError when the guest reported the reconcile failed; the
 //     instance stays usable.
-//   - ErrTrap, ErrTimeout, ErrMemoryLimit, ErrExited: the instance has been
+//   - ErrTrap (a *TrapError), ErrTimeout, ErrMemoryLimit, ErrExited: the instance has been
 //     closed; start a new one.
 //   - ErrClosed when the instance was already closed.
 func (i *Instance) Reconcile(ctx context.Context, req Request) (Result, error) {
@@ -234,13 +234,17 @@ func (i *Instance) classify(ctx context.Context, err error, during string) error
 	var exit *sys.ExitError
 	switch {
 	case i.oomHit:
-		return fmt.Errorf("%w (limit %d bytes) while %s: %v", ErrMemoryLimit, i.cfg.MemoryLimit, during, err)
+		trap := newTrapError(err, during)
+		i.cfg.Logger.V(4).Info("Guest ran out of memory", "during", during, "trace", trap.Trace())
+		return fmt.Errorf("%w (limit %d bytes) while %s: %s", ErrMemoryLimit, i.cfg.MemoryLimit, during, trap.summary())
 	case errors.As(err, &exit) && (exit.ExitCode() == sys.ExitCodeDeadlineExceeded || exit.ExitCode() == sys.ExitCodeContextCanceled):
 		return fmt.Errorf("%w while %s: %w", ErrTimeout, during, ctx.Err())
 	case errors.As(err, &exit):
 		return fmt.Errorf("%w with code %d while %s", ErrExited, exit.ExitCode(), during)
 	default:
-		return fmt.Errorf("%w while %s: %v", ErrTrap, during, err)
+		trap := newTrapError(err, during)
+		i.cfg.Logger.V(4).Info("Guest trapped", "during", during, "trace", trap.Trace())
+		return trap
 	}
 }
 

@@ -164,6 +164,9 @@ func TestInstance_Failures(t *testing.T) {
 			if !inst.Closed() {
 				t.Errorf("instance still open after %v", tt.want)
 			}
+			if msg := err.Error(); strings.Contains(msg, "\n") || len(msg) > 300 {
+				t.Errorf("Reconcile error is not one short line: %q", msg)
+			}
 			if _, err := inst.Reconcile(t.Context(), runtime.Request{Name: "x"}); !errors.Is(err, runtime.ErrClosed) {
 				t.Errorf("Reconcile after failure = %v, want ErrClosed", err)
 			}
