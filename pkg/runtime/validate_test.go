@@ -149,6 +149,13 @@ func TestGuard_TurnsPanicsIntoInvalidModules(t *testing.T) {
 	}
 }
 
+func TestGuardSnapshot_TurnsPanicsIntoInvalidSnapshots(t *testing.T) {
+	err := guardSnapshot(func() error { panic("slice bounds out of range") })
+	if !errors.Is(err, ErrSnapshotInvalid) || !strings.Contains(err.Error(), "slice bounds out of range") {
+		t.Fatalf("guardSnapshot = %v, want ErrSnapshotInvalid", err)
+	}
+}
+
 // TestFuzzLoadSeeds runs FuzzLoad's small seeds quickly, under the race
 // detector too: none may panic.
 func TestFuzzLoadSeeds(t *testing.T) {
