@@ -167,7 +167,7 @@ func TestSnapshot_Invalid(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Release(context.Background())
-	other, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, "other"))
+	other, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, variantName(0)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +302,7 @@ func TestSnapshot_Concurrent(t *testing.T) {
 	var mods []*runtime.Module
 	var snaps [][]byte
 	for i := range 2 {
-		m, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, "concurrent-"+strconv.Itoa(i)))
+		m, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, variantName(i)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -365,13 +365,13 @@ func TestSnapshot_Concurrent(t *testing.T) {
 	// another module released while its instance still runs.
 	wg.Go(func() {
 		for i := range rounds {
-			again, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, "concurrent-0"))
+			again, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, variantName(0)))
 			if err != nil {
 				errs <- err
 				return
 			}
 			again.Release(t.Context())
-			other, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, "concurrent-other-"+strconv.Itoa(i%2)))
+			other, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, variantName(2+i%2)))
 			if err != nil {
 				errs <- err
 				return
