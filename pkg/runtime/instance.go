@@ -121,12 +121,14 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffse
 	if cfg.InitTimeout <= 0 {
 		cfg.InitTimeout = DefaultInitTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, cfg.InitTimeout)
-	defer cancel()
 	compiled, err := m.acquire(ctx, true)
 	if err != nil {
 		return nil, err
 	}
+	// Compiling evicted code again is not the guest's time: the deadline
+	// starts here.
+	ctx, cancel := context.WithTimeout(ctx, cfg.InitTimeout)
+	defer cancel()
 	inst := &Instance{cfg: cfg, owner: m, clockOffset: clockOffset}
 	var start []string
 	if restoreMemory == 0 {
@@ -188,8 +190,8 @@ func (i *Instance) sleep(ns int64) {
 //
 //   - *GuestError when the guest reported the reconcile failed; the
 //     instance stays usable.
-//   - ErrTrap (a *TrapError), ErrTimeout, ErrMemoryLimit, ErrExited: the instance has been
-//     closed; start a new one.
+//   - ErrTrap (a *TrapError), ErrTimeout, ErrMemoryLimit, ErrExited: the
+//     instance has been closed; start a new one.
 //   - ErrClosed when the instance was already closed.
 func (i *Instance) Reconcile(ctx context.Context, req Request) (Result, error) {
 	i.mu.Lock()
