@@ -20,9 +20,8 @@ import (
 // the context of the call.
 type call struct {
 	input []byte
-	// result is what result_write set, when hasResult.
-	result    abi.Result
-	hasResult bool
+	// result is what result_write last set; zero when it was not called.
+	result abi.Result
 	// response is the envelope of the last api_request that returned OK,
 	// nil when the last one failed.
 	response []byte
@@ -123,7 +122,7 @@ func resultWrite(ctx context.Context, mod api.Module, stack []uint64) {
 			stack[0] = uint64(abi.EINVAL)
 			return
 		}
-		c.result, c.hasResult = res, true
+		c.result = res
 		stack[0] = uint64(abi.OK)
 	}
 }
