@@ -20,9 +20,6 @@ import (
 // spins counts the loop's iterations, so the loop is not optimized away.
 var spins uint64
 
-//go:wasmimport wasm_apiserver log
-func hostLog(level uint32, ptr unsafe.Pointer, n uint32)
-
 //go:wasmexport wasm_apiserver_abi_v1
 func abiV1() {}
 
