@@ -61,9 +61,10 @@ func (r *Runtime) compileNew(ctx context.Context, digest string, wasm []byte) (*
 
 // checkSections refuses, before anything is rewritten or compiled, a code
 // section over Config.MaxCodeBytes (the whole module when its sections do
-// not split) and imports the host does not provide.
+// not split), a function over Config.MaxFunctionBytes, and imports the
+// host does not provide.
 func (r *Runtime) checkSections(wasm []byte) error {
-	limit := r.cfg.maxCodeBytes()
+	limit := bound(r.cfg.MaxCodeBytes, DefaultMaxCodeBytes)
 	sections, err := splitSections(wasm)
 	if err != nil {
 		if limit >= 0 && int64(len(wasm)) > limit {
@@ -72,11 +73,39 @@ func (r *Runtime) checkSections(wasm []byte) error {
 		return nil // the rewrite or the compiler says why
 	}
 	for _, s := range sections {
-		if s.id == sectionCode && limit >= 0 && int64(len(s.content)) > limit {
+		if s.id != sectionCode {
+			continue
+		}
+		if limit >= 0 && int64(len(s.content)) > limit {
 			return codeTooLarge(len(s.content), limit)
+		}
+		if err := checkFunctionSizes(s.content, bound(r.cfg.MaxFunctionBytes, DefaultMaxFunctionBytes)); err != nil {
+			return err
 		}
 	}
 	return r.provided.checkImportNames(sections)
+}
+
+// checkFunctionSizes refuses a code section with a function body over
+// limit bytes (none when limit is negative). A section it cannot read is
+// left to the compiler to refuse.
+func checkFunctionSizes(code []byte, limit int64) error {
+	if limit < 0 {
+		return nil
+	}
+	count, n := readU32(code)
+	r := code[n:]
+	for i := range count {
+		size, n := readU32(r)
+		if n == 0 || uint64(len(r)) < uint64(n)+uint64(size) {
+			return nil
+		}
+		if int64(size) > limit {
+			return &ABIError{Reason: fmt.Sprintf("module has a function of %d bytes of code (body %d of the code section), over the limit of %d bytes this server compiles in one function", size, i, limit)}
+		}
+		r = r[n+int(size):]
+	}
+	return nil
 }
 
 // rewrite returns the bytes to compile for wasm: data segments merged (when

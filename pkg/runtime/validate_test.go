@@ -77,18 +77,20 @@ func TestRuntime_LoadRefusesModulesThatCannotRun(t *testing.T) {
 func TestRuntime_LoadBoundsCode(t *testing.T) {
 	wasm := driverModule().encode()
 	tests := []struct {
-		name         string
-		maxCodeBytes int64
-		wantErr      string
+		name                           string
+		maxCodeBytes, maxFunctionBytes int64
+		wantErr                        string
 	}{
-		{name: "under the limit", maxCodeBytes: 1 << 10},
-		{name: "no limit", maxCodeBytes: -1},
-		{name: "the default", maxCodeBytes: 0},
-		{name: "over the limit", maxCodeBytes: 16, wantErr: "bytes of code, over the limit of 16 bytes"},
+		{name: "under the limits", maxCodeBytes: 1 << 10, maxFunctionBytes: 1 << 10},
+		{name: "no limits", maxCodeBytes: -1, maxFunctionBytes: -1},
+		{name: "the defaults"},
+		{name: "over the code limit", maxCodeBytes: 16, wantErr: "bytes of code, over the limit of 16 bytes"},
+		{name: "a function over its limit", maxFunctionBytes: 16,
+			wantErr: "module has a function of 178 bytes of code (body 1 of the code section), over the limit of 16 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, err := New(t.Context(), Config{MaxCodeBytes: tt.maxCodeBytes})
+			r, err := New(t.Context(), Config{MaxCodeBytes: tt.maxCodeBytes, MaxFunctionBytes: tt.maxFunctionBytes})
 			if err != nil {
 				t.Fatal(err)
 			}
