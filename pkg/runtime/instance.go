@@ -21,7 +21,9 @@ import (
 
 // InstanceConfig configures one guest instance.
 type InstanceConfig struct {
-	// Name tags the guest's logs, such as "namespace/name" of its controller.
+	// Name tags the guest's logs and is the guest's one argument
+	// (args_get): the "namespace/name" of its controller, as docs/abi.md
+	// specifies.
 	Name string
 	// Env is the whole environment the guest sees.
 	Env map[string]string
