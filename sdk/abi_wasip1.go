@@ -2,7 +2,11 @@
 
 package sdk
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
+)
 
 // The host functions of docs/abi.md, import module wasm_apiserver.
 
@@ -33,7 +37,10 @@ func abiV1() {}
 //go:wasmexport reconcile
 func reconcile(inputLen uint32) uint32 {
 	input := make([]byte, inputLen)
-	n := inputRead(ptrTo(input), inputLen)
+	n, errno := abi.SplitCount(inputRead(ptrTo(input), inputLen))
+	if errno != 0 {
+		hostLog(LevelError, "sdk: input_read: "+errno.Error())
+	}
 	result, ok := handle(input[:min(n, inputLen)])
 	if len(result) > 0 {
 		if errno := resultWrite(ptrTo(result), uint32(len(result))); errno != 0 {
@@ -53,7 +60,10 @@ func hostRequest(envelope []byte) ([]byte, error) {
 		return nil, fmt.Errorf("api_request: %w", Errno(errno))
 	}
 	resp := make([]byte, respLen)
-	n := apiResponseRead(ptrTo(resp), respLen)
+	n, errno := abi.SplitCount(apiResponseRead(ptrTo(resp), respLen))
+	if errno != 0 {
+		return nil, fmt.Errorf("api_response_read: %w", errno)
+	}
 	return resp[:min(n, respLen)], nil
 }
 

@@ -98,6 +98,24 @@ const (
 	E2BIG Errno = 3
 )
 
+// Count-returning calls (input_read, api_response_read) return either a
+// byte count or, on failure, an errno negated as a u32: 0xFFFFFFFF for
+// EFAULT, 0xFFFFFFFE for EINVAL. Counts are bounded by MaxResponseBytes, so
+// every value from MinCountErrno up is an errno and never a count.
+const MinCountErrno = 0xFFFFF000
+
+// CountErrno encodes e as the return value of a count-returning call.
+func CountErrno(e Errno) uint32 { return -uint32(e) }
+
+// SplitCount decodes the return value of a count-returning call into the
+// count, or the errno when it is one.
+func SplitCount(ret uint32) (uint32, Errno) {
+	if ret >= MinCountErrno {
+		return 0, Errno(-ret)
+	}
+	return ret, OK
+}
+
 func (e Errno) Error() string {
 	switch e {
 	case OK:

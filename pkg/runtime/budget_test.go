@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -16,11 +15,18 @@ import (
 	"github.com/wasm-apiserver/wasm-apiserver/test/guests/guesttest"
 )
 
+// variantName names the i-th variant of a guest with its own digest (see
+// guesttest.WithCustomSection). The tests reuse the same few variants, so
+// that the shared compilation cache compiles each once.
+func variantName(i int) string {
+	return "variant-" + string(rune('a'+i))
+}
+
 func TestRuntime_CompiledBudget(t *testing.T) {
 	r, wasm, cost := budgetRuntime(t) // room for one module and a half
 	mods := map[string]*runtime.Module{}
 	for _, name := range []string{"a", "b", "c"} {
-		m, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, "budget-"+name))
+		m, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, "variant-"+name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,14 +132,14 @@ func saveTo(t *testing.T, inst *runtime.Instance) string {
 // module bytes stay in memory and an evicted module compiles from them.
 func TestRuntime_CompiledBudgetWithoutCacheDir(t *testing.T) {
 	wasm := guest(t, "counter")
-	r, err := runtime.New(t.Context(), runtime.Config{CompiledBudgetBytes: 1})
+	r, err := runtime.New(t.Context(), runtime.SharedCache(runtime.Config{CompiledBudgetBytes: 1}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close(context.Background())
 	var mods []*runtime.Module
 	for i := range 2 {
-		m, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, "nocache-"+strconv.Itoa(i)))
+		m, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, variantName(i)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -159,12 +165,12 @@ func TestRuntime_CompiledBudgetWithoutCacheDir(t *testing.T) {
 func TestModule_KeptBytes(t *testing.T) {
 	cacheDir := filepath.Join(t.TempDir(), "cache")
 	wasm := guest(t, "counter")
-	r, err := runtime.New(t.Context(), runtime.Config{CacheDir: cacheDir, CompiledBudgetBytes: 1})
+	r, err := runtime.New(t.Context(), runtime.SharedCache(runtime.Config{CacheDir: cacheDir, CompiledBudgetBytes: 1}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close(context.Background())
-	a, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, "kept-a"))
+	a, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, variantName(0)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +178,7 @@ func TestModule_KeptBytes(t *testing.T) {
 	if fi, err := os.Stat(kept); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("kept bytes: %v, %v; want a 0600 file", fi, err)
 	}
-	b, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, "kept-b")) // evicts a
+	b, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, variantName(1))) // evicts a
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,10 @@ package runtime
 
 import (
 	"context"
+	"os"
+	"sync"
+
+	"github.com/tetratelabs/wazero"
 )
 
 // NewUninterruptible is New without interrupting guests when their context
@@ -19,4 +23,41 @@ func NewKeepingDataSegments(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	r.keepDataSegments = true
 	return r, nil
+}
+
+// testCache is the compilation cache the package's tests share, in a
+// temporary directory: each guest is compiled once per test binary, which
+// matters under the race detector, where compiling a Go guest takes tens of
+// seconds.
+var testCache struct {
+	once  sync.Once
+	dir   string
+	cache wazero.CompilationCache
+	err   error
+}
+
+// SharedCache returns cfg with the compilation cache the package's tests
+// share.
+func SharedCache(cfg Config) Config {
+	testCache.once.Do(func() {
+		if testCache.dir, testCache.err = os.MkdirTemp("", "wasm-apiserver-compiled"); testCache.err != nil {
+			return
+		}
+		testCache.cache, testCache.err = wazero.NewCompilationCacheWithDir(testCache.dir)
+	})
+	if testCache.err != nil {
+		panic(testCache.err)
+	}
+	cfg.cache = testCache.cache
+	return cfg
+}
+
+// CloseSharedCache removes the cache of SharedCache; TestMain calls it.
+func CloseSharedCache() {
+	if testCache.cache != nil {
+		_ = testCache.cache.Close(context.Background())
+	}
+	if testCache.dir != "" {
+		_ = os.RemoveAll(testCache.dir)
+	}
 }

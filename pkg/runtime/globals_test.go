@@ -120,7 +120,9 @@ func TestRewrite_GoGuest(t *testing.T) {
 		t.Fatalf("globals %d, cost %d: want some", len(m.globals), m.cost)
 	}
 	ctx := t.Context()
-	r := wazero.NewRuntime(ctx)
+	// The compilation cache the package's tests share: Load compiles the
+	// same bytes for the echo guest.
+	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCompilationCache(SharedCache(Config{}).cache))
 	defer r.Close(ctx)
 	compiled, err := r.CompileModule(ctx, code)
 	if err != nil {

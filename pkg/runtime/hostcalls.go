@@ -1,9 +1,11 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -17,8 +19,11 @@ import (
 // call is the state of one reconcile, reached by host functions through
 // the context of the call.
 type call struct {
-	input    []byte
-	result   []byte
+	input []byte
+	// result is what result_write last set; zero when it was not called.
+	result abi.Result
+	// response is the envelope of the last api_request that returned OK,
+	// nil when the last one failed.
 	response []byte
 }
 
@@ -55,45 +60,50 @@ func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
 	return err
 }
 
+// inBounds says whether the n bytes at ptr are all in the guest's memory.
+func inBounds(mod api.Module, ptr, n uint32) bool {
+	return uint64(ptr)+uint64(n) <= uint64(mod.Memory().Size())
+}
+
 // copyOut copies src to the guest at ptr, at most n bytes, and returns how
-// many were copied, or false when the range is outside the guest's memory.
+// many were copied, or false when the n bytes at ptr are not all in the
+// guest's memory.
 func copyOut(mod api.Module, ptr, n uint32, src []byte) (uint32, bool) {
-	if uint32(len(src)) < n {
-		n = uint32(len(src))
-	}
-	if n == 0 {
-		_, ok := mod.Memory().Read(ptr, 0)
-		return 0, ok
-	}
-	if !mod.Memory().Write(ptr, src[:n]) {
+	if !inBounds(mod, ptr, n) {
 		return 0, false
 	}
+	n = min(n, uint32(len(src)))
+	mod.Memory().Write(ptr, src[:n])
 	return n, true
 }
 
-// read returns a copy of n bytes at ptr, or false when out of bounds.
-func read(mod api.Module, ptr, n uint32) ([]byte, bool) {
-	b, ok := mod.Memory().Read(ptr, n)
-	if !ok {
-		return nil, false
-	}
-	return append([]byte(nil), b...), true
-}
+// Every host function first ends the call when its context is done
+// (interruptCheck), so that time spent in host calls counts toward the
+// reconcile's deadline and a guest looping on host calls stops with it.
 
 // copyPending returns a host function that copies up to len bytes of the
-// current call's buffer chosen by pick to ptr and returns how many it copied:
-// input_read and api_response_read.
+// current call's buffer chosen by pick to ptr and returns how many it
+// copied, or an errno as abi.CountErrno encodes it: input_read and
+// api_response_read.
 func copyPending(pick func(*call) []byte) api.GoModuleFunc {
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
-		var n uint32
-		if c := callFrom(ctx); c != nil {
-			n, _ = copyOut(mod, api.DecodeU32(stack[0]), api.DecodeU32(stack[1]), pick(c))
+		interruptCheck(ctx, mod, nil)
+		c := callFrom(ctx)
+		if c == nil {
+			stack[0] = uint64(abi.CountErrno(abi.EINVAL))
+			return
+		}
+		n, ok := copyOut(mod, api.DecodeU32(stack[0]), api.DecodeU32(stack[1]), pick(c))
+		if !ok {
+			stack[0] = uint64(abi.CountErrno(abi.EFAULT))
+			return
 		}
 		stack[0] = uint64(n)
 	}
 }
 
 func resultWrite(ctx context.Context, mod api.Module, stack []uint64) {
+	interruptCheck(ctx, mod, nil)
 	c := callFrom(ctx)
 	ptr, n := api.DecodeU32(stack[0]), api.DecodeU32(stack[1])
 	switch {
@@ -102,23 +112,46 @@ func resultWrite(ctx context.Context, mod api.Module, stack []uint64) {
 	case n > abi.MaxResultBytes:
 		stack[0] = uint64(abi.E2BIG)
 	default:
-		b, ok := read(mod, ptr, n)
+		b, ok := mod.Memory().Read(ptr, n)
 		if !ok {
 			stack[0] = uint64(abi.EFAULT)
 			return
 		}
-		c.result = b
+		res, err := parseResult(b)
+		if err != nil {
+			stack[0] = uint64(abi.EINVAL)
+			return
+		}
+		c.result = res
 		stack[0] = uint64(abi.OK)
 	}
 }
 
+// parseResult parses and checks the JSON of result_write: an object whose
+// known fields have their types and requeueAfterMillis is not negative.
+func parseResult(b []byte) (abi.Result, error) {
+	var res abi.Result
+	if !bytes.HasPrefix(bytes.TrimLeft(b, " \t\r\n"), []byte("{")) {
+		return res, errors.New("the result is not a JSON object")
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		return res, err
+	}
+	if res.RequeueAfterMillis < 0 {
+		return res, errors.New("requeueAfterMillis is negative")
+	}
+	return res, nil
+}
+
 func apiRequest(ctx context.Context, mod api.Module, stack []uint64) {
+	interruptCheck(ctx, mod, nil)
 	c, inst := callFrom(ctx), instanceFrom(ctx)
 	ptr, n, respLenPtr := api.DecodeU32(stack[0]), api.DecodeU32(stack[1]), api.DecodeU32(stack[2])
 	if c == nil || inst == nil {
 		stack[0] = uint64(abi.EINVAL)
 		return
 	}
+	c.response = nil // a failed request leaves no response to read
 	if n > abi.MaxRequestBytes {
 		stack[0] = uint64(abi.E2BIG)
 		return
@@ -143,6 +176,7 @@ func apiRequest(ctx context.Context, mod api.Module, stack []uint64) {
 	} else {
 		resp = inst.cfg.API.ServeAPI(ctx, &req)
 	}
+	interruptCheck(ctx, mod, nil) // the request may have used up the deadline
 	out, err := json.Marshal(resp)
 	if err != nil {
 		out, _ = json.Marshal(StatusResponse(http.StatusInternalServerError, "InternalError", "encoding response: "+err.Error()))
@@ -159,7 +193,11 @@ func apiRequest(ctx context.Context, mod api.Module, stack []uint64) {
 }
 
 func logMessage(ctx context.Context, mod api.Module, stack []uint64) {
+	interruptCheck(ctx, mod, nil)
 	level, ptr, n := api.DecodeU32(stack[0]), api.DecodeU32(stack[1]), api.DecodeU32(stack[2])
+	if !inBounds(mod, ptr, n) {
+		return
+	}
 	truncated := n > abi.MaxLogBytes
 	if truncated {
 		n = abi.MaxLogBytes
@@ -169,17 +207,21 @@ func logMessage(ctx context.Context, mod api.Module, stack []uint64) {
 		return
 	}
 	logger := klog.Background()
-	if inst := instanceFrom(ctx); inst != nil {
+	inst := instanceFrom(ctx)
+	if inst != nil {
 		logger = inst.cfg.Logger
+		if !inst.cfg.LogLimiter.admit(logger, len(b)) {
+			return
+		}
 	}
 	msg := string(b)
 	switch abi.Level(level) {
 	case abi.LevelError:
 		logger.Error(nil, msg, "truncated", truncated)
 	case abi.LevelDebug:
-		logger.V(4).Info(msg)
+		logger.V(4).Info(msg, "truncated", truncated)
 	default:
-		logger.Info(msg)
+		logger.Info(msg, "truncated", truncated)
 	}
 }
 

@@ -21,12 +21,24 @@ import (
 
 // InstanceConfig configures one guest instance.
 type InstanceConfig struct {
-	// Name tags the guest's logs, such as "namespace/name" of its controller.
+	// Name tags the guest's logs and is the guest's one argument
+	// (args_get): the "namespace/name" of its controller, as docs/abi.md
+	// specifies.
 	Name string
 	// Env is the whole environment the guest sees.
 	Env map[string]string
 	// MemoryLimit is the most linear memory the guest may grow to, in bytes.
+	// It must be at least the module's MinMemoryBytes.
 	MemoryLimit uint64
+	// InitTimeout bounds the guest's initialization (its _initialize
+	// export) in Instantiate, and restoring a snapshot in Restore, besides
+	// the context passed to them; 0 means DefaultInitTimeout.
+	InitTimeout time.Duration
+	// LogLimiter bounds the guest's log output. Share one among the
+	// instances of a controller, so that its rates hold for the
+	// controller; nil gives the instance a limiter of its own at the
+	// Default* rates.
+	LogLimiter *LogLimiter
 	// API serves the guest's API requests.
 	API APIHandler
 	// Logger receives the guest's log calls and its stdout and stderr.
@@ -42,6 +54,10 @@ type Instance struct {
 	// with its own stack.
 	reconcile api.Function
 	oomHit    bool
+	// callCtx is the context of the call running on the instance, for the
+	// host functions wazero calls without it (WASI's sleep). It is written
+	// before each call, under mu.
+	callCtx context.Context
 	// clockOffset is added to the runtime's monotonic clock to give the
 	// guest's: 0 for a fresh instance, whatever continues the snapshot's
 	// reading for a restored one.
@@ -68,12 +84,18 @@ func monotonicNow() int64 {
 	return monotonicBase + int64(time.Since(monotonicEpoch))
 }
 
+// DefaultInitTimeout bounds a guest's initialization when
+// InstanceConfig.InitTimeout is 0.
+const DefaultInitTimeout = 10 * time.Second
+
 // Instantiate starts a guest: it creates its memory and runs its
-// _initialize export.
+// _initialize export, for at most cfg.InitTimeout and until ctx is done.
 //
 // # Errors
 //
-// ErrMemoryLimit when initialization needs more memory than the limit,
+// A *MemoryLimitError (which is ErrMemoryLimit) when the module's minimum
+// memory is over cfg.MemoryLimit; ErrMemoryLimit when initialization needs
+// more memory than the limit, ErrTimeout when it runs past its deadline,
 // ErrTrap or ErrExited when it fails; other errors when the module was
 // released or its evicted compiled code cannot be compiled again.
 func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance, error) {
@@ -88,14 +110,27 @@ func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance
 // instantiate creates an instance whose monotonic clock is the runtime's
 // plus clockOffset. It runs _initialize unless restoreMemory, the size of
 // the memory of the snapshot being restored, is set.
-func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffset int64, restoreMemory uint64) (*Instance, error) {
+func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffset int64, restoreMemory uint64) (_ *Instance, err error) {
+	if err := m.CheckMemoryLimit(cfg.MemoryLimit); err != nil {
+		return nil, err
+	}
 	if cfg.Logger.GetSink() == nil {
 		cfg.Logger = klog.Background().WithValues("guest", cfg.Name)
+	}
+	if cfg.LogLimiter == nil {
+		cfg.LogLimiter = newDefaultLogLimiter()
+	}
+	if cfg.InitTimeout <= 0 {
+		cfg.InitTimeout = DefaultInitTimeout
 	}
 	compiled, err := m.acquire(ctx, true)
 	if err != nil {
 		return nil, err
 	}
+	// Compiling evicted code again is not the guest's time: the deadline
+	// starts here.
+	ctx, cancel := context.WithTimeout(ctx, cfg.InitTimeout)
+	defer cancel()
 	inst := &Instance{cfg: cfg, owner: m, clockOffset: clockOffset}
 	var start []string
 	if restoreMemory == 0 {
@@ -108,13 +143,22 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffse
 		WithRandSource(rand.Reader).
 		WithSysWalltime().
 		WithNanotime(func() int64 { return monotonicNow() + clockOffset }, sys.ClockResolution(1)).
-		WithSysNanosleep().
-		WithStdout(newLineLogger(cfg.Logger, "stdout")).
-		WithStderr(newLineLogger(cfg.Logger, "stderr"))
+		WithNanosleep(inst.sleep).
+		WithStdout(newLineLogger(cfg.Logger, cfg.LogLimiter, "stdout")).
+		WithStderr(newLineLogger(cfg.Logger, cfg.LogLimiter, "stderr"))
 	for k, v := range cfg.Env {
 		mc = mc.WithEnv(k, v)
 	}
 	ictx := experimental.WithMemoryAllocator(withInstance(ctx, inst), limitedAllocator{limit: cfg.MemoryLimit, reserve: restoreMemory, hit: &inst.oomHit})
+	inst.callCtx = ictx
+	defer func() {
+		// The memory allocator and the guest's start run on this
+		// goroutine: a panic there fails this instance, not the server.
+		if p := recover(); p != nil {
+			inst.closeLocked(ctx)
+			err = fmt.Errorf("%w while initializing: %v", ErrTrap, p)
+		}
+	}()
 	mod, err := m.runtime.wazero.InstantiateModule(ictx, compiled, mc)
 	if err != nil {
 		inst.module = mod
@@ -125,6 +169,22 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffse
 	return inst, nil
 }
 
+// sleep is the guest's WASI sleep (poll_oneoff with a clock): it ends when
+// the time has passed or, ending the call, when the call's context is done.
+func (i *Instance) sleep(ns int64) {
+	ctx := i.callCtx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	t := time.NewTimer(time.Duration(ns))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		panic(sys.NewExitError(exitCode(ctx)))
+	}
+}
+
 // Reconcile runs the guest's reconcile for req. ctx bounds it: when ctx is
 // done the guest is stopped and the instance closed.
 //
@@ -132,8 +192,8 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffse
 //
 //   - *GuestError when the guest reported the reconcile failed; the
 //     instance stays usable.
-//   - ErrTrap, ErrTimeout, ErrMemoryLimit, ErrExited: the instance has been
-//     closed; start a new one.
+//   - ErrTrap (a *TrapError), ErrTimeout, ErrMemoryLimit, ErrExited: the
+//     instance has been closed; start a new one.
 //   - ErrClosed when the instance was already closed.
 func (i *Instance) Reconcile(ctx context.Context, req Request) (Result, error) {
 	i.mu.Lock()
@@ -146,25 +206,29 @@ func (i *Instance) Reconcile(ctx context.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	c := &call{input: input}
-	ret, err := i.reconcile.Call(withCall(withInstance(ctx, i), c), uint64(len(input)))
+	ctx = withCall(withInstance(ctx, i), c)
+	i.callCtx = ctx
+	ret, err := i.reconcile.Call(ctx, uint64(len(input)))
 	if err != nil {
 		return Result{}, i.classify(ctx, err, "reconciling")
 	}
 	i.memory.Store(uint64(i.module.Memory().Size()))
-	var res abi.Result
-	if len(c.result) > 0 {
-		if err := json.Unmarshal(c.result, &res); err != nil {
-			return Result{}, &GuestError{Message: fmt.Sprintf("guest wrote a malformed result: %v", err)}
-		}
-	}
 	out := Result{}
-	if res.RequeueAfterMillis > 0 {
-		out.RequeueAfter = time.Duration(res.RequeueAfterMillis) * time.Millisecond
+	if c.result.RequeueAfterMillis > 0 {
+		out.RequeueAfter = time.Duration(c.result.RequeueAfterMillis) * time.Millisecond
 	}
-	if len(ret) == 0 || ret[0] != 0 {
-		return out, &GuestError{Message: res.Error}
+	switch status := api.DecodeU32(ret[0]); status {
+	case 0:
+		return out, nil
+	case 1:
+		return out, &GuestError{Message: c.result.Error}
+	default:
+		msg := fmt.Sprintf("reconcile returned %d, which docs/abi.md does not define: failed", status)
+		if c.result.Error != "" {
+			msg += ": " + c.result.Error
+		}
+		return out, &GuestError{Message: msg}
 	}
-	return out, nil
 }
 
 // classify turns a failed call into one of the package's errors and closes
@@ -174,13 +238,17 @@ func (i *Instance) classify(ctx context.Context, err error, during string) error
 	var exit *sys.ExitError
 	switch {
 	case i.oomHit:
-		return fmt.Errorf("%w (limit %d bytes) while %s: %v", ErrMemoryLimit, i.cfg.MemoryLimit, during, err)
+		trap := newTrapError(err, during)
+		i.cfg.Logger.V(4).Info("Guest ran out of memory", "during", during, "trace", trap.Trace())
+		return fmt.Errorf("%w (limit %d bytes) while %s: %s", ErrMemoryLimit, i.cfg.MemoryLimit, during, trap.summary())
 	case errors.As(err, &exit) && (exit.ExitCode() == sys.ExitCodeDeadlineExceeded || exit.ExitCode() == sys.ExitCodeContextCanceled):
 		return fmt.Errorf("%w while %s: %w", ErrTimeout, during, ctx.Err())
 	case errors.As(err, &exit):
 		return fmt.Errorf("%w with code %d while %s", ErrExited, exit.ExitCode(), during)
 	default:
-		return fmt.Errorf("%w while %s: %v", ErrTrap, during, err)
+		trap := newTrapError(err, during)
+		i.cfg.Logger.V(4).Info("Guest trapped", "during", during, "trace", trap.Trace())
+		return trap
 	}
 }
 

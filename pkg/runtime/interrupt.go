@@ -53,16 +53,21 @@ func instantiateInterruptModule(ctx context.Context, r wazero.Runtime) error {
 // with a *sys.ExitError of code ExitCodeDeadlineExceeded or
 // ExitCodeContextCanceled.
 func interruptCheck(ctx context.Context, mod api.Module, _ []uint64) {
-	err := ctx.Err()
-	if err == nil {
+	if ctx.Err() == nil {
 		return
 	}
-	code := sys.ExitCodeContextCanceled
-	if errors.Is(err, context.DeadlineExceeded) {
-		code = sys.ExitCodeDeadlineExceeded
-	}
+	code := exitCode(ctx)
 	_ = mod.CloseWithExitCode(ctx, code)
 	panic(sys.NewExitError(code))
+}
+
+// exitCode is the exit code a guest whose context is done ends with:
+// ExitCodeDeadlineExceeded or ExitCodeContextCanceled.
+func exitCode(ctx context.Context) uint32 {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return sys.ExitCodeDeadlineExceeded
+	}
+	return sys.ExitCodeContextCanceled
 }
 
 // injectInterruptChecks rewrites the module's sections so that every loop

@@ -5,44 +5,59 @@ import (
 	"sync"
 
 	"k8s.io/klog/v2"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
 )
 
-// lineLogger turns a guest's stdout or stderr into one log entry per line.
+// maxLine bounds a line of a guest's stdout or stderr, as abi.MaxLogBytes
+// bounds a message of the log host call: the rest of a longer line is
+// dropped, and the line logged with how many bytes were cut.
+const maxLine = abi.MaxLogBytes
+
+// lineLogger turns a guest's stdout or stderr into one log entry per line,
+// each at most maxLine bytes, admitted by the controller's LogLimiter.
 type lineLogger struct {
-	logger klog.Logger
-	stream string
+	logger  klog.Logger
+	limiter *LogLimiter
+	stream  string
 
 	mu  sync.Mutex
-	buf []byte
+	buf []byte // the current line, at most maxLine bytes
+	// cut counts the bytes of the current line past maxLine, dropped.
+	cut int
 }
 
-func newLineLogger(logger klog.Logger, stream string) *lineLogger {
-	return &lineLogger{logger: logger, stream: stream}
+func newLineLogger(logger klog.Logger, limiter *LogLimiter, stream string) *lineLogger {
+	return &lineLogger{logger: logger, limiter: limiter, stream: stream}
 }
 
-// maxLine bounds a line kept waiting for its newline.
-const maxLine = 16 << 10
-
+// Write logs every complete line of p and keeps the start of an incomplete
+// one. It holds on to at most maxLine bytes whatever the guest writes.
 func (l *lineLogger) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.buf = append(l.buf, p...)
-	for {
-		i := bytes.IndexByte(l.buf, '\n')
-		if i < 0 {
-			if len(l.buf) > maxLine {
-				l.emit(l.buf)
-				l.buf = l.buf[:0]
-			}
-			return len(p), nil
+	n := len(p)
+	for len(p) > 0 {
+		line, rest, complete := bytes.Cut(p, []byte{'\n'})
+		keep := min(len(line), maxLine-len(l.buf))
+		l.buf = append(l.buf, line[:keep]...)
+		l.cut += len(line) - keep
+		p = rest
+		if complete {
+			l.emit()
 		}
-		l.emit(l.buf[:i])
-		l.buf = l.buf[i+1:]
 	}
+	return n, nil
 }
 
-func (l *lineLogger) emit(line []byte) {
-	if len(line) > 0 {
-		l.logger.Info(string(line), "stream", l.stream)
+// emit logs the current line and starts the next.
+func (l *lineLogger) emit() {
+	if len(l.buf) > 0 && l.limiter.admit(l.logger, len(l.buf)) {
+		if l.cut > 0 {
+			l.logger.Info(string(l.buf), "stream", l.stream, "truncatedBytes", l.cut)
+		} else {
+			l.logger.Info(string(l.buf), "stream", l.stream)
+		}
 	}
+	l.buf, l.cut = l.buf[:0], 0
 }

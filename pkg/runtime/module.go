@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,6 +23,10 @@ type Module struct {
 	Digest string
 	// Size is the size of the module bytes as given to Load.
 	Size int
+	// MinMemoryBytes is the linear memory an instance starts with, the
+	// module's declared minimum: an instance cannot start under a smaller
+	// MemoryLimit (see CheckMemoryLimit).
+	MinMemoryBytes uint64
 
 	// cost is the estimated resident size of the compiled code.
 	cost int64
@@ -56,48 +59,6 @@ type Module struct {
 // section (8.8), 306 MB for the client-go guest's 36.7 MB (8.3).
 func compiledCostPerCodeByte(codeBytes int) int64 {
 	return int64(codeBytes) * 17 / 2
-}
-
-// rewrite returns the bytes to compile for wasm: data segments merged (when
-// merge is set), loops made interruptible (when interrupt is set) and
-// mutable globals exported. It records the globals and estimated cost on m.
-// A module whose sections it cannot split is returned unchanged, for the
-// compiler to refuse, unless it must be made interruptible.
-func (m *Module) rewrite(wasm []byte, merge, interrupt bool) ([]byte, error) {
-	sections, err := splitSections(wasm)
-	if err != nil {
-		if interrupt {
-			return nil, &ABIError{Reason: "compilation failed: " + err.Error()}
-		}
-		m.snapshotErr = err
-		m.cost = compiledCostPerCodeByte(len(wasm))
-		return wasm, nil
-	}
-	for _, s := range sections {
-		if s.id == sectionCode {
-			m.cost = compiledCostPerCodeByte(len(s.content))
-		}
-	}
-	if merge {
-		_ = mergeDataSection(sections) // unchanged when it cannot merge
-	}
-	m.image = newMemoryImage(sections)
-	if interrupt {
-		if sections, err = injectInterruptChecks(sections); err != nil {
-			return nil, &ABIError{Reason: "cannot make the module's loops interruptible: " + err.Error()}
-		}
-	}
-	globals, err := exportMutableGlobals(sections)
-	var abiErr *ABIError
-	switch {
-	case errors.As(err, &abiErr):
-		return nil, err
-	case err != nil:
-		m.snapshotErr = err
-	default:
-		m.globals = globals
-	}
-	return joinSections(wasm[:8], sections), nil
 }
 
 // keepCode keeps the compiled bytes for compiling again after eviction: in
@@ -197,7 +158,11 @@ func (m *Module) compile(ctx context.Context) (wazero.CompiledModule, error) {
 	if err != nil {
 		return nil, err
 	}
-	compiled, err := m.runtime.wazero.CompileModule(ctx, code)
+	var compiled wazero.CompiledModule
+	err = guard("compiling", func() error {
+		compiled, err = m.runtime.wazero.CompileModule(ctx, code)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("module[%s]: compiling again after eviction: %w", m.Digest, err)
 	}

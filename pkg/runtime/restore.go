@@ -69,7 +69,12 @@ func (i *Instance) WriteSnapshot(w io.Writer) (int64, error) {
 // is left running then. Other errors when reading r fails, the module was
 // released, or its evicted code cannot be compiled again.
 func (m *Module) Restore(ctx context.Context, cfg InstanceConfig, r io.Reader) (*Instance, error) {
-	s, err := readSnapshot(r, min(cfg.MemoryLimit, maxMemory))
+	var s *snapshot
+	err := guardSnapshot(func() error {
+		var err error
+		s, err = readSnapshot(r, min(cfg.MemoryLimit, maxMemory))
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -81,12 +86,24 @@ func (m *Module) Restore(ctx context.Context, cfg InstanceConfig, r io.Reader) (
 	if err != nil {
 		return nil, err
 	}
-	if err := inst.restore(s); err != nil {
+	if err := guardSnapshot(func() error { return inst.restore(s) }); err != nil {
 		inst.Close(ctx)
 		return nil, err
 	}
 	inst.memory.Store(s.memory)
 	return inst, nil
+}
+
+// guardSnapshot runs a step that reads snapshot bytes and turns a panic in
+// it into an error wrapping ErrSnapshotInvalid: a snapshot file is data a
+// parser bug must not let crash the server.
+func guardSnapshot(step func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = invalid("reading it failed: %v", p)
+		}
+	}()
+	return step()
 }
 
 // checkSnapshot checks a parsed snapshot against the module and a memory

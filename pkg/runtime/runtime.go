@@ -8,14 +8,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"k8s.io/klog/v2"
-
-	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
 )
 
 // Config configures a Runtime.
@@ -31,6 +28,42 @@ type Config struct {
 	// recently used first, and compile it again when next needed (from the
 	// disk cache when CacheDir is set). See Runtime.CompiledBytes.
 	CompiledBudgetBytes int64
+	// MaxCodeBytes bounds the code section of a module Load accepts, checked
+	// before compiling: compiling takes many times the code's size in
+	// memory (docs/benchmarks.md). 0 means DefaultMaxCodeBytes; a negative
+	// value, no bound.
+	MaxCodeBytes int64
+	// MaxFunctionBytes bounds the code of any one function of a module Load
+	// accepts, checked before compiling: the compiler's memory grows
+	// faster than linearly with a function's size (a single function of
+	// 4 MB took 215 MB to compile, the same code in 2,000 functions 2 MB).
+	// 0 means DefaultMaxFunctionBytes; a negative value, no bound.
+	MaxFunctionBytes int64
+
+	// cache, when set, is the compilation cache to use instead of one in
+	// CacheDir: the package's tests share one across their runtimes.
+	cache wazero.CompilationCache
+}
+
+// DefaultMaxCodeBytes is the bound on a module's code section when
+// Config.MaxCodeBytes is 0: room for a guest using client-go's typed
+// clientset (37 MB of code), which compiles to about 300 MB.
+const DefaultMaxCodeBytes = 48 << 20
+
+// DefaultMaxFunctionBytes is the bound on one function's code when
+// Config.MaxFunctionBytes is 0: Go's largest functions in a guest are tens
+// of kilobytes.
+const DefaultMaxFunctionBytes = 2 << 20
+
+// bound returns a Config bound: def for 0, -1 (none) for a negative value.
+func bound(v, def int64) int64 {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return -1
+	}
+	return v
 }
 
 // Runtime compiles and runs guests. Each distinct module (by digest) is
@@ -43,6 +76,8 @@ type Runtime struct {
 	// interruptible rewrites modules so that guests stop when their
 	// context is done (interrupt.go); only benchmarks turn it off.
 	interruptible bool
+	// provided are the host functions guests may import.
+	provided providedImports
 
 	// loadMu serializes compiling new modules, so that two Loads of one
 	// digest compile it once.
@@ -76,11 +111,16 @@ func newRuntime(ctx context.Context, cfg Config, interruptible bool) (*Runtime, 
 		if err := os.MkdirAll(filepath.Join(cfg.CacheDir, modulesDir), 0o700); err != nil {
 			return nil, fmt.Errorf("compilation cache[%s]: %w", cfg.CacheDir, err)
 		}
-		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
-		if err != nil {
-			return nil, fmt.Errorf("compilation cache[%s]: %w", cfg.CacheDir, err)
+		if cfg.cache == nil {
+			cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+			if err != nil {
+				return nil, fmt.Errorf("compilation cache[%s]: %w", cfg.CacheDir, err)
+			}
+			rc = rc.WithCompilationCache(cache)
 		}
-		rc = rc.WithCompilationCache(cache)
+	}
+	if cfg.cache != nil {
+		rc = rc.WithCompilationCache(cfg.cache)
 	}
 	r := &Runtime{wazero: wazero.NewRuntimeWithConfig(ctx, rc), cfg: cfg, modules: map[string]*Module{}, interruptible: interruptible}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.wazero); err != nil {
@@ -92,6 +132,11 @@ func newRuntime(ctx context.Context, cfg Config, interruptible bool) (*Runtime, 
 	if err := instantiateInterruptModule(ctx, r.wazero); err != nil {
 		return nil, fmt.Errorf("instantiating the interrupt check: %w", err)
 	}
+	provided, err := newProvidedImports(r.wazero)
+	if err != nil {
+		return nil, err
+	}
+	r.provided = provided
 	return r, nil
 }
 
@@ -121,8 +166,12 @@ const modulesDir = "modules"
 //
 // # Errors
 //
-// An *ABIError when the bytes are not a WebAssembly module for this host;
-// other errors when compilation fails.
+// An *ABIError, permanent for these bytes, when they are not a WebAssembly
+// module this host can run: malformed, over Config.MaxCodeBytes of code,
+// importing anything the host does not provide (or the reserved
+// wasm_apiserver_interrupt module), or exporting the functions of
+// docs/abi.md with other signatures. Other errors when the bytes cannot be
+// kept in Config.CacheDir.
 func (r *Runtime) Load(ctx context.Context, wasm []byte) (*Module, error) {
 	digest := Digest(wasm)
 	r.loadMu.Lock()
@@ -135,24 +184,8 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte) (*Module, error) {
 	}
 	r.mu.Unlock()
 
-	if err := checkMagic(wasm); err != nil {
-		return nil, err
-	}
-	m := &Module{runtime: r, Digest: digest, Size: len(wasm), refs: 1}
-	code, err := m.rewrite(wasm, !r.keepDataSegments, r.interruptible)
+	m, compiled, err := r.compileNew(ctx, digest, wasm)
 	if err != nil {
-		return nil, err
-	}
-	compiled, err := r.wazero.CompileModule(ctx, code)
-	if err != nil {
-		return nil, &ABIError{Reason: "compilation failed: " + err.Error()}
-	}
-	if err := checkABI(compiled); err != nil {
-		_ = compiled.Close(ctx)
-		return nil, err
-	}
-	if err := m.keepCode(code); err != nil {
-		_ = compiled.Close(ctx)
 		return nil, err
 	}
 
@@ -257,7 +290,8 @@ func (r *Runtime) release(ctx context.Context, m *Module) {
 	}
 }
 
-// ABIError says why a module cannot run on this host.
+// ABIError says why a module cannot run on this host. It is permanent for
+// the module's bytes: loading them again fails the same way.
 type ABIError struct {
 	Reason string
 }
@@ -267,34 +301,6 @@ func (e *ABIError) Error() string { return e.Reason }
 func checkMagic(wasm []byte) error {
 	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
 		return &ABIError{Reason: "not a WebAssembly module: it does not start with the magic bytes \\0asm"}
-	}
-	return nil
-}
-
-func checkABI(m wazero.CompiledModule) error {
-	exports := m.ExportedFunctions()
-	var versions []string
-	for name := range exports {
-		if strings.HasPrefix(name, abi.MarkerPrefix) {
-			versions = append(versions, strings.TrimPrefix(name, abi.MarkerPrefix))
-		}
-	}
-	supported := fmt.Sprint(ABIVersion)
-	found := false
-	for _, v := range versions {
-		found = found || v == supported
-	}
-	switch {
-	case len(versions) == 0:
-		return &ABIError{Reason: "module is not built for wasm-apiserver: it exports no " + abi.MarkerPrefix + "<N> marker (build it with the guest SDK, see docs/abi.md)"}
-	case !found:
-		return &ABIError{Reason: fmt.Sprintf("module requires ABI v%s; this host supports v%s", strings.Join(versions, ", v"), supported)}
-	}
-	if _, ok := exports[abi.ReconcileExport]; !ok {
-		return &ABIError{Reason: "module exports no reconcile function (docs/abi.md)"}
-	}
-	if _, ok := m.ExportedMemories()["memory"]; !ok {
-		return &ABIError{Reason: "module exports no memory named \"memory\""}
 	}
 	return nil
 }

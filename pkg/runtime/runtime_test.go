@@ -24,8 +24,32 @@ func guest(t testing.TB, name string) []byte {
 	return guesttest.Build(t, name)
 }
 
+// shared is a runtime the tests that need no runtime of their own share,
+// so that each guest is compiled once for the whole package.
+var shared struct {
+	once sync.Once
+	r    *runtime.Runtime
+	err  error
+}
+
+// sharedRuntime returns the shared runtime, made on first use.
+func sharedRuntime(t testing.TB) *runtime.Runtime {
+	t.Helper()
+	shared.once.Do(func() {
+		shared.r, shared.err = runtime.New(context.Background(), runtime.SharedCache(runtime.Config{}))
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.r
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if shared.r != nil {
+		_ = shared.r.Close(context.Background())
+	}
+	runtime.CloseSharedCache()
 	guesttest.Cleanup()
 	if benchCache != "" {
 		_ = os.RemoveAll(benchCache)
@@ -52,7 +76,7 @@ func (f *fakeAPI) ServeAPI(_ context.Context, req *runtime.APIRequest) *runtime.
 
 func newRuntime(t testing.TB) *runtime.Runtime {
 	t.Helper()
-	r, err := runtime.New(context.Background(), runtime.Config{CacheDir: filepath.Join(t.TempDir(), "cache")})
+	r, err := runtime.New(context.Background(), runtime.SharedCache(runtime.Config{CacheDir: filepath.Join(t.TempDir(), "cache")}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,6 +163,9 @@ func TestInstance_Failures(t *testing.T) {
 			}
 			if !inst.Closed() {
 				t.Errorf("instance still open after %v", tt.want)
+			}
+			if msg := err.Error(); strings.Contains(msg, "\n") || len(msg) > 300 {
+				t.Errorf("Reconcile error is not one short line: %q", msg)
 			}
 			if _, err := inst.Reconcile(t.Context(), runtime.Request{Name: "x"}); !errors.Is(err, runtime.ErrClosed) {
 				t.Errorf("Reconcile after failure = %v, want ErrClosed", err)

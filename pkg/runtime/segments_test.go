@@ -85,7 +85,10 @@ func TestMergeDataSegments_GoGuest(t *testing.T) {
 		t.Errorf("data segments: %d before, %d after merging; want at least 10x fewer", before, after)
 	}
 	ctx := t.Context()
-	r := wazero.NewRuntime(ctx)
+	// The interpreter: data segments are applied the same way, and
+	// preparing the module costs a fraction of compiling it, which
+	// matters under the race detector.
+	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
 	defer r.Close(ctx)
 	wasi_snapshot_preview1.MustInstantiate(ctx, r)
 	if err := instantiateHostModule(ctx, r); err != nil {

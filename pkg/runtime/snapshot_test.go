@@ -86,7 +86,7 @@ func snapshotOf(t *testing.T, m *runtime.Module) ([]byte, int64) {
 
 func TestSnapshot_RestoreKeepsState(t *testing.T) {
 	cacheDir := filepath.Join(t.TempDir(), "cache")
-	r1, err := runtime.New(t.Context(), runtime.Config{CacheDir: cacheDir})
+	r1, err := runtime.New(t.Context(), runtime.SharedCache(runtime.Config{CacheDir: cacheDir}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestSnapshot_RestoreKeepsState(t *testing.T) {
 		{name: "same runtime", module: func(*testing.T) *runtime.Module { return m1 }},
 		{name: "new runtime, same cache dir", module: func(t *testing.T) *runtime.Module {
 			// A restarted process: a new runtime loads the module again.
-			r2, err := runtime.New(t.Context(), runtime.Config{CacheDir: cacheDir})
+			r2, err := runtime.New(t.Context(), runtime.SharedCache(runtime.Config{CacheDir: cacheDir}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -167,7 +167,7 @@ func TestSnapshot_Invalid(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Release(context.Background())
-	other, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, "other"))
+	other, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, variantName(0)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,7 @@ func budgetRuntime(t *testing.T) (*runtime.Runtime, []byte, int64) {
 	t.Helper()
 	cacheDir := filepath.Join(t.TempDir(), "cache")
 	wasm := guest(t, "counter")
-	scratch, err := runtime.New(t.Context(), runtime.Config{CacheDir: cacheDir})
+	scratch, err := runtime.New(t.Context(), runtime.SharedCache(runtime.Config{CacheDir: cacheDir}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func budgetRuntime(t *testing.T) (*runtime.Runtime, []byte, int64) {
 	cost := scratch.CompiledBytes()
 	m.Release(context.Background())
 	_ = scratch.Close(context.Background())
-	r, err := runtime.New(t.Context(), runtime.Config{CacheDir: cacheDir, CompiledBudgetBytes: cost * 3 / 2})
+	r, err := runtime.New(t.Context(), runtime.SharedCache(runtime.Config{CacheDir: cacheDir, CompiledBudgetBytes: cost * 3 / 2}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +302,7 @@ func TestSnapshot_Concurrent(t *testing.T) {
 	var mods []*runtime.Module
 	var snaps [][]byte
 	for i := range 2 {
-		m, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, "concurrent-"+strconv.Itoa(i)))
+		m, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, variantName(i)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -365,13 +365,13 @@ func TestSnapshot_Concurrent(t *testing.T) {
 	// another module released while its instance still runs.
 	wg.Go(func() {
 		for i := range rounds {
-			again, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, "concurrent-0"))
+			again, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, variantName(0)))
 			if err != nil {
 				errs <- err
 				return
 			}
 			again.Release(t.Context())
-			other, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, "concurrent-other-"+strconv.Itoa(i%2)))
+			other, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, variantName(2+i%2)))
 			if err != nil {
 				errs <- err
 				return

@@ -36,7 +36,8 @@ type APIHandler interface {
 // Errors a reconcile can fail with besides the guest's own.
 var (
 	// ErrTrap: the guest trapped (a WebAssembly runtime error or a Go panic
-	// that was not recovered). The instance is discarded.
+	// that was not recovered). The instance is discarded. The error is a
+	// *TrapError, whose Trace has the guest's stack.
 	ErrTrap = errors.New("guest trapped")
 	// ErrTimeout: the reconcile ran past its deadline. The instance is discarded.
 	ErrTimeout = errors.New("reconcile timed out")
