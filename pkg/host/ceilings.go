@@ -14,6 +14,10 @@ import (
 // administrator's ceilings.
 const ReasonOverCeiling = "OverCeiling"
 
+// ReasonMemoryLimitTooLow is the reason of a controller whose module needs
+// more memory to start than spec.limits.memory allows.
+const ReasonMemoryLimitTooLow = "MemoryLimitTooLow"
+
 // specError is a failure that only a change of the spec can mend: it is
 // reported and not retried.
 type specError struct {

@@ -105,7 +105,11 @@ func newController(h *Host, wc *v1alpha1.WasmController, module *wasmruntime.Mod
 	for _, e := range wc.Spec.Env {
 		env[e.Name] = e.Value
 	}
-	c.instanceCfg = wasmruntime.InstanceConfig{Name: c.name, Env: env, Logger: c.logger}
+	// One output allowance for all the controller's instances, so that
+	// running more of them or restarting them gains a guest no more log.
+	c.instanceCfg = wasmruntime.InstanceConfig{Name: c.name, Env: env, Logger: c.logger,
+		LogLimiter: wasmruntime.NewLogLimiter(wasmruntime.DefaultLogLinesPerSecond, wasmruntime.DefaultLogLineBurst,
+			wasmruntime.DefaultLogBytesPerSecond, wasmruntime.DefaultLogByteBurst)}
 	if m := wc.Spec.Limits.Memory; m != nil {
 		c.instanceCfg.MemoryLimit = uint64(m.Value())
 	}
@@ -281,5 +285,5 @@ func (c *controller) wakeAfter(key wakeKey, d time.Duration, reason string) {
 func isPermanent(err error) bool {
 	var abiErr *wasmruntime.ABIError
 	_, spec := isSpecError(err)
-	return spec || modules.IsPermanent(err) || errors.As(err, &abiErr)
+	return spec || modules.IsPermanent(err) || errors.As(err, &abiErr) || errors.Is(err, wasmruntime.ErrMemoryLimit)
 }

@@ -83,6 +83,10 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 	}
 	c := newController(h, wc, module, status)
 	c.lease = fetched.Lease()
+	if err := module.CheckMemoryLimit(c.instanceCfg.MemoryLimit); err != nil {
+		c.stop()
+		return nil, fail(v1alpha1.ConditionModuleLoaded, ReasonMemoryLimitTooLow, fmt.Errorf("spec.limits.memory: %w", err))
+	}
 	c.removeOtherSnapshots()
 	status.update(true, func(s *v1alpha1.WasmControllerStatus) {
 		s.ModuleDigest, s.ResolvedImage = module.Digest, fetched.ResolvedImage
