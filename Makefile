@@ -23,9 +23,22 @@ build: ## Build the wasm-apiserver binary into _output/bin.
 run: build ## Run locally on 127.0.0.1:8443 with embedded etcd and a generated credential; prints how to use kubectl.
 	$(BIN)/wasm-apiserver --standalone --bind-address=127.0.0.1 --secure-port=$(SECURE_PORT) --state-dir=$(STATE_DIR)
 
+# FUZZTIME bounds each fuzz target `make test` runs on untrusted input.
+FUZZTIME ?= 30s
+# Fuzz targets over what tenants and guests send: module bytes and request envelopes.
+FUZZ_TARGETS := ./pkg/runtime:FuzzLoad ./pkg/proxy:FuzzCheckRequest
+
 .PHONY: test
-test: ## Unit and integration tests (race detector on; the server runs in-process with its embedded etcd).
-	$(GO) test -race -count=1 ./...
+test: ## Unit and integration tests (race detector on; the server runs in-process with its embedded etcd), then the fuzz targets for FUZZTIME each.
+	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) fuzz
+
+.PHONY: fuzz
+fuzz: ## Fuzz module loading and guests' request envelopes for FUZZTIME each (default 30s).
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
 
 .PHONY: test-e2e
 test-e2e: ## End-to-end tests: a real kube-apiserver and etcd on loopback, wasm-apiserver behind the aggregator, real kubectl.
