@@ -254,7 +254,8 @@ type WasmControllerStatus struct {
 	// LastWakeTime is when the controller last woke.
 	LastWakeTime *metav1.Time
 
-	// LastWakeReason says why it last woke: event, resync, requeue or retry, with the key.
+	// LastWakeReason says why it last woke: event, resync, requeue or retry. It never names the key, which an
+	// enqueue rule may build from what the controller reads.
 	LastWakeReason string
 
 	// NextWakeTime is when the next timer (resync or requeue) fires.

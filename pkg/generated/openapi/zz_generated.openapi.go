@@ -597,7 +597,7 @@ func schema_pkg_apis_controllers_v1alpha1_WasmControllerStatus(ref common.Refere
 					},
 					"lastWakeReason": {
 						SchemaProps: spec.SchemaProps{
-							Description: "LastWakeReason says why it last woke: event, resync, requeue or retry, with the key.",
+							Description: "LastWakeReason says why it last woke: event, resync, requeue or retry. It never names the key, which an enqueue rule may build from what the controller reads.",
 							Type:        []string{"string"},
 							Format:      "",
 						},

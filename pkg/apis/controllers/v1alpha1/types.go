@@ -302,7 +302,8 @@ type WasmControllerStatus struct {
 	// +optional
 	LastWakeTime *metav1.Time `json:"lastWakeTime,omitempty"`
 
-	// LastWakeReason says why it last woke: event, resync, requeue or retry, with the key.
+	// LastWakeReason says why it last woke: event, resync, requeue or retry. It never names the key, which an
+	// enqueue rule may build from what the controller reads.
 	// +optional
 	LastWakeReason string `json:"lastWakeReason,omitempty"`
 
