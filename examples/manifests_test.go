@@ -17,7 +17,8 @@ import (
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/install"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
-	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/validation"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/cmd/server"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/registry/wasmcontroller"
 )
 
 // decodeAll decodes every YAML document of a file into unstructured objects.
@@ -65,7 +66,14 @@ func TestWasmControllers(t *testing.T) {
 			if err := scheme.Convert(versioned, internal, nil); err != nil {
 				t.Fatal(err)
 			}
-			if errs := validation.ValidateWasmController(internal); len(errs) > 0 {
+			// Admitted as a server with the default ceilings admits them.
+			ceilings, err := server.NewCeilingOptions().Ceilings()
+			if err != nil {
+				t.Fatal(err)
+			}
+			strategy := wasmcontroller.NewStrategy(scheme, ceilings)
+			strategy.PrepareForCreate(t.Context(), internal)
+			if errs := strategy.Validate(t.Context(), internal); len(errs) > 0 {
 				t.Errorf("invalid: %v", errs.ToAggregate())
 			}
 			ref := versioned.Spec.Module.ConfigMapRef
