@@ -15,7 +15,6 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 	k8stesting "k8s.io/client-go/testing"
-	"k8s.io/client-go/tools/cache"
 
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 )
@@ -44,16 +43,6 @@ func TestCacheView_ServeAPI(t *testing.T) {
 
 	cmGVR := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
 	secretGVR := schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
-	newInformer := func(objs ...*unstructured.Unstructured) cache.SharedIndexInformer {
-		inf := cache.NewSharedIndexInformer(&cache.ListWatch{}, &unstructured.Unstructured{}, 0,
-			cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
-		for _, o := range objs {
-			if err := inf.GetIndexer().Add(o); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return inf
-	}
 	obj := func(ns, name string, labels map[string]string) *unstructured.Unstructured {
 		u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap"}}
 		u.SetNamespace(ns)
@@ -63,8 +52,8 @@ func TestCacheView_ServeAPI(t *testing.T) {
 	}
 	view := NewCacheView("team/c", ServiceAccountUser("team", "sa"), []CachedWatch{
 		{Key: InformerKey{Resource: cmGVR, Namespace: "team"}, Kind: "ConfigMap",
-			Informer: newInformer(obj("team", "a", map[string]string{"app": "x"}), obj("team", "b", nil))},
-		{Key: InformerKey{Resource: secretGVR}, Kind: "Secret", Informer: newInformer()},
+			Informer: testInformer(t, obj("team", "a", map[string]string{"app": "x"}), obj("team", "b", nil))},
+		{Key: InformerKey{Resource: secretGVR}, Kind: "Secret", Informer: testInformer(t)},
 	}, NewAuthorizer(kube), apiServer)
 
 	tests := []struct {
