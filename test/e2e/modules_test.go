@@ -107,8 +107,9 @@ func TestModuleImage(t *testing.T) {
 
 // testPrivateRegistry pushes the same module to a registry that wants a
 // password, with the credentials of a docker config, and runs it with an
-// image pull Secret. Refused first without the Secret, it is then not
-// downloaded again: the store already holds its digest.
+// image pull Secret read as the controller's ServiceAccount. Refused first
+// without the Secret, then while the ServiceAccount may not read it, it is
+// downloaded once and kept once: the store shares bytes, not access.
 func testPrivateRegistry(t *testing.T, c *cluster, srv *serverProcess, wasmctl, manifest, publicRef, wasm, digest string) {
 	admin := c.Kubeconfig
 	priv := modulestest.NewPrivateRegistry(t, "robot", "s3cret")
@@ -143,13 +144,39 @@ func testPrivateRegistry(t *testing.T, c *cluster, srv *serverProcess, wasmctl, 
 	})
 	mustKubectl(t, wasmctl, "", "-n", "default", "patch", "wc", name, "--type=merge",
 		"-p", `{"spec":{"module":{"imagePullSecrets":[{"name":"private-registry"}]}}}`)
+	// The pull Secret is read as the controller's ServiceAccount, which may
+	// not read it until it is granted.
+	eventually(t, time.Minute, "ModuleLoaded False with reason Forbidden", func() (bool, string) {
+		out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", name,
+			"-o", `jsonpath={.status.phase} {.status.conditions[?(@.type=="ModuleLoaded")].reason}`)
+		return out == "Failed Forbidden", out
+	})
+	mustKubectl(t, admin, `apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: read-private-registry, namespace: default}
+rules:
+- {apiGroups: [""], resources: [secrets], resourceNames: [private-registry], verbs: [get]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: read-private-registry, namespace: default}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: read-private-registry}
+subjects:
+- {kind: ServiceAccount, name: configmap-replicator, namespace: default}
+`, "apply", "-f", "-")
+	t.Cleanup(func() {
+		_, _ = kubectl(t, admin, "", "-n", "default", "delete", "role,rolebinding", "read-private-registry", "--ignore-not-found")
+	})
 	eventually(t, 2*time.Minute, name+" Active with the pull Secret", func() (bool, string) {
 		out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", name,
 			"-o", `jsonpath={.status.phase} {.status.moduleDigest} {.status.resolvedImage}`)
 		return strings.HasPrefix(out, "Active sha256:"+strings.TrimSpace(digest)+" "+ref+"@sha256:"), out
 	})
-	if got := priv.BlobGets.Load() - downloads; got != 0 {
-		t.Errorf("the module was downloaded %d times although the store held its digest", got)
+	// The store holds these bytes from the public image already, but reuses
+	// them only for the repository they came from: from another one, only
+	// a download with the requester's credentials shows it may have them.
+	if got := priv.BlobGets.Load() - downloads; got != 1 {
+		t.Errorf("the module was downloaded %d times from the private registry, want once", got)
 	}
 	if stored, _ := filepath.Glob(filepath.Join(srv.stateDir, "modules", "sha256", "*")); len(stored) != 1 {
 		t.Errorf("module store holds %v, want one module for both images", stored)

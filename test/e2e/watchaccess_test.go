@@ -34,6 +34,20 @@ func TestWatchAuthorization(t *testing.T) {
 	// Left from an earlier run, the grant would make the refusal untestable.
 	mustKubectl(t, admin, "", "-n", "kube-system", "delete", "rolebinding,role", "watch-tenant-secrets", "--ignore-not-found")
 	publishModuleIn(t, c, root, "echo", ns)
+	// The module is read as the ServiceAccount too.
+	mustKubectl(t, admin, `apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: read-module, namespace: `+ns+`}
+rules:
+- {apiGroups: [""], resources: [configmaps], resourceNames: [echo-module], verbs: [get]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: read-module, namespace: `+ns+`}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: read-module}
+subjects:
+- {kind: ServiceAccount, name: watcher, namespace: `+ns+`}
+`, "apply", "-f", "-")
 
 	// The secret, and its base64 form, which the enqueue rule reads: 15
 	// bytes, so no padding, and only letters and digits, so that the key it
