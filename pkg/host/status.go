@@ -8,6 +8,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 
@@ -21,10 +22,24 @@ const statusFlushInterval = 2 * time.Second
 
 // statusWriter keeps the status the host wants a WasmController to show
 // and writes it through the status subresource, coalesced.
+//
+// A writer is bound to one object, by UID: it writes only onto that object,
+// and each write carries the UID, which the API server checks as a
+// precondition. Once the object is gone, or another object of the same
+// name took its place, the writer drops what it had to write and writes no
+// more; the controller for the new object has a writer of its own, which
+// starts from that object's status, never from its predecessor's.
+//
+// The status starts from the object's status as it was when the writer was
+// made, so conditions and times carry over a reload or a restart of the
+// process. status.wakes does not: the controller counts its wakes from its
+// load, so that count restarts at every load, a restart of the process
+// included.
 type statusWriter struct {
 	client    clientset.Interface
 	namespace string
 	name      string
+	uid       types.UID
 
 	// nextWake, when set, reports the next timer of the controller; it is
 	// asked at each write, so status.nextWakeTime is current as of then.
@@ -44,10 +59,16 @@ type statusWriter struct {
 	// controller costs no goroutine either.
 	kicked, flushing bool
 	flushes          sync.WaitGroup
+	// gone says the object was deleted or re-created: nothing is written
+	// any more.
+	gone bool
 }
 
+// newStatusWriter returns a writer for wc, the object of that UID, starting
+// from its status.
 func newStatusWriter(client clientset.Interface, wc *v1alpha1.WasmController) *statusWriter {
-	return &statusWriter{client: client, namespace: wc.Namespace, name: wc.Name, status: *wc.Status.DeepCopy()}
+	return &statusWriter{client: client, namespace: wc.Namespace, name: wc.Name, uid: wc.UID,
+		status: *wc.Status.DeepCopy()}
 }
 
 // update changes the wanted status; urgent changes (phase, conditions) are
@@ -110,7 +131,7 @@ func (w *statusWriter) kickNow() {
 // flushIfKickedLocked starts a goroutine that writes while writes are asked
 // for, if started and none runs. Called with w.mu held.
 func (w *statusWriter) flushIfKickedLocked() {
-	if !w.kicked || w.ctx == nil || w.flushing || w.ctx.Err() != nil {
+	if !w.kicked || w.gone || w.ctx == nil || w.flushing || w.ctx.Err() != nil {
 		return
 	}
 	w.flushing = true
@@ -120,7 +141,7 @@ func (w *statusWriter) flushIfKickedLocked() {
 func (w *statusWriter) flushWhileKicked() {
 	for {
 		w.mu.Lock()
-		if !w.kicked || w.ctx.Err() != nil {
+		if !w.kicked || w.gone || w.ctx.Err() != nil {
 			w.flushing = false
 			w.mu.Unlock()
 			return
@@ -156,7 +177,7 @@ func (w *statusWriter) stop() {
 
 func (w *statusWriter) flush(ctx context.Context) {
 	w.mu.Lock()
-	if !w.dirty {
+	if !w.dirty || w.gone {
 		w.pending = false
 		w.mu.Unlock()
 		return
@@ -172,17 +193,34 @@ func (w *statusWriter) flush(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	wcs := w.client.ControllersV1alpha1().WasmControllers(w.namespace)
+	var replaced bool
+	var newUID types.UID
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		wc, err := wcs.Get(ctx, w.name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
+		if wc.UID != w.uid {
+			replaced, newUID = true, wc.UID
+			return nil
+		}
+		// The UID, with the resourceVersion, is a precondition of the
+		// update: an object re-created after the Get refuses the write
+		// with a Conflict, and the next Get sees it.
+		wc.UID = w.uid
 		wc.Status = want
 		_, err = wcs.UpdateStatus(ctx, wc, metav1.UpdateOptions{FieldManager: "wasm-apiserver"})
 		return err
 	})
-	if apierrors.IsNotFound(err) {
-		return // deleted: nothing to report to
+	if replaced || apierrors.IsNotFound(err) {
+		// Deleted or re-created: nothing to report to. A new object of the
+		// same name has a writer of its own.
+		w.mu.Lock()
+		w.gone, w.dirty, w.pending = true, false, false
+		w.mu.Unlock()
+		klog.V(2).InfoS("WasmController is gone; dropping its status", "wasmController",
+			klog.KRef(w.namespace, w.name), "uid", w.uid, "replacedBy", newUID)
+		return
 	}
 	if err != nil && ctx.Err() == nil {
 		klog.ErrorS(err, "Writing WasmController status", "wasmController", klog.KRef(w.namespace, w.name))
