@@ -163,3 +163,48 @@ func TestLoad_InvalidModuleWithCacheIsABIError(t *testing.T) {
 		t.Fatalf("Load of an invalid module = %v (%T), want an *ABIError", err, err)
 	}
 }
+
+func TestWarm_AfterEvictionWithDamagedStorage(t *testing.T) {
+	dir := t.TempDir()
+	r, err := New(t.Context(), Config{CacheDir: dir, CompiledBudgetBytes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = r.Close(t.Context()) }()
+	other := driverModule()
+	other.memPages = 3
+	a, err := r.Load(t.Context(), driverModule().encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release(t.Context())
+	b, err := r.Load(t.Context(), other.encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release(t.Context())
+	if a.Resident() {
+		t.Fatal("the first module was not evicted")
+	}
+	for _, f := range cacheEntries(t, dir) {
+		if err := os.WriteFile(f, []byte("\x00\x01 not a compiled module, longer than the header of one"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Warm(t.Context()); err != nil {
+		t.Fatalf("Warm of an evicted module on a damaged compilation cache = %v, want it compiled again", err)
+	}
+
+	// Its kept bytes damaged: a retryable StorageError, not an ABIError.
+	if b.Resident() {
+		t.Fatal("the second module was not evicted")
+	}
+	if err := os.WriteFile(b.path, []byte("changed"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = b.Warm(t.Context())
+	var abiErr *ABIError
+	if !errors.Is(err, ErrStorage) || errors.As(err, &abiErr) {
+		t.Fatalf("Warm with damaged kept bytes = %v (%T), want a *StorageError", err, err)
+	}
+}
