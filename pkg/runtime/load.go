@@ -9,9 +9,10 @@ import (
 )
 
 // compileNew checks, rewrites and compiles the bytes of a module not
-// loaded yet. Every failure is an *ABIError but for keeping the bytes in
-// the cache dir; a panic anywhere in the parsing or compiling of the bytes
-// is one too.
+// loaded yet. Every failure is an *ABIError but for failures of the
+// server's storage (a *StorageError: the compilation cache, keeping the
+// bytes in the cache dir); a panic anywhere in the parsing or compiling of
+// the bytes is an *ABIError too.
 func (r *Runtime) compileNew(ctx context.Context, digest string, wasm []byte) (*Module, wazero.CompiledModule, error) {
 	if err := checkMagic(wasm); err != nil {
 		return nil, nil, err
@@ -29,14 +30,7 @@ func (r *Runtime) compileNew(ctx context.Context, digest string, wasm []byte) (*
 	if err != nil {
 		return nil, nil, err
 	}
-	var compiled wazero.CompiledModule
-	err = guard("compiling", func() error {
-		var err error
-		if compiled, err = r.wazero.CompileModule(ctx, code); err != nil {
-			return &ABIError{Reason: "compilation failed: " + err.Error()}
-		}
-		return nil
-	})
+	compiled, err := r.compileCode(ctx, code)
 	if err == nil {
 		err = guard("checking exports and imports", func() error {
 			if err := checkABI(compiled); err != nil {

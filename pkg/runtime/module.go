@@ -74,7 +74,7 @@ func (m *Module) keepCode(code []byte) error {
 		_, err := f.Write(code)
 		return err
 	}); err != nil {
-		return fmt.Errorf("module[%s]: keeping its bytes: %w", m.Digest, err)
+		return &StorageError{Op: fmt.Sprintf("module[%s]: keeping its bytes", m.Digest), Err: err}
 	}
 	return nil
 }
@@ -86,10 +86,11 @@ func (m *Module) readCode() ([]byte, error) {
 	}
 	code, err := os.ReadFile(m.path)
 	if err != nil {
-		return nil, fmt.Errorf("module[%s]: reading its kept bytes: %w", m.Digest, err)
+		return nil, &StorageError{Op: fmt.Sprintf("module[%s]: reading its kept bytes", m.Digest), Err: err}
 	}
 	if sum := sha256.Sum256(code); !bytes.Equal(sum[:], m.codeSum[:]) {
-		return nil, fmt.Errorf("module[%s]: its kept bytes in %s changed (sha256 %s)", m.Digest, m.path, hex.EncodeToString(sum[:]))
+		return nil, &StorageError{Op: fmt.Sprintf("module[%s]: reading its kept bytes", m.Digest),
+			Err: fmt.Errorf("%s changed (sha256 %s)", m.path, hex.EncodeToString(sum[:]))}
 	}
 	return code, nil
 }
@@ -158,11 +159,7 @@ func (m *Module) compile(ctx context.Context) (wazero.CompiledModule, error) {
 	if err != nil {
 		return nil, err
 	}
-	var compiled wazero.CompiledModule
-	err = guard("compiling", func() error {
-		compiled, err = m.runtime.wazero.CompileModule(ctx, code)
-		return err
-	})
+	compiled, err := m.runtime.compileCode(ctx, code)
 	if err != nil {
 		return nil, fmt.Errorf("module[%s]: compiling again after eviction: %w", m.Digest, err)
 	}
@@ -189,8 +186,9 @@ func (m *Module) instanceDone(ctx context.Context) {
 //
 // # Errors
 //
-// When the module was released, its kept bytes cannot be read, or
-// compiling fails; ctx's error when it is done while waiting for another
+// When the module was released, or compiling fails; a *StorageError
+// (retryable, errors.Is(err, ErrStorage)) when its kept bytes cannot be
+// read or the compilation cache fails; ctx's error when it is done while waiting for another
 // compilation of the module.
 func (m *Module) Warm(ctx context.Context) error {
 	_, err := m.acquire(ctx, false)

@@ -109,12 +109,20 @@ func newRuntime(ctx context.Context, cfg Config, interruptible bool) (*Runtime, 
 	rc := wazero.NewRuntimeConfigCompiler()
 	if cfg.CacheDir != "" {
 		if err := os.MkdirAll(filepath.Join(cfg.CacheDir, modulesDir), 0o700); err != nil {
-			return nil, fmt.Errorf("compilation cache[%s]: %w", cfg.CacheDir, err)
+			return nil, &StorageError{Op: "compilation cache in " + cfg.CacheDir, Err: err}
 		}
 		if cfg.cache == nil {
 			cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
 			if err != nil {
-				return nil, fmt.Errorf("compilation cache[%s]: %w", cfg.CacheDir, err)
+				// Something took the place of the cache's directory:
+				// the cache is only a cache, start it again.
+				klog.ErrorS(err, "Opening the compilation cache; discarding it", "cacheDir", cfg.CacheDir)
+				if derr := discardCompilationCache(cfg.CacheDir); derr == nil {
+					cache, err = wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+				}
+			}
+			if err != nil {
+				return nil, &StorageError{Op: "compilation cache in " + cfg.CacheDir, Err: err}
 			}
 			rc = rc.WithCompilationCache(cache)
 		}
@@ -170,8 +178,10 @@ const modulesDir = "modules"
 // module this host can run: malformed, over Config.MaxCodeBytes of code,
 // importing anything the host does not provide (or the reserved
 // wasm_apiserver_interrupt module), or exporting the functions of
-// docs/abi.md with other signatures. Other errors when the bytes cannot be
-// kept in Config.CacheDir.
+// docs/abi.md with other signatures. A *StorageError (errors.Is(err,
+// ErrStorage)), not about the module and worth retrying, when the server's
+// storage fails: the bytes cannot be kept in Config.CacheDir, or its
+// compilation cache fails even after its entries were discarded.
 func (r *Runtime) Load(ctx context.Context, wasm []byte) (*Module, error) {
 	digest := Digest(wasm)
 	r.loadMu.Lock()

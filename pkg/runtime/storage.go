@@ -1,0 +1,127 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/tetratelabs/wazero"
+	"k8s.io/klog/v2"
+)
+
+// ErrStorage is what every *StorageError is, for errors.Is.
+var ErrStorage = errors.New("the server's storage failed")
+
+// StorageError says the server's own storage failed: the compilation cache
+// or the module bytes kept in Config.CacheDir could not be read or written.
+// It says nothing about the module, which may load once the storage works
+// again (space freed, files repaired): callers should retry, never mark the
+// module invalid. errors.Is(err, ErrStorage) holds.
+type StorageError struct {
+	// Op says what the server was doing.
+	Op string
+	// Err is the underlying failure.
+	Err error
+}
+
+func (e *StorageError) Error() string {
+	return fmt.Sprintf("server storage: %s: %v", e.Op, e.Err)
+}
+
+// Unwrap returns the underlying failure.
+func (e *StorageError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrStorage) hold.
+func (e *StorageError) Is(target error) bool { return target == ErrStorage }
+
+// compileCode compiles module bytes, telling a module the compiler refuses
+// (an *ABIError) from a compilation cache that fails (a *StorageError).
+//
+// wazero's errors do not say which of the two failed, so when a cache is
+// configured and compiling fails, the bytes are compiled again by a runtime
+// without any cache: if that fails too, the module is at fault. Otherwise
+// the cache is: compiling once more is enough when only storing the entry
+// failed (wazero keeps the code it compiled in memory and finds it there);
+// when reading the entry fails (a damaged or unreadable file), the cache's
+// entries are discarded so that the module compiles afresh and is cached
+// again.
+func (r *Runtime) compileCode(ctx context.Context, code []byte) (wazero.CompiledModule, error) {
+	compiled, err := r.compileOnce(ctx, r.wazero, code)
+	if err == nil || (r.cfg.CacheDir == "" && r.cfg.cache == nil) {
+		return compiled, err
+	}
+	if verr := r.compileUncached(ctx, code); verr != nil {
+		return nil, verr
+	}
+	klog.ErrorS(err, "The compilation cache failed a module that compiles without it; compiling again", "cacheDir", r.cfg.CacheDir)
+	if compiled, err = r.compileOnce(ctx, r.wazero, code); err == nil {
+		return compiled, nil
+	}
+	if r.cfg.CacheDir != "" {
+		if derr := discardCompilationCache(r.cfg.CacheDir); derr != nil {
+			klog.ErrorS(derr, "Discarding the damaged compilation cache", "cacheDir", r.cfg.CacheDir)
+		}
+		if compiled, err = r.compileOnce(ctx, r.wazero, code); err == nil {
+			return compiled, nil
+		}
+	}
+	return nil, &StorageError{Op: "compilation cache in " + r.cfg.CacheDir, Err: err}
+}
+
+// compileOnce compiles code in w; a panic in wazero is an *ABIError.
+func (r *Runtime) compileOnce(ctx context.Context, w wazero.Runtime, code []byte) (compiled wazero.CompiledModule, err error) {
+	err = guard("compiling", func() error {
+		if compiled, err = w.CompileModule(ctx, code); err != nil {
+			return &ABIError{Reason: "compilation failed: " + err.Error()}
+		}
+		return nil
+	})
+	return compiled, err
+}
+
+// compileUncached compiles code in a runtime without a cache and returns
+// why it cannot, an *ABIError, or nil when it compiles.
+func (r *Runtime) compileUncached(ctx context.Context, code []byte) error {
+	w := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler())
+	defer func() { _ = w.Close(context.WithoutCancel(ctx)) }()
+	compiled, err := r.compileOnce(ctx, w, code)
+	if err != nil {
+		return err
+	}
+	_ = compiled.Close(context.WithoutCancel(ctx))
+	return nil
+}
+
+// discardCompilationCache removes the entries of wazero's compilation cache
+// in dir (its wazero-<version>-<arch>-<os> directories), leaving the
+// directories themselves, recreated if something else took their place.
+// The module bytes kept in modules/ stay.
+func discardCompilationCache(dir string) error {
+	dirs, err := filepath.Glob(filepath.Join(dir, "wazero-*"))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, d := range dirs {
+		if fi, err := os.Lstat(d); err == nil && !fi.IsDir() {
+			if err := os.Remove(d); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			errs = append(errs, os.Mkdir(d, 0o700))
+			continue
+		}
+		entries, err := os.ReadDir(d)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, e := range entries {
+			errs = append(errs, os.RemoveAll(filepath.Join(d, e.Name())))
+		}
+	}
+	klog.InfoS("Discarded the compilation cache", "cacheDir", dir)
+	return errors.Join(errs...)
+}
