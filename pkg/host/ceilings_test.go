@@ -1,6 +1,8 @@
 package host
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -97,4 +99,57 @@ func TestHost_StartChecksLimits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHost_StartReportsStorageFailures: when the server's own storage
+// fails a load, the module is not called invalid: the reason says it is
+// the server's, the load is retried, and it succeeds once the storage
+// mends.
+func TestHost_StartReportsStorageFailures(t *testing.T) {
+	memory := resource.MustParse("128Mi")
+	wc := &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "tenant", Name: "c", Generation: 1},
+		Spec: v1alpha1.WasmControllerSpec{ServiceAccountName: "ctl", Module: v1alpha1.ModuleSource{Inline: bigMemoryModule()},
+			Limits: v1alpha1.Limits{Memory: &memory, ReconcileTimeout: &metav1.Duration{Duration: time.Second}, MaxConcurrentReconciles: 1}}}
+	h, client, _, _ := accessTestHost(t, &fakeRBAC{allowed: map[string]bool{}}, wc)
+	cacheDir := t.TempDir()
+	rt, err := wasmruntime.New(t.Context(), wasmruntime.Config{CacheDir: cacheDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close(t.Context()) })
+	h.cfg.Runtime = rt
+	// A file where the runtime keeps module bytes: every write there fails,
+	// as on a full disk, and does so even for root.
+	kept := filepath.Join(cacheDir, "modules")
+	if err := os.RemoveAll(kept); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kept, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	c, err := h.start(t.Context(), wc)
+	if c != nil || err == nil || isPermanent(err) {
+		t.Fatalf("start = %v, %v; want a failure that is retried", c, err)
+	}
+	got, err := client.ControllersV1alpha1().WasmControllers("tenant").Get(t.Context(), "c", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cond := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionModuleLoaded); cond == nil ||
+		cond.Reason != ReasonStorageFailed || strings.Contains(cond.Message, cacheDir) {
+		t.Errorf("ModuleLoaded = %+v, want reason %s, without the server's paths", cond, ReasonStorageFailed)
+	}
+
+	if err := os.Remove(kept); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(kept, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	c, err = h.start(t.Context(), wc)
+	if err != nil {
+		t.Fatalf("start once the storage mended: %v", err)
+	}
+	c.stop()
 }

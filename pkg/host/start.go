@@ -12,7 +12,18 @@ import (
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/modules"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/proxy"
+	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/wakerule"
+)
+
+// Reasons of a module that does not load.
+const (
+	// ReasonInvalidModule: the module cannot run here; it waits for a
+	// change of the spec.
+	ReasonInvalidModule = "InvalidModule"
+	// ReasonStorageFailed: the server's own storage (its compilation cache,
+	// the module bytes it keeps) failed; the load is retried.
+	ReasonStorageFailed = "StorageFailed"
 )
 
 // start loads a WasmController and runs it. A failure is reported in its
@@ -79,7 +90,15 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 	module, err := h.cfg.Runtime.Load(ctx, fetched.Wasm)
 	if err != nil {
 		fetched.Release()
-		return nil, fail(v1alpha1.ConditionModuleLoaded, "InvalidModule", err)
+		reason := ReasonInvalidModule
+		if errors.Is(err, wasmruntime.ErrStorage) {
+			// The server's disk, not the module: retried. Its paths are
+			// the server's business, not the tenant's.
+			klog.ErrorS(err, "Loading a module failed on the server's storage", "wasmController", klog.KObj(wc))
+			reason, err = ReasonStorageFailed, errors.New("the server's storage failed while loading the module; "+
+				"the load is retried (the server's log says why)")
+		}
+		return nil, fail(v1alpha1.ConditionModuleLoaded, reason, err)
 	}
 	c := newController(h, wc, module, status)
 	c.lease = fetched.Lease()
