@@ -23,14 +23,35 @@ type Server struct {
 	ClientURL string
 }
 
-// Start runs etcd with its data in dir (created if missing), listening on a
-// free loopback port, and returns once it serves.
+// Config says where the embedded etcd keeps its data.
+type Config struct {
+	// StateDir is the server's state dir. Start records in it that etcd was
+	// initialised, and reads in it whether the server ran there before.
+	StateDir string
+	// DataDir holds etcd's data; it is created if missing.
+	DataDir string
+	// StartFresh lets Start begin with an empty store although StateDir
+	// shows an earlier run whose data is missing. It deletes nothing.
+	StartFresh bool
+}
+
+// Start runs etcd with its data in c.DataDir, listening on a free loopback
+// port, and returns once it serves.
 //
 // # Errors
 //
-// Start fails when dir cannot be used, etcd fails to start, or it does not
-// become ready within a minute; nothing keeps running then.
-func Start(ctx context.Context, dir string) (*Server, error) {
+// Start fails when the data is missing but c.StateDir shows an earlier run
+// (unless c.StartFresh), when the database is damaged, when the dirs cannot
+// be used, etcd fails to start, or it does not become ready within a
+// minute; nothing keeps running then.
+func Start(ctx context.Context, c Config) (*Server, error) {
+	dir := c.DataDir
+	if err := checkHistory(c.StateDir, dir, c.StartFresh); err != nil {
+		return nil, err
+	}
+	if err := checkData(dir); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("etcd data dir[%s]: %w", dir, err)
 	}
@@ -62,6 +83,10 @@ func Start(ctx context.Context, dir string) (*Server, error) {
 	case <-ctx.Done():
 		e.Close()
 		return nil, ctx.Err()
+	}
+	if err := writeMarker(c.StateDir); err != nil {
+		e.Close()
+		return nil, err
 	}
 	s := &Server{etcd: e, ClientURL: "http://" + e.Clients[0].Addr().String()}
 	klog.InfoS("Embedded etcd is serving", "dataDir", dir, "clientURL", s.ClientURL)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apiserver"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/embeddedetcd"
 	generatedopenapi "github.com/wasm-apiserver/wasm-apiserver/pkg/generated/openapi"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/host"
 )
@@ -43,6 +44,9 @@ type Options struct {
 	// StateDir holds the embedded etcd's data, generated certificates and,
 	// with Standalone, the credential and kubeconfig.
 	StateDir string
+	// EmbeddedEtcdStartFresh lets the embedded etcd start empty although
+	// StateDir shows an earlier run whose etcd data is missing.
+	EmbeddedEtcdStartFresh bool
 	// Standalone serves on loopback with a generated credential instead of
 	// delegating authentication and authorization to a cluster.
 	Standalone bool
@@ -93,6 +97,11 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	fs := fss.FlagSet("wasm-apiserver")
 	fs.StringVar(&o.StateDir, "state-dir", o.StateDir,
 		"Directory for the embedded etcd's data, generated certificates, module caches and snapshots.")
+	fs.BoolVar(&o.EmbeddedEtcdStartFresh, embeddedetcd.StartFreshFlag, o.EmbeddedEtcdStartFresh,
+		"Start the embedded etcd empty although --state-dir shows an earlier run whose etcd data (<state-dir>/etcd) is "+
+			"missing. Without it the server refuses to start then, as it would lose every object and delete the "+
+			"controllers' snapshots. Deletes nothing itself; to start over from a damaged database, remove "+
+			"<state-dir>/etcd first.")
 	fs.BoolVar(&o.Standalone, "standalone", o.Standalone,
 		"Serve on a loopback address with a generated bearer token and self-signed certificate, without a cluster "+
 			"for authentication and authorization; writes <state-dir>/kubeconfig. For trying the server out.")

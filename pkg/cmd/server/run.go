@@ -20,7 +20,9 @@ func Run(ctx context.Context, o *Options) error {
 		if err := o.listen(); err != nil {
 			return err
 		}
-		etcd, err := embeddedetcd.Start(ctx, filepath.Join(o.StateDir, "etcd"))
+		etcd, err := embeddedetcd.Start(ctx, embeddedetcd.Config{
+			StateDir: o.StateDir, DataDir: filepath.Join(o.StateDir, "etcd"), StartFresh: o.EmbeddedEtcdStartFresh,
+		})
 		if err != nil {
 			_ = o.Recommended.SecureServing.Listener.Close()
 			return err
