@@ -24,7 +24,10 @@ func Run(ctx context.Context, o *Options) error {
 			StateDir: o.StateDir, DataDir: filepath.Join(o.StateDir, "etcd"), StartFresh: o.EmbeddedEtcdStartFresh,
 		})
 		if err != nil {
-			_ = o.Recommended.SecureServing.Listener.Close()
+			// No listener with --secure-port=0.
+			if ln := o.Recommended.SecureServing.Listener; ln != nil {
+				_ = ln.Close()
+			}
 			return err
 		}
 		defer etcd.Close()
