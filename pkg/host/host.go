@@ -92,6 +92,8 @@ type Host struct {
 	// broadcaster sends the recorder's Events; nil without a cluster.
 	broadcaster record.EventBroadcaster
 	fetcher     *modules.Fetcher
+	// snapshots remembers the snapshots that must not be restored.
+	snapshots snapshotState
 
 	lister listers.WasmControllerLister
 	queue  workqueue.TypedRateLimitingInterface[string]

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/klog/v2"
@@ -17,6 +18,39 @@ import (
 
 // snapshotSuffix ends the name of every snapshot file.
 const snapshotSuffix = ".snap"
+
+// ConditionSnapshotted is false when the guest's last snapshot could not
+// be written (reason SnapshotFailed): its memory is lost at each suspend.
+// It is true once a snapshot was written.
+const ConditionSnapshotted = "Snapshotted"
+
+// snapshotState remembers, for the life of the server, the snapshots that
+// are stale but could not be removed, so that they are never restored.
+type snapshotState struct {
+	stalePaths sync.Map // path -> struct{}
+}
+
+// stale remembers that the snapshot at path must not be restored.
+func (s *snapshotState) stale(path string) { s.stalePaths.Store(path, struct{}{}) }
+
+// fresh forgets that the snapshot at path was stale: it was written again.
+func (s *snapshotState) fresh(path string) { s.stalePaths.Delete(path) }
+
+// isStale says whether the snapshot at path must not be restored.
+func (s *snapshotState) isStale(path string) bool {
+	_, ok := s.stalePaths.Load(path)
+	return ok
+}
+
+// forgetUnder forgets the stale snapshots under dir.
+func (s *snapshotState) forgetUnder(dir string) {
+	s.stalePaths.Range(func(k, _ any) bool {
+		if strings.HasPrefix(k.(string), dir+string(filepath.Separator)) {
+			s.stalePaths.Delete(k)
+		}
+		return true
+	})
+}
 
 // snapshotting says whether the controller snapshots its guest when it
 // suspends it.
@@ -41,23 +75,41 @@ func (c *controller) snapshotPath() string {
 
 // saveSnapshot writes the instance's snapshot before it is closed. A
 // failure loses only the guest's memory, which level-based reconciling
-// does not depend on: it is logged, and the next wake starts afresh.
+// does not depend on: the older snapshot is removed, or remembered as
+// stale when it cannot be, so that the next wake starts afresh; the
+// failure is reported by a condition and an Event until a snapshot is
+// written again.
 func (c *controller) saveSnapshot(inst *wasmruntime.Instance) {
 	path := c.snapshotPath()
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		c.logger.Error(err, "Cannot write the guest's snapshot; it will start afresh")
+	start := time.Now()
+	err := os.MkdirAll(filepath.Dir(path), 0o700)
+	var n int64
+	if err == nil {
+		n, err = inst.SaveSnapshot(path)
+	}
+	if err != nil {
+		c.snapshotFailed(path, err)
 		return
 	}
-	start := time.Now()
-	n, err := inst.SaveSnapshot(path)
-	if err != nil {
-		c.logger.Error(err, "Cannot write the guest's snapshot; it will start afresh")
-		_ = os.Remove(path)
-		n = 0
-	} else {
-		snapshotDuration.Observe(time.Since(start).Seconds())
-	}
+	snapshotDuration.Observe(time.Since(start).Seconds())
+	c.host.snapshots.fresh(path)
+	c.status.setCondition(c.wc.Generation, ConditionSnapshotted, true, "Saved", "the guest's memory is kept while it is suspended")
 	c.status.update(false, func(s *v1alpha1.WasmControllerStatus) { s.SnapshotBytes = n })
+}
+
+// snapshotFailed discards the snapshot at path, which the guest's memory
+// could not be written to, and reports it. The status and the Event are
+// read by tenants: they do not name the server's files, the log does.
+func (c *controller) snapshotFailed(path string, err error) {
+	c.logger.Error(err, "Cannot write the guest's snapshot; it will start afresh", "path", path)
+	if rmErr := os.Remove(path); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
+		c.logger.Error(rmErr, "Cannot remove the guest's stale snapshot; it will not be restored", "path", path)
+		c.host.snapshots.stale(path)
+	}
+	const msg = "the guest's snapshot cannot be written; it starts afresh on its next wake"
+	c.status.setCondition(c.wc.Generation, ConditionSnapshotted, false, "SnapshotFailed", msg)
+	c.host.event(c.wc, "Warning", "SnapshotFailed", msg)
+	c.status.update(false, func(s *v1alpha1.WasmControllerStatus) { s.SnapshotBytes = 0 })
 }
 
 // snapshotIdle suspends the idle instances of a controller that keeps
@@ -74,6 +126,9 @@ func (c *controller) snapshotIdle() {
 // afresh; a missing one is no news.
 func (c *controller) restoreSnapshot(ctx context.Context, cfg wasmruntime.InstanceConfig) *wasmruntime.Instance {
 	path := c.snapshotPath()
+	if c.host.snapshots.isStale(path) {
+		return nil
+	}
 	start := time.Now()
 	inst, err := c.module.RestoreFile(ctx, cfg, path)
 	switch {
@@ -86,8 +141,14 @@ func (c *controller) restoreSnapshot(ctx context.Context, cfg wasmruntime.Instan
 		return nil
 	}
 	c.logger.Info("Discarding the guest's snapshot; it starts afresh", "reason", err.Error())
-	c.host.event(c.wc, "Warning", "SnapshotDiscarded", fmt.Sprintf("the guest starts afresh: %v", err))
-	_ = os.Remove(path)
+	msg := "the guest's snapshot cannot be read; it starts afresh"
+	if errors.Is(err, wasmruntime.ErrSnapshotInvalid) {
+		msg = "the guest's snapshot is invalid; it starts afresh"
+	}
+	c.host.event(c.wc, "Warning", "SnapshotDiscarded", msg)
+	if rmErr := os.Remove(path); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
+		c.host.snapshots.stale(path)
+	}
 	c.status.update(false, func(s *v1alpha1.WasmControllerStatus) { s.SnapshotBytes = 0 })
 	return nil
 }
@@ -107,7 +168,7 @@ func (c *controller) removeOtherSnapshots() {
 		}
 	}
 	var size int64
-	if fi, err := os.Stat(own); err == nil && c.snapshotting() {
+	if fi, err := os.Stat(own); err == nil && c.snapshotting() && !c.host.snapshots.isStale(own) {
 		size = fi.Size()
 	} else if err == nil {
 		_ = os.Remove(own) // snapshots were turned off
@@ -120,13 +181,16 @@ func (h *Host) removeSnapshots(namespace, name string) {
 	if h.cfg.SnapshotDir == "" {
 		return
 	}
-	if err := os.RemoveAll(h.snapshotDir(namespace, name)); err != nil {
+	dir := h.snapshotDir(namespace, name)
+	if err := os.RemoveAll(dir); err != nil {
 		klog.ErrorS(err, "Removing the snapshots of a deleted WasmController", "wasmController", klog.KRef(namespace, name))
 	}
+	h.snapshots.forgetUnder(dir)
 }
 
 // removeOrphanedSnapshots deletes the snapshots of WasmControllers deleted
-// while the server was not running.
+// while the server was not running, and the temporary files of snapshots
+// whose writing the server's end interrupted.
 func (h *Host) removeOrphanedSnapshots() {
 	if h.cfg.SnapshotDir == "" {
 		return
@@ -137,7 +201,31 @@ func (h *Host) removeOrphanedSnapshots() {
 		for _, n := range names {
 			if _, err := h.lister.WasmControllers(ns.Name()).Get(n.Name()); err != nil {
 				h.removeSnapshots(ns.Name(), n.Name())
+				continue
 			}
+			h.removeSnapshotTemps(h.snapshotDir(ns.Name(), n.Name()))
 		}
 	}
+}
+
+// removeSnapshotTemps deletes, from a WasmController's snapshot directory,
+// the temporary files of snapshots that were never completed: the runtime
+// writes a snapshot to ".<name>.snap.<random>.tmp" and renames it.
+func (h *Host) removeSnapshotTemps(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || !isSnapshotTemp(name) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			klog.ErrorS(err, "Removing the temporary file of an interrupted snapshot", "path", filepath.Join(dir, name))
+		}
+	}
+}
+
+// isSnapshotTemp says whether name is that of a snapshot's temporary file.
+func isSnapshotTemp(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".tmp") &&
+		strings.Contains(name, snapshotSuffix+".")
 }

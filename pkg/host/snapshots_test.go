@@ -108,6 +108,9 @@ func TestController_Snapshots(t *testing.T) {
 		if !strings.Contains(e, "SnapshotDiscarded") {
 			t.Errorf("event %q, want SnapshotDiscarded", e)
 		}
+		if strings.Contains(e, h.cfg.SnapshotDir) {
+			t.Errorf("the Event names a server file: %q", e)
+		}
 	default:
 		t.Error("no Event for the discarded snapshot")
 	}
