@@ -238,7 +238,7 @@ type WasmControllerStatus struct {
 	// ObservedGeneration is the generation of the spec the status describes.
 	ObservedGeneration int64
 
-	// Conditions: Ready, ModuleLoaded, WatchesReady, WakeRulesValid.
+	// Conditions: Ready, ModuleLoaded, WatchesReady, WakeRulesValid, and Snapshotted once a snapshot was written.
 	Conditions []metav1.Condition
 
 	// ModuleDigest is the "sha256:<hex>" digest of the module that was loaded.

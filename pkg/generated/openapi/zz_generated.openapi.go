@@ -557,7 +557,7 @@ func schema_pkg_apis_controllers_v1alpha1_WasmControllerStatus(ref common.Refere
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "Conditions: Ready, ModuleLoaded, WatchesReady, WakeRulesValid.",
+							Description: "Conditions: Ready, ModuleLoaded, WatchesReady, WakeRulesValid, and Snapshotted once a snapshot was written.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{

@@ -277,7 +277,7 @@ type WasmControllerStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// Conditions: Ready, ModuleLoaded, WatchesReady, WakeRulesValid.
+	// Conditions: Ready, ModuleLoaded, WatchesReady, WakeRulesValid, and Snapshotted once a snapshot was written.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
