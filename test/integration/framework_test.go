@@ -37,25 +37,9 @@ type testServer struct {
 // change the options before they are completed.
 func startServer(t *testing.T, stateDir string, opts ...func(*server.Options)) *testServer {
 	t.Helper()
-	o := server.NewOptions()
-	o.StateDir = stateDir
-	o.Standalone = true
-	// This suite tests the API; running controllers needs a cluster (e2e).
-	o.RunControllers = false
-	for _, opt := range opts {
-		opt(o)
-	}
-	ln, port, err := genericoptions.CreateListener("tcp", "127.0.0.1:0", net.ListenConfig{})
+	o, port := completedOptions(t, stateDir, opts...)
+	err := o.Validate()
 	if err != nil {
-		t.Fatal(err)
-	}
-	o.Recommended.SecureServing.Listener = ln
-	o.Recommended.SecureServing.BindAddress = net.ParseIP("127.0.0.1")
-	o.Recommended.SecureServing.BindPort = port
-	if err := o.Complete(); err != nil {
-		t.Fatal(err)
-	}
-	if err := o.Validate(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -139,4 +123,29 @@ func kubectlPath(t *testing.T) string {
 		t.Fatalf("kubectl is required on PATH: %v", err)
 	}
 	return p
+}
+
+// completedOptions are the options of a standalone server on stateDir that
+// serves on a free loopback port and runs no controller (this suite tests
+// the API; running controllers needs a cluster: e2e), changed by opts.
+func completedOptions(t *testing.T, stateDir string, opts ...func(*server.Options)) (*server.Options, int) {
+	t.Helper()
+	o := server.NewOptions()
+	o.StateDir = stateDir
+	o.Standalone = true
+	o.RunControllers = false
+	for _, opt := range opts {
+		opt(o)
+	}
+	ln, port, err := genericoptions.CreateListener("tcp", "127.0.0.1:0", net.ListenConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Recommended.SecureServing.Listener = ln
+	o.Recommended.SecureServing.BindAddress = net.ParseIP("127.0.0.1")
+	o.Recommended.SecureServing.BindPort = port
+	if err := o.Complete(); err != nil {
+		t.Fatal(err)
+	}
+	return o, port
 }

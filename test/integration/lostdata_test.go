@@ -2,14 +2,11 @@ package integration
 
 import (
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	genericoptions "k8s.io/apiserver/pkg/server/options"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/cmd/server"
 )
@@ -18,20 +15,7 @@ import (
 // and returns its error.
 func runUntilExit(t *testing.T, stateDir string) error {
 	t.Helper()
-	o := server.NewOptions()
-	o.StateDir = stateDir
-	o.Standalone = true
-	o.RunControllers = false
-	ln, port, err := genericoptions.CreateListener("tcp", "127.0.0.1:0", net.ListenConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.Recommended.SecureServing.Listener = ln
-	o.Recommended.SecureServing.BindAddress = net.ParseIP("127.0.0.1")
-	o.Recommended.SecureServing.BindPort = port
-	if err := o.Complete(); err != nil {
-		t.Fatal(err)
-	}
+	o, _ := completedOptions(t, stateDir)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	return server.Run(ctx, o)
