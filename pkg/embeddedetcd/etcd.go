@@ -5,8 +5,10 @@ package embeddedetcd
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
@@ -19,6 +21,8 @@ const startTimeout = 60 * time.Second
 // Server is a running embedded etcd.
 type Server struct {
 	etcd *embed.Etcd
+	// closing quiets etcd's logger while it stops.
+	closing *atomic.Bool
 	// ClientURL is where the etcd client API listens, on loopback.
 	ClientURL string
 }
@@ -33,6 +37,9 @@ type Config struct {
 	// StartFresh lets Start begin with an empty store although StateDir
 	// shows an earlier run whose data is missing. It deletes nothing.
 	StartFresh bool
+
+	// logOutput receives etcd's own log; stderr when nil.
+	logOutput io.Writer
 }
 
 // Start runs etcd with its data in c.DataDir, listening on a free loopback
@@ -65,6 +72,8 @@ func Start(ctx context.Context, c Config) (*Server, error) {
 	cfg.AdvertisePeerUrls = []url.URL{loopback}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	cfg.LogLevel = "error"
+	closing := &atomic.Bool{}
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newLogger(c.logOutput, closing))
 	// No metrics or pprof endpoints of etcd's own: wasm-apiserver serves its own.
 	cfg.ListenMetricsUrls = nil
 
@@ -88,13 +97,14 @@ func Start(ctx context.Context, c Config) (*Server, error) {
 		e.Close()
 		return nil, err
 	}
-	s := &Server{etcd: e, ClientURL: "http://" + e.Clients[0].Addr().String()}
+	s := &Server{etcd: e, closing: closing, ClientURL: "http://" + e.Clients[0].Addr().String()}
 	klog.InfoS("Embedded etcd is serving", "dataDir", dir, "clientURL", s.ClientURL)
 	return s, nil
 }
 
 // Close stops etcd and waits until its data is flushed.
 func (s *Server) Close() {
+	s.closing.Store(true)
 	s.etcd.Close()
 	klog.InfoS("Embedded etcd stopped")
 }

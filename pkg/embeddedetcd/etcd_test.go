@@ -1,10 +1,12 @@
 package embeddedetcd
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -112,5 +114,40 @@ func TestCheckData(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// lockedBuffer is a bytes.Buffer etcd's goroutines may write at once.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestClose_LogsNoErrors: a clean stop logs no error: etcd reports each
+// listener it closes under a serving goroutine as a failure, with a stack.
+func TestClose_LogsNoErrors(t *testing.T) {
+	state := t.TempDir()
+	var log lockedBuffer
+	for range 3 {
+		s, err := Start(t.Context(), Config{StateDir: state, DataDir: filepath.Join(state, "etcd"), logOutput: &log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+	if out := log.String(); strings.Contains(out, `"level":"error"`) {
+		t.Errorf("etcd logged errors on a clean stop:\n%s", out)
 	}
 }
