@@ -81,6 +81,7 @@ type controller struct {
 	// watch reads: no event, resync or replay wakes the controller then.
 	revoked atomic.Bool
 	rules   ruleCounters
+	inbox   inbox // events waiting for the watches' rules
 
 	ctx      context.Context // done once the controller stops
 	cancel   context.CancelFunc
@@ -133,18 +134,63 @@ func (c *controller) enqueue(key wakeKey, reason string) {
 	c.host.scheduler.notify(c)
 }
 
-// deliver decides from w's rules whether an event wakes the controller,
-// and for which keys.
+// deliver passes an event of one of w's informers to the controller, on
+// the informer's goroutine. The selectors are tested here, and rules run
+// here too while they are quick: a rule that runs over inlineRuleBudget
+// is stopped and evaluated again off this goroutine (inbox), with its
+// full deadline, and so are all the controller's later events. No
+// controller's rule then delays another's events by more than the budget,
+// once; the many quick rules pay no hand-off.
 func (c *controller) deliver(w *watch, e *event) {
 	if c.revoked.Load() {
 		return // its rules must not see what it may not read
 	}
-	keys, evaluated, err := w.keys(c.ctx, e)
+	if !w.selects(e) {
+		return
+	}
+	if !w.hasRules() {
+		key, err := cache.MetaNamespaceKeyFunc(e.obj)
+		if err != nil {
+			c.logger.V(2).Info("Ignoring an object with no key", "watch", w.index, "error", err.Error())
+			return
+		}
+		c.enqueueKeys(w, []string{key}, abi.ReasonEvent)
+		return
+	}
+	if c.inbox.offPath.Load() {
+		c.submit(w, e)
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, inlineRuleBudget)
+	keys, err := w.keys(ctx, e)
+	overBudget := err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded)
+	cancel()
+	if overBudget && c.ctx.Err() == nil {
+		c.inbox.offPath.Store(true)
+		c.logger.V(2).Info("A wake rule ran over its budget on the informer's goroutine; the controller's rules run off it from now on",
+			"watch", w.index, "budget", inlineRuleBudget)
+		c.submit(w, e)
+		return
+	}
+	c.decided(w, keys, err)
+}
+
+// evaluate decides, off the informer's goroutine, from w's rules whether
+// an event wakes the controller, and for which keys.
+func (c *controller) evaluate(w *watch, e *event) {
+	if c.revoked.Load() || c.ctx.Err() != nil {
+		return
+	}
+	keys, err := w.keys(c.ctx, e)
+	c.decided(w, keys, err)
+}
+
+// decided counts a rules' decision and wakes its keys.
+func (c *controller) decided(w *watch, keys []string, err error) {
 	switch {
 	case err != nil:
 		c.ruleFailed(w, err)
 		return
-	case !evaluated:
 	case len(keys) == 0:
 		c.rules.skip.Inc()
 	default:

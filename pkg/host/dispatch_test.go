@@ -117,6 +117,7 @@ func TestDispatcher(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitFor(t, "the update to arrive", func() bool { return every.queue.Len() == 1 })
+		waitFor(t, "the rules to have run", changes.idle)
 	}
 	update("1") // x unchanged
 	if got, want := queued(every), []string{"ns/one"}; !cmp.Equal(got, want) {
@@ -158,6 +159,7 @@ func BenchmarkDispatch(b *testing.B) {
 				b.Fatal(err)
 			}
 			fanouts := map[proxy.InformerKey]*fanout{}
+			var woken []*controller
 			for i := range controllers {
 				gvr := configMaps
 				if i >= watching {
@@ -172,13 +174,18 @@ func BenchmarkDispatch(b *testing.B) {
 					f = &fanout{}
 					fanouts[w.key] = f
 				}
-				f.add(&subscription{c: testController(b, h, fmt.Sprint("c", i)), w: w})
+				c := testController(b, h, fmt.Sprint("c", i))
+				if i < watching {
+					woken = append(woken, c)
+				}
+				f.add(&subscription{c: c, w: w})
 			}
 			target := fanouts[proxy.InformerKey{Resource: configMaps}]
 			old, obj := configMap("cm", nil, map[string]any{"x": "1"}), configMap("cm", nil, map[string]any{"x": "2"})
 			b.ReportAllocs()
 			for b.Loop() {
 				target.OnUpdate(old, obj)
+				waitIdle(woken)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(watching), "ns/rule")
 		})
@@ -217,6 +224,7 @@ func BenchmarkDispatch_LabelSelectors(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		f.OnUpdate(old, obj)
+		waitIdle([]*controller{woken})
 	}
 	if woken.queue.Len() != 1 {
 		b.Fatalf("the selected controller has %d keys queued, want 1", woken.queue.Len())

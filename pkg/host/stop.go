@@ -22,6 +22,7 @@ const (
 // running then is left to end on its own, and its instance, module and
 // lease are released when it returns, with nothing reported.
 func (c *controller) stop() {
+	c.closeInbox()
 	for _, s := range c.subscriptions {
 		c.host.dispatcher.unsubscribe(s)
 	}

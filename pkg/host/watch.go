@@ -26,9 +26,22 @@ type watch struct {
 	kind       string
 	labels     labels.Selector
 	fields     fields.Selector
-	wakeWhen   *wakerule.Rule // nil: every event wakes
-	enqueue    *wakerule.Rule // nil: the object's own key
+	// wakeRule and enqueueRule are the compiled wakeWhen and enqueue; nil
+	// when not set: every event wakes, for the object's own key.
+	wakeRule    wakeRule
+	enqueueRule enqueueRule
 }
+
+// wakeRule and enqueueRule are what the host needs of compiled rules
+// (*wakerule.Rule): a test stands in a slow one.
+type (
+	wakeRule interface {
+		Wakes(context.Context, wakerule.Event) (bool, error)
+	}
+	enqueueRule interface {
+		Keys(context.Context, wakerule.Event) ([]string, error)
+	}
+)
 
 // compileWatch resolves the watch's resource and compiles its selectors
 // and rules.
@@ -50,12 +63,12 @@ func compileWatch(i int, w *v1alpha1.Watch, gvr schema.GroupVersionResource, nam
 		}
 	}
 	if w.WakeWhen != "" {
-		if out.wakeWhen, err = c.Compile(wakerule.WakeWhen, w.WakeWhen); err != nil {
+		if out.wakeRule, err = c.Compile(wakerule.WakeWhen, w.WakeWhen); err != nil {
 			return nil, fmt.Errorf("wakeWhen: %w", err)
 		}
 	}
 	if w.Enqueue != "" {
-		if out.enqueue, err = c.Compile(wakerule.Enqueue, w.Enqueue); err != nil {
+		if out.enqueueRule, err = c.Compile(wakerule.Enqueue, w.Enqueue); err != nil {
 			return nil, fmt.Errorf("enqueue: %w", err)
 		}
 	}
@@ -94,32 +107,37 @@ func (e *event) readLabels() {
 	}
 }
 
-// keys decides which reconcile keys an event wakes, if any, and says
-// whether a wake rule was evaluated to decide it.
-func (w *watch) keys(ctx context.Context, e *event) ([]string, bool, error) {
+// selects says whether an event concerns the watch: its object, or its
+// old state, passes the selectors. It runs on the informer's goroutine,
+// before any rule; it reads the event's labels (once for every watch).
+func (w *watch) selects(e *event) bool {
 	if !w.labels.Empty() {
 		e.readLabels()
 	}
-	if !w.matches(e.obj, e.objLabels) && (e.old == nil || !w.matches(e.old, e.oldLabels)) {
-		return nil, false, nil
-	}
+	return w.matches(e.obj, e.objLabels) || (e.old != nil && w.matches(e.old, e.oldLabels))
+}
+
+// hasRules says whether deciding an event's keys runs CEL.
+func (w *watch) hasRules() bool { return w.wakeRule != nil || w.enqueueRule != nil }
+
+// keys decides which reconcile keys an event the watch selects wakes, if
+// any, through its rules (the object's own key by default).
+func (w *watch) keys(ctx context.Context, e *event) ([]string, error) {
 	ev := wakerule.Event{Type: e.typ, Object: e.obj.Object}
 	if e.old != nil {
 		ev.OldObject = e.old.Object
 	}
-	evaluated := w.wakeWhen != nil || w.enqueue != nil
-	if w.wakeWhen != nil {
-		wake, err := w.wakeWhen.Wakes(ctx, ev)
+	if w.wakeRule != nil {
+		wake, err := w.wakeRule.Wakes(ctx, ev)
 		if err != nil || !wake {
-			return nil, true, err
+			return nil, err
 		}
 	}
-	if w.enqueue != nil {
-		keys, err := w.enqueue.Keys(ctx, ev)
-		return keys, true, err
+	if w.enqueueRule != nil {
+		return w.enqueueRule.Keys(ctx, ev)
 	}
 	key, err := cache.MetaNamespaceKeyFunc(e.obj)
-	return []string{key}, evaluated, err
+	return []string{key}, err
 }
 
 // resyncKeys returns the keys a resync wakes for a cached object: none if
@@ -129,8 +147,8 @@ func (w *watch) resyncKeys(ctx context.Context, obj *unstructured.Unstructured) 
 	if !w.matches(obj, obj.GetLabels()) {
 		return nil, nil
 	}
-	if w.enqueue != nil {
-		return w.enqueue.Keys(ctx, wakerule.Event{Type: "MODIFIED", Object: obj.Object, OldObject: obj.Object})
+	if w.enqueueRule != nil {
+		return w.enqueueRule.Keys(ctx, wakerule.Event{Type: "MODIFIED", Object: obj.Object, OldObject: obj.Object})
 	}
 	key, err := cache.MetaNamespaceKeyFunc(obj)
 	return []string{key}, err

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"context"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -72,7 +73,7 @@ func TestWatch_Keys(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, _, err := w.keys(t.Context(), newEvent(tt.typ, tt.obj, tt.old))
+			got, err := decide(t.Context(), w, newEvent(tt.typ, tt.obj, tt.old))
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
 			}
@@ -125,7 +126,7 @@ func TestWatch_KeysShareEvent(t *testing.T) {
 		{map[string]string{"app": "a"}, []string{"ns/cm"}}, // lost the label: still woken
 		{map[string]string{"app": "c"}, nil},
 	} {
-		got, _, err := compile(tt.sel).keys(t.Context(), e)
+		got, err := decide(t.Context(), compile(tt.sel), e)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,4 +134,13 @@ func TestWatch_KeysShareEvent(t *testing.T) {
 			t.Errorf("selector %v: keys (-want +got):\n%s", tt.sel, diff)
 		}
 	}
+}
+
+// decide is what the host decides for an event: the selectors, then the
+// rules.
+func decide(ctx context.Context, w *watch, e *event) ([]string, error) {
+	if !w.selects(e) {
+		return nil, nil
+	}
+	return w.keys(ctx, e)
 }
