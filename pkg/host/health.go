@@ -26,6 +26,9 @@ const (
 	// failure messages: shorter ones would garble the message and say
 	// little.
 	minRedactedLen = 4
+	// storageFailedMessage is what status and Events say of a wake that
+	// the server's storage failed.
+	storageFailedMessage = "the server's storage failed while starting the guest; the wake is retried (the server's log says why)"
 )
 
 // reportGuestHealth keeps Ready honest: False while the guest traps, times
@@ -40,6 +43,8 @@ func (c *controller) reportGuestHealth(err error, key wakeKey, failures int64) {
 			c.status.setCondition(c.wc.Generation, v1alpha1.ConditionReady, true, "Running", "the controller wakes on its events")
 		}
 		return
+	case errors.Is(err, wasmruntime.ErrStorage):
+		reason = ReasonStorageFailed // the server's, not the guest's
 	case errors.Is(err, wasmruntime.ErrTrap):
 		reason = "GuestTrapped"
 	case errors.Is(err, wasmruntime.ErrTimeout):
@@ -75,6 +80,10 @@ func (c *controller) reportGuestHealth(err error, key wakeKey, failures int64) {
 // enqueue rule may have built from an object's data, is taken out of the
 // guest's message, and the message is cut to its first lines.
 func publicError(err error, key wakeKey) string {
+	if errors.Is(err, wasmruntime.ErrStorage) {
+		// The server's files are its business; the log names them.
+		return storageFailedMessage
+	}
 	msg := compactError(err)
 	for _, part := range []string{key.String(), key.Name, key.Namespace} {
 		if len(part) >= minRedactedLen {

@@ -139,6 +139,10 @@ func (c *controller) restoreSnapshot(ctx context.Context, cfg wasmruntime.Instan
 		return inst
 	case errors.Is(err, os.ErrNotExist):
 		return nil
+	case errors.Is(err, wasmruntime.ErrStorage):
+		// The module's code could not be read back, not the snapshot:
+		// it is kept for the retry of the wake.
+		return nil
 	}
 	c.logger.Info("Discarding the guest's snapshot; it starts afresh", "reason", err.Error())
 	msg := "the guest's snapshot cannot be read; it starts afresh"

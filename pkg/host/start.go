@@ -21,9 +21,10 @@ const (
 	// ReasonInvalidModule: the module cannot run here; it waits for a
 	// change of the spec.
 	ReasonInvalidModule = "InvalidModule"
-	// ReasonStorageFailed: the server's own storage (its compilation cache,
-	// the module bytes it keeps) failed; the load is retried.
-	ReasonStorageFailed = "StorageFailed"
+	// ReasonStorageFailed: the server's own storage (its module store,
+	// compilation cache, the module bytes it keeps) failed, not the
+	// module; the load, or the wake, is retried until the storage works.
+	ReasonStorageFailed = modules.ReasonStorageFailed
 )
 
 // start loads a WasmController and runs it. A failure is reported in its

@@ -39,8 +39,11 @@ const (
 	// url source, any failure once the request is sent, so that a URL cannot
 	// probe what the server reaches.
 	ReasonFetchFailed = "FetchFailed"
-	// ReasonStoreFailed: the module store on disk failed; retried.
-	ReasonStoreFailed = "StoreFailed"
+	// ReasonStorageFailed: the server's own storage failed (the module
+	// store on disk could not keep the module), not the module nor its
+	// source; retried with a backoff until the storage works again. The
+	// message names none of the server's files; the server's log does.
+	ReasonStorageFailed = "StorageFailed"
 )
 
 // Error says why a module could not be fetched.
@@ -105,4 +108,12 @@ func permanent(reason, message string, err error) *Error {
 
 func transient(reason, message string, err error) *Error {
 	return &Error{Reason: reason, Message: message, Err: err}
+}
+
+// storageFailed is a failure of the module store to keep a fetched module:
+// the server's, retried, and told without the server's paths, which err
+// holds for the log.
+func storageFailed(err error) *Error {
+	return transient(ReasonStorageFailed,
+		"the server's storage failed while keeping the module; the fetch is retried (the server's log says why)", err)
 }

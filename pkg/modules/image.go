@@ -129,11 +129,11 @@ func (f *Fetcher) fromImage(ctx context.Context, wc *v1alpha1.WasmController) (*
 	}
 	lease, err := f.cfg.Store.Add(wasm)
 	if err != nil {
-		return nil, transient(ReasonStoreFailed, err.Error(), err)
+		return nil, storageFailed(err)
 	}
 	if err := f.cfg.Store.recordSource(source, lease.Digest()); err != nil {
 		lease.Release()
-		return nil, transient(ReasonStoreFailed, err.Error(), err)
+		return nil, storageFailed(err)
 	}
 	if err := f.cfg.Store.pin(manifestDigest, lease.Digest()); err != nil {
 		klog.ErrorS(err, "Recording the module of a manifest", "image", src.Image)

@@ -24,8 +24,7 @@ func (s *Store) pin(manifestDigest, moduleDigest string) error {
 	if err != nil {
 		return fmt.Errorf("module store: pinning manifest[%s]: %w", manifestDigest, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
+	if err := s.install(tmp, path); err != nil {
 		return fmt.Errorf("module store: pinning manifest[%s]: %w", manifestDigest, err)
 	}
 	return nil

@@ -32,8 +32,7 @@ func (s *Store) recordSource(source, digest string) error {
 	if err != nil {
 		return fmt.Errorf("module store: recording the source of module[%s]: %w", digest, err)
 	}
-	if err := os.Rename(tmp, s.sourcePath(source, digest)); err != nil {
-		_ = os.Remove(tmp)
+	if err := s.install(tmp, s.sourcePath(source, digest)); err != nil {
 		return fmt.Errorf("module store: recording the source of module[%s]: %w", digest, err)
 	}
 	return nil

@@ -75,19 +75,35 @@ func (l *Lease) Release() {
 
 // OpenStore opens (creating it if needed) the store in dir, bounded to
 // maxBytes of modules not in use; maxBytes <= 0 means no bound.
+//
+// # Errors
+//
+// Only when dir names something other than a directory, which no retry
+// fixes. A disk that fails (full, read-only, its directories removed) does
+// not keep the store from opening: it is logged, every write creates the
+// directories it needs, and a write that fails is retried by the caller
+// until the disk works again.
 func OpenStore(dir string, maxBytes int64) (*Store, error) {
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("module store[%s]: not a directory", dir)
+	}
 	s := &Store{dir: dir, maxBytes: maxBytes, now: time.Now, blobs: map[string]*blob{}}
 	if err := os.RemoveAll(s.tmpDir()); err != nil {
-		return nil, fmt.Errorf("module store[%s]: %w", dir, err)
+		klog.ErrorS(err, "Removing the module store's temporary files", "dir", dir)
 	}
 	for _, d := range []string{s.tmpDir(), filepath.Join(dir, "sha256"), filepath.Join(dir, "manifests"), filepath.Join(dir, "sources")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, fmt.Errorf("module store[%s]: %w", dir, err)
+			klog.ErrorS(err, "Creating the module store's directories; writes create them again", "dir", dir)
+			break
 		}
 	}
 	entries, err := os.ReadDir(filepath.Join(dir, "sha256"))
-	if err != nil {
-		return nil, fmt.Errorf("module store[%s]: %w", dir, err)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// Records are kept: without the list of modules, pruning them
+		// would throw away every one.
+		klog.ErrorS(err, "Listing the module store; it starts empty", "dir", dir)
+		stores.Store(s, struct{}{})
+		return s, nil
 	}
 	for _, e := range entries {
 		info, err := e.Info()
@@ -101,8 +117,8 @@ func OpenStore(dir string, maxBytes int64) (*Store, error) {
 	s.evictLocked()
 	s.mu.Unlock()
 	for _, d := range []string{"manifests", "sources"} {
-		if err := s.pruneRecords(filepath.Join(dir, d)); err != nil {
-			return nil, fmt.Errorf("module store[%s]: %w", dir, err)
+		if err := s.pruneRecords(filepath.Join(dir, d)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			klog.ErrorS(err, "Pruning the module store's records", "dir", dir)
 		}
 	}
 	stores.Store(s, struct{}{})
@@ -130,8 +146,7 @@ func (s *Store) Add(wasm []byte) (*Lease, error) {
 		b.lastUsed = s.now()
 		return &Lease{store: s, digest: digest}, nil
 	}
-	if err := os.Rename(tmp, s.path(digest)); err != nil {
-		_ = os.Remove(tmp)
+	if err := s.install(tmp, s.path(digest)); err != nil {
 		return nil, fmt.Errorf("module store: writing module[%s]: %w", digest, err)
 	}
 	if !ok {
@@ -156,26 +171,6 @@ func (s *Store) lease(digest string) *Lease {
 	b.refs++
 	b.lastUsed = s.now()
 	return &Lease{store: s, digest: digest}
-}
-
-// writeTemp writes b to a new temporary file, synced, and returns its name.
-func (s *Store) writeTemp(b []byte) (string, error) {
-	tmp, err := os.CreateTemp(s.tmpDir(), "module-*")
-	if err != nil {
-		return "", err
-	}
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		_ = os.Remove(tmp.Name())
-		return "", err
-	}
-	return tmp.Name(), nil
 }
 
 // Acquire reads the module with digest ("sha256:<hex>") and leases it.
@@ -292,8 +287,6 @@ func (s *Store) forgetLocked(digest string) {
 func (s *Store) path(digest string) string {
 	return filepath.Join(s.dir, "sha256", strings.TrimPrefix(digest, "sha256:"))
 }
-
-func (s *Store) tmpDir() string { return filepath.Join(s.dir, "tmp") }
 
 func isHexDigest(s string) bool {
 	if len(s) != 64 {

@@ -53,11 +53,11 @@ func (f *Fetcher) fromURL(ctx context.Context, rawURL, wantSHA256 string) (*Modu
 	}
 	lease, err := f.cfg.Store.Add(wasm)
 	if err != nil {
-		return nil, transient(ReasonStoreFailed, err.Error(), err)
+		return nil, storageFailed(err)
 	}
 	if err := f.cfg.Store.recordSource(source, digest); err != nil {
 		lease.Release()
-		return nil, transient(ReasonStoreFailed, err.Error(), err)
+		return nil, storageFailed(err)
 	}
 	return &Module{Wasm: wasm, lease: lease}, nil
 }

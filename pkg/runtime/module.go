@@ -70,7 +70,7 @@ func (m *Module) keepCode(code []byte) error {
 		return nil
 	}
 	m.path = filepath.Join(m.runtime.cfg.CacheDir, modulesDir, strings.TrimPrefix(m.Digest, "sha256:")+".wasm")
-	if err := writeFileAtomic(m.path, func(f *os.File) error {
+	if err := writeKeptFile(m.path, func(f *os.File) error {
 		_, err := f.Write(code)
 		return err
 	}); err != nil {

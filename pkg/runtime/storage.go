@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -124,4 +125,18 @@ func discardCompilationCache(dir string) error {
 	}
 	klog.InfoS("Discarded the compilation cache", "cacheDir", dir)
 	return errors.Join(errs...)
+}
+
+// writeKeptFile is writeFileAtomic for a file the runtime keeps in its
+// cache dir: when the file's directory is gone (removed while the server
+// runs), it is created again, so that loads recover by themselves rather
+// than fail until a restart.
+func writeKeptFile(path string, write func(*os.File) error) error {
+	err := writeFileAtomic(path, write)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(filepath.Dir(path), 0o700); err == nil {
+			err = writeFileAtomic(path, write)
+		}
+	}
+	return err
 }

@@ -208,3 +208,26 @@ func TestWarm_AfterEvictionWithDamagedStorage(t *testing.T) {
 		t.Fatalf("Warm with damaged kept bytes = %v (%T), want a *StorageError", err, err)
 	}
 }
+
+// TestLoad_CacheDirRemovedWhileRunning: a cache dir removed while the
+// server runs (a cleanup of its state dir) fails no load: the directories
+// the runtime writes to are created again.
+func TestLoad_CacheDirRemovedWhileRunning(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	r, err := New(t.Context(), Config{CacheDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = r.Close(t.Context()) }()
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	m, err := r.Load(t.Context(), driverModule().encode())
+	if err != nil {
+		t.Fatalf("Load after the cache dir was removed: %v", err)
+	}
+	defer m.Release(t.Context())
+	if kept, _ := filepath.Glob(filepath.Join(dir, modulesDir, "*.wasm")); len(kept) != 1 {
+		t.Errorf("kept module bytes %v, want one file", kept)
+	}
+}

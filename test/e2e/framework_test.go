@@ -108,6 +108,8 @@ func freePort(t *testing.T) int {
 type serverProcess struct {
 	bin, stateDir, certDir, kubeconfig string
 	port                               int
+	// logDir holds wasm-apiserver.log; stateDir when empty.
+	logDir string
 	// args replace the in-cluster flags (certificates, kubeconfigs) when set.
 	args []string
 	// env is added to the server's environment.
@@ -123,7 +125,7 @@ type serverProcess struct {
 
 func (p *serverProcess) start(t *testing.T) {
 	t.Helper()
-	log, err := os.OpenFile(filepath.Join(p.stateDir, "wasm-apiserver.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	log, err := os.OpenFile(p.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,8 +174,17 @@ func (p *serverProcess) stop(t *testing.T) {
 	p.log.Close()
 }
 
+// logPath is the file the server's output goes to.
+func (p *serverProcess) logPath() string {
+	dir := p.logDir
+	if dir == "" {
+		dir = p.stateDir
+	}
+	return filepath.Join(dir, "wasm-apiserver.log")
+}
+
 func (p *serverProcess) logTail() string {
-	b, _ := os.ReadFile(filepath.Join(p.stateDir, "wasm-apiserver.log"))
+	b, _ := os.ReadFile(p.logPath())
 	if len(b) > 4000 {
 		b = b[len(b)-4000:]
 	}
