@@ -16,7 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
 
-	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
 )
 
 // continueToken is where a LIST from the cache goes on: after the object
@@ -51,7 +51,7 @@ func compareKeys(a, b *unstructured.Unstructured) int {
 // field selectors, in key order as the API server lists them, a page of
 // limit objects at a time when limit is set. The body is encoded object by
 // object and given up with 413 once it would pass maxBody.
-func (v *CacheView) list(w *CachedWatch, p apiPath, q url.Values) *wasmruntime.APIResponse {
+func (v *CacheView) list(w *CachedWatch, p apiPath, q url.Values) *abi.APIResponse {
 	lsel, err := labels.Parse(q.Get("labelSelector"))
 	if err != nil {
 		return status(http.StatusBadRequest, "BadRequest", "labelSelector: "+err.Error())

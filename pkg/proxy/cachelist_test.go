@@ -17,7 +17,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 
-	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
 )
 
 var configMaps = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
@@ -78,7 +78,7 @@ func TestCacheView_ListPages(t *testing.T) {
 	var remaining []int
 	query := "limit=2"
 	for range 10 {
-		resp := view.ServeAPI(t.Context(), &wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/configmaps", Query: query})
+		resp := view.ServeAPI(t.Context(), &abi.APIRequest{Method: "GET", Path: "/api/v1/configmaps", Query: query})
 		if resp.Status != http.StatusOK {
 			t.Fatalf("LIST ?%s: %d %s", query, resp.Status, resp.Body)
 		}
@@ -106,7 +106,7 @@ func TestCacheView_ListPages(t *testing.T) {
 	}
 
 	for _, query := range []string{"limit=-1", "limit=x", "continue=not-a-token"} {
-		resp := view.ServeAPI(t.Context(), &wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/configmaps", Query: query})
+		resp := view.ServeAPI(t.Context(), &abi.APIRequest{Method: "GET", Path: "/api/v1/configmaps", Query: query})
 		wantStatus(t, resp, http.StatusBadRequest, "BadRequest", "")
 	}
 }
@@ -120,10 +120,10 @@ func TestCacheView_ListSizeBound(t *testing.T) {
 		objs = append(objs, configMap("big", fmt.Sprintf("cm-%03d", i), big))
 	}
 	view := cacheViewOf(t, allowAll(), objs...)
-	resp := view.ServeAPI(t.Context(), &wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/big/configmaps"})
+	resp := view.ServeAPI(t.Context(), &abi.APIRequest{Method: "GET", Path: "/api/v1/namespaces/big/configmaps"})
 	wantStatus(t, resp, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "limit and continue")
 
-	resp = view.ServeAPI(t.Context(), &wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/big/configmaps", Query: "limit=10"})
+	resp = view.ServeAPI(t.Context(), &abi.APIRequest{Method: "GET", Path: "/api/v1/namespaces/big/configmaps", Query: "limit=10"})
 	var page listPage
 	if err := json.Unmarshal(resp.Body, &page); resp.Status != http.StatusOK || err != nil || len(page.Items) != 10 {
 		t.Errorf("a page of 10: %d, %v, %d items", resp.Status, err, len(page.Items))
@@ -177,13 +177,13 @@ func TestCacheView_GetByResourceName(t *testing.T) {
 		return true, sar, nil
 	})
 	view := cacheViewOf(t, NewAuthorizer(kube), configMap("d", "allowed", "1"), configMap("d", "other", "2"))
-	resp := view.ServeAPI(t.Context(), &wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/d/configmaps/allowed"})
+	resp := view.ServeAPI(t.Context(), &abi.APIRequest{Method: "GET", Path: "/api/v1/namespaces/d/configmaps/allowed"})
 	if resp.Status != http.StatusOK {
 		t.Errorf("GET of the named ConfigMap: %d %s, want 200", resp.Status, resp.Body)
 	}
-	resp = view.ServeAPI(t.Context(), &wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/d/configmaps/other"})
+	resp = view.ServeAPI(t.Context(), &abi.APIRequest{Method: "GET", Path: "/api/v1/namespaces/d/configmaps/other"})
 	wantStatus(t, resp, http.StatusForbidden, "Forbidden", `configmaps "other" is forbidden`)
-	resp = view.ServeAPI(t.Context(), &wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/d/configmaps"})
+	resp = view.ServeAPI(t.Context(), &abi.APIRequest{Method: "GET", Path: "/api/v1/namespaces/d/configmaps"})
 	wantStatus(t, resp, http.StatusForbidden, "Forbidden", "cannot list")
 	if diff := cmp.Diff([]string{"get ", "get allowed", "get other", "list "}, asked); diff != "" {
 		t.Errorf("SubjectAccessReviews (-want +got):\n%s", diff)

@@ -8,7 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/cache"
 
-	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
 )
 
 // CachedWatch is one informer a controller declared in spec.watches.
@@ -43,7 +43,7 @@ func NewCacheView(controller, user string, watches []CachedWatch, authz *Authori
 }
 
 // ServeAPI implements runtime.APIHandler.
-func (v *CacheView) ServeAPI(ctx context.Context, req *wasmruntime.APIRequest) *wasmruntime.APIResponse {
+func (v *CacheView) ServeAPI(ctx context.Context, req *abi.APIRequest) *abi.APIResponse {
 	gr, resp := checkRequest(req)
 	if resp != nil {
 		return resp
@@ -97,7 +97,7 @@ func (v *CacheView) watchFor(p apiPath) *CachedWatch {
 	return nil
 }
 
-func (v *CacheView) authorize(ctx context.Context, verb string, p apiPath) *wasmruntime.APIResponse {
+func (v *CacheView) authorize(ctx context.Context, verb string, p apiPath) *abi.APIResponse {
 	allowed, err := v.authz.AllowedAccess(ctx, v.user, Access{Verb: verb, Resource: p.Resource, Namespace: p.Namespace, Name: p.Name})
 	if err != nil {
 		return status(http.StatusInternalServerError, "InternalError", "authorizing the read: "+err.Error())
@@ -118,7 +118,7 @@ func (v *CacheView) authorize(ctx context.Context, verb string, p apiPath) *wasm
 		what, v.user, verb, p.Resource.Resource, p.Resource.Group, where))
 }
 
-func (v *CacheView) get(w *CachedWatch, p apiPath) *wasmruntime.APIResponse {
+func (v *CacheView) get(w *CachedWatch, p apiPath) *abi.APIResponse {
 	key := p.Name
 	if p.Namespace != "" {
 		key = p.Namespace + "/" + p.Name
