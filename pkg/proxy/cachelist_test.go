@@ -34,6 +34,15 @@ func testInformer(t *testing.T, objs ...*unstructured.Unstructured) cache.Shared
 	return inf
 }
 
+// testPool is an InformerPool already running the given informers.
+func testPool(informers map[InformerKey]cache.SharedIndexInformer) *InformerPool {
+	p := &InformerPool{informers: map[InformerKey]*sharedInformer{}}
+	for key, inf := range informers {
+		p.informers[key] = &sharedInformer{informer: inf, cancel: func() {}, refs: 1}
+	}
+	return p
+}
+
 func configMap(ns, name, value string) *unstructured.Unstructured {
 	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "data": map[string]any{"v": value}}}
 	u.SetNamespace(ns)
@@ -54,9 +63,9 @@ func allowAll() *Authorizer {
 
 func cacheViewOf(t *testing.T, authz *Authorizer, objs ...*unstructured.Unstructured) *CacheView {
 	t.Helper()
-	return NewCacheView("team/c", ServiceAccountUser("team", "sa"), []CachedWatch{
-		{Key: InformerKey{Resource: configMaps}, Kind: "ConfigMap", Informer: testInformer(t, objs...)},
-	}, authz, nil)
+	key := InformerKey{Resource: configMaps}
+	return NewCacheView("team/c", ServiceAccountUser("team", "sa"), []CachedWatch{{Key: key, Kind: "ConfigMap"}},
+		testPool(map[InformerKey]cache.SharedIndexInformer{key: testInformer(t, objs...)}), authz, nil)
 }
 
 type listPage struct {

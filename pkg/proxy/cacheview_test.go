@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
 )
@@ -50,11 +51,17 @@ func TestCacheView_ServeAPI(t *testing.T) {
 		u.SetLabels(labels)
 		return u
 	}
+	teamConfigMaps := InformerKey{Resource: cmGVR, Namespace: "team"}
+	secrets := InformerKey{Resource: secretGVR}
+	// The informer of the watch of the namespace "gone" no longer runs.
+	goneConfigMaps := InformerKey{Resource: cmGVR, Namespace: "gone"}
+	pool := testPool(map[InformerKey]cache.SharedIndexInformer{
+		teamConfigMaps: testInformer(t, obj("team", "a", map[string]string{"app": "x"}), obj("team", "b", nil)),
+		secrets:        testInformer(t),
+	})
 	view := NewCacheView("team/c", ServiceAccountUser("team", "sa"), []CachedWatch{
-		{Key: InformerKey{Resource: cmGVR, Namespace: "team"}, Kind: "ConfigMap",
-			Informer: testInformer(t, obj("team", "a", map[string]string{"app": "x"}), obj("team", "b", nil))},
-		{Key: InformerKey{Resource: secretGVR}, Kind: "Secret", Informer: testInformer(t)},
-	}, NewAuthorizer(kube), apiServer)
+		{Key: teamConfigMaps, Kind: "ConfigMap"}, {Key: secrets, Kind: "Secret"}, {Key: goneConfigMaps, Kind: "ConfigMap"},
+	}, pool, NewAuthorizer(kube), apiServer)
 
 	tests := []struct {
 		name       string
@@ -82,6 +89,8 @@ func TestCacheView_ServeAPI(t *testing.T) {
 			wantStatus: 403, wantInBody: "add a watch for it to spec.watches"},
 		{name: "declared but RBAC denies", req: abi.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/secrets/s"},
 			wantStatus: 403, wantInBody: `cannot get resource \"secrets\"`},
+		{name: "a watch whose informer stopped", req: abi.APIRequest{Method: "GET", Path: "/api/v1/namespaces/gone/configmaps/a"},
+			wantStatus: 503, wantInBody: "is not running"},
 		{name: "read-your-writes bypasses the cache", req: abi.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/configmaps/a",
 			Headers: map[string]string{"Cache-Control": "no-cache"}}, wantStatus: 200, wantServer: true},
 		{name: "writes go to the API server", req: abi.APIRequest{Method: "POST", Path: "/api/v1/namespaces/team/configmaps", Body: json.RawMessage(`{}`)},
@@ -117,7 +126,7 @@ func TestCacheView_ServeAPI(t *testing.T) {
 	}
 	// One SubjectAccessReview per (verb, resource, namespace), remembered,
 	// and one for the name when that is denied.
-	if n := sars.Load(); n != 4 {
-		t.Errorf("SubjectAccessReviews = %d, want 4: get and list of configmaps, get of any secret and of secret s (the no-cache get reuses the first)", n)
+	if n := sars.Load(); n != 5 {
+		t.Errorf("SubjectAccessReviews = %d, want 5: get and list of configmaps in team, get in gone, get of any secret and of secret s (the no-cache get reuses the first)", n)
 	}
 }
