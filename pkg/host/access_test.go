@@ -201,7 +201,7 @@ func TestHost_RecheckAccess(t *testing.T) {
 	}
 
 	rbac.revokeAll()
-	h.rbacChanged()
+	h.authorizer.Forget() // as on an RBAC change
 	h.recheckAccess(t.Context())
 	if !c.revoked.Load() {
 		t.Fatal("a controller that may no longer read what it watches still receives events")

@@ -183,9 +183,6 @@ func (h *Host) Run(ctx context.Context) {
 		DeleteFunc: enqueue,
 	})
 	factory.Start(ctx.Done())
-	if h.kube != nil {
-		h.forgetAuthorizationOnRBACChange(ctx)
-	}
 	if !cache.WaitForCacheSync(ctx.Done(), inf.Informer().HasSynced) {
 		return
 	}
