@@ -19,6 +19,7 @@ import (
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/cmd/server"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/registry/wasmcontroller"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/wakerule"
 )
 
 // decodeAll decodes every YAML document of a file into unstructured objects.
@@ -51,6 +52,10 @@ func TestWasmControllers(t *testing.T) {
 	if err != nil || len(paths) != 3 {
 		t.Fatalf("found %v (%v), want the three examples' wasmcontroller.yaml", paths, err)
 	}
+	wakeRules, err := wakerule.NewCompiler(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, path := range paths {
 		t.Run(filepath.Dir(path), func(t *testing.T) {
 			objs := decodeAll(t, path)
@@ -71,7 +76,7 @@ func TestWasmControllers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			strategy := wasmcontroller.NewStrategy(scheme, ceilings)
+			strategy := wasmcontroller.NewStrategy(scheme, ceilings, wakeRules)
 			strategy.PrepareForCreate(t.Context(), internal)
 			if errs := strategy.Validate(t.Context(), internal); len(errs) > 0 {
 				t.Errorf("invalid: %v", errs.ToAggregate())

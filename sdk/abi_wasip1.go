@@ -39,12 +39,12 @@ func reconcile(inputLen uint32) uint32 {
 	input := make([]byte, inputLen)
 	n, errno := abi.SplitCount(inputRead(ptrTo(input), inputLen))
 	if errno != 0 {
-		hostLog(LevelError, "sdk: input_read: "+errno.Error())
+		hostLog(LevelError, "sdk: "+abi.CallInputRead+": "+errno.Error())
 	}
 	result, ok := handle(input[:min(n, inputLen)])
 	if len(result) > 0 {
 		if errno := resultWrite(ptrTo(result), uint32(len(result))); errno != 0 {
-			hostLog(LevelError, "sdk: result_write: "+Errno(errno).Error())
+			hostLog(LevelError, "sdk: "+abi.CallResultWrite+": "+Errno(errno).Error())
 		}
 	}
 	if ok {
@@ -57,12 +57,12 @@ func reconcile(inputLen uint32) uint32 {
 func hostRequest(envelope []byte) ([]byte, error) {
 	var respLen uint32
 	if errno := apiRequest(ptrTo(envelope), uint32(len(envelope)), &respLen); errno != 0 {
-		return nil, fmt.Errorf("api_request: %w", Errno(errno))
+		return nil, fmt.Errorf("%s: %w", abi.CallAPIRequest, Errno(errno))
 	}
 	resp := make([]byte, respLen)
 	n, errno := abi.SplitCount(apiResponseRead(ptrTo(resp), respLen))
 	if errno != 0 {
-		return nil, fmt.Errorf("api_response_read: %w", errno)
+		return nil, fmt.Errorf("%s: %w", abi.CallAPIResponseRead, errno)
 	}
 	return resp[:min(n, respLen)], nil
 }

@@ -23,12 +23,38 @@ const (
 	ReconcileExport = "reconcile"
 )
 
+// Host calls: the functions HostModule exports (docs/abi.md, "What the host
+// provides").
+const (
+	// CallInputRead copies the current reconcile's Input to the guest.
+	CallInputRead = "input_read"
+	// CallResultWrite sets the current reconcile's Result.
+	CallResultWrite = "result_write"
+	// CallAPIRequest makes a Kubernetes API request (APIRequest).
+	CallAPIRequest = "api_request"
+	// CallAPIResponseRead copies the last APIResponse to the guest.
+	CallAPIResponseRead = "api_response_read"
+	// CallLog writes a message to the server's log.
+	CallLog = "log"
+)
+
+// HostCalls lists the names of every host call, in the order docs/abi.md
+// documents them.
+func HostCalls() []string {
+	return []string{CallInputRead, CallResultWrite, CallAPIRequest, CallAPIResponseRead, CallLog}
+}
+
 // Size limits.
 const (
-	MaxRequestBytes  = 4 << 20
+	// MaxRequestBytes bounds the request envelope of api_request.
+	MaxRequestBytes = 4 << 20
+	// MaxResponseBytes bounds the response envelope of api_request, and so
+	// every response body the host reads for a guest.
 	MaxResponseBytes = 64 << 20
-	MaxResultBytes   = 64 << 10
-	MaxLogBytes      = 16 << 10
+	// MaxResultBytes bounds the JSON passed to result_write.
+	MaxResultBytes = 64 << 10
+	// MaxLogBytes bounds one message of the log host call.
+	MaxLogBytes = 16 << 10
 )
 
 // Reasons a reconcile runs, the values of Input.Reason.
@@ -81,6 +107,17 @@ type APIResponse struct {
 	Headers map[string]string `json:"headers,omitempty"`
 	// Body is the response body, a JSON value; empty when there is none.
 	Body json.RawMessage `json:"body,omitempty"`
+}
+
+// StatusResponse is an APIResponse the host builds itself rather than the
+// API server: a Kubernetes Status object of the given HTTP code, reason
+// (such as "Forbidden") and message.
+func StatusResponse(code int, reason, message string) *APIResponse {
+	body, _ := json.Marshal(map[string]any{
+		"kind": "Status", "apiVersion": "v1", "status": "Failure",
+		"message": message, "reason": reason, "code": code,
+	})
+	return &APIResponse{Status: code, Body: body}
 }
 
 // Errno is an error number returned by a host call.

@@ -1,6 +1,12 @@
 package abi
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"testing"
+)
 
 func TestSplitCount(t *testing.T) {
 	tests := []struct {
@@ -26,5 +32,35 @@ func TestSplitCount(t *testing.T) {
 	}
 	if CountErrno(EFAULT) != 0xFFFFFFFF || CountErrno(EINVAL) < MinCountErrno {
 		t.Errorf("CountErrno(EFAULT) = %#x, CountErrno(EINVAL) = %#x", CountErrno(EFAULT), CountErrno(EINVAL))
+	}
+}
+
+// TestHostCalls_SDKImports: the Go SDK imports exactly the host calls the
+// ABI names, from the host module; its //go:wasmimport directives cannot
+// use the constants, so they are checked against them.
+func TestHostCalls_SDKImports(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "..", "sdk", "*.go"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no SDK sources found: %v", err)
+	}
+	directive := regexp.MustCompile(`(?m)^//go:wasmimport (\S+) (\S+)$`)
+	var imported []string
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range directive.FindAllStringSubmatch(string(src), -1) {
+			if m[1] != HostModule {
+				t.Errorf("%s imports %s.%s, want import module %s", filepath.Base(f), m[1], m[2], HostModule)
+			}
+			imported = append(imported, m[2])
+		}
+	}
+	want := HostCalls()
+	slices.Sort(imported)
+	slices.Sort(want)
+	if !slices.Equal(imported, want) {
+		t.Errorf("the SDK imports %v, want the host calls %v", imported, want)
 	}
 }

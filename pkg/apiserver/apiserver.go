@@ -19,6 +19,7 @@ import (
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/modules"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/registry/wasmcontroller"
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/wakerule"
 )
 
 // ExtraConfig holds what wasm-apiserver adds to the generic server's config.
@@ -89,7 +90,13 @@ func (c completedConfig) New() (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building generic API server: %w", err)
 	}
-	wcStorage, wcStatus, err := wasmcontroller.NewStorage(Scheme, c.GenericConfig.RESTOptionsGetter, c.ExtraConfig.Ceilings)
+	// One compiler checks wake rules at admission and compiles them in the
+	// host, so both agree on what a rule may use.
+	wakeRules, err := wakerule.NewCompiler(nil)
+	if err != nil {
+		return nil, fmt.Errorf("building the wake rule compiler: %w", err)
+	}
+	wcStorage, wcStatus, err := wasmcontroller.NewStorage(Scheme, c.GenericConfig.RESTOptionsGetter, c.ExtraConfig.Ceilings, wakeRules)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +109,8 @@ func (c completedConfig) New() (*Server, error) {
 		return nil, fmt.Errorf("installing API group %s: %w", controllers.GroupName, err)
 	}
 	if c.ExtraConfig.RunControllers {
-		if err := generic.AddPostStartHook("run-wasm-controllers", c.runControllers); err != nil {
+		run := func(hook genericapiserver.PostStartHookContext) error { return c.runControllers(hook, wakeRules) }
+		if err := generic.AddPostStartHook("run-wasm-controllers", run); err != nil {
 			return nil, err
 		}
 	}
@@ -110,8 +118,9 @@ func (c completedConfig) New() (*Server, error) {
 }
 
 // runControllers starts the host that runs every WasmController once the
-// server serves, and stops it with the server.
-func (c completedConfig) runControllers(hook genericapiserver.PostStartHookContext) error {
+// server serves, and stops it with the server. The host compiles wake rules
+// with wakeRules, the compiler admission checks them with.
+func (c completedConfig) runControllers(hook genericapiserver.PostStartHookContext, wakeRules *wakerule.Compiler) error {
 	rt, err := wasmruntime.New(hook, wasmruntime.Config{CacheDir: filepath.Join(c.ExtraConfig.StateDir, "compilation-cache"),
 		CompiledBudgetBytes: c.ExtraConfig.CompiledModuleBudget})
 	if err != nil {
@@ -128,7 +137,7 @@ func (c completedConfig) runControllers(hook genericapiserver.PostStartHookConte
 		return err
 	}
 	h, err := host.New(host.Config{Runtime: rt, Controllers: loopback, Cluster: c.ExtraConfig.Cluster,
-		MaxRunningGuests: c.ExtraConfig.MaxRunningGuests, Ceilings: c.ExtraConfig.Ceilings, SnapshotDir: filepath.Join(c.ExtraConfig.StateDir, "snapshots"),
+		MaxRunningGuests: c.ExtraConfig.MaxRunningGuests, Ceilings: c.ExtraConfig.Ceilings, WakeRules: wakeRules, SnapshotDir: filepath.Join(c.ExtraConfig.StateDir, "snapshots"),
 		Modules: modules.FetcherConfig{Store: store, MaxModuleBytes: c.ExtraConfig.Ceilings.ModuleBytes, InsecureRegistries: m.InsecureRegistries,
 			AllowLocalURLHosts: m.AllowLocalURLHosts}})
 	if err != nil {

@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	kubeinformers "k8s.io/client-go/informers"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
@@ -85,10 +82,9 @@ func (h *Host) authorizeWatches(ctx context.Context, wc *v1alpha1.WasmController
 	return nil
 }
 
-// rbacChanged forgets the remembered answers of read checks and asks for
-// the running controllers' watches to be checked again.
+// rbacChanged asks for the running controllers' watches to be checked
+// again; the authorizer has forgotten its answers already.
 func (h *Host) rbacChanged() {
-	h.authorizer.Forget()
 	select {
 	case h.accessChanged <- struct{}{}:
 	default:
@@ -96,8 +92,13 @@ func (h *Host) rbacChanged() {
 }
 
 // recheckAccessOnChange re-checks the controllers' watches after RBAC
-// changes, debounced, until ctx is done.
+// changes, debounced, until ctx is done. The authorizer watches RBAC and
+// tells of each change once it has forgotten its answers, so that the
+// re-check asks the cluster anew.
 func (h *Host) recheckAccessOnChange(ctx context.Context) {
+	var rbac sync.WaitGroup
+	defer rbac.Wait()
+	rbac.Go(func() { h.authorizer.WatchRBAC(ctx, h.rbacChanged) })
 	for {
 		select {
 		case <-ctx.Done():
@@ -156,32 +157,4 @@ func (h *Host) noteRefusal(key string, err error) {
 		return
 	}
 	delete(h.refused, key)
-}
-
-// forgetAuthorizationOnRBACChange drops the remembered answers of guests'
-// read checks whenever a Role, ClusterRole or binding changes, and checks
-// the controllers' watches again, so that a grant or a revocation takes
-// effect at once rather than when the answer expires.
-func (h *Host) forgetAuthorizationOnRBACChange(ctx context.Context) {
-	factory := kubeinformers.NewSharedInformerFactory(h.kube, 0)
-	forget := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { h.rbacChanged() },
-		UpdateFunc: func(any, any) { h.rbacChanged() },
-		DeleteFunc: func(any) { h.rbacChanged() },
-	}
-	rbac := factory.Rbac().V1()
-	for _, inf := range []cache.SharedIndexInformer{rbac.Roles().Informer(), rbac.RoleBindings().Informer(),
-		rbac.ClusterRoles().Informer(), rbac.ClusterRoleBindings().Informer()} {
-		// Only that something changed matters: keep names, not rules.
-		_ = inf.SetTransform(func(obj any) (any, error) {
-			m, err := meta.Accessor(obj)
-			if err != nil {
-				return obj, nil
-			}
-			return &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
-				Namespace: m.GetNamespace(), Name: m.GetName(), ResourceVersion: m.GetResourceVersion()}}, nil
-		})
-		_, _ = inf.AddEventHandler(forget)
-	}
-	factory.Start(ctx.Done())
 }

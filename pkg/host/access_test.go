@@ -165,7 +165,7 @@ func accessTestHost(t *testing.T, rbac *fakeRBAC, wc *v1alpha1.WasmController) (
 	recorder := record.NewFakeRecorder(10)
 	clock := clocktesting.NewFakeClock(time.Unix(1700000000, 0))
 	h := &Host{cfg: Config{Controllers: client, Cluster: &rest.Config{}}, compiler: compiler, mapper: newTestMapper(),
-		authorizer: proxy.NewAuthorizer(rbac.client()), dispatcher: newDispatcher(pool), recorder: recorder,
+		authorizer: proxy.NewAuthorizer(rbac.client()), informers: pool, dispatcher: newDispatcher(pool), recorder: recorder,
 		fetcher: modules.NewFetcher(modules.FetcherConfig{Store: store}), clock: clock, timers: newTimerQueue(clock),
 		scheduler: newScheduler(1), controllers: map[string]*controller{}, refused: map[string]struct{}{},
 		accessChanged: make(chan struct{}, 1),
@@ -201,7 +201,7 @@ func TestHost_RecheckAccess(t *testing.T) {
 	}
 
 	rbac.revokeAll()
-	h.rbacChanged()
+	h.authorizer.Forget() // as on an RBAC change
 	h.recheckAccess(t.Context())
 	if !c.revoked.Load() {
 		t.Fatal("a controller that may no longer read what it watches still receives events")

@@ -63,6 +63,10 @@ type Config struct {
 	// Ceilings bound the limits of every controller the host runs; a zero
 	// field has no ceiling.
 	Ceilings validation.Ceilings
+	// WakeRules compiles the controllers' wake rules, as stored: the
+	// compiler admission checks them with. nil builds one of the default
+	// compatibility version.
+	WakeRules *wakerule.Compiler
 	// Modules says how modules are fetched and where they are stored; its
 	// Store is required. New sets its Cluster to the target cluster, where
 	// ConfigMaps and image pull Secrets are read as the ServiceAccounts.
@@ -122,9 +126,12 @@ func New(cfg Config) (*Host, error) {
 	if cfg.Modules.Store == nil {
 		return nil, errors.New("host: a module store is required")
 	}
-	compiler, err := wakerule.NewCompiler(nil)
-	if err != nil {
-		return nil, err
+	var err error
+	compiler := cfg.WakeRules
+	if compiler == nil {
+		if compiler, err = wakerule.NewCompiler(nil); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
@@ -183,9 +190,6 @@ func (h *Host) Run(ctx context.Context) {
 		DeleteFunc: enqueue,
 	})
 	factory.Start(ctx.Done())
-	if h.kube != nil {
-		h.forgetAuthorizationOnRBACChange(ctx)
-	}
 	if !cache.WaitForCacheSync(ctx.Done(), inf.Informer().HasSynced) {
 		return
 	}

@@ -142,12 +142,13 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 	// what changed while nothing watched is reconciled now.
 	c.wakeAll()
 	status.setCondition(wc.Generation, v1alpha1.ConditionWatchesReady, true, "Synced", "every watch's cache has synced")
-	cached := make([]proxy.CachedWatch, 0, len(c.subscriptions))
-	for _, s := range c.subscriptions {
-		cached = append(cached, proxy.CachedWatch{Key: s.w.key, Kind: s.w.kind, Informer: s.inf})
+	cached := make([]proxy.CachedWatch, 0, len(c.watches))
+	for _, w := range c.watches {
+		cached = append(cached, proxy.CachedWatch{Key: w.key, Kind: w.kind})
 	}
+	// The subscriptions hold the informers the view reads until c stops.
 	c.instanceCfg.API = proxy.NewCacheView(klog.KObj(wc).String(), proxy.ServiceAccountUser(wc.Namespace, wc.Spec.ServiceAccountName),
-		cached, h.authorizer, apiServer)
+		cached, h.informers, h.authorizer, apiServer)
 
 	status.start(c.ctx)
 	c.scheduleResync()

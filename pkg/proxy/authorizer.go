@@ -13,9 +13,8 @@ import (
 
 // How long a SubjectAccessReview's answer is reused: as long as
 // kube-apiserver's webhook authorizer keeps an allowed answer by default.
-// Any change to RBAC drops every answer at once (the host watches Roles,
-// ClusterRoles and their bindings), so these bound only how late a change
-// made by another authorizer is seen. Denials expire sooner, so that a grant
+// Any change to RBAC drops every answer at once (WatchRBAC), so these bound
+// only how late a change made by another authorizer is seen. Denials expire sooner, so that a grant
 // takes effect quickly.
 const (
 	allowedTTL = 5 * time.Minute
@@ -31,6 +30,9 @@ type Authorizer struct {
 
 	mu        sync.Mutex
 	decisions map[accessKey]decision
+	// generation counts the times every answer was forgotten: an answer
+	// asked for before the last Forget is not remembered after it.
+	generation uint64
 }
 
 // maxDecisions bounds how many answers are remembered: answers are kept per
@@ -110,6 +112,7 @@ func (a *Authorizer) ask(ctx context.Context, user string, access Access) (bool,
 	key := accessKey{user: user, Access: access}
 	a.mu.Lock()
 	d, ok := a.decisions[key]
+	generation := a.generation
 	a.mu.Unlock()
 	if ok && a.now().Before(d.expires) {
 		return d.allowed, nil
@@ -131,7 +134,9 @@ func (a *Authorizer) ask(ctx context.Context, user string, access Access) (bool,
 		ttl = allowedTTL
 	}
 	a.mu.Lock()
-	a.remember(key, decision{allowed: resp.Status.Allowed, expires: a.now().Add(ttl)})
+	if a.generation == generation { // else RBAC changed during the review
+		a.remember(key, decision{allowed: resp.Status.Allowed, expires: a.now().Add(ttl)})
+	}
 	a.mu.Unlock()
 	return resp.Status.Allowed, nil
 }
@@ -152,10 +157,12 @@ func (a *Authorizer) remember(key accessKey, d decision) {
 	a.decisions[key] = d
 }
 
-// Forget drops every remembered answer, for when RBAC changed.
+// Forget drops every remembered answer, and those of the reviews under way,
+// for when RBAC changed.
 func (a *Authorizer) Forget() {
 	a.mu.Lock()
 	clear(a.decisions)
+	a.generation++
 	a.mu.Unlock()
 }
 

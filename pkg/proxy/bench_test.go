@@ -47,8 +47,9 @@ func benchView(b *testing.B) *CacheView {
 		b.Fatal(err)
 	}
 	gvr := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
-	return NewCacheView("ns-1/bench", ServiceAccountUser("ns-1", "sa"),
-		[]CachedWatch{{Key: InformerKey{Resource: gvr}, Kind: "ConfigMap", Informer: inf}}, NewAuthorizer(kube), apiServer)
+	key := InformerKey{Resource: gvr}
+	return NewCacheView("ns-1/bench", ServiceAccountUser("ns-1", "sa"), []CachedWatch{{Key: key, Kind: "ConfigMap"}},
+		testPool(map[InformerKey]cache.SharedIndexInformer{key: inf}), NewAuthorizer(kube), apiServer)
 }
 
 // BenchmarkCacheView serves reads from a cache of 10,000 ConfigMaps: in the

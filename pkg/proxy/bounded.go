@@ -5,7 +5,7 @@ import (
 	"errors"
 	"net/http"
 
-	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
 )
 
 // errTooLarge is returned by a boundedBuffer once its bound is reached.
@@ -54,12 +54,12 @@ func (b *boundedBuffer) writeJSON(v any) error {
 }
 
 // response is a 200 answer with the buffer as its JSON body.
-func (b *boundedBuffer) response() *wasmruntime.APIResponse {
-	return &wasmruntime.APIResponse{Status: http.StatusOK, Headers: map[string]string{"Content-Type": jsonType}, Body: b.data}
+func (b *boundedBuffer) response() *abi.APIResponse {
+	return &abi.APIResponse{Status: http.StatusOK, Headers: map[string]string{"Content-Type": jsonType}, Body: b.data}
 }
 
 // encodingFailed answers a failed encoding: 413 when it was over the bound.
-func encodingFailed(err error) *wasmruntime.APIResponse {
+func encodingFailed(err error) *abi.APIResponse {
 	if errors.Is(err, errTooLarge) {
 		return tooLarge()
 	}

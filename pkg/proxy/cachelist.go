@@ -16,7 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
 
-	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
 )
 
 // continueToken is where a LIST from the cache goes on: after the object
@@ -47,11 +47,12 @@ func compareKeys(a, b *unstructured.Unstructured) int {
 	return cmp.Or(strings.Compare(a.GetNamespace(), b.GetNamespace()), strings.Compare(a.GetName(), b.GetName()))
 }
 
-// list answers a LIST from the cache: the objects that pass the label and
-// field selectors, in key order as the API server lists them, a page of
-// limit objects at a time when limit is set. The body is encoded object by
-// object and given up with 413 once it would pass maxBody.
-func (v *CacheView) list(w *CachedWatch, p apiPath, q url.Values) *wasmruntime.APIResponse {
+// list answers a LIST of objects of kind from the cache of inf: the objects
+// that pass the label and field selectors, in key order as the API server
+// lists them, a page of limit objects at a time when limit is set. The body
+// is encoded object by object and given up with 413 once it would pass
+// maxBody.
+func (v *CacheView) list(inf cache.SharedIndexInformer, kind string, p apiPath, q url.Values) *abi.APIResponse {
 	lsel, err := labels.Parse(q.Get("labelSelector"))
 	if err != nil {
 		return status(http.StatusBadRequest, "BadRequest", "labelSelector: "+err.Error())
@@ -76,12 +77,12 @@ func (v *CacheView) list(w *CachedWatch, p apiPath, q url.Values) *wasmruntime.A
 	}
 	var objs []any
 	if p.Namespace != "" {
-		objs, err = w.Informer.GetIndexer().ByIndex(cache.NamespaceIndex, p.Namespace)
+		objs, err = inf.GetIndexer().ByIndex(cache.NamespaceIndex, p.Namespace)
 		if err != nil {
 			return status(http.StatusInternalServerError, "InternalError", err.Error())
 		}
 	} else {
-		objs = w.Informer.GetStore().List()
+		objs = inf.GetStore().List()
 	}
 	matched := make([]*unstructured.Unstructured, 0, len(objs))
 	for _, obj := range objs {
@@ -95,7 +96,7 @@ func (v *CacheView) list(w *CachedWatch, p apiPath, q url.Values) *wasmruntime.A
 		matched = append(matched, u)
 	}
 	slices.SortFunc(matched, compareKeys)
-	meta := map[string]any{"resourceVersion": w.Informer.LastSyncResourceVersion()}
+	meta := map[string]any{"resourceVersion": inf.LastSyncResourceVersion()}
 	if limit > 0 && len(matched) > limit {
 		last := matched[limit-1]
 		meta["continue"] = continueToken{Namespace: last.GetNamespace(), Name: last.GetName()}.encode()
@@ -103,7 +104,7 @@ func (v *CacheView) list(w *CachedWatch, p apiPath, q url.Values) *wasmruntime.A
 		matched = matched[:limit]
 	}
 	out := newBoundedBuffer(maxBody)
-	if err := encodeList(out, p, w.Kind, meta, matched); err != nil {
+	if err := encodeList(out, p, kind, meta, matched); err != nil {
 		return encodingFailed(err)
 	}
 	return out.response()

@@ -17,7 +17,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 
-	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
 )
 
 var configMaps = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
@@ -32,6 +32,15 @@ func testInformer(t *testing.T, objs ...*unstructured.Unstructured) cache.Shared
 		}
 	}
 	return inf
+}
+
+// testPool is an InformerPool already running the given informers.
+func testPool(informers map[InformerKey]cache.SharedIndexInformer) *InformerPool {
+	p := &InformerPool{informers: map[InformerKey]*sharedInformer{}}
+	for key, inf := range informers {
+		p.informers[key] = &sharedInformer{informer: inf, cancel: func() {}, refs: 1}
+	}
+	return p
 }
 
 func configMap(ns, name, value string) *unstructured.Unstructured {
@@ -54,9 +63,9 @@ func allowAll() *Authorizer {
 
 func cacheViewOf(t *testing.T, authz *Authorizer, objs ...*unstructured.Unstructured) *CacheView {
 	t.Helper()
-	return NewCacheView("team/c", ServiceAccountUser("team", "sa"), []CachedWatch{
-		{Key: InformerKey{Resource: configMaps}, Kind: "ConfigMap", Informer: testInformer(t, objs...)},
-	}, authz, nil)
+	key := InformerKey{Resource: configMaps}
+	return NewCacheView("team/c", ServiceAccountUser("team", "sa"), []CachedWatch{{Key: key, Kind: "ConfigMap"}},
+		testPool(map[InformerKey]cache.SharedIndexInformer{key: testInformer(t, objs...)}), authz, nil)
 }
 
 type listPage struct {
@@ -78,7 +87,7 @@ func TestCacheView_ListPages(t *testing.T) {
 	var remaining []int
 	query := "limit=2"
 	for range 10 {
-		resp := view.ServeAPI(t.Context(), &wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/configmaps", Query: query})
+		resp := view.ServeAPI(t.Context(), &abi.APIRequest{Method: "GET", Path: "/api/v1/configmaps", Query: query})
 		if resp.Status != http.StatusOK {
 			t.Fatalf("LIST ?%s: %d %s", query, resp.Status, resp.Body)
 		}
@@ -106,7 +115,7 @@ func TestCacheView_ListPages(t *testing.T) {
 	}
 
 	for _, query := range []string{"limit=-1", "limit=x", "continue=not-a-token"} {
-		resp := view.ServeAPI(t.Context(), &wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/configmaps", Query: query})
+		resp := view.ServeAPI(t.Context(), &abi.APIRequest{Method: "GET", Path: "/api/v1/configmaps", Query: query})
 		wantStatus(t, resp, http.StatusBadRequest, "BadRequest", "")
 	}
 }
@@ -120,10 +129,10 @@ func TestCacheView_ListSizeBound(t *testing.T) {
 		objs = append(objs, configMap("big", fmt.Sprintf("cm-%03d", i), big))
 	}
 	view := cacheViewOf(t, allowAll(), objs...)
-	resp := view.ServeAPI(t.Context(), &wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/big/configmaps"})
+	resp := view.ServeAPI(t.Context(), &abi.APIRequest{Method: "GET", Path: "/api/v1/namespaces/big/configmaps"})
 	wantStatus(t, resp, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "limit and continue")
 
-	resp = view.ServeAPI(t.Context(), &wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/big/configmaps", Query: "limit=10"})
+	resp = view.ServeAPI(t.Context(), &abi.APIRequest{Method: "GET", Path: "/api/v1/namespaces/big/configmaps", Query: "limit=10"})
 	var page listPage
 	if err := json.Unmarshal(resp.Body, &page); resp.Status != http.StatusOK || err != nil || len(page.Items) != 10 {
 		t.Errorf("a page of 10: %d, %v, %d items", resp.Status, err, len(page.Items))
@@ -177,13 +186,13 @@ func TestCacheView_GetByResourceName(t *testing.T) {
 		return true, sar, nil
 	})
 	view := cacheViewOf(t, NewAuthorizer(kube), configMap("d", "allowed", "1"), configMap("d", "other", "2"))
-	resp := view.ServeAPI(t.Context(), &wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/d/configmaps/allowed"})
+	resp := view.ServeAPI(t.Context(), &abi.APIRequest{Method: "GET", Path: "/api/v1/namespaces/d/configmaps/allowed"})
 	if resp.Status != http.StatusOK {
 		t.Errorf("GET of the named ConfigMap: %d %s, want 200", resp.Status, resp.Body)
 	}
-	resp = view.ServeAPI(t.Context(), &wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/d/configmaps/other"})
+	resp = view.ServeAPI(t.Context(), &abi.APIRequest{Method: "GET", Path: "/api/v1/namespaces/d/configmaps/other"})
 	wantStatus(t, resp, http.StatusForbidden, "Forbidden", `configmaps "other" is forbidden`)
-	resp = view.ServeAPI(t.Context(), &wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/d/configmaps"})
+	resp = view.ServeAPI(t.Context(), &abi.APIRequest{Method: "GET", Path: "/api/v1/namespaces/d/configmaps"})
 	wantStatus(t, resp, http.StatusForbidden, "Forbidden", "cannot list")
 	if diff := cmp.Diff([]string{"get ", "get allowed", "get other", "list "}, asked); diff != "" {
 		t.Errorf("SubjectAccessReviews (-want +got):\n%s", diff)

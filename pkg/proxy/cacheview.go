@@ -8,15 +8,16 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/cache"
 
-	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
 )
 
-// CachedWatch is one informer a controller declared in spec.watches.
+// CachedWatch is one watch a controller declared in spec.watches, as its
+// view serves it.
 type CachedWatch struct {
+	// Key names the watch's shared informer in the InformerPool.
 	Key InformerKey
 	// Kind is the kind of the resource, for the kind of LIST answers.
-	Kind     string
-	Informer cache.SharedIndexInformer
+	Kind string
 }
 
 // CacheView serves a guest's reads from the shared informers it declared,
@@ -32,18 +33,25 @@ type CacheView struct {
 	controller string // namespace/name, for metrics
 	user       string
 	watches    []CachedWatch
+	informers  *InformerPool
 	authz      *Authorizer
 	apiServer  *Passthrough
 }
 
 // NewCacheView returns the view of the controller namespace/name whose
-// guests run as user.
-func NewCacheView(controller, user string, watches []CachedWatch, authz *Authorizer, apiServer *Passthrough) *CacheView {
-	return &CacheView{controller: controller, user: user, watches: watches, authz: authz, apiServer: apiServer}
+// guests run as user, reading its watches from the informers of the pool.
+//
+// # Notes
+//
+// The view holds no reference to the informers: whoever subscribed the
+// controller's watches keeps them running while its guests run. A read of a
+// watch whose informer no longer runs is answered 503.
+func NewCacheView(controller, user string, watches []CachedWatch, informers *InformerPool, authz *Authorizer, apiServer *Passthrough) *CacheView {
+	return &CacheView{controller: controller, user: user, watches: watches, informers: informers, authz: authz, apiServer: apiServer}
 }
 
 // ServeAPI implements runtime.APIHandler.
-func (v *CacheView) ServeAPI(ctx context.Context, req *wasmruntime.APIRequest) *wasmruntime.APIResponse {
+func (v *CacheView) ServeAPI(ctx context.Context, req *abi.APIRequest) *abi.APIResponse {
 	gr, resp := checkRequest(req)
 	if resp != nil {
 		return resp
@@ -79,11 +87,16 @@ func (v *CacheView) ServeAPI(ctx context.Context, req *wasmruntime.APIRequest) *
 		guestRequests.WithLabelValues(v.controller, "apiserver").Inc()
 		return v.apiServer.serve(ctx, gr)
 	}
+	inf := v.informers.informer(w.Key)
+	if inf == nil {
+		return status(http.StatusServiceUnavailable, "ServiceUnavailable", fmt.Sprintf(
+			"the cache of %s is not running: the controller is stopping", w.Key))
+	}
 	guestRequests.WithLabelValues(v.controller, "cache").Inc()
 	if p.Name != "" {
-		return v.get(w, p)
+		return v.get(inf, p)
 	}
-	return v.list(w, p, gr.query)
+	return v.list(inf, w.Kind, p, gr.query)
 }
 
 // watchFor finds the declared watch that covers a path's resource and scope.
@@ -97,7 +110,7 @@ func (v *CacheView) watchFor(p apiPath) *CachedWatch {
 	return nil
 }
 
-func (v *CacheView) authorize(ctx context.Context, verb string, p apiPath) *wasmruntime.APIResponse {
+func (v *CacheView) authorize(ctx context.Context, verb string, p apiPath) *abi.APIResponse {
 	allowed, err := v.authz.AllowedAccess(ctx, v.user, Access{Verb: verb, Resource: p.Resource, Namespace: p.Namespace, Name: p.Name})
 	if err != nil {
 		return status(http.StatusInternalServerError, "InternalError", "authorizing the read: "+err.Error())
@@ -118,12 +131,12 @@ func (v *CacheView) authorize(ctx context.Context, verb string, p apiPath) *wasm
 		what, v.user, verb, p.Resource.Resource, p.Resource.Group, where))
 }
 
-func (v *CacheView) get(w *CachedWatch, p apiPath) *wasmruntime.APIResponse {
+func (v *CacheView) get(inf cache.SharedIndexInformer, p apiPath) *abi.APIResponse {
 	key := p.Name
 	if p.Namespace != "" {
 		key = p.Namespace + "/" + p.Name
 	}
-	obj, exists, err := w.Informer.GetIndexer().GetByKey(key)
+	obj, exists, err := inf.GetIndexer().GetByKey(key)
 	if err != nil {
 		return status(http.StatusInternalServerError, "InternalError", err.Error())
 	}

@@ -15,8 +15,9 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
 
-	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
 )
 
 func TestCacheView_ServeAPI(t *testing.T) {
@@ -50,41 +51,49 @@ func TestCacheView_ServeAPI(t *testing.T) {
 		u.SetLabels(labels)
 		return u
 	}
+	teamConfigMaps := InformerKey{Resource: cmGVR, Namespace: "team"}
+	secrets := InformerKey{Resource: secretGVR}
+	// The informer of the watch of the namespace "gone" no longer runs.
+	goneConfigMaps := InformerKey{Resource: cmGVR, Namespace: "gone"}
+	pool := testPool(map[InformerKey]cache.SharedIndexInformer{
+		teamConfigMaps: testInformer(t, obj("team", "a", map[string]string{"app": "x"}), obj("team", "b", nil)),
+		secrets:        testInformer(t),
+	})
 	view := NewCacheView("team/c", ServiceAccountUser("team", "sa"), []CachedWatch{
-		{Key: InformerKey{Resource: cmGVR, Namespace: "team"}, Kind: "ConfigMap",
-			Informer: testInformer(t, obj("team", "a", map[string]string{"app": "x"}), obj("team", "b", nil))},
-		{Key: InformerKey{Resource: secretGVR}, Kind: "Secret", Informer: testInformer(t)},
-	}, NewAuthorizer(kube), apiServer)
+		{Key: teamConfigMaps, Kind: "ConfigMap"}, {Key: secrets, Kind: "Secret"}, {Key: goneConfigMaps, Kind: "ConfigMap"},
+	}, pool, NewAuthorizer(kube), apiServer)
 
 	tests := []struct {
 		name       string
-		req        wasmruntime.APIRequest
+		req        abi.APIRequest
 		wantStatus int
 		wantInBody string
 		wantServer bool
 		wantItems  []string
 	}{
-		{name: "get from the cache", req: wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/configmaps/a"},
+		{name: "get from the cache", req: abi.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/configmaps/a"},
 			wantStatus: 200, wantInBody: `"name":"a"`},
-		{name: "status from the cache", req: wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/configmaps/a/status"},
+		{name: "status from the cache", req: abi.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/configmaps/a/status"},
 			wantStatus: 200, wantInBody: `"name":"a"`},
-		{name: "another subresource is not in the cache", req: wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/configmaps/a/scale"},
+		{name: "another subresource is not in the cache", req: abi.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/configmaps/a/scale"},
 			wantStatus: 404, wantInBody: `subresource \"scale\"`},
-		{name: "not in the cache", req: wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/configmaps/zzz"},
+		{name: "not in the cache", req: abi.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/configmaps/zzz"},
 			wantStatus: 404, wantInBody: `"reason":"NotFound"`},
-		{name: "list with a label selector", req: wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/configmaps", Query: "labelSelector=app%3Dx"},
+		{name: "list with a label selector", req: abi.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/configmaps", Query: "labelSelector=app%3Dx"},
 			wantStatus: 200, wantInBody: `"kind":"ConfigMapList"`, wantItems: []string{"a"}},
-		{name: "list everything in the namespace", req: wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/configmaps"},
+		{name: "list everything in the namespace", req: abi.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/configmaps"},
 			wantStatus: 200, wantItems: []string{"a", "b"}},
-		{name: "a namespace the watch does not cover", req: wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/other/configmaps/a"},
+		{name: "a namespace the watch does not cover", req: abi.APIRequest{Method: "GET", Path: "/api/v1/namespaces/other/configmaps/a"},
 			wantStatus: 403, wantInBody: "not watched by this WasmController"},
-		{name: "a resource not declared", req: wasmruntime.APIRequest{Method: "GET", Path: "/apis/apps/v1/namespaces/team/deployments"},
+		{name: "a resource not declared", req: abi.APIRequest{Method: "GET", Path: "/apis/apps/v1/namespaces/team/deployments"},
 			wantStatus: 403, wantInBody: "add a watch for it to spec.watches"},
-		{name: "declared but RBAC denies", req: wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/secrets/s"},
+		{name: "declared but RBAC denies", req: abi.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/secrets/s"},
 			wantStatus: 403, wantInBody: `cannot get resource \"secrets\"`},
-		{name: "read-your-writes bypasses the cache", req: wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/configmaps/a",
+		{name: "a watch whose informer stopped", req: abi.APIRequest{Method: "GET", Path: "/api/v1/namespaces/gone/configmaps/a"},
+			wantStatus: 503, wantInBody: "is not running"},
+		{name: "read-your-writes bypasses the cache", req: abi.APIRequest{Method: "GET", Path: "/api/v1/namespaces/team/configmaps/a",
 			Headers: map[string]string{"Cache-Control": "no-cache"}}, wantStatus: 200, wantServer: true},
-		{name: "writes go to the API server", req: wasmruntime.APIRequest{Method: "POST", Path: "/api/v1/namespaces/team/configmaps", Body: json.RawMessage(`{}`)},
+		{name: "writes go to the API server", req: abi.APIRequest{Method: "POST", Path: "/api/v1/namespaces/team/configmaps", Body: json.RawMessage(`{}`)},
 			wantStatus: 200, wantServer: true},
 	}
 	for _, tt := range tests {
@@ -117,7 +126,7 @@ func TestCacheView_ServeAPI(t *testing.T) {
 	}
 	// One SubjectAccessReview per (verb, resource, namespace), remembered,
 	// and one for the name when that is denied.
-	if n := sars.Load(); n != 4 {
-		t.Errorf("SubjectAccessReviews = %d, want 4: get and list of configmaps, get of any secret and of secret s (the no-cache get reuses the first)", n)
+	if n := sars.Load(); n != 5 {
+		t.Errorf("SubjectAccessReviews = %d, want 5: get and list of configmaps in team, get in gone, get of any secret and of secret s (the no-cache get reuses the first)", n)
 	}
 }

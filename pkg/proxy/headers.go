@@ -9,7 +9,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/sets"
 
-	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
 )
 
 // jsonType is the media type of every body the host sends and answers.
@@ -50,8 +50,8 @@ var responseHeaders = []string{"Content-Type", "Warning", "Retry-After", "Audit-
 // dropped: a guest that sends one expects it to change the request, and
 // learns at once that it does not, instead of seeing a request made as
 // something else than it meant.
-func checkHeaders(gr *guestRequest, headers map[string]string) *wasmruntime.APIResponse {
-	bad := func(format string, args ...any) *wasmruntime.APIResponse {
+func checkHeaders(gr *guestRequest, headers map[string]string) *abi.APIResponse {
+	bad := func(format string, args ...any) *abi.APIResponse {
 		return status(http.StatusBadRequest, "BadRequest", fmt.Sprintf(format, args...))
 	}
 	var seen sets.Set[string]

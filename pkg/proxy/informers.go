@@ -90,6 +90,16 @@ func (p *InformerPool) Release(key InformerKey) {
 	klog.V(2).InfoS("Stopped shared informer", "informer", key)
 }
 
+// informer returns the running informer for key, or nil when none runs.
+func (p *InformerPool) informer(key InformerKey) cache.SharedIndexInformer {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s, ok := p.informers[key]; ok {
+		return s.informer
+	}
+	return nil
+}
+
 // Len returns how many informers run.
 func (p *InformerPool) Len() int {
 	p.mu.Lock()

@@ -12,11 +12,12 @@ import (
 
 	"k8s.io/client-go/rest"
 
-	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
 )
 
-// maxBody bounds a response body read for a guest, as the ABI does.
-const maxBody = 64 << 20
+// maxBody bounds a response body read for a guest: the ABI's bound of a
+// response envelope, which holds the body.
+const maxBody = abi.MaxResponseBytes
 
 // Passthrough serves a guest's API requests by passing them to the target
 // cluster's API server as the controller's ServiceAccount.
@@ -49,7 +50,7 @@ func NewPassthrough(cfg *rest.Config, namespace, serviceAccount string) (*Passth
 }
 
 // ServeAPI implements runtime.APIHandler.
-func (p *Passthrough) ServeAPI(ctx context.Context, req *wasmruntime.APIRequest) *wasmruntime.APIResponse {
+func (p *Passthrough) ServeAPI(ctx context.Context, req *abi.APIRequest) *abi.APIResponse {
 	gr, resp := checkRequest(req)
 	if resp != nil {
 		return resp
@@ -61,7 +62,7 @@ func (p *Passthrough) ServeAPI(ctx context.Context, req *wasmruntime.APIRequest)
 // only what the host sets: the server's URL with the guest's checked path
 // and re-encoded query, the body's checked Content-Type, Accept JSON, and
 // the impersonation of the ServiceAccount, which client-go adds.
-func (p *Passthrough) serve(ctx context.Context, gr *guestRequest) *wasmruntime.APIResponse {
+func (p *Passthrough) serve(ctx context.Context, gr *guestRequest) *abi.APIResponse {
 	u := requestURL(p.host, gr)
 	var body io.Reader
 	if len(gr.body) > 0 {
@@ -90,7 +91,7 @@ func (p *Passthrough) serve(ctx context.Context, gr *guestRequest) *wasmruntime.
 	if len(b) > maxBody {
 		return tooLarge()
 	}
-	resp := &wasmruntime.APIResponse{Status: hresp.StatusCode, Headers: passedHeaders(hresp.Header)}
+	resp := &abi.APIResponse{Status: hresp.StatusCode, Headers: passedHeaders(hresp.Header)}
 	if len(b) > 0 {
 		if !json.Valid(b) {
 			st := status(hresp.StatusCode, "InternalError", plainMessage(b))
@@ -117,7 +118,7 @@ func requestURL(host *url.URL, gr *guestRequest) *url.URL {
 }
 
 // tooLarge answers a response over maxBody.
-func tooLarge() *wasmruntime.APIResponse {
+func tooLarge() *abi.APIResponse {
 	return status(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
 		"the response is larger than 64 MiB: list with a limit and continue")
 }

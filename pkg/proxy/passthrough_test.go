@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/client-go/rest"
 
-	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
 )
 
 // seen is what the fake API server received.
@@ -43,7 +43,7 @@ func TestPassthrough_ServeAPI(t *testing.T) {
 	}
 	tests := []struct {
 		name       string
-		req        wasmruntime.APIRequest
+		req        abi.APIRequest
 		wantStatus int
 		wantReason string // of a Status body; empty when the request must reach the server
 		wantSeen   *seen
@@ -51,13 +51,13 @@ func TestPassthrough_ServeAPI(t *testing.T) {
 	}{
 		{
 			name:       "get as the service account",
-			req:        wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/d/configmaps/x", Query: "resourceVersion=0"},
+			req:        abi.APIRequest{Method: "GET", Path: "/api/v1/namespaces/d/configmaps/x", Query: "resourceVersion=0"},
 			wantStatus: http.StatusOK,
 			wantSeen:   &seen{method: "GET", path: "/api/v1/namespaces/d/configmaps/x", query: "resourceVersion=0", impersonate: "system:serviceaccount:team-a:replicator"},
 		},
 		{
 			name: "patch keeps its content type and body",
-			req: wasmruntime.APIRequest{Method: "PATCH", Path: "/api/v1/namespaces/d/configmaps/x",
+			req: abi.APIRequest{Method: "PATCH", Path: "/api/v1/namespaces/d/configmaps/x",
 				Headers: map[string]string{"Content-Type": "application/merge-patch+json"}, Body: json.RawMessage(`{"data":{"a":"1"}}`)},
 			wantStatus: http.StatusOK,
 			wantSeen: &seen{method: "PATCH", path: "/api/v1/namespaces/d/configmaps/x", impersonate: "system:serviceaccount:team-a:replicator",
@@ -65,21 +65,21 @@ func TestPassthrough_ServeAPI(t *testing.T) {
 		},
 		{
 			name:       "api errors come back as Status objects with their codes",
-			req:        wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/d/configmaps/missing"},
+			req:        abi.APIRequest{Method: "GET", Path: "/api/v1/namespaces/d/configmaps/missing"},
 			wantStatus: http.StatusNotFound, wantReason: "NotFound",
 		},
 		{
 			name:       "a body that is not JSON becomes a Status",
-			req:        wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/plain"},
+			req:        abi.APIRequest{Method: "GET", Path: "/api/v1/plain"},
 			wantStatus: http.StatusInternalServerError, wantReason: "InternalError",
 		},
-		{name: "watch is refused", req: wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/configmaps", Query: "watch=true"},
+		{name: "watch is refused", req: abi.APIRequest{Method: "GET", Path: "/api/v1/configmaps", Query: "watch=true"},
 			wantStatus: http.StatusMethodNotAllowed, wantReason: "MethodNotAllowed", refused: true},
-		{name: "non-API path", req: wasmruntime.APIRequest{Method: "GET", Path: "/metrics"},
+		{name: "non-API path", req: abi.APIRequest{Method: "GET", Path: "/metrics"},
 			wantStatus: http.StatusNotFound, wantReason: "NotFound", refused: true},
-		{name: "unknown method", req: wasmruntime.APIRequest{Method: "CONNECT", Path: "/api/v1/pods"},
+		{name: "unknown method", req: abi.APIRequest{Method: "CONNECT", Path: "/api/v1/pods"},
 			wantStatus: http.StatusMethodNotAllowed, wantReason: "MethodNotAllowed", refused: true},
-		{name: "dot-dot path", req: wasmruntime.APIRequest{Method: "GET", Path: "/api/../metrics"},
+		{name: "dot-dot path", req: abi.APIRequest{Method: "GET", Path: "/api/../metrics"},
 			wantStatus: http.StatusBadRequest, wantReason: "BadRequest", refused: true},
 	}
 	for _, tt := range tests {
@@ -124,7 +124,7 @@ func TestPassthrough_ResponseHeaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp := p.ServeAPI(t.Context(), &wasmruntime.APIRequest{Method: "DELETE", Path: "/api/v1/namespaces/d/configmaps/x"})
+	resp := p.ServeAPI(t.Context(), &abi.APIRequest{Method: "DELETE", Path: "/api/v1/namespaces/d/configmaps/x"})
 	want := map[string]string{
 		"Content-Type": "application/json",
 		"Warning":      `299 - "v1 ConfigMap is deprecated", 299 - "unknown field \"x\""`,
@@ -148,7 +148,7 @@ func TestPassthrough_PlainBodyBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp := p.ServeAPI(t.Context(), &wasmruntime.APIRequest{Method: "DELETE", Path: "/api/v1/namespaces/d/configmaps/x"})
+	resp := p.ServeAPI(t.Context(), &abi.APIRequest{Method: "DELETE", Path: "/api/v1/namespaces/d/configmaps/x"})
 	var st struct{ Message string }
 	if err := json.Unmarshal(resp.Body, &st); err != nil || resp.Status != http.StatusBadGateway ||
 		!strings.HasPrefix(st.Message, "upstream broke") || len(st.Message) > maxPlainMessage {

@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
-	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 )
 
 var allowedMethods = sets.New(http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete)
@@ -52,7 +51,7 @@ type guestRequest struct {
 
 // checkRequest checks a guest's request envelope and returns what may be
 // sent, or the Status answering it when it may not.
-func checkRequest(req *wasmruntime.APIRequest) (*guestRequest, *wasmruntime.APIResponse) {
+func checkRequest(req *abi.APIRequest) (*guestRequest, *abi.APIResponse) {
 	if !allowedMethods.Has(req.Method) {
 		return nil, status(http.StatusMethodNotAllowed, "MethodNotAllowed", fmt.Sprintf("method %q is not served to guests", req.Method))
 	}
@@ -78,8 +77,8 @@ func checkRequest(req *wasmruntime.APIRequest) (*guestRequest, *wasmruntime.APIR
 // no percent-encoding and no character that could end the path or the line
 // (?, #, \, space, control characters). So the host alone decides the
 // server, and the path reaches it as the guest wrote it.
-func checkPath(gr *guestRequest) *wasmruntime.APIResponse {
-	bad := func(why string) *wasmruntime.APIResponse {
+func checkPath(gr *guestRequest) *abi.APIResponse {
+	bad := func(why string) *abi.APIResponse {
 		return status(http.StatusBadRequest, "BadRequest", fmt.Sprintf("path %q %s", gr.rawPath, why))
 	}
 	if !strings.HasPrefix(gr.rawPath, "/api/") && !strings.HasPrefix(gr.rawPath, "/apis/") {
@@ -117,7 +116,7 @@ func checkPath(gr *guestRequest) *wasmruntime.APIResponse {
 // checkQuery lets through the parameters of allowedQuery, each once, and
 // watch only as an explicit false: the API server takes many spellings of
 // true.
-func checkQuery(gr *guestRequest, raw string) *wasmruntime.APIResponse {
+func checkQuery(gr *guestRequest, raw string) *abi.APIResponse {
 	q, err := url.ParseQuery(raw)
 	if err != nil {
 		return status(http.StatusBadRequest, "BadRequest", "malformed query: "+err.Error())
@@ -140,8 +139,8 @@ func checkQuery(gr *guestRequest, raw string) *wasmruntime.APIResponse {
 }
 
 // status is a Kubernetes Status answer from the host, as JSON.
-func status(code int, reason, message string) *wasmruntime.APIResponse {
-	resp := wasmruntime.StatusResponse(code, reason, message)
+func status(code int, reason, message string) *abi.APIResponse {
+	resp := abi.StatusResponse(code, reason, message)
 	resp.Headers = map[string]string{"Content-Type": jsonType}
 	return resp
 }

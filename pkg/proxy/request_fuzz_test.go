@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
 )
 
 // FuzzCheckRequest checks that whatever a guest sends, a request the host
@@ -21,7 +21,7 @@ func FuzzCheckRequest(f *testing.F) {
 	f.Add("POST", "/api/v1/configmaps?x#y", "a=%zz", "content-type", "application/json\r\nX: y")
 	server, _ := url.Parse("https://10.0.0.1:6443/prefix")
 	f.Fuzz(func(t *testing.T, method, path, query, header, value string) {
-		req := &wasmruntime.APIRequest{Method: method, Path: path, Query: query, Headers: map[string]string{header: value}}
+		req := &abi.APIRequest{Method: method, Path: path, Query: query, Headers: map[string]string{header: value}}
 		gr, resp := checkRequest(req)
 		if resp != nil {
 			if gr != nil || resp.Status < 400 || resp.Headers["Content-Type"] != jsonType {

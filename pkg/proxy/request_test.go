@@ -11,7 +11,6 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
-	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 )
 
 // recorder is a fake API server that keeps the last request it received.
@@ -48,7 +47,7 @@ func newRecordedPassthrough(t *testing.T) (*Passthrough, *recorder) {
 	return p, rec
 }
 
-func wantStatus(t *testing.T, resp *wasmruntime.APIResponse, code int, reason, inMessage string) {
+func wantStatus(t *testing.T, resp *abi.APIResponse, code int, reason, inMessage string) {
 	t.Helper()
 	var st struct{ Kind, Reason, Message string }
 	if err := json.Unmarshal(resp.Body, &st); err != nil || resp.Status != code || st.Kind != "Status" || st.Reason != reason ||
@@ -89,7 +88,7 @@ func TestPassthrough_GuestHeaders(t *testing.T) {
 	}
 	for _, tt := range refused {
 		t.Run(tt.name, func(t *testing.T) {
-			resp := p.ServeAPI(t.Context(), &wasmruntime.APIRequest{Method: "PATCH", Path: cm, Headers: tt.headers, Body: json.RawMessage(`{}`)})
+			resp := p.ServeAPI(t.Context(), &abi.APIRequest{Method: "PATCH", Path: cm, Headers: tt.headers, Body: json.RawMessage(`{}`)})
 			wantStatus(t, resp, http.StatusBadRequest, "BadRequest", tt.message)
 			if r := rec.take(); r != nil {
 				t.Errorf("a refused request reached the API server as %q with headers %v", r.Header.Get("Impersonate-User"), r.Header)
@@ -112,7 +111,7 @@ func TestPassthrough_GuestHeaders(t *testing.T) {
 	}
 	for _, tt := range passed {
 		t.Run(tt.name, func(t *testing.T) {
-			resp := p.ServeAPI(t.Context(), &wasmruntime.APIRequest{Method: "PATCH", Path: cm, Headers: tt.headers, Body: json.RawMessage(`{}`)})
+			resp := p.ServeAPI(t.Context(), &abi.APIRequest{Method: "PATCH", Path: cm, Headers: tt.headers, Body: json.RawMessage(`{}`)})
 			if resp.Status != http.StatusOK {
 				t.Fatalf("answer %d %s, want 200", resp.Status, resp.Body)
 			}
@@ -179,7 +178,7 @@ func TestPassthrough_Paths(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
-			resp := p.ServeAPI(t.Context(), &wasmruntime.APIRequest{Method: "GET", Path: tt.path})
+			resp := p.ServeAPI(t.Context(), &abi.APIRequest{Method: "GET", Path: tt.path})
 			wantStatus(t, resp, tt.code, reasonFor(tt.code), tt.message)
 			if r := rec.take(); r != nil {
 				t.Errorf("a refused path reached the API server: %s", r.URL)
@@ -193,7 +192,7 @@ func TestPassthrough_Paths(t *testing.T) {
 		"/api/v1/namespaces/d/configmaps/a.b-c",
 		"/api/v1/namespaces/d/status",
 	} {
-		resp := p.ServeAPI(t.Context(), &wasmruntime.APIRequest{Method: "GET", Path: path})
+		resp := p.ServeAPI(t.Context(), &abi.APIRequest{Method: "GET", Path: path})
 		r := rec.take()
 		if resp.Status != http.StatusOK || r == nil || r.URL.Path != path || r.URL.RawPath != "" {
 			t.Errorf("GET %s: answer %d, server saw %v; want it served as written", path, resp.Status, r)
@@ -239,7 +238,7 @@ func TestPassthrough_Query(t *testing.T) {
 	for _, tt := range refused {
 		t.Run(tt.query, func(t *testing.T) {
 			// Cache-Control: no-cache is how a GET once reached the API server.
-			resp := p.ServeAPI(t.Context(), &wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/d/configmaps",
+			resp := p.ServeAPI(t.Context(), &abi.APIRequest{Method: "GET", Path: "/api/v1/namespaces/d/configmaps",
 				Query: tt.query, Headers: map[string]string{"Cache-Control": "no-cache"}})
 			wantStatus(t, resp, tt.code, reasonFor(tt.code), tt.message)
 			if r := rec.take(); r != nil {
@@ -247,7 +246,7 @@ func TestPassthrough_Query(t *testing.T) {
 			}
 		})
 	}
-	resp := p.ServeAPI(t.Context(), &wasmruntime.APIRequest{Method: "GET", Path: "/api/v1/namespaces/d/configmaps",
+	resp := p.ServeAPI(t.Context(), &abi.APIRequest{Method: "GET", Path: "/api/v1/namespaces/d/configmaps",
 		Query: "watch=false&labelSelector=app%3Dx&limit=5"})
 	r := rec.take()
 	if resp.Status != http.StatusOK || r == nil || r.URL.RawQuery != "labelSelector=app%3Dx&limit=5&watch=false" {
@@ -258,7 +257,7 @@ func TestPassthrough_Query(t *testing.T) {
 func TestPassthrough_RequestBodyBound(t *testing.T) {
 	p, rec := newRecordedPassthrough(t)
 	body := json.RawMessage(`"` + strings.Repeat("x", abi.MaxRequestBytes) + `"`)
-	resp := p.ServeAPI(t.Context(), &wasmruntime.APIRequest{Method: "POST", Path: "/api/v1/namespaces/d/configmaps", Body: body})
+	resp := p.ServeAPI(t.Context(), &abi.APIRequest{Method: "POST", Path: "/api/v1/namespaces/d/configmaps", Body: body})
 	wantStatus(t, resp, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "larger than")
 	if rec.take() != nil {
 		t.Error("an oversized body reached the API server")

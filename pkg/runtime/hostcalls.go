@@ -51,11 +51,11 @@ func instanceFrom(ctx context.Context) *Instance {
 func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
 	i32 := api.ValueTypeI32
 	_, err := r.NewHostModuleBuilder(abi.HostModule).
-		NewFunctionBuilder().WithGoModuleFunction(copyPending(func(c *call) []byte { return c.input }), []api.ValueType{i32, i32}, []api.ValueType{i32}).Export("input_read").
-		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(resultWrite), []api.ValueType{i32, i32}, []api.ValueType{i32}).Export("result_write").
-		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(apiRequest), []api.ValueType{i32, i32, i32}, []api.ValueType{i32}).Export("api_request").
-		NewFunctionBuilder().WithGoModuleFunction(copyPending(func(c *call) []byte { return c.response }), []api.ValueType{i32, i32}, []api.ValueType{i32}).Export("api_response_read").
-		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(logMessage), []api.ValueType{i32, i32, i32}, []api.ValueType{}).Export("log").
+		NewFunctionBuilder().WithGoModuleFunction(copyPending(func(c *call) []byte { return c.input }), []api.ValueType{i32, i32}, []api.ValueType{i32}).Export(abi.CallInputRead).
+		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(resultWrite), []api.ValueType{i32, i32}, []api.ValueType{i32}).Export(abi.CallResultWrite).
+		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(apiRequest), []api.ValueType{i32, i32, i32}, []api.ValueType{i32}).Export(abi.CallAPIRequest).
+		NewFunctionBuilder().WithGoModuleFunction(copyPending(func(c *call) []byte { return c.response }), []api.ValueType{i32, i32}, []api.ValueType{i32}).Export(abi.CallAPIResponseRead).
+		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(logMessage), []api.ValueType{i32, i32, i32}, []api.ValueType{}).Export(abi.CallLog).
 		Instantiate(ctx)
 	return err
 }
@@ -172,17 +172,17 @@ func apiRequest(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 	var resp *APIResponse
 	if inst.cfg.API == nil {
-		resp = StatusResponse(http.StatusServiceUnavailable, "ServiceUnavailable", "this guest has no API access")
+		resp = abi.StatusResponse(http.StatusServiceUnavailable, "ServiceUnavailable", "this guest has no API access")
 	} else {
 		resp = inst.cfg.API.ServeAPI(ctx, &req)
 	}
 	interruptCheck(ctx, mod, nil) // the request may have used up the deadline
 	out, err := json.Marshal(resp)
 	if err != nil {
-		out, _ = json.Marshal(StatusResponse(http.StatusInternalServerError, "InternalError", "encoding response: "+err.Error()))
+		out, _ = json.Marshal(abi.StatusResponse(http.StatusInternalServerError, "InternalError", "encoding response: "+err.Error()))
 	}
 	if len(out) > abi.MaxResponseBytes {
-		out, _ = json.Marshal(StatusResponse(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
+		out, _ = json.Marshal(abi.StatusResponse(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
 			"the response is larger than the ABI's 64 MiB limit: list with a limit and continue"))
 	}
 	c.response = out
@@ -223,13 +223,4 @@ func logMessage(ctx context.Context, mod api.Module, stack []uint64) {
 	default:
 		logger.Info(msg, "truncated", truncated)
 	}
-}
-
-// StatusResponse is a Kubernetes Status answer built by the host.
-func StatusResponse(code int, reason, message string) *APIResponse {
-	body, _ := json.Marshal(map[string]any{
-		"kind": "Status", "apiVersion": "v1", "status": "Failure",
-		"message": message, "reason": reason, "code": code,
-	})
-	return &APIResponse{Status: code, Body: body}
 }

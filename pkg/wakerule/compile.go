@@ -87,10 +87,16 @@ type Rule struct {
 	Program       cel.Program
 }
 
-// Compiler compiles wake rules. It is safe for concurrent use; build one and
-// share it, since building the environment is expensive.
+// Compiler checks wake rules as they are written and compiles them as they
+// are stored. It is safe for concurrent use; build one and share it between
+// admission and the host, since building the environments is expensive.
 type Compiler struct {
-	env *cel.Env
+	// newEnv checks expressions being written: it has only what every
+	// server of the compatibility version understands.
+	newEnv *cel.Env
+	// storedEnv compiles and runs stored expressions: it has everything
+	// this server understands.
+	storedEnv *cel.Env
 
 	// rules holds every compiled rule still in use, so that controllers
 	// with the same rules share one program: a CEL program carries its own
@@ -104,8 +110,11 @@ type ruleKey struct {
 	expression string
 }
 
-// NewCompiler builds the CEL environment for wake rules at the given
-// compatibility version (nil: the default of this Kubernetes release).
+// NewCompiler builds the CEL environments of wake rules for the given
+// compatibility version (nil: the default of this Kubernetes release, the
+// oldest release a server of this one may be rolled back to). Rules being
+// written may use only the libraries of that version (NewExpressions);
+// stored rules may use every library this server has (StoredExpressions).
 func NewCompiler(compat *version.Version) (*Compiler, error) {
 	if compat == nil {
 		compat = environment.DefaultCompatibilityVersion()
@@ -121,10 +130,13 @@ func NewCompiler(compat *version.Version) (*Compiler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building wake rule environment: %w", err)
 	}
-	return &Compiler{env: envSet.StoredExpressionsEnv(), rules: map[ruleKey]weak.Pointer[Rule]{}}, nil
+	return &Compiler{newEnv: envSet.NewExpressionsEnv(), storedEnv: envSet.StoredExpressionsEnv(),
+		rules: map[ruleKey]weak.Pointer[Rule]{}}, nil
 }
 
-// Compile parses, type-checks and cost-checks one rule.
+// Compile parses, type-checks and cost-checks one stored rule, in the
+// StoredExpressions environment, and builds its program. Rules being
+// written are checked with Check in the NewExpressions environment.
 //
 // # Errors
 //
@@ -174,28 +186,38 @@ func (c *Compiler) forget(e ruleEntry) {
 }
 
 func (c *Compiler) compile(kind Kind, expression string) (*Rule, error) {
-	ast, issues := c.env.Compile(expression)
-	if issues != nil && issues.Err() != nil {
-		return nil, &Error{Type: ErrorCompile, Detail: "compilation failed: " + issues.Err().Error()}
-	}
-	if err := checkResultType(kind, ast.OutputType()); err != nil {
+	ast, cost, err := check(c.storedEnv, kind, expression)
+	if err != nil {
 		return nil, err
 	}
-	est, err := c.env.EstimateCost(ast, &library.CostEstimator{SizeEstimator: sizeEstimator{}})
-	if err != nil {
-		return nil, &Error{Type: ErrorCost, Detail: "cost estimation failed: " + err.Error()}
-	}
-	if est.Max > EstimatedCostLimit {
-		factor := float64(est.Max) / float64(EstimatedCostLimit)
-		return nil, &Error{Type: ErrorCost, Detail: fmt.Sprintf(
-			"estimated rule cost exceeds budget by factor of %s (try simplifying the rule: index a fixed number of elements, such as object.metadata.ownerReferences[0].name, instead of iterating over lists)",
-			formatFactor(factor))}
-	}
-	prog, err := c.env.Program(ast, cel.CostLimit(CostLimit), cel.InterruptCheckFrequency(celconfig.CheckFrequency))
+	prog, err := c.storedEnv.Program(ast, cel.CostLimit(CostLimit), cel.InterruptCheckFrequency(celconfig.CheckFrequency))
 	if err != nil {
 		return nil, &Error{Type: ErrorCompile, Detail: "program construction failed: " + err.Error()}
 	}
-	return &Rule{Kind: kind, Expression: expression, EstimatedCost: est.Max, Program: prog}, nil
+	return &Rule{Kind: kind, Expression: expression, EstimatedCost: cost, Program: prog}, nil
+}
+
+// check parses, type-checks and cost-checks one rule in env, and returns
+// its checked AST and estimated worst-case cost.
+func check(env *cel.Env, kind Kind, expression string) (*cel.Ast, uint64, error) {
+	ast, issues := env.Compile(expression)
+	if issues != nil && issues.Err() != nil {
+		return nil, 0, &Error{Type: ErrorCompile, Detail: "compilation failed: " + issues.Err().Error()}
+	}
+	if err := checkResultType(kind, ast.OutputType()); err != nil {
+		return nil, 0, err
+	}
+	est, err := env.EstimateCost(ast, &library.CostEstimator{SizeEstimator: sizeEstimator{}})
+	if err != nil {
+		return nil, 0, &Error{Type: ErrorCost, Detail: "cost estimation failed: " + err.Error()}
+	}
+	if est.Max > EstimatedCostLimit {
+		factor := float64(est.Max) / float64(EstimatedCostLimit)
+		return nil, 0, &Error{Type: ErrorCost, Detail: fmt.Sprintf(
+			"estimated rule cost exceeds budget by factor of %s (try simplifying the rule: index a fixed number of elements, such as object.metadata.ownerReferences[0].name, instead of iterating over lists)",
+			formatFactor(factor))}
+	}
+	return ast, est.Max, nil
 }
 
 func checkResultType(kind Kind, t *cel.Type) error {

@@ -416,11 +416,11 @@ func TestRule_WakesAndKeys(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// Admission may refuse some of these on cost; evaluation is what is tested here.
-			ast, iss := c.env.Compile(tt.expr)
+			ast, iss := c.storedEnv.Compile(tt.expr)
 			if iss.Err() != nil {
 				t.Fatal(iss.Err())
 			}
-			prog, err := c.env.Program(ast)
+			prog, err := c.storedEnv.Program(ast)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -57,7 +57,7 @@ func TestStrategy_DefaultLimits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewStrategy(newScheme(t), tt.ceilings)
+			s := NewStrategy(newScheme(t), tt.ceilings, testRules(t))
 
 			created := newWasmController()
 			created.ResourceVersion = ""
@@ -85,7 +85,7 @@ func TestStrategy_DefaultLimits(t *testing.T) {
 // was stored does not block updates that leave its limits alone.
 func TestStrategy_ValidateUpdate_Ratchets(t *testing.T) {
 	s := NewStrategy(newScheme(t), validation.Ceilings{MemoryBytes: 16 << 20, ReconcileTimeout: 10 * time.Second,
-		MaxConcurrentReconciles: 1, ModuleBytes: 1 << 20})
+		MaxConcurrentReconciles: 1, ModuleBytes: 1 << 20}, testRules(t))
 	old := newWasmController()
 	old.Spec.Limits = controllers.Limits{Memory: quantity("1Gi"), ReconcileTimeout: &metav1.Duration{Duration: time.Hour}, MaxConcurrentReconciles: 64}
 	wc := old.DeepCopy()

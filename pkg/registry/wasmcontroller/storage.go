@@ -35,9 +35,11 @@ type StatusREST struct {
 }
 
 // NewStorage returns the storage of wasmcontrollers and of their status;
-// writes of the main resource keep their limits within ceilings.
-func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, ceilings validation.Ceilings) (*REST, *StatusREST, error) {
-	s := NewStrategy(scheme, ceilings)
+// writes of the main resource keep their limits within ceilings and their
+// wake rules are checked with rules, the checker the host compiles with.
+func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, ceilings validation.Ceilings,
+	rules validation.RuleChecker) (*REST, *StatusREST, error) {
+	s := NewStrategy(scheme, ceilings, rules)
 	store := &genericregistry.Store{
 		NewFunc:                   func() runtime.Object { return &controllers.WasmController{} },
 		NewListFunc:               func() runtime.Object { return &controllers.WasmControllerList{} },

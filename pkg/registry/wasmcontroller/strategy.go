@@ -28,12 +28,14 @@ type Strategy struct {
 	// ceilings bound the limits a WasmController may ask for, and its
 	// default limits.
 	ceilings validation.Ceilings
+	// rules checks the wake rules, as the host compiles them.
+	rules validation.RuleChecker
 }
 
 // NewStrategy returns the strategy of the main resource, which refuses
-// limits over the administrator's ceilings.
-func NewStrategy(typer runtime.ObjectTyper, ceilings validation.Ceilings) Strategy {
-	return Strategy{typer, names.SimpleNameGenerator, ceilings}
+// limits over the administrator's ceilings and wake rules rules refuses.
+func NewStrategy(typer runtime.ObjectTyper, ceilings validation.Ceilings, rules validation.RuleChecker) Strategy {
+	return Strategy{ObjectTyper: typer, NameGenerator: names.SimpleNameGenerator, ceilings: ceilings, rules: rules}
 }
 
 var _ rest.RESTCreateStrategy = Strategy{}
@@ -71,9 +73,10 @@ func (s Strategy) PrepareForUpdate(_ context.Context, obj, old runtime.Object) {
 	}
 }
 
-// Validate checks a new WasmController, its limits within the ceilings.
+// Validate checks a new WasmController, its limits within the ceilings and
+// its wake rules as written (validation.RuleChecker).
 func (s Strategy) Validate(_ context.Context, obj runtime.Object) field.ErrorList {
-	return validation.ValidateWasmController(obj.(*controllers.WasmController), s.ceilings)
+	return validation.ValidateWasmController(obj.(*controllers.WasmController), s.ceilings, s.rules)
 }
 
 func (Strategy) WarningsOnCreate(context.Context, runtime.Object) []string { return nil }
@@ -85,9 +88,10 @@ func (Strategy) AllowUnconditionalUpdate(context.Context) bool { return true }
 func (Strategy) Canonicalize(runtime.Object) {}
 
 // ValidateUpdate checks a changed WasmController; the limits it changes
-// must be within the ceilings, those it leaves may stay over them.
+// must be within the ceilings, those it leaves may stay over them, and the
+// wake rules it leaves are checked as stored.
 func (s Strategy) ValidateUpdate(_ context.Context, obj, old runtime.Object) field.ErrorList {
-	return validation.ValidateWasmControllerUpdate(obj.(*controllers.WasmController), old.(*controllers.WasmController), s.ceilings)
+	return validation.ValidateWasmControllerUpdate(obj.(*controllers.WasmController), old.(*controllers.WasmController), s.ceilings, s.rules)
 }
 
 func (Strategy) WarningsOnUpdate(context.Context, runtime.Object, runtime.Object) []string {

@@ -62,7 +62,7 @@ func newWasmController() *controllers.WasmController {
 }
 
 func TestStrategy_PrepareForCreate(t *testing.T) {
-	s := NewStrategy(newScheme(t), testCeilings)
+	s := NewStrategy(newScheme(t), testCeilings, testRules(t))
 	wc := newWasmController()
 	wc.Generation = 9
 	want := wc.DeepCopy()
@@ -128,7 +128,7 @@ func TestStrategy_PrepareForUpdate(t *testing.T) {
 			wantGeneration: 4,
 		},
 	}
-	s := NewStrategy(newScheme(t), testCeilings)
+	s := NewStrategy(newScheme(t), testCeilings, testRules(t))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			old := newWasmController()
@@ -200,7 +200,7 @@ func TestStrategy_Validate(t *testing.T) {
 			wc.Spec.Module = controllers.ModuleSource{Inline: append([]byte("\x00asm\x01\x00\x00\x00"), make([]byte, 64<<10)...)}
 		}, wantField: "spec.module.inline"},
 	}
-	s := NewStrategy(newScheme(t), testCeilings)
+	s := NewStrategy(newScheme(t), testCeilings, testRules(t))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			wc := newWasmController()
@@ -224,7 +224,7 @@ func TestStrategy_ValidateUpdate(t *testing.T) {
 		{name: "memory raised over the ceiling", mutate: func(wc *controllers.WasmController) { wc.Spec.Limits.Memory = quantity("256Mi") },
 			wantField: "spec.limits.memory"},
 	}
-	s := NewStrategy(newScheme(t), testCeilings)
+	s := NewStrategy(newScheme(t), testCeilings, testRules(t))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			old := newWasmController()
@@ -279,7 +279,7 @@ func checkFields(t *testing.T, errs field.ErrorList, wantField string) {
 }
 
 func TestStrategy_Options(t *testing.T) {
-	s := NewStrategy(newScheme(t), testCeilings)
+	s := NewStrategy(newScheme(t), testCeilings, testRules(t))
 	ctx := t.Context()
 	if !s.NamespaceScoped() {
 		t.Error("NamespaceScoped() = false, want true")

@@ -95,7 +95,7 @@ func TestValidateWasmController_Ceilings(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			wc := validWasmController()
 			tt.mutate(wc)
-			checkErrors(t, ValidateWasmController(wc, tt.ceilings), tt.want)
+			checkErrors(t, ValidateWasmController(wc, tt.ceilings, testRules(t)), tt.want)
 			// The host's check finds the same errors, with the path it gives.
 			checkErrors(t, ValidateLimitsWithin(&wc.Spec, tt.ceilings, field.NewPath("spec")), tt.want)
 		})
@@ -168,7 +168,7 @@ func TestValidateWasmControllerUpdate_Ceilings(t *testing.T) {
 			tt.old(old)
 			wc := old.DeepCopy()
 			tt.mutate(wc)
-			checkErrors(t, ValidateWasmControllerUpdate(wc, old, testCeilings), tt.want)
+			checkErrors(t, ValidateWasmControllerUpdate(wc, old, testCeilings, testRules(t)), tt.want)
 		})
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -59,24 +58,22 @@ var (
 		controllers.PhaseSuspended, controllers.PhaseFailed, controllers.PhasePaused)
 )
 
-// compiler is built on first use: building the CEL environment takes time.
-var compiler = sync.OnceValues(func() (*wakerule.Compiler, error) { return wakerule.NewCompiler(nil) })
-
 // ValidateWasmController checks a WasmController being created, its spec
-// within the administrator's ceilings.
-func ValidateWasmController(wc *controllers.WasmController, ceilings Ceilings) field.ErrorList {
+// within the administrator's ceilings and its wake rules with rules.
+func ValidateWasmController(wc *controllers.WasmController, ceilings Ceilings, rules RuleChecker) field.ErrorList {
 	allErrs := apimachineryvalidation.ValidateObjectMeta(&wc.ObjectMeta, true,
 		apimachineryvalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
-	allErrs = append(allErrs, ValidateSpec(&wc.Spec, field.NewPath("spec"))...)
+	allErrs = append(allErrs, ValidateSpec(&wc.Spec, nil, rules, field.NewPath("spec"))...)
 	return append(allErrs, ValidateLimitsWithin(&wc.Spec, ceilings, field.NewPath("spec"))...)
 }
 
 // ValidateWasmControllerUpdate checks a WasmController replacing old. The
 // ceilings hold for the fields the update changes: a value stored before a
-// ceiling was lowered may stay (the host still refuses to run it).
-func ValidateWasmControllerUpdate(wc, old *controllers.WasmController, ceilings Ceilings) field.ErrorList {
+// ceiling was lowered may stay (the host still refuses to run it). So do
+// the wake rules: a rule old already has is checked as stored.
+func ValidateWasmControllerUpdate(wc, old *controllers.WasmController, ceilings Ceilings, rules RuleChecker) field.ErrorList {
 	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&wc.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
-	allErrs = append(allErrs, ValidateSpec(&wc.Spec, field.NewPath("spec"))...)
+	allErrs = append(allErrs, ValidateSpec(&wc.Spec, &old.Spec, rules, field.NewPath("spec"))...)
 	return append(allErrs, validateLimitsWithin(&wc.Spec, &old.Spec, ceilings, field.NewPath("spec"))...)
 }
 
@@ -86,13 +83,14 @@ func ValidateWasmControllerStatusUpdate(wc, old *controllers.WasmController) fie
 	return append(allErrs, ValidateStatus(&wc.Status, field.NewPath("status"))...)
 }
 
-// ValidateSpec checks a WasmControllerSpec.
-func ValidateSpec(spec *controllers.WasmControllerSpec, fldPath *field.Path) field.ErrorList {
+// ValidateSpec checks a WasmControllerSpec. old is the stored spec an update
+// replaces, nil on create; see RuleChecker for how wake rules are checked.
+func ValidateSpec(spec, old *controllers.WasmControllerSpec, rules RuleChecker, fldPath *field.Path) field.ErrorList {
 	allErrs := validateModule(&spec.Module, fldPath.Child("module"))
 	for _, msg := range apimachineryvalidation.ValidateServiceAccountName(spec.ServiceAccountName, false) {
 		allErrs = append(allErrs, field.Invalid(fldPath.Child("serviceAccountName"), spec.ServiceAccountName, msg))
 	}
-	allErrs = append(allErrs, validateWatches(spec.Watches, fldPath.Child("watches"))...)
+	allErrs = append(allErrs, validateWatches(spec.Watches, newRuleValidator(rules, old), fldPath.Child("watches"))...)
 	if spec.ResyncPeriod != nil && spec.ResyncPeriod.Duration < MinResyncPeriod {
 		allErrs = append(allErrs, field.Invalid(fldPath.Child("resyncPeriod"), spec.ResyncPeriod.Duration.String(),
 			fmt.Sprintf("must be at least %s", MinResyncPeriod)))
@@ -188,7 +186,7 @@ func validateName(name string, fldPath *field.Path) field.ErrorList {
 	return allErrs
 }
 
-func validateWatches(watches []controllers.Watch, fldPath *field.Path) field.ErrorList {
+func validateWatches(watches []controllers.Watch, rules ruleValidator, fldPath *field.Path) field.ErrorList {
 	if len(watches) == 0 {
 		return field.ErrorList{field.Required(fldPath, "at least one watch is required")}
 	}
@@ -197,12 +195,12 @@ func validateWatches(watches []controllers.Watch, fldPath *field.Path) field.Err
 	}
 	var allErrs field.ErrorList
 	for i := range watches {
-		allErrs = append(allErrs, validateWatch(&watches[i], fldPath.Index(i))...)
+		allErrs = append(allErrs, validateWatch(&watches[i], rules, fldPath.Index(i))...)
 	}
 	return allErrs
 }
 
-func validateWatch(w *controllers.Watch, fldPath *field.Path) field.ErrorList {
+func validateWatch(w *controllers.Watch, rules ruleValidator, fldPath *field.Path) field.ErrorList {
 	var allErrs field.ErrorList
 	if w.APIVersion == "" {
 		allErrs = append(allErrs, field.Required(fldPath.Child("apiVersion"), `such as "v1" or "apps/v1"`))
@@ -239,27 +237,12 @@ func validateWatch(w *controllers.Watch, fldPath *field.Path) field.ErrorList {
 		}
 	}
 	if w.WakeWhen != "" {
-		allErrs = append(allErrs, validateRule(wakerule.WakeWhen, w.WakeWhen, fldPath.Child("wakeWhen"))...)
+		allErrs = append(allErrs, rules.validate(wakerule.WakeWhen, w.WakeWhen, fldPath.Child("wakeWhen"))...)
 	}
 	if w.Enqueue != "" {
-		allErrs = append(allErrs, validateRule(wakerule.Enqueue, w.Enqueue, fldPath.Child("enqueue"))...)
+		allErrs = append(allErrs, rules.validate(wakerule.Enqueue, w.Enqueue, fldPath.Child("enqueue"))...)
 	}
 	return allErrs
-}
-
-func validateRule(kind wakerule.Kind, expr string, fldPath *field.Path) field.ErrorList {
-	c, err := compiler()
-	if err != nil {
-		return field.ErrorList{field.InternalError(fldPath, err)}
-	}
-	_, err = c.Compile(kind, expr)
-	if err == nil {
-		return nil
-	}
-	if ruleErr, ok := err.(*wakerule.Error); ok && ruleErr.Type == wakerule.ErrorCost {
-		return field.ErrorList{field.Forbidden(fldPath, ruleErr.Detail)}
-	}
-	return field.ErrorList{field.Invalid(fldPath, expr, err.Error())}
 }
 
 func validateSuspend(s *controllers.SuspendSpec, fldPath *field.Path) field.ErrorList {

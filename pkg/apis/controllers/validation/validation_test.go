@@ -576,7 +576,7 @@ func TestValidateWasmController(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			wc := validWasmController()
 			tt.mutate(wc)
-			checkErrors(t, ValidateWasmController(wc, Ceilings{}), tt.want)
+			checkErrors(t, ValidateWasmController(wc, Ceilings{}, testRules(t)), tt.want)
 		})
 	}
 }
@@ -615,7 +615,7 @@ func TestValidateWasmControllerUpdate(t *testing.T) {
 			old := validWasmController()
 			wc := old.DeepCopy()
 			tt.mutate(wc)
-			checkErrors(t, ValidateWasmControllerUpdate(wc, old, Ceilings{}), tt.want)
+			checkErrors(t, ValidateWasmControllerUpdate(wc, old, Ceilings{}, testRules(t)), tt.want)
 		})
 	}
 }
