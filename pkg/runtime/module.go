@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/tetratelabs/wazero"
+	"k8s.io/klog/v2"
 )
 
 // Module is a loaded guest module, shared by every controller using the
@@ -95,6 +97,41 @@ func (m *Module) readCode() ([]byte, error) {
 	return code, nil
 }
 
+// deriveCode derives the module's kept bytes again from its original
+// bytes (Config.Source), checks that they are the ones kept at load, and
+// keeps them again.
+func (m *Module) deriveCode(ctx context.Context) ([]byte, error) {
+	r := m.runtime
+	if r.cfg.Source == nil {
+		return nil, errors.New("no source of module bytes is configured")
+	}
+	wasm, err := r.cfg.Source(ctx, m.Digest)
+	if err != nil {
+		return nil, err
+	}
+	if d := Digest(wasm); d != m.Digest {
+		return nil, fmt.Errorf("the source returned module[%s] for module[%s]", d, m.Digest)
+	}
+	scratch := &Module{runtime: r, Digest: m.Digest} // rewrite sets fields m has already
+	code, err := scratch.rewrite(wasm, !r.keepDataSegments, r.interruptible)
+	if err != nil {
+		return nil, err
+	}
+	if sum := sha256.Sum256(code); sum != m.codeSum {
+		return nil, errors.New("the bytes derived again differ from those kept at load")
+	}
+	if m.path != "" {
+		if err := writeKeptFile(m.path, func(f *os.File) error {
+			_, err := f.Write(code)
+			return err
+		}); err != nil {
+			// Compiled from memory this time; derived again next time.
+			klog.ErrorS(err, "Keeping a module's bytes again failed", "digest", m.Digest)
+		}
+	}
+	return code, nil
+}
+
 // acquire returns the compiled module, compiling it again if it was
 // evicted, and counts one more live instance when forInstance is set (the
 // caller must then call instanceDone once).
@@ -157,7 +194,13 @@ func (m *Module) acquire(ctx context.Context, forInstance bool) (wazero.Compiled
 func (m *Module) compile(ctx context.Context) (wazero.CompiledModule, error) {
 	code, err := m.readCode()
 	if err != nil {
-		return nil, err
+		healed, herr := m.deriveCode(ctx)
+		if herr != nil {
+			klog.ErrorS(herr, "Deriving a module's kept bytes again failed", "digest", m.Digest)
+			return nil, err
+		}
+		klog.InfoS("Derived a module's lost or damaged kept bytes again from its source", "digest", m.Digest, "cause", err.Error())
+		code = healed
 	}
 	compiled, err := m.runtime.compileCode(ctx, code)
 	if err != nil {

@@ -39,6 +39,12 @@ type Config struct {
 	// 4 MB took 215 MB to compile, the same code in 2,000 functions 2 MB).
 	// 0 means DefaultMaxFunctionBytes; a negative value, no bound.
 	MaxFunctionBytes int64
+	// Source, when set, returns the bytes of a loaded module by digest (as
+	// the server's module store keeps them). When the bytes an evicted
+	// module compiles again from are lost or damaged, the runtime derives
+	// them again from Source and keeps them anew, instead of failing every
+	// wake of the module until it is loaded again.
+	Source func(ctx context.Context, digest string) ([]byte, error)
 
 	// cache, when set, is the compilation cache to use instead of one in
 	// CacheDir: the package's tests share one across their runtimes.

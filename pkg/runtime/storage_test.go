@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -229,5 +231,69 @@ func TestLoad_CacheDirRemovedWhileRunning(t *testing.T) {
 	defer m.Release(t.Context())
 	if kept, _ := filepath.Glob(filepath.Join(dir, modulesDir, "*.wasm")); len(kept) != 1 {
 		t.Errorf("kept module bytes %v, want one file", kept)
+	}
+}
+
+// TestLoad_KeptBytesDerivedAgain: with a source of module bytes, an
+// evicted module whose kept bytes were damaged or removed compiles again
+// from bytes derived anew, and keeps them again.
+func TestLoad_KeptBytesDerivedAgain(t *testing.T) {
+	wasmA, wasmB := driverModule().encode(), func() []byte { m := driverModule(); m.memPages = 3; return m.encode() }()
+	sources := map[string][]byte{Digest(wasmA): wasmA, Digest(wasmB): wasmB}
+	dir := t.TempDir()
+	r, err := New(t.Context(), Config{CacheDir: dir, CompiledBudgetBytes: 1,
+		Source: func(_ context.Context, digest string) ([]byte, error) {
+			if b, ok := sources[digest]; ok {
+				return b, nil
+			}
+			return nil, errors.New("not stored")
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = r.Close(t.Context()) }()
+	a, err := r.Load(t.Context(), wasmA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release(t.Context())
+	b, err := r.Load(t.Context(), wasmB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release(t.Context())
+	if a.Resident() {
+		t.Fatal("the first module was not evicted")
+	}
+	kept, err := os.ReadFile(a.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, damage := range map[string]func() error{
+		"changed": func() error { return os.WriteFile(a.path, []byte("changed"), 0o600) },
+		"removed": func() error { return os.Remove(a.path) },
+	} {
+		if err := damage(); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Warm(t.Context()); err != nil {
+			t.Fatalf("%s: Warm = %v, want the kept bytes derived again", name, err)
+		}
+		if got, err := os.ReadFile(a.path); err != nil || !bytes.Equal(got, kept) {
+			t.Errorf("%s: kept bytes after Warm: %d bytes, %v; want the %d kept at load", name, len(got), err, len(kept))
+		}
+		// Evict it again, for the next damage.
+		if err := b.Warm(t.Context()); err != nil || a.Resident() {
+			t.Fatalf("evicting again: %v, resident %v", err, a.Resident())
+		}
+	}
+
+	// A source that has lost the module: the StorageError stays.
+	delete(sources, a.Digest)
+	if err := os.WriteFile(a.path, []byte("changed"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Warm(t.Context()); !errors.Is(err, ErrStorage) {
+		t.Errorf("Warm with neither kept bytes nor a source = %v, want a StorageError", err)
 	}
 }
