@@ -152,11 +152,13 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 
 	status.start(c.ctx)
 	c.scheduleResync()
-	// Loaded, with no instance until the first wake.
+	// Loaded, with no instance until the first wake: what an earlier load
+	// (or process) counted is not this one's.
 	status.update(true, func(s *v1alpha1.WasmControllerStatus) {
 		s.Phase = v1alpha1.PhaseSuspended
 		s.ObservedGeneration = wc.Generation
 		s.LastError = ""
+		s.MemoryBytes, s.Wakes = 0, 0
 	})
 	c.counted = true
 	guestsSuspended.Inc()

@@ -584,7 +584,7 @@ func schema_pkg_apis_controllers_v1alpha1_WasmControllerStatus(ref common.Refere
 					},
 					"wakes": {
 						SchemaProps: spec.SchemaProps{
-							Description: "Wakes counts the reconciles run since the controller was loaded.",
+							Description: "Wakes counts the reconciles run since the controller was loaded: it starts from 0 again when the server restarts or a new generation of the spec is loaded.",
 							Type:        []string{"integer"},
 							Format:      "int64",
 						},

@@ -294,7 +294,9 @@ type WasmControllerStatus struct {
 	// +optional
 	ResolvedImage string `json:"resolvedImage,omitempty"`
 
-	// Wakes counts the reconciles run since the controller was loaded.
+	// Wakes counts the reconciles run since the controller was loaded: it
+	// starts from 0 again when the server restarts or a new generation of
+	// the spec is loaded.
 	// +optional
 	Wakes int64 `json:"wakes,omitempty"`
 
