@@ -172,6 +172,22 @@ func (p *serverProcess) stop(t *testing.T) {
 	p.log.Close()
 }
 
+// kill ends the server with SIGKILL, as a crash or the OOM killer would: no
+// shutdown runs and nothing is flushed. start runs it again on the same
+// state directory.
+func (p *serverProcess) kill(t *testing.T) {
+	t.Helper()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatalf("killing wasm-apiserver: %v", err)
+	}
+	_ = p.cmd.Wait()
+	p.cmd = nil
+	p.log.Close()
+}
+
 func (p *serverProcess) logTail() string {
 	b, _ := os.ReadFile(filepath.Join(p.stateDir, "wasm-apiserver.log"))
 	if len(b) > 4000 {
