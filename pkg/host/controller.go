@@ -176,19 +176,8 @@ func (c *controller) ruleFailed(w *watch, err error) {
 		fmt.Sprintf("%d evaluations failed and woke nothing; last: spec.watches[%d]: %s", n, w.index, ruleFailure(err)))
 }
 
-// replay delivers the informer's cache to a subscription as ADDED events,
-// as an informer does for a handler added after it started.
-func (c *controller) replay(s *subscription, inf cache.SharedIndexInformer) {
-	for _, obj := range inf.GetStore().List() {
-		if u, ok := asUnstructured(obj); ok {
-			c.deliver(s.w, newEvent("ADDED", u, nil))
-		}
-	}
-}
-
 // scheduleResync arms the controller's next resync, a period (plus jitter)
-// from now. The first comes a period after start: the initial ADDED events
-// already woke every key.
+// from now. The first comes a period after start, which woke every key.
 func (c *controller) scheduleResync() {
 	p := c.wc.Spec.ResyncPeriod
 	if p == nil || p.Duration <= 0 || c.ctx.Err() != nil {
@@ -199,12 +188,20 @@ func (c *controller) scheduleResync() {
 	c.status.touch()
 }
 
-// resync wakes, with reason "resync", every key that the watches' cached
-// objects map to: each object passing the watch's selectors, through the
-// watch's enqueue rule (its own key by default). wakeWhen is not asked: a
-// resync wakes keys whether or not anything changed. Keys are
-// de-duplicated by the queue.
+// resync wakes every key, then arms the next resync.
 func (c *controller) resync() {
+	c.wakeAll()
+	c.scheduleResync()
+}
+
+// wakeAll wakes, with reason "resync", every key that the watches' cached
+// objects map to: each object passing the watch's selectors, through the
+// watch's enqueue rule (its own key by default). wakeWhen is not asked: it
+// runs when a controller starts, so that whatever changed while nothing
+// watched (objects deleted, relabelled or changed while the server was
+// down) is reconciled at once, and at each resync. Keys are de-duplicated
+// by the queue.
+func (c *controller) wakeAll() {
 	if c.ctx.Err() != nil || c.revoked.Load() {
 		return
 	}
@@ -222,7 +219,6 @@ func (c *controller) resync() {
 			c.enqueueKeys(s.w, keys, abi.ReasonResync)
 		}
 	}
-	c.scheduleResync()
 }
 
 // process runs one reconcile of key and decides when it runs again; the

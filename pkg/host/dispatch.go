@@ -84,28 +84,28 @@ func requiredLabels(sel labels.Selector) []labelValue {
 	return out
 }
 
-// subscribe feeds w's events to c. It returns the informer and whether the
-// subscription joined one that already had subscribers: those do not replay
-// the informer's cache to a new subscriber, so the caller should (replay).
-func (d *dispatcher) subscribe(c *controller, w *watch) (*subscription, cache.SharedIndexInformer, bool, error) {
+// subscribe feeds w's events to c, through the informer's one fanout.
+// Joining a running informer replays nothing: the controller wakes every
+// cached key once it has synced (controller.wakeAll).
+func (d *dispatcher) subscribe(c *controller, w *watch) (*subscription, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if f, joined := d.fanouts[w.key]; joined {
 		s := &subscription{c: c, w: w, inf: f.inf}
 		f.add(s)
-		return s, f.inf, true, nil
+		return s, nil
 	}
 	f := &fanout{inf: d.pool.Acquire(w.key)}
 	s := &subscription{c: c, w: w, inf: f.inf}
-	f.add(s) // before the handler, which delivers the cache as ADDED events
+	f.add(s)
 	reg, err := f.inf.AddEventHandler(f)
 	if err != nil {
 		d.pool.Release(w.key)
-		return nil, nil, false, err
+		return nil, err
 	}
 	f.reg = reg
 	d.fanouts[w.key] = f
-	return s, f.inf, false, nil
+	return s, nil
 }
 
 // unsubscribe stops feeding s; the informer stops with its last subscriber.
@@ -233,6 +233,16 @@ func (f *fanout) deliver(typ string, obj, old any) {
 }
 
 // OnAdd, OnUpdate and OnDelete make fanout a cache.ResourceEventHandler.
-func (f *fanout) OnAdd(obj any, _ bool) { f.deliver("ADDED", obj, nil) }
+// An object of the informer's initial list (or of its cache, handed to a
+// handler added late) is not a creation, and is not passed to wake rules:
+// a controller wakes every key of its synced caches once when it starts
+// (controller.wakeAll), so wake rules see only what happens while the host
+// watches. Objects a relist after a watch gap finds new, changed or gone
+// arrive as ADDED, MODIFIED and DELETED.
+func (f *fanout) OnAdd(obj any, initialList bool) {
+	if !initialList {
+		f.deliver("ADDED", obj, nil)
+	}
+}
 func (f *fanout) OnUpdate(old, obj any) { f.deliver("MODIFIED", obj, old) }
 func (f *fanout) OnDelete(obj any)      { f.deliver("DELETED", obj, nil) }

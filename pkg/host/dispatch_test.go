@@ -10,12 +10,15 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	apiwatch "k8s.io/apimachinery/pkg/watch"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/tools/cache"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
@@ -73,37 +76,39 @@ func TestDispatcher(t *testing.T) {
 	h := &Host{scheduler: newScheduler(1), dispatcher: newDispatcher(pool)}
 	every, changes, secretsOnly := testController(t, h, "every"), testController(t, h, "changes"), testController(t, h, "secrets")
 
-	subscribe := func(c *controller, w *watch, wantJoined bool) *subscription {
+	subscribe := func(c *controller, w *watch) *subscription {
 		t.Helper()
-		s, inf, joined, err := h.dispatcher.subscribe(c, w)
+		s, err := h.dispatcher.subscribe(c, w)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if joined != wantJoined {
-			t.Fatalf("%s: joined = %v, want %v", c.name, joined, wantJoined)
-		}
-		if err := proxy.WaitForSync(t.Context(), inf, 10*time.Second); err != nil {
+		if err := proxy.WaitForSync(t.Context(), s.inf, 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
-		if joined {
-			c.replay(s, inf)
-		}
+		c.subscriptions = append(c.subscriptions, s)
 		return s
 	}
-	s1 := subscribe(every, testWatch(t, configMaps, ""), false)
-	s2 := subscribe(changes, testWatch(t, configMaps, "eventType == 'MODIFIED' && object.data.x != oldObject.data.x"), true)
-	s3 := subscribe(secretsOnly, testWatch(t, secrets, ""), false)
+	s1 := subscribe(every, testWatch(t, configMaps, ""))
+	s2 := subscribe(changes, testWatch(t, configMaps, "eventType == 'MODIFIED' && object.data.x != oldObject.data.x"))
+	s3 := subscribe(secretsOnly, testWatch(t, secrets, ""))
 	if n := pool.Len(); n != 2 {
 		t.Fatalf("informers = %d, want one per resource", n)
 	}
-	// The informer delivers its cache to the first subscriber; the second
-	// joined later and got it replayed.
-	waitFor(t, "the cached ConfigMap to wake its first subscriber", func() bool { return every.queue.Len() == 1 })
-	if got := queued(every); !cmp.Equal(got, []string{"ns/one"}) {
-		t.Errorf("first subscriber woken for %v, want [ns/one]", got)
+	// The informer's initial list is not a stream of creations: it wakes
+	// nothing through the rules. Starting, each controller wakes every
+	// cached key once, whatever its rules say.
+	waitFor(t, "the fanout to have handled the initial list", h.dispatcher.fanouts[s1.w.key].reg.HasSynced)
+	for _, c := range []*controller{every, changes, secretsOnly} {
+		if got := queued(c); got != nil {
+			t.Errorf("%s: the initial list woke %v through the wake rules", c.name, got)
+		}
+		c.wakeAll()
 	}
-	if got := queued(changes); got != nil {
-		t.Errorf("replayed ADDED woke %v through a MODIFIED-only rule", got)
+	if got := queued(every); !cmp.Equal(got, []string{"ns/one"}) {
+		t.Errorf("every: start woke %v, want [ns/one]", got)
+	}
+	if got := queued(changes); !cmp.Equal(got, []string{"ns/one"}) {
+		t.Errorf("changes: start woke %v, want [ns/one] though its rule passes only MODIFIED", got)
 	}
 
 	update := func(x string) {
@@ -272,12 +277,12 @@ func TestController_Resync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, inf, _, err := h.dispatcher.subscribe(c, w)
+	s, err := h.dispatcher.subscribe(c, w)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.subscriptions = append(c.subscriptions, s)
-	if err := proxy.WaitForSync(t.Context(), inf, 10*time.Second); err != nil {
+	if err := proxy.WaitForSync(t.Context(), s.inf, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if got := queued(c); got != nil {
@@ -426,3 +431,75 @@ func TestFanout_RarestLabel(t *testing.T) {
 		t.Errorf("after every subscription left: all %d, byLabel %v, required %v, rest %d", f.len(), f.byLabel, f.required, len(f.rest))
 	}
 }
+
+// TestFanout_RelistAfterWatchGap: when a watch ends and the informer lists
+// again, objects deleted or relabelled in the gap reach wake rules as
+// DELETED and MODIFIED events, and new ones as ADDED: a controller
+// converges without waiting for a resync.
+func TestFanout_RelistAfterWatchGap(t *testing.T) {
+	app := map[string]string{"app": "x"}
+	lists := make(chan *unstructured.UnstructuredList, 2)
+	lists <- &unstructured.UnstructuredList{Items: []unstructured.Unstructured{
+		*configMap("kept", app, nil), *configMap("deleted", app, nil), *configMap("relabelled", app, nil)}}
+	relabelled := configMap("relabelled", map[string]string{"app": "y"}, nil)
+	relabelled.SetResourceVersion("3")
+	lists <- &unstructured.UnstructuredList{Items: []unstructured.Unstructured{
+		*configMap("kept", app, nil), *relabelled, *configMap("new", app, nil)}}
+	watches := make(chan *apiwatch.FakeWatcher, 2)
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, _ metav1.ListOptions) (runtime.Object, error) {
+			select {
+			case l := <-lists:
+				l.SetResourceVersion(fmt.Sprint(len(lists)))
+				return l, nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		},
+		WatchFuncWithContext: func(context.Context, metav1.ListOptions) (apiwatch.Interface, error) {
+			w := apiwatch.NewFake()
+			watches <- w
+			return w, nil
+		},
+	}
+	inf := cache.NewSharedIndexInformer(listWatchOnly{lw}, &unstructured.Unstructured{}, 0, cache.Indexers{})
+
+	h := &Host{scheduler: newScheduler(1)}
+	c := testController(t, h, "gap")
+	compiler, err := wakerule.NewCompiler(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := compileWatch(0, &v1alpha1.Watch{LabelSelector: &metav1.LabelSelector{MatchLabels: app},
+		WakeWhen: "oldObject == null || object.metadata.labels != oldObject.metadata.labels",
+		Enqueue:  "eventType + ':' + object.metadata.name"}, configMaps, true, compiler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fanout{inf: inf}
+	f.add(&subscription{c: c, w: w, inf: inf})
+	reg, err := inf.AddEventHandler(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go inf.RunWithContext(t.Context())
+	first := <-watches
+	waitFor(t, "the initial list to be handled", reg.HasSynced)
+	if got := queued(c); got != nil {
+		t.Errorf("the initial list woke %v", got)
+	}
+	// The watch falls too far behind: the informer lists again.
+	first.Error(&apierrors.NewResourceExpired("too old resource version").ErrStatus)
+	<-watches
+	waitFor(t, "the relist's events", func() bool { return c.queue.Len() >= 3 })
+	got := queued(c)
+	slices.Sort(got)
+	if want := []string{"ADDED:new", "DELETED:deleted", "MODIFIED:relabelled"}; !cmp.Equal(got, want) {
+		t.Errorf("the relist woke %v, want %v", got, want)
+	}
+}
+
+// listWatchOnly lists and watches; it does not stream lists as watches.
+type listWatchOnly struct{ *cache.ListWatch }
+
+func (listWatchOnly) IsWatchListSemanticsUnSupported() bool { return true }

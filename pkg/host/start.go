@@ -123,17 +123,13 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 	}
 	c.watches = watches
 
-	var replays []func()
 	for _, w := range c.watches {
-		sub, inf, joined, err := h.dispatcher.subscribe(c, w)
+		sub, err := h.dispatcher.subscribe(c, w)
 		if err != nil {
 			c.stop()
 			return nil, fail(v1alpha1.ConditionWatchesReady, "WatchFailed", err)
 		}
 		c.subscriptions = append(c.subscriptions, sub)
-		if joined {
-			replays = append(replays, func() { c.replay(sub, inf) })
-		}
 	}
 	for _, s := range c.subscriptions {
 		if err := proxy.WaitForSync(ctx, s.inf, watchSyncTimeout); err != nil {
@@ -141,9 +137,9 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 			return nil, fail(v1alpha1.ConditionWatchesReady, "WatchFailed", fmt.Errorf("spec.watches[%d] %s: %w", s.w.index, s.w.key, err))
 		}
 	}
-	for _, replay := range replays {
-		replay()
-	}
+	// Every key once, whether or not wake rules would pass its object:
+	// what changed while nothing watched is reconciled now.
+	c.wakeAll()
 	status.setCondition(wc.Generation, v1alpha1.ConditionWatchesReady, true, "Synced", "every watch's cache has synced")
 	cached := make([]proxy.CachedWatch, 0, len(c.subscriptions))
 	for _, s := range c.subscriptions {
