@@ -3,19 +3,28 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
+	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// TestFaults_RecreatedObject deletes a WasmController in the middle of a
-// reconcile and creates one of the same name at once: the new object shows
-// a status of its own from the start, and nothing the old controller
-// writes as it stops lands on it.
+// TestFaults_RecreatedObject deletes a WasmController while its guest
+// sleeps in a reconcile and creates one of the same name at once: the new
+// object shows a status of its own from its first version on, and nothing
+// the old controller writes as it stops lands on it.
+//
+// The old controller must outlive its object for that to be tested: two
+// controllers of the namespace whose modules come from a registry that
+// never answers hold its loads, so the host stops the old controller only
+// after the new object exists.
 func TestFaults_RecreatedObject(t *testing.T) {
 	c := clusterFromEnv(t)
 	root := repoRoot(t)
@@ -24,7 +33,7 @@ func TestFaults_RecreatedObject(t *testing.T) {
 	publishModule(t, c, root, "misbehave")
 	const name, sa, trigger = "faults-recreated", "faults-recreated", "faults-recreated-trigger"
 	grantWatch(t, admin, "default", sa, "configmaps")
-	manifest := func(reconcile, watched string) string {
+	manifest := func(watched string) string {
 		return fmt.Sprintf(`apiVersion: controllers.wasm.io/v1alpha1
 kind: WasmController
 metadata: {name: %s, namespace: default}
@@ -32,73 +41,130 @@ spec:
   module:
     configMapRef: {name: misbehave-module, key: module.wasm.gz}
   serviceAccountName: %s
-  env: [{name: MISBEHAVE_RECONCILE, value: %s}]
-  limits: {reconcileTimeout: 20s}
+  env: [{name: MISBEHAVE_RECONCILE, value: sleep}]
+  limits: {reconcileTimeout: 2s}
   watches:
   - apiVersion: v1
     kind: ConfigMap
     namespace: default
     fieldSelector: metadata.name=%s
-`, name, sa, reconcile, watched)
+`, name, sa, watched)
 	}
 	mustKubectl(t, admin, "", "-n", "default", "create", "configmap", trigger, "--from-literal=x=1")
 	t.Cleanup(func() {
 		kubectlAfter(t, admin, "-n", "default", "delete", "configmap", trigger, "--ignore-not-found", "--wait=false")
 	})
 
-	// The old object: woken once, then changed to sleep in its reconcile,
-	// and woken again.
-	mustKubectl(t, wasmctl, manifest("none", trigger), "apply", "-f", "-")
+	// The old object: its guest sleeps in every reconcile until the
+	// reconcile times out, and is retried; each failure changes its status.
+	mustKubectl(t, wasmctl, manifest(trigger), "apply", "-f", "-")
 	waitPhase(t, wasmctl, name, loaded, "1")
-	eventually(t, time.Minute, "the old object counts its wake", func() (bool, string) {
+	eventually(t, time.Minute, "the old object counts failed wakes", func() (bool, string) {
 		s := wcState(t, wasmctl, name)
-		return s.Status.Wakes >= 1, fmt.Sprint(s.Status)
-	})
-	mustKubectl(t, wasmctl, manifest("sleep", trigger), "apply", "-f", "-")
-	waitPhase(t, wasmctl, name, loaded, "2")
-	eventually(t, time.Minute, "the old object is in a reconcile", func() (bool, string) {
-		n := metric(t, wasmctl, "wasm_apiserver_running_guests")
-		return n >= 1, fmt.Sprintf("%v running", n)
+		return s.Status.Wakes >= 2 && s.Status.LastError != "", fmt.Sprint(s.Status)
 	})
 	old := wcState(t, wasmctl, name)
+	holdLoads(t, wasmctl, "default", sa, 2)
 	time.Sleep(time.Second) // the new object's times are later than the old one's
 
-	// Deleted while the guest sleeps, and made again at once. The new one
-	// watches nothing that exists: it is never woken.
-	mustKubectl(t, wasmctl, "", "-n", "default", "delete", "wc", name)
-	mustKubectl(t, wasmctl, manifest("sleep", "faults-recreated-nothing"), "create", "-f", "-")
+	// Every version of the object from now on, old and new.
+	watch := exec.Command("kubectl", "--kubeconfig", wasmctl, "-n", "default", "get", "wc", name,
+		"-w", "-o", "json", "--output-watch-events")
+	var watched bytes.Buffer
+	watch.Stdout = &watched
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopWatch := func() {
+		_ = watch.Process.Kill()
+		_ = watch.Wait()
+	}
+	defer stopWatch()
+	time.Sleep(time.Second)
+
+	// Deleted mid-reconcile and made again at once; the new one watches
+	// nothing that exists: it is never woken.
+	mustKubectl(t, wasmctl, manifest("faults-recreated-nothing"), "replace", "--force", "-f", "-")
 	t.Cleanup(func() {
 		kubectlAfter(t, wasmctl, "-n", "default", "delete", "wc", name, "--ignore-not-found")
 	})
+	waitPhase(t, wasmctl, name, loaded, "1")
+	time.Sleep(5 * time.Second) // for a late write of the old controller
+	stopWatch()
 
-	// Until the old reconcile has ended (by the cancel of the stop or by its
-	// timeout) and a little longer, for the old controller's last write,
-	// the new object shows only what is its own.
-	var stoppedAt time.Time
-	deadline := time.Now().Add(time.Minute)
+	versions := 0
+	dec := json.NewDecoder(&watched)
 	for {
-		s := wcState(t, wasmctl, name)
-		if s.UID == old.UID {
-			t.Fatalf("the old object is still there: %+v", s)
+		var ev struct {
+			Type   string   `json:"type"`
+			Object wcObject `json:"object"`
 		}
-		if bad := notOwnStatus(s); bad != "" {
-			t.Fatalf("the re-created object shows the old one's status: %s\nold: %+v\nnew: %+v", bad, old.Status, s.Status)
-		}
-		running := metric(t, wasmctl, "wasm_apiserver_running_guests")
-		if running == 0 && stoppedAt.IsZero() {
-			stoppedAt = time.Now()
-		}
-		if !stoppedAt.IsZero() && time.Since(stoppedAt) > 5*time.Second {
+		if err := dec.Decode(&ev); err != nil {
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the old object's reconcile still runs a minute after its delete (%v running)", running)
+		if ev.Object.UID == old.UID {
+			continue
 		}
-		time.Sleep(300 * time.Millisecond)
+		versions++
+		if bad := notOwnStatus(ev.Object); bad != "" {
+			t.Errorf("a version of the re-created object shows what is not its own (%s event): %s", ev.Type, bad)
+		}
 	}
-	waitPhase(t, wasmctl, name, loaded, "1")
+	if versions == 0 {
+		t.Fatalf("the watch saw no version of the re-created object:\n%s", watched.String())
+	}
+	t.Logf("watched %d versions of the re-created object", versions)
 	if bad := notOwnStatus(wcState(t, wasmctl, name)); bad != "" {
 		t.Errorf("the re-created object, loaded: %s", bad)
+	}
+}
+
+// holdLoads makes n WasmControllers in namespace whose modules come from
+// a registry that accepts connections and never answers: each holds one
+// of the namespace's loads until its fetch times out. It returns once
+// they are loading. serviceAccount may watch ConfigMaps in namespace.
+func holdLoads(t *testing.T, wasmctl, namespace, serviceAccount string, n int) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, conn)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, conn := range held {
+			conn.Close()
+		}
+	})
+	var b strings.Builder
+	var names []string
+	for i := range n {
+		name := fmt.Sprintf("faults-hold-%d", i)
+		names = append(names, name)
+		fmt.Fprintf(&b, "---\napiVersion: controllers.wasm.io/v1alpha1\nkind: WasmController\nmetadata: {name: %s, namespace: %s}\n"+
+			"spec:\n  module: {image: \"%s/hold:v1\"}\n  serviceAccountName: %s\n"+
+			"  watches: [{apiVersion: v1, kind: ConfigMap, namespace: %s}]\n", name, namespace, l.Addr(), serviceAccount, namespace)
+	}
+	mustKubectl(t, wasmctl, b.String(), "create", "-f", "-")
+	t.Cleanup(func() {
+		kubectlAfter(t, wasmctl, append([]string{"-n", namespace, "delete", "wc", "--ignore-not-found", "--wait=false"}, names...)...)
+	})
+	for _, name := range names {
+		waitPhase(t, wasmctl, name, "Loading", "1")
 	}
 }
 
