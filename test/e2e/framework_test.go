@@ -172,6 +172,14 @@ func (p *serverProcess) stop(t *testing.T) {
 	p.log.Close()
 }
 
+func (p *serverProcess) logTail() string {
+	b, _ := os.ReadFile(filepath.Join(p.stateDir, "wasm-apiserver.log"))
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
 // kill ends the server with SIGKILL, as a crash or the OOM killer would: no
 // shutdown runs and nothing is flushed. start runs it again on the same
 // state directory.
@@ -186,14 +194,6 @@ func (p *serverProcess) kill(t *testing.T) {
 	_ = p.cmd.Wait()
 	p.cmd = nil
 	p.log.Close()
-}
-
-func (p *serverProcess) logTail() string {
-	b, _ := os.ReadFile(filepath.Join(p.stateDir, "wasm-apiserver.log"))
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
 }
 
 // saKubeconfig writes a kubeconfig for a ServiceAccount from a token the
