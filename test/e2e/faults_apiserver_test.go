@@ -59,13 +59,7 @@ func TestFaults_KubeAPIServerRestart(t *testing.T) {
 	mustKubectl(t, admin, "", "delete", "--raw", "/api/v1/namespaces/"+src+"/configmaps?labelSelector=faults.wasm.io%2Fbatch%3Dgone")
 	restartKubeAPIServer(t, c, 10*time.Second)
 	want := copiesOf(src, kept, "1")
-	var right, wrong int
-	for _, ns := range targets {
-		got := copies(t, admin, src, ns)
-		right += matching(got, want)
-		wrong += len(got) - matching(got, want)
-	}
-	t.Logf("kube-apiserver back with %d of %d copies made and %d stale or orphaned", right, len(want)*len(targets), wrong)
+	logBacklog(t, admin, src, targets, want, "kube-apiserver back")
 
 	// More changes once it is back.
 	added := names("kas-new", 5)

@@ -28,26 +28,23 @@ func TestFaults_KillWithBacklog(t *testing.T) {
 	admin := c.Kubeconfig
 	wasmctl, srv := runControllers(t, c, root, t.TempDir())
 	deployReplicator(t, c, root, wasmctl, true)
-	// Three targets: each source's reconcile writes three copies, so the
-	// backlog takes a while to work through.
-	src, targets := replicaNamespaces(t, admin, "faults-kill", 3)
+	// Ten targets: each reconcile of a source writes ten copies, so the
+	// work outlasts the requests that cause it.
+	src, targets := replicaNamespaces(t, admin, "faults-kill", 10)
 
-	first := names("kill", 40)
+	first := names("kill", 30)
 	mustKubectl(t, admin, sourcesYAML(src, first, "1"), "create", "-f", "-")
-	want := copiesOf(src, first, "1")
-	waitCopies(t, admin, src, targets, want, 90*time.Second)
+	waitCopies(t, admin, src, targets, copiesOf(src, first, "1"), 90*time.Second)
+	deleted, changed, added := first[:10], first[10:], names("kill-new", 10)
+	mustKubectl(t, admin, "", slices.Concat([]string{"-n", src, "label", "configmap"}, deleted, []string{"faults.wasm.io/batch=gone"})...)
 
-	// The backlog: most sources change, some go, new ones come.
-	deleted, changed, added := first[:10], first[10:], names("kill-new", 20)
+	// The backlog: most sources change, new ones come, and a third of the
+	// old ones go in one request just before the kill.
 	mustKubectl(t, admin, sourcesYAML(src, slices.Concat(changed, added), "2"), "apply", "-f", "-")
-	mustKubectl(t, admin, "", append([]string{"-n", src, "delete", "configmap", "--wait=false"}, deleted...)...)
+	mustKubectl(t, admin, "", "delete", "--raw", "/api/v1/namespaces/"+src+"/configmaps?labelSelector=faults.wasm.io%2Fbatch%3Dgone")
 	srv.kill(t)
-	want = copiesOf(src, slices.Concat(changed, added), "2")
-	done := 0
-	for _, ns := range targets {
-		done += matching(copies(t, admin, src, ns), want)
-	}
-	t.Logf("killed with %d of %d copies current", done, len(want)*len(targets))
+	want := copiesOf(src, slices.Concat(changed, added), "2")
+	logBacklog(t, admin, src, targets, want, "killed")
 
 	srv.start(t)
 	waitReady(t, wasmctl, srv)
@@ -192,6 +189,18 @@ func copies(t *testing.T, admin, namespace, target string) map[string]string {
 		}
 	}
 	return got
+}
+
+// logBacklog logs how far the copies are from want, after what.
+func logBacklog(t *testing.T, admin, namespace string, targets []string, want map[string]string, after string) {
+	t.Helper()
+	var right, wrong int
+	for _, ns := range targets {
+		got := copies(t, admin, namespace, ns)
+		right += matching(got, want)
+		wrong += len(got) - matching(got, want)
+	}
+	t.Logf("%s with %d of %d copies right and %d stale or orphaned", after, right, len(want)*len(targets), wrong)
 }
 
 // matching counts the entries of want that got has with the same value.
