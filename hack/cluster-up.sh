@@ -3,7 +3,9 @@
 # 127.0.0.1 for e2e tests. Builds the binaries first if they are not cached.
 #
 # State (certificates, logs, pids, kubeconfig, env) goes to $CLUSTER_DIR,
-# default <repo>/_output/cluster. Afterwards:
+# default <repo>/_output/cluster. Run again after kube-apiserver stopped or
+# crashed, it restarts only kube-apiserver, on the same port and etcd.
+# Afterwards:
 #   source "$CLUSTER_DIR/env"; kubectl get ns
 #
 # Environment:
@@ -67,6 +69,23 @@ if cluster::pid_alive etcd && cluster::pid_alive kube-apiserver && [[ -s "${CLUS
   url="$(sed -n 's/^export KUBE_APISERVER_URL=//p' "${CLUSTER_DIR}/env")"
   if cluster::_apiserver_ready "${url}" >/dev/null 2>&1; then
     cluster::log "cluster already running at ${url}"
+    echo "source ${CLUSTER_DIR}/env"
+    exit 0
+  fi
+fi
+# Only kube-apiserver is down (stopped or crashed) while etcd runs: start it
+# again on the same port against the same etcd, so that the objects, the env
+# file and the kubeconfig all stay valid.
+if cluster::pid_alive etcd && ! cluster::pid_alive kube-apiserver && [[ -s "${CLUSTER_DIR}/env" && -s "${CLUSTER_DIR}/kubeconfig" ]]; then
+  url="$(sed -n 's/^export KUBE_APISERVER_URL=//p' "${CLUSTER_DIR}/env")"
+  etcd_url="$(sed -n 's/^export ETCD_URL=//p' "${CLUSTER_DIR}/env")"
+  if [[ -n "${url}" && -n "${etcd_url}" ]] && cluster::_etcd_healthy "${etcd_url}" >/dev/null 2>&1; then
+    # The log of the previous run is kept beside the new one.
+    if [[ -f "${CLUSTER_DIR}/kube-apiserver.log" ]]; then
+      mv -f "${CLUSTER_DIR}/kube-apiserver.log" "${CLUSTER_DIR}/kube-apiserver.previous.log"
+    fi
+    cluster::start_apiserver "${url##*:}" "${etcd_url}"
+    cluster::log "kube-apiserver restarted at ${url} (etcd ${etcd_url})"
     echo "source ${CLUSTER_DIR}/env"
     exit 0
   fi

@@ -191,6 +191,22 @@ func (p *serverProcess) logTail() string {
 	return string(b)
 }
 
+// kill ends the server with SIGKILL, as a crash or the OOM killer would: no
+// shutdown runs and nothing is flushed. start runs it again on the same
+// state directory.
+func (p *serverProcess) kill(t *testing.T) {
+	t.Helper()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatalf("killing wasm-apiserver: %v", err)
+	}
+	_ = p.cmd.Wait()
+	p.cmd = nil
+	p.log.Close()
+}
+
 // saKubeconfig writes a kubeconfig for a ServiceAccount from a token the
 // cluster issues for it, as a pod would mount.
 func saKubeconfig(t *testing.T, c *cluster, namespace, name, path string) {
