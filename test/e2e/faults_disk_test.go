@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/pem"
@@ -12,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -89,19 +87,10 @@ func mountTmpfs(t *testing.T, dir, size string) {
 		t.Fatalf("mount tmpfs: %v\n%s", err, out)
 	}
 	t.Cleanup(func() {
-		if out, err := runInCleanup("umount", dir); err != nil {
+		if out, err := runAfter(30*time.Second, "umount", dir); err != nil {
 			t.Errorf("umount %s: %v\n%s", dir, err, out)
 		}
 	})
-}
-
-// runInCleanup runs a command from a cleanup, when the test's context is
-// already done.
-func runInCleanup(name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
-	return string(out), err
 }
 
 // fill writes a file at path until the disk is full, and returns a func
@@ -264,7 +253,7 @@ spec:
 	wake("2", "True") // resumed from its snapshot
 
 	remount("ro")
-	t.Cleanup(func() { _, _ = runInCleanup("mount", "-o", "remount,rw", state) })
+	t.Cleanup(func() { _, _ = runAfter(30*time.Second, "mount", "-o", "remount,rw", state) })
 	// Resumed from the snapshot of count 2, whose new snapshot cannot be
 	// written: the snapshot of count 2 is stale and never restored again.
 	wake("3", "False")
