@@ -24,15 +24,7 @@ func TestFaults_KubeAPIServerRestart(t *testing.T) {
 	work := t.TempDir()
 	admin := c.Kubeconfig
 
-	certDir := applyArtifacts(t, admin, root, work)
-	srv := &serverProcess{bin: buildServer(t, root, work), stateDir: filepath.Join(work, "state"), certDir: certDir,
-		kubeconfig: filepath.Join(work, "wasm-apiserver.kubeconfig"), port: freePort(t)}
-	if err := os.MkdirAll(srv.stateDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	saKubeconfig(t, c, "wasm-system", "wasm-apiserver", srv.kubeconfig)
-	mustKubectl(t, admin, endpointSlice(srv.port), "apply", "-f", "-")
-	srv.start(t)
+	srv := serveBehindAggregator(t, c, root, work)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("wasm-apiserver log:\n%s", srv.logTail())

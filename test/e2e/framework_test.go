@@ -269,3 +269,21 @@ func buildServer(t *testing.T, root, work string) string {
 	}
 	return bin
 }
+
+// serveBehindAggregator installs artifacts/ and runs the server on the host
+// as the Deployment's ServiceAccount, with the Service's EndpointSlice
+// pointing at it: no kubelet runs here, so the Deployment's pod never
+// starts.
+func serveBehindAggregator(t *testing.T, c *cluster, root, work string) *serverProcess {
+	t.Helper()
+	certDir := applyArtifacts(t, c.Kubeconfig, root, work)
+	srv := &serverProcess{bin: buildServer(t, root, work), stateDir: filepath.Join(work, "state"), certDir: certDir,
+		kubeconfig: filepath.Join(work, "wasm-apiserver.kubeconfig"), port: freePort(t)}
+	if err := os.MkdirAll(srv.stateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	saKubeconfig(t, c, "wasm-system", "wasm-apiserver", srv.kubeconfig)
+	mustKubectl(t, c.Kubeconfig, endpointSlice(srv.port), "apply", "-f", "-")
+	srv.start(t)
+	return srv
+}

@@ -23,18 +23,7 @@ func TestInstallThroughAggregator(t *testing.T) {
 	work := t.TempDir()
 	admin := c.Kubeconfig
 
-	certDir := applyArtifacts(t, admin, root, work)
-
-	// No kubelet runs here, so the Deployment's pod never starts: run the same
-	// binary on the host and point the Service's EndpointSlice at it.
-	srv := &serverProcess{bin: buildServer(t, root, work), stateDir: filepath.Join(work, "state"), certDir: certDir,
-		kubeconfig: filepath.Join(work, "wasm-apiserver.kubeconfig"), port: freePort(t)}
-	if err := os.MkdirAll(srv.stateDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	saKubeconfig(t, c, "wasm-system", "wasm-apiserver", srv.kubeconfig)
-	mustKubectl(t, admin, endpointSlice(srv.port), "apply", "-f", "-")
-	srv.start(t)
+	srv := serveBehindAggregator(t, c, root, work)
 
 	waitAvailable(t, admin, "True", srv)
 	// The aggregator polls the server before it is up; only what it logs
