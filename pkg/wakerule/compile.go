@@ -9,7 +9,6 @@ import (
 	"weak"
 
 	"github.com/google/cel-go/cel"
-	"github.com/google/cel-go/checker"
 	"github.com/google/cel-go/common/types"
 
 	"k8s.io/apimachinery/pkg/util/version"
@@ -207,7 +206,7 @@ func check(env *cel.Env, kind Kind, expression string) (*cel.Ast, uint64, error)
 	if err := checkResultType(kind, ast.OutputType()); err != nil {
 		return nil, 0, err
 	}
-	est, err := env.EstimateCost(ast, &library.CostEstimator{SizeEstimator: sizeEstimator{}})
+	est, err := env.EstimateCost(ast, &library.CostEstimator{SizeEstimator: newSizeEstimator(ast.NativeRep().Expr())})
 	if err != nil {
 		return nil, 0, &Error{Type: ErrorCost, Detail: "cost estimation failed: " + err.Error()}
 	}
@@ -246,20 +245,3 @@ func formatFactor(f float64) string {
 	}
 	return fmt.Sprintf("%.1fx", f)
 }
-
-// sizeEstimator bounds the size of values whose type is dynamic: no object
-// sent to the Kubernetes API is larger than its request size limit, so no
-// string, list or map in it has more elements than that.
-type sizeEstimator struct{}
-
-func (sizeEstimator) EstimateSize(checker.AstNode) *checker.SizeEstimate {
-	return &checker.SizeEstimate{Min: 0, Max: maxElements}
-}
-
-func (sizeEstimator) EstimateCallCost(string, string, *checker.AstNode, []checker.AstNode) *checker.CallEstimate {
-	return nil
-}
-
-// maxElements is how many elements a list or map in an object of the largest
-// request size can hold: each element takes at least two bytes of JSON.
-const maxElements = uint64(celconfig.MaxRequestSizeBytes / 2)

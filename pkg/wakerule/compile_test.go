@@ -104,8 +104,32 @@ func TestCompiler_Compile(t *testing.T) {
 			expression: "object.spec.a.all(x, object.spec.b.exists(y, y == x))",
 			wantErr:    errType(ErrorCost), wantDetail: "exceeds budget by factor of"},
 		{name: "map over an object list", kind: Enqueue,
-			expression: "object.metadata.ownerReferences.map(r, r.name)",
+			expression: "object.spec.items.map(r, r.name)",
 			wantErr:    errType(ErrorCost), wantDetail: "exceeds budget by factor of 2.0x (try simplifying the rule"},
+		{name: "nested over ownerReferences", kind: WakeWhen,
+			expression: "object.metadata.ownerReferences.all(a, object.metadata.ownerReferences.all(b, a.uid != b.uid || a == b))",
+			wantErr:    errType(ErrorCost), wantDetail: "exceeds budget by factor of"},
+		{name: "metadata bounds are not a nested field's", kind: Enqueue,
+			expression: "object.spec.template.metadata.ownerReferences.filter(r, r.controller).map(r, r.name)",
+			wantErr:    errType(ErrorCost), wantDetail: "exceeds budget by factor of"},
+
+		// Iterating over metadata lists, bounded by their smallest valid
+		// element: the owner pattern (client-go's GetControllerOf).
+		{name: "owner exists", kind: WakeWhen,
+			expression: "object.metadata.ownerReferences.exists(r, r.kind == 'Foo' && r.controller)"},
+		{name: "owner names", kind: Enqueue,
+			expression: "object.metadata.ownerReferences.map(r, object.metadata.namespace + '/' + r.name)"},
+		{name: "controller owner", kind: Enqueue,
+			expression: "object.metadata.ownerReferences.filter(r, r.kind == 'Foo' && r.?controller.orValue(false)).map(r, object.metadata.namespace + '/' + r.name)"},
+		{name: "optional ownerReferences", kind: Enqueue,
+			expression: "object.metadata.?ownerReferences.orValue([]).filter(r, r.controller).map(r, r.name)"},
+		{name: "old object's owners", kind: WakeWhen,
+			expression: "oldObject != null && oldObject.metadata.ownerReferences.exists(r, r.controller)"},
+		{name: "finalizer", kind: WakeWhen, expression: "object.metadata.?finalizers.orValue([]).exists(f, f == 'example.com/cleanup')"},
+		{name: "label keys", kind: WakeWhen, expression: "object.metadata.labels.exists(k, k.startsWith('example.com/'))"},
+		{name: "label values", kind: Enqueue,
+			expression: "object.metadata.namespace + '/' + object.metadata.labels['example.com/owner']"},
+		{name: "annotation keys", kind: WakeWhen, expression: "object.metadata.annotations.exists(k, k.startsWith('example.com/'))"},
 	}
 	c := newTestCompiler(t)
 	for _, tt := range tests {
