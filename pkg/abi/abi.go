@@ -120,6 +120,14 @@ func StatusResponse(code int, reason, message string) *APIResponse {
 	return &APIResponse{Status: code, Body: body}
 }
 
+// ResponseTooLarge is the answer to a request whose response would be over
+// MaxResponseBytes: a 413 Status that tells the guest to page its list.
+func ResponseTooLarge() *APIResponse {
+	const requestEntityTooLarge = 413
+	return StatusResponse(requestEntityTooLarge, "RequestEntityTooLarge", "the response is larger than the ABI's limit of "+
+		strconv.Itoa(MaxResponseBytes>>20)+" MiB: list with a limit and continue")
+}
+
 // Errno is an error number returned by a host call.
 type Errno uint32
 

@@ -1,10 +1,13 @@
 package abi
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -62,5 +65,23 @@ func TestHostCalls_SDKImports(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(imported, want) {
 		t.Errorf("the SDK imports %v, want the host calls %v", imported, want)
+	}
+}
+
+// TestResponseTooLarge: the answer names the limit the ABI enforces, so the
+// message cannot drift from MaxResponseBytes.
+func TestResponseTooLarge(t *testing.T) {
+	resp := ResponseTooLarge()
+	var st struct {
+		Kind, Reason, Message string
+		Code                  int
+	}
+	if err := json.Unmarshal(resp.Body, &st); err != nil {
+		t.Fatal(err)
+	}
+	limit := strconv.Itoa(MaxResponseBytes/(1<<20)) + " MiB"
+	if resp.Status != 413 || st.Code != 413 || st.Kind != "Status" || st.Reason != "RequestEntityTooLarge" ||
+		!strings.Contains(st.Message, limit) {
+		t.Errorf("ResponseTooLarge = %d %s; want a 413 Status naming %s", resp.Status, resp.Body, limit)
 	}
 }

@@ -72,7 +72,7 @@ type controller struct {
 	active     bool                               // some instance is resident, as last reported
 	counted    bool                               // loaded: counted in the guest gauges
 	lastActive time.Time                          // when a reconcile last finished
-	predict    predictor
+	policy     suspendPolicy                      // when idle instances leave memory
 	wakes      atomic.Int64
 	unhealthy  atomic.Bool  // Ready was set to False for a guest failure
 	failures   atomic.Int64 // reconciles failed in a row
@@ -101,6 +101,7 @@ func newController(h *Host, wc *v1alpha1.WasmController, module *wasmruntime.Mod
 		resident:  map[*wasmruntime.Instance]struct{}{},
 		ctx:       ctx, cancel: cancel}
 	c.run = c.reconcile
+	c.policy = newSuspendPolicy(wc.Spec.Suspend, func() (time.Time, bool) { return h.timers.next(c) })
 	c.rules = newRuleCounters(c.name)
 	env := map[string]string{}
 	for _, e := range wc.Spec.Env {

@@ -12,7 +12,7 @@ import (
 // reconcile runs one reconcile on an idle resident instance, resuming one
 // if there is none, and applies the suspend policy afterwards.
 func (c *controller) reconcile(ctx context.Context, key wakeKey, reason string) (wasmruntime.Result, error) {
-	c.predict.woke(c.host.clock.Now())
+	c.policy.woke(c.host.clock.Now())
 	inst, err := c.instance(ctx)
 	if err != nil {
 		return wasmruntime.Result{}, err
@@ -61,7 +61,7 @@ func (c *controller) resume(ctx context.Context) (*wasmruntime.Instance, error) 
 			return nil, fmt.Errorf("starting guest: %w", err)
 		}
 		took := time.Since(start)
-		c.predict.resumed(took)
+		c.policy.resumed(took)
 		resumeDuration.WithLabelValues("init").Observe(took.Seconds())
 	}
 	c.residentMu.Lock()
@@ -82,7 +82,7 @@ func (c *controller) release(inst *wasmruntime.Instance) {
 	c.residentMu.Lock()
 	c.lastActive = now
 	c.residentMu.Unlock()
-	warm, until := c.keepWarm(now)
+	warm, until := c.policy.afterReconcile(now)
 	if !warm || c.ctx.Err() != nil {
 		c.suspend(inst)
 		return
@@ -145,8 +145,9 @@ func (c *controller) prewarm() {
 		c.suspend(inst)
 		return
 	}
-	next, _ := c.nextWake()
-	c.scheduleSuspendCheck(maxTime(next, c.host.clock.Now()).Add(c.predict.breakEven()))
+	if at := c.policy.afterPrewarm(c.host.clock.Now()); !at.IsZero() {
+		c.scheduleSuspendCheck(at)
+	}
 }
 
 func (c *controller) residentCount() int {

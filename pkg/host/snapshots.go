@@ -134,7 +134,7 @@ func (c *controller) restoreSnapshot(ctx context.Context, cfg wasmruntime.Instan
 	switch {
 	case err == nil:
 		took := time.Since(start)
-		c.predict.resumed(took)
+		c.policy.resumed(took)
 		resumeDuration.WithLabelValues("snapshot").Observe(took.Seconds())
 		return inst
 	case errors.Is(err, os.ErrNotExist):

@@ -1,124 +1,65 @@
 package host
 
 import (
-	"sync"
 	"time"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
 )
 
-// Predictive policy constants; docs/RATIONALE.md explains the model.
-const (
-	// resumeBudget is the share of a core that resuming one controller may
-	// take before keeping it warm is worth it: a guest whose next wake is
-	// expected sooner than resume cost / resumeBudget stays warm.
-	resumeBudget = 0.001
-	// minBreakEven and maxBreakEven bound the break-even gap.
-	minBreakEven = time.Second
-	maxBreakEven = 5 * time.Minute
-	// gapWeight is the weight of the newest gap between wakes in the
-	// moving average the prediction uses.
-	gapWeight = 0.3
-	// prewarmLead is how long before a due timer a suspended Predictive
-	// guest is resumed, on top of its own resume cost.
-	prewarmLead = 250 * time.Millisecond
-)
-
-// predictor learns when a controller wakes and what resuming it costs.
-type predictor struct {
-	mu       sync.Mutex
-	lastWake time.Time
-	gap      time.Duration // moving average of the time between wakes; 0: unknown
-	resume   time.Duration // moving average of a resume; 0: unknown
+// suspendPolicy decides when a controller's guest instances leave memory:
+// one value of spec.suspend.policy. Each policy is a type in its own file
+// (suspend_<policy>.go), and suspendPolicyFor maps the API's values to
+// them; the host asks the controller's policy, never the spec.
+type suspendPolicy interface {
+	// afterReconcile decides, at now, whether the instance a reconcile just
+	// released stays resident, and when the controller's idle instances are
+	// looked at again (zero: not at all).
+	afterReconcile(now time.Time) (warm bool, recheck time.Time)
+	// idleUntil says, when the idle instances are looked at, until when they
+	// stay resident: a time not after now suspends them at once, a later one
+	// looks again then, and zero keeps them resident with no later look.
+	// lastActive is when a reconcile last finished.
+	idleUntil(now, lastActive time.Time) time.Time
+	// prewarmAt says when a guest just suspended is resumed ahead of its
+	// next wake, if ever.
+	prewarmAt() (time.Time, bool)
+	// afterPrewarm is when a guest prewarmed at now is looked at again.
+	afterPrewarm(now time.Time) time.Time
+	// woke records that the controller woke at now.
+	woke(now time.Time)
+	// resumed records what resuming the guest cost.
+	resumed(took time.Duration)
 }
 
-// woke records a wake at now.
-func (p *predictor) woke(now time.Time) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !p.lastWake.IsZero() {
-		p.gap = ewma(p.gap, now.Sub(p.lastWake))
-	}
-	p.lastWake = now
-}
-
-// resumed records what one resume cost.
-func (p *predictor) resumed(d time.Duration) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.resume = ewma(p.resume, d)
-}
-
-func ewma(avg, sample time.Duration) time.Duration {
-	if avg == 0 {
-		return sample
-	}
-	return time.Duration(gapWeight*float64(sample) + (1-gapWeight)*float64(avg))
-}
-
-// breakEven is the gap below which staying warm beats suspending.
-func (p *predictor) breakEven() time.Duration {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	be := time.Duration(float64(p.resume) / resumeBudget)
-	return min(max(be, minBreakEven), maxBreakEven)
-}
-
-// expected returns when the next wake is expected from the wakes seen so
-// far, if they say anything.
-func (p *predictor) expected() (time.Time, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.gap == 0 {
-		return time.Time{}, false
-	}
-	return p.lastWake.Add(p.gap), true
-}
-
-// resumeCost is the moving average of this controller's resumes.
-func (p *predictor) resumeCost() time.Duration {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.resume
-}
-
-// nextWake is the controller's expected next wake: its earliest timer or
-// the learned rhythm of its wakes, whichever comes first.
-func (c *controller) nextWake() (time.Time, bool) {
-	next, ok := c.host.timers.next(c)
-	if e, learned := c.predict.expected(); learned && (!ok || e.Before(next)) {
-		next, ok = e, true
-	}
-	return next, ok
-}
-
-// keepWarm decides, after a reconcile, whether its instance stays resident
-// and until when it is looked at again.
-func (c *controller) keepWarm(now time.Time) (bool, time.Time) {
-	switch c.wc.Spec.Suspend.Policy {
+// suspendPolicyFor returns the policy of spec, and false when its policy is
+// not one this server knows.
+//
+// # Notes
+//
+// nextTimer returns the controller's earliest pending timer; the policies
+// that look ahead use it.
+func suspendPolicyFor(spec v1alpha1.SuspendSpec, nextTimer func() (time.Time, bool)) (suspendPolicy, bool) {
+	switch spec.Policy {
 	case v1alpha1.SuspendNever:
-		return true, time.Time{}
+		return neverSuspend{}, true
 	case v1alpha1.SuspendImmediate:
-		return false, time.Time{}
+		return immediateSuspend{}, true
+	case v1alpha1.SuspendIdle, "":
+		return newIdleSuspend(spec.IdleAfter), true
 	case v1alpha1.SuspendPredictive:
-		next, ok := c.nextWake()
-		be := c.predict.breakEven()
-		if !ok || next.Sub(now) > be {
-			return false, time.Time{}
-		}
-		// Stay warm for the expected wake, and a break-even more in case it
-		// comes late; suspend if it has not come by then.
-		return true, maxTime(next, now).Add(be)
-	default: // Idle
-		return true, now.Add(c.idleAfter())
+		return newPredictiveSuspend(nextTimer), true
+	default:
+		return nil, false
 	}
 }
 
-func (c *controller) idleAfter() time.Duration {
-	if d := c.wc.Spec.Suspend.IdleAfter; d != nil && d.Duration > 0 {
-		return d.Duration
+// newSuspendPolicy returns the policy of spec. A policy this server does
+// not know (one stored by a newer server) is served as Idle, the default.
+func newSuspendPolicy(spec v1alpha1.SuspendSpec, nextTimer func() (time.Time, bool)) suspendPolicy {
+	if p, ok := suspendPolicyFor(spec, nextTimer); ok {
+		return p
 	}
-	return v1alpha1.DefaultIdleAfter
+	return newIdleSuspend(spec.IdleAfter)
 }
 
 // scheduleSuspendCheck looks at the controller's idle instances at the
@@ -139,16 +80,9 @@ func (c *controller) suspendIfIdle() {
 	c.residentMu.Lock()
 	last := c.lastActive
 	c.residentMu.Unlock()
-	var until time.Time
-	switch c.wc.Spec.Suspend.Policy {
-	case v1alpha1.SuspendNever:
+	until := c.policy.idleUntil(now, last)
+	if until.IsZero() {
 		return
-	case v1alpha1.SuspendPredictive:
-		if next, ok := c.nextWake(); ok && next.After(now) && next.Sub(now) <= c.predict.breakEven() {
-			until = next.Add(c.predict.breakEven())
-		}
-	default:
-		until = last.Add(c.idleAfter())
 	}
 	if until.After(now) {
 		c.scheduleSuspendCheck(until)
@@ -158,17 +92,13 @@ func (c *controller) suspendIfIdle() {
 	c.schedulePrewarm()
 }
 
-// schedulePrewarm resumes a suspended Predictive guest shortly before its
-// next timer fires, so that the wake finds it warm.
+// schedulePrewarm resumes a suspended guest ahead of its next wake, when
+// the policy asks for it, so that the wake finds it warm.
 func (c *controller) schedulePrewarm() {
-	if c.wc.Spec.Suspend.Policy != v1alpha1.SuspendPredictive {
-		return
-	}
-	next, ok := c.host.timers.next(c)
+	at, ok := c.policy.prewarmAt()
 	if !ok {
 		return
 	}
-	at := next.Add(-prewarmLead - 4*c.predict.resumeCost())
 	c.host.timers.schedule(timerID{owner: c, kind: timerPrewarm}, at, func() {
 		c.done.Go(c.prewarm)
 	})

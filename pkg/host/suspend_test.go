@@ -33,7 +33,7 @@ func TestPredictor_BreakEven(t *testing.T) {
 	}
 }
 
-func TestController_KeepWarm(t *testing.T) {
+func TestSuspendPolicy_AfterReconcile(t *testing.T) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name      string
@@ -67,24 +67,25 @@ func TestController_KeepWarm(t *testing.T) {
 			h := &Host{scheduler: newScheduler(1), clock: clock, timers: newTimerQueue(clock)}
 			c := testController(t, h, "c")
 			c.wc.Spec.Suspend = tt.suspend
+			c.policy = newSuspendPolicy(tt.suspend, func() (time.Time, bool) { return h.timers.next(c) })
 			if tt.resume > 0 {
-				c.predict.resumed(tt.resume)
+				c.policy.resumed(tt.resume)
 			}
 			if tt.wakeEvery > 0 {
 				for i := range 5 {
-					c.predict.woke(start.Add(-time.Duration(4-i) * tt.wakeEvery))
+					c.policy.woke(start.Add(-time.Duration(4-i) * tt.wakeEvery))
 				}
 			}
 			if tt.timerIn > 0 {
 				c.wakeAfter(wakeKey{"ns", "k"}, tt.timerIn, "requeue")
 			}
-			warm, until := c.keepWarm(start)
+			warm, until := c.policy.afterReconcile(start)
 			var gotUntil time.Duration
 			if !until.IsZero() {
 				gotUntil = until.Sub(start)
 			}
 			if warm != tt.wantWarm || gotUntil != tt.wantUntil {
-				t.Errorf("keepWarm = %v until +%v, want %v until +%v", warm, gotUntil, tt.wantWarm, tt.wantUntil)
+				t.Errorf("afterReconcile = %v until +%v, want %v until +%v", warm, gotUntil, tt.wantWarm, tt.wantUntil)
 			}
 		})
 	}

@@ -17,6 +17,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/wasmmodule"
 )
 
 // fromImage pulls the module of wc's spec.module.image.
@@ -119,7 +120,7 @@ func (f *Fetcher) fromImage(ctx context.Context, wc *v1alpha1.WasmController) (*
 	wasm := blob
 	// A "tar" layer that holds the module's bytes as they are is what
 	// `oras push REF controller.wasm` writes without a media type.
-	if layer.compat && !bytes.HasPrefix(blob, []byte("\x00asm")) {
+	if layer.compat && !wasmmodule.HasMagic(blob) {
 		if wasm, err = extractCompat(blob, f.cfg.MaxModuleBytes); err != nil {
 			return nil, err
 		}

@@ -2,7 +2,6 @@ package modules
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"k8s.io/klog/v2"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/wasmmodule"
 )
 
 // ErrNotStored is returned by Store.Acquire when the store has no module
@@ -127,8 +128,12 @@ func OpenStore(dir string, maxBytes int64) (*Store, error) {
 
 // Add stores wasm under its digest and leases it.
 func (s *Store) Add(wasm []byte) (*Lease, error) {
-	sum := sha256.Sum256(wasm)
-	digest := "sha256:" + hex.EncodeToString(sum[:])
+	return s.addAs(wasmmodule.Digest(wasm), wasm)
+}
+
+// addAs stores wasm under digest, which the caller computed or checked,
+// and leases it.
+func (s *Store) addAs(digest string, wasm []byte) (*Lease, error) {
 	if lease := s.lease(digest); lease != nil {
 		return lease, nil
 	}
@@ -187,8 +192,7 @@ func (s *Store) Acquire(digest string) ([]byte, *Lease, error) {
 	}
 	wasm, err := os.ReadFile(s.path(digest))
 	if err == nil {
-		sum := sha256.Sum256(wasm)
-		if "sha256:"+hex.EncodeToString(sum[:]) == digest {
+		if wasmmodule.Digest(wasm) == digest {
 			now := s.now()
 			_ = os.Chtimes(s.path(digest), now, now) // survives restarts as the LRU order
 			return wasm, lease, nil

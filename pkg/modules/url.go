@@ -51,7 +51,7 @@ func (f *Fetcher) fromURL(ctx context.Context, rawURL, wantSHA256 string) (*Modu
 	if err := CheckWasm(wasm); err != nil { // the bytes the spec named: nothing to hide
 		return nil, err
 	}
-	lease, err := f.cfg.Store.Add(wasm)
+	lease, err := f.cfg.Store.addAs(digest, wasm) // its digest was checked as it streamed
 	if err != nil {
 		return nil, storageFailed(err)
 	}

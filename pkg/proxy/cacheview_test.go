@@ -95,6 +95,16 @@ func TestCacheView_ServeAPI(t *testing.T) {
 			Headers: map[string]string{"Cache-Control": "no-cache"}}, wantStatus: 200, wantServer: true},
 		{name: "writes go to the API server", req: abi.APIRequest{Method: "POST", Path: "/api/v1/namespaces/team/configmaps", Body: json.RawMessage(`{}`)},
 			wantStatus: 200, wantServer: true},
+		// A write is checked by the view as the passthrough checks it, once.
+		{name: "a write naming another user is refused", req: abi.APIRequest{Method: "POST", Path: "/api/v1/namespaces/team/configmaps",
+			Headers: map[string]string{"Impersonate-User": "system:admin"}, Body: json.RawMessage(`{}`)},
+			wantStatus: 400, wantInBody: "Impersonate-User"},
+		{name: "a write to a streaming subresource is refused", req: abi.APIRequest{Method: "POST",
+			Path: "/api/v1/namespaces/team/pods/p/exec"}, wantStatus: 405, wantInBody: "streams"},
+		{name: "a write with a parameter of watches is refused", req: abi.APIRequest{Method: "DELETE",
+			Path: "/api/v1/namespaces/team/configmaps", Query: "sendInitialEvents=true"}, wantStatus: 400, wantInBody: "sendInitialEvents"},
+		{name: "a write over the request bound is refused", req: abi.APIRequest{Method: "PUT", Path: "/api/v1/namespaces/team/configmaps/a",
+			Body: json.RawMessage(`"` + strings.Repeat("x", abi.MaxRequestBytes) + `"`)}, wantStatus: 413},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -119,8 +119,9 @@ func requestURL(host *url.URL, gr *guestRequest) *url.URL {
 
 // tooLarge answers a response over maxBody.
 func tooLarge() *abi.APIResponse {
-	return status(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
-		"the response is larger than 64 MiB: list with a limit and continue")
+	resp := abi.ResponseTooLarge()
+	resp.Headers = map[string]string{"Content-Type": jsonType}
+	return resp
 }
 
 // maxPlainMessage bounds the part of a body that is not JSON which a guest

@@ -182,8 +182,7 @@ func apiRequest(ctx context.Context, mod api.Module, stack []uint64) {
 		out, _ = json.Marshal(abi.StatusResponse(http.StatusInternalServerError, "InternalError", "encoding response: "+err.Error()))
 	}
 	if len(out) > abi.MaxResponseBytes {
-		out, _ = json.Marshal(abi.StatusResponse(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
-			"the response is larger than the ABI's 64 MiB limit: list with a limit and continue"))
+		out, _ = json.Marshal(abi.ResponseTooLarge())
 	}
 	c.response = out
 	var lenBuf [4]byte

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/tetratelabs/wazero"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/wasmmodule"
 )
 
 // compileNew checks, rewrites and compiles the bytes of a module not
@@ -14,8 +16,8 @@ import (
 // bytes in the cache dir); a panic anywhere in the parsing or compiling of
 // the bytes is an *ABIError too.
 func (r *Runtime) compileNew(ctx context.Context, digest string, wasm []byte) (*Module, wazero.CompiledModule, error) {
-	if err := checkMagic(wasm); err != nil {
-		return nil, nil, err
+	if err := wasmmodule.CheckHeader(wasm); err != nil {
+		return nil, nil, &ABIError{Reason: err.Error()}
 	}
 	m := &Module{runtime: r, Digest: digest, Size: len(wasm), refs: 1}
 	var code []byte

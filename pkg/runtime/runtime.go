@@ -2,8 +2,6 @@ package runtime
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +11,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"k8s.io/klog/v2"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/wasmmodule"
 )
 
 // Config configures a Runtime.
@@ -159,12 +159,6 @@ func (r *Runtime) Close(ctx context.Context) error {
 	return r.wazero.Close(ctx)
 }
 
-// Digest returns the digest modules are identified by: "sha256:<hex>".
-func Digest(wasm []byte) string {
-	sum := sha256.Sum256(wasm)
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
 // modulesDir is where, under Config.CacheDir, the bytes of loaded modules
 // (as rewritten at load) are kept for compiling them again after eviction.
 const modulesDir = "modules"
@@ -189,7 +183,7 @@ const modulesDir = "modules"
 // storage fails: the bytes cannot be kept in Config.CacheDir, or its
 // compilation cache fails even after its entries were discarded.
 func (r *Runtime) Load(ctx context.Context, wasm []byte) (*Module, error) {
-	digest := Digest(wasm)
+	digest := wasmmodule.Digest(wasm)
 	r.loadMu.Lock()
 	defer r.loadMu.Unlock()
 	r.mu.Lock()
@@ -313,10 +307,3 @@ type ABIError struct {
 }
 
 func (e *ABIError) Error() string { return e.Reason }
-
-func checkMagic(wasm []byte) error {
-	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
-		return &ABIError{Reason: "not a WebAssembly module: it does not start with the magic bytes \\0asm"}
-	}
-	return nil
-}

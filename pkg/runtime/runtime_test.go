@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/wasmmodule"
 
 	"github.com/wasm-apiserver/wasm-apiserver/test/guests/guesttest"
 )
@@ -216,6 +217,10 @@ func TestRuntime_Load(t *testing.T) {
 		wantErr string
 	}{
 		{name: "not wasm", wasm: []byte("#!/bin/sh\necho hello"), wantErr: "not a WebAssembly module"},
+		// The header is checked as the module store checks it: a component
+		// is named as one, not reported as a broken module.
+		{name: "component", wasm: []byte("\x00asm\x0d\x00\x01\x00"), wantErr: "a WebAssembly component, not a core module"},
+		{name: "version 2", wasm: []byte("\x00asm\x02\x00\x00\x00"), wantErr: "version 02000000 is not supported"},
 		{name: "truncated", wasm: echo[:len(echo)/2], wantErr: "compilation failed"},
 		{name: "no ABI marker", wasm: guest(t, "noabi"), wantErr: "exports no wasm_apiserver_abi_v<N> marker"},
 	}
@@ -238,7 +243,7 @@ func TestRuntime_Load(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a != b || r.LoadedModules() != 1 || a.Digest != runtime.Digest(echo) {
+	if a != b || r.LoadedModules() != 1 || a.Digest != wasmmodule.Digest(echo) {
 		t.Fatalf("shared=%v loaded=%d digest=%s", a == b, r.LoadedModules(), a.Digest)
 	}
 	a.Release(t.Context())

@@ -3,7 +3,6 @@
 package validation
 
 import (
-	"bytes"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/wakerule"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/wasmmodule"
 )
 
 // Limits on what a WasmController may ask for.
@@ -45,7 +45,6 @@ var (
 	// maxMemory is the address space of 32-bit WebAssembly.
 	maxMemory = resource.MustParse("4Gi")
 
-	wasmMagic = []byte("\x00asm")
 	sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	kindName  = regexp.MustCompile(`^[A-Z][A-Za-z0-9]*$`)
 	// imageRef is a light syntax check of an OCI reference; the registry
@@ -167,9 +166,8 @@ func validateModule(m *controllers.ModuleSource, fldPath *field.Path) field.Erro
 	if len(m.Inline) > 0 {
 		if len(m.Inline) > MaxInlineModuleBytes {
 			allErrs = append(allErrs, field.TooLong(fldPath.Child("inline"), "", MaxInlineModuleBytes))
-		} else if !bytes.HasPrefix(m.Inline, wasmMagic) {
-			allErrs = append(allErrs, field.Invalid(fldPath.Child("inline"), "<bytes>",
-				"not a WebAssembly module: it must start with the magic bytes \\0asm"))
+		} else if err := wasmmodule.CheckHeader(m.Inline); err != nil {
+			allErrs = append(allErrs, field.Invalid(fldPath.Child("inline"), "<bytes>", err.Error()))
 		}
 	}
 	return allErrs

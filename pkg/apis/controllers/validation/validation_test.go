@@ -284,6 +284,21 @@ func TestValidateWasmController(t *testing.T) {
 			want: []wantError{{field.ErrorTypeInvalid, "spec.module.inline", `magic bytes \0asm`}},
 		},
 		{
+			// Admission checks the header as the host does at load.
+			name: "inline component",
+			mutate: func(wc *controllers.WasmController) {
+				wc.Spec.Module = controllers.ModuleSource{Inline: []byte("\x00asm\x0d\x00\x01\x00")}
+			},
+			want: []wantError{{field.ErrorTypeInvalid, "spec.module.inline", "a WebAssembly component, not a core module"}},
+		},
+		{
+			name: "inline magic only",
+			mutate: func(wc *controllers.WasmController) {
+				wc.Spec.Module = controllers.ModuleSource{Inline: []byte("\x00asm")}
+			},
+			want: []wantError{{field.ErrorTypeInvalid, "spec.module.inline", `magic bytes \0asm`}},
+		},
+		{
 			name: "inline too large",
 			mutate: func(wc *controllers.WasmController) {
 				inline := make([]byte, MaxInlineModuleBytes+1)
