@@ -13,6 +13,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"k8s.io/klog/v2"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/wasmmodule"
 )
 
 // Module is a loaded guest module, shared by every controller using the
@@ -109,7 +111,7 @@ func (m *Module) deriveCode(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d := Digest(wasm); d != m.Digest {
+	if d := wasmmodule.Digest(wasm); d != m.Digest {
 		return nil, fmt.Errorf("the source returned module[%s] for module[%s]", d, m.Digest)
 	}
 	scratch := &Module{runtime: r, Digest: m.Digest} // rewrite sets fields m has already

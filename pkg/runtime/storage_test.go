@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/wasmmodule"
 )
 
 // cacheEntries returns the files of wazero's compilation cache in dir.
@@ -239,7 +241,7 @@ func TestLoad_CacheDirRemovedWhileRunning(t *testing.T) {
 // from bytes derived anew, and keeps them again.
 func TestLoad_KeptBytesDerivedAgain(t *testing.T) {
 	wasmA, wasmB := driverModule().encode(), func() []byte { m := driverModule(); m.memPages = 3; return m.encode() }()
-	sources := map[string][]byte{Digest(wasmA): wasmA, Digest(wasmB): wasmB}
+	sources := map[string][]byte{wasmmodule.Digest(wasmA): wasmA, wasmmodule.Digest(wasmB): wasmB}
 	dir := t.TempDir()
 	r, err := New(t.Context(), Config{CacheDir: dir, CompiledBudgetBytes: 1,
 		Source: func(_ context.Context, digest string) ([]byte, error) {
