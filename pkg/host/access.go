@@ -161,8 +161,9 @@ func (h *Host) noteRefusal(key string, err error) {
 // forgetAuthorizationOnRBACChange drops the remembered answers of guests'
 // read checks whenever a Role, ClusterRole or binding changes, and checks
 // the controllers' watches again, so that a grant or a revocation takes
-// effect at once rather than when the answer expires.
-func (h *Host) forgetAuthorizationOnRBACChange(ctx context.Context) {
+// effect at once rather than when the answer expires. The informers run
+// until ctx is done; the caller shuts the returned factory down.
+func (h *Host) forgetAuthorizationOnRBACChange(ctx context.Context) kubeinformers.SharedInformerFactory {
 	factory := kubeinformers.NewSharedInformerFactory(h.kube, 0)
 	forget := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { h.rbacChanged() },
@@ -184,4 +185,5 @@ func (h *Host) forgetAuthorizationOnRBACChange(ctx context.Context) {
 		_, _ = inf.AddEventHandler(forget)
 	}
 	factory.Start(ctx.Done())
+	return factory
 }
