@@ -15,9 +15,11 @@ import (
 	"go.uber.org/goleak"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
+	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned/fake"
@@ -56,6 +58,40 @@ func startHost(t *testing.T, h *Host) {
 		func(context.Context) (bool, error) { return h.Ready() == nil, nil })
 	if err != nil {
 		t.Fatalf("host not ready: %v", h.Ready())
+	}
+}
+
+// TestHost_ReadyOnceSynced: the host is not ready before Start, nor until
+// its cache of WasmControllers has synced, nor after Stop.
+func TestHost_ReadyOnceSynced(t *testing.T) {
+	h := lifecycleHost(t, nil)
+	listed := make(chan struct{})
+	client := fake.NewSimpleClientset()
+	client.PrependReactor("list", "wasmcontrollers", func(clienttesting.Action) (bool, k8sruntime.Object, error) {
+		<-listed
+		return false, nil, nil
+	})
+	h.cfg.Controllers = client
+	if err := h.Ready(); err == nil {
+		t.Fatal("ready before Start")
+	}
+	h.Start(context.Background())
+	defer h.Stop(context.Background())
+	time.Sleep(200 * time.Millisecond)
+	if err := h.Ready(); err == nil || !strings.Contains(err.Error(), "sync") {
+		t.Errorf("Ready while the list of WasmControllers is unanswered = %v, want waiting for the cache to sync", err)
+	}
+	close(listed)
+	err := wait.PollUntilContextTimeout(t.Context(), 10*time.Millisecond, 30*time.Second, true,
+		func(context.Context) (bool, error) { return h.Ready() == nil, nil })
+	if err != nil {
+		t.Fatalf("not ready once synced: %v", h.Ready())
+	}
+	if err := h.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Ready(); err == nil {
+		t.Error("ready after Stop")
 	}
 }
 
