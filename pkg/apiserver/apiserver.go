@@ -3,9 +3,7 @@
 package apiserver
 
 import (
-	"context"
 	"fmt"
-	"path/filepath"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/registry/rest"
@@ -14,11 +12,7 @@ import (
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/validation"
-	clientset "github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned"
-	"github.com/wasm-apiserver/wasm-apiserver/pkg/host"
-	"github.com/wasm-apiserver/wasm-apiserver/pkg/modules"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/registry/wasmcontroller"
-	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/wakerule"
 )
 
@@ -85,16 +79,37 @@ func (cfg *Config) Complete() CompletedConfig {
 }
 
 // New builds the server and installs the controllers.wasm.io API group.
+// With RunControllers it also builds what runs the WasmControllers, so
+// that a state directory it cannot use fails here, before the server
+// serves; the server starts them once it serves and stops them before it
+// stops serving.
 func (c completedConfig) New() (*Server, error) {
-	generic, err := c.GenericConfig.New("wasm-apiserver", genericapiserver.NewEmptyDelegate())
-	if err != nil {
-		return nil, fmt.Errorf("building generic API server: %w", err)
-	}
 	// One compiler checks wake rules at admission and compiles them in the
 	// host, so both agree on what a rule may use.
 	wakeRules, err := wakerule.NewCompiler(nil)
 	if err != nil {
 		return nil, fmt.Errorf("building the wake rule compiler: %w", err)
+	}
+	var running *controllerHost
+	if c.ExtraConfig.RunControllers {
+		if running, err = c.newControllerHost(wakeRules); err != nil {
+			return nil, err
+		}
+	}
+	s, err := c.newServer(running, wakeRules)
+	if err != nil && running != nil {
+		running.close()
+	}
+	return s, err
+}
+
+// newServer builds the generic server with the API group, whose wake rules
+// wakeRules checks, and, when running is set, the hooks that start and
+// stop it.
+func (c completedConfig) newServer(running *controllerHost, wakeRules *wakerule.Compiler) (*Server, error) {
+	generic, err := c.GenericConfig.New("wasm-apiserver", genericapiserver.NewEmptyDelegate())
+	if err != nil {
+		return nil, fmt.Errorf("building generic API server: %w", err)
 	}
 	wcStorage, wcStatus, err := wasmcontroller.NewStorage(Scheme, c.GenericConfig.RESTOptionsGetter, c.ExtraConfig.Ceilings, wakeRules)
 	if err != nil {
@@ -108,46 +123,10 @@ func (c completedConfig) New() (*Server, error) {
 	if err := generic.InstallAPIGroup(&group); err != nil {
 		return nil, fmt.Errorf("installing API group %s: %w", controllers.GroupName, err)
 	}
-	if c.ExtraConfig.RunControllers {
-		run := func(hook genericapiserver.PostStartHookContext) error { return c.runControllers(hook, wakeRules) }
-		if err := generic.AddPostStartHook("run-wasm-controllers", run); err != nil {
+	if running != nil {
+		if err := installHost(generic, running.host, hostStopTimeout, running.close); err != nil {
 			return nil, err
 		}
 	}
 	return &Server{GenericAPIServer: generic}, nil
-}
-
-// runControllers starts the host that runs every WasmController once the
-// server serves, and stops it with the server. The host compiles wake rules
-// with wakeRules, the compiler admission checks them with.
-func (c completedConfig) runControllers(hook genericapiserver.PostStartHookContext, wakeRules *wakerule.Compiler) error {
-	rt, err := wasmruntime.New(hook, wasmruntime.Config{CacheDir: filepath.Join(c.ExtraConfig.StateDir, "compilation-cache"),
-		CompiledBudgetBytes: c.ExtraConfig.CompiledModuleBudget})
-	if err != nil {
-		return err
-	}
-	loopback, err := clientset.NewForConfig(hook.LoopbackClientConfig)
-	if err != nil {
-		return err
-	}
-	m := c.ExtraConfig.Modules
-	store, err := modules.OpenStore(filepath.Join(c.ExtraConfig.StateDir, "modules"), m.StoreMaxBytes)
-	if err != nil {
-		_ = rt.Close(context.Background())
-		return err
-	}
-	h, err := host.New(host.Config{Runtime: rt, Controllers: loopback, Cluster: c.ExtraConfig.Cluster,
-		MaxRunningGuests: c.ExtraConfig.MaxRunningGuests, Ceilings: c.ExtraConfig.Ceilings, WakeRules: wakeRules, SnapshotDir: filepath.Join(c.ExtraConfig.StateDir, "snapshots"),
-		Modules: modules.FetcherConfig{Store: store, MaxModuleBytes: c.ExtraConfig.Ceilings.ModuleBytes, InsecureRegistries: m.InsecureRegistries,
-			AllowLocalURLHosts: m.AllowLocalURLHosts}})
-	if err != nil {
-		_ = rt.Close(context.Background())
-		return err
-	}
-	go func() {
-		h.Run(hook)
-		_ = rt.Close(context.Background())
-		store.Close()
-	}()
-	return nil
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
@@ -26,7 +26,6 @@ import (
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/validation"
 	clientset "github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned/scheme"
-	informers "github.com/wasm-apiserver/wasm-apiserver/pkg/generated/informers/externalversions"
 	listers "github.com/wasm-apiserver/wasm-apiserver/pkg/generated/listers/controllers/v1alpha1"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/modules"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/proxy"
@@ -114,6 +113,13 @@ type Host struct {
 	// that ignored the stop return.
 	lingering sync.WaitGroup
 
+	// life is the host's run, from Start to Stop.
+	life lifecycle
+	// stopping is set once the server stops: the idle guests of the
+	// controllers it stops then still write their snapshots, so that a
+	// restart restores them.
+	stopping atomic.Bool
+
 	mu          sync.Mutex
 	controllers map[string]*controller
 	// refused holds the controllers whose last load was refused because
@@ -121,7 +127,7 @@ type Host struct {
 	refused map[string]struct{}
 }
 
-// New builds a host. It starts nothing until Run.
+// New builds a host. It starts nothing until Start.
 func New(cfg Config) (*Host, error) {
 	if cfg.Modules.Store == nil {
 		return nil, errors.New("host: a module store is required")
@@ -167,56 +173,6 @@ func New(cfg Config) (*Host, error) {
 	cfg.Modules.Cluster = cfg.Cluster
 	h.fetcher = modules.NewFetcher(cfg.Modules)
 	return h, nil
-}
-
-// Run watches WasmControllers and runs them until ctx is done, then stops
-// every controller.
-func (h *Host) Run(ctx context.Context) {
-	defer utilruntime.HandleCrash()
-	if h.broadcaster != nil {
-		defer h.broadcaster.Shutdown() // after the controllers' last Events
-	}
-	factory := informers.NewSharedInformerFactory(h.cfg.Controllers, 10*time.Minute)
-	inf := factory.Controllers().V1alpha1().WasmControllers()
-	h.lister = inf.Lister()
-	enqueue := func(obj any) {
-		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
-			h.queue.Add(key)
-		}
-	}
-	_, _ = inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    enqueue,
-		UpdateFunc: func(old, obj any) { enqueueOnSpecChange(old, obj, enqueue) },
-		DeleteFunc: enqueue,
-	})
-	factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), inf.Informer().HasSynced) {
-		return
-	}
-	h.removeOrphanedSnapshots()
-	klog.InfoS("Host is running WasmControllers", "targetCluster", h.cfg.Cluster != nil,
-		"maxRunningGuests", h.scheduler.workers, "loadsPerNamespace", h.loads.perNamespace)
-	var workers sync.WaitGroup
-	workers.Go(func() { h.timers.run(ctx) })
-	workers.Go(func() { h.scheduler.run(ctx) })
-	workers.Go(func() { h.reclaimer.run(ctx, h.quiet) })
-	if h.kube != nil {
-		workers.Go(func() { h.recheckAccessOnChange(ctx) })
-	}
-	h.runLoaders(ctx, &workers)
-	<-ctx.Done()
-	h.queue.ShutDown()
-	workers.Wait()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for key, c := range h.controllers {
-		c.snapshotIdle() // so that a restart restores the guests' memory
-		c.stop()
-		delete(h.controllers, key)
-	}
-	if !waitAll(maxStopWait, &h.lingering) {
-		klog.InfoS("Guests that ignored their stop still run; leaving them")
-	}
 }
 
 // enqueueOnSpecChange passes on updates that change the spec (the
@@ -283,8 +239,14 @@ func (h *Host) sync(ctx context.Context, key string) error {
 		return err
 	}
 	h.mu.Lock()
-	h.controllers[key] = c
+	stopping := h.stopping.Load()
+	if !stopping {
+		h.controllers[key] = c
+	}
 	h.mu.Unlock()
+	if stopping { // loaded while the host stopped the others
+		c.stop()
+	}
 	return nil
 }
 

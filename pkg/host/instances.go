@@ -99,9 +99,9 @@ func (c *controller) release(inst *wasmruntime.Instance) {
 }
 
 // suspend takes an instance out of memory, writing its snapshot first if
-// the controller keeps one.
+// the controller keeps one: while it runs, or when the server stops.
 func (c *controller) suspend(inst *wasmruntime.Instance) {
-	if c.snapshotting() && c.ctx.Err() == nil {
+	if c.snapshotting() && (c.ctx.Err() == nil || c.host.stopping.Load()) {
 		c.saveSnapshot(inst)
 	}
 	inst.Close(context.Background())

@@ -29,12 +29,17 @@ func (k InformerKey) String() string {
 }
 
 // InformerPool runs one informer per resource and scope, however many
-// controllers watch it, and stops it when the last one lets go.
+// controllers watch it, and stops it when the last one lets go. Close stops
+// them all and waits for them.
 type InformerPool struct {
 	client dynamic.Interface
+	// running counts the informers' goroutines, released ones included,
+	// until they return.
+	running sync.WaitGroup
 
 	mu        sync.Mutex
 	informers map[InformerKey]*sharedInformer
+	closed    bool
 }
 
 type sharedInformer struct {
@@ -52,6 +57,11 @@ func NewInformerPool(client dynamic.Interface) *InformerPool {
 
 // Acquire returns the informer for key, starting it on first use. Each
 // Acquire must be paired with a Release.
+//
+// # Notes
+//
+//   - After Close, the informer returned is never started: it does not
+//     sync, and waiting for it times out.
 func (p *InformerPool) Acquire(key InformerKey) cache.SharedIndexInformer {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -65,8 +75,11 @@ func (p *InformerPool) Acquire(key InformerKey) cache.SharedIndexInformer {
 	if err := inf.SetTransform(stripManagedFields); err != nil {
 		klog.ErrorS(err, "Setting informer transform", "informer", key)
 	}
+	if p.closed {
+		return inf
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	go inf.RunWithContext(ctx)
+	p.running.Go(func() { inf.RunWithContext(ctx) })
 	p.informers[key] = &sharedInformer{informer: inf, cancel: cancel, refs: 1}
 	klog.V(2).InfoS("Started shared informer", "informer", key)
 	return inf
@@ -98,6 +111,21 @@ func (p *InformerPool) informer(key InformerKey) cache.SharedIndexInformer {
 		return s.informer
 	}
 	return nil
+}
+
+// Close stops every informer, whatever its references, and waits until
+// their goroutines have returned. The pool starts no informer afterwards,
+// and no longer reports its informers in the metrics.
+func (p *InformerPool) Close() {
+	p.mu.Lock()
+	p.closed = true
+	for key, s := range p.informers {
+		s.cancel()
+		delete(p.informers, key)
+	}
+	p.mu.Unlock()
+	pools.Delete(p)
+	p.running.Wait()
 }
 
 // Len returns how many informers run.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -79,4 +80,32 @@ wasm_apiserver_informers 2
 	if pool.Len() != 0 {
 		t.Errorf("informers after the last release = %d, want 0", pool.Len())
 	}
+}
+
+// TestInformerPool_Close: Close stops every informer, those still
+// referenced included, and returns only once their goroutines have; the
+// pool starts none afterwards.
+func TestInformerPool_Close(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	gvr := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+		map[schema.GroupVersionResource]string{gvr: "ConfigMapList"})
+	pool := NewInformerPool(client)
+	all, inA := InformerKey{Resource: gvr}, InformerKey{Resource: gvr, Namespace: "a"}
+	for _, key := range []InformerKey{all, all, inA} {
+		if err := WaitForSync(t.Context(), pool.Acquire(key), 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pool.Release(inA) // stopped, maybe still returning
+
+	pool.Close()
+	if n := pool.Len(); n != 0 {
+		t.Errorf("informers after Close = %d, want 0", n)
+	}
+	late := pool.Acquire(all)
+	if err := WaitForSync(t.Context(), late, 100*time.Millisecond); err == nil {
+		t.Error("an informer acquired after Close synced: it was started")
+	}
+	pool.Release(all)
 }
