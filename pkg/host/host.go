@@ -55,8 +55,9 @@ type Config struct {
 	// LoadsPerNamespace is how many of those one namespace may hold; 0
 	// means DefaultLoadsPerNamespace.
 	LoadsPerNamespace int
-	// Clock drives resyncs, requeues and retries; nil means the real clock.
-	Clock clock.WithTicker
+	// Clock drives resyncs, requeues, retries and the coalesced status
+	// writes; nil means the real clock.
+	Clock clock.WithTickerAndDelayedExecution
 	// SnapshotDir holds the snapshots of suspended guests; empty turns
 	// snapshots off.
 	SnapshotDir string
@@ -88,7 +89,7 @@ type Host struct {
 	scheduler *scheduler
 	// reclaimer collects the garbage of the work once the host is quiet.
 	reclaimer *reclaimer
-	clock     clock.WithTicker
+	clock     clock.WithTickerAndDelayedExecution
 	// authorizer answers, with a short memory, whether a guest's
 	// ServiceAccount may read what it asks the cache for.
 	authorizer *proxy.Authorizer
@@ -264,7 +265,7 @@ func (h *Host) sync(ctx context.Context, key string) error {
 	h.stopController(key)
 	wc = wc.DeepCopy()
 	if wc.Spec.Paused {
-		status := newStatusWriter(h.cfg.Controllers, wc)
+		status := newStatusWriter(h.cfg.Controllers, h.clock, wc)
 		status.update(true, func(s *v1alpha1.WasmControllerStatus) {
 			s.Phase = v1alpha1.PhasePaused
 			s.ObservedGeneration = wc.Generation
