@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/registry/rest"
@@ -139,7 +140,8 @@ func (c completedConfig) runControllers(hook genericapiserver.PostStartHookConte
 	h, err := host.New(host.Config{Runtime: rt, Controllers: loopback, Cluster: c.ExtraConfig.Cluster,
 		MaxRunningGuests: c.ExtraConfig.MaxRunningGuests, Ceilings: c.ExtraConfig.Ceilings, WakeRules: wakeRules, SnapshotDir: filepath.Join(c.ExtraConfig.StateDir, "snapshots"),
 		Modules: modules.FetcherConfig{Store: store, MaxModuleBytes: c.ExtraConfig.Ceilings.ModuleBytes, InsecureRegistries: m.InsecureRegistries,
-			AllowLocalURLHosts: m.AllowLocalURLHosts}})
+			AllowLocalURLHosts: m.AllowLocalURLHosts},
+		CollectGarbage: runtime.GC})
 	if err != nil {
 		_ = rt.Close(context.Background())
 		return err

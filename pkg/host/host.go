@@ -72,6 +72,11 @@ type Config struct {
 	// Store is required. New sets its Cluster to the target cluster, where
 	// ConfigMaps and image pull Secrets are read as the ServiceAccounts.
 	Modules modules.FetcherConfig
+	// CollectGarbage, when set, is called once the host falls quiet after
+	// work with enough garbage on the heap (see reclaimer); nil collects
+	// nothing. The heap is the process's, so whoever owns the process
+	// decides: the server passes runtime.GC.
+	CollectGarbage func()
 }
 
 // Host runs every WasmController the server stores.
@@ -143,7 +148,7 @@ func New(cfg Config) (*Host, error) {
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "wasmcontrollers"}),
-		recorder: &record.FakeRecorder{}, reclaimer: newReclaimer(cfg.Clock), loads: newLoadGate(cfg.LoadsPerNamespace)}
+		recorder: &record.FakeRecorder{}, reclaimer: newReclaimer(cfg.Clock, cfg.CollectGarbage), loads: newLoadGate(cfg.LoadsPerNamespace)}
 	h.syncKey = h.sync
 	h.scheduler.onIdle = h.reclaimer.notifyQuiet
 	if cfg.Cluster != nil {
