@@ -12,6 +12,7 @@ import (
 	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	restclient "k8s.io/client-go/rest"
+	"k8s.io/component-base/metrics"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/validation"
@@ -87,6 +88,10 @@ func (cfg *Config) Complete() CompletedConfig {
 
 // New builds the server and installs the controllers.wasm.io API group.
 func (c completedConfig) New() (*Server, error) {
+	// The metrics of the host and the parts it runs, served at /metrics
+	// with the generic server's.
+	reg := metrics.NewKubeRegistry()
+	serveMetrics(c.GenericConfig.Config, reg)
 	generic, err := c.GenericConfig.New("wasm-apiserver", genericapiserver.NewEmptyDelegate())
 	if err != nil {
 		return nil, fmt.Errorf("building generic API server: %w", err)
@@ -110,7 +115,7 @@ func (c completedConfig) New() (*Server, error) {
 		return nil, fmt.Errorf("installing API group %s: %w", controllers.GroupName, err)
 	}
 	if c.ExtraConfig.RunControllers {
-		run := func(hook genericapiserver.PostStartHookContext) error { return c.runControllers(hook, wakeRules) }
+		run := func(hook genericapiserver.PostStartHookContext) error { return c.runControllers(hook, wakeRules, reg) }
 		if err := generic.AddPostStartHook("run-wasm-controllers", run); err != nil {
 			return nil, err
 		}
@@ -120,8 +125,9 @@ func (c completedConfig) New() (*Server, error) {
 
 // runControllers starts the host that runs every WasmController once the
 // server serves, and stops it with the server. The host compiles wake rules
-// with wakeRules, the compiler admission checks them with.
-func (c completedConfig) runControllers(hook genericapiserver.PostStartHookContext, wakeRules *wakerule.Compiler) error {
+// with wakeRules, the compiler admission checks them with, and registers its
+// metrics on reg.
+func (c completedConfig) runControllers(hook genericapiserver.PostStartHookContext, wakeRules *wakerule.Compiler, reg metrics.KubeRegistry) error {
 	rt, err := wasmruntime.New(hook, wasmruntime.Config{CacheDir: filepath.Join(c.ExtraConfig.StateDir, "compilation-cache"),
 		CompiledBudgetBytes: c.ExtraConfig.CompiledModuleBudget})
 	if err != nil {
@@ -141,7 +147,7 @@ func (c completedConfig) runControllers(hook genericapiserver.PostStartHookConte
 		MaxRunningGuests: c.ExtraConfig.MaxRunningGuests, Ceilings: c.ExtraConfig.Ceilings, WakeRules: wakeRules, SnapshotDir: filepath.Join(c.ExtraConfig.StateDir, "snapshots"),
 		Modules: modules.FetcherConfig{Store: store, MaxModuleBytes: c.ExtraConfig.Ceilings.ModuleBytes, InsecureRegistries: m.InsecureRegistries,
 			AllowLocalURLHosts: m.AllowLocalURLHosts},
-		CollectGarbage: runtime.GC})
+		Metrics: reg, CollectGarbage: runtime.GC})
 	if err != nil {
 		_ = rt.Close(context.Background())
 		return err
@@ -149,7 +155,6 @@ func (c completedConfig) runControllers(hook genericapiserver.PostStartHookConte
 	go func() {
 		h.Run(hook)
 		_ = rt.Close(context.Background())
-		store.Close()
 	}()
 	return nil
 }

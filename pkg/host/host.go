@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/component-base/metrics"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
@@ -71,7 +72,13 @@ type Config struct {
 	// Modules says how modules are fetched and where they are stored; its
 	// Store is required. New sets its Cluster to the target cluster, where
 	// ConfigMaps and image pull Secrets are read as the ServiceAccounts.
+	// New sets its Metrics.
 	Modules modules.FetcherConfig
+	// Metrics is the registry the host registers its metrics on, with those
+	// of the guests' caches and requests and of the module store and
+	// fetches; the server serves it. nil keeps them on a registry of the
+	// host's own, which nobody serves.
+	Metrics metrics.KubeRegistry
 	// CollectGarbage, when set, is called once the host falls quiet after
 	// work with enough garbage on the heap (see reclaimer); nil collects
 	// nothing. The heap is the process's, so whoever owns the process
@@ -95,6 +102,9 @@ type Host struct {
 	// reclaimer collects the garbage of the work once the host is quiet.
 	reclaimer *reclaimer
 	clock     clock.WithTickerAndDelayedExecution
+	// metrics count the host's work; guestRequests the guests' requests.
+	metrics       *hostMetrics
+	guestRequests *proxy.Metrics
 	// authorizer answers, with a short memory, whether a guest's
 	// ServiceAccount may read what it asks the cache for.
 	authorizer *proxy.Authorizer
@@ -171,6 +181,9 @@ func New(cfg Config) (*Host, error) {
 		h.recorder = h.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "wasm-apiserver"})
 	}
 	cfg.Modules.Cluster = cfg.Cluster
+	if cfg.Modules.Metrics, err = h.registerMetrics(cfg.Metrics); err != nil {
+		return nil, err
+	}
 	h.fetcher = modules.NewFetcher(cfg.Modules)
 	return h, nil
 }
@@ -255,7 +268,8 @@ func (h *Host) sync(ctx context.Context, key string) error {
 		h.noteRefusal(key, nil)
 		h.stopController(key)
 		h.removeSnapshots(ns, name)
-		forgetMetrics(key)
+		h.metrics.forget(key)
+		h.guestRequests.ForgetController(key)
 		return nil
 	}
 	if err != nil {

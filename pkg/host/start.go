@@ -148,7 +148,7 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 	}
 	// The subscriptions hold the informers the view reads until c stops.
 	c.instanceCfg.API = proxy.NewCacheView(klog.KObj(wc).String(), proxy.ServiceAccountUser(wc.Namespace, wc.Spec.ServiceAccountName),
-		cached, h.informers, h.authorizer, apiServer)
+		cached, h.informers, h.authorizer, apiServer, h.guestRequests)
 
 	status.start(c.ctx)
 	c.scheduleResync()
@@ -158,8 +158,6 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 		s.ObservedGeneration = wc.Generation
 		s.LastError = ""
 	})
-	c.counted = true
-	guestsSuspended.Inc()
 	h.scheduler.start(c)
 	status.setCondition(wc.Generation, v1alpha1.ConditionReady, true, "Running", "the controller wakes on its events")
 	h.event(wc, "Normal", "Loaded", fmt.Sprintf("module %s loaded, %d watches", module.Digest, len(c.watches)))

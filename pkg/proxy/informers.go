@@ -41,13 +41,13 @@ type sharedInformer struct {
 	informer cache.SharedIndexInformer
 	cancel   context.CancelFunc
 	refs     int
+	// size counts what the cache holds, for metrics.
+	size cacheSize
 }
 
 // NewInformerPool returns a pool that watches through client.
 func NewInformerPool(client dynamic.Interface) *InformerPool {
-	p := &InformerPool{client: client, informers: map[InformerKey]*sharedInformer{}}
-	pools.Store(p, struct{}{})
-	return p
+	return &InformerPool{client: client, informers: map[InformerKey]*sharedInformer{}}
 }
 
 // Acquire returns the informer for key, starting it on first use. Each
@@ -65,9 +65,14 @@ func (p *InformerPool) Acquire(key InformerKey) cache.SharedIndexInformer {
 	if err := inf.SetTransform(stripManagedFields); err != nil {
 		klog.ErrorS(err, "Setting informer transform", "informer", key)
 	}
+	s := &sharedInformer{informer: inf, refs: 1}
+	if _, err := inf.AddEventHandler(&s.size); err != nil {
+		klog.ErrorS(err, "Counting the informer's cache", "informer", key)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
 	go inf.RunWithContext(ctx)
-	p.informers[key] = &sharedInformer{informer: inf, cancel: cancel, refs: 1}
+	p.informers[key] = s
 	klog.V(2).InfoS("Started shared informer", "informer", key)
 	return inf
 }
