@@ -9,6 +9,7 @@ import (
 	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	restclient "k8s.io/client-go/rest"
+	"k8s.io/component-base/metrics"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/validation"
@@ -84,6 +85,10 @@ func (cfg *Config) Complete() CompletedConfig {
 // serves; the server starts them once it serves and stops them before it
 // stops serving.
 func (c completedConfig) New() (*Server, error) {
+	// The metrics of the host and the parts it runs, served at /metrics
+	// with the generic server's.
+	reg := metrics.NewKubeRegistry()
+	serveMetrics(c.GenericConfig.Config, reg)
 	// One compiler checks wake rules at admission and compiles them in the
 	// host, so both agree on what a rule may use.
 	wakeRules, err := wakerule.NewCompiler(nil)
@@ -92,7 +97,7 @@ func (c completedConfig) New() (*Server, error) {
 	}
 	var running *controllerHost
 	if c.ExtraConfig.RunControllers {
-		if running, err = c.newControllerHost(wakeRules); err != nil {
+		if running, err = c.newControllerHost(wakeRules, reg); err != nil {
 			return nil, err
 		}
 	}

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+
+	"k8s.io/component-base/metrics"
 
 	clientset "github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/host"
@@ -25,13 +28,14 @@ type controllerHost struct {
 
 // newControllerHost builds the runtime, the store and the host on the
 // state directory, which it creates; the host compiles wake rules with
-// wakeRules, the compiler admission checks them with.
+// wakeRules, the compiler admission checks them with, and registers its
+// metrics on reg.
 //
 // # Errors
 //
 // A state directory that cannot be used, or a config without a loopback
 // client, fails here; what was built is closed again.
-func (c completedConfig) newControllerHost(wakeRules *wakerule.Compiler) (*controllerHost, error) {
+func (c completedConfig) newControllerHost(wakeRules *wakerule.Compiler, reg metrics.KubeRegistry) (*controllerHost, error) {
 	x := c.ExtraConfig
 	if c.GenericConfig.LoopbackClientConfig == nil {
 		return nil, errors.New("running controllers needs the server's loopback client config")
@@ -61,14 +65,14 @@ func (c completedConfig) newControllerHost(wakeRules *wakerule.Compiler) (*contr
 			return wasm, nil
 		}})
 	if err != nil {
-		store.Close()
 		return nil, fmt.Errorf("state directory[%s]: %w", x.StateDir, err)
 	}
 	ch := &controllerHost{runtime: rt, store: store}
 	ch.host, err = host.New(host.Config{Runtime: rt, Controllers: loopback, Cluster: x.Cluster,
 		MaxRunningGuests: x.MaxRunningGuests, Ceilings: x.Ceilings, WakeRules: wakeRules, SnapshotDir: snapshots,
 		Modules: modules.FetcherConfig{Store: store, MaxModuleBytes: x.Ceilings.ModuleBytes,
-			InsecureRegistries: x.Modules.InsecureRegistries, AllowLocalURLHosts: x.Modules.AllowLocalURLHosts}})
+			InsecureRegistries: x.Modules.InsecureRegistries, AllowLocalURLHosts: x.Modules.AllowLocalURLHosts},
+		Metrics: reg, CollectGarbage: runtime.GC})
 	if err != nil {
 		ch.close()
 		return nil, err
@@ -76,8 +80,8 @@ func (c completedConfig) newControllerHost(wakeRules *wakerule.Compiler) (*contr
 	return ch, nil
 }
 
-// close releases the runtime and the store, once the host no longer runs.
+// close releases the runtime, once the host no longer runs; the store
+// holds nothing to release.
 func (ch *controllerHost) close() {
 	_ = ch.runtime.Close(context.Background())
-	ch.store.Close()
 }

@@ -69,8 +69,6 @@ type controller struct {
 
 	residentMu sync.Mutex
 	resident   map[*wasmruntime.Instance]struct{} // every open instance, idle or busy
-	active     bool                               // some instance is resident, as last reported
-	counted    bool                               // loaded: counted in the guest gauges
 	lastActive time.Time                          // when a reconcile last finished
 	policy     suspendPolicy                      // when idle instances leave memory
 	wakes      atomic.Int64
@@ -102,7 +100,7 @@ func newController(h *Host, wc *v1alpha1.WasmController, module *wasmruntime.Mod
 		ctx:       ctx, cancel: cancel}
 	c.run = c.reconcile
 	c.policy = newSuspendPolicy(wc.Spec.Suspend, func() (time.Time, bool) { return h.timers.next(c) })
-	c.rules = newRuleCounters(c.name)
+	c.rules = h.metrics.ruleCounters(c.name)
 	env := map[string]string{}
 	for _, e := range wc.Spec.Env {
 		env[e.Name] = e.Value
@@ -278,14 +276,12 @@ func (c *controller) process(key wakeKey) {
 	if r, ok := c.reasons.LoadAndDelete(key); ok {
 		reason = r.(string)
 	}
-	runningGuests.Inc()
 	res, err := c.run(c.ctx, key, reason)
-	runningGuests.Dec()
 	if c.ctx.Err() != nil {
 		return // stopped while it ran: nothing to report
 	}
 	wakes := c.wakes.Add(1)
-	wakesTotal.WithLabelValues(c.name, reason).Inc()
+	c.host.metrics.woke(c.name, reason)
 	now := metav1.NewTime(c.host.clock.Now())
 	var failures int64
 	lastError := ""

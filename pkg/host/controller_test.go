@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned/fake"
@@ -18,7 +19,7 @@ import (
 // row of any kind, with the last error; True again after a success.
 func TestController_ReportGuestHealth(t *testing.T) {
 	wc := &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", Generation: 2}}
-	c := &controller{wc: wc, status: newStatusWriter(fake.NewSimpleClientset(wc), wc)}
+	c := &controller{wc: wc, status: newStatusWriter(fake.NewSimpleClientset(wc), clock.RealClock{}, wc)}
 	ready := func() *metav1.Condition {
 		c.status.mu.Lock()
 		defer c.status.mu.Unlock()

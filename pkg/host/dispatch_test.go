@@ -19,6 +19,7 @@ import (
 	apiwatch "k8s.io/apimachinery/pkg/watch"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
@@ -37,7 +38,7 @@ var (
 func testController(tb testing.TB, h *Host, name string) *controller {
 	tb.Helper()
 	wc := &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, Generation: 1}}
-	c := newController(h, wc, nil, newStatusWriter(fake.NewSimpleClientset(wc), wc))
+	c := newController(h, wc, nil, newStatusWriter(fake.NewSimpleClientset(wc), clock.RealClock{}, wc))
 	tb.Cleanup(c.cancel)
 	return c
 }

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/component-base/metrics"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
@@ -54,8 +55,9 @@ type Config struct {
 	// LoadsPerNamespace is how many of those one namespace may hold; 0
 	// means DefaultLoadsPerNamespace.
 	LoadsPerNamespace int
-	// Clock drives resyncs, requeues and retries; nil means the real clock.
-	Clock clock.WithTicker
+	// Clock drives resyncs, requeues, retries and the coalesced status
+	// writes; nil means the real clock.
+	Clock clock.WithTickerAndDelayedExecution
 	// SnapshotDir holds the snapshots of suspended guests; empty turns
 	// snapshots off.
 	SnapshotDir string
@@ -69,7 +71,18 @@ type Config struct {
 	// Modules says how modules are fetched and where they are stored; its
 	// Store is required. New sets its Cluster to the target cluster, where
 	// ConfigMaps and image pull Secrets are read as the ServiceAccounts.
+	// New sets its Metrics.
 	Modules modules.FetcherConfig
+	// Metrics is the registry the host registers its metrics on, with those
+	// of the guests' caches and requests and of the module store and
+	// fetches; the server serves it. nil keeps them on a registry of the
+	// host's own, which nobody serves.
+	Metrics metrics.KubeRegistry
+	// CollectGarbage, when set, is called once the host falls quiet after
+	// work with enough garbage on the heap (see reclaimer); nil collects
+	// nothing. The heap is the process's, so whoever owns the process
+	// decides: the server passes runtime.GC.
+	CollectGarbage func()
 }
 
 // Host runs every WasmController the server stores.
@@ -87,7 +100,10 @@ type Host struct {
 	scheduler *scheduler
 	// reclaimer collects the garbage of the work once the host is quiet.
 	reclaimer *reclaimer
-	clock     clock.WithTicker
+	clock     clock.WithTickerAndDelayedExecution
+	// metrics count the host's work; guestRequests the guests' requests.
+	metrics       *hostMetrics
+	guestRequests *proxy.Metrics
 	// authorizer answers, with a short memory, whether a guest's
 	// ServiceAccount may read what it asks the cache for.
 	authorizer *proxy.Authorizer
@@ -148,7 +164,7 @@ func New(cfg Config) (*Host, error) {
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "wasmcontrollers"}),
-		recorder: &record.FakeRecorder{}, reclaimer: newReclaimer(cfg.Clock), loads: newLoadGate(cfg.LoadsPerNamespace)}
+		recorder: &record.FakeRecorder{}, reclaimer: newReclaimer(cfg.Clock, cfg.CollectGarbage), loads: newLoadGate(cfg.LoadsPerNamespace)}
 	h.syncKey = h.sync
 	h.scheduler.onIdle = h.reclaimer.notifyQuiet
 	if cfg.Cluster != nil {
@@ -171,6 +187,9 @@ func New(cfg Config) (*Host, error) {
 		h.recorder = h.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "wasm-apiserver"})
 	}
 	cfg.Modules.Cluster = cfg.Cluster
+	if cfg.Modules.Metrics, err = h.registerMetrics(cfg.Metrics); err != nil {
+		return nil, err
+	}
 	h.fetcher = modules.NewFetcher(cfg.Modules)
 	return h, nil
 }
@@ -205,7 +224,8 @@ func (h *Host) sync(ctx context.Context, key string) error {
 		h.noteRefusal(key, nil)
 		h.stopController(key)
 		h.removeSnapshots(ns, name)
-		forgetMetrics(key)
+		h.metrics.forget(key)
+		h.guestRequests.ForgetController(key)
 		return nil
 	}
 	if err != nil {
@@ -220,7 +240,7 @@ func (h *Host) sync(ctx context.Context, key string) error {
 	h.stopController(key)
 	wc = wc.DeepCopy()
 	if wc.Spec.Paused {
-		status := newStatusWriter(h.cfg.Controllers, wc)
+		status := newStatusWriter(h.cfg.Controllers, h.clock, wc)
 		status.update(true, func(s *v1alpha1.WasmControllerStatus) {
 			s.Phase = v1alpha1.PhasePaused
 			s.ObservedGeneration = wc.Generation

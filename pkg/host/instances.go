@@ -62,7 +62,7 @@ func (c *controller) resume(ctx context.Context) (*wasmruntime.Instance, error) 
 		}
 		took := time.Since(start)
 		c.policy.resumed(took)
-		resumeDuration.WithLabelValues("init").Observe(took.Seconds())
+		c.host.metrics.resumed("init", took)
 	}
 	c.residentMu.Lock()
 	c.resident[inst] = struct{}{}
@@ -159,15 +159,7 @@ func (c *controller) residentCount() int {
 // residentChanged reports the phase, Active while an instance is resident
 // and Suspended otherwise, and the memory held, with the coalesced status.
 func (c *controller) residentChanged() {
-	c.residentMu.Lock()
-	active := len(c.resident) > 0
-	changed := active != c.active
-	c.active = active
-	c.residentMu.Unlock()
-	if changed {
-		guestsActive.Add(boolSign(active))
-		guestsSuspended.Add(-boolSign(active))
-	}
+	active := c.residentCount() > 0
 	memory := c.memoryBytes()
 	c.status.update(false, func(s *v1alpha1.WasmControllerStatus) {
 		if s.Phase == v1alpha1.PhaseActive || s.Phase == v1alpha1.PhaseSuspended {
@@ -182,13 +174,6 @@ func phaseOf(active bool) v1alpha1.Phase {
 		return v1alpha1.PhaseActive
 	}
 	return v1alpha1.PhaseSuspended
-}
-
-func boolSign(b bool) float64 {
-	if b {
-		return 1
-	}
-	return -1
 }
 
 // memoryBytes is the linear memory of the controller's open instances.

@@ -19,7 +19,7 @@ import (
 // order as its loads end.
 func TestHost_LoadsAreFairAcrossNamespaces(t *testing.T) {
 	clock := clocktesting.NewFakeClock(time.Unix(1700000000, 0))
-	h := &Host{cfg: Config{Loaders: 3, LoadsPerNamespace: 2}, loads: newLoadGate(2), reclaimer: newReclaimer(clock), scheduler: newScheduler(1),
+	h := &Host{cfg: Config{Loaders: 3, LoadsPerNamespace: 2}, loads: newLoadGate(2), reclaimer: newReclaimer(clock, nil), scheduler: newScheduler(1),
 		queue: workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]())}
 	var (
 		mu              sync.Mutex

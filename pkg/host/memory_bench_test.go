@@ -126,7 +126,7 @@ func benchController(b *testing.B, h *Host, m *wasmruntime.Module, compiler *wak
 		Spec: v1alpha1.WasmControllerSpec{Suspend: v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendNever},
 			Limits: v1alpha1.Limits{Memory: &memory, MaxConcurrentReconciles: 1}},
 	}
-	c := newController(h, wc, m, newStatusWriter(nil, wc))
+	c := newController(h, wc, m, newStatusWriter(nil, h.clock, wc))
 	w, err := compileWatch(0, &v1alpha1.Watch{WakeWhen: "object.data.x != oldObject.data.x"}, configMaps, true, compiler)
 	if err != nil {
 		b.Fatal(err)

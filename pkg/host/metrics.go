@@ -1,73 +1,96 @@
 package host
 
 import (
+	"time"
+
 	"k8s.io/component-base/metrics"
-	"k8s.io/component-base/metrics/legacyregistry"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
-	"github.com/wasm-apiserver/wasm-apiserver/pkg/proxy"
 )
 
-var (
-	wakesTotal = metrics.NewCounterVec(&metrics.CounterOpts{
-		Namespace:      "wasm_apiserver",
-		Name:           "wakes_total",
-		Help:           "Reconciles run, by controller and by what woke them: event, resync, requeue or retry.",
-		StabilityLevel: metrics.ALPHA,
-	}, []string{"controller", "reason"})
-
-	wakeRuleEvaluations = metrics.NewCounterVec(&metrics.CounterOpts{
-		Namespace: "wasm_apiserver",
-		Name:      "wake_rule_evaluations_total",
-		Help: "Events evaluated against a watch's wake rules, by controller and result: wake, skip (wakeWhen " +
-			"returned false) or error (an evaluation error or the cost limit; nothing woken).",
-		StabilityLevel: metrics.ALPHA,
-	}, []string{"controller", "result"})
-
-	runningGuests = metrics.NewGauge(&metrics.GaugeOpts{
-		Namespace:      "wasm_apiserver",
-		Name:           "running_guests",
-		Help:           "Reconciles running now, across every controller; at most --max-running-guests.",
-		StabilityLevel: metrics.ALPHA,
-	})
-
-	guestsActive = metrics.NewGauge(&metrics.GaugeOpts{
-		Namespace:      "wasm_apiserver",
-		Name:           "guests_active",
-		Help:           "Loaded controllers with a guest instance resident in memory.",
-		StabilityLevel: metrics.ALPHA,
-	})
-
-	guestsSuspended = metrics.NewGauge(&metrics.GaugeOpts{
-		Namespace:      "wasm_apiserver",
-		Name:           "guests_suspended",
-		Help:           "Loaded controllers with no guest instance in memory, waiting for their next wake.",
-		StabilityLevel: metrics.ALPHA,
-	})
-
-	resumeDuration = metrics.NewHistogramVec(&metrics.HistogramOpts{
-		Namespace:      "wasm_apiserver",
-		Name:           "resume_duration_seconds",
-		Help:           "Time to resume a suspended guest, by how: init (a fresh instance runs its initialization) or snapshot (restored).",
-		Buckets:        []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1},
-		StabilityLevel: metrics.ALPHA,
-	}, []string{"from"})
-
-	snapshotDuration = metrics.NewHistogram(&metrics.HistogramOpts{
-		Namespace:      "wasm_apiserver",
-		Name:           "snapshot_duration_seconds",
-		Help:           "Time to write a suspended guest's snapshot to the state directory.",
-		Buckets:        []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1},
-		StabilityLevel: metrics.ALPHA,
-	})
-
-	pendingTimers = metrics.NewGauge(&metrics.GaugeOpts{
-		Namespace:      "wasm_apiserver",
-		Name:           "pending_timers",
-		Help:           "Host-side timers (resyncs, requeues, retries) waiting to fire.",
-		StabilityLevel: metrics.ALPHA,
-	})
+// Results of a wake rule evaluation: the label result of
+// wake_rule_evaluations_total.
+const (
+	ruleWake  = "wake"
+	ruleSkip  = "skip"
+	ruleError = "error"
 )
+
+// durationBuckets are the buckets of resume and snapshot times, in seconds.
+func durationBuckets() []float64 {
+	return []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1}
+}
+
+// hostMetrics are what the host counts and times as it works. What it
+// holds now (guests, running reconciles, timers) is read from its state
+// when scraped, by a stateCollector. A nil *hostMetrics counts nothing.
+type hostMetrics struct {
+	wakes           *metrics.CounterVec
+	ruleEvaluations *metrics.CounterVec
+	resume          *metrics.HistogramVec
+	snapshot        *metrics.Histogram
+}
+
+// newHostMetrics returns the host's counters and histograms registered on
+// reg.
+func newHostMetrics(reg metrics.KubeRegistry) (*hostMetrics, error) {
+	m := &hostMetrics{
+		wakes: metrics.NewCounterVec(&metrics.CounterOpts{
+			Namespace:      "wasm_apiserver",
+			Name:           "wakes_total",
+			Help:           "Reconciles run, by controller and by what woke them: event, resync, requeue or retry.",
+			StabilityLevel: metrics.ALPHA,
+		}, []string{"controller", "reason"}),
+		ruleEvaluations: metrics.NewCounterVec(&metrics.CounterOpts{
+			Namespace: "wasm_apiserver",
+			Name:      "wake_rule_evaluations_total",
+			Help: "Events evaluated against a watch's wake rules, by controller and result: wake, skip (wakeWhen " +
+				"returned false) or error (an evaluation error or the cost limit; nothing woken).",
+			StabilityLevel: metrics.ALPHA,
+		}, []string{"controller", "result"}),
+		resume: metrics.NewHistogramVec(&metrics.HistogramOpts{
+			Namespace:      "wasm_apiserver",
+			Name:           "resume_duration_seconds",
+			Help:           "Time to resume a suspended guest, by how: init (a fresh instance runs its initialization) or snapshot (restored).",
+			Buckets:        durationBuckets(),
+			StabilityLevel: metrics.ALPHA,
+		}, []string{"from"}),
+		snapshot: metrics.NewHistogram(&metrics.HistogramOpts{
+			Namespace:      "wasm_apiserver",
+			Name:           "snapshot_duration_seconds",
+			Help:           "Time to write a suspended guest's snapshot to the state directory.",
+			Buckets:        durationBuckets(),
+			StabilityLevel: metrics.ALPHA,
+		}),
+	}
+	for _, r := range []metrics.Registerable{m.wakes, m.ruleEvaluations, m.resume, m.snapshot} {
+		if err := reg.Register(r); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// woke counts a reconcile of controller for reason.
+func (m *hostMetrics) woke(controller, reason string) {
+	if m != nil {
+		m.wakes.WithLabelValues(controller, reason).Inc()
+	}
+}
+
+// resumed times a guest's resume, from "init" or "snapshot".
+func (m *hostMetrics) resumed(from string, took time.Duration) {
+	if m != nil {
+		m.resume.WithLabelValues(from).Observe(took.Seconds())
+	}
+}
+
+// snapshotted times the write of a snapshot.
+func (m *hostMetrics) snapshotted(took time.Duration) {
+	if m != nil {
+		m.snapshot.Observe(took.Seconds())
+	}
+}
 
 // ruleCounters are a controller's wake rule evaluation counters, looked up
 // once rather than on every event.
@@ -75,27 +98,34 @@ type ruleCounters struct {
 	wake, skip, failed metrics.CounterMetric
 }
 
-func newRuleCounters(controller string) ruleCounters {
+// ruleCounters returns controller's wake rule evaluation counters.
+func (m *hostMetrics) ruleCounters(controller string) ruleCounters {
+	if m == nil {
+		return ruleCounters{wake: noCount{}, skip: noCount{}, failed: noCount{}}
+	}
 	return ruleCounters{
-		wake:   wakeRuleEvaluations.WithLabelValues(controller, "wake"),
-		skip:   wakeRuleEvaluations.WithLabelValues(controller, "skip"),
-		failed: wakeRuleEvaluations.WithLabelValues(controller, "error"),
+		wake:   m.ruleEvaluations.WithLabelValues(controller, ruleWake),
+		skip:   m.ruleEvaluations.WithLabelValues(controller, ruleSkip),
+		failed: m.ruleEvaluations.WithLabelValues(controller, ruleError),
 	}
 }
 
-// forgetMetrics drops the series of a deleted WasmController, so that
+// forget drops the series of a deleted WasmController, so that
 // controllers coming and going do not grow /metrics without end.
-func forgetMetrics(controller string) {
+func (m *hostMetrics) forget(controller string) {
+	if m == nil {
+		return
+	}
 	for _, reason := range []string{abi.ReasonEvent, abi.ReasonResync, abi.ReasonRequeue, abi.ReasonRetry} {
-		wakesTotal.Delete(map[string]string{"controller": controller, "reason": reason})
+		m.wakes.Delete(map[string]string{"controller": controller, "reason": reason})
 	}
-	for _, result := range []string{"wake", "skip", "error"} {
-		wakeRuleEvaluations.Delete(map[string]string{"controller": controller, "result": result})
+	for _, result := range []string{ruleWake, ruleSkip, ruleError} {
+		m.ruleEvaluations.Delete(map[string]string{"controller": controller, "result": result})
 	}
-	proxy.ForgetController(controller)
 }
 
-func init() {
-	legacyregistry.MustRegister(wakesTotal, wakeRuleEvaluations, runningGuests, guestsActive, guestsSuspended,
-		resumeDuration, snapshotDuration, pendingTimers)
-}
+// noCount is a counter that counts nothing.
+type noCount struct{}
+
+func (noCount) Inc()        {}
+func (noCount) Add(float64) {}

@@ -2,7 +2,6 @@ package host
 
 import (
 	"context"
-	"runtime"
 	"runtime/metrics"
 	"time"
 
@@ -27,9 +26,13 @@ const (
 // collection once the work has stopped lets the runtime give it back.
 // (Guests' linear memory is not on the Go heap: it goes back to the OS when
 // an instance closes.)
+//
+// A collection is process-wide, so the reclaimer does not decide to make
+// one on its own: it is given collect by whoever owns the process (the
+// server passes runtime.GC), and without it does nothing.
 type reclaimer struct {
 	clock clock.WithTicker
-	// collect runs a garbage collection: collectGarbage but in tests.
+	// collect runs a garbage collection; nil turns the reclaimer off.
 	collect func()
 	// heap returns the bytes of heap objects, live or not yet collected,
 	// and the live bytes the last collection found: readHeap but in tests.
@@ -38,11 +41,10 @@ type reclaimer struct {
 	quiet chan struct{}
 }
 
-func newReclaimer(c clock.WithTicker) *reclaimer {
-	return &reclaimer{clock: c, collect: collectGarbage, heap: readHeap, quiet: make(chan struct{}, 1)}
+// newReclaimer returns a reclaimer that runs collect; nil collects nothing.
+func newReclaimer(c clock.WithTicker, collect func()) *reclaimer {
+	return &reclaimer{clock: c, collect: collect, heap: readHeap, quiet: make(chan struct{}, 1)}
 }
-
-func collectGarbage() { runtime.GC() }
 
 // notifyQuiet tells the reclaimer that some work (a load, a reconcile) ended
 // and the host may have fallen quiet.
@@ -55,8 +57,11 @@ func (r *reclaimer) notifyQuiet() {
 
 // run collects, each time the host falls quiet, once it has stayed quiet
 // for quietPeriod, when the heap holds enough garbage. idle says whether
-// the host is still quiet.
+// the host is still quiet. Without collect, it returns at once.
 func (r *reclaimer) run(ctx context.Context, idle func() bool) {
+	if r.collect == nil {
+		return
+	}
 	for {
 		select {
 		case <-ctx.Done():

@@ -24,10 +24,9 @@ func TestReclaimer_Run(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-			r := newReclaimer(clock)
-			r.heap = func() (uint64, uint64) { return tt.objects, tt.live }
 			var collected, checked atomic.Int32
-			r.collect = func() { collected.Add(1) }
+			r := newReclaimer(clock, func() { collected.Add(1) })
+			r.heap = func() (uint64, uint64) { return tt.objects, tt.live }
 			ctx, cancel := context.WithCancel(t.Context())
 			done := make(chan struct{})
 			go func() {
@@ -62,5 +61,22 @@ func poll(t *testing.T, cond func() bool) {
 		func(context.Context) (bool, error) { return cond(), nil })
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReclaimer_WithoutCollect: a host not given a collection to run
+// collects nothing and keeps no goroutine for it.
+func TestReclaimer_WithoutCollect(t *testing.T) {
+	r := newReclaimer(clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), nil)
+	r.notifyQuiet()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.run(t.Context(), func() bool { return true })
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reclaimer runs without a collection to make")
 	}
 }

@@ -181,3 +181,10 @@ func (s *scheduler) idle() bool {
 	defer s.mu.Unlock()
 	return s.running == 0 && len(s.ready) == 0
 }
+
+// runningCount returns how many reconciles run now.
+func (s *scheduler) runningCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.running
+}

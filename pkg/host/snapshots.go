@@ -91,7 +91,7 @@ func (c *controller) saveSnapshot(inst *wasmruntime.Instance) {
 		c.snapshotFailed(path, err)
 		return
 	}
-	snapshotDuration.Observe(time.Since(start).Seconds())
+	c.host.metrics.snapshotted(time.Since(start))
 	c.host.snapshots.fresh(path)
 	c.status.setCondition(c.wc.Generation, ConditionSnapshotted, true, "Saved", "the guest's memory is kept while it is suspended")
 	c.status.update(false, func(s *v1alpha1.WasmControllerStatus) { s.SnapshotBytes = n })
@@ -135,7 +135,7 @@ func (c *controller) restoreSnapshot(ctx context.Context, cfg wasmruntime.Instan
 	case err == nil:
 		took := time.Since(start)
 		c.policy.resumed(took)
-		resumeDuration.WithLabelValues("snapshot").Observe(took.Seconds())
+		c.host.metrics.resumed("snapshot", took)
 		return inst
 	case errors.Is(err, os.ErrNotExist):
 		return nil

@@ -58,7 +58,7 @@ func counterController(t *testing.T, h *Host, m *wasmruntime.Module, generation 
 		Spec: v1alpha1.WasmControllerSpec{Suspend: suspend, Limits: v1alpha1.Limits{Memory: &memory,
 			ReconcileTimeout: &metav1.Duration{Duration: 30 * time.Second}, MaxConcurrentReconciles: 3}},
 	}
-	c := newController(h, wc, m, newStatusWriter(fake.NewSimpleClientset(wc), wc))
+	c := newController(h, wc, m, newStatusWriter(fake.NewSimpleClientset(wc), h.clock, wc))
 	c.removeOtherSnapshots()
 	t.Cleanup(c.cancel)
 	return c

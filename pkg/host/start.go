@@ -30,7 +30,7 @@ const (
 // start loads a WasmController and runs it. A failure is reported in its
 // status; the returned error says whether to retry.
 func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*controller, error) {
-	status := newStatusWriter(h.cfg.Controllers, wc)
+	status := newStatusWriter(h.cfg.Controllers, h.clock, wc)
 	fail := func(condition, reason string, err error) error {
 		msg := err.Error()
 		status.update(true, func(s *v1alpha1.WasmControllerStatus) {
@@ -148,7 +148,7 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 	}
 	// The subscriptions hold the informers the view reads until c stops.
 	c.instanceCfg.API = proxy.NewCacheView(klog.KObj(wc).String(), proxy.ServiceAccountUser(wc.Namespace, wc.Spec.ServiceAccountName),
-		cached, h.informers, h.authorizer, apiServer)
+		cached, h.informers, h.authorizer, apiServer, h.guestRequests)
 
 	status.start(c.ctx)
 	c.scheduleResync()
@@ -160,8 +160,6 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 		s.LastError = ""
 		s.MemoryBytes, s.Wakes = 0, 0
 	})
-	c.counted = true
-	guestsSuspended.Inc()
 	h.scheduler.start(c)
 	status.setCondition(wc.Generation, v1alpha1.ConditionReady, true, "Running", "the controller wakes on its events")
 	h.event(wc, "Normal", "Loaded", fmt.Sprintf("module %s loaded, %d watches", module.Digest, len(c.watches)))

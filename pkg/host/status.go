@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
 	clientset "github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned"
@@ -36,7 +37,9 @@ const statusFlushInterval = 2 * time.Second
 // load, so that count restarts at every load, a restart of the process
 // included.
 type statusWriter struct {
-	client    clientset.Interface
+	client clientset.Interface
+	// clock times the coalesced writes.
+	clock     clock.WithDelayedExecution
 	namespace string
 	name      string
 	uid       types.UID
@@ -65,10 +68,16 @@ type statusWriter struct {
 }
 
 // newStatusWriter returns a writer for wc, the object of that UID, starting
-// from its status.
-func newStatusWriter(client clientset.Interface, wc *v1alpha1.WasmController) *statusWriter {
-	return &statusWriter{client: client, namespace: wc.Namespace, name: wc.Name, uid: wc.UID,
+// from its status, that coalesces writes on clk.
+func newStatusWriter(client clientset.Interface, clk clock.WithDelayedExecution, wc *v1alpha1.WasmController) *statusWriter {
+	return &statusWriter{client: client, clock: clk, namespace: wc.Namespace, name: wc.Name, uid: wc.UID,
 		status: *wc.Status.DeepCopy()}
+}
+
+// flushLater asks for a write statusFlushInterval from now. The timer
+// belongs to the clock: no goroutine waits for it.
+func (w *statusWriter) flushLater() {
+	w.clock.AfterFunc(statusFlushInterval, w.kickNow)
 }
 
 // update changes the wanted status; urgent changes (phase, conditions) are
@@ -84,7 +93,7 @@ func (w *statusWriter) update(urgent bool, f func(s *v1alpha1.WasmControllerStat
 	case urgent:
 		w.kickNow()
 	case schedule:
-		time.AfterFunc(statusFlushInterval, w.kickNow)
+		w.flushLater()
 	}
 }
 
@@ -111,7 +120,7 @@ func (w *statusWriter) setConditionCoalesced(coalesced bool, generation int64, t
 	case changed && !coalesced:
 		w.kickNow()
 	case schedule:
-		time.AfterFunc(statusFlushInterval, w.kickNow)
+		w.flushLater()
 	}
 }
 
@@ -230,7 +239,7 @@ func (w *statusWriter) flush(ctx context.Context) {
 		w.pending = true
 		w.mu.Unlock()
 		if retry {
-			time.AfterFunc(statusFlushInterval, w.kickNow)
+			w.flushLater()
 		}
 	}
 }

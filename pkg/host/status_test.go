@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -12,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned/fake"
@@ -23,7 +26,7 @@ import (
 func TestStatusWriter_StartStop(t *testing.T) {
 	wc := &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"}}
 	client := fake.NewSimpleClientset(wc)
-	w := newStatusWriter(client, wc)
+	w := newStatusWriter(client, clock.RealClock{}, wc)
 	phase := func() v1alpha1.Phase {
 		got, err := client.ControllersV1alpha1().WasmControllers("ns").Get(t.Context(), "c", metav1.GetOptions{})
 		if err != nil {
@@ -68,7 +71,7 @@ func TestStatusWriter_StartStop(t *testing.T) {
 func TestStatusWriter_StopUnstarted(t *testing.T) {
 	wc := &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"}}
 	client := fake.NewSimpleClientset(wc)
-	w := newStatusWriter(client, wc)
+	w := newStatusWriter(client, clock.RealClock{}, wc)
 	w.update(true, func(s *v1alpha1.WasmControllerStatus) { s.Phase = v1alpha1.PhaseLoading })
 	client.ClearActions()
 	w.stop()
@@ -132,7 +135,7 @@ func TestStatusWriter_RecreatedObject(t *testing.T) {
 			old := &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", UID: "uid-a"}}
 			client := fake.NewSimpleClientset(old)
 			enforceUIDPrecondition(t, client)
-			w := newStatusWriter(client, old)
+			w := newStatusWriter(client, clock.RealClock{}, old)
 			if tc.betweenGetAndUpdate {
 				var once sync.Once
 				client.PrependReactor("get", "wasmcontrollers", func(k8stesting.Action) (bool, runtime.Object, error) {
@@ -177,7 +180,7 @@ func TestStatusWriter_RecreatedObjectStartsEmpty(t *testing.T) {
 	client := fake.NewSimpleClientset(old)
 	enforceUIDPrecondition(t, client)
 	ctx, cancel := context.WithCancel(t.Context())
-	w := newStatusWriter(client, old)
+	w := newStatusWriter(client, clock.RealClock{}, old)
 	w.start(ctx)
 	w.update(false, func(s *v1alpha1.WasmControllerStatus) { s.Wakes = 7 })
 	w.setCondition(1, v1alpha1.ConditionReady, true, "Running", "the controller wakes on its events")
@@ -191,10 +194,43 @@ func TestStatusWriter_RecreatedObjectStartsEmpty(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	next := newStatusWriter(client, seen)
+	next := newStatusWriter(client, clock.RealClock{}, seen)
 	next.mu.Lock()
 	defer next.mu.Unlock()
 	if diff := cmp.Diff(v1alpha1.WasmControllerStatus{}, next.status); diff != "" {
 		t.Errorf("the new controller's status did not start empty (-want +got):\n%s", diff)
+	}
+}
+
+// TestStatusWriter_CoalescesOnTheClock: a coalesced change is written
+// statusFlushInterval later on the host's clock, not on the wall clock.
+func TestStatusWriter_CoalescesOnTheClock(t *testing.T) {
+	wc := &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"}}
+	client := fake.NewSimpleClientset(wc)
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	w := newStatusWriter(client, clk, wc)
+	w.start(t.Context())
+	defer w.stop()
+	wakes := func() int64 {
+		got, err := client.ControllersV1alpha1().WasmControllers("ns").Get(t.Context(), "c", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.Status.Wakes
+	}
+
+	w.update(false, func(s *v1alpha1.WasmControllerStatus) { s.Wakes = 1 })
+	w.update(false, func(s *v1alpha1.WasmControllerStatus) { s.Wakes = 2 })
+	if !clk.HasWaiters() {
+		t.Fatal("no flush waits on the host's clock")
+	}
+	clk.Step(statusFlushInterval - time.Millisecond)
+	if got := wakes(); got != 0 {
+		t.Fatalf("wakes %d written before the flush interval passed", got)
+	}
+	clk.Step(time.Millisecond)
+	poll(t, func() bool { return wakes() == 2 })
+	if clk.HasWaiters() {
+		t.Error("a flush is still scheduled after the write")
 	}
 }

@@ -33,9 +33,6 @@ func (c *controller) stop() {
 	finished := waitAll(c.stopWait(), &c.inflight, &c.done)
 	c.status.stop() // the context is done: later changes are not written
 	c.suspendIdleInstances()
-	if c.counted {
-		guestsSuspended.Dec()
-	}
 	if finished {
 		c.releaseModule()
 		return

@@ -25,7 +25,7 @@ func TestController_StopIsBounded(t *testing.T) {
 	clock := clocktesting.NewFakeClock(time.Unix(1700000000, 0))
 	recorder := record.NewFakeRecorder(10)
 	h := &Host{clock: clock, timers: newTimerQueue(clock), recorder: recorder, scheduler: newScheduler(1)}
-	c := newController(h, wc, nil, newStatusWriter(client, wc))
+	c := newController(h, wc, nil, newStatusWriter(client, clock, wc))
 	c.status.start(c.ctx)
 	running, returns := make(chan struct{}), make(chan struct{})
 	c.run = func(context.Context, wakeKey, string) (wasmruntime.Result, error) {

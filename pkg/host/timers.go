@@ -80,7 +80,6 @@ func (q *timerQueue) schedule(id timerID, at time.Time, fire func()) {
 		timers[id] = t
 		heap.Push(&q.heap, t)
 	}
-	pendingTimers.Set(float64(q.heap.Len()))
 	q.mu.Unlock()
 	if earliest {
 		select {
@@ -98,7 +97,6 @@ func (q *timerQueue) cancel(owner any) {
 		heap.Remove(&q.heap, t.index)
 	}
 	delete(q.byOwner, owner)
-	pendingTimers.Set(float64(q.heap.Len()))
 }
 
 // nextOf returns the time of owner's earliest pending timer of the given
@@ -178,7 +176,6 @@ func (q *timerQueue) popDue() ([]*timer, time.Duration) {
 		}
 		due = append(due, t)
 	}
-	pendingTimers.Set(float64(q.heap.Len()))
 	if q.heap.Len() == 0 {
 		return due, -1
 	}

@@ -51,6 +51,8 @@ type FetcherConfig struct {
 	// InsecureRegistries are registries ("host:port") spoken to over plain
 	// HTTP. Loopback registries (localhost, 127.0.0.1) always are.
 	InsecureRegistries []string
+	// Metrics count the fetches; nil counts nothing.
+	Metrics *Metrics
 }
 
 // Fetcher fetches the modules WasmControllers name and verifies them.
@@ -150,14 +152,14 @@ func (f *Fetcher) Fetch(ctx context.Context, wc *v1alpha1.WasmController) (*Modu
 	if err != nil {
 		klog.V(2).InfoS("Fetching a module failed", "wasmController", klog.KObj(wc), "source", source,
 			"reason", ReasonOf(err), "err", detail(err))
-		moduleFetches.WithLabelValues(source, ReasonOf(err)).Inc()
+		f.cfg.Metrics.fetched(source, ReasonOf(err))
 		return nil, err
 	}
 	result := "fetched"
 	if m.fromStore {
 		result = "store"
 	}
-	moduleFetches.WithLabelValues(source, result).Inc()
+	f.cfg.Metrics.fetched(source, result)
 	return m, nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/testutil"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
@@ -30,10 +31,14 @@ func TestFetch_ConcurrentPullsDownloadOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := NewFetcher(FetcherConfig{Store: store})
+	m, err := NewMetrics(metrics.NewKubeRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := NewFetcher(FetcherConfig{Store: store, Metrics: m})
 	before := reg.BlobGets.Load()
 	counter := func(result string) float64 {
-		v, err := testutil.GetCounterMetricValue(moduleFetches.WithLabelValues("image", result))
+		v, err := testutil.GetCounterMetricValue(m.fetches.WithLabelValues("image", result))
 		if err != nil {
 			t.Fatal(err)
 		}

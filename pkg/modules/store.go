@@ -103,7 +103,6 @@ func OpenStore(dir string, maxBytes int64) (*Store, error) {
 		// Records are kept: without the list of modules, pruning them
 		// would throw away every one.
 		klog.ErrorS(err, "Listing the module store; it starts empty", "dir", dir)
-		stores.Store(s, struct{}{})
 		return s, nil
 	}
 	for _, e := range entries {
@@ -122,7 +121,6 @@ func OpenStore(dir string, maxBytes int64) (*Store, error) {
 			klog.ErrorS(err, "Pruning the module store's records", "dir", dir)
 		}
 	}
-	stores.Store(s, struct{}{})
 	return s, nil
 }
 
@@ -213,9 +211,6 @@ func (s *Store) Acquire(digest string) ([]byte, *Lease, error) {
 	s.dropLocked(digest)
 	return nil, nil, err
 }
-
-// Close stops reporting the store in metrics. The files stay.
-func (s *Store) Close() { stores.Delete(s) }
 
 // Size returns the bytes of modules the store holds and how many it holds.
 func (s *Store) Size() (bytes int64, modules int) {

@@ -49,7 +49,7 @@ func benchView(b *testing.B) *CacheView {
 	gvr := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
 	key := InformerKey{Resource: gvr}
 	return NewCacheView("ns-1/bench", ServiceAccountUser("ns-1", "sa"), []CachedWatch{{Key: key, Kind: "ConfigMap"}},
-		testPool(map[InformerKey]cache.SharedIndexInformer{key: inf}), NewAuthorizer(kube), apiServer)
+		testPool(map[InformerKey]cache.SharedIndexInformer{key: inf}), NewAuthorizer(kube), apiServer, nil)
 }
 
 // BenchmarkCacheView serves reads from a cache of 10,000 ConfigMaps: in the

@@ -65,7 +65,7 @@ func cacheViewOf(t *testing.T, authz *Authorizer, objs ...*unstructured.Unstruct
 	t.Helper()
 	key := InformerKey{Resource: configMaps}
 	return NewCacheView("team/c", ServiceAccountUser("team", "sa"), []CachedWatch{{Key: key, Kind: "ConfigMap"}},
-		testPool(map[InformerKey]cache.SharedIndexInformer{key: testInformer(t, objs...)}), authz, nil)
+		testPool(map[InformerKey]cache.SharedIndexInformer{key: testInformer(t, objs...)}), authz, nil, nil)
 }
 
 type listPage struct {

@@ -36,18 +36,22 @@ type CacheView struct {
 	informers  *InformerPool
 	authz      *Authorizer
 	apiServer  *Passthrough
+	metrics    *Metrics
 }
 
 // NewCacheView returns the view of the controller namespace/name whose
 // guests run as user, reading its watches from the informers of the pool.
+// It counts the guests' requests in m, which may be nil.
 //
 // # Notes
 //
 // The view holds no reference to the informers: whoever subscribed the
 // controller's watches keeps them running while its guests run. A read of a
 // watch whose informer no longer runs is answered 503.
-func NewCacheView(controller, user string, watches []CachedWatch, informers *InformerPool, authz *Authorizer, apiServer *Passthrough) *CacheView {
-	return &CacheView{controller: controller, user: user, watches: watches, informers: informers, authz: authz, apiServer: apiServer}
+func NewCacheView(controller, user string, watches []CachedWatch, informers *InformerPool, authz *Authorizer, apiServer *Passthrough,
+	m *Metrics) *CacheView {
+	return &CacheView{controller: controller, user: user, watches: watches, informers: informers, authz: authz, apiServer: apiServer,
+		metrics: m}
 }
 
 // ServeAPI implements runtime.APIHandler.
@@ -57,7 +61,7 @@ func (v *CacheView) ServeAPI(ctx context.Context, req *abi.APIRequest) *abi.APIR
 		return resp
 	}
 	if gr.method != http.MethodGet {
-		guestRequests.WithLabelValues(v.controller, "apiserver").Inc()
+		v.metrics.countRequest(v.controller, sourceAPIServer)
 		return v.apiServer.serve(ctx, gr)
 	}
 	p := gr.path
@@ -84,7 +88,7 @@ func (v *CacheView) ServeAPI(ctx context.Context, req *abi.APIRequest) *abi.APIR
 		return resp
 	}
 	if gr.noCache {
-		guestRequests.WithLabelValues(v.controller, "apiserver").Inc()
+		v.metrics.countRequest(v.controller, sourceAPIServer)
 		return v.apiServer.serve(ctx, gr)
 	}
 	inf := v.informers.informer(w.Key)
@@ -92,7 +96,7 @@ func (v *CacheView) ServeAPI(ctx context.Context, req *abi.APIRequest) *abi.APIR
 		return status(http.StatusServiceUnavailable, "ServiceUnavailable", fmt.Sprintf(
 			"the cache of %s is not running: the controller is stopping", w.Key))
 	}
-	guestRequests.WithLabelValues(v.controller, "cache").Inc()
+	v.metrics.countRequest(v.controller, sourceCache)
 	if p.Name != "" {
 		return v.get(inf, p)
 	}

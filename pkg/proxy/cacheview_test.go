@@ -16,6 +16,8 @@ import (
 	"k8s.io/client-go/rest"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/component-base/metrics"
+	"k8s.io/component-base/metrics/testutil"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
 )
@@ -59,9 +61,14 @@ func TestCacheView_ServeAPI(t *testing.T) {
 		teamConfigMaps: testInformer(t, obj("team", "a", map[string]string{"app": "x"}), obj("team", "b", nil)),
 		secrets:        testInformer(t),
 	})
+	reg := metrics.NewKubeRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	view := NewCacheView("team/c", ServiceAccountUser("team", "sa"), []CachedWatch{
 		{Key: teamConfigMaps, Kind: "ConfigMap"}, {Key: secrets, Kind: "Secret"}, {Key: goneConfigMaps, Kind: "ConfigMap"},
-	}, pool, NewAuthorizer(kube), apiServer)
+	}, pool, NewAuthorizer(kube), apiServer, m)
 
 	tests := []struct {
 		name       string
@@ -133,6 +140,15 @@ func TestCacheView_ServeAPI(t *testing.T) {
 				}
 			}
 		})
+	}
+	// Reads the cache answered, found or not, and requests passed on.
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP wasm_apiserver_guest_api_requests_total [ALPHA] API requests made by guests, by controller and by where they were served: cache or apiserver.
+# TYPE wasm_apiserver_guest_api_requests_total counter
+wasm_apiserver_guest_api_requests_total{controller="team/c",source="apiserver"} 2
+wasm_apiserver_guest_api_requests_total{controller="team/c",source="cache"} 5
+`), "wasm_apiserver_guest_api_requests_total"); err != nil {
+		t.Error(err)
 	}
 	// One SubjectAccessReview per (verb, resource, namespace), remembered,
 	// and one for the name when that is denied.

@@ -31,7 +31,7 @@ func TestCacheView_ChecksAWriteOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	view := NewCacheView("team/c", ServiceAccountUser("team", "sa"), nil, nil, nil, apiServer)
+	view := NewCacheView("team/c", ServiceAccountUser("team", "sa"), nil, nil, nil, apiServer, nil)
 	req := &abi.APIRequest{Method: http.MethodPatch, Path: "/api/v1/namespaces/team/configmaps/a",
 		Query:   "fieldManager=guest&dryRun=All&fieldValidation=Strict",
 		Headers: map[string]string{"Content-Type": "application/merge-patch+json", "Accept": "application/json"},

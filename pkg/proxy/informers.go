@@ -46,13 +46,13 @@ type sharedInformer struct {
 	informer cache.SharedIndexInformer
 	cancel   context.CancelFunc
 	refs     int
+	// size counts what the cache holds, for metrics.
+	size cacheSize
 }
 
 // NewInformerPool returns a pool that watches through client.
 func NewInformerPool(client dynamic.Interface) *InformerPool {
-	p := &InformerPool{client: client, informers: map[InformerKey]*sharedInformer{}}
-	pools.Store(p, struct{}{})
-	return p
+	return &InformerPool{client: client, informers: map[InformerKey]*sharedInformer{}}
 }
 
 // Acquire returns the informer for key, starting it on first use. Each
@@ -78,9 +78,14 @@ func (p *InformerPool) Acquire(key InformerKey) cache.SharedIndexInformer {
 	if p.closed {
 		return inf
 	}
+	s := &sharedInformer{informer: inf, refs: 1}
+	if _, err := inf.AddEventHandler(&s.size); err != nil {
+		klog.ErrorS(err, "Counting the informer's cache", "informer", key)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
 	p.running.Go(func() { inf.RunWithContext(ctx) })
-	p.informers[key] = &sharedInformer{informer: inf, cancel: cancel, refs: 1}
+	p.informers[key] = s
 	klog.V(2).InfoS("Started shared informer", "informer", key)
 	return inf
 }
@@ -114,8 +119,7 @@ func (p *InformerPool) informer(key InformerKey) cache.SharedIndexInformer {
 }
 
 // Close stops every informer, whatever its references, and waits until
-// their goroutines have returned. The pool starts no informer afterwards,
-// and no longer reports its informers in the metrics.
+// their goroutines have returned. The pool starts no informer afterwards.
 func (p *InformerPool) Close() {
 	p.mu.Lock()
 	p.closed = true
@@ -124,7 +128,6 @@ func (p *InformerPool) Close() {
 		delete(p.informers, key)
 	}
 	p.mu.Unlock()
-	pools.Delete(p)
 	p.running.Wait()
 }
 

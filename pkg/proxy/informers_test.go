@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -11,8 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
-	"k8s.io/component-base/metrics/legacyregistry"
-	"k8s.io/component-base/metrics/testutil"
+	"k8s.io/component-base/metrics"
 )
 
 func TestInformerPool(t *testing.T) {
@@ -54,8 +52,10 @@ func TestInformerPool(t *testing.T) {
 	// Each cached ConfigMap is this many bytes of JSON, managedFields gone.
 	one := len(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"one","namespace":"a"}}`)
 	two := len(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"two","namespace":"b"}}`)
-	if err := testutil.GatherAndCompare(legacyregistry.DefaultGatherer, strings.NewReader(fmt.Sprintf(`
-# HELP wasm_apiserver_cached_object_bytes [ALPHA] Size of the objects held in a shared informer's cache, as JSON; computed when scraped.
+	reg := metrics.NewKubeRegistry()
+	reg.CustomMustRegister(pool.Collector())
+	waitForMetrics(t, reg, fmt.Sprintf(`
+# HELP wasm_apiserver_cached_object_bytes [ALPHA] Size of the objects held in a shared informer's cache, as JSON; counted as they arrive.
 # TYPE wasm_apiserver_cached_object_bytes gauge
 wasm_apiserver_cached_object_bytes{namespace="",resource="configmaps"} %d
 wasm_apiserver_cached_object_bytes{namespace="a",resource="configmaps"} %d`, one+two, one)+`
@@ -66,9 +66,7 @@ wasm_apiserver_cached_objects{namespace="a",resource="configmaps"} 1
 # HELP wasm_apiserver_informers [ALPHA] Shared informers running for guests, one per resource and scope.
 # TYPE wasm_apiserver_informers gauge
 wasm_apiserver_informers 2
-`), "wasm_apiserver_cached_objects", "wasm_apiserver_cached_object_bytes", "wasm_apiserver_informers"); err != nil {
-		t.Error(err)
-	}
+`, "wasm_apiserver_cached_objects", "wasm_apiserver_cached_object_bytes", "wasm_apiserver_informers")
 
 	// The last release stops an informer; one release of two does not.
 	pool.Release(all)
