@@ -79,13 +79,8 @@ ARM64_HOST_TESTS := TestController_Snapshots
 
 .PHONY: test-arm64
 test-arm64: ## The guest runtime's tests and a guest reconcile, built for linux/arm64 and run under qemu-user-static.
-	@if ! command -v $(QEMU_AARCH64) >/dev/null; then \
-	  if [[ -n "$${CI:-}" ]]; then echo "test-arm64: $(QEMU_AARCH64) not found (apt-get install qemu-user-static)" >&2; exit 1; fi; \
-	  echo "test-arm64: skipped, $(QEMU_AARCH64) not found (apt-get install qemu-user-static)"; exit 0; \
-	fi; \
-	set -ex; \
-	GOARCH=arm64 $(GO) test -count=1 -timeout 15m -exec $(QEMU_AARCH64) -run '^($(ARM64_RUNTIME_TESTS))$$' ./pkg/runtime/; \
-	GOARCH=arm64 $(GO) test -count=1 -timeout 15m -exec $(QEMU_AARCH64) -run '^($(ARM64_HOST_TESTS))$$' ./pkg/host/
+	GO=$(GO) QEMU_AARCH64=$(QEMU_AARCH64) hack/test-arm64.sh \
+	  './pkg/runtime/:$(ARM64_RUNTIME_TESTS)' './pkg/host/:$(ARM64_HOST_TESTS)'
 
 .PHONY: fuzz
 fuzz: ## Fuzz module loading and guests' request envelopes for FUZZTIME each (default 30s).
