@@ -7,7 +7,17 @@ BIN := $(OUTPUT)/bin
 STATE_DIR ?= $(OUTPUT)/state
 SECURE_PORT ?= 8443
 GIT_VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
+GIT_COMMIT := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/wasm-apiserver/wasm-apiserver/pkg/version.gitVersion=$(GIT_VERSION)
+
+# The server's image: its name (the one artifacts/kustomization.yaml names),
+# platforms and labels. The commit's time is the image's creation time and
+# every file's, so a commit gives one digest.
+IMAGE ?= ghcr.io/wasm-apiserver/wasm-apiserver:dev
+IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
+IMAGE_SOURCE ?= https://github.com/wasm-apiserver/wasm-apiserver
+IMAGE_DIR := $(OUTPUT)/image
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
 .DEFAULT_GOAL := help
 
@@ -20,18 +30,57 @@ build: ## Build the wasm-apiserver binary into _output/bin.
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/wasm-apiserver ./cmd/wasm-apiserver
 
 .PHONY: run
-run: build ## Run locally on 127.0.0.1:8443 with embedded etcd and a generated credential; prints how to use kubectl.
-	$(BIN)/wasm-apiserver --standalone --bind-address=127.0.0.1 --secure-port=$(SECURE_PORT) --state-dir=$(STATE_DIR)
+run: build ## Serve on 127.0.0.1:8443 (embedded etcd, generated credential); controllers run against the current kubeconfig context if it is reachable.
+	BIN=$(BIN)/wasm-apiserver STATE_DIR=$(STATE_DIR) SECURE_PORT=$(SECURE_PORT) hack/run.sh
+
+.PHONY: demo
+demo: build ## Local cluster, wasm-apiserver installed behind the aggregator, an example reconciling (kubectl output shown).
+	GO=$(GO) BIN=$(BIN)/wasm-apiserver hack/demo.sh up
+
+.PHONY: demo-down
+demo-down: ## Remove everything make demo started and wrote.
+	GO=$(GO) hack/demo.sh down
 
 # FUZZTIME bounds each fuzz target `make test` runs on untrusted input.
 FUZZTIME ?= 30s
 # Fuzz targets over what tenants and guests send: module bytes and request envelopes.
 FUZZ_TARGETS := ./pkg/runtime:FuzzLoad ./pkg/proxy:FuzzCheckRequest
 
+.PHONY: image
+image: ## Build the multi-arch image (IMAGE_PLATFORMS) without Docker into _output/image: an OCI layout tar and a docker-archive per platform.
+	@set -e; platforms=; for p in $(IMAGE_PLATFORMS); do \
+	  bin=$(IMAGE_DIR)/bin/$${p/\//_}/wasm-apiserver; \
+	  echo "go build $$p"; \
+	  CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build -trimpath -buildvcs=false \
+	    -ldflags "-s -w $(LDFLAGS) -X github.com/wasm-apiserver/wasm-apiserver/pkg/version.gitCommit=$(GIT_COMMIT)" \
+	    -o $$bin ./cmd/wasm-apiserver; \
+	  platforms="$$platforms --platform=$$p=$$bin"; \
+	done; \
+	$(GO) run ./hack/tools/image build --image=$(IMAGE) --version=$(GIT_VERSION) --revision=$(GIT_COMMIT) \
+	  --source=$(IMAGE_SOURCE) --epoch=$(SOURCE_DATE_EPOCH) --out=$(IMAGE_DIR) $$platforms
+
+.PHONY: image-push
+image-push: image ## Build the image and push it to IMAGE (credentials from docker login's config).
+	$(GO) run ./hack/tools/image push --from=$(IMAGE_DIR)/wasm-apiserver.oci.tar --image=$(IMAGE)
+
 .PHONY: test
-test: ## Unit and integration tests (race detector on; the server runs in-process with its embedded etcd), then the fuzz targets for FUZZTIME each.
+test: ## Unit and integration tests (race detector on; the server runs in-process with its embedded etcd), the fuzz targets for FUZZTIME each, then test-arm64.
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) fuzz
+	$(MAKE) test-arm64
+
+# test-arm64 runs arm64 test binaries under qemu user emulation. Emulation is
+# slow, so it runs what differs between architectures: the guest runtime
+# (wazero's arm64 compiler, memory, interrupts, snapshots, the ABI) and one
+# controller that loads a guest and reconciles through the host.
+QEMU_AARCH64 ?= $(or $(shell command -v qemu-aarch64-static),$(shell command -v qemu-aarch64),qemu-aarch64-static)
+ARM64_RUNTIME_TESTS := TestInstance_Reconcile|TestInstance_Failures|TestInstance_SleepObeysTheDeadline|TestABI_.*|TestLimitedMemory|TestInjectInterruptChecks_.*|TestSnapshot_RestoreKeepsState
+ARM64_HOST_TESTS := TestController_Snapshots
+
+.PHONY: test-arm64
+test-arm64: ## The guest runtime's tests and a guest reconcile, built for linux/arm64 and run under qemu-user-static.
+	GO=$(GO) QEMU_AARCH64=$(QEMU_AARCH64) hack/test-arm64.sh \
+	  './pkg/runtime/:$(ARM64_RUNTIME_TESTS)' './pkg/host/:$(ARM64_HOST_TESTS)'
 
 .PHONY: fuzz
 fuzz: ## Fuzz module loading and guests' request envelopes for FUZZTIME each (default 30s).
