@@ -1,6 +1,7 @@
 package host
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -100,5 +101,31 @@ func TestHost_StartReportsModuleFailures(t *testing.T) {
 				t.Errorf("no Event recorded")
 			}
 		})
+	}
+}
+
+// TestHost_StartCutShortReportsNothing: a load that the host's stop cuts
+// short writes no status and sends no Event: the failure may be the stop's.
+func TestHost_StartCutShortReportsNothing(t *testing.T) {
+	wc := &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", Generation: 1}}
+	client := fake.NewSimpleClientset(wc)
+	recorder := record.NewFakeRecorder(10)
+	h := &Host{cfg: Config{Controllers: client}, recorder: recorder}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if c, err := h.start(ctx, wc); c != nil || err == nil {
+		t.Fatalf("start = %v, %v; want a failure", c, err)
+	}
+	select {
+	case e := <-recorder.Events:
+		t.Errorf("Event %q for a load cut short by the stop", e)
+	default:
+	}
+	got, err := client.ControllersV1alpha1().WasmControllers("ns").Get(t.Context(), "c", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.Phase != "" || len(got.Status.Conditions) != 0 {
+		t.Errorf("status %+v written for a load cut short by the stop", got.Status)
 	}
 }

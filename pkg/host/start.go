@@ -32,6 +32,11 @@ const (
 func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*controller, error) {
 	status := newStatusWriter(h.cfg.Controllers, h.clock, wc)
 	fail := func(condition, reason string, err error) error {
+		if ctx.Err() != nil {
+			// Cut short by the host's stop: what failed may be the
+			// stop itself, and the next start reports what is wrong.
+			return err
+		}
 		msg := err.Error()
 		status.update(true, func(s *v1alpha1.WasmControllerStatus) {
 			s.Phase = v1alpha1.PhaseFailed
