@@ -58,7 +58,8 @@ type Options struct {
 	// controller.
 	MaxRunningGuests int
 	// CompiledModuleBudget bounds the estimated memory of compiled guest
-	// code, such as "256Mi"; "0" is no bound.
+	// code, such as "256Mi"; "0" is no bound; empty follows the memory the
+	// server is given (defaultCompiledBudget).
 	CompiledModuleBudget string
 	// Modules bounds the modules fetched for the controllers.
 	Modules apiserver.ModulesConfig
@@ -78,7 +79,6 @@ func NewOptions() *Options {
 		StateDir:             "/var/lib/wasm-apiserver",
 		RunControllers:       true,
 		MaxRunningGuests:     host.DefaultMaxRunningGuests,
-		CompiledModuleBudget: "256Mi",
 		Modules:              apiserver.ModulesConfig{StoreMaxBytes: 2 << 30},
 		Ceilings:             NewCeilingOptions(),
 	}
@@ -113,7 +113,8 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	fs.StringVar(&o.CompiledModuleBudget, "compiled-module-budget", o.CompiledModuleBudget,
 		"Most memory the compiled code of guest modules may take, estimated (a quantity such as 256Mi; 0 for no bound). "+
 			"Over it, modules with no instance in memory give up their code, least recently woken first, and reload "+
-			"it from the disk cache under --state-dir when next woken.")
+			"it from the disk cache under --state-dir when next woken. Default: half of the server's memory limit "+
+			"(its cgroup's), or 256Mi without one.")
 	fs.BoolVar(&o.PrintVersion, "version", false, "Print the version and exit.")
 
 	mfs := fss.FlagSet("modules")
@@ -186,7 +187,7 @@ func (o *Options) Validate() error {
 	if o.StateDir == "" {
 		errs = append(errs, fmt.Errorf("--state-dir must be set"))
 	}
-	if q, err := resource.ParseQuantity(o.CompiledModuleBudget); err != nil || q.Sign() < 0 {
+	if q, err := resource.ParseQuantity(o.CompiledModuleBudget); o.CompiledModuleBudget != "" && (err != nil || q.Sign() < 0) {
 		errs = append(errs, fmt.Errorf("--compiled-module-budget must be a non-negative quantity such as 256Mi, got %q", o.CompiledModuleBudget))
 	}
 	if o.MaxRunningGuests < 1 {
@@ -257,7 +258,7 @@ func (o *Options) Config(etcdURL string) (*apiserver.Config, error) {
 			return nil, err
 		}
 	}
-	budget, err := resource.ParseQuantity(o.CompiledModuleBudget)
+	budget, err := compiledBudget(o.CompiledModuleBudget, "/sys/fs/cgroup")
 	if err != nil {
 		return nil, fmt.Errorf("--compiled-module-budget: %w", err)
 	}
@@ -267,5 +268,5 @@ func (o *Options) Config(etcdURL string) (*apiserver.Config, error) {
 	}
 	return &apiserver.Config{GenericConfig: cfg, ExtraConfig: apiserver.ExtraConfig{
 		RunControllers: o.RunControllers, MaxRunningGuests: o.MaxRunningGuests, StateDir: o.StateDir,
-		CompiledModuleBudget: budget.Value(), Cluster: cfg.ClientConfig, Modules: o.Modules, Ceilings: ceilings}}, nil
+		CompiledModuleBudget: budget, Cluster: cfg.ClientConfig, Modules: o.Modules, Ceilings: ceilings}}, nil
 }
