@@ -75,12 +75,12 @@ func NewOptions() *Options {
 	o := &Options{
 		Recommended: genericoptions.NewRecommendedOptions(etcdPathPrefix,
 			apiserver.Codecs.LegacyCodec(v1alpha1.SchemeGroupVersion)),
-		Logs:                 logsapi.NewLoggingConfiguration(),
-		StateDir:             "/var/lib/wasm-apiserver",
-		RunControllers:       true,
-		MaxRunningGuests:     host.DefaultMaxRunningGuests,
-		Modules:              apiserver.ModulesConfig{StoreMaxBytes: 2 << 30},
-		Ceilings:             NewCeilingOptions(),
+		Logs:             logsapi.NewLoggingConfiguration(),
+		StateDir:         "/var/lib/wasm-apiserver",
+		RunControllers:   true,
+		MaxRunningGuests: host.DefaultMaxRunningGuests,
+		Modules:          apiserver.ModulesConfig{StoreMaxBytes: 2 << 30},
+		Ceilings:         NewCeilingOptions(),
 	}
 	o.Recommended.Etcd.StorageConfig.EncodeVersioner = runtime.NewMultiGroupVersioner(
 		v1alpha1.SchemeGroupVersion, schema.GroupKind{Group: v1alpha1.GroupName})
