@@ -161,6 +161,10 @@ type fakeHost struct {
 	set *hostSet
 	id  string
 
+	// gate is held while the host runs: a test locks it to hold the host
+	// back from applying new Views.
+	gate sync.Mutex
+
 	mu          sync.Mutex
 	running     map[string]bool
 	dead        bool
@@ -176,11 +180,14 @@ func (h *fakeHost) run(ctx context.Context, m *Membership) {
 			return
 		case <-m.Changes():
 		}
+		h.gate.Lock()
 		v := m.View()
 		if !h.apply(v) {
+			h.gate.Unlock()
 			return
 		}
 		m.Released(v)
+		h.gate.Unlock()
 		h.mu.Lock()
 		h.fingerprint = v.fingerprint()
 		h.mu.Unlock()
@@ -262,4 +269,11 @@ func checkAssigned(t *testing.T, s *hostSet, v *View) {
 	if len(wrong) > 0 {
 		t.Fatalf("%d of %d keys misplaced, e.g. %s", len(wrong), len(s.keys), wrong[0])
 	}
+}
+
+// lastRenewTimeForTest is when the last successful write was sent.
+func (m *Membership) lastRenewTimeForTest() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lastRenew
 }

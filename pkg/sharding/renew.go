@@ -31,13 +31,28 @@ func (m *Membership) Run(ctx context.Context) error {
 		if watch == nil && m.hasWritten() {
 			watch = m.startWatch(ctx)
 		}
+		deadline := m.opts.Clock.NewTimer(m.untilDeadline())
 		select {
 		case <-ctx.Done():
+			deadline.Stop()
 			return nil
 		case <-ticker.C():
 		case <-m.wake:
+		case <-deadline.C():
 		}
+		deadline.Stop()
 	}
+}
+
+// untilDeadline is how long the live incarnation may still go without a
+// successful write; a long time when it is not live.
+func (m *Membership) untilDeadline() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.written || m.fenced {
+		return time.Hour
+	}
+	return max(0, m.lastRenew.Add(m.opts.RenewDeadline).Sub(m.opts.Clock.Now()))
 }
 
 func (m *Membership) hasWritten() bool {
