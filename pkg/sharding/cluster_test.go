@@ -20,7 +20,7 @@ func TestMembership_JoinWaitsForTheOldOwnersRelease(t *testing.T) {
 	for range 3 {
 		a.clock.Step(2 * time.Second)
 		b.clock.Step(2 * time.Second)
-		time.Sleep(20 * time.Millisecond)
+		waitRenewed(t, a, b)
 	}
 	waitFor(t, "b live, both seen, and b's own claim written", func() bool {
 		v := b.m.View()

@@ -52,9 +52,10 @@ func startReplica(t *testing.T, client kubernetes.Interface, id string, hosts *h
 	return r
 }
 
-// stop cancels Run (the host stops first) and waits for it.
+// stop cancels Run once the host stopped every key for good, as the real
+// host must, and waits for it.
 func (r *replica) stop() {
-	r.host.stopAll()
+	r.host.die()
 	r.cancel()
 	<-r.done
 }
@@ -119,6 +120,15 @@ func settle(t *testing.T, rs ...*replica) {
 		return true, nil
 	})
 	if err != nil {
+		dump(t, rs...)
+		t.Fatalf("replicas did not settle: %v", err)
+	}
+}
+
+// dump logs what each replica sees.
+func dump(t *testing.T, rs ...*replica) {
+	t.Helper()
+	{
 		for _, r := range rs {
 			r.m.mu.Lock()
 			t.Logf("replica %s: view %s pending=%d lastRenew=%v now=%v claim=%q published=%q host=%q synced=%v", r.m.opts.Identity, r.m.viewLocked().fingerprint(), len(r.m.pending), r.m.lastRenew, r.clock.Now(), r.m.stamp.claim, r.m.published, r.host.applied(), r.m.synced)
@@ -127,7 +137,6 @@ func settle(t *testing.T, rs ...*replica) {
 			}
 			r.m.mu.Unlock()
 		}
-		t.Fatalf("replicas did not settle: %v", err)
 	}
 }
 
@@ -276,4 +285,21 @@ func (m *Membership) lastRenewTimeForTest() time.Time {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.lastRenew
+}
+
+// waitRenewed waits until every replica in rs wrote its Lease at its
+// current time and saw that write, whatever its host does.
+func waitRenewed(t *testing.T, rs ...*replica) {
+	t.Helper()
+	waitFor(t, "replicas renewed", func() bool {
+		for _, r := range rs {
+			r.m.mu.Lock()
+			ok := r.m.lastRenew.Equal(r.clock.Now()) && len(r.m.pending) == 0
+			r.m.mu.Unlock()
+			if !ok {
+				return false
+			}
+		}
+		return true
+	})
 }

@@ -27,8 +27,9 @@ type Membership struct {
 	lease *coordinationv1.Lease
 	// written is set once the current incarnation was written.
 	written bool
-	// lastRenew is when the last successful write was sent.
-	lastRenew time.Time
+	// lastRenew is when the last successful write was sent, lastSent when
+	// the last write was.
+	lastRenew, lastSent time.Time
 	// published is the claim the Lease carries after the last write.
 	published string
 	// pending are the writes the watch has not shown yet, oldest first.

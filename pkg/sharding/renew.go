@@ -31,28 +31,39 @@ func (m *Membership) Run(ctx context.Context) error {
 		if watch == nil && m.hasWritten() {
 			watch = m.startWatch(ctx)
 		}
-		deadline := m.opts.Clock.NewTimer(m.untilDeadline())
+		next := m.opts.Clock.NewTimer(m.untilNext())
 		select {
 		case <-ctx.Done():
-			deadline.Stop()
+			next.Stop()
 			return nil
 		case <-ticker.C():
 		case <-m.wake:
-		case <-deadline.C():
+		case <-next.C():
 		}
-		deadline.Stop()
+		next.Stop()
 	}
 }
 
-// untilDeadline is how long the live incarnation may still go without a
-// successful write; a long time when it is not live.
-func (m *Membership) untilDeadline() time.Duration {
+// untilNext is how long until a write is due before the next tick: when
+// the renew deadline of the live incarnation passes (to fence on time), or
+// when a silent peer may be expired (a write sent from then on proves it,
+// so its keys need not wait for the next tick).
+func (m *Membership) untilNext() time.Duration {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.written || m.fenced {
-		return time.Hour
+	now := m.opts.Clock.Now()
+	next := time.Hour
+	if m.written && !m.fenced {
+		next = m.lastRenew.Add(m.opts.RenewDeadline).Sub(now)
+		for _, p := range m.peers {
+			// Once a write was sent at or after that time, the watch
+			// showing it is all that is missing: no more writes.
+			if at := p.silentSince.Add(p.duration); !p.expired && !p.silentSince.IsZero() && at.After(m.lastSent) {
+				next = min(next, at.Sub(now))
+			}
+		}
 	}
-	return max(0, m.lastRenew.Add(m.opts.RenewDeadline).Sub(m.opts.Clock.Now()))
+	return max(0, next)
 }
 
 func (m *Membership) hasWritten() bool {
@@ -83,6 +94,7 @@ func (m *Membership) renew(ctx context.Context) {
 	cur := m.lease
 	// Recorded before it is sent: the watch may show it before it returns.
 	m.pending = append(m.pending, sentWrite{renewed: s.renewed, sent: now})
+	m.lastSent = now
 	if len(m.pending) > maxPending {
 		m.pending = m.pending[len(m.pending)-maxPending:]
 	}
