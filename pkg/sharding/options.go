@@ -10,7 +10,7 @@ import (
 )
 
 // Defaults chosen so that the controllers of a replica that dies are started
-// elsewhere within LeaseDuration + 2×RenewInterval (12 s) plus the watch
+// elsewhere within LeaseDuration + RenewInterval (10 s) plus the watch
 // latency, under the 15 s of client-go's leader election defaults, while a
 // replica that cannot renew has LeaseDuration - RenewDeadline (3 s) to stop
 // its controllers before anyone may start them. docs/RATIONALE.md derives

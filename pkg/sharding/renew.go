@@ -123,10 +123,10 @@ func (m *Membership) renew(ctx context.Context) {
 	if out.Spec.LeaseTransitions != nil {
 		m.stamp.transitions = *out.Spec.LeaseTransitions
 	}
-	m.lease, m.lastRenew, m.published = out, now, s.claim
-	if !m.written {
+	if !m.written || m.fenced {
 		klog.InfoS("Replica joined its group", "holder", s.holder, "lease", klog.KObj(out))
 	}
+	m.lease, m.lastRenew, m.published = out, now, s.claim
 	m.written, m.fenced = true, false
 	for i := range m.pending {
 		if m.pending[i].renewed.Equal(s.renewed) {
