@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/sharding"
 )
@@ -45,7 +46,9 @@ type shardMember struct {
 	m      *sharding.Membership
 	link   *cuttable
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// fencedAt is when the member was first fenced.
+	fencedAt atomic.Pointer[time.Time]
+	wg       sync.WaitGroup
 }
 
 func startShardMember(t *testing.T, cfg *rest.Config, namespace, group, id string) *shardMember {
@@ -60,7 +63,8 @@ func startShardMember(t *testing.T, cfg *rest.Config, namespace, group, id strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.m, err = sharding.New(client, sharding.Options{Namespace: namespace, Group: group, Identity: id})
+	s.m, err = sharding.New(client, sharding.Options{Namespace: namespace, Group: group, Identity: id,
+		OnFenced: func() { s.fencedAt.CompareAndSwap(nil, ptr.To(time.Now())) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +132,7 @@ func TestSharding_Failover(t *testing.T) {
 	}
 
 	const tries = 10
-	var failovers []time.Duration
+	var failovers, margins []time.Duration
 	for try := range tries {
 		group := fmt.Sprintf("e2e-%d-%d", time.Now().Unix(), try)
 		var members []*shardMember
@@ -152,8 +156,21 @@ func TestSharding_Failover(t *testing.T) {
 		if err != nil {
 			t.Fatalf("try %d: the survivors do not own %s's keys: %v; they see %v", try, victim.m.Identity(), err, survivors[0].m.View().Members())
 		}
-		failovers = append(failovers, time.Since(cut))
-		t.Logf("try %d: %s's keys moved in %v", try, victim.m.Identity(), failovers[try].Round(time.Millisecond))
+		moved := time.Now()
+		failovers = append(failovers, moved.Sub(cut))
+		// The victim must have stopped its controllers (fenced) before
+		// the survivors may start them: the margin is the overlap bound.
+		fenced := victim.fencedAt.Load()
+		if fenced == nil {
+			t.Fatalf("try %d: the survivors own %s's keys but it never fenced", try, victim.m.Identity())
+		}
+		margin := moved.Sub(*fenced)
+		margins = append(margins, margin)
+		if margin <= 0 {
+			t.Errorf("try %d: %s fenced %v after the survivors owned its keys", try, victim.m.Identity(), -margin)
+		}
+		t.Logf("try %d: %s's keys moved in %v, %v after it fenced", try, victim.m.Identity(),
+			failovers[try].Round(time.Millisecond), margin.Round(time.Millisecond))
 
 		for _, s := range members {
 			s.stop()
@@ -169,6 +186,9 @@ func TestSharding_Failover(t *testing.T) {
 	p50, p99 := failovers[len(failovers)/2], failovers[len(failovers)-1]
 	t.Logf("failover over %d tries: p50 %v, p99 %v (max), min %v", tries,
 		p50.Round(time.Millisecond), p99.Round(time.Millisecond), failovers[0].Round(time.Millisecond))
+	slices.Sort(margins)
+	t.Logf("a cut-off replica stopped its controllers at least %v before the others could start them (no overlap)",
+		margins[0].Round(time.Millisecond))
 	if p99 > 15*time.Second {
 		t.Errorf("failover p99 %v, want ≤ 15 s with the default lease settings", p99)
 	}
