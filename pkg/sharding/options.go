@@ -16,15 +16,22 @@ import (
 // its controllers before anyone may start them. docs/RATIONALE.md derives
 // both bounds.
 const (
-	DefaultGroup         = "wasm-apiserver"
+	// DefaultGroup is the default Options.Group.
+	DefaultGroup = "wasm-apiserver"
+	// DefaultLeaseDuration is the default Options.LeaseDuration.
 	DefaultLeaseDuration = 8 * time.Second
+	// DefaultRenewInterval is the default Options.RenewInterval.
 	DefaultRenewInterval = 2 * time.Second
+	// DefaultRenewDeadline is the default Options.RenewDeadline.
 	DefaultRenewDeadline = 5 * time.Second
 )
 
 // Options configure a Membership.
 type Options struct {
-	// Namespace holds the replicas' Leases.
+	// Namespace holds the replicas' Leases. The replica needs get, list,
+	// watch, create, update and delete on leases there, and nobody else
+	// should have more than read access: whoever writes these Leases
+	// decides where controllers run.
 	Namespace string
 	// Group names the set of replicas that share controllers: it prefixes
 	// every Lease's name and is the value of the GroupLabel. Default
