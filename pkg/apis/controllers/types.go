@@ -269,6 +269,10 @@ type WasmControllerStatus struct {
 
 	// SnapshotBytes is the size on disk of the controller's snapshots.
 	SnapshotBytes int64
+
+	// Owner is the id of the wasm-apiserver replica that runs the
+	// controller, the only one that writes its status.
+	Owner string
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

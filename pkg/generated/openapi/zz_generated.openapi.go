@@ -629,6 +629,13 @@ func schema_pkg_apis_controllers_v1alpha1_WasmControllerStatus(ref common.Refere
 							Format:      "int64",
 						},
 					},
+					"owner": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Owner is the id of the wasm-apiserver replica that runs the controller (its Pod name), the only one that writes its status. Controllers are spread over the replicas by rendezvous hashing of namespace/name over the live ones.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
 				},
 			},
 		},

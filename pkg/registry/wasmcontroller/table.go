@@ -17,7 +17,8 @@ import (
 )
 
 // tableConvertor renders WasmControllers for kubectl get: NAME, PHASE,
-// WATCHES, WAKES, LAST WAKE, AGE, and with -o wide also MODULE and MEMORY.
+// WATCHES, WAKES, LAST WAKE, AGE, and with -o wide also MODULE, MEMORY and
+// OWNER.
 type tableConvertor struct{}
 
 var columns = []metav1.TableColumnDefinition{
@@ -29,6 +30,7 @@ var columns = []metav1.TableColumnDefinition{
 	{Name: "Age", Type: "string", Description: "Time since the WasmController was created."},
 	{Name: "Module", Type: "string", Priority: 1, Description: "Where the module comes from."},
 	{Name: "Memory", Type: "string", Priority: 1, Description: "Linear memory of resident instances."},
+	{Name: "Owner", Type: "string", Priority: 1, Description: "The replica of wasm-apiserver that runs the controller."},
 }
 
 func (tableConvertor) ConvertToTable(_ context.Context, obj runtime.Object, _ runtime.Object) (*metav1.Table, error) {
@@ -57,7 +59,7 @@ func (tableConvertor) ConvertToTable(_ context.Context, obj runtime.Object, _ ru
 			Cells: []interface{}{
 				wc.Name, string(wc.Status.Phase), watchKinds(wc.Spec.Watches), wc.Status.Wakes,
 				since(wc.Status.LastWakeTime), since(&wc.CreationTimestamp),
-				moduleSummary(&wc.Spec.Module), memory(wc.Status.MemoryBytes),
+				moduleSummary(&wc.Spec.Module), memory(wc.Status.MemoryBytes), owner(wc.Status.Owner),
 			},
 		})
 	}
@@ -100,6 +102,13 @@ func moduleSummary(m *controllers.ModuleSource) string {
 		return fmt.Sprintf("inline (%d bytes)", len(m.Inline))
 	}
 	return "<none>"
+}
+
+func owner(id string) string {
+	if id == "" {
+		return "<none>"
+	}
+	return id
 }
 
 func memory(b int64) string {

@@ -324,6 +324,13 @@ type WasmControllerStatus struct {
 	// SnapshotBytes is the size on disk of the controller's snapshots.
 	// +optional
 	SnapshotBytes int64 `json:"snapshotBytes,omitempty"`
+
+	// Owner is the id of the wasm-apiserver replica that runs the
+	// controller (its Pod name), the only one that writes its status.
+	// Controllers are spread over the replicas by rendezvous hashing of
+	// namespace/name over the live ones.
+	// +optional
+	Owner string `json:"owner,omitempty"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
