@@ -25,11 +25,7 @@ fi
 CLUSTER_DIR="$(cd "${CLUSTER_DIR}" && pwd)"
 
 # A node (hack/node-up.sh) first: its kubelet drains through the API server.
-if [[ -d "${CLUSTER_DIR}/node" ]]; then
-  "${HACK_DIR}/node-down.sh" --keep-cluster
-fi
-cluster::stop kube-scheduler
-cluster::stop kube-controller-manager
+"${HACK_DIR}/node-down.sh" --keep-cluster
 # The API server first, so that it does not log etcd connection errors.
 cluster::stop kube-apiserver
 cluster::stop etcd

@@ -28,7 +28,7 @@ source "${HACK_DIR}/lib/node.sh"
 source "${HACK_DIR}/lib/node-net.sh"
 source "${HACK_DIR}/lib/node-teardown.sh"
 
-if [[ -d "${NODE_DIR}" ]]; then
+if node::started; then
   ((EUID == 0)) || cluster::die "the node's containers and mounts belong to root: run $0 as root"
   node::teardown
 fi

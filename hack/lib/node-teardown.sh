@@ -80,6 +80,13 @@ node::clean_kubelet_chains() {
   done
 }
 
+# node::started: true if node-up started (part of) a node that node-down has
+# not torn down yet: it records the kernel settings first and pid files next,
+# and the teardown removes both last.
+node::started() {
+  [[ -e "${NODE_DIR}/sysctl.saved" || -e "${NODE_DIR}/kubelet.pid" || -e "${NODE_DIR}/containerd.pid" ]]
+}
+
 # node::teardown: all of the above, in order.
 node::teardown() {
   node::drain
