@@ -87,7 +87,7 @@ node-up: ## As root: start the cluster plus a node that runs pods (containerd, k
 
 .PHONY: test-e2e-node
 test-e2e-node: ## As root: the local node's e2e tests (pods Ready on the bridge, garbage collection) on a node started and stopped for them.
-	NODE=1 hack/test-e2e.sh -run 'TestNode_'
+	NODE=1 hack/test-e2e.sh -run 'TestNode_|TestControllerManager_'
 
 .PHONY: node-down
 node-down: ## Stop the node and the cluster, leaving no process, mount, bridge or iptables rule of the node behind.

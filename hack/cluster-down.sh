@@ -26,6 +26,8 @@ CLUSTER_DIR="$(cd "${CLUSTER_DIR}" && pwd)"
 
 # A node (hack/node-up.sh) first: its kubelet drains through the API server.
 "${HACK_DIR}/node-down.sh" --keep-cluster
+cluster::stop kube-scheduler
+cluster::stop kube-controller-manager
 # The API server first, so that it does not log etcd connection errors.
 cluster::stop kube-apiserver
 cluster::stop etcd

@@ -2,8 +2,9 @@
 # Stops what hack/node-up.sh started and removes what it left on the host:
 # the pods (their containers, network namespaces and iptables rules), the
 # kubelet's and containerd's mounts and cgroups, the bridge, and the kernel
-# settings it changed. Then it stops the cluster too, unless --keep-cluster
-# is given. Safe to run when nothing is running.
+# settings it changed. Then it stops the cluster too (with
+# kube-controller-manager and kube-scheduler), unless --keep-cluster is
+# given. Safe to run when nothing is running.
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
@@ -32,8 +33,6 @@ if node::started; then
   ((EUID == 0)) || cluster::die "the node's containers and mounts belong to root: run $0 as root"
   node::teardown
 fi
-cluster::stop kube-scheduler
-cluster::stop kube-controller-manager
 
 if ((keep_cluster == 0)); then
   "${HACK_DIR}/cluster-down.sh"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Starts a local node that runs pods, on top of the cluster of
-# hack/cluster-up.sh (started first if it is not running):
-# kube-controller-manager, kube-scheduler, containerd and a kubelet, with pod
-# networking on a bridge created here. Must run as root. The pause image and
+# hack/cluster-up.sh (started first if it is not running, with
+# CLUSTER_CONTROLLERS=1: kube-controller-manager and kube-scheduler):
+# containerd and a kubelet, with pod networking on a bridge created here.
+# Must run as root. The pause image and
 # a small test image (localhost/wasm-apiserver/agent:1, an HTTP server with
 # /healthz) are built from this repository and imported: nothing is pulled.
 # Stop everything with hack/node-down.sh.
@@ -30,20 +31,18 @@ source "${HACK_DIR}/lib/common.sh"
 ((EUID == 0)) || cluster::die "the node runs containers: run $0 as root"
 cluster::require_cmd containerd runc ctr ip iptables iptables-save sysctl kubectl curl openssl
 
-"${HACK_DIR}/cluster-up.sh" >/dev/null
+CLUSTER_CONTROLLERS=1 "${HACK_DIR}/cluster-up.sh" >/dev/null
 CLUSTER_DIR="$(cd "${CLUSTER_DIR}" && pwd)"
 source "${HACK_DIR}/lib/build.sh"
 source "${HACK_DIR}/lib/certs.sh"
 source "${HACK_DIR}/lib/cluster.sh"
-source "${HACK_DIR}/lib/controllers.sh"
 source "${HACK_DIR}/lib/node.sh"
 source "${HACK_DIR}/lib/node-net.sh"
 
 url="$(sed -n 's/^export KUBE_APISERVER_URL=//p' "${CLUSTER_DIR}/env")"
 [[ -n "${url}" ]] || cluster::die "no KUBE_APISERVER_URL in ${CLUSTER_DIR}/env"
 
-if cluster::pid_alive node/kubelet && cluster::pid_alive node/containerd &&
-  cluster::pid_alive kube-controller-manager && cluster::pid_alive kube-scheduler; then
+if cluster::pid_alive node/kubelet && cluster::pid_alive node/containerd; then
   cluster::log "node ${NODE_NAME} already running"
   exit 0
 fi
@@ -51,8 +50,6 @@ fi
 "${HACK_DIR}/node-down.sh" --keep-cluster
 
 cluster::build_kube_component kubelet
-cluster::build_kube_component kube-controller-manager
-cluster::build_kube_component kube-scheduler
 mkdir -p "${NODE_DIR}"
 node::build_images
 
@@ -64,9 +61,6 @@ cleanup_on_failure() {
   fi
 }
 trap cleanup_on_failure EXIT
-
-cluster::start_controller_manager "${url}"
-cluster::start_scheduler "${url}"
 
 node::save_sysctls
 node::create_bridge

@@ -62,6 +62,31 @@ node::stop_shims() {
   done
 }
 
+# node::delete_runc_containers: when containerd is gone (crashed or
+# killed), its containers still run; runc knows them by the state root that
+# containerd gave it, and delete --force kills them and removes their cgroups.
+node::delete_runc_containers() {
+  local root="${NODE_DIR}/containerd/runc/k8s.io" id
+  [[ -d "${root}" ]] || return 0
+  while read -r id; do
+    [[ -n "${id}" ]] || continue
+    cluster::log "killing container ${id:0:12} (runc)"
+    runc --root "${root}" delete --force "${id}" >/dev/null 2>&1 || true
+  done < <(runc --root "${root}" list -q 2>/dev/null)
+}
+
+# node::kill_cgroup_processes: last resort for processes that are still in
+# the node's cgroups (everything the kubelet and runc started lives there).
+node::kill_cgroup_processes() {
+  local -a pids=()
+  mapfile -t pids < <(find /sys/fs/cgroup/ -maxdepth 2 -path "*${NODE_CGROUP_ROOT}" -type d \
+    -exec find {} -name cgroup.procs -exec cat {} + \; 2>/dev/null | sort -un)
+  ((${#pids[@]} > 0)) || return 0
+  cluster::log "killing ${#pids[@]} processes left in cgroup ${NODE_CGROUP_ROOT}: ${pids[*]}"
+  kill -KILL "${pids[@]}" 2>/dev/null || true
+  sleep 1
+}
+
 # node::clean_kubelet_chains: the chains the kubelet makes (canaries, and
 # KUBE-FIREWALL, which drops packets to 127.0.0.0/8 from other sources),
 # with the rules that jump to them.
@@ -82,9 +107,11 @@ node::clean_kubelet_chains() {
 
 # node::started: true if node-up started (part of) a node that node-down has
 # not torn down yet: it records the kernel settings first and pid files next,
-# and the teardown removes both last.
+# and the teardown removes both last; cgroups or the bridge left behind count
+# too.
 node::started() {
-  [[ -e "${NODE_DIR}/sysctl.saved" || -e "${NODE_DIR}/kubelet.pid" || -e "${NODE_DIR}/containerd.pid" ]]
+  [[ -e "${NODE_DIR}/sysctl.saved" || -e "${NODE_DIR}/kubelet.pid" || -e "${NODE_DIR}/containerd.pid" ]] ||
+    [[ -d "/sys/fs/cgroup/pids${NODE_CGROUP_ROOT}" ]] || ip link show "${NODE_BRIDGE}" >/dev/null 2>&1
 }
 
 # node::teardown: all of the above, in order.
@@ -94,6 +121,8 @@ node::teardown() {
   node::remove_containers
   cluster::stop node/containerd
   node::stop_shims
+  node::delete_runc_containers
+  node::kill_cgroup_processes
   node::unmount_under "${NODE_DIR}"
   node::delete_bridge
   node::clean_iptables
