@@ -10,10 +10,12 @@
 #
 # Environment:
 #   NODE_NAME         node name (default local-node)
-#   NODE_BRIDGE       bridge to create (default wasmnode0)
+#   NODE_BRIDGE       bridge to create (default wasmnode0); it also names the
+#                     CNI network and the kubelet's cgroup root (/NODE_BRIDGE)
 #   NODE_POD_CIDR     pods' subnet, /24 or larger (default 10.244.0.0/24);
 #                     its first address is the bridge's and the node's
-#   NODE_CGROUP_ROOT  the kubelet's cgroup root (default /wasm-node)
+#                     A second node on the same host needs its own
+#                     NODE_BRIDGE and NODE_POD_CIDR.
 #   NODE_CNI_BIN_DIR  where the CNI plugins are (default /usr/lib/cni or
 #                     /opt/cni/bin)
 #   NODE_IMAGES       image tarballs to import besides pause and agent (space
@@ -45,6 +47,9 @@ url="$(sed -n 's/^export KUBE_APISERVER_URL=//p' "${CLUSTER_DIR}/env")"
 if cluster::pid_alive node/kubelet && cluster::pid_alive node/containerd; then
   cluster::log "node ${NODE_NAME} already running"
   exit 0
+fi
+if node::bridge_is_foreign; then
+  cluster::die "bridge ${NODE_BRIDGE} belongs to another node (alias \"$(node::bridge_owner)\"); set NODE_BRIDGE and NODE_POD_CIDR for a second node"
 fi
 # Leftovers of a half-started node.
 "${HACK_DIR}/node-down.sh" --keep-cluster

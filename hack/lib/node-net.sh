@@ -43,10 +43,28 @@ node::gateway_ip() {
   printf '%s.%s\n' "${base%.*}" "$((${base##*.} + 1))"
 }
 
-# node::create_bridge: the bridge the pods' veths are attached to.
+# node::bridge_owner: the node directory the bridge was created for (its
+# alias), or nothing if there is no such bridge.
+node::bridge_owner() {
+  ip -o link show "${NODE_BRIDGE}" 2>/dev/null | sed -n 's/.* alias \(.*\)$/\1/p'
+  return 0
+}
+
+# node::bridge_is_foreign: true if the bridge exists but belongs to another
+# node (another state directory, or not made by node-up at all).
+node::bridge_is_foreign() {
+  ip link show "${NODE_BRIDGE}" >/dev/null 2>&1 && [[ "$(node::bridge_owner)" != "${NODE_DIR}" ]]
+}
+
+# node::create_bridge: the bridge the pods' veths are attached to, marked
+# with NODE_DIR as its alias.
 node::create_bridge() {
+  if node::bridge_is_foreign; then
+    cluster::die "bridge ${NODE_BRIDGE} belongs to another node (alias \"$(node::bridge_owner)\"); set NODE_BRIDGE and NODE_POD_CIDR for a second node"
+  fi
   if ! ip link show "${NODE_BRIDGE}" >/dev/null 2>&1; then
     ip link add "${NODE_BRIDGE}" type bridge
+    ip link set "${NODE_BRIDGE}" alias "${NODE_DIR}"
   fi
   ip addr replace "$(node::gateway_ip)/${NODE_POD_CIDR#*/}" dev "${NODE_BRIDGE}"
   ip link set "${NODE_BRIDGE}" up
@@ -56,6 +74,8 @@ node::create_bridge() {
 # portmap for hostPorts. containerd runs the loopback plugin itself.
 node::write_cni_config() {
   mkdir -p "${NODE_DIR}/cni/net.d" "${NODE_DIR}/cni/ipam"
+  # containerd loads the first file by name: ours must be the only one.
+  rm -f "${NODE_DIR}/cni/net.d/"*
   cat >"${NODE_DIR}/cni/net.d/10-${NODE_CNI_NETWORK}.conflist" <<EOF
 {
   "cniVersion": "0.4.0",
@@ -80,10 +100,10 @@ node::write_cni_config() {
 EOF
 }
 
-# node::delete_bridge: removes the bridge (and the veths still attached).
+# node::delete_bridge: removes our bridge (and the veths still attached).
 node::delete_bridge() {
   local veth
-  if ip link show "${NODE_BRIDGE}" >/dev/null 2>&1; then
+  if ip link show "${NODE_BRIDGE}" >/dev/null 2>&1 && ! node::bridge_is_foreign; then
     # The pods' host ends first, in case their network namespaces outlive us.
     while read -r veth; do
       [[ -n "${veth}" ]] && ip link delete "${veth%@*}" 2>/dev/null || true
@@ -92,26 +112,44 @@ node::delete_bridge() {
   fi
 }
 
-# node::clean_iptables: deletes the rules and chains the CNI plugins made for
-# this node's network and the kubelet's canary chains. Only rules that name
-# the network or the pods' subnet are touched.
+# node::clean_iptables: deletes the rules the CNI plugins made for this
+# node's network (their comment names it) and the per-pod chains those rules
+# jump to or sit in. Other networks' rules and chains are not touched.
 node::clean_iptables() {
   command -v iptables-save >/dev/null 2>&1 || return 0
-  local table rule chain
+  local table rule chain mark
+  mark="name: \\\"${NODE_CNI_NETWORK}\\\""
   for table in nat filter mangle; do
-    # Rules of built-in chains that jump to our chains or match our subnet.
-    while read -r rule; do
-      [[ -n "${rule}" ]] || continue
+    local -a ours=() chains=()
+    mapfile -t ours < <(iptables-save -t "${table}" 2>/dev/null | grep -E '^-A ' | grep -F -- "${mark}" || true)
+    ((${#ours[@]} > 0)) || continue
+    mapfile -t chains < <(printf '%s\n' "${ours[@]}" |
+      awk '{ if ($2 ~ /^CNI-/) print $2; for (i = 3; i < NF; i++) if ($i == "-j" && $(i + 1) ~ /^CNI-/) print $(i + 1) }' |
+      grep -v -E '^CNI-HOSTPORT-' | sort -u)
+    for rule in "${ours[@]}"; do
       eval "iptables -w -t ${table} -D ${rule#-A }" 2>/dev/null || true
-    done < <(iptables-save -t "${table}" 2>/dev/null |
-      grep -E '^-A ' | grep -F -e "\"name: \\\"${NODE_CNI_NETWORK}\\\"" -e "${NODE_POD_CIDR}" || true)
-    # Chains of per-pod CNI rules that are now unreferenced.
-    while read -r chain; do
-      [[ -n "${chain}" ]] || continue
+    done
+    for chain in "${chains[@]}"; do
       iptables -w -t "${table}" -F "${chain}" 2>/dev/null || true
       iptables -w -t "${table}" -X "${chain}" 2>/dev/null || true
-    done < <(iptables-save -t "${table}" 2>/dev/null |
-      sed -n 's/^:\(CNI-[0-9a-f]\{24\}\) .*/\1/p')
+    done
+  done
+  node::_clean_hostport_chains
+}
+
+# node::_clean_hostport_chains: the portmap plugin's shared chains, once no
+# network has a host port in them any more.
+node::_clean_hostport_chains() {
+  iptables -w -t nat -S CNI-HOSTPORT-DNAT >/dev/null 2>&1 || return 0
+  [[ -z "$(iptables -w -t nat -S CNI-HOSTPORT-DNAT 2>/dev/null | grep -E '^-A ')" ]] || return 0
+  local rule chain
+  while read -r rule; do
+    [[ -n "${rule}" ]] || continue
+    eval "iptables -w -t nat -D ${rule#-A }" 2>/dev/null || true
+  done < <(iptables-save -t nat | grep -E '^-A (PREROUTING|OUTPUT|POSTROUTING) .*-j CNI-HOSTPORT-' || true)
+  for chain in CNI-HOSTPORT-DNAT CNI-HOSTPORT-MASQ CNI-HOSTPORT-SETMARK; do
+    iptables -w -t nat -F "${chain}" 2>/dev/null || true
+    iptables -w -t nat -X "${chain}" 2>/dev/null || true
   done
 }
 

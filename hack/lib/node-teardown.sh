@@ -107,11 +107,11 @@ node::clean_kubelet_chains() {
 
 # node::started: true if node-up started (part of) a node that node-down has
 # not torn down yet: it records the kernel settings first and pid files next,
-# and the teardown removes both last; cgroups or the bridge left behind count
-# too.
+# and the teardown removes both last; our bridge left behind counts too.
+# Another node's bridge, cgroups and processes are never touched.
 node::started() {
   [[ -e "${NODE_DIR}/sysctl.saved" || -e "${NODE_DIR}/kubelet.pid" || -e "${NODE_DIR}/containerd.pid" ]] ||
-    [[ -d "/sys/fs/cgroup/pids${NODE_CGROUP_ROOT}" ]] || ip link show "${NODE_BRIDGE}" >/dev/null 2>&1
+    [[ "$(node::bridge_owner)" == "${NODE_DIR}" ]]
 }
 
 # node::teardown: all of the above, in order.

@@ -9,8 +9,11 @@ NODE_DIR="${CLUSTER_DIR}/node"
 NODE_NAME="${NODE_NAME:-local-node}"
 NODE_BRIDGE="${NODE_BRIDGE:-wasmnode0}"
 NODE_POD_CIDR="${NODE_POD_CIDR:-10.244.0.0/24}"
-NODE_CNI_NETWORK="${NODE_CNI_NETWORK:-wasm-node}"
-NODE_CGROUP_ROOT="${NODE_CGROUP_ROOT:-/wasm-node}"
+# The bridge's name also names the CNI network and the kubelet's cgroup root,
+# so a second node on the host needs only another NODE_BRIDGE and
+# NODE_POD_CIDR (and NODE_NAME if it joins the same cluster).
+NODE_CNI_NETWORK="${NODE_BRIDGE}"
+NODE_CGROUP_ROOT="/${NODE_BRIDGE}"
 NODE_CNI_BIN_DIR="${NODE_CNI_BIN_DIR:-}"
 # Image references of the images node-up builds and imports.
 NODE_PAUSE_IMAGE="localhost/wasm-apiserver/pause:1"
