@@ -102,8 +102,12 @@ cluster::wait_for() {
   local name="$1" what="$2"
   shift 2
   local deadline=$((SECONDS + CLUSTER_START_TIMEOUT))
+  local pid
+  pid="$(<"${CLUSTER_DIR}/${name}.pid")"
   while ! "$@" >/dev/null 2>&1; do
-    if ! cluster::pid_alive "${name}"; then
+    # The PID itself, not pid_alive: right after the fork, before nohup
+    # execs the binary, the command line does not name CLUSTER_DIR yet.
+    if ! cluster::_running "${pid}"; then
       cluster::tail_log "${CLUSTER_DIR}/${name}.log"
       cluster::die "${name} exited while waiting for ${what}"
     fi
