@@ -134,6 +134,47 @@ data: {k: v}
 	})
 }
 
+// TestControllerManager_CollectsWidgetChildren: the children a Wasm
+// controller creates carry owner references good enough for the real
+// garbage collector, which deletes them with their Widget.
+func TestControllerManager_CollectsWidgetChildren(t *testing.T) {
+	c := clusterFromEnv(t)
+	requireControllerManager(t, c)
+	root := repoRoot(t)
+	admin := c.Kubeconfig
+	wasmctl, _ := runControllers(t, c, root, t.TempDir())
+	mustKubectl(t, admin, "", "apply", "-f", filepath.Join(root, "examples", "widget-controller", "crd.yaml"))
+	eventually(t, time.Minute, "the Widget CRD is established", func() (bool, string) {
+		out, _ := kubectl(t, admin, "", "get", "crd", "widgets.demo.wasm.io", "-o", `jsonpath={.status.conditions[?(@.type=="Established")].status}`)
+		return out == "True", out
+	})
+	deployExample(t, c, root, wasmctl, "widget-controller")
+
+	mustKubectl(t, admin, `apiVersion: demo.wasm.io/v1
+kind: Widget
+metadata: {name: collected, namespace: default}
+spec: {replicas: 2, message: soon gone}
+`, "apply", "-f", "-")
+	children := func() string {
+		out, _ := kubectl(t, admin, "", "-n", "default", "get", "configmaps", "-l", "demo.wasm.io/widget=collected",
+			"-o", `jsonpath={range .items[*]}{.metadata.name} {end}`)
+		return strings.TrimSpace(out)
+	}
+	eventually(t, time.Minute, "two children", func() (bool, string) {
+		out := children()
+		return out == "collected-0 collected-1", out
+	})
+
+	// Foreground: the Widget stays until the collector has deleted its
+	// children, so its disappearance proves the collector ran.
+	mustKubectl(t, admin, "", "-n", "default", "delete", "widget", "collected", "--cascade=foreground", "--wait=false")
+	eventually(t, time.Minute, "children and Widget garbage-collected", func() (bool, string) {
+		w, _ := kubectl(t, admin, "", "-n", "default", "get", "widget", "collected", "--ignore-not-found", "-o", "name")
+		out := children()
+		return out == "" && strings.TrimSpace(w) == "", "children: " + out + "; widget: " + w
+	})
+}
+
 // httpGet fetches url from the host with a bounded time.
 func httpGet(t *testing.T, url string) string {
 	t.Helper()
