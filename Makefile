@@ -127,3 +127,17 @@ codegen: ## Regenerate deepcopy, conversion, defaults, OpenAPI and the typed cli
 .PHONY: clean
 clean: ## Remove build output and local state.
 	rm -rf $(OUTPUT)
+
+# --- Local node (hack/node-up.sh): kubelet, containerd, kube-controller-manager, kube-scheduler.
+
+.PHONY: node-up
+node-up: ## As root: start the cluster plus a node that runs pods (containerd, kubelet, kube-controller-manager, kube-scheduler; bridge networking, images built locally).
+	hack/node-up.sh
+
+.PHONY: test-e2e-node
+test-e2e-node: ## As root: the local node's e2e tests (pods Ready on the bridge, garbage collection) on a node started and stopped for them.
+	NODE=1 hack/test-e2e.sh -run 'TestNode_|TestControllerManager_'
+
+.PHONY: node-down
+node-down: ## Stop the node and the cluster, leaving no process, mount, bridge or iptables rule of the node behind.
+	hack/node-down.sh

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Stops the etcd and kube-apiserver started by hack/cluster-up.sh, by the PIDs
-# recorded in $CLUSTER_DIR. Safe to run when nothing is running. Logs and
+# Stops the etcd and kube-apiserver started by hack/cluster-up.sh (and the
+# node of hack/node-up.sh, if there is one), by the PIDs recorded in
+# $CLUSTER_DIR. Safe to run when nothing is running. Logs and
 # certificates are kept; pass --purge to delete the state directory too.
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
@@ -23,6 +24,10 @@ if [[ ! -d "${CLUSTER_DIR}" ]]; then
 fi
 CLUSTER_DIR="$(cd "${CLUSTER_DIR}" && pwd)"
 
+# A node (hack/node-up.sh) first: its kubelet drains through the API server.
+"${HACK_DIR}/node-down.sh" --keep-cluster
+cluster::stop kube-scheduler
+cluster::stop kube-controller-manager
 # The API server first, so that it does not log etcd connection errors.
 cluster::stop kube-apiserver
 cluster::stop etcd

@@ -19,6 +19,10 @@
 #                            (default: detected). EndpointSlices may not use
 #                            127.0.0.0/8, so an aggregated API server running on
 #                            the host must listen on and be registered with it.
+#   CLUSTER_CONTROLLERS      1: also start kube-controller-manager (garbage
+#                            collection, namespace deletion, ServiceAccounts)
+#                            and kube-scheduler, built and cached like
+#                            kube-apiserver; none of them needs root
 #   plus KUBE_VERSION, ETCD_VERSION, WASM_APISERVER_TOOLS (see cluster-build.sh)
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
@@ -28,6 +32,7 @@ source "${HACK_DIR}/lib/common.sh"
 source "${HACK_DIR}/lib/build.sh"
 source "${HACK_DIR}/lib/certs.sh"
 source "${HACK_DIR}/lib/cluster.sh"
+source "${HACK_DIR}/lib/controllers.sh"
 
 cluster::require_cmd curl openssl
 mkdir -p "${CLUSTER_DIR}"
@@ -64,10 +69,19 @@ write_env() {
   mv -f "${file}.tmp" "${file}"
 }
 
+# start_controllers URL: kube-controller-manager and kube-scheduler, if
+# CLUSTER_CONTROLLERS asks for them and they are not running yet.
+start_controllers() {
+  [[ "${CLUSTER_CONTROLLERS:-0}" == 1 ]] || return 0
+  cluster::pid_alive kube-controller-manager || cluster::start_controller_manager "$1"
+  cluster::pid_alive kube-scheduler || cluster::start_scheduler "$1"
+}
+
 # Already up? Then there is nothing to do.
 if cluster::pid_alive etcd && cluster::pid_alive kube-apiserver && [[ -s "${CLUSTER_DIR}/env" ]]; then
   url="$(sed -n 's/^export KUBE_APISERVER_URL=//p' "${CLUSTER_DIR}/env")"
   if cluster::_apiserver_ready "${url}" >/dev/null 2>&1; then
+    start_controllers "${url}"
     cluster::log "cluster already running at ${url}"
     echo "source ${CLUSTER_DIR}/env"
     exit 0
@@ -85,12 +99,15 @@ if cluster::pid_alive etcd && ! cluster::pid_alive kube-apiserver && [[ -s "${CL
       mv -f "${CLUSTER_DIR}/kube-apiserver.log" "${CLUSTER_DIR}/kube-apiserver.previous.log"
     fi
     cluster::start_apiserver "${url##*:}" "${etcd_url}"
+    start_controllers "${url}"
     cluster::log "kube-apiserver restarted at ${url} (etcd ${etcd_url})"
     echo "source ${CLUSTER_DIR}/env"
     exit 0
   fi
 fi
 # Leftovers of a half-started or broken cluster.
+cluster::stop kube-scheduler
+cluster::stop kube-controller-manager
 cluster::stop kube-apiserver
 cluster::stop etcd
 rm -f "${CLUSTER_DIR}/env" "${CLUSTER_DIR}/kubeconfig"
@@ -111,6 +128,8 @@ started_ok=0
 cleanup_on_failure() {
   if ((started_ok == 0)); then
     cluster::log "start-up failed, stopping what was started (logs stay in ${CLUSTER_DIR})"
+    cluster::stop kube-scheduler || true
+    cluster::stop kube-controller-manager || true
     cluster::stop kube-apiserver || true
     cluster::stop etcd || true
   fi
@@ -123,6 +142,7 @@ cluster::start_apiserver "${apiserver_port}" "${etcd_url}"
 cluster::write_kubeconfig "${CLUSTER_DIR}/kubeconfig" "${apiserver_url}" admin \
   "$(cluster::pki_dir)/admin.crt" "$(cluster::pki_dir)/admin.key"
 write_env "${apiserver_url}" "${etcd_url}"
+start_controllers "${apiserver_url}"
 started_ok=1
 
 cluster::log "kube-apiserver ready at ${apiserver_url} (etcd ${etcd_url})"

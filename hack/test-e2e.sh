@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # Brings the local cluster up (building kube-apiserver and etcd on first use),
 # runs the e2e suite against it, and stops everything it started.
-# Extra arguments go to `go test` (e.g. -run TestInstall).
+# Extra arguments go to `go test` (e.g. -run TestInstall). With NODE=1 (as
+# root) it starts the local node of hack/node-up.sh too, so the node's tests
+# run instead of skipping.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 export CLUSTER_DIR="${CLUSTER_DIR:-${ROOT}/_output/cluster}"
 
-"${ROOT}/hack/cluster-up.sh"
-trap '"${ROOT}/hack/cluster-down.sh"' EXIT
+if [[ "${NODE:-}" == 1 ]]; then
+  trap '"${ROOT}/hack/node-down.sh"' EXIT
+  "${ROOT}/hack/node-up.sh"
+else
+  "${ROOT}/hack/cluster-up.sh"
+  trap '"${ROOT}/hack/cluster-down.sh"' EXIT
+fi
 # shellcheck source=/dev/null
 source "${CLUSTER_DIR}/env"
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver and etcd from the Go module proxy and caches the
-# binaries in the tools directory (see cluster::tools_dir). A cached binary is
-# reused as is; delete it to force a rebuild.
+# Builds kube-apiserver (and the other Kubernetes components) and etcd from the
+# Go module proxy and caches the binaries in the tools directory (see
+# cluster::tools_dir). A cached binary is reused as is; delete it to force a
+# rebuild.
 #
 # Requires hack/lib/common.sh to be sourced first.
 
@@ -28,35 +29,46 @@ cluster::_with_lock() {
   ) 9>"${lockfile}"
 }
 
-# Builds the binary at $1 with the function $2 (given the path) unless it
-# exists, holding a lock beside it so that concurrent runs build it once.
+# cluster::_build_cached OUT BUILDER [ARGS...]: builds the binary OUT with
+# `BUILDER ARGS... OUT` unless it exists, holding a lock beside it so that
+# concurrent runs build it once.
 cluster::_build_cached() {
-  local out="$1" builder="$2"
+  local out="$1"
   [[ -x "${out}" ]] && return 0
   cluster::require_cmd go flock
-  cluster::_with_lock "${out}.lock" cluster::_build_if_missing "${out}" "${builder}"
+  cluster::_with_lock "${out}.lock" cluster::_build_if_missing "$@"
 }
 
-# Runs the builder $2 for $1 unless a concurrent run built it meanwhile.
+# Runs the builder for OUT unless a concurrent run built it meanwhile.
 cluster::_build_if_missing() {
-  [[ -x "$1" ]] || "$2" "$1"
+  local out="$1"
+  shift
+  [[ -x "${out}" ]] || "$@" "${out}"
 }
 
 cluster::build_kube_apiserver() {
-  cluster::_build_cached "$(cluster::kube_apiserver_path)" cluster::_build_kube_apiserver_locked
+  cluster::build_kube_component kube-apiserver
 }
 
-cluster::_build_kube_apiserver_locked() {
-  local out="$1"
+# cluster::build_kube_component NAME: builds k8s.io/kubernetes/cmd/NAME at
+# KUBE_VERSION into the tools directory unless it is cached there.
+cluster::build_kube_component() {
+  cluster::_build_cached "$(cluster::kube_component_path "$1")" cluster::_build_kube_component_locked "$1"
+}
+
+# cluster::_build_kube_component_locked NAME OUT: builds cmd/NAME of
+# k8s.io/kubernetes in a scratch module of its own.
+cluster::_build_kube_component_locked() {
+  local name="$1" out="$2"
 
   local tools src staging_version modfile json go_version start
   tools="$(cluster::tools_dir)"
-  src="${tools}/src/kube-apiserver-${KUBE_VERSION}"
+  src="${tools}/src/${name}-${KUBE_VERSION}"
   # Staging repositories (k8s.io/api, ...) are tagged v0.X.Y for Kubernetes v1.X.Y.
   staging_version="v0.${KUBE_VERSION#v1.}"
   start="${SECONDS}"
 
-  cluster::log "building kube-apiserver ${KUBE_VERSION} (cold builds take around 10 minutes)"
+  cluster::log "building ${name} ${KUBE_VERSION} (cold builds take around 10 minutes)"
   json="$(cluster::_go mod download -json "k8s.io/kubernetes@${KUBE_VERSION}")" ||
     cluster::die "cannot download k8s.io/kubernetes@${KUBE_VERSION}: ${json}"
   modfile="$(cluster::_json_field GoMod <<<"${json}")"
@@ -75,9 +87,9 @@ cluster::_build_kube_apiserver_locked() {
   # its EXIT trap reports failures.
   (
     set -euo pipefail
-    trap 'rc=$?; if ((rc != 0)); then rm -f "${out}.tmp"; echo "error: building kube-apiserver ${KUBE_VERSION} failed (scratch module in ${src})" >&2; fi' EXIT
+    trap 'rc=$?; if ((rc != 0)); then rm -f "${out}.tmp"; echo "error: building ${name} ${KUBE_VERSION} failed (scratch module in ${src})" >&2; fi' EXIT
     cd "${src}"
-    cluster::_go mod init wasm-apiserver-tools/kube-apiserver >/dev/null 2>&1
+    cluster::_go mod init "wasm-apiserver-tools/${name}" >/dev/null 2>&1
     local -a edits=("-require=k8s.io/kubernetes@${KUBE_VERSION}")
     [[ -n "${go_version}" ]] && edits+=("-go=${go_version}")
     local line m
@@ -89,7 +101,7 @@ cluster::_build_kube_apiserver_locked() {
       edits+=("-replace=${m}=${m}@${staging_version}")
     done
     cluster::_go mod edit "${edits[@]}"
-    cluster::_go get "k8s.io/kubernetes/cmd/kube-apiserver@${KUBE_VERSION}"
+    cluster::_go get "k8s.io/kubernetes/cmd/${name}@${KUBE_VERSION}"
 
     local minor="${KUBE_VERSION#v1.}"
     minor="${minor%%.*}"
@@ -101,7 +113,7 @@ cluster::_build_kube_apiserver_locked() {
     done
     mkdir -p "$(dirname "${out}")"
     CGO_ENABLED=0 cluster::_go build -trimpath -ldflags "${ldflags}" \
-      -o "${out}.tmp" k8s.io/kubernetes/cmd/kube-apiserver
+      -o "${out}.tmp" "k8s.io/kubernetes/cmd/${name}"
     mv -f "${out}.tmp" "${out}"
   )
   cluster::log "built ${out} in $((SECONDS - start))s (${#staging[@]} staging modules at ${staging_version})"

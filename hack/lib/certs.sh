@@ -8,6 +8,8 @@
 #   admin.{crt,key}            client certificate, O=system:masters
 #   front-proxy-ca.{crt,key}   --requestheader-client-ca-file
 #   front-proxy-client.{crt,key}  aggregator proxy client, CN=front-proxy-client
+#   kubelet-client.{crt,key}   kube-apiserver's client certificate towards
+#                              kubelets (logs, exec), O=system:masters
 #   sa.{key,pub}               service account token signing key pair
 #
 # Requires hack/lib/common.sh to be sourced first.
@@ -72,7 +74,7 @@ cluster::ensure_pki() {
   dir="$(cluster::pki_dir)"
   for f in server-ca.crt apiserver.crt apiserver.key client-ca.crt client-ca.key \
     admin.crt admin.key front-proxy-ca.crt front-proxy-client.crt front-proxy-client.key \
-    sa.key sa.pub; do
+    kubelet-client.crt kubelet-client.key sa.key sa.pub; do
     [[ -s "${dir}/${f}" ]] || missing=1
   done
   if ((missing == 0)); then
@@ -98,6 +100,8 @@ cluster::ensure_pki() {
     "/O=system:masters/CN=admin"
   cluster::issue_cert "${dir}/front-proxy-ca.crt" "${dir}/front-proxy-ca.key" "${dir}/front-proxy-client" client \
     "/CN=front-proxy-client"
+  cluster::issue_cert "${dir}/client-ca.crt" "${dir}/client-ca.key" "${dir}/kubelet-client" client \
+    "/O=system:masters/CN=kube-apiserver-kubelet-client"
 
   cluster::_new_key "${dir}/sa.key"
   openssl pkey -in "${dir}/sa.key" -pubout -out "${dir}/sa.pub" 2>/dev/null

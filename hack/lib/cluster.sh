@@ -102,8 +102,12 @@ cluster::wait_for() {
   local name="$1" what="$2"
   shift 2
   local deadline=$((SECONDS + CLUSTER_START_TIMEOUT))
+  local pid
+  pid="$(<"${CLUSTER_DIR}/${name}.pid")"
   while ! "$@" >/dev/null 2>&1; do
-    if ! cluster::pid_alive "${name}"; then
+    # The PID itself, not pid_alive: right after the fork, before nohup
+    # execs the binary, the command line does not name CLUSTER_DIR yet.
+    if ! cluster::_running "${pid}"; then
       cluster::tail_log "${CLUSTER_DIR}/${name}.log"
       cluster::die "${name} exited while waiting for ${what}"
     fi
@@ -147,6 +151,12 @@ cluster::start_etcd() {
 cluster::start_apiserver() {
   local port="$1" etcd_url="$2" pki
   pki="$(cluster::pki_dir)"
+  # How it authenticates to kubelets (logs, exec); a certificate directory
+  # made before this certificate existed has none.
+  local -a kubelet_client=()
+  if [[ -s "${pki}/kubelet-client.crt" ]]; then
+    kubelet_client=(--kubelet-client-certificate="${pki}/kubelet-client.crt" --kubelet-client-key="${pki}/kubelet-client.key")
+  fi
   # Audit at Metadata level: who did what, as tests check (impersonation included).
   cat >"${CLUSTER_DIR}/audit-policy.yaml" <<'POLICY'
 apiVersion: audit.k8s.io/v1
@@ -167,7 +177,8 @@ POLICY
     --storage-backend=etcd3 \
     --endpoint-reconciler-type=none \
     --service-cluster-ip-range=10.0.0.0/24 \
-    --authorization-mode=RBAC \
+    --authorization-mode=Node,RBAC \
+    --enable-admission-plugins=NodeRestriction \
     --client-ca-file="${pki}/client-ca.crt" \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="${pki}/sa.pub" \
@@ -181,6 +192,8 @@ POLICY
     --proxy-client-cert-file="${pki}/front-proxy-client.crt" \
     --proxy-client-key-file="${pki}/front-proxy-client.key" \
     --enable-aggregator-routing=true \
+    "${kubelet_client[@]}" \
+    --kubelet-preferred-address-types=InternalIP,Hostname \
     --audit-policy-file="${CLUSTER_DIR}/audit-policy.yaml" \
     --audit-log-path="${CLUSTER_DIR}/audit.log" \
     --profiling=false \

@@ -43,7 +43,12 @@ cluster::tools_dir() {
 }
 
 cluster::kube_apiserver_path() {
-  printf '%s/%s/kube-apiserver\n' "$(cluster::tools_dir)" "${KUBE_VERSION}"
+  cluster::kube_component_path kube-apiserver
+}
+
+# cluster::kube_component_path NAME: cached binary of k8s.io/kubernetes/cmd/NAME.
+cluster::kube_component_path() {
+  printf '%s/%s/%s\n' "$(cluster::tools_dir)" "${KUBE_VERSION}" "$1"
 }
 
 cluster::etcd_path() {
