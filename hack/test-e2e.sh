@@ -8,6 +8,10 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 export CLUSTER_DIR="${CLUSTER_DIR:-${ROOT}/_output/cluster}"
+# kube-controller-manager and kube-scheduler run with the suite (garbage
+# collection, namespace deletion, as in a real cluster); CLUSTER_CONTROLLERS=0
+# leaves them out.
+export CLUSTER_CONTROLLERS="${CLUSTER_CONTROLLERS:-1}"
 
 if [[ "${NODE:-}" == 1 ]]; then
   trap '"${ROOT}/hack/node-down.sh"' EXIT
