@@ -143,6 +143,21 @@ type Watch struct {
 	// reconcile key, or list of keys, as "namespace/name" strings (for
 	// example the owner of the object). Empty enqueues the object's own key.
 	Enqueue string
+
+	// EnqueueOwner enqueues, instead of the object, its owners of one kind:
+	// those its ownerReferences (and, on MODIFIED, its old state's) name.
+	// Not with Enqueue.
+	EnqueueOwner *OwnerKind
+}
+
+// OwnerKind names the kind of owner whose objects a watch enqueues.
+type OwnerKind struct {
+	// APIVersion of the owner; only its group is compared.
+	APIVersion string
+	// Kind of the owner.
+	Kind string
+	// AllOwners enqueues every owner of the kind, not only the controller.
+	AllOwners bool
 }
 
 // SuspendPolicy says when an idle guest is suspended.

@@ -38,6 +38,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1alpha1.Limits{}.OpenAPIModelName():                schema_pkg_apis_controllers_v1alpha1_Limits(ref),
 		v1alpha1.LocalObjectReference{}.OpenAPIModelName():  schema_pkg_apis_controllers_v1alpha1_LocalObjectReference(ref),
 		v1alpha1.ModuleSource{}.OpenAPIModelName():          schema_pkg_apis_controllers_v1alpha1_ModuleSource(ref),
+		v1alpha1.OwnerKind{}.OpenAPIModelName():             schema_pkg_apis_controllers_v1alpha1_OwnerKind(ref),
 		v1alpha1.SuspendSpec{}.OpenAPIModelName():           schema_pkg_apis_controllers_v1alpha1_SuspendSpec(ref),
 		v1alpha1.WasmController{}.OpenAPIModelName():        schema_pkg_apis_controllers_v1alpha1_WasmController(ref),
 		v1alpha1.WasmControllerList{}.OpenAPIModelName():    schema_pkg_apis_controllers_v1alpha1_WasmControllerList(ref),
@@ -289,6 +290,43 @@ func schema_pkg_apis_controllers_v1alpha1_ModuleSource(ref common.ReferenceCallb
 		},
 		Dependencies: []string{
 			v1alpha1.ConfigMapKeyReference{}.OpenAPIModelName(), v1alpha1.LocalObjectReference{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_controllers_v1alpha1_OwnerKind(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "OwnerKind names the kind of owner whose objects a watch enqueues.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion of the owner, such as \"apps/v1\". Only its group is compared: an owner reference names one version, the owner is the same object in every version.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind of the owner, such as \"Deployment\".",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"allOwners": {
+						SchemaProps: spec.SchemaProps{
+							Description: "AllOwners enqueues every owner of the kind; by default only the controller owner (the reference with controller: true), as client-go's GetControllerOf finds it.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"apiVersion", "kind"},
+			},
+		},
 	}
 }
 
@@ -701,12 +739,18 @@ func schema_pkg_apis_controllers_v1alpha1_Watch(ref common.ReferenceCallback) co
 							Format:      "",
 						},
 					},
+					"enqueueOwner": {
+						SchemaProps: spec.SchemaProps{
+							Description: "EnqueueOwner enqueues, instead of the object, its owners of one kind, as controller-runtime's EnqueueRequestForOwner does: the owners named in the ownerReferences of the object (and, on MODIFIED, of its old state). Not with enqueue.",
+							Ref:         ref(v1alpha1.OwnerKind{}.OpenAPIModelName()),
+						},
+					},
 				},
 				Required: []string{"apiVersion", "kind"},
 			},
 		},
 		Dependencies: []string{
-			v1.LabelSelector{}.OpenAPIModelName()},
+			v1alpha1.OwnerKind{}.OpenAPIModelName(), v1.LabelSelector{}.OpenAPIModelName()},
 	}
 }
 

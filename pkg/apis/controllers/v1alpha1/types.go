@@ -171,6 +171,30 @@ type Watch struct {
 	// example the owner of the object). Empty enqueues the object's own key.
 	// +optional
 	Enqueue string `json:"enqueue,omitempty"`
+
+	// EnqueueOwner enqueues, instead of the object, its owners of one kind,
+	// as controller-runtime's EnqueueRequestForOwner does: the owners named
+	// in the ownerReferences of the object (and, on MODIFIED, of its old
+	// state). Not with enqueue.
+	// +optional
+	EnqueueOwner *OwnerKind `json:"enqueueOwner,omitempty"`
+}
+
+// OwnerKind names the kind of owner whose objects a watch enqueues.
+type OwnerKind struct {
+	// APIVersion of the owner, such as "apps/v1". Only its group is
+	// compared: an owner reference names one version, the owner is the
+	// same object in every version.
+	APIVersion string `json:"apiVersion"`
+
+	// Kind of the owner, such as "Deployment".
+	Kind string `json:"kind"`
+
+	// AllOwners enqueues every owner of the kind; by default only the
+	// controller owner (the reference with controller: true), as
+	// client-go's GetControllerOf finds it.
+	// +optional
+	AllOwners bool `json:"allOwners,omitempty"`
 }
 
 // SuspendPolicy says when an idle guest is suspended.

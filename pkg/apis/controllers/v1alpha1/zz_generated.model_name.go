@@ -47,6 +47,11 @@ func (in ModuleSource) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in OwnerKind) OpenAPIModelName() string {
+	return "io.wasm.controllers.v1alpha1.OwnerKind"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in SuspendSpec) OpenAPIModelName() string {
 	return "io.wasm.controllers.v1alpha1.SuspendSpec"
 }
