@@ -40,7 +40,8 @@ func (k wakeKey) String() string {
 // keys; the host's scheduler takes keys from it and runs reconciles, and
 // the host's timer queue holds its resync, requeues and retries.
 type controller struct {
-	host   *Host
+	// env is what the controller uses of the host: it holds no *Host.
+	env    *hostServices
 	wc     *v1alpha1.WasmController
 	name   string // namespace/name, for logs and metrics
 	module *wasmruntime.Module
@@ -87,10 +88,10 @@ type controller struct {
 	done     sync.WaitGroup // other goroutines
 }
 
-func newController(h *Host, wc *v1alpha1.WasmController, module *wasmruntime.Module, status *statusWriter) *controller {
+func newController(env *hostServices, wc *v1alpha1.WasmController, module *wasmruntime.Module, status *statusWriter) *controller {
 	ctx, cancel := context.WithCancel(context.Background())
 	limit := max(1, int(wc.Spec.Limits.MaxConcurrentReconciles))
-	c := &controller{host: h, wc: wc, name: wc.Namespace + "/" + wc.Name, module: module, status: status,
+	c := &controller{env: env, wc: wc, name: wc.Namespace + "/" + wc.Name, module: module, status: status,
 		logger:    klog.Background().WithValues("wasmController", klog.KObj(wc)),
 		queue:     workqueue.NewTyped[wakeKey](),
 		limiter:   workqueue.DefaultTypedControllerRateLimiter[wakeKey](),
@@ -99,22 +100,22 @@ func newController(h *Host, wc *v1alpha1.WasmController, module *wasmruntime.Mod
 		resident:  map[*wasmruntime.Instance]struct{}{},
 		ctx:       ctx, cancel: cancel}
 	c.run = c.reconcile
-	c.policy = newSuspendPolicy(wc.Spec.Suspend, func() (time.Time, bool) { return h.timers.next(c) })
-	c.rules = h.metrics.ruleCounters(c.name)
-	env := map[string]string{}
+	c.policy = newSuspendPolicy(wc.Spec.Suspend, func() (time.Time, bool) { return env.timers.next(c) })
+	c.rules = env.metrics.ruleCounters(c.name)
+	vars := map[string]string{}
 	for _, e := range wc.Spec.Env {
-		env[e.Name] = e.Value
+		vars[e.Name] = e.Value
 	}
 	// One output allowance for all the controller's instances, so that
 	// running more of them or restarting them gains a guest no more log.
-	c.instanceCfg = wasmruntime.InstanceConfig{Name: c.name, Env: env, Logger: c.logger,
+	c.instanceCfg = wasmruntime.InstanceConfig{Name: c.name, Env: vars, Logger: c.logger,
 		LogLimiter: wasmruntime.NewLogLimiter(wasmruntime.DefaultLogLinesPerSecond, wasmruntime.DefaultLogLineBurst,
 			wasmruntime.DefaultLogBytesPerSecond, wasmruntime.DefaultLogByteBurst)}
 	if m := wc.Spec.Limits.Memory; m != nil {
 		c.instanceCfg.MemoryLimit = uint64(m.Value())
 	}
 	status.nextWake = func() *metav1.Time {
-		if t, ok := h.timers.next(c); ok {
+		if t, ok := env.timers.next(c); ok {
 			mt := metav1.NewTime(t)
 			return &mt
 		}
@@ -130,7 +131,7 @@ func (c *controller) enqueue(key wakeKey, reason string) {
 	}
 	c.reasons.Store(key, reason)
 	c.queue.Add(key)
-	c.host.scheduler.notify(c)
+	c.env.scheduler.notify(c)
 }
 
 // deliver passes an event of one of w's informers to the controller, on
@@ -228,8 +229,8 @@ func (c *controller) scheduleResync() {
 	if p == nil || p.Duration <= 0 || c.ctx.Err() != nil {
 		return
 	}
-	at := c.host.clock.Now().Add(wait.Jitter(p.Duration, resyncJitter))
-	c.host.timers.schedule(timerID{owner: c, kind: timerResync}, at, c.resync)
+	at := c.env.clock.Now().Add(wait.Jitter(p.Duration, resyncJitter))
+	c.env.timers.schedule(timerID{owner: c, kind: timerResync}, at, c.resync)
 	c.status.touch()
 }
 
@@ -281,8 +282,8 @@ func (c *controller) process(key wakeKey) {
 		return // stopped while it ran: nothing to report
 	}
 	wakes := c.wakes.Add(1)
-	c.host.metrics.woke(c.name, reason)
-	now := metav1.NewTime(c.host.clock.Now())
+	c.env.metrics.woke(c.name, reason)
+	now := metav1.NewTime(c.env.clock.Now())
 	var failures int64
 	lastError := ""
 	if err != nil {
@@ -304,7 +305,7 @@ func (c *controller) process(key wakeKey) {
 	switch {
 	case err != nil:
 		c.logFailure(key, reason, err)
-		c.host.event(c.wc, "Warning", "ReconcileFailed", lastError)
+		c.env.event(c.wc, "Warning", "ReconcileFailed", lastError)
 		c.wakeAfter(key, c.limiter.When(key), abi.ReasonRetry)
 	case res.RequeueAfter > 0:
 		c.limiter.Forget(key)
@@ -316,7 +317,7 @@ func (c *controller) process(key wakeKey) {
 
 // wakeAfter wakes key after d, through the host's timer queue.
 func (c *controller) wakeAfter(key wakeKey, d time.Duration, reason string) {
-	c.host.timers.schedule(timerID{owner: c, kind: timerWake, key: key}, c.host.clock.Now().Add(d),
+	c.env.timers.schedule(timerID{owner: c, kind: timerWake, key: key}, c.env.clock.Now().Add(d),
 		func() { c.enqueue(key, reason) })
 }
 

@@ -35,10 +35,10 @@ var (
 
 // testController is a controller that is never started: what it is woken
 // for stays in its queue.
-func testController(tb testing.TB, h *Host, name string) *controller {
+func testController(tb testing.TB, env *hostServices, name string) *controller {
 	tb.Helper()
 	wc := &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, Generation: 1}}
-	c := newController(h, wc, nil, newStatusWriter(fake.NewSimpleClientset(wc), clock.RealClock{}, wc))
+	c := newController(env, wc, nil, newStatusWriter(fake.NewSimpleClientset(wc), clock.RealClock{}, wc))
 	tb.Cleanup(c.cancel)
 	return c
 }
@@ -74,7 +74,7 @@ func TestDispatcher(t *testing.T) {
 	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
 		map[schema.GroupVersionResource]string{configMaps: "ConfigMapList", secrets: "SecretList"}, cm("one", "1"))
 	pool := proxy.NewInformerPool(client)
-	h := &Host{scheduler: newScheduler(1), dispatcher: newDispatcher(pool)}
+	h := newTestServices(testServices{dispatcher: newDispatcher(pool)})
 	every, changes, secretsOnly := testController(t, h, "every"), testController(t, h, "changes"), testController(t, h, "secrets")
 
 	subscribe := func(c *controller, w *watch) *subscription {
@@ -154,7 +154,7 @@ func BenchmarkDispatch(b *testing.B) {
 	const controllers = 1000
 	for _, watching := range []int{10, 100, 1000} {
 		b.Run(fmt.Sprintf("controllers=%d/watching=%d", controllers, watching), func(b *testing.B) {
-			h := &Host{scheduler: newScheduler(1)}
+			h := newTestServices(testServices{})
 			compiler, err := wakerule.NewCompiler(nil)
 			if err != nil {
 				b.Fatal(err)
@@ -199,7 +199,7 @@ func BenchmarkDispatch(b *testing.B) {
 // selectors, the one rule evaluated is small beside them.
 func BenchmarkDispatch_LabelSelectors(b *testing.B) {
 	const controllers = 1000
-	h := &Host{scheduler: newScheduler(1)}
+	h := newTestServices(testServices{})
 	compiler, err := wakerule.NewCompiler(nil)
 	if err != nil {
 		b.Fatal(err)
@@ -266,8 +266,7 @@ func TestController_Resync(t *testing.T) {
 		map[schema.GroupVersionResource]string{configMaps: "ConfigMapList"},
 		owned("a", "owner-1", app), owned("b", "owner-1", app), owned("c", "owner-2", app), owned("unlabelled", "owner-3", nil))
 	clock := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	h := &Host{scheduler: newScheduler(1), dispatcher: newDispatcher(proxy.NewInformerPool(client)),
-		clock: clock, timers: newTimerQueue(clock)}
+	h := newTestServices(testServices{clock: clock, dispatcher: newDispatcher(proxy.NewInformerPool(client))})
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	go h.timers.run(ctx)
@@ -360,7 +359,7 @@ func TestFanout_LabelIndex(t *testing.T) {
 		return l
 	}
 
-	h := &Host{scheduler: newScheduler(1)}
+	h := newTestServices(testServices{})
 	f := &fanout{}
 	var subs []*subscription
 	for i := range 60 {
@@ -473,7 +472,7 @@ func TestFanout_RelistAfterWatchGap(t *testing.T) {
 	}
 	inf := cache.NewSharedIndexInformer(listWatchOnly{lw}, &unstructured.Unstructured{}, 0, cache.Indexers{})
 
-	h := &Host{scheduler: newScheduler(1)}
+	h := newTestServices(testServices{})
 	c := testController(t, h, "gap")
 	compiler, err := wakerule.NewCompiler(nil)
 	if err != nil {

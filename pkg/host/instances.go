@@ -12,7 +12,7 @@ import (
 // reconcile runs one reconcile on an idle resident instance, resuming one
 // if there is none, and applies the suspend policy afterwards.
 func (c *controller) reconcile(ctx context.Context, key wakeKey, reason string) (wasmruntime.Result, error) {
-	c.policy.woke(c.host.clock.Now())
+	c.policy.woke(c.env.clock.Now())
 	inst, err := c.instance(ctx)
 	if err != nil {
 		return wasmruntime.Result{}, err
@@ -62,7 +62,7 @@ func (c *controller) resume(ctx context.Context) (*wasmruntime.Instance, error) 
 		}
 		took := time.Since(start)
 		c.policy.resumed(took)
-		c.host.metrics.resumed("init", took)
+		c.env.metrics.resumed("init", took)
 	}
 	c.residentMu.Lock()
 	c.resident[inst] = struct{}{}
@@ -78,7 +78,7 @@ func (c *controller) release(inst *wasmruntime.Instance) {
 		c.forget(inst)
 		return
 	}
-	now := c.host.clock.Now()
+	now := c.env.clock.Now()
 	c.residentMu.Lock()
 	c.lastActive = now
 	c.residentMu.Unlock()
@@ -101,7 +101,7 @@ func (c *controller) release(inst *wasmruntime.Instance) {
 // suspend takes an instance out of memory, writing its snapshot first if
 // the controller keeps one: while it runs, or when the server stops.
 func (c *controller) suspend(inst *wasmruntime.Instance) {
-	if c.snapshotting() && (c.ctx.Err() == nil || c.host.stopping.Load()) {
+	if c.snapshotting() && (c.ctx.Err() == nil || c.env.stopping.Load()) {
 		c.saveSnapshot(inst)
 	}
 	inst.Close(context.Background())
@@ -145,7 +145,7 @@ func (c *controller) prewarm() {
 		c.suspend(inst)
 		return
 	}
-	if at := c.policy.afterPrewarm(c.host.clock.Now()); !at.IsZero() {
+	if at := c.policy.afterPrewarm(c.env.clock.Now()); !at.IsZero() {
 		c.scheduleSuspendCheck(at)
 	}
 }

@@ -16,7 +16,7 @@ import (
 // run in a guest; a reconcile blocks until release is closed, or returns at
 // once when release is nil.
 type schedulerRig struct {
-	host    *Host
+	env     *hostServices
 	mu      sync.Mutex
 	order   []string       // "controller/key" in the order they started
 	running map[string]int // per controller, now
@@ -27,8 +27,8 @@ type schedulerRig struct {
 }
 
 func newSchedulerRig(t *testing.T, workers int, release chan struct{}) *schedulerRig {
-	r := &schedulerRig{host: &Host{scheduler: newScheduler(workers)}, running: map[string]int{}, peak: map[string]int{}, release: release}
-	r.host.scheduler.reconcile = func(c *controller, key wakeKey) {
+	r := &schedulerRig{env: newTestServices(testServices{workers: workers}), running: map[string]int{}, peak: map[string]int{}, release: release}
+	r.env.scheduler.reconcile = func(c *controller, key wakeKey) {
 		r.mu.Lock()
 		r.order = append(r.order, c.name+"/"+key.Name)
 		r.running[c.name]++
@@ -48,13 +48,13 @@ func newSchedulerRig(t *testing.T, workers int, release chan struct{}) *schedule
 }
 
 func (r *schedulerRig) controller(name string, limit int) *controller {
-	return &controller{host: r.host, name: name, queue: workqueue.NewTyped[wakeKey](), sched: schedulable{limit: limit}}
+	return &controller{env: r.env, name: name, queue: workqueue.NewTyped[wakeKey](), sched: schedulable{limit: limit}}
 }
 
 func (r *schedulerRig) run(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
-	go func() { defer close(done); r.host.scheduler.run(ctx) }()
+	go func() { defer close(done); r.env.scheduler.run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 }
 
@@ -63,7 +63,7 @@ func (r *schedulerRig) waitIdle(t *testing.T, cs ...*controller) {
 	t.Helper()
 	// The scheduler takes a key and counts it running under one lock, so
 	// there is no moment when a key is neither queued nor running.
-	s := r.host.scheduler
+	s := r.env.scheduler
 	waitFor(t, "the scheduler to run every key", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -176,14 +176,14 @@ func TestScheduler_Held(t *testing.T) {
 	c.enqueue(wakeKey{Name: "k"}, "event")
 	// Checked before any worker runs: a worker could otherwise take the
 	// key off the list before the check and hide the mistake.
-	r.host.scheduler.mu.Lock()
-	ready := len(r.host.scheduler.ready)
-	r.host.scheduler.mu.Unlock()
+	r.env.scheduler.mu.Lock()
+	ready := len(r.env.scheduler.ready)
+	r.env.scheduler.mu.Unlock()
 	if ready != 0 {
 		t.Fatalf("a held controller is in the ready list")
 	}
 	r.run(t)
-	r.host.scheduler.start(c)
+	r.env.scheduler.start(c)
 	waitFor(t, "the key to run once started", func() bool {
 		r.mu.Lock()
 		defer r.mu.Unlock()
@@ -206,7 +206,7 @@ func TestScheduler_OnIdle(t *testing.T) {
 	release := make(chan struct{})
 	r := newSchedulerRig(t, 2, release)
 	var idles int
-	r.host.scheduler.onIdle = func() { idles++ } // called with s.mu held
+	r.env.scheduler.onIdle = func() { idles++ } // called with s.mu held
 	a, b := r.controller("a", 1), r.controller("b", 1)
 	a.enqueue(wakeKey{Name: "1"}, "event")
 	b.enqueue(wakeKey{Name: "1"}, "event")
@@ -216,15 +216,15 @@ func TestScheduler_OnIdle(t *testing.T) {
 		defer r.mu.Unlock()
 		return r.total == 2
 	})
-	if r.host.scheduler.idle() {
+	if r.env.scheduler.idle() {
 		t.Error("idle() with two reconciles running")
 	}
 	close(release)
 	r.waitIdle(t, a, b)
-	if !r.host.scheduler.idle() {
+	if !r.env.scheduler.idle() {
 		t.Error("not idle() once every reconcile ended")
 	}
-	s := r.host.scheduler
+	s := r.env.scheduler
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if idles != 1 {

@@ -55,13 +55,7 @@ func (s *snapshotState) forgetUnder(dir string) {
 // snapshotting says whether the controller snapshots its guest when it
 // suspends it.
 func (c *controller) snapshotting() bool {
-	return c.wc.Spec.Suspend.Snapshot && c.host.cfg.SnapshotDir != ""
-}
-
-// snapshotDir holds the snapshots of one WasmController, by namespace and
-// name.
-func (h *Host) snapshotDir(namespace, name string) string {
-	return filepath.Join(h.cfg.SnapshotDir, namespace, name)
+	return c.wc.Spec.Suspend.Snapshot && c.env.snapshotRoot != ""
 }
 
 // snapshotPath is the snapshot of this controller: a file per UID and
@@ -69,7 +63,7 @@ func (h *Host) snapshotDir(namespace, name string) string {
 // same name nor a changed spec (whose env the guest read at init) restores
 // an older guest's memory. The runtime ties it to the module digest too.
 func (c *controller) snapshotPath() string {
-	return filepath.Join(c.host.snapshotDir(c.wc.Namespace, c.wc.Name),
+	return filepath.Join(c.env.snapshotDir(c.wc.Namespace, c.wc.Name),
 		fmt.Sprintf("%s-%d%s", c.wc.UID, c.wc.Generation, snapshotSuffix))
 }
 
@@ -91,8 +85,8 @@ func (c *controller) saveSnapshot(inst *wasmruntime.Instance) {
 		c.snapshotFailed(path, err)
 		return
 	}
-	c.host.metrics.snapshotted(time.Since(start))
-	c.host.snapshots.fresh(path)
+	c.env.metrics.snapshotted(time.Since(start))
+	c.env.snapshots.fresh(path)
 	c.status.setCondition(c.wc.Generation, ConditionSnapshotted, true, "Saved", "the guest's memory is kept while it is suspended")
 	c.status.update(false, func(s *v1alpha1.WasmControllerStatus) { s.SnapshotBytes = n })
 }
@@ -104,11 +98,11 @@ func (c *controller) snapshotFailed(path string, err error) {
 	c.logger.Error(err, "Cannot write the guest's snapshot; it will start afresh", "path", path)
 	if rmErr := os.Remove(path); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
 		c.logger.Error(rmErr, "Cannot remove the guest's stale snapshot; it will not be restored", "path", path)
-		c.host.snapshots.stale(path)
+		c.env.snapshots.stale(path)
 	}
 	const msg = "the guest's snapshot cannot be written; it starts afresh on its next wake"
 	c.status.setCondition(c.wc.Generation, ConditionSnapshotted, false, "SnapshotFailed", msg)
-	c.host.event(c.wc, "Warning", "SnapshotFailed", msg)
+	c.env.event(c.wc, "Warning", "SnapshotFailed", msg)
 	c.status.update(false, func(s *v1alpha1.WasmControllerStatus) { s.SnapshotBytes = 0 })
 }
 
@@ -126,7 +120,7 @@ func (c *controller) snapshotIdle() {
 // afresh; a missing one is no news.
 func (c *controller) restoreSnapshot(ctx context.Context, cfg wasmruntime.InstanceConfig) *wasmruntime.Instance {
 	path := c.snapshotPath()
-	if c.host.snapshots.isStale(path) {
+	if c.env.snapshots.isStale(path) {
 		return nil
 	}
 	start := time.Now()
@@ -135,7 +129,7 @@ func (c *controller) restoreSnapshot(ctx context.Context, cfg wasmruntime.Instan
 	case err == nil:
 		took := time.Since(start)
 		c.policy.resumed(took)
-		c.host.metrics.resumed("snapshot", took)
+		c.env.metrics.resumed("snapshot", took)
 		return inst
 	case errors.Is(err, os.ErrNotExist):
 		return nil
@@ -149,9 +143,9 @@ func (c *controller) restoreSnapshot(ctx context.Context, cfg wasmruntime.Instan
 	if errors.Is(err, wasmruntime.ErrSnapshotInvalid) {
 		msg = "the guest's snapshot is invalid; it starts afresh"
 	}
-	c.host.event(c.wc, "Warning", "SnapshotDiscarded", msg)
+	c.env.event(c.wc, "Warning", "SnapshotDiscarded", msg)
 	if rmErr := os.Remove(path); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
-		c.host.snapshots.stale(path)
+		c.env.snapshots.stale(path)
 	}
 	c.status.update(false, func(s *v1alpha1.WasmControllerStatus) { s.SnapshotBytes = 0 })
 	return nil
@@ -160,7 +154,7 @@ func (c *controller) restoreSnapshot(ctx context.Context, cfg wasmruntime.Instan
 // removeOtherSnapshots deletes the controller's snapshots of other UIDs
 // and generations, and reports the size of its own, if any.
 func (c *controller) removeOtherSnapshots() {
-	if c.host.cfg.SnapshotDir == "" {
+	if c.env.snapshotRoot == "" {
 		return
 	}
 	own := c.snapshotPath()
@@ -172,7 +166,7 @@ func (c *controller) removeOtherSnapshots() {
 		}
 	}
 	var size int64
-	if fi, err := os.Stat(own); err == nil && c.snapshotting() && !c.host.snapshots.isStale(own) {
+	if fi, err := os.Stat(own); err == nil && c.snapshotting() && !c.env.snapshots.isStale(own) {
 		size = fi.Size()
 	} else if err == nil {
 		_ = os.Remove(own) // snapshots were turned off
@@ -181,27 +175,27 @@ func (c *controller) removeOtherSnapshots() {
 }
 
 // removeSnapshots deletes every snapshot of a deleted WasmController.
-func (h *Host) removeSnapshots(namespace, name string) {
-	if h.cfg.SnapshotDir == "" {
+func (s *hostServices) removeSnapshots(namespace, name string) {
+	if s.snapshotRoot == "" {
 		return
 	}
-	dir := h.snapshotDir(namespace, name)
+	dir := s.snapshotDir(namespace, name)
 	if err := os.RemoveAll(dir); err != nil {
 		klog.ErrorS(err, "Removing the snapshots of a deleted WasmController", "wasmController", klog.KRef(namespace, name))
 	}
-	h.snapshots.forgetUnder(dir)
+	s.snapshots.forgetUnder(dir)
 }
 
 // removeOrphanedSnapshots deletes the snapshots of WasmControllers deleted
 // while the server was not running, and the temporary files of snapshots
 // whose writing the server's end interrupted.
 func (h *Host) removeOrphanedSnapshots() {
-	if h.cfg.SnapshotDir == "" {
+	if h.snapshotRoot == "" {
 		return
 	}
-	namespaces, _ := os.ReadDir(h.cfg.SnapshotDir)
+	namespaces, _ := os.ReadDir(h.snapshotRoot)
 	for _, ns := range namespaces {
-		names, _ := os.ReadDir(filepath.Join(h.cfg.SnapshotDir, ns.Name()))
+		names, _ := os.ReadDir(filepath.Join(h.snapshotRoot, ns.Name()))
 		for _, n := range names {
 			if _, err := h.lister.WasmControllers(ns.Name()).Get(n.Name()); err != nil {
 				h.removeSnapshots(ns.Name(), n.Name())

@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/utils/clock"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned/fake"
@@ -42,15 +41,14 @@ func counterModule(t *testing.T) *wasmruntime.Module {
 	return m
 }
 
-// snapshotHost is a host with a snapshot directory and an event recorder.
-func snapshotHost(t *testing.T) (*Host, *record.FakeRecorder) {
+// snapshotServices are host services with a snapshot directory and an
+// event recorder.
+func snapshotServices(t *testing.T) (*hostServices, *record.FakeRecorder) {
 	events := record.NewFakeRecorder(100)
-	c := clock.RealClock{}
-	return &Host{cfg: Config{SnapshotDir: t.TempDir()}, scheduler: newScheduler(4), clock: c, timers: newTimerQueue(c),
-		recorder: events}, events
+	return newTestServices(testServices{snapshotDir: t.TempDir(), recorder: events, workers: 4}), events
 }
 
-func counterController(t *testing.T, h *Host, m *wasmruntime.Module, generation int64, suspend v1alpha1.SuspendSpec) *controller {
+func counterController(t *testing.T, h *hostServices, m *wasmruntime.Module, generation int64, suspend v1alpha1.SuspendSpec) *controller {
 	t.Helper()
 	memory := resource.MustParse("64Mi")
 	wc := &v1alpha1.WasmController{
@@ -76,7 +74,7 @@ func count(t *testing.T, c *controller) string {
 
 func TestController_Snapshots(t *testing.T) {
 	m := counterModule(t)
-	h, events := snapshotHost(t)
+	h, events := snapshotServices(t)
 	immediate := v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendImmediate, Snapshot: true}
 	c := counterController(t, h, m, 1, immediate)
 
@@ -108,7 +106,7 @@ func TestController_Snapshots(t *testing.T) {
 		if !strings.Contains(e, "SnapshotDiscarded") {
 			t.Errorf("event %q, want SnapshotDiscarded", e)
 		}
-		if strings.Contains(e, h.cfg.SnapshotDir) {
+		if strings.Contains(e, h.snapshotRoot) {
 			t.Errorf("the Event names a server file: %q", e)
 		}
 	default:
@@ -140,7 +138,7 @@ func TestController_Snapshots(t *testing.T) {
 // from other goroutines; run with -race.
 func TestController_SuspendResumeConcurrent(t *testing.T) {
 	m := counterModule(t)
-	h, _ := snapshotHost(t)
+	h, _ := snapshotServices(t)
 	c := counterController(t, h, m, 1, v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendIdle,
 		IdleAfter: &metav1.Duration{Duration: time.Hour}, Snapshot: true})
 	c.sched.held = false

@@ -106,7 +106,7 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 		}
 		return nil, fail(v1alpha1.ConditionModuleLoaded, reason, err)
 	}
-	c := newController(h, wc, module, status)
+	c := newController(&h.hostServices, wc, module, status)
 	c.lease = fetched.Lease()
 	if err := module.CheckMemoryLimit(c.instanceCfg.MemoryLimit); err != nil {
 		c.stop()

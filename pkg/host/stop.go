@@ -24,10 +24,10 @@ const (
 func (c *controller) stop() {
 	c.closeInbox()
 	for _, s := range c.subscriptions {
-		c.host.dispatcher.unsubscribe(s)
+		c.env.dispatcher.unsubscribe(s)
 	}
-	c.host.scheduler.remove(c)
-	c.host.timers.cancel(c)
+	c.env.scheduler.remove(c)
+	c.env.timers.cancel(c)
 	c.cancel()
 	c.queue.ShutDown()
 	finished := waitAll(c.stopWait(), &c.inflight, &c.done)
@@ -38,7 +38,7 @@ func (c *controller) stop() {
 		return
 	}
 	c.logger.Info("A reconcile ignored the controller's stop; its instance is closed when it returns", "waited", c.stopWait())
-	c.host.lingering.Go(func() {
+	c.env.lingering.Go(func() {
 		c.inflight.Wait()
 		c.done.Wait()
 		c.suspendIdleInstances() // a prewarmed one

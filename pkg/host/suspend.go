@@ -65,7 +65,7 @@ func newSuspendPolicy(spec v1alpha1.SuspendSpec, nextTimer func() (time.Time, bo
 // scheduleSuspendCheck looks at the controller's idle instances at the
 // given time.
 func (c *controller) scheduleSuspendCheck(at time.Time) {
-	c.host.timers.schedule(timerID{owner: c, kind: timerSuspend}, at, func() {
+	c.env.timers.schedule(timerID{owner: c, kind: timerSuspend}, at, func() {
 		c.done.Go(c.suspendIfIdle)
 	})
 }
@@ -76,7 +76,7 @@ func (c *controller) suspendIfIdle() {
 	if c.ctx.Err() != nil {
 		return
 	}
-	now := c.host.clock.Now()
+	now := c.env.clock.Now()
 	c.residentMu.Lock()
 	last := c.lastActive
 	c.residentMu.Unlock()
@@ -99,7 +99,7 @@ func (c *controller) schedulePrewarm() {
 	if !ok {
 		return
 	}
-	c.host.timers.schedule(timerID{owner: c, kind: timerPrewarm}, at, func() {
+	c.env.timers.schedule(timerID{owner: c, kind: timerPrewarm}, at, func() {
 		c.done.Go(c.prewarm)
 	})
 }

@@ -64,7 +64,7 @@ func TestSuspendPolicy_AfterReconcile(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := clocktesting.NewFakeClock(start)
-			h := &Host{scheduler: newScheduler(1), clock: clock, timers: newTimerQueue(clock)}
+			h := newTestServices(testServices{clock: clock})
 			c := testController(t, h, "c")
 			c.wc.Spec.Suspend = tt.suspend
 			c.policy = newSuspendPolicy(tt.suspend, func() (time.Time, bool) { return h.timers.next(c) })
