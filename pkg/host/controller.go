@@ -66,12 +66,9 @@ type controller struct {
 	reasons sync.Map                            // wakeKey → reason of the pending wake
 	sched   schedulable                         // guarded by the scheduler
 
-	instances chan *wasmruntime.Instance // idle instances, at most maxConcurrentReconciles
+	// pool holds the guest's open instances and its suspend policy.
+	pool *instancePool
 
-	residentMu sync.Mutex
-	resident   map[*wasmruntime.Instance]struct{} // every open instance, idle or busy
-	lastActive time.Time                          // when a reconcile last finished
-	policy     suspendPolicy                      // when idle instances leave memory
 	wakes      atomic.Int64
 	unhealthy  atomic.Bool  // Ready was set to False for a guest failure
 	failures   atomic.Int64 // reconciles failed in a row
@@ -92,15 +89,13 @@ func newController(env *hostServices, wc *v1alpha1.WasmController, module *wasmr
 	ctx, cancel := context.WithCancel(context.Background())
 	limit := max(1, int(wc.Spec.Limits.MaxConcurrentReconciles))
 	c := &controller{env: env, wc: wc, name: wc.Namespace + "/" + wc.Name, module: module, status: status,
-		logger:    klog.Background().WithValues("wasmController", klog.KObj(wc)),
-		queue:     workqueue.NewTyped[wakeKey](),
-		limiter:   workqueue.DefaultTypedControllerRateLimiter[wakeKey](),
-		sched:     schedulable{limit: limit, held: true},
-		instances: make(chan *wasmruntime.Instance, limit),
-		resident:  map[*wasmruntime.Instance]struct{}{},
-		ctx:       ctx, cancel: cancel}
+		logger:  klog.Background().WithValues("wasmController", klog.KObj(wc)),
+		queue:   workqueue.NewTyped[wakeKey](),
+		limiter: workqueue.DefaultTypedControllerRateLimiter[wakeKey](),
+		sched:   schedulable{limit: limit, held: true},
+		ctx:     ctx, cancel: cancel}
 	c.run = c.reconcile
-	c.policy = newSuspendPolicy(wc.Spec.Suspend, func() (time.Time, bool) { return env.timers.next(c) })
+	c.pool = newInstancePool(limit, newSuspendPolicy(wc.Spec.Suspend, func() (time.Time, bool) { return env.timers.next(c) }))
 	c.rules = env.metrics.ruleCounters(c.name)
 	vars := map[string]string{}
 	for _, e := range wc.Spec.Env {
@@ -298,7 +293,7 @@ func (c *controller) process(key wakeKey) {
 		s.Wakes = wakes
 		s.LastWakeTime = &now
 		s.LastWakeReason = reason
-		s.MemoryBytes = c.memoryBytes()
+		s.MemoryBytes = c.pool.memoryBytes()
 		s.LastError = lastError
 	})
 	c.reportGuestHealth(err, key, failures)

@@ -12,7 +12,7 @@ import (
 // reconcile runs one reconcile on an idle resident instance, resuming one
 // if there is none, and applies the suspend policy afterwards.
 func (c *controller) reconcile(ctx context.Context, key wakeKey, reason string) (wasmruntime.Result, error) {
-	c.policy.woke(c.env.clock.Now())
+	c.pool.policy.woke(c.env.clock.Now())
 	inst, err := c.instance(ctx)
 	if err != nil {
 		return wasmruntime.Result{}, err
@@ -38,10 +38,8 @@ func (c *controller) reconcile(ctx context.Context, key wakeKey, reason string) 
 
 // instance takes an idle resident instance or resumes one.
 func (c *controller) instance(ctx context.Context) (*wasmruntime.Instance, error) {
-	select {
-	case inst := <-c.instances:
+	if inst, ok := c.pool.take(); ok {
 		return inst, nil
-	default:
 	}
 	return c.resume(ctx)
 }
@@ -51,7 +49,7 @@ func (c *controller) instance(ctx context.Context) (*wasmruntime.Instance, error
 func (c *controller) resume(ctx context.Context) (*wasmruntime.Instance, error) {
 	cfg := c.instanceCfg
 	var inst *wasmruntime.Instance
-	if c.snapshotting() && c.residentCount() == 0 {
+	if c.snapshotting() && c.pool.count() == 0 {
 		inst = c.restoreSnapshot(ctx, cfg)
 	}
 	if inst == nil {
@@ -61,12 +59,10 @@ func (c *controller) resume(ctx context.Context) (*wasmruntime.Instance, error) 
 			return nil, fmt.Errorf("starting guest: %w", err)
 		}
 		took := time.Since(start)
-		c.policy.resumed(took)
+		c.pool.policy.resumed(took)
 		c.env.metrics.resumed("init", took)
 	}
-	c.residentMu.Lock()
-	c.resident[inst] = struct{}{}
-	c.residentMu.Unlock()
+	c.pool.add(inst)
 	c.residentChanged()
 	return inst, nil
 }
@@ -78,18 +74,12 @@ func (c *controller) release(inst *wasmruntime.Instance) {
 		c.forget(inst)
 		return
 	}
-	now := c.env.clock.Now()
-	c.residentMu.Lock()
-	c.lastActive = now
-	c.residentMu.Unlock()
-	warm, until := c.policy.afterReconcile(now)
+	warm, until := c.pool.released(c.env.clock.Now())
 	if !warm || c.ctx.Err() != nil {
 		c.suspend(inst)
 		return
 	}
-	select {
-	case c.instances <- inst:
-	default: // a prewarmed instance took the place
+	if !c.pool.putIdle(inst) { // a prewarmed instance took the place
 		c.suspend(inst)
 		return
 	}
@@ -110,9 +100,7 @@ func (c *controller) suspend(inst *wasmruntime.Instance) {
 
 // forget drops a closed instance.
 func (c *controller) forget(inst *wasmruntime.Instance) {
-	c.residentMu.Lock()
-	delete(c.resident, inst)
-	c.residentMu.Unlock()
+	c.pool.remove(inst)
 	c.residentChanged()
 }
 
@@ -120,18 +108,17 @@ func (c *controller) forget(inst *wasmruntime.Instance) {
 // running a reconcile are released by it.
 func (c *controller) suspendIdleInstances() {
 	for {
-		select {
-		case inst := <-c.instances:
-			c.suspend(inst)
-		default:
+		inst, ok := c.pool.take()
+		if !ok {
 			return
 		}
+		c.suspend(inst)
 	}
 }
 
 // prewarm resumes a suspended guest ahead of its next timer.
 func (c *controller) prewarm() {
-	if c.ctx.Err() != nil || c.residentCount() > 0 {
+	if c.ctx.Err() != nil || c.pool.count() > 0 {
 		return
 	}
 	inst, err := c.resume(c.ctx)
@@ -139,28 +126,20 @@ func (c *controller) prewarm() {
 		c.logger.V(2).Info("Prewarming the guest failed; the wake will start it", "error", compactError(err))
 		return
 	}
-	select {
-	case c.instances <- inst:
-	default:
+	if !c.pool.putIdle(inst) {
 		c.suspend(inst)
 		return
 	}
-	if at := c.policy.afterPrewarm(c.env.clock.Now()); !at.IsZero() {
+	if at := c.pool.policy.afterPrewarm(c.env.clock.Now()); !at.IsZero() {
 		c.scheduleSuspendCheck(at)
 	}
-}
-
-func (c *controller) residentCount() int {
-	c.residentMu.Lock()
-	defer c.residentMu.Unlock()
-	return len(c.resident)
 }
 
 // residentChanged reports the phase, Active while an instance is resident
 // and Suspended otherwise, and the memory held, with the coalesced status.
 func (c *controller) residentChanged() {
-	active := c.residentCount() > 0
-	memory := c.memoryBytes()
+	active := c.pool.count() > 0
+	memory := c.pool.memoryBytes()
 	c.status.update(false, func(s *v1alpha1.WasmControllerStatus) {
 		if s.Phase == v1alpha1.PhaseActive || s.Phase == v1alpha1.PhaseSuspended {
 			s.Phase = phaseOf(active)
@@ -174,15 +153,4 @@ func phaseOf(active bool) v1alpha1.Phase {
 		return v1alpha1.PhaseActive
 	}
 	return v1alpha1.PhaseSuspended
-}
-
-// memoryBytes is the linear memory of the controller's open instances.
-func (c *controller) memoryBytes() int64 {
-	c.residentMu.Lock()
-	defer c.residentMu.Unlock()
-	var total int64
-	for inst := range c.resident {
-		total += int64(inst.MemoryBytes()) // 0 once closed
-	}
-	return total
 }

@@ -125,7 +125,7 @@ func TestHost_StopSnapshotsIdleGuests(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := idle.residentCount(); n != 1 {
+	if n := idle.pool.count(); n != 1 {
 		t.Fatalf("%d instances resident after Idle reconciles, want 1", n)
 	}
 	busy := testController(t, &h.hostServices, "busy")

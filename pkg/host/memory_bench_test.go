@@ -113,7 +113,7 @@ func guestMemory(b *testing.B, wasm []byte, cacheDir string, n int, distinct, me
 		if err != nil {
 			b.Fatal(err)
 		}
-		c.instances <- inst
+		c.pool.putIdle(inst)
 	}
 	return suspended, readMemory(b).minus(base)
 }

@@ -128,7 +128,7 @@ func (c *controller) restoreSnapshot(ctx context.Context, cfg wasmruntime.Instan
 	switch {
 	case err == nil:
 		took := time.Since(start)
-		c.policy.resumed(took)
+		c.pool.policy.resumed(took)
 		c.env.metrics.resumed("snapshot", took)
 		return inst
 	case errors.Is(err, os.ErrNotExist):

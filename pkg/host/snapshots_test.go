@@ -82,7 +82,7 @@ func TestController_Snapshots(t *testing.T) {
 		if _, err := c.reconcile(c.ctx, wakeKey{"ns", "a"}, "event"); err != nil {
 			t.Fatal(err)
 		}
-		if n := c.residentCount(); n != 0 {
+		if n := c.pool.count(); n != 0 {
 			t.Fatalf("%d instances resident after an Immediate reconcile", n)
 		}
 	}
@@ -180,7 +180,7 @@ func TestController_SuspendResumeConcurrent(t *testing.T) {
 	if lastError != "" {
 		t.Errorf("a reconcile failed: %s", lastError)
 	}
-	if n := c.residentCount(); n != 0 {
+	if n := c.pool.count(); n != 0 {
 		t.Errorf("%d instances resident after stop", n)
 	}
 }

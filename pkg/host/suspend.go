@@ -77,10 +77,7 @@ func (c *controller) suspendIfIdle() {
 		return
 	}
 	now := c.env.clock.Now()
-	c.residentMu.Lock()
-	last := c.lastActive
-	c.residentMu.Unlock()
-	until := c.policy.idleUntil(now, last)
+	until := c.pool.idleUntil(now)
 	if until.IsZero() {
 		return
 	}
@@ -95,7 +92,7 @@ func (c *controller) suspendIfIdle() {
 // schedulePrewarm resumes a suspended guest ahead of its next wake, when
 // the policy asks for it, so that the wake finds it warm.
 func (c *controller) schedulePrewarm() {
-	at, ok := c.policy.prewarmAt()
+	at, ok := c.pool.policy.prewarmAt()
 	if !ok {
 		return
 	}
