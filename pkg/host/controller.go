@@ -11,7 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
@@ -23,18 +22,6 @@ import (
 // resyncJitter spreads resyncs of controllers with the same period: each
 // comes up to 10% later than the period.
 const resyncJitter = 0.1
-
-// wakeKey is one reconcile key of a controller.
-type wakeKey struct {
-	Namespace, Name string
-}
-
-func (k wakeKey) String() string {
-	if k.Namespace == "" {
-		return k.Name
-	}
-	return k.Namespace + "/" + k.Name
-}
 
 // controller runs one WasmController at one generation. It owns a queue of
 // keys; the host's scheduler takes keys from it and runs reconciles, and
@@ -59,12 +46,9 @@ type controller struct {
 	watches       []*watch
 	subscriptions []*subscription
 
-	// queue de-duplicates keys: a key woken again while it waits is queued
-	// once, and one woken while it runs is queued again when it is done.
-	queue   workqueue.TypedInterface[wakeKey]
-	limiter workqueue.TypedRateLimiter[wakeKey] // backoff of failing keys
-	reasons sync.Map                            // wakeKey → reason of the pending wake
-	sched   schedulable                         // guarded by the scheduler
+	// queue holds the keys woken and not yet run; the scheduler takes
+	// them.
+	queue *wakeQueue
 
 	// pool holds the guest's open instances and its suspend policy.
 	pool *instancePool
@@ -89,11 +73,9 @@ func newController(env *hostServices, wc *v1alpha1.WasmController, module *wasmr
 	ctx, cancel := context.WithCancel(context.Background())
 	limit := max(1, int(wc.Spec.Limits.MaxConcurrentReconciles))
 	c := &controller{env: env, wc: wc, name: wc.Namespace + "/" + wc.Name, module: module, status: status,
-		logger:  klog.Background().WithValues("wasmController", klog.KObj(wc)),
-		queue:   workqueue.NewTyped[wakeKey](),
-		limiter: workqueue.DefaultTypedControllerRateLimiter[wakeKey](),
-		sched:   schedulable{limit: limit, held: true},
-		ctx:     ctx, cancel: cancel}
+		logger: klog.Background().WithValues("wasmController", klog.KObj(wc)),
+		queue:  newWakeQueue(limit),
+		ctx:    ctx, cancel: cancel}
 	c.run = c.reconcile
 	c.pool = newInstancePool(limit, newSuspendPolicy(wc.Spec.Suspend, func() (time.Time, bool) { return env.timers.next(c) }))
 	c.rules = env.metrics.ruleCounters(c.name)
@@ -124,8 +106,7 @@ func (c *controller) enqueue(key wakeKey, reason string) {
 	if c.revoked.Load() {
 		return
 	}
-	c.reasons.Store(key, reason)
-	c.queue.Add(key)
+	c.queue.add(key, reason)
 	c.env.scheduler.notify(c)
 }
 
@@ -268,10 +249,7 @@ func (c *controller) process(key wakeKey) {
 	if c.ctx.Err() != nil {
 		return
 	}
-	reason := abi.ReasonEvent
-	if r, ok := c.reasons.LoadAndDelete(key); ok {
-		reason = r.(string)
-	}
+	reason := c.queue.reason(key)
 	res, err := c.run(c.ctx, key, reason)
 	if c.ctx.Err() != nil {
 		return // stopped while it ran: nothing to report
@@ -301,12 +279,12 @@ func (c *controller) process(key wakeKey) {
 	case err != nil:
 		c.logFailure(key, reason, err)
 		c.env.event(c.wc, "Warning", "ReconcileFailed", lastError)
-		c.wakeAfter(key, c.limiter.When(key), abi.ReasonRetry)
+		c.wakeAfter(key, c.queue.failed(key), abi.ReasonRetry)
 	case res.RequeueAfter > 0:
-		c.limiter.Forget(key)
+		c.queue.succeeded(key)
 		c.wakeAfter(key, res.RequeueAfter, abi.ReasonRequeue)
 	default:
-		c.limiter.Forget(key)
+		c.queue.succeeded(key)
 	}
 }
 

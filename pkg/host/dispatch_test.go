@@ -46,9 +46,9 @@ func testController(tb testing.TB, env *hostServices, name string) *controller {
 // queued drains a controller's queue.
 func queued(c *controller) []string {
 	var keys []string
-	for c.queue.Len() > 0 {
-		k, _ := c.queue.Get()
-		c.queue.Done(k)
+	for c.queue.len() > 0 {
+		k, _ := c.queue.get()
+		c.queue.done(k)
 		keys = append(keys, k.String())
 	}
 	return keys
@@ -117,7 +117,7 @@ func TestDispatcher(t *testing.T) {
 		if _, err := client.Resource(configMaps).Namespace("ns").Update(t.Context(), cm("one", x), metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "the update to arrive", func() bool { return every.queue.Len() == 1 })
+		waitFor(t, "the update to arrive", func() bool { return every.queue.len() == 1 })
 		waitFor(t, "the rules to have run", changes.idle)
 	}
 	update("1") // x unchanged
@@ -227,8 +227,8 @@ func BenchmarkDispatch_LabelSelectors(b *testing.B) {
 		f.OnUpdate(old, obj)
 		waitIdle([]*controller{woken})
 	}
-	if woken.queue.Len() != 1 {
-		b.Fatalf("the selected controller has %d keys queued, want 1", woken.queue.Len())
+	if woken.queue.len() != 1 {
+		b.Fatalf("the selected controller has %d keys queued, want 1", woken.queue.len())
 	}
 }
 
@@ -304,12 +304,12 @@ func TestController_Resync(t *testing.T) {
 		t.Fatalf("nextWakeTime = %v, want a minute from now plus at most 10%% jitter", next)
 	}
 	clock.Step(time.Minute + time.Minute/10)
-	waitFor(t, "the resync", func() bool { return c.queue.Len() == 2 })
+	waitFor(t, "the resync", func() bool { return c.queue.len() == 2 })
 	if got, want := queued(c), []string{"ns/owner-1", "ns/owner-2"}; !cmp.Equal(got, want, cmpSorted) {
 		t.Errorf("resync woke %v, want %v", got, want)
 	}
 	for _, k := range []string{"owner-1", "owner-2"} {
-		if r, _ := c.reasons.Load(wakeKey{"ns", k}); r != "resync" {
+		if r, _ := c.queue.reasons.Load(wakeKey{"ns", k}); r != "resync" {
 			t.Errorf("ns/%s woken for %v, want resync", k, r)
 		}
 	}
@@ -499,7 +499,7 @@ func TestFanout_RelistAfterWatchGap(t *testing.T) {
 	// The watch falls too far behind: the informer lists again.
 	first.Error(&apierrors.NewResourceExpired("too old resource version").ErrStatus)
 	<-watches
-	waitFor(t, "the relist's events", func() bool { return c.queue.Len() >= 3 })
+	waitFor(t, "the relist's events", func() bool { return c.queue.len() >= 3 })
 	got := queued(c)
 	slices.Sort(got)
 	if want := []string{"ADDED:new", "DELETED:deleted", "MODIFIED:relabelled"}; !cmp.Equal(got, want) {

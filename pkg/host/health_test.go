@@ -39,9 +39,9 @@ func TestController_ProcessKeepsKeysOutOfStatus(t *testing.T) {
 	key := wakeKey{Namespace: "kube-system", Name: secret}
 	for range failingAfter {
 		c.enqueue(key, "event")
-		c.queue.Get()
+		c.queue.get()
 		c.process(key)
-		c.queue.Done(key)
+		c.queue.done(key)
 	}
 	c.status.flush(t.Context())
 

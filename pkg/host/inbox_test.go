@@ -204,11 +204,11 @@ func BenchmarkDispatch_SlowNeighbour(b *testing.B) {
 			for b.Loop() {
 				f.OnUpdate(old, obj)
 				for _, c := range quick {
-					for c.queue.Len() == 0 {
+					for c.queue.len() == 0 {
 						runtime.Gosched()
 					}
-					k, _ := c.queue.Get()
-					c.queue.Done(k)
+					k, _ := c.queue.get()
+					c.queue.done(k)
 				}
 			}
 		})

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/util/workqueue"
 )
 
 // schedulerRig runs a scheduler whose reconciles are recorded instead of
@@ -48,7 +47,9 @@ func newSchedulerRig(t *testing.T, workers int, release chan struct{}) *schedule
 }
 
 func (r *schedulerRig) controller(name string, limit int) *controller {
-	return &controller{env: r.env, name: name, queue: workqueue.NewTyped[wakeKey](), sched: schedulable{limit: limit}}
+	q := newWakeQueue(limit)
+	q.sched.held = false // started
+	return &controller{env: r.env, name: name, queue: q}
 }
 
 func (r *schedulerRig) run(t *testing.T) {
@@ -68,7 +69,7 @@ func (r *schedulerRig) waitIdle(t *testing.T, cs ...*controller) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		for _, c := range cs {
-			if c.queue.Len() > 0 || c.sched.running > 0 {
+			if c.queue.len() > 0 || c.queue.sched.running > 0 {
 				return false
 			}
 		}
@@ -172,7 +173,7 @@ func TestScheduler_KeyWokenWhileRunning(t *testing.T) {
 func TestScheduler_Held(t *testing.T) {
 	r := newSchedulerRig(t, 2, nil)
 	c := r.controller("c", 1)
-	c.sched.held = true
+	c.queue.sched.held = true
 	c.enqueue(wakeKey{Name: "k"}, "event")
 	// Checked before any worker runs: a worker could otherwise take the
 	// key off the list before the check and hide the mistake.

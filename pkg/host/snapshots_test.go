@@ -141,7 +141,7 @@ func TestController_SuspendResumeConcurrent(t *testing.T) {
 	h, _ := snapshotServices(t)
 	c := counterController(t, h, m, 1, v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendIdle,
 		IdleAfter: &metav1.Duration{Duration: time.Hour}, Snapshot: true})
-	c.sched.held = false
+	c.queue.sched.held = false
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	wg.Go(func() { h.scheduler.run(ctx) })
@@ -166,7 +166,7 @@ func TestController_SuspendResumeConcurrent(t *testing.T) {
 	}
 	want := int64(keys + 1) // "churn" is woken 3 times, de-duplicated while queued
 	err := wait.PollUntilContextTimeout(t.Context(), 10*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
-		return c.wakes.Load() >= want && c.queue.Len() == 0, nil
+		return c.wakes.Load() >= want && c.queue.len() == 0, nil
 	})
 	if err != nil {
 		t.Fatalf("%d of %d reconciles ran: %v", c.wakes.Load(), want, err)

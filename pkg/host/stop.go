@@ -29,7 +29,7 @@ func (c *controller) stop() {
 	c.env.scheduler.remove(c)
 	c.env.timers.cancel(c)
 	c.cancel()
-	c.queue.ShutDown()
+	c.queue.shutDown()
 	finished := waitAll(c.stopWait(), &c.inflight, &c.done)
 	c.status.stop() // the context is done: later changes are not written
 	c.suspendIdleInstances()

@@ -76,9 +76,9 @@ func TestController_ProcessReportsStorageFailures(t *testing.T) {
 	}
 	key := wakeKey{Namespace: "tenant", Name: "obj"}
 	c.enqueue(key, "event")
-	c.queue.Get()
+	c.queue.get()
 	c.process(key)
-	c.queue.Done(key)
+	c.queue.done(key)
 	c.status.flush(t.Context())
 
 	got, err := client.ControllersV1alpha1().WasmControllers("tenant").Get(t.Context(), "c", metav1.GetOptions{})
