@@ -28,16 +28,12 @@ const resyncJitter = 0.1
 // the host's timer queue holds its resync, requeues and retries.
 type controller struct {
 	// env is what the controller uses of the host: it holds no *Host.
-	env    *hostServices
-	wc     *v1alpha1.WasmController
-	name   string // namespace/name, for logs and metrics
-	module *wasmruntime.Module
+	env  *hostServices
+	wc   *v1alpha1.WasmController
+	name string // namespace/name, for logs and metrics
 	// lease keeps the module in the module store while the controller runs
 	// it; the controller keeps no bytes of its own.
 	lease *modules.Lease
-	// instanceCfg is what every instance of the guest starts with; its API
-	// is set once the controller's cache view exists.
-	instanceCfg wasmruntime.InstanceConfig
 	// run runs one reconcile: (*controller).reconcile but in tests.
 	run    func(ctx context.Context, key wakeKey, reason string) (wasmruntime.Result, error)
 	status *statusWriter
@@ -50,7 +46,8 @@ type controller struct {
 	// them.
 	queue *wakeQueue
 
-	// pool holds the guest's open instances and its suspend policy.
+	// pool runs the guest's instances, with the suspend policy and the
+	// snapshots.
 	pool *instancePool
 
 	wakes      atomic.Int64
@@ -72,12 +69,12 @@ type controller struct {
 func newController(env *hostServices, wc *v1alpha1.WasmController, module *wasmruntime.Module, status *statusWriter) *controller {
 	ctx, cancel := context.WithCancel(context.Background())
 	limit := max(1, int(wc.Spec.Limits.MaxConcurrentReconciles))
-	c := &controller{env: env, wc: wc, name: wc.Namespace + "/" + wc.Name, module: module, status: status,
+	c := &controller{env: env, wc: wc, name: wc.Namespace + "/" + wc.Name, status: status,
 		logger: klog.Background().WithValues("wasmController", klog.KObj(wc)),
 		queue:  newWakeQueue(limit),
 		ctx:    ctx, cancel: cancel}
 	c.run = c.reconcile
-	c.pool = newInstancePool(limit, newSuspendPolicy(wc.Spec.Suspend, func() (time.Time, bool) { return env.timers.next(c) }))
+	c.pool = newInstancePool(c, module, limit, newSuspendPolicy(wc.Spec.Suspend, func() (time.Time, bool) { return env.timers.next(c) }))
 	c.rules = env.metrics.ruleCounters(c.name)
 	vars := map[string]string{}
 	for _, e := range wc.Spec.Env {
@@ -85,11 +82,11 @@ func newController(env *hostServices, wc *v1alpha1.WasmController, module *wasmr
 	}
 	// One output allowance for all the controller's instances, so that
 	// running more of them or restarting them gains a guest no more log.
-	c.instanceCfg = wasmruntime.InstanceConfig{Name: c.name, Env: vars, Logger: c.logger,
+	c.pool.cfg = wasmruntime.InstanceConfig{Name: c.name, Env: vars, Logger: c.logger,
 		LogLimiter: wasmruntime.NewLogLimiter(wasmruntime.DefaultLogLinesPerSecond, wasmruntime.DefaultLogLineBurst,
 			wasmruntime.DefaultLogBytesPerSecond, wasmruntime.DefaultLogByteBurst)}
 	if m := wc.Spec.Limits.Memory; m != nil {
-		c.instanceCfg.MemoryLimit = uint64(m.Value())
+		c.pool.cfg.MemoryLimit = uint64(m.Value())
 	}
 	status.nextWake = func() *metav1.Time {
 		if t, ok := env.timers.next(c); ok {

@@ -164,7 +164,7 @@ func TestHost_StopSnapshotsIdleGuests(t *testing.T) {
 	if err := h.Ready(); err == nil {
 		t.Error("Ready after Stop")
 	}
-	if fi, err := os.Stat(idle.snapshotPath()); err != nil || fi.Size() == 0 {
+	if fi, err := os.Stat(idle.pool.snapshotPath()); err != nil || fi.Size() == 0 {
 		t.Fatalf("the idle guest's snapshot: %v", err)
 	}
 	got, err := idle.status.client.ControllersV1alpha1().WasmControllers("ns").Get(t.Context(), "counter", metav1.GetOptions{})

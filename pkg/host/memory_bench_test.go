@@ -89,8 +89,8 @@ func guestMemory(b *testing.B, wasm []byte, cacheDir string, n int, distinct, me
 	defer func() {
 		for _, c := range controllers {
 			c.cancel()
-			c.suspendIdleInstances()
-			c.module.Release(ctx)
+			c.pool.suspendIdle()
+			c.pool.module.Release(ctx)
 		}
 	}()
 	for i := range n {
@@ -109,7 +109,7 @@ func guestMemory(b *testing.B, wasm []byte, cacheDir string, n int, distinct, me
 		return suspended, memUse{}
 	}
 	for _, c := range controllers {
-		inst, err := c.resume(c.ctx)
+		inst, err := c.pool.resume(c.ctx)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -66,7 +66,8 @@ func TestHost_MetricsOfItsOwn(t *testing.T) {
 	}
 	// loaded returns a loaded controller, with a guest in memory if active.
 	loaded := func(active bool) *controller {
-		c := &controller{pool: newInstancePool(1, neverSuspend{})}
+		c := &controller{}
+		c.pool = newInstancePool(c, nil, 1, neverSuspend{})
 		if active {
 			c.pool.add(nil)
 		}

@@ -1,19 +1,41 @@
 package host
 
 import (
+	"context"
 	"sync"
 	"time"
 
+	"k8s.io/klog/v2"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 )
 
-// instancePool holds the open instances of one controller's guest and
-// decides, through the suspend policy, when they leave memory. The
-// controller owns it; its lock guards only the pool's own fields and is
-// never held while a guest runs, a snapshot is written or the status is
-// updated. Resuming, suspending and snapshotting an instance is the
-// controller's (instances.go, snapshots.go): the pool only keeps count.
+// instancePool runs the instances of one controller's guest: it starts
+// them (afresh or from the snapshot, instances.go, snapshots.go), keeps
+// the idle ones, and suspends them when the suspend policy says so
+// (suspend.go), writing their snapshot first. The controller owns it and
+// asks it for an instance per reconcile (acquire, release). Its lock
+// guards only the open instances and the time of the last reconcile, and
+// is never held while a guest runs, a snapshot is written or the status is
+// updated.
 type instancePool struct {
+	env    *hostServices
+	wc     *v1alpha1.WasmController
+	module *wasmruntime.Module
+	// cfg is what every instance of the guest starts with; its API is set
+	// once the controller's cache view exists, before the first reconcile.
+	cfg    wasmruntime.InstanceConfig
+	status *statusWriter
+	logger klog.Logger
+	// owner owns the timers the pool schedules: the controller, so that
+	// stopping it cancels them.
+	owner any
+	// ctx is the controller's: done once it stops.
+	ctx context.Context
+	// done counts the controller's goroutines, the pool's among them.
+	done *sync.WaitGroup
+
 	// policy decides when idle instances leave memory; set once.
 	policy suspendPolicy
 	// idle holds the instances no reconcile runs on, at most
@@ -25,8 +47,11 @@ type instancePool struct {
 	lastActive time.Time                          // when a reconcile last finished
 }
 
-func newInstancePool(limit int, policy suspendPolicy) *instancePool {
-	return &instancePool{policy: policy, idle: make(chan *wasmruntime.Instance, limit),
+// newInstancePool returns the pool of c's guest, running module, with at
+// most limit idle instances.
+func newInstancePool(c *controller, module *wasmruntime.Module, limit int, policy suspendPolicy) *instancePool {
+	return &instancePool{env: c.env, wc: c.wc, module: module, status: c.status, logger: c.logger, owner: c,
+		ctx: c.ctx, done: &c.done, policy: policy, idle: make(chan *wasmruntime.Instance, limit),
 		resident: map[*wasmruntime.Instance]struct{}{}}
 }
 

@@ -14,7 +14,7 @@ import (
 // the end of the last reconcile.
 func TestInstancePool(t *testing.T) {
 	start := time.Unix(1700000000, 0)
-	p := newInstancePool(2, newIdleSuspend(&metav1.Duration{Duration: time.Minute}))
+	p := newInstancePool(&controller{}, nil, 2, newIdleSuspend(&metav1.Duration{Duration: time.Minute}))
 	a, b, c := &wasmruntime.Instance{}, &wasmruntime.Instance{}, &wasmruntime.Instance{}
 	for _, inst := range []*wasmruntime.Instance{a, b, c} {
 		p.add(inst)

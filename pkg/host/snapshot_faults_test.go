@@ -40,7 +40,7 @@ func TestController_SnapshotWriteFailure(t *testing.T) {
 	if got := count(t, c); got != "count=1" {
 		t.Fatalf("first reconcile reports %s, want count=1", got)
 	}
-	c.suspendIdleInstances()
+	c.pool.suspendIdle()
 	if cond := snapshotCondition(c); cond == nil || cond.Status != metav1.ConditionTrue {
 		t.Fatalf("after a written snapshot the Snapshotted condition is %+v, want True", cond)
 	}
@@ -51,14 +51,14 @@ func TestController_SnapshotWriteFailure(t *testing.T) {
 	// The controller's snapshot directory cannot be written to nor its
 	// snapshot removed: a regular file stands in its place for the
 	// suspend. The old snapshot, count=1, is set aside and put back after.
-	dir := filepath.Dir(c.snapshotPath())
+	dir := filepath.Dir(c.pool.snapshotPath())
 	if err := os.Rename(dir, dir+".aside"); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(dir, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c.suspendIdleInstances()
+	c.pool.suspendIdle()
 	if err := os.Remove(dir); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestController_SnapshotWriteFailure(t *testing.T) {
 	}
 
 	// A snapshot written again clears the condition and is restored.
-	c.suspendIdleInstances()
+	c.pool.suspendIdle()
 	if cond := snapshotCondition(c); cond == nil || cond.Status != metav1.ConditionTrue {
 		t.Errorf("after a written snapshot the Snapshotted condition is %+v, want True", cond)
 	}

@@ -57,7 +57,7 @@ func counterController(t *testing.T, h *hostServices, m *wasmruntime.Module, gen
 			ReconcileTimeout: &metav1.Duration{Duration: 30 * time.Second}, MaxConcurrentReconciles: 3}},
 	}
 	c := newController(h, wc, m, newStatusWriter(fake.NewSimpleClientset(wc), h.clock, wc))
-	c.removeOtherSnapshots()
+	c.pool.removeOtherSnapshots()
 	t.Cleanup(c.cancel)
 	return c
 }
@@ -89,13 +89,13 @@ func TestController_Snapshots(t *testing.T) {
 	if got := count(t, c); got != "count=3" {
 		t.Errorf("after two suspended reconciles the guest reports %s, want count=3: its memory was not restored", got)
 	}
-	if fi, err := os.Stat(c.snapshotPath()); err != nil || fi.Size() == 0 {
+	if fi, err := os.Stat(c.pool.snapshotPath()); err != nil || fi.Size() == 0 {
 		t.Fatalf("snapshot file: %v", err)
 	}
 
 	// A truncated snapshot is discarded with an Event; the guest starts afresh.
-	fi, _ := os.Stat(c.snapshotPath())
-	if err := os.Truncate(c.snapshotPath(), fi.Size()/2); err != nil {
+	fi, _ := os.Stat(c.pool.snapshotPath())
+	if err := os.Truncate(c.pool.snapshotPath(), fi.Size()/2); err != nil {
 		t.Fatal(err)
 	}
 	if got := count(t, c); got != "count=1" {
@@ -117,7 +117,7 @@ func TestController_Snapshots(t *testing.T) {
 	}
 
 	// A new generation does not restore the old one's memory, and removes it.
-	old := c.snapshotPath()
+	old := c.pool.snapshotPath()
 	c2 := counterController(t, h, m, 2, immediate)
 	if _, err := os.Stat(old); !os.IsNotExist(err) {
 		t.Errorf("the snapshot of generation 1 is still there: %v", err)
@@ -154,8 +154,8 @@ func TestController_SuspendResumeConcurrent(t *testing.T) {
 			}
 		})
 	}
-	churn(c.suspendIdleInstances)
-	churn(c.prewarm)
+	churn(c.pool.suspendIdle)
+	churn(c.pool.prewarm)
 
 	const keys = 30
 	for i := range keys {

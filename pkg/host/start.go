@@ -108,11 +108,11 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 	}
 	c := newController(&h.hostServices, wc, module, status)
 	c.lease = fetched.Lease()
-	if err := module.CheckMemoryLimit(c.instanceCfg.MemoryLimit); err != nil {
+	if err := module.CheckMemoryLimit(c.pool.cfg.MemoryLimit); err != nil {
 		c.stop()
 		return nil, fail(v1alpha1.ConditionModuleLoaded, ReasonMemoryLimitTooLow, fmt.Errorf("spec.limits.memory: %w", err))
 	}
-	c.removeOtherSnapshots()
+	c.pool.removeOtherSnapshots()
 	status.update(true, func(s *v1alpha1.WasmControllerStatus) {
 		s.ModuleDigest, s.ResolvedImage = module.Digest, fetched.ResolvedImage
 	})
@@ -152,7 +152,7 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 		cached = append(cached, proxy.CachedWatch{Key: w.key, Kind: w.kind})
 	}
 	// The subscriptions hold the informers the view reads until c stops.
-	c.instanceCfg.API = proxy.NewCacheView(klog.KObj(wc).String(), proxy.ServiceAccountUser(wc.Namespace, wc.Spec.ServiceAccountName),
+	c.pool.cfg.API = proxy.NewCacheView(klog.KObj(wc).String(), proxy.ServiceAccountUser(wc.Namespace, wc.Spec.ServiceAccountName),
 		cached, h.informers, h.authorizer, apiServer, h.guestRequests)
 
 	status.start(c.ctx)

@@ -32,7 +32,7 @@ func (c *controller) stop() {
 	c.queue.shutDown()
 	finished := waitAll(c.stopWait(), &c.inflight, &c.done)
 	c.status.stop() // the context is done: later changes are not written
-	c.suspendIdleInstances()
+	c.pool.suspendIdle()
 	if finished {
 		c.releaseModule()
 		return
@@ -41,15 +41,15 @@ func (c *controller) stop() {
 	c.env.lingering.Go(func() {
 		c.inflight.Wait()
 		c.done.Wait()
-		c.suspendIdleInstances() // a prewarmed one
+		c.pool.suspendIdle() // a prewarmed one
 		c.releaseModule()
 	})
 }
 
 // releaseModule gives back the module and its lease once no instance runs.
 func (c *controller) releaseModule() {
-	if c.module != nil {
-		c.module.Release(context.Background())
+	if c.pool.module != nil {
+		c.pool.module.Release(context.Background())
 	}
 	c.lease.Release() // nil-safe
 }

@@ -133,7 +133,7 @@ func TestController_SnapshotKeptWhenStorageFailsTheModule(t *testing.T) {
 	if _, err := c.reconcile(c.ctx, wakeKey{"ns", "report"}, "event"); !errors.Is(err, wasmruntime.ErrStorage) {
 		t.Fatalf("wake while the module's bytes cannot be read: %v, want a storage failure", err)
 	}
-	if _, err := os.Stat(c.snapshotPath()); err != nil {
+	if _, err := os.Stat(c.pool.snapshotPath()); err != nil {
 		t.Errorf("the snapshot was discarded: %v", err)
 	}
 	if err := os.WriteFile(kept, code, 0o600); err != nil {
