@@ -60,10 +60,9 @@ type controller struct {
 	rules   ruleCounters
 	inbox   inbox // events waiting for the watches' rules
 
-	ctx      context.Context // done once the controller stops
-	cancel   context.CancelFunc
-	inflight sync.WaitGroup // reconciles running
-	done     sync.WaitGroup // other goroutines
+	ctx    context.Context // done once the controller stops
+	cancel context.CancelFunc
+	done   sync.WaitGroup // other goroutines
 }
 
 func newController(env *hostServices, wc *v1alpha1.WasmController, module *wasmruntime.Module, status *statusWriter) *controller {

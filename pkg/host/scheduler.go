@@ -153,7 +153,6 @@ func (s *scheduler) next() (*controller, wakeKey, bool) {
 		}
 		c.queue.sched.running++
 		s.running++
-		c.inflight.Add(1)
 		if s.makeReady(c) { // more keys and room: back to the end of the list
 			s.cond.Signal()
 		}
@@ -168,7 +167,6 @@ func (s *scheduler) finish(c *controller, key wakeKey) {
 	c.queue.done(key) // may queue key again if it was woken while it ran
 	c.queue.sched.running--
 	s.running--
-	c.inflight.Done()
 	if s.makeReady(c) {
 		s.cond.Signal()
 	}

@@ -34,9 +34,9 @@ func TestController_StopIsBounded(t *testing.T) {
 		return wasmruntime.Result{}, &wasmruntime.GuestError{Message: "late"}
 	}
 	key := wakeKey{"ns", "obj"}
-	c.inflight.Add(1)
+	c.queue.running.Add(1)
 	go func() {
-		defer c.inflight.Done()
+		defer c.queue.running.Done()
 		c.process(key)
 	}()
 	<-running

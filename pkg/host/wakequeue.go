@@ -32,6 +32,9 @@ type wakeQueue struct {
 	keys    workqueue.TypedInterface[wakeKey]
 	limiter workqueue.TypedRateLimiter[wakeKey] // backoff of failing keys
 	reasons sync.Map                            // wakeKey → reason of the pending wake
+	// running counts the keys taken and not done: the reconciles running,
+	// which the controller's stop waits for.
+	running sync.WaitGroup
 	// sched is the scheduler's state of the controller: guarded by
 	// scheduler.mu.
 	sched schedulable
@@ -68,16 +71,24 @@ func (q *wakeQueue) succeeded(key wakeKey) { q.limiter.Forget(key) }
 // len is how many keys wait.
 func (q *wakeQueue) len() int { return q.keys.Len() }
 
-// get takes the next key; false once the queue is shut down. It waits
-// while the queue is empty: the scheduler calls it only when a key waits.
+// get takes the next key, which runs until done; false once the queue is
+// shut down. It waits while the queue is empty: the scheduler calls it
+// only when a key waits.
 func (q *wakeQueue) get() (wakeKey, bool) {
 	key, shutdown := q.keys.Get()
-	return key, !shutdown
+	if shutdown {
+		return key, false
+	}
+	q.running.Add(1)
+	return key, true
 }
 
 // done marks key's reconcile finished; a key woken while it ran is queued
 // again.
-func (q *wakeQueue) done(key wakeKey) { q.keys.Done(key) }
+func (q *wakeQueue) done(key wakeKey) {
+	q.keys.Done(key)
+	q.running.Done()
+}
 
 // shutDown stops the queue: nothing added is kept.
 func (q *wakeQueue) shutDown() { q.keys.ShutDown() }
