@@ -289,16 +289,3 @@ func (c *controller) wakeAfter(key wakeKey, d time.Duration, reason string) {
 	c.env.timers.schedule(timerID{owner: c, kind: timerWake, key: key}, c.env.clock.Now().Add(d),
 		func() { c.enqueue(key, reason) })
 }
-
-// isPermanent says whether a load error waits for a spec change. A failure
-// of the server's storage never does, whatever it wraps (the compiler's
-// error when the compilation cache fails): it is retried until the storage
-// works again.
-func isPermanent(err error) bool {
-	if errors.Is(err, wasmruntime.ErrStorage) || modules.ReasonOf(err) == modules.ReasonStorageFailed {
-		return false
-	}
-	var abiErr *wasmruntime.ABIError
-	_, spec := isSpecError(err)
-	return spec || modules.IsPermanent(err) || errors.As(err, &abiErr) || errors.Is(err, wasmruntime.ErrMemoryLimit)
-}

@@ -188,3 +188,16 @@ func (h *Host) compileWatch(i int, w *v1alpha1.Watch) (*watch, error) {
 	}
 	return compileWatch(i, w, mapping.Resource, mapping.Scope.Name() == meta.RESTScopeNameNamespace, h.compiler)
 }
+
+// isPermanent says whether a load error waits for a spec change. A failure
+// of the server's storage never does, whatever it wraps (the compiler's
+// error when the compilation cache fails): it is retried until the storage
+// works again.
+func isPermanent(err error) bool {
+	if errors.Is(err, wasmruntime.ErrStorage) || modules.ReasonOf(err) == modules.ReasonStorageFailed {
+		return false
+	}
+	var abiErr *wasmruntime.ABIError
+	_, spec := isSpecError(err)
+	return spec || modules.IsPermanent(err) || errors.As(err, &abiErr) || errors.Is(err, wasmruntime.ErrMemoryLimit)
+}
