@@ -16,7 +16,6 @@ import (
 	"k8s.io/client-go/rest"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/client-go/util/workqueue"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
@@ -164,12 +163,10 @@ func accessTestHost(t *testing.T, rbac *fakeRBAC, wc *v1alpha1.WasmController) (
 	client := fake.NewSimpleClientset(wc)
 	recorder := record.NewFakeRecorder(10)
 	clock := clocktesting.NewFakeClock(time.Unix(1700000000, 0))
-	h := &Host{cfg: Config{Controllers: client, Cluster: &rest.Config{}}, compiler: compiler, mapper: newTestMapper(),
-		authorizer: proxy.NewAuthorizer(rbac.client()), informers: pool, dispatcher: newDispatcher(pool), recorder: recorder,
-		fetcher: modules.NewFetcher(modules.FetcherConfig{Store: store}), clock: clock, timers: newTimerQueue(clock),
-		scheduler: newScheduler(1), controllers: map[string]*controller{}, refused: map[string]struct{}{},
-		accessChanged: make(chan struct{}, 1),
-		queue:         workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]())}
+	h := newTestHost(Config{Controllers: client, Cluster: &rest.Config{}},
+		testServices{clock: clock, recorder: recorder, dispatcher: newDispatcher(pool)})
+	h.compiler, h.mapper, h.authorizer, h.informers = compiler, newTestMapper(), proxy.NewAuthorizer(rbac.client()), pool
+	h.fetcher = modules.NewFetcher(modules.FetcherConfig{Store: store})
 	t.Cleanup(h.queue.ShutDown)
 	return h, client, recorder, pool
 }
@@ -183,7 +180,7 @@ func TestHost_RecheckAccess(t *testing.T) {
 	const user = "system:serviceaccount:ns:"
 	wc := &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"}}
 	h, _, _, _ := accessTestHost(t, rbac, wc)
-	c := testController(t, h, "running")
+	c := testController(t, &h.hostServices, "running")
 	w := testWatch(t, secrets, "")
 	w.key.Namespace = "kube-system"
 	c.watches = []*watch{w}

@@ -11,7 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
@@ -24,32 +23,17 @@ import (
 // comes up to 10% later than the period.
 const resyncJitter = 0.1
 
-// wakeKey is one reconcile key of a controller.
-type wakeKey struct {
-	Namespace, Name string
-}
-
-func (k wakeKey) String() string {
-	if k.Namespace == "" {
-		return k.Name
-	}
-	return k.Namespace + "/" + k.Name
-}
-
 // controller runs one WasmController at one generation. It owns a queue of
 // keys; the host's scheduler takes keys from it and runs reconciles, and
 // the host's timer queue holds its resync, requeues and retries.
 type controller struct {
-	host   *Host
-	wc     *v1alpha1.WasmController
-	name   string // namespace/name, for logs and metrics
-	module *wasmruntime.Module
+	// env is what the controller uses of the host: it holds no *Host.
+	env  *hostServices
+	wc   *v1alpha1.WasmController
+	name string // namespace/name, for logs and metrics
 	// lease keeps the module in the module store while the controller runs
 	// it; the controller keeps no bytes of its own.
 	lease *modules.Lease
-	// instanceCfg is what every instance of the guest starts with; its API
-	// is set once the controller's cache view exists.
-	instanceCfg wasmruntime.InstanceConfig
 	// run runs one reconcile: (*controller).reconcile but in tests.
 	run    func(ctx context.Context, key wakeKey, reason string) (wasmruntime.Result, error)
 	status *statusWriter
@@ -58,19 +42,14 @@ type controller struct {
 	watches       []*watch
 	subscriptions []*subscription
 
-	// queue de-duplicates keys: a key woken again while it waits is queued
-	// once, and one woken while it runs is queued again when it is done.
-	queue   workqueue.TypedInterface[wakeKey]
-	limiter workqueue.TypedRateLimiter[wakeKey] // backoff of failing keys
-	reasons sync.Map                            // wakeKey → reason of the pending wake
-	sched   schedulable                         // guarded by the scheduler
+	// queue holds the keys woken and not yet run; the scheduler takes
+	// them.
+	queue *wakeQueue
 
-	instances chan *wasmruntime.Instance // idle instances, at most maxConcurrentReconciles
+	// pool runs the guest's instances, with the suspend policy and the
+	// snapshots.
+	pool *instancePool
 
-	residentMu sync.Mutex
-	resident   map[*wasmruntime.Instance]struct{} // every open instance, idle or busy
-	lastActive time.Time                          // when a reconcile last finished
-	policy     suspendPolicy                      // when idle instances leave memory
 	wakes      atomic.Int64
 	unhealthy  atomic.Bool  // Ready was set to False for a guest failure
 	failures   atomic.Int64 // reconciles failed in a row
@@ -81,40 +60,35 @@ type controller struct {
 	rules   ruleCounters
 	inbox   inbox // events waiting for the watches' rules
 
-	ctx      context.Context // done once the controller stops
-	cancel   context.CancelFunc
-	inflight sync.WaitGroup // reconciles running
-	done     sync.WaitGroup // other goroutines
+	ctx    context.Context // done once the controller stops
+	cancel context.CancelFunc
+	done   sync.WaitGroup // other goroutines
 }
 
-func newController(h *Host, wc *v1alpha1.WasmController, module *wasmruntime.Module, status *statusWriter) *controller {
+func newController(env *hostServices, wc *v1alpha1.WasmController, module *wasmruntime.Module, status *statusWriter) *controller {
 	ctx, cancel := context.WithCancel(context.Background())
 	limit := max(1, int(wc.Spec.Limits.MaxConcurrentReconciles))
-	c := &controller{host: h, wc: wc, name: wc.Namespace + "/" + wc.Name, module: module, status: status,
-		logger:    klog.Background().WithValues("wasmController", klog.KObj(wc)),
-		queue:     workqueue.NewTyped[wakeKey](),
-		limiter:   workqueue.DefaultTypedControllerRateLimiter[wakeKey](),
-		sched:     schedulable{limit: limit, held: true},
-		instances: make(chan *wasmruntime.Instance, limit),
-		resident:  map[*wasmruntime.Instance]struct{}{},
-		ctx:       ctx, cancel: cancel}
+	c := &controller{env: env, wc: wc, name: wc.Namespace + "/" + wc.Name, status: status,
+		logger: klog.Background().WithValues("wasmController", klog.KObj(wc)),
+		queue:  newWakeQueue(limit),
+		ctx:    ctx, cancel: cancel}
 	c.run = c.reconcile
-	c.policy = newSuspendPolicy(wc.Spec.Suspend, func() (time.Time, bool) { return h.timers.next(c) })
-	c.rules = h.metrics.ruleCounters(c.name)
-	env := map[string]string{}
+	c.pool = newInstancePool(c, module, limit, newSuspendPolicy(wc.Spec.Suspend, func() (time.Time, bool) { return env.timers.next(c) }))
+	c.rules = env.metrics.ruleCounters(c.name)
+	vars := map[string]string{}
 	for _, e := range wc.Spec.Env {
-		env[e.Name] = e.Value
+		vars[e.Name] = e.Value
 	}
 	// One output allowance for all the controller's instances, so that
 	// running more of them or restarting them gains a guest no more log.
-	c.instanceCfg = wasmruntime.InstanceConfig{Name: c.name, Env: env, Logger: c.logger,
+	c.pool.cfg = wasmruntime.InstanceConfig{Name: c.name, Env: vars, Logger: c.logger,
 		LogLimiter: wasmruntime.NewLogLimiter(wasmruntime.DefaultLogLinesPerSecond, wasmruntime.DefaultLogLineBurst,
 			wasmruntime.DefaultLogBytesPerSecond, wasmruntime.DefaultLogByteBurst)}
 	if m := wc.Spec.Limits.Memory; m != nil {
-		c.instanceCfg.MemoryLimit = uint64(m.Value())
+		c.pool.cfg.MemoryLimit = uint64(m.Value())
 	}
 	status.nextWake = func() *metav1.Time {
-		if t, ok := h.timers.next(c); ok {
+		if t, ok := env.timers.next(c); ok {
 			mt := metav1.NewTime(t)
 			return &mt
 		}
@@ -128,9 +102,8 @@ func (c *controller) enqueue(key wakeKey, reason string) {
 	if c.revoked.Load() {
 		return
 	}
-	c.reasons.Store(key, reason)
-	c.queue.Add(key)
-	c.host.scheduler.notify(c)
+	c.queue.add(key, reason)
+	c.env.scheduler.notify(c)
 }
 
 // deliver passes an event of one of w's informers to the controller, on
@@ -228,8 +201,8 @@ func (c *controller) scheduleResync() {
 	if p == nil || p.Duration <= 0 || c.ctx.Err() != nil {
 		return
 	}
-	at := c.host.clock.Now().Add(wait.Jitter(p.Duration, resyncJitter))
-	c.host.timers.schedule(timerID{owner: c, kind: timerResync}, at, c.resync)
+	at := c.env.clock.Now().Add(wait.Jitter(p.Duration, resyncJitter))
+	c.env.timers.schedule(timerID{owner: c, kind: timerResync}, at, c.resync)
 	c.status.touch()
 }
 
@@ -272,17 +245,14 @@ func (c *controller) process(key wakeKey) {
 	if c.ctx.Err() != nil {
 		return
 	}
-	reason := abi.ReasonEvent
-	if r, ok := c.reasons.LoadAndDelete(key); ok {
-		reason = r.(string)
-	}
+	reason := c.queue.reason(key)
 	res, err := c.run(c.ctx, key, reason)
 	if c.ctx.Err() != nil {
 		return // stopped while it ran: nothing to report
 	}
 	wakes := c.wakes.Add(1)
-	c.host.metrics.woke(c.name, reason)
-	now := metav1.NewTime(c.host.clock.Now())
+	c.env.metrics.woke(c.name, reason)
+	now := metav1.NewTime(c.env.clock.Now())
 	var failures int64
 	lastError := ""
 	if err != nil {
@@ -297,38 +267,25 @@ func (c *controller) process(key wakeKey) {
 		s.Wakes = wakes
 		s.LastWakeTime = &now
 		s.LastWakeReason = reason
-		s.MemoryBytes = c.memoryBytes()
+		s.MemoryBytes = c.pool.memoryBytes()
 		s.LastError = lastError
 	})
 	c.reportGuestHealth(err, key, failures)
 	switch {
 	case err != nil:
 		c.logFailure(key, reason, err)
-		c.host.event(c.wc, "Warning", "ReconcileFailed", lastError)
-		c.wakeAfter(key, c.limiter.When(key), abi.ReasonRetry)
+		c.env.event(c.wc, "Warning", "ReconcileFailed", lastError)
+		c.wakeAfter(key, c.queue.failed(key), abi.ReasonRetry)
 	case res.RequeueAfter > 0:
-		c.limiter.Forget(key)
+		c.queue.succeeded(key)
 		c.wakeAfter(key, res.RequeueAfter, abi.ReasonRequeue)
 	default:
-		c.limiter.Forget(key)
+		c.queue.succeeded(key)
 	}
 }
 
 // wakeAfter wakes key after d, through the host's timer queue.
 func (c *controller) wakeAfter(key wakeKey, d time.Duration, reason string) {
-	c.host.timers.schedule(timerID{owner: c, kind: timerWake, key: key}, c.host.clock.Now().Add(d),
+	c.env.timers.schedule(timerID{owner: c, kind: timerWake, key: key}, c.env.clock.Now().Add(d),
 		func() { c.enqueue(key, reason) })
-}
-
-// isPermanent says whether a load error waits for a spec change. A failure
-// of the server's storage never does, whatever it wraps (the compiler's
-// error when the compilation cache fails): it is retried until the storage
-// works again.
-func isPermanent(err error) bool {
-	if errors.Is(err, wasmruntime.ErrStorage) || modules.ReasonOf(err) == modules.ReasonStorageFailed {
-		return false
-	}
-	var abiErr *wasmruntime.ABIError
-	_, spec := isSpecError(err)
-	return spec || modules.IsPermanent(err) || errors.As(err, &abiErr) || errors.Is(err, wasmruntime.ErrMemoryLimit)
 }

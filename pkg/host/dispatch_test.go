@@ -35,10 +35,10 @@ var (
 
 // testController is a controller that is never started: what it is woken
 // for stays in its queue.
-func testController(tb testing.TB, h *Host, name string) *controller {
+func testController(tb testing.TB, env *hostServices, name string) *controller {
 	tb.Helper()
 	wc := &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, Generation: 1}}
-	c := newController(h, wc, nil, newStatusWriter(fake.NewSimpleClientset(wc), clock.RealClock{}, wc))
+	c := newController(env, wc, nil, newStatusWriter(fake.NewSimpleClientset(wc), clock.RealClock{}, wc))
 	tb.Cleanup(c.cancel)
 	return c
 }
@@ -46,9 +46,9 @@ func testController(tb testing.TB, h *Host, name string) *controller {
 // queued drains a controller's queue.
 func queued(c *controller) []string {
 	var keys []string
-	for c.queue.Len() > 0 {
-		k, _ := c.queue.Get()
-		c.queue.Done(k)
+	for c.queue.len() > 0 {
+		k, _ := c.queue.get()
+		c.queue.done(k)
 		keys = append(keys, k.String())
 	}
 	return keys
@@ -74,7 +74,7 @@ func TestDispatcher(t *testing.T) {
 	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
 		map[schema.GroupVersionResource]string{configMaps: "ConfigMapList", secrets: "SecretList"}, cm("one", "1"))
 	pool := proxy.NewInformerPool(client)
-	h := &Host{scheduler: newScheduler(1), dispatcher: newDispatcher(pool)}
+	h := newTestServices(testServices{dispatcher: newDispatcher(pool)})
 	every, changes, secretsOnly := testController(t, h, "every"), testController(t, h, "changes"), testController(t, h, "secrets")
 
 	subscribe := func(c *controller, w *watch) *subscription {
@@ -117,7 +117,7 @@ func TestDispatcher(t *testing.T) {
 		if _, err := client.Resource(configMaps).Namespace("ns").Update(t.Context(), cm("one", x), metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "the update to arrive", func() bool { return every.queue.Len() == 1 })
+		waitFor(t, "the update to arrive", func() bool { return every.queue.len() == 1 })
 		waitFor(t, "the rules to have run", changes.idle)
 	}
 	update("1") // x unchanged
@@ -154,7 +154,7 @@ func BenchmarkDispatch(b *testing.B) {
 	const controllers = 1000
 	for _, watching := range []int{10, 100, 1000} {
 		b.Run(fmt.Sprintf("controllers=%d/watching=%d", controllers, watching), func(b *testing.B) {
-			h := &Host{scheduler: newScheduler(1)}
+			h := newTestServices(testServices{})
 			compiler, err := wakerule.NewCompiler(nil)
 			if err != nil {
 				b.Fatal(err)
@@ -199,7 +199,7 @@ func BenchmarkDispatch(b *testing.B) {
 // selectors, the one rule evaluated is small beside them.
 func BenchmarkDispatch_LabelSelectors(b *testing.B) {
 	const controllers = 1000
-	h := &Host{scheduler: newScheduler(1)}
+	h := newTestServices(testServices{})
 	compiler, err := wakerule.NewCompiler(nil)
 	if err != nil {
 		b.Fatal(err)
@@ -227,8 +227,8 @@ func BenchmarkDispatch_LabelSelectors(b *testing.B) {
 		f.OnUpdate(old, obj)
 		waitIdle([]*controller{woken})
 	}
-	if woken.queue.Len() != 1 {
-		b.Fatalf("the selected controller has %d keys queued, want 1", woken.queue.Len())
+	if woken.queue.len() != 1 {
+		b.Fatalf("the selected controller has %d keys queued, want 1", woken.queue.len())
 	}
 }
 
@@ -266,8 +266,7 @@ func TestController_Resync(t *testing.T) {
 		map[schema.GroupVersionResource]string{configMaps: "ConfigMapList"},
 		owned("a", "owner-1", app), owned("b", "owner-1", app), owned("c", "owner-2", app), owned("unlabelled", "owner-3", nil))
 	clock := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	h := &Host{scheduler: newScheduler(1), dispatcher: newDispatcher(proxy.NewInformerPool(client)),
-		clock: clock, timers: newTimerQueue(clock)}
+	h := newTestServices(testServices{clock: clock, dispatcher: newDispatcher(proxy.NewInformerPool(client))})
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	go h.timers.run(ctx)
@@ -305,12 +304,12 @@ func TestController_Resync(t *testing.T) {
 		t.Fatalf("nextWakeTime = %v, want a minute from now plus at most 10%% jitter", next)
 	}
 	clock.Step(time.Minute + time.Minute/10)
-	waitFor(t, "the resync", func() bool { return c.queue.Len() == 2 })
+	waitFor(t, "the resync", func() bool { return c.queue.len() == 2 })
 	if got, want := queued(c), []string{"ns/owner-1", "ns/owner-2"}; !cmp.Equal(got, want, cmpSorted) {
 		t.Errorf("resync woke %v, want %v", got, want)
 	}
 	for _, k := range []string{"owner-1", "owner-2"} {
-		if r, _ := c.reasons.Load(wakeKey{"ns", k}); r != "resync" {
+		if r, _ := c.queue.reasons.Load(wakeKey{"ns", k}); r != "resync" {
 			t.Errorf("ns/%s woken for %v, want resync", k, r)
 		}
 	}
@@ -360,7 +359,7 @@ func TestFanout_LabelIndex(t *testing.T) {
 		return l
 	}
 
-	h := &Host{scheduler: newScheduler(1)}
+	h := newTestServices(testServices{})
 	f := &fanout{}
 	var subs []*subscription
 	for i := range 60 {
@@ -473,7 +472,7 @@ func TestFanout_RelistAfterWatchGap(t *testing.T) {
 	}
 	inf := cache.NewSharedIndexInformer(listWatchOnly{lw}, &unstructured.Unstructured{}, 0, cache.Indexers{})
 
-	h := &Host{scheduler: newScheduler(1)}
+	h := newTestServices(testServices{})
 	c := testController(t, h, "gap")
 	compiler, err := wakerule.NewCompiler(nil)
 	if err != nil {
@@ -500,7 +499,7 @@ func TestFanout_RelistAfterWatchGap(t *testing.T) {
 	// The watch falls too far behind: the informer lists again.
 	first.Error(&apierrors.NewResourceExpired("too old resource version").ErrStatus)
 	<-watches
-	waitFor(t, "the relist's events", func() bool { return c.queue.Len() >= 3 })
+	waitFor(t, "the relist's events", func() bool { return c.queue.len() >= 3 })
 	got := queued(c)
 	slices.Sort(got)
 	if want := []string{"ADDED:new", "DELETED:deleted", "MODIFIED:relabelled"}; !cmp.Equal(got, want) {

@@ -29,8 +29,8 @@ func TestController_ProcessKeepsKeysOutOfStatus(t *testing.T) {
 	client := fake.NewSimpleClientset(wc)
 	clock := clocktesting.NewFakeClock(time.Unix(1700000000, 0))
 	recorder := record.NewFakeRecorder(10)
-	h := &Host{clock: clock, timers: newTimerQueue(clock), recorder: recorder, scheduler: newScheduler(1)}
-	c := newController(h, wc, nil, newStatusWriter(client, clock, wc))
+	env := newTestServices(testServices{clock: clock, recorder: recorder})
+	c := newController(env, wc, nil, newStatusWriter(client, clock, wc))
 	defer c.cancel()
 	c.run = func(context.Context, wakeKey, string) (wasmruntime.Result, error) {
 		return wasmruntime.Result{}, &wasmruntime.GuestError{Message: "GET /api/v1/namespaces/kube-system/secrets/" + secret +
@@ -39,9 +39,9 @@ func TestController_ProcessKeepsKeysOutOfStatus(t *testing.T) {
 	key := wakeKey{Namespace: "kube-system", Name: secret}
 	for range failingAfter {
 		c.enqueue(key, "event")
-		c.queue.Get()
+		c.queue.get()
 		c.process(key)
-		c.queue.Done(key)
+		c.queue.done(key)
 	}
 	c.status.flush(t.Context())
 

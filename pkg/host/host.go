@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -87,32 +86,24 @@ type Config struct {
 
 // Host runs every WasmController the server stores.
 type Host struct {
+	// hostServices are the parts the host shares with its controllers.
+	hostServices
+
 	cfg       Config
 	compiler  *wakerule.Compiler
 	kube      kubernetes.Interface
 	mapper    meta.ResettableRESTMapper
 	informers *proxy.InformerPool
-	// dispatcher passes informer events to the watches of controllers.
-	dispatcher *dispatcher
-	// timers hold every controller's resync, requeues and retries.
-	timers *timerQueue
-	// scheduler runs reconciles within the global limit, fairly.
-	scheduler *scheduler
 	// reclaimer collects the garbage of the work once the host is quiet.
 	reclaimer *reclaimer
-	clock     clock.WithTickerAndDelayedExecution
-	// metrics count the host's work; guestRequests the guests' requests.
-	metrics       *hostMetrics
+	// guestRequests count the guests' requests.
 	guestRequests *proxy.Metrics
 	// authorizer answers, with a short memory, whether a guest's
 	// ServiceAccount may read what it asks the cache for.
 	authorizer *proxy.Authorizer
-	recorder   record.EventRecorder
 	// broadcaster sends the recorder's Events; nil without a cluster.
 	broadcaster record.EventBroadcaster
 	fetcher     *modules.Fetcher
-	// snapshots remembers the snapshots that must not be restored.
-	snapshots snapshotState
 
 	lister listers.WasmControllerLister
 	queue  workqueue.TypedRateLimitingInterface[string]
@@ -125,16 +116,8 @@ type Host struct {
 	// controllers' watches again.
 	accessChanged chan struct{}
 
-	// lingering releases what stopped controllers hold once reconciles
-	// that ignored the stop return.
-	lingering sync.WaitGroup
-
 	// life is the host's run, from Start to Stop.
 	life lifecycle
-	// stopping is set once the server stops: the idle guests of the
-	// controllers it stops then still write their snapshots, so that a
-	// restart restores them.
-	stopping atomic.Bool
 
 	mu          sync.Mutex
 	controllers map[string]*controller
@@ -160,11 +143,12 @@ func New(cfg Config) (*Host, error) {
 	}
 	h := &Host{cfg: cfg, compiler: compiler, controllers: map[string]*controller{}, refused: map[string]struct{}{},
 		accessChanged: make(chan struct{}, 1),
-		clock:         cfg.Clock, timers: newTimerQueue(cfg.Clock), scheduler: newScheduler(cfg.MaxRunningGuests),
+		hostServices: hostServices{clock: cfg.Clock, timers: newTimerQueue(cfg.Clock), scheduler: newScheduler(cfg.MaxRunningGuests),
+			recorder: &record.FakeRecorder{}, snapshotRoot: cfg.SnapshotDir},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "wasmcontrollers"}),
-		recorder: &record.FakeRecorder{}, reclaimer: newReclaimer(cfg.Clock, cfg.CollectGarbage), loads: newLoadGate(cfg.LoadsPerNamespace)}
+		reclaimer: newReclaimer(cfg.Clock, cfg.CollectGarbage), loads: newLoadGate(cfg.LoadsPerNamespace)}
 	h.syncKey = h.sync
 	h.scheduler.onIdle = h.reclaimer.notifyQuiet
 	if cfg.Cluster != nil {
@@ -279,11 +263,4 @@ func (h *Host) stopController(key string) {
 		c.stop()
 		klog.InfoS("Stopped WasmController", "wasmController", key)
 	}
-}
-
-// event records an Event about a WasmController in the target cluster.
-func (h *Host) event(wc *v1alpha1.WasmController, typ, reason, message string) {
-	ref := wc.DeepCopy()
-	ref.APIVersion, ref.Kind = v1alpha1.SchemeGroupVersion.String(), "WasmController"
-	h.recorder.Event(ref, typ, reason, message)
 }

@@ -106,7 +106,7 @@ func (c *controller) rulesFellBehind() {
 	msg := fmt.Sprintf("wake rules fell %d events behind; those events were dropped and every key is woken once instead",
 		maxPendingEvents)
 	c.logger.Info("Wake rules fell behind their events", "pending", maxPendingEvents)
-	c.host.event(c.wc, "Warning", ReasonWakeRulesBehind, msg)
+	c.env.event(c.wc, "Warning", ReasonWakeRulesBehind, msg)
 }
 
 // closeInbox drops the events not evaluated yet and refuses new ones.

@@ -52,7 +52,7 @@ func (sleepingRule) Wakes(ctx context.Context, _ wakerule.Event) (bool, error) {
 // inboxTestFanout is one informer's fanout feeding a controller whose rule
 // blocks and one whose rule is quick; the informer's store holds objects
 // but it never runs.
-func inboxTestFanout(t *testing.T, h *Host, objects ...*unstructured.Unstructured) (f *fanout, slow, quick *controller, rule *blockingRule) {
+func inboxTestFanout(t *testing.T, h *hostServices, objects ...*unstructured.Unstructured) (f *fanout, slow, quick *controller, rule *blockingRule) {
 	t.Helper()
 	inf := cache.NewSharedIndexInformer(&cache.ListWatch{}, &unstructured.Unstructured{}, 0, cache.Indexers{})
 	for _, o := range objects {
@@ -80,7 +80,7 @@ func inboxTestFanout(t *testing.T, h *Host, objects ...*unstructured.Unstructure
 // while it runs, the informer goes on, and another controller's rule on
 // the same informer wakes it.
 func TestInbox_SlowRuleDelaysOnlyItsController(t *testing.T) {
-	h := &Host{scheduler: newScheduler(1)}
+	h := newTestServices(testServices{})
 	f, slow, quick, rule := inboxTestFanout(t, h)
 	defer close(rule.release)
 
@@ -112,7 +112,7 @@ func TestInbox_SlowRuleDelaysOnlyItsController(t *testing.T) {
 // Event; the informer never waits for it.
 func TestInbox_Overflow(t *testing.T) {
 	recorder := record.NewFakeRecorder(10)
-	h := &Host{scheduler: newScheduler(1), recorder: recorder}
+	h := newTestServices(testServices{recorder: recorder})
 	f, slow, _, rule := inboxTestFanout(t, h, configMap("a", nil, nil), configMap("b", nil, nil))
 
 	old, obj := configMap("cm", nil, map[string]any{"x": "1"}), configMap("cm", nil, map[string]any{"x": "2"})
@@ -148,7 +148,7 @@ func TestInbox_Overflow(t *testing.T) {
 // its inbox's goroutine once the rule returns, without evaluating the
 // backlog.
 func TestInbox_StopDropsBacklog(t *testing.T) {
-	h := &Host{scheduler: newScheduler(1)}
+	h := newTestServices(testServices{})
 	f, slow, _, rule := inboxTestFanout(t, h)
 	for i := range 10 {
 		f.OnUpdate(configMap("cm", nil, map[string]any{"x": fmt.Sprint(i)}), configMap("cm", nil, map[string]any{"x": fmt.Sprint(i + 1)}))
@@ -184,7 +184,7 @@ func BenchmarkDispatch_SlowNeighbour(b *testing.B) {
 	const controllers = 100
 	for _, neighbour := range []string{"none", "slow"} {
 		b.Run("neighbour="+neighbour, func(b *testing.B) {
-			h := &Host{scheduler: newScheduler(1), recorder: record.NewFakeRecorder(1000)}
+			h := newTestServices(testServices{recorder: record.NewFakeRecorder(1000)})
 			f := &fanout{}
 			var quick []*controller
 			for i := range controllers {
@@ -204,11 +204,11 @@ func BenchmarkDispatch_SlowNeighbour(b *testing.B) {
 			for b.Loop() {
 				f.OnUpdate(old, obj)
 				for _, c := range quick {
-					for c.queue.Len() == 0 {
+					for c.queue.len() == 0 {
 						runtime.Gosched()
 					}
-					k, _ := c.queue.Get()
-					c.queue.Done(k)
+					k, _ := c.queue.get()
+					c.queue.done(k)
 				}
 			}
 		})

@@ -12,8 +12,8 @@ import (
 // reconcile runs one reconcile on an idle resident instance, resuming one
 // if there is none, and applies the suspend policy afterwards.
 func (c *controller) reconcile(ctx context.Context, key wakeKey, reason string) (wasmruntime.Result, error) {
-	c.policy.woke(c.host.clock.Now())
-	inst, err := c.instance(ctx)
+	c.pool.policy.woke(c.env.clock.Now())
+	inst, err := c.pool.acquire(ctx)
 	if err != nil {
 		return wasmruntime.Result{}, err
 	}
@@ -32,136 +32,115 @@ func (c *controller) reconcile(ctx context.Context, key wakeKey, reason string) 
 	} else {
 		res, err = inst.Reconcile(rctx, req)
 	}
-	c.release(inst)
+	c.pool.release(inst)
 	return res, err
 }
 
-// instance takes an idle resident instance or resumes one.
-func (c *controller) instance(ctx context.Context) (*wasmruntime.Instance, error) {
-	select {
-	case inst := <-c.instances:
+// acquire takes an idle resident instance or resumes one.
+func (p *instancePool) acquire(ctx context.Context) (*wasmruntime.Instance, error) {
+	if inst, ok := p.take(); ok {
 		return inst, nil
-	default:
 	}
-	return c.resume(ctx)
+	return p.resume(ctx)
 }
 
 // resume starts an instance of the guest: from its snapshot when it has
 // one and no other instance is resident, else afresh.
-func (c *controller) resume(ctx context.Context) (*wasmruntime.Instance, error) {
-	cfg := c.instanceCfg
+func (p *instancePool) resume(ctx context.Context) (*wasmruntime.Instance, error) {
+	cfg := p.cfg
 	var inst *wasmruntime.Instance
-	if c.snapshotting() && c.residentCount() == 0 {
-		inst = c.restoreSnapshot(ctx, cfg)
+	if p.snapshotting() && p.count() == 0 {
+		inst = p.restoreSnapshot(ctx, cfg)
 	}
 	if inst == nil {
 		start := time.Now()
 		var err error
-		if inst, err = c.module.Instantiate(ctx, cfg); err != nil {
+		if inst, err = p.module.Instantiate(ctx, cfg); err != nil {
 			return nil, fmt.Errorf("starting guest: %w", err)
 		}
 		took := time.Since(start)
-		c.policy.resumed(took)
-		c.host.metrics.resumed("init", took)
+		p.policy.resumed(took)
+		p.env.metrics.resumed("init", took)
 	}
-	c.residentMu.Lock()
-	c.resident[inst] = struct{}{}
-	c.residentMu.Unlock()
-	c.residentChanged()
+	p.add(inst)
+	p.residentChanged()
 	return inst, nil
 }
 
 // release keeps an instance resident after a reconcile or suspends it, as
 // the suspend policy says.
-func (c *controller) release(inst *wasmruntime.Instance) {
+func (p *instancePool) release(inst *wasmruntime.Instance) {
 	if inst.Closed() { // trapped, timed out or out of memory
-		c.forget(inst)
+		p.forget(inst)
 		return
 	}
-	now := c.host.clock.Now()
-	c.residentMu.Lock()
-	c.lastActive = now
-	c.residentMu.Unlock()
-	warm, until := c.policy.afterReconcile(now)
-	if !warm || c.ctx.Err() != nil {
-		c.suspend(inst)
+	warm, until := p.released(p.env.clock.Now())
+	if !warm || p.ctx.Err() != nil {
+		p.suspend(inst)
 		return
 	}
-	select {
-	case c.instances <- inst:
-	default: // a prewarmed instance took the place
-		c.suspend(inst)
+	if !p.putIdle(inst) { // a prewarmed instance took the place
+		p.suspend(inst)
 		return
 	}
 	if !until.IsZero() {
-		c.scheduleSuspendCheck(until)
+		p.scheduleSuspendCheck(until)
 	}
 }
 
 // suspend takes an instance out of memory, writing its snapshot first if
 // the controller keeps one: while it runs, or when the server stops.
-func (c *controller) suspend(inst *wasmruntime.Instance) {
-	if c.snapshotting() && (c.ctx.Err() == nil || c.host.stopping.Load()) {
-		c.saveSnapshot(inst)
+func (p *instancePool) suspend(inst *wasmruntime.Instance) {
+	if p.snapshotting() && (p.ctx.Err() == nil || p.env.stopping.Load()) {
+		p.saveSnapshot(inst)
 	}
 	inst.Close(context.Background())
-	c.forget(inst)
+	p.forget(inst)
 }
 
 // forget drops a closed instance.
-func (c *controller) forget(inst *wasmruntime.Instance) {
-	c.residentMu.Lock()
-	delete(c.resident, inst)
-	c.residentMu.Unlock()
-	c.residentChanged()
+func (p *instancePool) forget(inst *wasmruntime.Instance) {
+	p.remove(inst)
+	p.residentChanged()
 }
 
-// suspendIdleInstances suspends every idle resident instance; instances
+// suspendIdle suspends every idle resident instance; instances
 // running a reconcile are released by it.
-func (c *controller) suspendIdleInstances() {
+func (p *instancePool) suspendIdle() {
 	for {
-		select {
-		case inst := <-c.instances:
-			c.suspend(inst)
-		default:
+		inst, ok := p.take()
+		if !ok {
 			return
 		}
+		p.suspend(inst)
 	}
 }
 
 // prewarm resumes a suspended guest ahead of its next timer.
-func (c *controller) prewarm() {
-	if c.ctx.Err() != nil || c.residentCount() > 0 {
+func (p *instancePool) prewarm() {
+	if p.ctx.Err() != nil || p.count() > 0 {
 		return
 	}
-	inst, err := c.resume(c.ctx)
+	inst, err := p.resume(p.ctx)
 	if err != nil {
-		c.logger.V(2).Info("Prewarming the guest failed; the wake will start it", "error", compactError(err))
+		p.logger.V(2).Info("Prewarming the guest failed; the wake will start it", "error", compactError(err))
 		return
 	}
-	select {
-	case c.instances <- inst:
-	default:
-		c.suspend(inst)
+	if !p.putIdle(inst) {
+		p.suspend(inst)
 		return
 	}
-	if at := c.policy.afterPrewarm(c.host.clock.Now()); !at.IsZero() {
-		c.scheduleSuspendCheck(at)
+	if at := p.policy.afterPrewarm(p.env.clock.Now()); !at.IsZero() {
+		p.scheduleSuspendCheck(at)
 	}
-}
-
-func (c *controller) residentCount() int {
-	c.residentMu.Lock()
-	defer c.residentMu.Unlock()
-	return len(c.resident)
 }
 
 // residentChanged reports the phase, Active while an instance is resident
 // and Suspended otherwise, and the memory held, with the coalesced status.
-func (c *controller) residentChanged() {
-	active := c.residentCount() > 0
-	memory := c.memoryBytes()
-	c.status.update(false, func(s *v1alpha1.WasmControllerStatus) {
+func (p *instancePool) residentChanged() {
+	active := p.count() > 0
+	memory := p.memoryBytes()
+	p.status.update(false, func(s *v1alpha1.WasmControllerStatus) {
 		if s.Phase == v1alpha1.PhaseActive || s.Phase == v1alpha1.PhaseSuspended {
 			s.Phase = phaseOf(active)
 		}
@@ -174,15 +153,4 @@ func phaseOf(active bool) v1alpha1.Phase {
 		return v1alpha1.PhaseActive
 	}
 	return v1alpha1.PhaseSuspended
-}
-
-// memoryBytes is the linear memory of the controller's open instances.
-func (c *controller) memoryBytes() int64 {
-	c.residentMu.Lock()
-	defer c.residentMu.Unlock()
-	var total int64
-	for inst := range c.resident {
-		total += int64(inst.MemoryBytes()) // 0 once closed
-	}
-	return total
 }

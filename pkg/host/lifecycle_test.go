@@ -117,7 +117,7 @@ func TestHost_StopSnapshotsIdleGuests(t *testing.T) {
 	h := lifecycleHost(t, nil)
 	startHost(t, h)
 
-	idle := counterController(t, h, load(), 1, v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendIdle,
+	idle := counterController(t, &h.hostServices, load(), 1, v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendIdle,
 		IdleAfter: &metav1.Duration{Duration: time.Hour}, Snapshot: true})
 	idle.status.start(idle.ctx)
 	for range 3 {
@@ -125,10 +125,10 @@ func TestHost_StopSnapshotsIdleGuests(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := idle.residentCount(); n != 1 {
+	if n := idle.pool.count(); n != 1 {
 		t.Fatalf("%d instances resident after Idle reconciles, want 1", n)
 	}
-	busy := testController(t, h, "busy")
+	busy := testController(t, &h.hostServices, "busy")
 	running, cancelled := make(chan struct{}), make(chan struct{})
 	busy.run = func(ctx context.Context, _ wakeKey, _ string) (wasmruntime.Result, error) {
 		close(running)
@@ -164,7 +164,7 @@ func TestHost_StopSnapshotsIdleGuests(t *testing.T) {
 	if err := h.Ready(); err == nil {
 		t.Error("Ready after Stop")
 	}
-	if fi, err := os.Stat(idle.snapshotPath()); err != nil || fi.Size() == 0 {
+	if fi, err := os.Stat(idle.pool.snapshotPath()); err != nil || fi.Size() == 0 {
 		t.Fatalf("the idle guest's snapshot: %v", err)
 	}
 	got, err := idle.status.client.ControllersV1alpha1().WasmControllers("ns").Get(t.Context(), "counter", metav1.GetOptions{})
@@ -176,8 +176,8 @@ func TestHost_StopSnapshotsIdleGuests(t *testing.T) {
 		t.Errorf("status after Stop: Snapshotted %+v, snapshotBytes %d; want True and the size", cond, got.Status.SnapshotBytes)
 	}
 
-	next, _ := snapshotHost(t)
-	next.cfg.SnapshotDir = h.cfg.SnapshotDir
+	next, _ := snapshotServices(t)
+	next.snapshotRoot = h.snapshotRoot
 	// The stop released the module with its controller: load it again.
 	restored := counterController(t, next, load(), 1, v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendImmediate, Snapshot: true})
 	if got := count(t, restored); got != "count=4" {
@@ -203,7 +203,7 @@ func TestHost_StopLeavesNoGoroutine(t *testing.T) {
 	if err := proxy.WaitForSync(t.Context(), h.informers.Acquire(key), 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	c := testController(t, h, "events")
+	c := testController(t, &h.hostServices, "events")
 	h.event(c.wc, "Normal", "Loaded", "an Event to send")
 
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)

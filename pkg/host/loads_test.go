@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"k8s.io/client-go/util/workqueue"
 	clocktesting "k8s.io/utils/clock/testing"
 )
 
@@ -19,8 +18,7 @@ import (
 // order as its loads end.
 func TestHost_LoadsAreFairAcrossNamespaces(t *testing.T) {
 	clock := clocktesting.NewFakeClock(time.Unix(1700000000, 0))
-	h := &Host{cfg: Config{Loaders: 3, LoadsPerNamespace: 2}, loads: newLoadGate(2), reclaimer: newReclaimer(clock, nil), scheduler: newScheduler(1),
-		queue: workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]())}
+	h := newTestHost(Config{Loaders: 3, LoadsPerNamespace: 2, Clock: clock}, testServices{})
 	var (
 		mu              sync.Mutex
 		order           []string

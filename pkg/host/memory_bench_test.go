@@ -14,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/clock"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
@@ -85,13 +84,13 @@ func guestMemory(b *testing.B, wasm []byte, cacheDir string, n int, distinct, me
 		b.Fatal(err)
 	}
 	base := readMemory(b)
-	h := &Host{scheduler: newScheduler(1), clock: clock.RealClock{}, timers: newTimerQueue(clock.RealClock{})}
+	h := newTestServices(testServices{})
 	controllers := make([]*controller, 0, n)
 	defer func() {
 		for _, c := range controllers {
 			c.cancel()
-			c.suspendIdleInstances()
-			c.module.Release(ctx)
+			c.pool.suspendIdle()
+			c.pool.module.Release(ctx)
 		}
 	}()
 	for i := range n {
@@ -110,16 +109,16 @@ func guestMemory(b *testing.B, wasm []byte, cacheDir string, n int, distinct, me
 		return suspended, memUse{}
 	}
 	for _, c := range controllers {
-		inst, err := c.resume(c.ctx)
+		inst, err := c.pool.resume(c.ctx)
 		if err != nil {
 			b.Fatal(err)
 		}
-		c.instances <- inst
+		c.pool.putIdle(inst)
 	}
 	return suspended, readMemory(b).minus(base)
 }
 
-func benchController(b *testing.B, h *Host, m *wasmruntime.Module, compiler *wakerule.Compiler, i int) *controller {
+func benchController(b *testing.B, h *hostServices, m *wasmruntime.Module, compiler *wakerule.Compiler, i int) *controller {
 	memory := resource.MustParse("64Mi")
 	wc := &v1alpha1.WasmController{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: fmt.Sprint("c", i), UID: types.UID(fmt.Sprint("uid-", i)), Generation: 1},

@@ -9,7 +9,6 @@ import (
 	"k8s.io/component-base/metrics/testutil"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/modules"
-	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 )
 
 // TestForgetMetrics: a deleted controller's series leave /metrics, and
@@ -67,9 +66,10 @@ func TestHost_MetricsOfItsOwn(t *testing.T) {
 	}
 	// loaded returns a loaded controller, with a guest in memory if active.
 	loaded := func(active bool) *controller {
-		c := &controller{resident: map[*wasmruntime.Instance]struct{}{}}
+		c := &controller{}
+		c.pool = newInstancePool(c, nil, 1, neverSuspend{})
 		if active {
-			c.resident[nil] = struct{}{}
+			c.pool.add(nil)
 		}
 		return c
 	}

@@ -68,8 +68,8 @@ func TestHost_StartReportsModuleFailures(t *testing.T) {
 				Spec: v1alpha1.WasmControllerSpec{Module: tt.module}}
 			client := fake.NewSimpleClientset(wc)
 			recorder := record.NewFakeRecorder(10)
-			h := &Host{cfg: Config{Runtime: rt, Controllers: client, Cluster: &rest.Config{}}, recorder: recorder,
-				fetcher: modules.NewFetcher(modules.FetcherConfig{Store: store, MaxModuleBytes: 1024})}
+			h := newTestHost(Config{Runtime: rt, Controllers: client, Cluster: &rest.Config{}}, testServices{recorder: recorder})
+			h.fetcher = modules.NewFetcher(modules.FetcherConfig{Store: store, MaxModuleBytes: 1024})
 
 			c, err := h.start(t.Context(), wc)
 			if c != nil || err == nil {
@@ -110,7 +110,7 @@ func TestHost_StartCutShortReportsNothing(t *testing.T) {
 	wc := &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", Generation: 1}}
 	client := fake.NewSimpleClientset(wc)
 	recorder := record.NewFakeRecorder(10)
-	h := &Host{cfg: Config{Controllers: client}, recorder: recorder}
+	h := newTestHost(Config{Controllers: client}, testServices{recorder: recorder})
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	if c, err := h.start(ctx, wc); c != nil || err == nil {

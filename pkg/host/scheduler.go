@@ -9,8 +9,9 @@ import (
 // server is not told otherwise.
 const DefaultMaxRunningGuests = 8
 
-// schedulable is what the scheduler runs: a controller's queue of keys and
-// its own concurrency limit. Its fields are guarded by scheduler.mu.
+// schedulable is the scheduler's state of one controller, kept in its
+// wakeQueue: its concurrency limit and what runs. Its fields are guarded by
+// scheduler.mu and touched by the scheduler's methods only.
 type schedulable struct {
 	// limit is the controller's maxConcurrentReconciles.
 	limit   int
@@ -64,8 +65,8 @@ func (s *scheduler) notify(c *controller) {
 // makeReady puts c at the end of the ready list if it has queued keys and
 // room to run another. Called with s.mu held.
 func (s *scheduler) makeReady(c *controller) bool {
-	st := &c.sched
-	if st.ready || st.held || st.stopped || st.running >= st.limit || c.queue.Len() == 0 {
+	st := &c.queue.sched
+	if st.ready || st.held || st.stopped || st.running >= st.limit || c.queue.len() == 0 {
 		return false
 	}
 	st.ready = true
@@ -77,7 +78,7 @@ func (s *scheduler) makeReady(c *controller) bool {
 func (s *scheduler) start(c *controller) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c.sched.held = false
+	c.queue.sched.held = false
 	if s.makeReady(c) {
 		s.cond.Signal()
 	}
@@ -87,11 +88,12 @@ func (s *scheduler) start(c *controller) {
 func (s *scheduler) remove(c *controller) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c.sched.stopped = true
-	if !c.sched.ready {
+	st := &c.queue.sched
+	st.stopped = true
+	if !st.ready {
 		return
 	}
-	c.sched.ready = false
+	st.ready = false
 	for i, r := range s.ready {
 		if r == c {
 			s.ready = append(s.ready[:i], s.ready[i+1:]...)
@@ -139,19 +141,18 @@ func (s *scheduler) next() (*controller, wakeKey, bool) {
 		c := s.ready[0]
 		s.ready[0] = nil
 		s.ready = s.ready[1:]
-		c.sched.ready = false
+		c.queue.sched.ready = false
 		// Only workers take keys, and only here, under s.mu: a controller
-		// is ready only with a queued key, so Get does not block.
-		if c.queue.Len() == 0 {
+		// is ready only with a queued key, so get does not block.
+		if c.queue.len() == 0 {
 			continue
 		}
-		key, shutdown := c.queue.Get()
-		if shutdown {
+		key, ok := c.queue.get()
+		if !ok {
 			continue
 		}
-		c.sched.running++
+		c.queue.sched.running++
 		s.running++
-		c.inflight.Add(1)
 		if s.makeReady(c) { // more keys and room: back to the end of the list
 			s.cond.Signal()
 		}
@@ -163,10 +164,9 @@ func (s *scheduler) next() (*controller, wakeKey, bool) {
 func (s *scheduler) finish(c *controller, key wakeKey) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c.queue.Done(key) // may queue key again if it was woken while it ran
-	c.sched.running--
+	c.queue.done(key) // may queue key again if it was woken while it ran
+	c.queue.sched.running--
 	s.running--
-	c.inflight.Done()
 	if s.makeReady(c) {
 		s.cond.Signal()
 	}

@@ -9,14 +9,13 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/util/workqueue"
 )
 
 // schedulerRig runs a scheduler whose reconciles are recorded instead of
 // run in a guest; a reconcile blocks until release is closed, or returns at
 // once when release is nil.
 type schedulerRig struct {
-	host    *Host
+	env     *hostServices
 	mu      sync.Mutex
 	order   []string       // "controller/key" in the order they started
 	running map[string]int // per controller, now
@@ -27,8 +26,8 @@ type schedulerRig struct {
 }
 
 func newSchedulerRig(t *testing.T, workers int, release chan struct{}) *schedulerRig {
-	r := &schedulerRig{host: &Host{scheduler: newScheduler(workers)}, running: map[string]int{}, peak: map[string]int{}, release: release}
-	r.host.scheduler.reconcile = func(c *controller, key wakeKey) {
+	r := &schedulerRig{env: newTestServices(testServices{workers: workers}), running: map[string]int{}, peak: map[string]int{}, release: release}
+	r.env.scheduler.reconcile = func(c *controller, key wakeKey) {
 		r.mu.Lock()
 		r.order = append(r.order, c.name+"/"+key.Name)
 		r.running[c.name]++
@@ -48,13 +47,15 @@ func newSchedulerRig(t *testing.T, workers int, release chan struct{}) *schedule
 }
 
 func (r *schedulerRig) controller(name string, limit int) *controller {
-	return &controller{host: r.host, name: name, queue: workqueue.NewTyped[wakeKey](), sched: schedulable{limit: limit}}
+	q := newWakeQueue(limit)
+	q.sched.held = false // started
+	return &controller{env: r.env, name: name, queue: q}
 }
 
 func (r *schedulerRig) run(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
-	go func() { defer close(done); r.host.scheduler.run(ctx) }()
+	go func() { defer close(done); r.env.scheduler.run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 }
 
@@ -63,12 +64,12 @@ func (r *schedulerRig) waitIdle(t *testing.T, cs ...*controller) {
 	t.Helper()
 	// The scheduler takes a key and counts it running under one lock, so
 	// there is no moment when a key is neither queued nor running.
-	s := r.host.scheduler
+	s := r.env.scheduler
 	waitFor(t, "the scheduler to run every key", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		for _, c := range cs {
-			if c.queue.Len() > 0 || c.sched.running > 0 {
+			if c.queue.len() > 0 || c.queue.sched.running > 0 {
 				return false
 			}
 		}
@@ -172,18 +173,18 @@ func TestScheduler_KeyWokenWhileRunning(t *testing.T) {
 func TestScheduler_Held(t *testing.T) {
 	r := newSchedulerRig(t, 2, nil)
 	c := r.controller("c", 1)
-	c.sched.held = true
+	c.queue.sched.held = true
 	c.enqueue(wakeKey{Name: "k"}, "event")
 	// Checked before any worker runs: a worker could otherwise take the
 	// key off the list before the check and hide the mistake.
-	r.host.scheduler.mu.Lock()
-	ready := len(r.host.scheduler.ready)
-	r.host.scheduler.mu.Unlock()
+	r.env.scheduler.mu.Lock()
+	ready := len(r.env.scheduler.ready)
+	r.env.scheduler.mu.Unlock()
 	if ready != 0 {
 		t.Fatalf("a held controller is in the ready list")
 	}
 	r.run(t)
-	r.host.scheduler.start(c)
+	r.env.scheduler.start(c)
 	waitFor(t, "the key to run once started", func() bool {
 		r.mu.Lock()
 		defer r.mu.Unlock()
@@ -206,7 +207,7 @@ func TestScheduler_OnIdle(t *testing.T) {
 	release := make(chan struct{})
 	r := newSchedulerRig(t, 2, release)
 	var idles int
-	r.host.scheduler.onIdle = func() { idles++ } // called with s.mu held
+	r.env.scheduler.onIdle = func() { idles++ } // called with s.mu held
 	a, b := r.controller("a", 1), r.controller("b", 1)
 	a.enqueue(wakeKey{Name: "1"}, "event")
 	b.enqueue(wakeKey{Name: "1"}, "event")
@@ -216,15 +217,15 @@ func TestScheduler_OnIdle(t *testing.T) {
 		defer r.mu.Unlock()
 		return r.total == 2
 	})
-	if r.host.scheduler.idle() {
+	if r.env.scheduler.idle() {
 		t.Error("idle() with two reconciles running")
 	}
 	close(release)
 	r.waitIdle(t, a, b)
-	if !r.host.scheduler.idle() {
+	if !r.env.scheduler.idle() {
 		t.Error("not idle() once every reconcile ended")
 	}
-	s := r.host.scheduler
+	s := r.env.scheduler
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if idles != 1 {

@@ -37,7 +37,7 @@ func (h *Host) shutdown(loaders, workers *sync.WaitGroup) {
 		c.cancel()
 	}
 	for _, c := range running {
-		c.snapshotIdle()
+		c.pool.snapshotIdle()
 	}
 	if !waitAll(maxStopWait, workers) {
 		klog.InfoS("Reconciles still run after their cancellation; stopping their controllers", "waited", maxStopWait)

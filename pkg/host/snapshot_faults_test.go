@@ -33,14 +33,14 @@ func snapshotCondition(c *controller) *metav1.Condition {
 // and a later snapshot clears the condition.
 func TestController_SnapshotWriteFailure(t *testing.T) {
 	m := counterModule(t)
-	h, events := snapshotHost(t)
+	h, events := snapshotServices(t)
 	c := counterController(t, h, m, 1, v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendIdle,
 		IdleAfter: &metav1.Duration{Duration: time.Hour}, Snapshot: true})
 
 	if got := count(t, c); got != "count=1" {
 		t.Fatalf("first reconcile reports %s, want count=1", got)
 	}
-	c.suspendIdleInstances()
+	c.pool.suspendIdle()
 	if cond := snapshotCondition(c); cond == nil || cond.Status != metav1.ConditionTrue {
 		t.Fatalf("after a written snapshot the Snapshotted condition is %+v, want True", cond)
 	}
@@ -51,14 +51,14 @@ func TestController_SnapshotWriteFailure(t *testing.T) {
 	// The controller's snapshot directory cannot be written to nor its
 	// snapshot removed: a regular file stands in its place for the
 	// suspend. The old snapshot, count=1, is set aside and put back after.
-	dir := filepath.Dir(c.snapshotPath())
+	dir := filepath.Dir(c.pool.snapshotPath())
 	if err := os.Rename(dir, dir+".aside"); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(dir, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c.suspendIdleInstances()
+	c.pool.suspendIdle()
 	if err := os.Remove(dir); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestController_SnapshotWriteFailure(t *testing.T) {
 	if cond == nil || cond.Status != metav1.ConditionFalse || cond.Reason != "SnapshotFailed" {
 		t.Fatalf("after a failed snapshot the Snapshotted condition is %+v, want False/SnapshotFailed", cond)
 	}
-	if strings.Contains(cond.Message, h.cfg.SnapshotDir) {
+	if strings.Contains(cond.Message, h.snapshotRoot) {
 		t.Errorf("the condition names a server file: %q", cond.Message)
 	}
 	select {
@@ -78,7 +78,7 @@ func TestController_SnapshotWriteFailure(t *testing.T) {
 		if !strings.Contains(e, "Warning SnapshotFailed") {
 			t.Errorf("event %q, want a Warning SnapshotFailed", e)
 		}
-		if strings.Contains(e, h.cfg.SnapshotDir) {
+		if strings.Contains(e, h.snapshotRoot) {
 			t.Errorf("the Event names a server file: %q", e)
 		}
 	default:
@@ -90,7 +90,7 @@ func TestController_SnapshotWriteFailure(t *testing.T) {
 	}
 
 	// A snapshot written again clears the condition and is restored.
-	c.suspendIdleInstances()
+	c.pool.suspendIdle()
 	if cond := snapshotCondition(c); cond == nil || cond.Status != metav1.ConditionTrue {
 		t.Errorf("after a written snapshot the Snapshotted condition is %+v, want True", cond)
 	}
@@ -103,7 +103,7 @@ func TestController_SnapshotWriteFailure(t *testing.T) {
 // files of snapshots interrupted by the server's end are removed, with
 // the snapshots of deleted WasmControllers; completed snapshots stay.
 func TestHost_RemoveOrphanedSnapshotsSweepsTemps(t *testing.T) {
-	h, _ := snapshotHost(t)
+	h := newTestHost(Config{SnapshotDir: t.TempDir()}, testServices{})
 	indexer := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
 	if err := indexer.Add(&v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "live",
 		UID: types.UID("uid-1")}}); err != nil {

@@ -54,23 +54,17 @@ func (s *snapshotState) forgetUnder(dir string) {
 
 // snapshotting says whether the controller snapshots its guest when it
 // suspends it.
-func (c *controller) snapshotting() bool {
-	return c.wc.Spec.Suspend.Snapshot && c.host.cfg.SnapshotDir != ""
-}
-
-// snapshotDir holds the snapshots of one WasmController, by namespace and
-// name.
-func (h *Host) snapshotDir(namespace, name string) string {
-	return filepath.Join(h.cfg.SnapshotDir, namespace, name)
+func (p *instancePool) snapshotting() bool {
+	return p.wc.Spec.Suspend.Snapshot && p.env.snapshotRoot != ""
 }
 
 // snapshotPath is the snapshot of this controller: a file per UID and
 // generation, so that neither a WasmController created again under the
 // same name nor a changed spec (whose env the guest read at init) restores
 // an older guest's memory. The runtime ties it to the module digest too.
-func (c *controller) snapshotPath() string {
-	return filepath.Join(c.host.snapshotDir(c.wc.Namespace, c.wc.Name),
-		fmt.Sprintf("%s-%d%s", c.wc.UID, c.wc.Generation, snapshotSuffix))
+func (p *instancePool) snapshotPath() string {
+	return filepath.Join(p.env.snapshotDir(p.wc.Namespace, p.wc.Name),
+		fmt.Sprintf("%s-%d%s", p.wc.UID, p.wc.Generation, snapshotSuffix))
 }
 
 // saveSnapshot writes the instance's snapshot before it is closed. A
@@ -79,8 +73,8 @@ func (c *controller) snapshotPath() string {
 // stale when it cannot be, so that the next wake starts afresh; the
 // failure is reported by a condition and an Event until a snapshot is
 // written again.
-func (c *controller) saveSnapshot(inst *wasmruntime.Instance) {
-	path := c.snapshotPath()
+func (p *instancePool) saveSnapshot(inst *wasmruntime.Instance) {
+	path := p.snapshotPath()
 	start := time.Now()
 	err := os.MkdirAll(filepath.Dir(path), 0o700)
 	var n int64
@@ -88,35 +82,35 @@ func (c *controller) saveSnapshot(inst *wasmruntime.Instance) {
 		n, err = inst.SaveSnapshot(path)
 	}
 	if err != nil {
-		c.snapshotFailed(path, err)
+		p.snapshotFailed(path, err)
 		return
 	}
-	c.host.metrics.snapshotted(time.Since(start))
-	c.host.snapshots.fresh(path)
-	c.status.setCondition(c.wc.Generation, ConditionSnapshotted, true, "Saved", "the guest's memory is kept while it is suspended")
-	c.status.update(false, func(s *v1alpha1.WasmControllerStatus) { s.SnapshotBytes = n })
+	p.env.metrics.snapshotted(time.Since(start))
+	p.env.snapshots.fresh(path)
+	p.status.setCondition(p.wc.Generation, ConditionSnapshotted, true, "Saved", "the guest's memory is kept while it is suspended")
+	p.status.update(false, func(s *v1alpha1.WasmControllerStatus) { s.SnapshotBytes = n })
 }
 
 // snapshotFailed discards the snapshot at path, which the guest's memory
 // could not be written to, and reports it. The status and the Event are
 // read by tenants: they do not name the server's files, the log does.
-func (c *controller) snapshotFailed(path string, err error) {
-	c.logger.Error(err, "Cannot write the guest's snapshot; it will start afresh", "path", path)
+func (p *instancePool) snapshotFailed(path string, err error) {
+	p.logger.Error(err, "Cannot write the guest's snapshot; it will start afresh", "path", path)
 	if rmErr := os.Remove(path); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
-		c.logger.Error(rmErr, "Cannot remove the guest's stale snapshot; it will not be restored", "path", path)
-		c.host.snapshots.stale(path)
+		p.logger.Error(rmErr, "Cannot remove the guest's stale snapshot; it will not be restored", "path", path)
+		p.env.snapshots.stale(path)
 	}
 	const msg = "the guest's snapshot cannot be written; it starts afresh on its next wake"
-	c.status.setCondition(c.wc.Generation, ConditionSnapshotted, false, "SnapshotFailed", msg)
-	c.host.event(c.wc, "Warning", "SnapshotFailed", msg)
-	c.status.update(false, func(s *v1alpha1.WasmControllerStatus) { s.SnapshotBytes = 0 })
+	p.status.setCondition(p.wc.Generation, ConditionSnapshotted, false, "SnapshotFailed", msg)
+	p.env.event(p.wc, "Warning", "SnapshotFailed", msg)
+	p.status.update(false, func(s *v1alpha1.WasmControllerStatus) { s.SnapshotBytes = 0 })
 }
 
 // snapshotIdle suspends the idle instances of a controller that keeps
 // snapshots, writing its snapshot, before the server stops.
-func (c *controller) snapshotIdle() {
-	if c.snapshotting() {
-		c.suspendIdleInstances()
+func (p *instancePool) snapshotIdle() {
+	if p.snapshotting() {
+		p.suspendIdle()
 	}
 }
 
@@ -124,18 +118,18 @@ func (c *controller) snapshotIdle() {
 // is valid. A snapshot that is corrupt, truncated, from another module or
 // otherwise unusable is discarded with its reason, and the guest starts
 // afresh; a missing one is no news.
-func (c *controller) restoreSnapshot(ctx context.Context, cfg wasmruntime.InstanceConfig) *wasmruntime.Instance {
-	path := c.snapshotPath()
-	if c.host.snapshots.isStale(path) {
+func (p *instancePool) restoreSnapshot(ctx context.Context, cfg wasmruntime.InstanceConfig) *wasmruntime.Instance {
+	path := p.snapshotPath()
+	if p.env.snapshots.isStale(path) {
 		return nil
 	}
 	start := time.Now()
-	inst, err := c.module.RestoreFile(ctx, cfg, path)
+	inst, err := p.module.RestoreFile(ctx, cfg, path)
 	switch {
 	case err == nil:
 		took := time.Since(start)
-		c.policy.resumed(took)
-		c.host.metrics.resumed("snapshot", took)
+		p.policy.resumed(took)
+		p.env.metrics.resumed("snapshot", took)
 		return inst
 	case errors.Is(err, os.ErrNotExist):
 		return nil
@@ -144,26 +138,26 @@ func (c *controller) restoreSnapshot(ctx context.Context, cfg wasmruntime.Instan
 		// it is kept for the retry of the wake.
 		return nil
 	}
-	c.logger.Info("Discarding the guest's snapshot; it starts afresh", "reason", err.Error())
+	p.logger.Info("Discarding the guest's snapshot; it starts afresh", "reason", err.Error())
 	msg := "the guest's snapshot cannot be read; it starts afresh"
 	if errors.Is(err, wasmruntime.ErrSnapshotInvalid) {
 		msg = "the guest's snapshot is invalid; it starts afresh"
 	}
-	c.host.event(c.wc, "Warning", "SnapshotDiscarded", msg)
+	p.env.event(p.wc, "Warning", "SnapshotDiscarded", msg)
 	if rmErr := os.Remove(path); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
-		c.host.snapshots.stale(path)
+		p.env.snapshots.stale(path)
 	}
-	c.status.update(false, func(s *v1alpha1.WasmControllerStatus) { s.SnapshotBytes = 0 })
+	p.status.update(false, func(s *v1alpha1.WasmControllerStatus) { s.SnapshotBytes = 0 })
 	return nil
 }
 
 // removeOtherSnapshots deletes the controller's snapshots of other UIDs
 // and generations, and reports the size of its own, if any.
-func (c *controller) removeOtherSnapshots() {
-	if c.host.cfg.SnapshotDir == "" {
+func (p *instancePool) removeOtherSnapshots() {
+	if p.env.snapshotRoot == "" {
 		return
 	}
-	own := c.snapshotPath()
+	own := p.snapshotPath()
 	entries, _ := os.ReadDir(filepath.Dir(own))
 	for _, e := range entries {
 		path := filepath.Join(filepath.Dir(own), e.Name())
@@ -172,36 +166,36 @@ func (c *controller) removeOtherSnapshots() {
 		}
 	}
 	var size int64
-	if fi, err := os.Stat(own); err == nil && c.snapshotting() && !c.host.snapshots.isStale(own) {
+	if fi, err := os.Stat(own); err == nil && p.snapshotting() && !p.env.snapshots.isStale(own) {
 		size = fi.Size()
 	} else if err == nil {
 		_ = os.Remove(own) // snapshots were turned off
 	}
-	c.status.update(false, func(s *v1alpha1.WasmControllerStatus) { s.SnapshotBytes = size })
+	p.status.update(false, func(s *v1alpha1.WasmControllerStatus) { s.SnapshotBytes = size })
 }
 
 // removeSnapshots deletes every snapshot of a deleted WasmController.
-func (h *Host) removeSnapshots(namespace, name string) {
-	if h.cfg.SnapshotDir == "" {
+func (s *hostServices) removeSnapshots(namespace, name string) {
+	if s.snapshotRoot == "" {
 		return
 	}
-	dir := h.snapshotDir(namespace, name)
+	dir := s.snapshotDir(namespace, name)
 	if err := os.RemoveAll(dir); err != nil {
 		klog.ErrorS(err, "Removing the snapshots of a deleted WasmController", "wasmController", klog.KRef(namespace, name))
 	}
-	h.snapshots.forgetUnder(dir)
+	s.snapshots.forgetUnder(dir)
 }
 
 // removeOrphanedSnapshots deletes the snapshots of WasmControllers deleted
 // while the server was not running, and the temporary files of snapshots
 // whose writing the server's end interrupted.
 func (h *Host) removeOrphanedSnapshots() {
-	if h.cfg.SnapshotDir == "" {
+	if h.snapshotRoot == "" {
 		return
 	}
-	namespaces, _ := os.ReadDir(h.cfg.SnapshotDir)
+	namespaces, _ := os.ReadDir(h.snapshotRoot)
 	for _, ns := range namespaces {
-		names, _ := os.ReadDir(filepath.Join(h.cfg.SnapshotDir, ns.Name()))
+		names, _ := os.ReadDir(filepath.Join(h.snapshotRoot, ns.Name()))
 		for _, n := range names {
 			if _, err := h.lister.WasmControllers(ns.Name()).Get(n.Name()); err != nil {
 				h.removeSnapshots(ns.Name(), n.Name())

@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/utils/clock"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned/fake"
@@ -42,15 +41,14 @@ func counterModule(t *testing.T) *wasmruntime.Module {
 	return m
 }
 
-// snapshotHost is a host with a snapshot directory and an event recorder.
-func snapshotHost(t *testing.T) (*Host, *record.FakeRecorder) {
+// snapshotServices are host services with a snapshot directory and an
+// event recorder.
+func snapshotServices(t *testing.T) (*hostServices, *record.FakeRecorder) {
 	events := record.NewFakeRecorder(100)
-	c := clock.RealClock{}
-	return &Host{cfg: Config{SnapshotDir: t.TempDir()}, scheduler: newScheduler(4), clock: c, timers: newTimerQueue(c),
-		recorder: events}, events
+	return newTestServices(testServices{snapshotDir: t.TempDir(), recorder: events, workers: 4}), events
 }
 
-func counterController(t *testing.T, h *Host, m *wasmruntime.Module, generation int64, suspend v1alpha1.SuspendSpec) *controller {
+func counterController(t *testing.T, h *hostServices, m *wasmruntime.Module, generation int64, suspend v1alpha1.SuspendSpec) *controller {
 	t.Helper()
 	memory := resource.MustParse("64Mi")
 	wc := &v1alpha1.WasmController{
@@ -59,7 +57,7 @@ func counterController(t *testing.T, h *Host, m *wasmruntime.Module, generation 
 			ReconcileTimeout: &metav1.Duration{Duration: 30 * time.Second}, MaxConcurrentReconciles: 3}},
 	}
 	c := newController(h, wc, m, newStatusWriter(fake.NewSimpleClientset(wc), h.clock, wc))
-	c.removeOtherSnapshots()
+	c.pool.removeOtherSnapshots()
 	t.Cleanup(c.cancel)
 	return c
 }
@@ -76,7 +74,7 @@ func count(t *testing.T, c *controller) string {
 
 func TestController_Snapshots(t *testing.T) {
 	m := counterModule(t)
-	h, events := snapshotHost(t)
+	h, events := snapshotServices(t)
 	immediate := v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendImmediate, Snapshot: true}
 	c := counterController(t, h, m, 1, immediate)
 
@@ -84,20 +82,20 @@ func TestController_Snapshots(t *testing.T) {
 		if _, err := c.reconcile(c.ctx, wakeKey{"ns", "a"}, "event"); err != nil {
 			t.Fatal(err)
 		}
-		if n := c.residentCount(); n != 0 {
+		if n := c.pool.count(); n != 0 {
 			t.Fatalf("%d instances resident after an Immediate reconcile", n)
 		}
 	}
 	if got := count(t, c); got != "count=3" {
 		t.Errorf("after two suspended reconciles the guest reports %s, want count=3: its memory was not restored", got)
 	}
-	if fi, err := os.Stat(c.snapshotPath()); err != nil || fi.Size() == 0 {
+	if fi, err := os.Stat(c.pool.snapshotPath()); err != nil || fi.Size() == 0 {
 		t.Fatalf("snapshot file: %v", err)
 	}
 
 	// A truncated snapshot is discarded with an Event; the guest starts afresh.
-	fi, _ := os.Stat(c.snapshotPath())
-	if err := os.Truncate(c.snapshotPath(), fi.Size()/2); err != nil {
+	fi, _ := os.Stat(c.pool.snapshotPath())
+	if err := os.Truncate(c.pool.snapshotPath(), fi.Size()/2); err != nil {
 		t.Fatal(err)
 	}
 	if got := count(t, c); got != "count=1" {
@@ -108,7 +106,7 @@ func TestController_Snapshots(t *testing.T) {
 		if !strings.Contains(e, "SnapshotDiscarded") {
 			t.Errorf("event %q, want SnapshotDiscarded", e)
 		}
-		if strings.Contains(e, h.cfg.SnapshotDir) {
+		if strings.Contains(e, h.snapshotRoot) {
 			t.Errorf("the Event names a server file: %q", e)
 		}
 	default:
@@ -119,7 +117,7 @@ func TestController_Snapshots(t *testing.T) {
 	}
 
 	// A new generation does not restore the old one's memory, and removes it.
-	old := c.snapshotPath()
+	old := c.pool.snapshotPath()
 	c2 := counterController(t, h, m, 2, immediate)
 	if _, err := os.Stat(old); !os.IsNotExist(err) {
 		t.Errorf("the snapshot of generation 1 is still there: %v", err)
@@ -140,10 +138,10 @@ func TestController_Snapshots(t *testing.T) {
 // from other goroutines; run with -race.
 func TestController_SuspendResumeConcurrent(t *testing.T) {
 	m := counterModule(t)
-	h, _ := snapshotHost(t)
+	h, _ := snapshotServices(t)
 	c := counterController(t, h, m, 1, v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendIdle,
 		IdleAfter: &metav1.Duration{Duration: time.Hour}, Snapshot: true})
-	c.sched.held = false
+	c.queue.sched.held = false
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	wg.Go(func() { h.scheduler.run(ctx) })
@@ -156,8 +154,8 @@ func TestController_SuspendResumeConcurrent(t *testing.T) {
 			}
 		})
 	}
-	churn(c.suspendIdleInstances)
-	churn(c.prewarm)
+	churn(c.pool.suspendIdle)
+	churn(c.pool.prewarm)
 
 	const keys = 30
 	for i := range keys {
@@ -168,7 +166,7 @@ func TestController_SuspendResumeConcurrent(t *testing.T) {
 	}
 	want := int64(keys + 1) // "churn" is woken 3 times, de-duplicated while queued
 	err := wait.PollUntilContextTimeout(t.Context(), 10*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
-		return c.wakes.Load() >= want && c.queue.Len() == 0, nil
+		return c.wakes.Load() >= want && c.queue.len() == 0, nil
 	})
 	if err != nil {
 		t.Fatalf("%d of %d reconciles ran: %v", c.wakes.Load(), want, err)
@@ -182,7 +180,7 @@ func TestController_SuspendResumeConcurrent(t *testing.T) {
 	if lastError != "" {
 		t.Errorf("a reconcile failed: %s", lastError)
 	}
-	if n := c.residentCount(); n != 0 {
+	if n := c.pool.count(); n != 0 {
 		t.Errorf("%d instances resident after stop", n)
 	}
 }

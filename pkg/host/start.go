@@ -106,13 +106,13 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 		}
 		return nil, fail(v1alpha1.ConditionModuleLoaded, reason, err)
 	}
-	c := newController(h, wc, module, status)
+	c := newController(&h.hostServices, wc, module, status)
 	c.lease = fetched.Lease()
-	if err := module.CheckMemoryLimit(c.instanceCfg.MemoryLimit); err != nil {
+	if err := module.CheckMemoryLimit(c.pool.cfg.MemoryLimit); err != nil {
 		c.stop()
 		return nil, fail(v1alpha1.ConditionModuleLoaded, ReasonMemoryLimitTooLow, fmt.Errorf("spec.limits.memory: %w", err))
 	}
-	c.removeOtherSnapshots()
+	c.pool.removeOtherSnapshots()
 	status.update(true, func(s *v1alpha1.WasmControllerStatus) {
 		s.ModuleDigest, s.ResolvedImage = module.Digest, fetched.ResolvedImage
 	})
@@ -152,7 +152,7 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 		cached = append(cached, proxy.CachedWatch{Key: w.key, Kind: w.kind})
 	}
 	// The subscriptions hold the informers the view reads until c stops.
-	c.instanceCfg.API = proxy.NewCacheView(klog.KObj(wc).String(), proxy.ServiceAccountUser(wc.Namespace, wc.Spec.ServiceAccountName),
+	c.pool.cfg.API = proxy.NewCacheView(klog.KObj(wc).String(), proxy.ServiceAccountUser(wc.Namespace, wc.Spec.ServiceAccountName),
 		cached, h.informers, h.authorizer, apiServer, h.guestRequests)
 
 	status.start(c.ctx)
@@ -187,4 +187,17 @@ func (h *Host) compileWatch(i int, w *v1alpha1.Watch) (*watch, error) {
 		return nil, fmt.Errorf("kind %s %s is not served by the cluster: %w", w.APIVersion, w.Kind, err)
 	}
 	return compileWatch(i, w, mapping.Resource, mapping.Scope.Name() == meta.RESTScopeNameNamespace, h.compiler)
+}
+
+// isPermanent says whether a load error waits for a spec change. A failure
+// of the server's storage never does, whatever it wraps (the compiler's
+// error when the compilation cache fails): it is retried until the storage
+// works again.
+func isPermanent(err error) bool {
+	if errors.Is(err, wasmruntime.ErrStorage) || modules.ReasonOf(err) == modules.ReasonStorageFailed {
+		return false
+	}
+	var abiErr *wasmruntime.ABIError
+	_, spec := isSpecError(err)
+	return spec || modules.IsPermanent(err) || errors.As(err, &abiErr) || errors.Is(err, wasmruntime.ErrMemoryLimit)
 }

@@ -25,7 +25,7 @@ func (h *Host) state() hostState {
 	var s hostState
 	h.mu.Lock()
 	for _, c := range h.controllers {
-		if c.residentCount() > 0 {
+		if c.pool.count() > 0 {
 			s.guestsActive++
 		} else {
 			s.guestsSuspended++

@@ -24,32 +24,32 @@ const (
 func (c *controller) stop() {
 	c.closeInbox()
 	for _, s := range c.subscriptions {
-		c.host.dispatcher.unsubscribe(s)
+		c.env.dispatcher.unsubscribe(s)
 	}
-	c.host.scheduler.remove(c)
-	c.host.timers.cancel(c)
+	c.env.scheduler.remove(c)
+	c.env.timers.cancel(c)
 	c.cancel()
-	c.queue.ShutDown()
-	finished := waitAll(c.stopWait(), &c.inflight, &c.done)
+	c.queue.shutDown()
+	finished := waitAll(c.stopWait(), &c.queue.running, &c.done)
 	c.status.stop() // the context is done: later changes are not written
-	c.suspendIdleInstances()
+	c.pool.suspendIdle()
 	if finished {
 		c.releaseModule()
 		return
 	}
 	c.logger.Info("A reconcile ignored the controller's stop; its instance is closed when it returns", "waited", c.stopWait())
-	c.host.lingering.Go(func() {
-		c.inflight.Wait()
+	c.env.lingering.Go(func() {
+		c.queue.running.Wait()
 		c.done.Wait()
-		c.suspendIdleInstances() // a prewarmed one
+		c.pool.suspendIdle() // a prewarmed one
 		c.releaseModule()
 	})
 }
 
 // releaseModule gives back the module and its lease once no instance runs.
 func (c *controller) releaseModule() {
-	if c.module != nil {
-		c.module.Release(context.Background())
+	if c.pool.module != nil {
+		c.pool.module.Release(context.Background())
 	}
 	c.lease.Release() // nil-safe
 }

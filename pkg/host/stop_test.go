@@ -24,8 +24,8 @@ func TestController_StopIsBounded(t *testing.T) {
 	client := fake.NewSimpleClientset(wc)
 	clock := clocktesting.NewFakeClock(time.Unix(1700000000, 0))
 	recorder := record.NewFakeRecorder(10)
-	h := &Host{clock: clock, timers: newTimerQueue(clock), recorder: recorder, scheduler: newScheduler(1)}
-	c := newController(h, wc, nil, newStatusWriter(client, clock, wc))
+	env := newTestServices(testServices{clock: clock, recorder: recorder})
+	c := newController(env, wc, nil, newStatusWriter(client, clock, wc))
 	c.status.start(c.ctx)
 	running, returns := make(chan struct{}), make(chan struct{})
 	c.run = func(context.Context, wakeKey, string) (wasmruntime.Result, error) {
@@ -34,9 +34,9 @@ func TestController_StopIsBounded(t *testing.T) {
 		return wasmruntime.Result{}, &wasmruntime.GuestError{Message: "late"}
 	}
 	key := wakeKey{"ns", "obj"}
-	c.inflight.Add(1)
+	c.queue.running.Add(1)
 	go func() {
-		defer c.inflight.Done()
+		defer c.queue.running.Done()
 		c.process(key)
 	}()
 	<-running
@@ -59,7 +59,7 @@ func TestController_StopIsBounded(t *testing.T) {
 
 	client.ClearActions()
 	close(returns)
-	h.lingering.Wait()
+	env.lingering.Wait()
 	if n := len(client.Actions()); n != 0 {
 		t.Errorf("%d requests about the stopped controller after its guest returned: %v", n, client.Actions())
 	}

@@ -67,8 +67,8 @@ func TestController_ProcessReportsStorageFailures(t *testing.T) {
 	client := fake.NewSimpleClientset(wc)
 	clock := clocktesting.NewFakeClock(time.Unix(1700000000, 0))
 	recorder := record.NewFakeRecorder(10)
-	h := &Host{clock: clock, timers: newTimerQueue(clock), recorder: recorder, scheduler: newScheduler(1)}
-	c := newController(h, wc, nil, newStatusWriter(client, clock, wc))
+	env := newTestServices(testServices{clock: clock, recorder: recorder})
+	c := newController(env, wc, nil, newStatusWriter(client, clock, wc))
 	defer c.cancel()
 	c.run = func(context.Context, wakeKey, string) (wasmruntime.Result, error) {
 		return wasmruntime.Result{}, fmt.Errorf("starting guest: %w",
@@ -76,9 +76,9 @@ func TestController_ProcessReportsStorageFailures(t *testing.T) {
 	}
 	key := wakeKey{Namespace: "tenant", Name: "obj"}
 	c.enqueue(key, "event")
-	c.queue.Get()
+	c.queue.get()
 	c.process(key)
-	c.queue.Done(key)
+	c.queue.done(key)
 	c.status.flush(t.Context())
 
 	got, err := client.ControllersV1alpha1().WasmControllers("tenant").Get(t.Context(), "c", metav1.GetOptions{})
@@ -116,7 +116,7 @@ func TestController_SnapshotKeptWhenStorageFailsTheModule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, _ := snapshotHost(t)
+	h, _ := snapshotServices(t)
 	c := counterController(t, h, m, 1, v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendImmediate, Snapshot: true})
 	if got := count(t, c); got != "count=1" {
 		t.Fatalf("first reconcile reports %s, want count=1", got)
@@ -133,7 +133,7 @@ func TestController_SnapshotKeptWhenStorageFailsTheModule(t *testing.T) {
 	if _, err := c.reconcile(c.ctx, wakeKey{"ns", "report"}, "event"); !errors.Is(err, wasmruntime.ErrStorage) {
 		t.Fatalf("wake while the module's bytes cannot be read: %v, want a storage failure", err)
 	}
-	if _, err := os.Stat(c.snapshotPath()); err != nil {
+	if _, err := os.Stat(c.pool.snapshotPath()); err != nil {
 		t.Errorf("the snapshot was discarded: %v", err)
 	}
 	if err := os.WriteFile(kept, code, 0o600); err != nil {

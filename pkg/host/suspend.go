@@ -64,43 +64,40 @@ func newSuspendPolicy(spec v1alpha1.SuspendSpec, nextTimer func() (time.Time, bo
 
 // scheduleSuspendCheck looks at the controller's idle instances at the
 // given time.
-func (c *controller) scheduleSuspendCheck(at time.Time) {
-	c.host.timers.schedule(timerID{owner: c, kind: timerSuspend}, at, func() {
-		c.done.Go(c.suspendIfIdle)
+func (p *instancePool) scheduleSuspendCheck(at time.Time) {
+	p.env.timers.schedule(timerID{owner: p.owner, kind: timerSuspend}, at, func() {
+		p.done.Go(p.suspendIfIdle)
 	})
 }
 
 // suspendIfIdle suspends the idle instances once the policy says the
 // controller is idle, or looks again later.
-func (c *controller) suspendIfIdle() {
-	if c.ctx.Err() != nil {
+func (p *instancePool) suspendIfIdle() {
+	if p.ctx.Err() != nil {
 		return
 	}
-	now := c.host.clock.Now()
-	c.residentMu.Lock()
-	last := c.lastActive
-	c.residentMu.Unlock()
-	until := c.policy.idleUntil(now, last)
+	now := p.env.clock.Now()
+	until := p.idleUntil(now)
 	if until.IsZero() {
 		return
 	}
 	if until.After(now) {
-		c.scheduleSuspendCheck(until)
+		p.scheduleSuspendCheck(until)
 		return
 	}
-	c.suspendIdleInstances()
-	c.schedulePrewarm()
+	p.suspendIdle()
+	p.schedulePrewarm()
 }
 
 // schedulePrewarm resumes a suspended guest ahead of its next wake, when
 // the policy asks for it, so that the wake finds it warm.
-func (c *controller) schedulePrewarm() {
-	at, ok := c.policy.prewarmAt()
+func (p *instancePool) schedulePrewarm() {
+	at, ok := p.policy.prewarmAt()
 	if !ok {
 		return
 	}
-	c.host.timers.schedule(timerID{owner: c, kind: timerPrewarm}, at, func() {
-		c.done.Go(c.prewarm)
+	p.env.timers.schedule(timerID{owner: p.owner, kind: timerPrewarm}, at, func() {
+		p.done.Go(p.prewarm)
 	})
 }
 

@@ -64,22 +64,22 @@ func TestSuspendPolicy_AfterReconcile(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := clocktesting.NewFakeClock(start)
-			h := &Host{scheduler: newScheduler(1), clock: clock, timers: newTimerQueue(clock)}
+			h := newTestServices(testServices{clock: clock})
 			c := testController(t, h, "c")
 			c.wc.Spec.Suspend = tt.suspend
-			c.policy = newSuspendPolicy(tt.suspend, func() (time.Time, bool) { return h.timers.next(c) })
+			c.pool.policy = newSuspendPolicy(tt.suspend, func() (time.Time, bool) { return h.timers.next(c) })
 			if tt.resume > 0 {
-				c.policy.resumed(tt.resume)
+				c.pool.policy.resumed(tt.resume)
 			}
 			if tt.wakeEvery > 0 {
 				for i := range 5 {
-					c.policy.woke(start.Add(-time.Duration(4-i) * tt.wakeEvery))
+					c.pool.policy.woke(start.Add(-time.Duration(4-i) * tt.wakeEvery))
 				}
 			}
 			if tt.timerIn > 0 {
 				c.wakeAfter(wakeKey{"ns", "k"}, tt.timerIn, "requeue")
 			}
-			warm, until := c.policy.afterReconcile(start)
+			warm, until := c.pool.policy.afterReconcile(start)
 			var gotUntil time.Duration
 			if !until.IsZero() {
 				gotUntil = until.Sub(start)

@@ -1,0 +1,60 @@
+package host
+
+import (
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
+)
+
+// hostServices is what a controller needs from the host that runs it, and
+// all it may reach of it: the shared parts every controller uses. The host
+// owns them (Host embeds them) and outlives its controllers; a controller
+// holds a pointer to them, never to the Host, so it cannot touch the map of
+// controllers, the loaders or the configuration. Tests build them from the
+// real parts (newScheduler, newTimerQueue…) without a Host.
+type hostServices struct {
+	clock clock.WithTickerAndDelayedExecution
+	// scheduler runs reconciles within the global limit, fairly.
+	scheduler *scheduler
+	// timers hold every controller's resync, requeues and retries.
+	timers *timerQueue
+	// recorder sends Events about WasmControllers to the target cluster.
+	recorder record.EventRecorder
+	// metrics count the host's work; nil counts nothing.
+	metrics *hostMetrics
+	// dispatcher passes informer events to the watches of controllers;
+	// nil without a target cluster.
+	dispatcher *dispatcher
+
+	// snapshotRoot holds the snapshots of suspended guests; empty turns
+	// snapshots off.
+	snapshotRoot string
+	// snapshots remembers the snapshots that must not be restored.
+	snapshots snapshotState
+
+	// stopping is set once the server stops: the idle guests of the
+	// controllers it stops then still write their snapshots, so that a
+	// restart restores them.
+	stopping atomic.Bool
+	// lingering releases what stopped controllers hold once reconciles
+	// that ignored the stop return.
+	lingering sync.WaitGroup
+}
+
+// event records an Event about a WasmController in the target cluster.
+func (s *hostServices) event(wc *v1alpha1.WasmController, typ, reason, message string) {
+	ref := wc.DeepCopy()
+	ref.APIVersion, ref.Kind = v1alpha1.SchemeGroupVersion.String(), "WasmController"
+	s.recorder.Event(ref, typ, reason, message)
+}
+
+// snapshotDir holds the snapshots of one WasmController, by namespace and
+// name.
+func (s *hostServices) snapshotDir(namespace, name string) string {
+	return filepath.Join(s.snapshotRoot, namespace, name)
+}
