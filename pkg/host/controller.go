@@ -121,12 +121,12 @@ func (c *controller) deliver(w *watch, e *event) {
 		return
 	}
 	if !w.hasRules() {
-		key, err := cache.MetaNamespaceKeyFunc(e.obj)
+		keys, err := w.ownKeys(e.obj, e.old)
 		if err != nil {
 			c.logger.V(2).Info("Ignoring an object with no key", "watch", w.index, "error", err.Error())
 			return
 		}
-		c.enqueueKeys(w, []string{key}, abi.ReasonEvent)
+		c.enqueueKeys(w, keys, abi.ReasonEvent)
 		return
 	}
 	if c.inbox.offPath.Load() {

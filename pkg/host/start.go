@@ -186,7 +186,35 @@ func (h *Host) compileWatch(i int, w *v1alpha1.Watch) (*watch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kind %s %s is not served by the cluster: %w", w.APIVersion, w.Kind, err)
 	}
-	return compileWatch(i, w, mapping.Resource, mapping.Scope.Name() == meta.RESTScopeNameNamespace, h.compiler)
+	cw, err := compileWatch(i, w, mapping.Resource, mapping.Scope.Name() == meta.RESTScopeNameNamespace, h.compiler)
+	if err != nil || w.EnqueueOwner == nil {
+		return cw, err
+	}
+	owner, err := h.ownerKind(w.EnqueueOwner)
+	if err != nil {
+		return nil, fmt.Errorf("enqueueOwner: %w", err)
+	}
+	cw.owner = owner
+	return cw, nil
+}
+
+// ownerKind resolves an enqueueOwner's kind in the cluster, whose scope
+// says how its objects are keyed.
+func (h *Host) ownerKind(o *v1alpha1.OwnerKind) (*ownerMapping, error) {
+	gv, err := schema.ParseGroupVersion(o.APIVersion)
+	if err != nil {
+		return nil, err
+	}
+	gk := schema.GroupKind{Group: gv.Group, Kind: o.Kind}
+	mapping, err := h.mapper.RESTMapping(gk)
+	if meta.IsNoMatchError(err) {
+		h.mapper.Reset()
+		mapping, err = h.mapper.RESTMapping(gk)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kind %s %s is not served by the cluster: %w", o.APIVersion, o.Kind, err)
+	}
+	return &ownerMapping{kind: gk, all: o.AllOwners, namespaced: mapping.Scope.Name() == meta.RESTScopeNameNamespace}, nil
 }
 
 // isPermanent says whether a load error waits for a spec change. A failure

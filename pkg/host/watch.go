@@ -30,6 +30,9 @@ type watch struct {
 	// when not set: every event wakes, for the object's own key.
 	wakeRule    wakeRule
 	enqueueRule enqueueRule
+	// owner, when set, wakes the object's owners of a kind instead of the
+	// object (enqueueOwner).
+	owner *ownerMapping
 }
 
 // wakeRule and enqueueRule are what the host needs of compiled rules
@@ -136,13 +139,23 @@ func (w *watch) keys(ctx context.Context, e *event) ([]string, error) {
 	if w.enqueueRule != nil {
 		return w.enqueueRule.Keys(ctx, ev)
 	}
-	key, err := cache.MetaNamespaceKeyFunc(e.obj)
+	return w.ownKeys(e.obj, e.old)
+}
+
+// ownKeys are the keys an event wakes without an enqueue rule: the owners
+// enqueueOwner names, else the object's own key.
+func (w *watch) ownKeys(obj, old *unstructured.Unstructured) ([]string, error) {
+	if w.owner != nil {
+		return w.owner.keys(obj, old), nil
+	}
+	key, err := cache.MetaNamespaceKeyFunc(obj)
 	return []string{key}, err
 }
 
 // resyncKeys returns the keys a resync wakes for a cached object: none if
-// it fails the selectors, else what the enqueue rule maps it to (its own
-// key by default), evaluated as a MODIFIED event of the object onto itself.
+// it fails the selectors, else what the enqueue rule maps it to (evaluated
+// as a MODIFIED event of the object onto itself), or its owners, or its own
+// key.
 func (w *watch) resyncKeys(ctx context.Context, obj *unstructured.Unstructured) ([]string, error) {
 	if !w.matches(obj, obj.GetLabels()) {
 		return nil, nil
@@ -150,8 +163,7 @@ func (w *watch) resyncKeys(ctx context.Context, obj *unstructured.Unstructured) 
 	if w.enqueueRule != nil {
 		return w.enqueueRule.Keys(ctx, wakerule.Event{Type: "MODIFIED", Object: obj.Object, OldObject: obj.Object})
 	}
-	key, err := cache.MetaNamespaceKeyFunc(obj)
-	return []string{key}, err
+	return w.ownKeys(obj, nil)
 }
 
 // asUnstructured unwraps informer objects, including tombstones.

@@ -213,7 +213,7 @@ func check(env *cel.Env, kind Kind, expression string) (*cel.Ast, uint64, error)
 	if est.Max > EstimatedCostLimit {
 		factor := float64(est.Max) / float64(EstimatedCostLimit)
 		return nil, 0, &Error{Type: ErrorCost, Detail: fmt.Sprintf(
-			"estimated rule cost exceeds budget by factor of %s (try simplifying the rule: index a fixed number of elements, such as object.metadata.ownerReferences[0].name, instead of iterating over lists)",
+			"estimated rule cost exceeds budget by factor of %s (try simplifying the rule: index a fixed number of elements instead of iterating over long lists, and do not nest iterations; to wake an object's owner, set the watch's enqueueOwner)",
 			formatFactor(factor))}
 	}
 	return ast, est.Max, nil

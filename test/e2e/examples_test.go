@@ -222,7 +222,7 @@ spec: {replicas: 3, message: hi there}
 		out := children()
 		return out == "hello-0=hi there,Widget", out
 	})
-	// A child deleted by someone else comes back: the enqueue rule maps it to its Widget.
+	// A child deleted by someone else comes back: enqueueOwner maps it to its Widget.
 	mustKubectl(t, admin, "", "-n", "default", "delete", "configmap", "hello-0")
 	eventually(t, time.Minute, "a deleted child is recreated", func() (bool, string) {
 		out := children()

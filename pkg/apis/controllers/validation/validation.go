@@ -200,26 +200,7 @@ func validateWatches(watches []controllers.Watch, rules ruleValidator, fldPath *
 
 func validateWatch(w *controllers.Watch, rules ruleValidator, fldPath *field.Path) field.ErrorList {
 	var allErrs field.ErrorList
-	if w.APIVersion == "" {
-		allErrs = append(allErrs, field.Required(fldPath.Child("apiVersion"), `such as "v1" or "apps/v1"`))
-	} else if gv, err := schema.ParseGroupVersion(w.APIVersion); err != nil || gv.Version == "" {
-		allErrs = append(allErrs, field.Invalid(fldPath.Child("apiVersion"), w.APIVersion, `must be "version" or "group/version"`))
-	} else {
-		if gv.Group != "" {
-			for _, msg := range utilvalidation.IsDNS1123Subdomain(gv.Group) {
-				allErrs = append(allErrs, field.Invalid(fldPath.Child("apiVersion"), w.APIVersion, "group: "+msg))
-			}
-		}
-		for _, msg := range utilvalidation.IsDNS1035Label(gv.Version) {
-			allErrs = append(allErrs, field.Invalid(fldPath.Child("apiVersion"), w.APIVersion, "version: "+msg))
-		}
-	}
-	if w.Kind == "" {
-		allErrs = append(allErrs, field.Required(fldPath.Child("kind"), `such as "ConfigMap"`))
-	} else if !kindName.MatchString(w.Kind) || len(w.Kind) > 63 {
-		allErrs = append(allErrs, field.Invalid(fldPath.Child("kind"), w.Kind,
-			"must be a kind name: an upper-case letter followed by letters and digits, at most 63 characters"))
-	}
+	allErrs = append(allErrs, validateKind(w.APIVersion, w.Kind, fldPath)...)
 	if w.Namespace != "" {
 		for _, msg := range apimachineryvalidation.ValidateNamespaceName(w.Namespace, false) {
 			allErrs = append(allErrs, field.Invalid(fldPath.Child("namespace"), w.Namespace, msg))
@@ -239,6 +220,39 @@ func validateWatch(w *controllers.Watch, rules ruleValidator, fldPath *field.Pat
 	}
 	if w.Enqueue != "" {
 		allErrs = append(allErrs, rules.validate(wakerule.Enqueue, w.Enqueue, fldPath.Child("enqueue"))...)
+	}
+	if o := w.EnqueueOwner; o != nil {
+		ownerPath := fldPath.Child("enqueueOwner")
+		if w.Enqueue != "" {
+			allErrs = append(allErrs, field.Forbidden(ownerPath, "may not be set with enqueue: a watch enqueues either what its rule returns or the object's owners"))
+		}
+		allErrs = append(allErrs, validateKind(o.APIVersion, o.Kind, ownerPath)...)
+	}
+	return allErrs
+}
+
+// validateKind checks the apiVersion and kind fields under fldPath.
+func validateKind(apiVersion, kind string, fldPath *field.Path) field.ErrorList {
+	var allErrs field.ErrorList
+	if apiVersion == "" {
+		allErrs = append(allErrs, field.Required(fldPath.Child("apiVersion"), `such as "v1" or "apps/v1"`))
+	} else if gv, err := schema.ParseGroupVersion(apiVersion); err != nil || gv.Version == "" {
+		allErrs = append(allErrs, field.Invalid(fldPath.Child("apiVersion"), apiVersion, `must be "version" or "group/version"`))
+	} else {
+		if gv.Group != "" {
+			for _, msg := range utilvalidation.IsDNS1123Subdomain(gv.Group) {
+				allErrs = append(allErrs, field.Invalid(fldPath.Child("apiVersion"), apiVersion, "group: "+msg))
+			}
+		}
+		for _, msg := range utilvalidation.IsDNS1035Label(gv.Version) {
+			allErrs = append(allErrs, field.Invalid(fldPath.Child("apiVersion"), apiVersion, "version: "+msg))
+		}
+	}
+	if kind == "" {
+		allErrs = append(allErrs, field.Required(fldPath.Child("kind"), `such as "ConfigMap"`))
+	} else if !kindName.MatchString(kind) || len(kind) > 63 {
+		allErrs = append(allErrs, field.Invalid(fldPath.Child("kind"), kind,
+			"must be a kind name: an upper-case letter followed by letters and digits, at most 63 characters"))
 	}
 	return allErrs
 }

@@ -481,6 +481,30 @@ func TestValidateWasmController(t *testing.T) {
 			want:   []wantError{{field.ErrorTypeForbidden, "spec.watches[0].wakeWhen", "exceeds budget by factor of"}},
 		},
 		{
+			name: "enqueueOwner",
+			mutate: func(wc *controllers.WasmController) {
+				wc.Spec.Watches[0].EnqueueOwner = &controllers.OwnerKind{APIVersion: "apps/v1", Kind: "Deployment"}
+			},
+		},
+		{
+			name: "enqueueOwner with enqueue",
+			mutate: func(wc *controllers.WasmController) {
+				wc.Spec.Watches[0].Enqueue = enqueueRule
+				wc.Spec.Watches[0].EnqueueOwner = &controllers.OwnerKind{APIVersion: "apps/v1", Kind: "Deployment"}
+			},
+			want: []wantError{{field.ErrorTypeForbidden, "spec.watches[0].enqueueOwner", "may not be set with enqueue"}},
+		},
+		{
+			name: "enqueueOwner without kind, with a bad apiVersion",
+			mutate: func(wc *controllers.WasmController) {
+				wc.Spec.Watches[0].EnqueueOwner = &controllers.OwnerKind{APIVersion: "apps/"}
+			},
+			want: []wantError{
+				{field.ErrorTypeInvalid, "spec.watches[0].enqueueOwner.apiVersion", `must be "version" or "group/version"`},
+				{field.ErrorTypeRequired, "spec.watches[0].enqueueOwner.kind", "such as"},
+			},
+		},
+		{
 			name: "errors in a later watch name its index",
 			mutate: func(wc *controllers.WasmController) {
 				wc.Spec.Watches = append(wc.Spec.Watches, controllers.Watch{APIVersion: "v1", Kind: "secret", Enqueue: "true"})
