@@ -38,18 +38,9 @@ func TestController_ProcessKeepsKeysOutOfStatus(t *testing.T) {
 	}
 	key := wakeKey{Namespace: "kube-system", Name: secret}
 	for range failingAfter {
-		c.enqueue(key, "event")
-		c.queue.get()
-		c.process(key)
-		c.queue.done(key)
+		processOnce(c, key)
 	}
-	c.status.flush(t.Context())
-
-	got, err := client.ControllersV1alpha1().WasmControllers("tenant").Get(t.Context(), "c", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ready := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReady)
+	got, ready := flushedReady(t, c, client)
 	if ready == nil || ready.Status != metav1.ConditionFalse || !strings.Contains(ready.Message, "status 404 NotFound") {
 		t.Errorf("Ready = %+v, want False with the guest's error", ready)
 	}
@@ -106,4 +97,24 @@ func TestRuleFailure(t *testing.T) {
 	if strings.Contains(got, "hunter2") || !strings.Contains(got, "object.data.pointer") {
 		t.Errorf("ruleFailure(%q) = %q, want the rule without the value", err, got)
 	}
+}
+
+// processOnce wakes key and runs its reconcile, as the scheduler would.
+func processOnce(c *controller, key wakeKey) {
+	c.enqueue(key, "event")
+	c.queue.get()
+	c.process(key)
+	c.queue.done(key)
+}
+
+// flushedReady writes c's status and returns the object and its Ready
+// condition as stored.
+func flushedReady(t *testing.T, c *controller, client *fake.Clientset) (*v1alpha1.WasmController, *metav1.Condition) {
+	t.Helper()
+	c.status.flush(t.Context())
+	got, err := client.ControllersV1alpha1().WasmControllers(c.wc.Namespace).Get(t.Context(), c.wc.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got, meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReady)
 }

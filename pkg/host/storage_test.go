@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/record"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -75,17 +74,8 @@ func TestController_ProcessReportsStorageFailures(t *testing.T) {
 			storageErr(&fs.PathError{Op: "open", Path: serverPath, Err: syscall.ENOENT}))
 	}
 	key := wakeKey{Namespace: "tenant", Name: "obj"}
-	c.enqueue(key, "event")
-	c.queue.get()
-	c.process(key)
-	c.queue.done(key)
-	c.status.flush(t.Context())
-
-	got, err := client.ControllersV1alpha1().WasmControllers("tenant").Get(t.Context(), "c", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ready := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReady)
+	processOnce(c, key)
+	got, ready := flushedReady(t, c, client)
 	if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != ReasonStorageFailed {
 		t.Errorf("Ready = %+v, want False %s", ready, ReasonStorageFailed)
 	}
