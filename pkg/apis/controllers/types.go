@@ -175,6 +175,10 @@ const (
 	SuspendPredictive SuspendPolicy = "Predictive"
 )
 
+// SuspendPolicies are every SuspendPolicy, in the order the API documents
+// them: what validation accepts.
+var SuspendPolicies = []SuspendPolicy{SuspendNever, SuspendImmediate, SuspendIdle, SuspendPredictive}
+
 // SuspendSpec decides what happens to a guest between wakes.
 type SuspendSpec struct {
 	// Policy is one of Never, Immediate, Idle (default) and Predictive.

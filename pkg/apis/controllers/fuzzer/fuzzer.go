@@ -24,10 +24,6 @@ var Funcs = func(_ runtimeserializer.CodecFactory) []interface{} {
 	}
 }
 
-var suspendPolicies = []controllers.SuspendPolicy{
-	controllers.SuspendNever, controllers.SuspendImmediate, controllers.SuspendIdle, controllers.SuspendPredictive,
-}
-
 func fuzzSpec(s *controllers.WasmControllerSpec, c randfill.Continue) {
 	c.FillNoCustom(s) // fuzz the fields, then repair the defaulted ones
 
@@ -38,7 +34,7 @@ func fuzzSpec(s *controllers.WasmControllerSpec, c randfill.Continue) {
 		s.ResyncPeriod = randomDuration(c)
 	}
 
-	s.Suspend.Policy = suspendPolicies[c.Intn(len(suspendPolicies))]
+	s.Suspend.Policy = controllers.SuspendPolicies[c.Intn(len(controllers.SuspendPolicies))]
 	switch {
 	case s.Suspend.Policy == controllers.SuspendIdle:
 		s.Suspend.IdleAfter = randomDuration(c)

@@ -51,7 +51,7 @@ var (
 	// client parses it fully when the module is pulled.
 	imageRef = regexp.MustCompile(`^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$`)
 
-	suspendPolicies = sets.New(controllers.SuspendNever, controllers.SuspendImmediate, controllers.SuspendIdle, controllers.SuspendPredictive)
+	suspendPolicies = sets.New(controllers.SuspendPolicies...)
 	pullPolicies    = sets.New(controllers.PullIfNotPresent, controllers.PullAlways)
 	phases          = sets.New(controllers.PhasePending, controllers.PhaseLoading, controllers.PhaseActive,
 		controllers.PhaseSuspended, controllers.PhaseFailed, controllers.PhasePaused)
