@@ -54,13 +54,14 @@ func requireControllerManager(t *testing.T, c *cluster) {
 }
 
 // nodeNamespace creates a namespace named prefix-<n> for one test and
-// deletes it at the end, waiting until kube-controller-manager's namespace
-// controller has emptied and removed it.
+// deletes it at the end, without waiting: the namespace controller empties
+// it only while discovery is complete, and an earlier test may have left
+// the wasm-apiserver APIService registered with no server behind it.
 func nodeNamespace(t *testing.T, c *cluster, prefix string) string {
 	t.Helper()
 	name := fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()%1_000_000)
 	mustKubectl(t, c.Kubeconfig, "", "create", "namespace", name)
-	t.Cleanup(func() { kubectlAfter(t, c.Kubeconfig, "delete", "namespace", name, "--timeout=50s") })
+	t.Cleanup(func() { kubectlAfter(t, c.Kubeconfig, "delete", "namespace", name, "--wait=false") })
 	return name
 }
 
