@@ -65,7 +65,11 @@ func (c *controller) stopWait() time.Duration {
 }
 
 // waitAll waits for every group, at most d; it says whether they all
-// finished. Its goroutine ends when the groups do.
+// finished. Its goroutine ends when the groups do. The bound is wall time,
+// not the host's injected clock, on purpose: it schedules nothing, it is
+// what keeps a stop (and the process's exit) from waiting for ever on a
+// guest that ignores its cancellation, and a fake clock that no test steps
+// must not turn that bound into a hang.
 func waitAll(d time.Duration, groups ...*sync.WaitGroup) bool {
 	done := make(chan struct{})
 	go func() {
