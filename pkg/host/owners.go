@@ -18,9 +18,12 @@ type ownerMapping struct {
 }
 
 // keys returns the keys of the owners obj names, and old's, without
-// repeats: an update that moves an object to another owner wakes both.
+// repeats: an update that moves an object to another owner wakes both. It
+// runs on the informer's goroutine over references anyone who can write
+// the object sets, so it stays linear in them.
 func (m *ownerMapping) keys(obj, old *unstructured.Unstructured) []string {
 	var keys []string
+	var seen map[string]struct{}
 	for _, u := range []*unstructured.Unstructured{obj, old} {
 		if u == nil {
 			continue
@@ -36,19 +39,15 @@ func (m *ownerMapping) keys(obj, old *unstructured.Unstructured) []string {
 			if m.namespaced && u.GetNamespace() != "" {
 				key = u.GetNamespace() + "/" + ref.Name
 			}
-			if !contains(keys, key) {
-				keys = append(keys, key)
+			if _, dup := seen[key]; dup {
+				continue
 			}
+			if seen == nil {
+				seen = map[string]struct{}{}
+			}
+			seen[key] = struct{}{}
+			keys = append(keys, key)
 		}
 	}
 	return keys
-}
-
-func contains(keys []string, key string) bool {
-	for _, k := range keys {
-		if k == key {
-			return true
-		}
-	}
-	return false
 }

@@ -1,6 +1,8 @@
 package host
 
 import (
+	"fmt"
+
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -85,5 +87,23 @@ func TestWatch_EnqueueOwner(t *testing.T) {
 	c.deliver(noRules, newEvent("MODIFIED", child, child))
 	if got := queued(c); !cmp.Equal(got, []string{"ns/web"}) {
 		t.Errorf("an event through a watch with no rules woke %v, want [ns/web]", got)
+	}
+}
+
+// BenchmarkOwnerMapping_ManyOwners is an object naming 10,000 owners of the
+// watched kind (a tenant can write that many), with allOwners: the cost
+// stays linear in the references.
+func BenchmarkOwnerMapping_ManyOwners(b *testing.B) {
+	refs := make([]metav1.OwnerReference, 10000)
+	for i := range refs {
+		refs[i] = metav1.OwnerReference{APIVersion: "apps/v1", Kind: "Deployment", Name: fmt.Sprint("d", i), UID: types.UID(fmt.Sprint(i))}
+	}
+	obj := configMap("child", nil, nil)
+	obj.SetOwnerReferences(refs)
+	m := ownerMapping{kind: schema.GroupKind{Group: "apps", Kind: "Deployment"}, namespaced: true, all: true}
+	for b.Loop() {
+		if n := len(m.keys(obj, obj)); n != len(refs) {
+			b.Fatalf("%d keys, want %d", n, len(refs))
+		}
 	}
 }
