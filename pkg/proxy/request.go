@@ -77,7 +77,20 @@ func checkRequest(req *abi.APIRequest) (*guestRequest, *abi.APIResponse) {
 // no percent-encoding and no character that could end the path or the line
 // (?, #, \, space, control characters). So the host alone decides the
 // server, and the path reaches it as the guest wrote it.
+// Bounds of a guest's request path: no API group, namespace, resource or
+// object name is longer than a DNS subdomain, and a path has a handful of
+// them.
+const (
+	maxSegmentBytes = 253
+	maxPathBytes    = 2048
+)
+
 func checkPath(gr *guestRequest) *abi.APIResponse {
+	// Bounded first: names go into SubjectAccessReviews, the authorizer's
+	// remembered answers and the messages below.
+	if len(gr.rawPath) > maxPathBytes {
+		return status(http.StatusBadRequest, "BadRequest", fmt.Sprintf("path of %d bytes: at most %d", len(gr.rawPath), maxPathBytes))
+	}
 	bad := func(why string) *abi.APIResponse {
 		return status(http.StatusBadRequest, "BadRequest", fmt.Sprintf("path %q %s", gr.rawPath, why))
 	}
@@ -93,6 +106,9 @@ func checkPath(gr *guestRequest) *abi.APIResponse {
 			return bad("has an empty segment: no // and no trailing /")
 		case ".", "..":
 			return bad("may not contain . or .. segments")
+		}
+		if len(seg) > maxSegmentBytes {
+			return bad(fmt.Sprintf("has a segment of %d bytes: no group, namespace, resource or name is longer than %d", len(seg), maxSegmentBytes))
 		}
 		for _, r := range seg {
 			if r < 0x20 || r == 0x7f || strings.ContainsRune(` %?#\`, r) {

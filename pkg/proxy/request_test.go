@@ -164,6 +164,8 @@ func TestPassthrough_Paths(t *testing.T) {
 		{"/api/v1/configmaps\r\nImpersonate-User: system:admin", http.StatusBadRequest, `'\r'`},
 		{"/api/v1/config maps", http.StatusBadRequest, `' '`},
 		{"/api/v1/configmaps\x00", http.StatusBadRequest, `'\x00'`},
+		{"/api/v1/namespaces/d/configmaps/" + strings.Repeat("n", 254), http.StatusBadRequest, "segment of 254 bytes"},
+		{"/api/v1/namespaces/d/configmaps/" + strings.Repeat("n/", 1100) + "n", http.StatusBadRequest, "at most 2048"},
 		{"/api/v1/configmaps\xff", http.StatusBadRequest, "UTF-8"},
 		{"/metrics", http.StatusNotFound, "not a Kubernetes API path"},
 		{"/api/v1", http.StatusNotFound, "not a resource path"},
