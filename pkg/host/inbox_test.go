@@ -214,3 +214,29 @@ func BenchmarkDispatch_SlowNeighbour(b *testing.B) {
 		})
 	}
 }
+
+// uninterruptibleRule takes its time and returns, as a CEL rule without a
+// loop does whatever its deadline: it never sees the deadline.
+type uninterruptibleRule struct{ took time.Duration }
+
+func (r uninterruptibleRule) Wakes(context.Context, wakerule.Event) (bool, error) {
+	time.Sleep(r.took)
+	return true, nil
+}
+
+// TestInbox_SlowRuleThatEndsAlone: a rule that runs over its budget and
+// ends without error still moves its controller's rules off the informer's
+// goroutine; its answer counts.
+func TestInbox_SlowRuleThatEndsAlone(t *testing.T) {
+	c := testController(t, newTestServices(testServices{}), "slow")
+	w := testWatch(t, configMaps, "")
+	w.wakeRule = uninterruptibleRule{took: 2 * inlineRuleBudget}
+	c.deliver(w, newEvent("ADDED", configMap("cm", nil, nil), nil))
+	if !c.inbox.offPath.Load() {
+		t.Error("a rule that took twice its budget left its controller's rules on the informer's goroutine")
+	}
+	waitFor(t, "the rule's answer", func() bool { return c.queue.len() == 1 })
+	if got := queued(c); !cmp.Equal(got, []string{"ns/cm"}) {
+		t.Errorf("woken for %v, want [ns/cm]", got)
+	}
+}
