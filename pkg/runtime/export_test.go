@@ -61,3 +61,7 @@ func CloseSharedCache() {
 		_ = os.RemoveAll(testCache.dir)
 	}
 }
+
+// HoldsCall says whether the instance keeps a call's context (its input
+// and last API response) while no call runs.
+func (i *Instance) HoldsCall() bool { return i.callCtx != nil }

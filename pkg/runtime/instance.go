@@ -160,6 +160,7 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffse
 		}
 	}()
 	mod, err := m.runtime.wazero.InstantiateModule(ictx, compiled, mc)
+	inst.callCtx = nil
 	if err != nil {
 		inst.module = mod
 		return nil, inst.classify(ctx, err, "initializing")
@@ -207,7 +208,11 @@ func (i *Instance) Reconcile(ctx context.Context, req Request) (Result, error) {
 	}
 	c := &call{input: input}
 	ctx = withCall(withInstance(ctx, i), c)
+	// Only for the call: the context holds the call's input and the
+	// guest's last API response (up to abi.MaxResponseBytes), which an
+	// idle instance must not keep outside the guest's memory limit.
 	i.callCtx = ctx
+	defer func() { i.callCtx = nil }()
 	ret, err := i.reconcile.Call(ctx, uint64(len(input)))
 	if err != nil {
 		return Result{}, i.classify(ctx, err, "reconciling")

@@ -118,6 +118,9 @@ func TestInstance_Reconcile(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res, err := inst.Reconcile(t.Context(), tt.req)
+			if inst.HoldsCall() {
+				t.Error("the idle instance keeps the call's input and API response")
+			}
 			if tt.wantErr != "" {
 				var ge *runtime.GuestError
 				if !errors.As(err, &ge) || !strings.Contains(ge.Message, tt.wantErr) {
