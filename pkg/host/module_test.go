@@ -129,3 +129,57 @@ func TestHost_StartCutShortReportsNothing(t *testing.T) {
 		t.Errorf("status %+v written for a load cut short by the stop", got.Status)
 	}
 }
+
+// TestHost_StartBoundsModuleMessages: a module's own bytes in a load
+// failure (here an import's name of 100 KB) reach status and Events cut to
+// the bound of every failure message.
+func TestHost_StartBoundsModuleMessages(t *testing.T) {
+	leb := func(n int) []byte {
+		var b []byte
+		for {
+			c := byte(n & 0x7f)
+			if n >>= 7; n == 0 {
+				return append(b, c)
+			}
+			b = append(b, c|0x80)
+		}
+	}
+	section := func(id byte, content []byte) []byte { return append(append([]byte{id}, leb(len(content))...), content...) }
+	name := strings.Repeat("x", 100<<10)
+	imports := append(append([]byte{1}, leb(len(name))...), name...)
+	imports = append(append(append(imports, 1), 'f'), 0, 0) // field "f", a function of type 0
+	wasm := append([]byte("\x00asm\x01\x00\x00\x00"), section(1, []byte{1, 0x60, 0, 0})...)
+	wasm = append(wasm, section(2, imports)...)
+
+	rt, err := wasmruntime.New(t.Context(), wasmruntime.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(t.Context())
+	store, err := modules.OpenStore(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc := &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", Generation: 1},
+		Spec: v1alpha1.WasmControllerSpec{Module: v1alpha1.ModuleSource{Inline: wasm}}}
+	client := fake.NewSimpleClientset(wc)
+	recorder := record.NewFakeRecorder(10)
+	h := newTestHost(Config{Runtime: rt, Controllers: client, Cluster: &rest.Config{}}, testServices{recorder: recorder})
+	h.fetcher = modules.NewFetcher(modules.FetcherConfig{Store: store, MaxModuleBytes: 1 << 20})
+	if c, err := h.start(t.Context(), wc); c != nil || err == nil {
+		t.Fatalf("start = %v, %v; want a failure", c, err)
+	}
+	got, err := client.ControllersV1alpha1().WasmControllers("ns").Get(t.Context(), "c", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cond := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionModuleLoaded)
+	if cond == nil || cond.Reason != ReasonInvalidModule {
+		t.Fatalf("ModuleLoaded = %+v, want %s", cond, ReasonInvalidModule)
+	}
+	for what, msg := range map[string]string{"lastError": got.Status.LastError, "condition": cond.Message, "Event": <-recorder.Events} {
+		if len(msg) > maxErrorBytes+64 {
+			t.Errorf("%s of %d bytes, want at most about %d", what, len(msg), maxErrorBytes)
+		}
+	}
+}

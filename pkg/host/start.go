@@ -37,7 +37,9 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 			// stop itself, and the next start reports what is wrong.
 			return err
 		}
-		msg := err.Error()
+		// Bounded as reconcile failures are: a module's own bytes (an
+		// import's name, a trap's frames) may be in it.
+		msg := compactError(err)
 		status.update(true, func(s *v1alpha1.WasmControllerStatus) {
 			s.Phase = v1alpha1.PhaseFailed
 			s.ObservedGeneration = wc.Generation
