@@ -208,6 +208,7 @@ func TestHost_RecheckAccess(t *testing.T) {
 	}
 	c.deliver(w, newEvent("ADDED", configMap("leak", nil, map[string]any{"password": "hunter2"}), nil))
 	c.resync()
+	waitFor(t, "the resync", c.idle)
 	if got := queued(c); got != nil {
 		t.Errorf("a revoked controller was woken for %v", got)
 	}

@@ -214,7 +214,7 @@ func (c *controller) scheduleResync() {
 
 // resync wakes every key, then arms the next resync.
 func (c *controller) resync() {
-	c.wakeAll()
+	c.requestWakeAll()
 	c.scheduleResync()
 }
 

@@ -47,6 +47,9 @@ type inbox struct {
 	// batch is evaluated, which either ends.
 	overflowed atomic.Bool // events were dropped: wake every key
 	closed     atomic.Bool
+	// wakeAll asks for every key to be woken (a start or a resync), after
+	// the events pending; guarded by mu.
+	wakeAll bool
 }
 
 // submit queues an event for c's rules. It never waits.
@@ -71,17 +74,35 @@ func (c *controller) submit(w *watch, e *event) {
 	}
 }
 
-// drainInbox evaluates the inbox's events until it is empty. After an
-// overflow it wakes every key the caches map to, reading them after the
-// dropped events changed them.
+// requestWakeAll has the inbox's goroutine wake every key the caches map
+// to, after the events pending: a start's or a resync's enqueue rules, up
+// to their deadline each over every cached object, run there and not on a
+// loader or the host's one timer goroutine, which every controller shares.
+func (c *controller) requestWakeAll() {
+	b := &c.inbox
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed.Load() {
+		return
+	}
+	b.wakeAll = true
+	if !b.running {
+		b.running = true
+		c.done.Go(c.drainInbox)
+	}
+}
+
+// drainInbox evaluates the inbox's events until it is empty, then wakes
+// every key when asked. After an overflow it wakes every key the caches map
+// to, reading them after the dropped events changed them.
 func (c *controller) drainInbox() {
 	b := &c.inbox
 	for {
 		b.mu.Lock()
-		batch, overflowed := b.pending, b.overflowed.Load()
-		b.pending = nil
+		batch, overflowed, all := b.pending, b.overflowed.Load(), b.wakeAll
+		b.pending, b.wakeAll = nil, false
 		b.overflowed.Store(false)
-		if (len(batch) == 0 && !overflowed) || b.closed.Load() {
+		if (len(batch) == 0 && !overflowed && !all) || b.closed.Load() {
 			b.running = false
 			b.mu.Unlock()
 			return
@@ -97,6 +118,9 @@ func (c *controller) drainInbox() {
 				break
 			}
 			c.evaluate(p.w, p.e)
+		}
+		if all {
+			c.wakeAll()
 		}
 	}
 }

@@ -240,3 +240,45 @@ func TestInbox_SlowRuleThatEndsAlone(t *testing.T) {
 		t.Errorf("woken for %v, want [ns/cm]", got)
 	}
 }
+
+// blockingEnqueue is an enqueue rule that answers once released.
+type blockingEnqueue struct{ release chan struct{} }
+
+func (r blockingEnqueue) Keys(ctx context.Context, ev wakerule.Event) ([]string, error) {
+	select {
+	case <-r.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return []string{"ns/owner"}, nil
+}
+
+// TestController_ResyncOffTheTimerGoroutine: a resync's enqueue rules run
+// on the controller's inbox goroutine, so a slow one holds up no other
+// controller's timers (the timer queue calls resync on its one goroutine).
+func TestController_ResyncOffTheTimerGoroutine(t *testing.T) {
+	inf := cache.NewSharedIndexInformer(&cache.ListWatch{}, &unstructured.Unstructured{}, 0, cache.Indexers{})
+	if err := inf.GetStore().Add(configMap("child", nil, nil)); err != nil {
+		t.Fatal(err)
+	}
+	c := testController(t, newTestServices(testServices{}), "resync")
+	rule := blockingEnqueue{release: make(chan struct{})}
+	w := testWatch(t, configMaps, "")
+	w.enqueueRule = rule
+	c.subscriptions = append(c.subscriptions, &subscription{c: c, w: w, inf: inf})
+	returned := make(chan struct{})
+	go func() {
+		c.resync()
+		close(returned)
+	}()
+	select {
+	case <-returned:
+	case <-time.After(5 * time.Second):
+		t.Fatal("resync waited for the controller's enqueue rule on the timer goroutine")
+	}
+	close(rule.release)
+	waitFor(t, "the resync's keys", c.idle)
+	if got := queued(c); !cmp.Equal(got, []string{"ns/owner"}) {
+		t.Errorf("resync woke %v, want [ns/owner]", got)
+	}
+}

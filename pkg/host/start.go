@@ -147,7 +147,7 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 	}
 	// Every key once, whether or not wake rules would pass its object:
 	// what changed while nothing watched is reconciled now.
-	c.wakeAll()
+	c.requestWakeAll()
 	status.setCondition(wc.Generation, v1alpha1.ConditionWatchesReady, true, "Synced", "every watch's cache has synced")
 	cached := make([]proxy.CachedWatch, 0, len(c.watches))
 	for _, w := range c.watches {
