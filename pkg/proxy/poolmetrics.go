@@ -3,6 +3,7 @@ package proxy
 import (
 	"sync/atomic"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/component-base/metrics"
 )
@@ -23,9 +24,21 @@ func (c *cacheSize) OnAdd(obj any, _ bool) {
 	c.bytes.Add(int64(objectSize(obj)))
 }
 
-// OnUpdate implements cache.ResourceEventHandler.
+// OnUpdate implements cache.ResourceEventHandler. The same version of an
+// object, as a relist or resync delivers it, is the same size: neither is
+// walked then.
 func (c *cacheSize) OnUpdate(old, obj any) {
+	if sameVersion(old, obj) {
+		return
+	}
 	c.bytes.Add(int64(objectSize(obj) - objectSize(old)))
+}
+
+// sameVersion says whether two states of an object have one resourceVersion.
+func sameVersion(old, obj any) bool {
+	o, ok1 := old.(*unstructured.Unstructured)
+	n, ok2 := obj.(*unstructured.Unstructured)
+	return ok1 && ok2 && o.GetResourceVersion() != "" && o.GetResourceVersion() == n.GetResourceVersion()
 }
 
 // OnDelete implements cache.ResourceEventHandler. An object whose delete
