@@ -144,7 +144,9 @@ func TestHost_StartBoundsModuleMessages(t *testing.T) {
 			b = append(b, c|0x80)
 		}
 	}
-	section := func(id byte, content []byte) []byte { return append(append([]byte{id}, leb(len(content))...), content...) }
+	section := func(id byte, content []byte) []byte {
+		return append(append([]byte{id}, leb(len(content))...), content...)
+	}
 	name := strings.Repeat("x", 100<<10)
 	imports := append(append([]byte{1}, leb(len(name))...), name...)
 	imports = append(append(append(imports, 1), 'f'), 0, 0) // field "f", a function of type 0
