@@ -45,9 +45,9 @@ type ModulesConfig struct {
 	StoreMaxBytes int64
 	// InsecureRegistries are registries spoken to over plain HTTP.
 	InsecureRegistries []string
-	// AllowLocalURLHosts lets url sources name loopback and link-local
-	// hosts.
-	AllowLocalURLHosts bool
+	// AllowLocalSources lets url sources and image registries name or
+	// reach loopback and link-local addresses.
+	AllowLocalSources bool
 }
 
 // Config is the configuration of the server before it is completed.

@@ -71,7 +71,7 @@ func (c completedConfig) newControllerHost(wakeRules *wakerule.Compiler, reg met
 	ch.host, err = host.New(host.Config{Runtime: rt, Controllers: loopback, Cluster: x.Cluster,
 		MaxRunningGuests: x.MaxRunningGuests, Ceilings: x.Ceilings, WakeRules: wakeRules, SnapshotDir: snapshots,
 		Modules: modules.FetcherConfig{Store: store, MaxModuleBytes: x.Ceilings.ModuleBytes,
-			InsecureRegistries: x.Modules.InsecureRegistries, AllowLocalURLHosts: x.Modules.AllowLocalURLHosts},
+			InsecureRegistries: x.Modules.InsecureRegistries, AllowLocalSources: x.Modules.AllowLocalSources},
 		Metrics: reg, CollectGarbage: runtime.GC})
 	if err != nil {
 		ch.close()

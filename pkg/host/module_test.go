@@ -69,7 +69,7 @@ func TestHost_StartReportsModuleFailures(t *testing.T) {
 			client := fake.NewSimpleClientset(wc)
 			recorder := record.NewFakeRecorder(10)
 			h := newTestHost(Config{Runtime: rt, Controllers: client, Cluster: &rest.Config{}}, testServices{recorder: recorder})
-			h.fetcher = modules.NewFetcher(modules.FetcherConfig{Store: store, MaxModuleBytes: 1024})
+			h.fetcher = modules.NewFetcher(modules.FetcherConfig{Store: store, MaxModuleBytes: 1024, AllowLocalSources: true})
 
 			c, err := h.start(t.Context(), wc)
 			if c != nil || err == nil {
@@ -167,7 +167,7 @@ func TestHost_StartBoundsModuleMessages(t *testing.T) {
 	client := fake.NewSimpleClientset(wc)
 	recorder := record.NewFakeRecorder(10)
 	h := newTestHost(Config{Runtime: rt, Controllers: client, Cluster: &rest.Config{}}, testServices{recorder: recorder})
-	h.fetcher = modules.NewFetcher(modules.FetcherConfig{Store: store, MaxModuleBytes: 1 << 20})
+	h.fetcher = modules.NewFetcher(modules.FetcherConfig{Store: store, MaxModuleBytes: 1 << 20, AllowLocalSources: true})
 	if c, err := h.start(t.Context(), wc); c != nil || err == nil {
 		t.Fatalf("start = %v, %v; want a failure", c, err)
 	}

@@ -39,17 +39,24 @@ type FetcherConfig struct {
 	Timeout time.Duration
 	// HTTPClient fetches url sources; when nil, a client with short connect,
 	// TLS handshake and response header timeouts that refuses loopback,
-	// link-local and unspecified addresses unless AllowLocalURLHosts.
+	// link-local and unspecified addresses unless AllowLocalSources.
 	HTTPClient *http.Client
-	// AllowLocalURLHosts lets url sources name loopback, link-local and
-	// unspecified addresses (and "localhost"), which are refused by default:
-	// they reach the server's own node and the cloud's metadata service.
-	AllowLocalURLHosts bool
+	// AllowLocalSources lets url sources and image registries name or
+	// resolve to loopback, link-local and unspecified addresses (and
+	// "localhost"), which are refused by default: they reach the server's
+	// own node and the cloud's metadata service. A registry listed in
+	// InsecureRegistries is the administrator's own and may be local
+	// without it.
+	AllowLocalSources bool
 	// RegistryTransport carries registry requests; when nil, a transport with
-	// short connect, TLS handshake and response header timeouts.
+	// short connect, TLS handshake and response header timeouts that, for
+	// registries neither listed in InsecureRegistries nor allowed by
+	// AllowLocalSources, refuses local addresses, whatever name or redirect
+	// leads there. When set, it carries every registry's requests as it is.
 	RegistryTransport http.RoundTripper
 	// InsecureRegistries are registries ("host:port") spoken to over plain
-	// HTTP. Loopback registries (localhost, 127.0.0.1) always are.
+	// HTTP, named by the administrator. Loopback registries (localhost,
+	// 127.0.0.1) always are, when they are allowed at all.
 	InsecureRegistries []string
 	// Metrics count the fetches; nil counts nothing.
 	Metrics *Metrics
@@ -57,8 +64,12 @@ type FetcherConfig struct {
 
 // Fetcher fetches the modules WasmControllers name and verifies them.
 type Fetcher struct {
-	cfg       FetcherConfig
-	downloads downloads
+	cfg FetcherConfig
+	// localRegistryTransport carries the requests to registries that may be
+	// local (listed in InsecureRegistries); cfg.RegistryTransport those to
+	// the others.
+	localRegistryTransport http.RoundTripper
+	downloads              downloads
 }
 
 // NewFetcher returns a Fetcher, filling in the defaults of cfg.
@@ -70,10 +81,12 @@ func NewFetcher(cfg FetcherConfig) *Fetcher {
 		cfg.Timeout = DefaultFetchTimeout
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = newHTTPClient(cfg.AllowLocalURLHosts)
+		cfg.HTTPClient = newHTTPClient(cfg.AllowLocalSources)
 	}
+	local := cfg.RegistryTransport
 	if cfg.RegistryTransport == nil {
-		cfg.RegistryTransport = newRegistryTransport()
+		cfg.RegistryTransport = newRegistryTransport(cfg.AllowLocalSources)
+		local = newRegistryTransport(true)
 	}
 	if cfg.ClientFor == nil && cfg.Cluster != nil {
 		clients, err := ServiceAccountClients(cfg.Cluster)
@@ -82,7 +95,7 @@ func NewFetcher(cfg FetcherConfig) *Fetcher {
 		}
 		cfg.ClientFor = clients
 	}
-	return &Fetcher{cfg: cfg}
+	return &Fetcher{cfg: cfg, localRegistryTransport: local}
 }
 
 // Module is a fetched, verified module.

@@ -35,7 +35,7 @@ func TestFetch_ConcurrentPullsDownloadOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := NewFetcher(FetcherConfig{Store: store, Metrics: m})
+	f := NewFetcher(FetcherConfig{Store: store, AllowLocalSources: true, Metrics: m})
 	before := reg.BlobGets.Load()
 	counter := func(result string) float64 {
 		v, err := testutil.GetCounterMetricValue(m.fetches.WithLabelValues("image", result))
@@ -104,7 +104,7 @@ func TestFetch_SlowDownloadHoldsUpNoOtherFetch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := NewFetcher(FetcherConfig{Store: store, HTTPClient: srv.Client(), AllowLocalURLHosts: true, Timeout: time.Minute})
+	f := NewFetcher(FetcherConfig{Store: store, HTTPClient: srv.Client(), AllowLocalSources: true, Timeout: time.Minute})
 	urlController := func(path string) *v1alpha1.WasmController {
 		return &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"},
 			Spec: v1alpha1.WasmControllerSpec{Module: v1alpha1.ModuleSource{URL: srv.URL + path, SHA256: sha}}}
@@ -154,7 +154,7 @@ func TestNewFetcher_ShortTimeouts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := NewFetcher(FetcherConfig{Store: store})
+	f := NewFetcher(FetcherConfig{Store: store, AllowLocalSources: true})
 	if f.cfg.Timeout > time.Minute {
 		t.Errorf("a fetch may take %v by default: one slow server holds a loader that long", f.cfg.Timeout)
 	}

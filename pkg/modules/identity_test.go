@@ -92,7 +92,7 @@ func TestFetch_ReadsAsServiceAccount(t *testing.T) {
 			}
 			wc := &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"},
 				Spec: v1alpha1.WasmControllerSpec{ServiceAccountName: tt.serviceAccount, Module: tt.module}}
-			m, err := NewFetcher(FetcherConfig{Store: store, ClientFor: ids.clientFor}).Fetch(t.Context(), wc)
+			m, err := NewFetcher(FetcherConfig{Store: store, AllowLocalSources: true, ClientFor: ids.clientFor}).Fetch(t.Context(), wc)
 			if diff := cmp.Diff([]string{tt.wantIdentity}, ids.used); diff != "" {
 				t.Errorf("identities used (-want +got):\n%s", diff)
 			}
@@ -140,7 +140,7 @@ func TestServiceAccountClients_Impersonate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := NewFetcher(FetcherConfig{Store: store, Cluster: &rest.Config{Host: api.URL}})
+	f := NewFetcher(FetcherConfig{Store: store, AllowLocalSources: true, Cluster: &rest.Config{Host: api.URL}})
 	for _, tt := range []struct {
 		serviceAccount string
 		wantReason     string

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -45,12 +47,16 @@ func (f *Fetcher) fromImage(ctx context.Context, wc *v1alpha1.WasmController) (*
 			return nil, err
 		}
 	}
+	transport, err := f.registryTransport(src.Image, ref)
+	if err != nil {
+		return nil, err
+	}
 	keychain, err := f.pullSecretKeychain(ctx, wc)
 	if err != nil {
 		return nil, err
 	}
 	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(keychain),
-		remote.WithTransport(f.cfg.RegistryTransport), remote.WithUserAgent("wasm-apiserver")}
+		remote.WithTransport(transport), remote.WithUserAgent("wasm-apiserver")}
 	source := sourceOfImage(ref.Context().Name())
 	if d, ok := ref.(name.Digest); ok {
 		m, err := f.fromPin(source, d, opts)
@@ -236,6 +242,26 @@ func (f *Fetcher) parseReference(image string) (name.Reference, error) {
 		}
 	}
 	return ref, nil
+}
+
+// registryTransport returns the transport for ref's registry: one that may
+// reach local addresses for a registry the administrator listed as
+// insecure, one that may not for the others. A registry that is local by
+// its very name is refused here, with a clear reason, unless allowed.
+func (f *Fetcher) registryTransport(image string, ref name.Reference) (http.RoundTripper, error) {
+	registry := ref.Context().RegistryStr()
+	if slices.Contains(f.cfg.InsecureRegistries, registry) {
+		return f.localRegistryTransport, nil
+	}
+	host := registry
+	if h, _, err := net.SplitHostPort(registry); err == nil {
+		host = h
+	}
+	if !f.cfg.AllowLocalSources && isLocalHost(host) {
+		return nil, permanent(ReasonInvalidReference, fmt.Sprintf(
+			"spec.module.image %q names a loopback or link-local registry, which this server does not pull from", image), nil)
+	}
+	return f.cfg.RegistryTransport, nil
 }
 
 // pinnedImage returns the reference by digest recorded for the same

@@ -131,7 +131,7 @@ func TestFetch_Image(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f := NewFetcher(FetcherConfig{Store: store, ClientFor: asAnyone(kube), MaxModuleBytes: 1024})
+			f := NewFetcher(FetcherConfig{Store: store, AllowLocalSources: true, ClientFor: asAnyone(kube), MaxModuleBytes: 1024})
 			m, err := f.Fetch(t.Context(), tt.wc)
 			if tt.wantReason == "" {
 				if err != nil {

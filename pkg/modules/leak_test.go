@@ -81,7 +81,7 @@ func TestFetch_URLFailuresSayNothingOfTheNetwork(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f := NewFetcher(FetcherConfig{Store: store, HTTPClient: srv.Client(), AllowLocalURLHosts: true,
+			f := NewFetcher(FetcherConfig{Store: store, HTTPClient: srv.Client(), AllowLocalSources: true,
 				MaxModuleBytes: 1024, Timeout: 300 * time.Millisecond})
 			_, err = f.Fetch(t.Context(), urlController(tt.url, sha))
 			u, _ := url.Parse(tt.url)
@@ -161,7 +161,7 @@ func TestFetch_RegistryFailuresSayNothingOfTheNetwork(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = NewFetcher(FetcherConfig{Store: store}).Fetch(t.Context(), imageController(tt.image))
+			_, err = NewFetcher(FetcherConfig{Store: store, AllowLocalSources: true}).Fetch(t.Context(), imageController(tt.image))
 			if ReasonOf(err) != tt.wantReason {
 				t.Fatalf("Fetch error = %v, want reason %s", err, tt.wantReason)
 			}

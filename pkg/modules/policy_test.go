@@ -20,7 +20,7 @@ func TestFetch_ImagePullPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := NewFetcher(FetcherConfig{Store: store})
+	f := NewFetcher(FetcherConfig{Store: store, AllowLocalSources: true})
 	first, err := f.Fetch(t.Context(), imageController(ref))
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +51,7 @@ func TestFetch_ImagePullPolicy(t *testing.T) {
 	}{
 		{name: "IfNotPresent keeps the pinned module, from the store", fetcher: f,
 			wc: loaded(v1alpha1.PullIfNotPresent, ref), want: v1},
-		{name: "IfNotPresent pulls the pinned digest when the store lost it", fetcher: NewFetcher(FetcherConfig{Store: emptyStore}),
+		{name: "IfNotPresent pulls the pinned digest when the store lost it", fetcher: NewFetcher(FetcherConfig{Store: emptyStore, AllowLocalSources: true}),
 			wc: loaded("", ref), want: v1, wantBlobGets: true},
 		{name: "Always resolves the tag again", fetcher: f, wc: loaded(v1alpha1.PullAlways, ref), want: v2, wantBlobGets: true},
 		{name: "the pin names the module, not status.moduleDigest", fetcher: f, wc: func() *v1alpha1.WasmController {
@@ -102,7 +102,7 @@ func TestFetch_PinnedCompatImageFromStore(t *testing.T) {
 	wc := imageController(reg.Ref("ctl/compat@" + manifest.String()))
 	for i, wantDownloads := range []int64{1, 0} {
 		before := reg.BlobGets.Load()
-		m, err := NewFetcher(FetcherConfig{Store: store}).Fetch(t.Context(), wc)
+		m, err := NewFetcher(FetcherConfig{Store: store, AllowLocalSources: true}).Fetch(t.Context(), wc)
 		if err != nil || !bytes.Equal(m.Wasm, wasm) {
 			t.Fatalf("fetch %d: %v", i, err)
 		}

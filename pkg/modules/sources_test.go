@@ -36,7 +36,7 @@ func TestFetch_StoreReusesURLModulesForTheirURLOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := NewFetcher(FetcherConfig{Store: store, HTTPClient: srv.Client(), AllowLocalURLHosts: true})
+	f := NewFetcher(FetcherConfig{Store: store, HTTPClient: srv.Client(), AllowLocalSources: true})
 	fetch := func(url string) (*Module, error) {
 		return f.Fetch(t.Context(), &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"},
 			Spec: v1alpha1.WasmControllerSpec{Module: v1alpha1.ModuleSource{URL: url, SHA256: sha}}})
@@ -98,7 +98,7 @@ func TestFetch_StoreReusesImageModulesForWhoCanPull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := NewFetcher(FetcherConfig{Store: store, ClientFor: asAnyone(kube)})
+	f := NewFetcher(FetcherConfig{Store: store, AllowLocalSources: true, ClientFor: asAnyone(kube)})
 	owner, err := f.Fetch(t.Context(), imageController(private.Ref("ctl/app:v1"), "pull"))
 	if err != nil {
 		t.Fatal(err)

@@ -68,7 +68,7 @@ func TestFetch_StorageFailuresAreTheServers(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				f := NewFetcher(FetcherConfig{Store: store, HTTPClient: srv.Client(), AllowLocalURLHosts: true,
+				f := NewFetcher(FetcherConfig{Store: store, HTTPClient: srv.Client(), AllowLocalSources: true,
 					ClientFor: asAnyone(fake.NewClientset())})
 				repair := breakDir(t, dir, tt.broken)
 				m, err := f.Fetch(t.Context(), wc())
@@ -112,7 +112,7 @@ func TestFetch_StoreDirectoriesRemovedWhileRunning(t *testing.T) {
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
-	f := NewFetcher(FetcherConfig{Store: store, HTTPClient: srv.Client(), AllowLocalURLHosts: true})
+	f := NewFetcher(FetcherConfig{Store: store, HTTPClient: srv.Client(), AllowLocalSources: true})
 	m, err := f.Fetch(t.Context(), urlController(srv.URL+"/m.wasm", sha))
 	if err != nil {
 		t.Fatalf("Fetch after the store's directories were removed: %v", err)
@@ -150,7 +150,7 @@ func TestFetch_DamagedStoredModuleIsFetchedAgain(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f := NewFetcher(FetcherConfig{Store: store, HTTPClient: srv.Client(), AllowLocalURLHosts: true})
+			f := NewFetcher(FetcherConfig{Store: store, HTTPClient: srv.Client(), AllowLocalSources: true})
 			wc := urlController(srv.URL+"/m.wasm", sha)
 			m, err := f.Fetch(t.Context(), wc)
 			if err != nil {

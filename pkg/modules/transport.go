@@ -48,13 +48,20 @@ func newHTTPClient(allowLocal bool) *http.Client {
 }
 
 // newRegistryTransport returns the transport for registries: that of
-// net/http, with the short timeouts of url sources, and no connection to
-// link-local addresses (the cloud's metadata service), where no registry
-// lives. Loopback registries stay allowed: a node-local registry is a
-// configuration users rely on.
-func newRegistryTransport() *http.Transport {
+// net/http, with the short timeouts of url sources. Unless allowLocal, it
+// connects to no loopback, link-local or unspecified address, whatever
+// name, DNS answer or redirect (registries send blob downloads elsewhere)
+// leads there: a tenant's image reference must not reach the server's own
+// node or the cloud's metadata service. With allowLocal, for the registries
+// an administrator named, only link-local addresses are refused: no
+// registry lives there.
+func newRegistryTransport(allowLocal bool) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.DialContext = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second, Control: refuseLinkLocalAddress}).DialContext
+	control := refuseLocalAddress
+	if allowLocal {
+		control = refuseLinkLocalAddress
+	}
+	t.DialContext = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second, Control: control}).DialContext
 	t.TLSHandshakeTimeout = tlsHandshakeTimeout
 	t.ResponseHeaderTimeout = responseHeaderTimeout
 	return t

@@ -28,7 +28,7 @@ func (f *Fetcher) fromURL(ctx context.Context, rawURL, wantSHA256 string) (*Modu
 		return nil, permanent(ReasonInvalidReference, "spec.module.url needs spec.module.sha256 (64 lowercase hex digits): "+
 			"a module from a URL runs only verified", nil)
 	}
-	if !f.cfg.AllowLocalURLHosts && isLocalHost(u.Hostname()) {
+	if !f.cfg.AllowLocalSources && isLocalHost(u.Hostname()) {
 		return nil, permanent(ReasonInvalidReference, fmt.Sprintf(
 			"spec.module.url %s names a loopback or link-local host, which this server does not fetch from", where), nil)
 	}
@@ -72,7 +72,7 @@ func (f *Fetcher) download(ctx context.Context, u *url.URL, wantSHA256 string) (
 	req.Header.Set("Accept", "application/wasm, application/octet-stream;q=0.9, */*;q=0.1")
 	client := *f.cfg.HTTPClient
 	if client.CheckRedirect == nil {
-		client.CheckRedirect = redirectPolicy(f.cfg.AllowLocalURLHosts)
+		client.CheckRedirect = redirectPolicy(f.cfg.AllowLocalSources)
 	}
 	resp, err := client.Do(req)
 	if err != nil {

@@ -75,7 +75,7 @@ func TestFetch_URL(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f := NewFetcher(FetcherConfig{Store: store, HTTPClient: srv.Client(), AllowLocalURLHosts: true,
+			f := NewFetcher(FetcherConfig{Store: store, HTTPClient: srv.Client(), AllowLocalSources: true,
 				MaxModuleBytes: 1024, Timeout: tt.timeout})
 			wc := &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"},
 				Spec: v1alpha1.WasmControllerSpec{Module: v1alpha1.ModuleSource{URL: srv.URL + tt.path, SHA256: tt.sha256}}}

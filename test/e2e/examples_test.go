@@ -22,11 +22,17 @@ import (
 // server.
 func runControllers(t *testing.T, c *cluster, root, work string) (string, *serverProcess) {
 	t.Helper()
+	return runControllersWith(t, c, root, work)
+}
+
+// runControllersWith is runControllers with flags added to the server's.
+func runControllersWith(t *testing.T, c *cluster, root, work string, flags ...string) (string, *serverProcess) {
+	t.Helper()
 	applyArtifacts(t, c.Kubeconfig, root, work)
 	saConfig := filepath.Join(work, "wasm-apiserver.kubeconfig")
 	saKubeconfig(t, c, "wasm-system", "wasm-apiserver", saConfig)
 	srv := &serverProcess{bin: buildServer(t, root, work), stateDir: filepath.Join(work, "state"), port: freePort(t),
-		args: []string{"--standalone", "--kubeconfig=" + saConfig}}
+		args: []string{"--standalone", "--kubeconfig=" + saConfig}, flags: flags}
 	if err := os.MkdirAll(srv.stateDir, 0o700); err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ func TestDiskFaults(t *testing.T) {
 	srv := &serverProcess{bin: buildServer(t, root, work), stateDir: state, logDir: work, port: port,
 		args: []string{"--standalone", "--kubeconfig=" + saConfig,
 			"--etcd-servers=" + etcdURL, "--etcd-prefix=/e2e-disk-" + strconv.Itoa(port)},
-		env: []string{"SSL_CERT_FILE=" + ca}, flags: []string{"--allow-local-module-urls"}}
+		env: []string{"SSL_CERT_FILE=" + ca}, flags: []string{"--allow-local-module-sources"}}
 	srv.start(t)
 	wasmctl := filepath.Join(state, "kubeconfig")
 	waitReady(t, wasmctl, srv)

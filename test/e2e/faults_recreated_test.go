@@ -29,7 +29,8 @@ func TestFaults_RecreatedObject(t *testing.T) {
 	c := clusterFromEnv(t)
 	root := repoRoot(t)
 	admin := c.Kubeconfig
-	wasmctl, _ := runControllers(t, c, root, t.TempDir())
+	// holdLoads' registry is on loopback.
+	wasmctl, _ := runControllersWith(t, c, root, t.TempDir(), "--allow-local-module-sources")
 	publishModule(t, c, root, "misbehave")
 	const name, sa, trigger = "faults-recreated", "faults-recreated", "faults-recreated-trigger"
 	grantWatch(t, admin, "default", sa, "configmaps")

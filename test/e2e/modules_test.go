@@ -25,8 +25,11 @@ func TestModuleImage(t *testing.T) {
 	c := clusterFromEnv(t)
 	root := repoRoot(t)
 	admin := c.Kubeconfig
-	wasmctl, srv := runControllers(t, c, root, t.TempDir())
-	reg := modulestest.NewRegistry(t) // on 127.0.0.1, which the server reaches over plain HTTP
+	// The registries are on 127.0.0.1, which the server reaches over plain
+	// HTTP, and only because the administrator named them.
+	reg := modulestest.NewRegistry(t)
+	priv := modulestest.NewPrivateRegistry(t, "robot", "s3cret")
+	wasmctl, srv := runControllersWith(t, c, root, t.TempDir(), "--insecure-registry="+reg.Host+","+priv.Host)
 
 	const name = "configmap-replicator"
 	if out, err := run(t, "", filepath.Join(root, "test", "guests", "build.sh"), name); err != nil {
@@ -84,7 +87,23 @@ func TestModuleImage(t *testing.T) {
 		t.Errorf("module store holds %v (%v), want the module", stored, err)
 	}
 
-	t.Run("private registry", func(t *testing.T) { testPrivateRegistry(t, c, srv, wasmctl, manifest, ref, wasm, digest) })
+	t.Run("private registry", func(t *testing.T) { testPrivateRegistry(t, c, srv, priv, wasmctl, manifest, ref, wasm, digest) })
+	t.Run("local registry not named", func(t *testing.T) {
+		other := modulestest.NewRegistry(t)
+		local := strings.NewReplacer("name: "+name+"\n", "name: local-registry\n", ref, other.Ref("controllers/"+name+":v1")).Replace(manifest)
+		mustKubectl(t, wasmctl, local, "apply", "-f", "-")
+		t.Cleanup(func() {
+			_, _ = kubectl(t, wasmctl, "", "-n", "default", "delete", "wc", "local-registry", "--ignore-not-found")
+		})
+		eventually(t, time.Minute, "a registry on the server's own node is refused", func() (bool, string) {
+			out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", "local-registry",
+				"-o", `jsonpath={.status.phase} {.status.conditions[?(@.type=="ModuleLoaded")].reason}`)
+			return out == "Failed InvalidReference", out
+		})
+		if n := other.ManifestHeads.Load() + other.BlobGets.Load(); n != 0 {
+			t.Errorf("%d requests reached the registry", n)
+		}
+	})
 	t.Run("url", func(t *testing.T) { testModuleURL(t, c, srv, wasmctl, manifest, ref, wasm, digest) })
 	t.Run("missing image", func(t *testing.T) {
 		missing := strings.NewReplacer("name: "+name+"\n", "name: missing-image\n", ref, reg.Ref("controllers/nothing:v1")).Replace(manifest)
@@ -110,9 +129,8 @@ func TestModuleImage(t *testing.T) {
 // image pull Secret read as the controller's ServiceAccount. Refused first
 // without the Secret, then while the ServiceAccount may not read it, it is
 // downloaded once and kept once: the store shares bytes, not access.
-func testPrivateRegistry(t *testing.T, c *cluster, srv *serverProcess, wasmctl, manifest, publicRef, wasm, digest string) {
+func testPrivateRegistry(t *testing.T, c *cluster, srv *serverProcess, priv *modulestest.Registry, wasmctl, manifest, publicRef, wasm, digest string) {
 	admin := c.Kubeconfig
-	priv := modulestest.NewPrivateRegistry(t, "robot", "s3cret")
 	dockerConfig := t.TempDir()
 	auth := base64.StdEncoding.EncodeToString([]byte("robot:s3cret"))
 	if err := os.WriteFile(filepath.Join(dockerConfig, "config.json"),
@@ -218,7 +236,7 @@ func testModuleURL(t *testing.T, c *cluster, srv *serverProcess, wasmctl, manife
 
 	srv.stop(t)
 	srv.env = []string{"SSL_CERT_FILE=" + ca}
-	srv.flags = []string{"--allow-local-module-urls"}
+	srv.flags = []string{"--allow-local-module-sources"}
 	srv.start(t)
 	waitReady(t, wasmctl, srv)
 	mustKubectl(t, wasmctl, fromURL("url-module", hex), "apply", "-f", "-")

@@ -122,12 +122,17 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 		"Bound of the module store under <state-dir>/modules, which keeps the modules pulled from images and URLs. "+
 			"Past it, modules no controller runs are removed, least recently used first. 0 means no bound.")
 	mfs.StringSliceVar(&o.Modules.InsecureRegistries, "insecure-registry", o.Modules.InsecureRegistries,
-		"Registry (host:port) to pull module images from over plain HTTP. Loopback registries (localhost, 127.0.0.1) "+
-			"always are. Repeat or separate with commas.")
-	mfs.BoolVar(&o.Modules.AllowLocalURLHosts, "allow-local-module-urls", o.Modules.AllowLocalURLHosts,
-		"Let spec.module.url name the server's own node or a link-local address (localhost, 127.0.0.0/8, ::1, "+
-			"169.254.0.0/16, fe80::/10). Off by default: a tenant could otherwise make the server fetch from services "+
-			"only it can reach, such as a cloud metadata endpoint. For development and tests.")
+		"Registry (host:port) to pull module images from over plain HTTP; it may be on the server's own node. "+
+			"Loopback registries (localhost, 127.0.0.1) always are spoken to over plain HTTP, and are refused unless "+
+			"named here or allowed by --allow-local-module-sources. Repeat or separate with commas.")
+	mfs.BoolVar(&o.Modules.AllowLocalSources, "allow-local-module-sources", o.Modules.AllowLocalSources,
+		"Let spec.module.url and spec.module.image name or reach the server's own node or a link-local address "+
+			"(localhost, 127.0.0.0/8, ::1, 169.254.0.0/16, fe80::/10). Off by default: a tenant could otherwise make the "+
+			"server speak to services only it can reach, such as its embedded etcd or a cloud metadata endpoint. "+
+			"A registry named with --insecure-registry may be local without it. For development and tests.")
+	mfs.BoolVar(&o.Modules.AllowLocalSources, "allow-local-module-urls", o.Modules.AllowLocalSources,
+		"Deprecated name of --allow-local-module-sources.")
+	_ = mfs.MarkDeprecated("allow-local-module-urls", "use --allow-local-module-sources, which covers registries too")
 
 	o.Ceilings.AddFlags(&fss)
 
