@@ -115,8 +115,8 @@ func TestNamespaceDeletion(t *testing.T) {
 }
 
 // testNamespace creates a namespace named prefix-<n> for one test and
-// deletes it at the end, waiting for it to go only while the group is
-// served: a test that stopped the server must not hang its cleanup.
+// deletes it at the end if the test has not, without waiting: a test that
+// stopped the server must not hang its cleanup.
 func testNamespace(t *testing.T, c *cluster, prefix string) string {
 	t.Helper()
 	name := fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()%1_000_000)
