@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -13,9 +12,9 @@ import (
 
 // How long a SubjectAccessReview's answer is reused: as long as
 // kube-apiserver's webhook authorizer keeps an allowed answer by default.
-// Any change to RBAC drops every answer at once (WatchRBAC), so these bound
-// only how late a change made by another authorizer is seen. Denials expire sooner, so that a grant
-// takes effect quickly.
+// A change to RBAC invalidates the answers it may alter at once (WatchRBAC),
+// so these bound only how late a change made by another authorizer is seen.
+// Denials expire sooner, so that a grant takes effect quickly.
 const (
 	allowedTTL = 5 * time.Minute
 	deniedTTL  = 5 * time.Second
@@ -23,22 +22,12 @@ const (
 
 // Authorizer asks the cluster (SubjectAccessReview) whether a user may make
 // a request (get, list, watch, ... a resource, or one object of it), and
-// remembers the answer for a short while.
+// remembers the answer for a while, within bounds per tenant (see
+// decisions).
 type Authorizer struct {
-	client kubernetes.Interface
-	now    func() time.Time
-
-	mu        sync.Mutex
-	decisions map[accessKey]decision
-	// generation counts the times every answer was forgotten: an answer
-	// asked for before the last Forget is not remembered after it.
-	generation uint64
+	client    kubernetes.Interface
+	decisions *decisions
 }
-
-// maxDecisions bounds how many answers are remembered: answers are kept per
-// object name, and guests choose the names they read. Past it, expired
-// answers are dropped, and if that is not enough, all of them.
-const maxDecisions = 10000
 
 // Access is one request a SubjectAccessReview asks about.
 type Access struct {
@@ -58,14 +47,13 @@ type accessKey struct {
 	Access
 }
 
-type decision struct {
-	allowed bool
-	expires time.Time
-}
-
 // NewAuthorizer returns an Authorizer that asks through client.
 func NewAuthorizer(client kubernetes.Interface) *Authorizer {
-	return &Authorizer{client: client, now: time.Now, decisions: map[accessKey]decision{}}
+	return newAuthorizer(client, time.Now)
+}
+
+func newAuthorizer(client kubernetes.Interface, now func() time.Time) *Authorizer {
+	return &Authorizer{client: client, decisions: newDecisions(now)}
 }
 
 // Allowed says whether user may verb the resource in namespace ("" for all
@@ -110,13 +98,10 @@ func (a *Authorizer) AllowedAccess(ctx context.Context, user string, access Acce
 // ask answers one access from memory or with a SubjectAccessReview.
 func (a *Authorizer) ask(ctx context.Context, user string, access Access) (bool, error) {
 	key := accessKey{user: user, Access: access}
-	a.mu.Lock()
-	d, ok := a.decisions[key]
-	generation := a.generation
-	a.mu.Unlock()
-	if ok && a.now().Before(d.expires) {
-		return d.allowed, nil
+	if allowed, ok := a.decisions.get(key); ok {
+		return allowed, nil
 	}
+	asked := a.decisions.begin()
 	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 		User:   user,
 		Groups: serviceAccountGroups(user),
@@ -133,38 +118,20 @@ func (a *Authorizer) ask(ctx context.Context, user string, access Access) (bool,
 	if resp.Status.Allowed {
 		ttl = allowedTTL
 	}
-	a.mu.Lock()
-	if a.generation == generation { // else RBAC changed during the review
-		a.remember(key, decision{allowed: resp.Status.Allowed, expires: a.now().Add(ttl)})
-	}
-	a.mu.Unlock()
+	// Not kept if RBAC changed during the review in a way that may alter it.
+	a.decisions.put(key, resp.Status.Allowed, asked, ttl)
 	return resp.Status.Allowed, nil
 }
 
-// remember keeps an answer, within maxDecisions. a.mu is held.
-func (a *Authorizer) remember(key accessKey, d decision) {
-	if len(a.decisions) >= maxDecisions {
-		now := a.now()
-		for k, old := range a.decisions {
-			if !now.Before(old.expires) {
-				delete(a.decisions, k)
-			}
-		}
-		if len(a.decisions) >= maxDecisions {
-			clear(a.decisions)
-		}
-	}
-	a.decisions[key] = d
-}
+// Forget invalidates every remembered answer, and those of the reviews
+// under way, for when RBAC changed in a way that may alter any of them: a
+// ClusterRole or ClusterRoleBinding.
+func (a *Authorizer) Forget() { a.decisions.forgetAll() }
 
-// Forget drops every remembered answer, and those of the reviews under way,
-// for when RBAC changed.
-func (a *Authorizer) Forget() {
-	a.mu.Lock()
-	clear(a.decisions)
-	a.generation++
-	a.mu.Unlock()
-}
+// ForgetNamespace invalidates the remembered answers about namespace, and
+// those of the reviews under way, for when a Role or RoleBinding changed
+// there: it grants nothing elsewhere.
+func (a *Authorizer) ForgetNamespace(namespace string) { a.decisions.forgetNamespace(namespace) }
 
 // serviceAccountGroups are the groups the API server gives a ServiceAccount.
 func serviceAccountGroups(user string) []string {

@@ -1,9 +1,7 @@
 package proxy
 
 import (
-	"strconv"
 	"testing"
-	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -37,28 +35,5 @@ func TestAuthorizer_AllowedVerbs(t *testing.T) {
 		if err != nil || got != tt.want {
 			t.Errorf("AllowedVerbs(%s, %v) = %v, %v; want %v", tt.namespace, tt.verbs, got, err, tt.want)
 		}
-	}
-}
-
-// TestAuthorizer_RemembersBoundedly checks that answers kept per object
-// name, which guests choose, cannot grow without bound.
-func TestAuthorizer_RemembersBoundedly(t *testing.T) {
-	kube := fake.NewClientset()
-	kube.PrependReactor("create", "subjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		sar := a.(k8stesting.CreateAction).GetObject().(*authorizationv1.SubjectAccessReview)
-		sar.Status.Allowed = sar.Spec.ResourceAttributes.Name != ""
-		return true, sar, nil
-	})
-	authz := NewAuthorizer(kube)
-	now := time.Unix(0, 0)
-	authz.now = func() time.Time { return now }
-	for i := range maxDecisions + 10 {
-		ok, err := authz.AllowedAccess(t.Context(), "u", Access{Verb: "get", Resource: configMaps, Namespace: "d", Name: "cm-" + strconv.Itoa(i)})
-		if err != nil || !ok {
-			t.Fatalf("get cm-%d: %v, %v", i, ok, err)
-		}
-	}
-	if n := len(authz.decisions); n > maxDecisions {
-		t.Errorf("%d answers remembered, past the bound of %d", n, maxDecisions)
 	}
 }

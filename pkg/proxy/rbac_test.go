@@ -70,30 +70,117 @@ func TestAuthorizer_WatchRBAC(t *testing.T) {
 	}
 }
 
-// TestAuthorizer_ForgetDuringReview: an answer asked for before RBAC
-// changed is not remembered after the change.
-func TestAuthorizer_ForgetDuringReview(t *testing.T) {
-	kube := fake.NewClientset()
-	var authz *Authorizer
-	var reviews atomic.Int32
-	kube.PrependReactor("create", "subjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		if reviews.Add(1) == 1 {
-			authz.Forget() // RBAC changes while the first review is under way
-		}
-		sar := a.(k8stesting.CreateAction).GetObject().(*authorizationv1.SubjectAccessReview)
-		sar.Status.Allowed = true
-		return true, sar, nil
-	})
-	authz = NewAuthorizer(kube)
-	for range 2 {
-		if ok, err := authz.Allowed(t.Context(), "u", "get", configMaps, "ns"); err != nil || !ok {
-			t.Fatalf("Allowed = %v, %v", ok, err)
-		}
+// TestAuthorizer_WatchRBACForgetsWhatAChangeMayAlter: a change to a Role
+// or RoleBinding makes only the answers about its namespace be asked again,
+// so that a tenant churning its own RBAC costs no other tenant a review; a
+// change to a ClusterRole or ClusterRoleBinding makes every answer be asked
+// again; an update that leaves what an object grants as it was, none.
+func TestAuthorizer_WatchRBACForgetsWhatAChangeMayAlter(t *testing.T) {
+	reader := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "reader"}
+	subject := []rbacv1.Subject{{Kind: "ServiceAccount", Name: "sa", Namespace: "mallory"}}
+	tests := []struct {
+		name   string
+		change func(t *testing.T, kube *fake.Clientset)
+		// changes is the number of changes passed on.
+		changes int
+		// asked again: about mallory, about alice, about all namespaces.
+		wantAsked [3]bool
+	}{
+		{"RoleBinding created", func(t *testing.T, kube *fake.Clientset) {
+			create(t, kube.RbacV1().RoleBindings("mallory").Create,
+				&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "new", Namespace: "mallory"}, RoleRef: reader, Subjects: subject})
+		}, 1, [3]bool{true, false, false}},
+		{"Role deleted", func(t *testing.T, kube *fake.Clientset) {
+			if err := kube.RbacV1().Roles("mallory").Delete(t.Context(), "existing", metav1.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}, 1, [3]bool{true, false, false}},
+		{"RoleBinding's subjects changed", func(t *testing.T, kube *fake.Clientset) {
+			rb := existingRoleBinding(reader, nil)
+			update(t, kube.RbacV1().RoleBindings("mallory").Update, rb)
+		}, 1, [3]bool{true, false, false}},
+		{"RoleBinding's labels changed", func(t *testing.T, kube *fake.Clientset) {
+			rb := existingRoleBinding(reader, subject)
+			rb.Labels = map[string]string{"churn": "1"}
+			update(t, kube.RbacV1().RoleBindings("mallory").Update, rb)
+		}, 0, [3]bool{false, false, false}},
+		{"ClusterRole created", func(t *testing.T, kube *fake.Clientset) {
+			create(t, kube.RbacV1().ClusterRoles().Create, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "new"}})
+		}, 1, [3]bool{true, true, true}},
+		{"ClusterRoleBinding created", func(t *testing.T, kube *fake.Clientset) {
+			create(t, kube.RbacV1().ClusterRoleBindings().Create,
+				&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "new"}, RoleRef: reader, Subjects: subject})
+		}, 1, [3]bool{true, true, true}},
 	}
-	if n := reviews.Load(); n != 2 {
-		t.Errorf("%d reviews, want 2: the answer of a review RBAC changed under is not reused", n)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			authz, kube, reviews, _ := reviewingAuthorizer(func(string, *authorizationv1.ResourceAttributes) bool { return true })
+			create(t, kube.RbacV1().Roles("mallory").Create, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "existing", Namespace: "mallory"}})
+			create(t, kube.RbacV1().RoleBindings("mallory").Create, existingRoleBinding(reader, subject))
+
+			ctx, cancel := context.WithCancel(t.Context())
+			var changes atomic.Int32
+			var watching sync.WaitGroup
+			watching.Go(func() { authz.WatchRBAC(ctx, func() { changes.Add(1) }) })
+			defer func() {
+				cancel()
+				watching.Wait()
+			}()
+			waitChanges := func(n int32) {
+				t.Helper()
+				err := wait.PollUntilContextTimeout(t.Context(), 5*time.Millisecond, wait.ForeverTestTimeout, true,
+					func(context.Context) (bool, error) { return changes.Load() >= n, nil })
+				if err != nil {
+					t.Fatalf("%d changes passed on, want %d", changes.Load(), n)
+				}
+			}
+			waitChanges(2) // the first lists
+
+			namespaces := [3]string{"mallory", "alice", ""}
+			askAll := func() {
+				t.Helper()
+				for _, ns := range namespaces {
+					if ok, err := authz.Allowed(t.Context(), alice, "list", configMaps, ns); err != nil || !ok {
+						t.Fatalf("Allowed(%q) = %v, %v", ns, ok, err)
+					}
+				}
+			}
+			askAll()
+			var before [3]int
+			for i, ns := range namespaces {
+				before[i] = reviews.of(alice, ns)
+			}
+			tt.change(t, kube)
+			// A RoleBinding created after the change is passed on after it.
+			create(t, kube.RbacV1().RoleBindings("sentinel").Create,
+				&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "sentinel", Namespace: "sentinel"}, RoleRef: reader})
+			waitChanges(2 + int32(tt.changes) + 1)
+			askAll()
+			for i, ns := range namespaces {
+				if asked := reviews.of(alice, ns) > before[i]; asked != tt.wantAsked[i] {
+					t.Errorf("the answer about namespace %q asked again: %v, want %v", ns, asked, tt.wantAsked[i])
+				}
+			}
+		})
 	}
-	if ok, err := authz.Allowed(t.Context(), "u", "get", configMaps, "ns"); err != nil || !ok || reviews.Load() != 2 {
-		t.Errorf("Allowed = %v, %v after %d reviews; want the second answer remembered", ok, err, reviews.Load())
+}
+
+func existingRoleBinding(role rbacv1.RoleRef, subjects []rbacv1.Subject) *rbacv1.RoleBinding {
+	return &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "existing", Namespace: "mallory"}, RoleRef: role, Subjects: subjects}
+}
+
+// create calls a typed client's Create and fails the test on an error.
+func create[T any](t *testing.T, call func(context.Context, T, metav1.CreateOptions) (T, error), obj T) {
+	t.Helper()
+	if _, err := call(t.Context(), obj, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// update calls a typed client's Update and fails the test on an error.
+func update[T any](t *testing.T, call func(context.Context, T, metav1.UpdateOptions) (T, error), obj T) {
+	t.Helper()
+	if _, err := call(t.Context(), obj, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
 	}
 }

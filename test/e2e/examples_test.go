@@ -29,6 +29,8 @@ func runControllers(t *testing.T, c *cluster, root, work string) (string, *serve
 func runControllersWith(t *testing.T, c *cluster, root, work string, flags ...string) (string, *serverProcess) {
 	t.Helper()
 	applyArtifacts(t, c.Kubeconfig, root, work)
+	// Served standalone, the group is not served through the aggregator.
+	unregisterAPIService(t, c.Kubeconfig)
 	saConfig := filepath.Join(work, "wasm-apiserver.kubeconfig")
 	saKubeconfig(t, c, "wasm-system", "wasm-apiserver", saConfig)
 	srv := &serverProcess{bin: buildServer(t, root, work), stateDir: filepath.Join(work, "state"), port: freePort(t),

@@ -244,10 +244,14 @@ func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 // applyArtifacts installs artifacts/ as an administrator would, with a
 // serving certificate generated into work, and returns the certificate's
-// directory. It is left installed: without kube-controller-manager a deleted
-// namespace never finishes terminating, and the next test applies it again.
+// directory. It is left installed but for the APIService, removed when the
+// test ends, after the server has stopped (cleanups run last first): with
+// no server behind it, it would keep every namespace deleted later
+// Terminating, since kube-controller-manager's namespace controller needs
+// complete discovery. The next test applies it again.
 func applyArtifacts(t *testing.T, kubeconfig, root, work string) string {
 	t.Helper()
+	t.Cleanup(func() { unregisterAPIService(t, kubeconfig) })
 	dir := filepath.Join(work, "artifacts")
 	if err := os.CopyFS(dir, os.DirFS(filepath.Join(root, "artifacts"))); err != nil {
 		t.Fatal(err)
@@ -258,6 +262,15 @@ func applyArtifacts(t *testing.T, kubeconfig, root, work string) string {
 	}
 	mustKubectl(t, kubeconfig, "", "apply", "-k", dir)
 	return certDir
+}
+
+// unregisterAPIService removes the APIService of wasm-apiserver, for when
+// no server serves it.
+func unregisterAPIService(t *testing.T, kubeconfig string) {
+	t.Helper()
+	if out, err := runAfter(time.Minute, "kubectl", "--kubeconfig", kubeconfig, "delete", apiService, "--ignore-not-found"); err != nil {
+		t.Logf("removing the APIService: %v\n%s", err, out)
+	}
 }
 
 // buildServer builds the wasm-apiserver binary into work.
