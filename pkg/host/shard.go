@@ -115,7 +115,11 @@ func (h *Host) followShard(ctx context.Context) {
 		s.members.Released(v)
 		s.applying.Unlock()
 		gained := h.enqueueOwned(v)
-		klog.InfoS("Applied the replicas' view", "replica", v.Self(), "live", v.Live(),
+		logger := klog.Background()
+		if stopped == 0 && gained == 0 {
+			logger = logger.V(2)
+		}
+		logger.Info("Applied the replicas' view", "replica", v.Self(), "live", v.Live(),
 			"members", v.Members(), "stopped", stopped, "loading", gained)
 	}
 }

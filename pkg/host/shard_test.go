@@ -174,3 +174,46 @@ func assertStatusOwner(t *testing.T, h *Host, owner string) {
 		t.Errorf("status.owner written = %q, want %q", got, owner)
 	}
 }
+
+// TestHost_FenceWaitsForLoads: a fence cancels a load under way and returns
+// only once it ended, stopping the controller it registered on its way out:
+// nothing runs once the fence returns.
+func TestHost_FenceWaitsForLoads(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	wcs := fake.NewSimpleClientset(&v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "slow"}})
+	log := &runLog{running: map[string][]string{}, starts: map[string]int{}}
+	h := shardedHost(t, kubefake.NewClientset(), wcs, "replica-a", log)
+	register := h.syncKey
+	loading, ended := make(chan struct{}), make(chan struct{})
+	var first sync.Once
+	h.syncKey = func(ctx context.Context, key string) error {
+		slow := false
+		first.Do(func() { slow = true })
+		if !slow {
+			return register(ctx, key)
+		}
+		close(loading)
+		<-ctx.Done()
+		time.Sleep(100 * time.Millisecond) // a load that ends late, registering what it started
+		_ = register(ctx, key)
+		close(ended)
+		return ctx.Err()
+	}
+	startHost(t, h)
+	select {
+	case <-loading:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the only replica never loaded its controller")
+	}
+	h.fence()
+	<-ended
+	h.mu.Lock()
+	left := len(h.controllers)
+	h.mu.Unlock()
+	if owners, _ := log.owners([]string{"ns/slow"}); left != 0 || owners != nil {
+		t.Errorf("after the fence: %d controllers registered, running %v; want none", left, owners)
+	}
+	if err := h.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
