@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +64,10 @@ func TestReplicas_SharedEtcd(t *testing.T) {
 		}
 	}
 	waitOwners(t, rs[0], names, rs)
+	wide := mustKubectl(t, filepath.Join(rs[1].srv.stateDir, "kubeconfig"), "", "get", "wc", "-n", "default", names[0], "-o", "wide")
+	if want := wantOwner(rs, "default/"+names[0]); !strings.Contains(wide, "OWNER") || !strings.Contains(wide, want) {
+		t.Errorf("kubectl get wc -o wide does not show the owner %s:\n%s", want, wide)
+	}
 
 	victim, rest := rs[0], rs[1:]
 	victim.srv.kill(t)
