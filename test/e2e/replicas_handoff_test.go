@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -214,4 +215,47 @@ func TestReplicas_Handoff(t *testing.T) {
 	for _, o := range overlaps(spans) {
 		t.Errorf("reconciled at once by two replicas: %s", o)
 	}
+
+	// Failover: from the kill to the first reconcile of each of the
+	// victim's controllers on a survivor (its start's resync).
+	var moved []string
+	for _, n := range names {
+		if wantOwner(rs, namespace+"/"+n) == victim.id {
+			moved = append(moved, namespace+"/"+n)
+		}
+	}
+	failovers := failoverTimes(spans, moved, killed)
+	if len(failovers) != len(moved) {
+		t.Fatalf("%d of the victim's %d controllers reconciled on a survivor after the kill", len(failovers), len(moved))
+	}
+	p50, slowest := failovers[len(failovers)/2], failovers[len(failovers)-1]
+	t.Logf("failover of %d controllers: p50 %v, slowest %v after the kill", len(moved), p50.Round(time.Millisecond), slowest.Round(time.Millisecond))
+	// The lease duration (8 s) and a renew interval, plus the loads, on a
+	// loaded machine; far under the 10m resync that would hide a lost
+	// handoff.
+	if slowest > 30*time.Second {
+		t.Errorf("the victim's controllers reconciled on survivors %v after the kill, want well under 30 s", slowest)
+	}
+}
+
+// failoverTimes returns, sorted, how long after killed each of controllers
+// first reconciled anywhere.
+func failoverTimes(spans []reconcileSpan, controllers []string, killed time.Time) []time.Duration {
+	first := map[string]time.Time{}
+	for _, s := range spans {
+		if s.start.Before(killed) {
+			continue
+		}
+		if f, ok := first[s.controller]; !ok || s.start.Before(f) {
+			first[s.controller] = s.start
+		}
+	}
+	var out []time.Duration
+	for _, c := range controllers {
+		if f, ok := first[c]; ok {
+			out = append(out, f.Sub(killed))
+		}
+	}
+	slices.Sort(out)
+	return out
 }
