@@ -200,6 +200,21 @@ func TestReplicas_Handoff(t *testing.T) {
 		}
 	}
 
+	// Each survivor holds exactly the controllers it owns, no more.
+	for _, r := range survivors {
+		kubeconfig := filepath.Join(r.srv.stateDir, "kubeconfig")
+		want := 0
+		for _, n := range names {
+			if wantOwner(survivors, namespace+"/"+n) == r.id {
+				want++
+			}
+		}
+		eventually(t, 30*time.Second, r.id+" runs only its controllers", func() (bool, string) {
+			got := metric(t, kubeconfig, "wasm_apiserver_guests_active") + metric(t, kubeconfig, "wasm_apiserver_guests_suspended")
+			return int(got) == want, fmt.Sprintf("%s runs %v controllers, owns %d", r.id, got, want)
+		})
+	}
+
 	var spans []reconcileSpan
 	for _, r := range rs {
 		var died time.Time
