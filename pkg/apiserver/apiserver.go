@@ -14,6 +14,7 @@ import (
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/validation"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/registry/wasmcontroller"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/sharding"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/wakerule"
 )
 
@@ -36,6 +37,9 @@ type ExtraConfig struct {
 	// Ceilings bound what one WasmController may ask for: admission refuses
 	// limits over them, and its ModuleBytes bounds the modules fetched.
 	Ceilings validation.Ceilings
+	// Sharding, when set, runs only the WasmControllers this replica owns
+	// among the replicas of its group; nil runs them all.
+	Sharding *sharding.Options
 }
 
 // ModulesConfig bounds the modules fetched for the controllers.

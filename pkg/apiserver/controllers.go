@@ -72,7 +72,7 @@ func (c completedConfig) newControllerHost(wakeRules *wakerule.Compiler, reg met
 		MaxRunningGuests: x.MaxRunningGuests, Ceilings: x.Ceilings, WakeRules: wakeRules, SnapshotDir: snapshots,
 		Modules: modules.FetcherConfig{Store: store, MaxModuleBytes: x.Ceilings.ModuleBytes,
 			InsecureRegistries: x.Modules.InsecureRegistries, AllowLocalSources: x.Modules.AllowLocalSources},
-		Metrics: reg, CollectGarbage: runtime.GC})
+		Metrics: reg, CollectGarbage: runtime.GC, Sharding: x.Sharding})
 	if err != nil {
 		ch.close()
 		return nil, err

@@ -252,7 +252,11 @@ func (c *controller) process(key wakeKey) {
 		return
 	}
 	reason := c.queue.reason(key)
+	// At level 4, every reconcile's start and end: which replica ran which
+	// key when, to check that two never ran one at once.
+	c.logger.V(4).Info("Reconcile started", "key", key.String(), "reason", reason)
 	res, err := c.run(c.ctx, key, reason)
+	c.logger.V(4).Info("Reconcile ended", "key", key.String(), "failed", err != nil)
 	if c.ctx.Err() != nil {
 		return // stopped while it ran: nothing to report
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/modules"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/proxy"
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/sharding"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/wakerule"
 )
 
@@ -82,6 +83,11 @@ type Config struct {
 	// nothing. The heap is the process's, so whoever owns the process
 	// decides: the server passes runtime.GC.
 	CollectGarbage func()
+	// Sharding, when set, runs only the WasmControllers this replica owns
+	// among the replicas of its group (package sharding), whose Leases it
+	// keeps in the target cluster: Cluster is required. OnFenced is the
+	// host's own. nil runs every WasmController.
+	Sharding *sharding.Options
 }
 
 // Host runs every WasmController the server stores.
@@ -118,6 +124,8 @@ type Host struct {
 
 	// life is the host's run, from Start to Stop.
 	life lifecycle
+	// shard says which WasmControllers this replica runs; nil runs all.
+	shard *shard
 
 	mu          sync.Mutex
 	controllers map[string]*controller
@@ -169,6 +177,14 @@ func New(cfg Config) (*Host, error) {
 		h.authorizer = proxy.NewAuthorizer(h.kube)
 		h.broadcaster = newEventBroadcaster(h.kube)
 		h.recorder = h.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "wasm-apiserver"})
+	}
+	if cfg.Sharding != nil {
+		if h.kube == nil {
+			return nil, errors.New("host: sharding needs a target cluster (--kubeconfig) to hold the replicas' Leases")
+		}
+		if h.shard, err = newShard(h.kube, *cfg.Sharding, h.fence); err != nil {
+			return nil, err
+		}
 	}
 	cfg.Modules.Cluster = cfg.Cluster
 	if cfg.Modules.Metrics, err = h.registerMetrics(cfg.Metrics); err != nil {
@@ -224,7 +240,7 @@ func (h *Host) sync(ctx context.Context, key string) error {
 	h.stopController(key)
 	wc = wc.DeepCopy()
 	if wc.Spec.Paused {
-		status := newStatusWriter(h.cfg.Controllers, h.clock, wc)
+		status := h.newStatusWriter(wc)
 		status.update(true, func(s *v1alpha1.WasmControllerStatus) {
 			s.Phase = v1alpha1.PhasePaused
 			s.ObservedGeneration = wc.Generation
@@ -252,6 +268,14 @@ func (h *Host) sync(ctx context.Context, key string) error {
 		c.stop()
 	}
 	return nil
+}
+
+// newStatusWriter returns the writer of wc's status, which names this
+// replica as its owner ("" without sharding).
+func (h *Host) newStatusWriter(wc *v1alpha1.WasmController) *statusWriter {
+	w := newStatusWriter(h.cfg.Controllers, h.clock, wc)
+	w.status.Owner = h.shard.identity()
+	return w
 }
 
 func (h *Host) stopController(key string) {

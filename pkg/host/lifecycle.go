@@ -132,7 +132,15 @@ func (h *Host) run(ctx context.Context) {
 	h.life.synced.Store(true)
 	klog.InfoS("Host is running WasmControllers", "targetCluster", h.cfg.Cluster != nil,
 		"maxRunningGuests", h.scheduler.workers, "loadsPerNamespace", h.loads.perNamespace)
-	var loaders, workers sync.WaitGroup
+	var loaders, workers, members sync.WaitGroup
+	// The membership deletes its Lease when it ends, which hands every
+	// controller to the others at once: it ends after they stopped.
+	membersCtx, stopMembers := context.WithCancel(context.WithoutCancel(ctx))
+	defer func() {
+		stopMembers()
+		members.Wait()
+	}()
+	h.startShard(ctx, membersCtx, &members, &workers)
 	workers.Go(func() { h.timers.run(ctx) })
 	workers.Go(func() { h.scheduler.run(ctx) })
 	workers.Go(func() { h.reclaimer.run(ctx, h.quiet) })

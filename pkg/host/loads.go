@@ -111,9 +111,17 @@ func (h *Host) processNext(ctx context.Context) bool {
 	return true
 }
 
-// load syncs one key, retrying it later if that failed.
+// load syncs one key, retrying it later if that failed. A key another
+// replica owns is handed off instead.
 func (h *Host) load(ctx context.Context, key string) {
 	defer h.queue.Done(key)
+	ctx, end, owned := h.shard.begin(ctx, key)
+	defer end()
+	if !owned {
+		h.handOff(key)
+		h.queue.Forget(key)
+		return
+	}
 	if err := h.syncKey(ctx, key); err != nil {
 		klog.InfoS("Loading WasmController failed; retrying", "wasmController", key, "error", err.Error())
 		h.queue.AddRateLimited(key)

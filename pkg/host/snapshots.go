@@ -188,7 +188,9 @@ func (s *hostServices) removeSnapshots(namespace, name string) {
 
 // removeOrphanedSnapshots deletes the snapshots of WasmControllers deleted
 // while the server was not running, and the temporary files of snapshots
-// whose writing the server's end interrupted.
+// whose writing the server's end interrupted. A replica that shares the
+// controllers with others removes them all: while it was not running,
+// others ran its controllers, and its guests' memory is older than theirs.
 func (h *Host) removeOrphanedSnapshots() {
 	if h.snapshotRoot == "" {
 		return
@@ -197,7 +199,7 @@ func (h *Host) removeOrphanedSnapshots() {
 	for _, ns := range namespaces {
 		names, _ := os.ReadDir(filepath.Join(h.snapshotRoot, ns.Name()))
 		for _, n := range names {
-			if _, err := h.lister.WasmControllers(ns.Name()).Get(n.Name()); err != nil {
+			if _, err := h.lister.WasmControllers(ns.Name()).Get(n.Name()); err != nil || h.shard != nil {
 				h.removeSnapshots(ns.Name(), n.Name())
 				continue
 			}

@@ -30,7 +30,7 @@ const (
 // start loads a WasmController and runs it. A failure is reported in its
 // status; the returned error says whether to retry.
 func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*controller, error) {
-	status := newStatusWriter(h.cfg.Controllers, h.clock, wc)
+	status := h.newStatusWriter(wc)
 	fail := func(condition, reason string, err error) error {
 		if ctx.Err() != nil {
 			// Cut short by the host's stop: what failed may be the

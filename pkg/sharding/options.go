@@ -110,3 +110,9 @@ func (o Options) validate() error {
 	}
 	return utilerrors.NewAggregate(errs)
 }
+
+// Validate reports every invalid option, once the defaults are filled in;
+// New checks the same.
+func (o Options) Validate() error {
+	return o.complete().validate()
+}

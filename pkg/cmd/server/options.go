@@ -65,6 +65,8 @@ type Options struct {
 	Modules apiserver.ModulesConfig
 	// Ceilings bound what one WasmController may ask for.
 	Ceilings *CeilingOptions
+	// Sharding spreads the WasmControllers over the server's replicas.
+	Sharding *ShardingOptions
 
 	// embeddedEtcd is set by Complete when no --etcd-servers were given.
 	embeddedEtcd bool
@@ -81,6 +83,7 @@ func NewOptions() *Options {
 		MaxRunningGuests: host.DefaultMaxRunningGuests,
 		Modules:          apiserver.ModulesConfig{StoreMaxBytes: 2 << 30},
 		Ceilings:         NewCeilingOptions(),
+		Sharding:         NewShardingOptions(),
 	}
 	o.Recommended.Etcd.StorageConfig.EncodeVersioner = runtime.NewMultiGroupVersioner(
 		v1alpha1.SchemeGroupVersion, schema.GroupKind{Group: v1alpha1.GroupName})
@@ -135,6 +138,7 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	_ = mfs.MarkDeprecated("allow-local-module-urls", "use --allow-local-module-sources, which covers registries too")
 
 	o.Ceilings.AddFlags(&fss)
+	o.Sharding.AddFlags(&fss)
 
 	r := o.Recommended
 	r.Etcd.AddFlags(fss.FlagSet("etcd"))
@@ -202,6 +206,11 @@ func (o *Options) Validate() error {
 		errs = append(errs, fmt.Errorf("--module-store-max-bytes must not be negative (0 means no bound), got %d", o.Modules.StoreMaxBytes))
 	}
 	errs = append(errs, o.Ceilings.Validate()...)
+	errs = append(errs, o.Sharding.Validate()...)
+	if o.Sharding.Enabled && o.RunControllers && o.embeddedEtcd {
+		errs = append(errs, fmt.Errorf("--sharding needs --etcd-servers: replicas that share the controllers must "+
+			"share their storage, and the embedded etcd is one replica's own"))
+	}
 	if o.Standalone {
 		if ip := r.SecureServing.BindAddress; ip == nil || !ip.IsLoopback() {
 			errs = append(errs, fmt.Errorf("--standalone serves with a generated credential and only on a loopback address: "+
@@ -271,7 +280,12 @@ func (o *Options) Config(etcdURL string) (*apiserver.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	shardingOpts, err := o.Sharding.Options()
+	if err != nil {
+		return nil, err
+	}
 	return &apiserver.Config{GenericConfig: cfg, ExtraConfig: apiserver.ExtraConfig{
 		RunControllers: o.RunControllers, MaxRunningGuests: o.MaxRunningGuests, StateDir: o.StateDir,
-		CompiledModuleBudget: budget, Cluster: cfg.ClientConfig, Modules: o.Modules, Ceilings: ceilings}}, nil
+		CompiledModuleBudget: budget, Cluster: cfg.ClientConfig, Modules: o.Modules, Ceilings: ceilings,
+		Sharding: shardingOpts}}, nil
 }
