@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"k8s.io/klog/v2"
@@ -183,7 +184,11 @@ func (m *Module) acquire(ctx context.Context, forInstance bool) (wazero.Compiled
 		m.compiling = done
 		r.mu.Unlock()
 
+		start := time.Now()
 		compiled, err := m.compile(ctx)
+		if err == nil {
+			r.metrics.reloaded(m.overBudget(), time.Since(start))
+		}
 
 		r.mu.Lock()
 		m.compiling = nil

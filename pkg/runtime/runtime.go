@@ -10,6 +10,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"k8s.io/component-base/metrics"
 	"k8s.io/klog/v2"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/wasmmodule"
@@ -45,6 +46,10 @@ type Config struct {
 	// them again from Source and keeps them anew, instead of failing every
 	// wake of the module until it is loaded again.
 	Source func(ctx context.Context, digest string) ([]byte, error)
+	// Metrics, when set, is the registry the runtime registers its metrics
+	// on: reloads of evicted compiled code and the state of the budget
+	// (resident code, modules over the budget). nil counts nothing.
+	Metrics metrics.KubeRegistry
 
 	// cache, when set, is the compilation cache to use instead of one in
 	// CacheDir: the package's tests share one across their runtimes.
@@ -84,6 +89,8 @@ type Runtime struct {
 	interruptible bool
 	// provided are the host functions guests may import.
 	provided providedImports
+	// metrics count reloads; nil counts nothing.
+	metrics *runtimeMetrics
 
 	// loadMu serializes compiling new modules, so that two Loads of one
 	// digest compile it once.
@@ -151,6 +158,10 @@ func newRuntime(ctx context.Context, cfg Config, interruptible bool) (*Runtime, 
 		return nil, err
 	}
 	r.provided = provided
+	if r.metrics, err = newRuntimeMetrics(cfg.Metrics, r); err != nil {
+		_ = r.wazero.Close(ctx)
+		return nil, fmt.Errorf("registering the runtime's metrics: %w", err)
+	}
 	return r, nil
 }
 
@@ -199,6 +210,11 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte) (*Module, error) {
 		return nil, err
 	}
 
+	if err := m.CheckCompiledBudget(); err != nil {
+		// Once per module: its controllers report it in their status.
+		klog.InfoS("A module's compiled code is larger than the compiled-module budget; it is compiled again at every wake after its instances close",
+			"digest", digest, "estimatedBytes", m.cost, "budgetBytes", r.cfg.CompiledBudgetBytes)
+	}
 	r.mu.Lock()
 	r.modules[digest] = m
 	m.compiled = compiled
@@ -240,13 +256,23 @@ type evicted struct {
 	compiled wazero.CompiledModule
 }
 
-// evictLocked takes the compiled code from modules without live instances,
-// least recently used first, until the resident total fits the budget. It
-// never takes keep's. r.mu must be held; close what it returns without it.
+// evictLocked takes the compiled code from modules without live instances
+// until the resident total fits the budget: first those larger than the
+// budget on their own, which can never fit, then the least recently used.
+// It never takes keep's, nor a module's with a live instance (in use).
+// A module over the budget that is in use is not counted against it: it
+// cannot go, and evicting every other module for it would only make them
+// reload at each wake while it runs. r.mu must be held; close what it
+// returns without it.
 func (r *Runtime) evictLocked(keep *Module) []evicted {
 	budget := r.cfg.CompiledBudgetBytes
 	if budget <= 0 {
 		return nil
+	}
+	for _, m := range r.modules {
+		if m.compiled != nil && m.overBudget() && (m == keep || m.live > 0) {
+			budget += m.cost
+		}
 	}
 	var out []evicted
 	for r.compiledBytes > budget {
@@ -255,7 +281,7 @@ func (r *Runtime) evictLocked(keep *Module) []evicted {
 			if m == keep || m.compiled == nil || m.live > 0 {
 				continue
 			}
-			if victim == nil || m.lastUsed < victim.lastUsed {
+			if victim == nil || evictBefore(m, victim) {
 				victim = m
 			}
 		}
@@ -267,6 +293,15 @@ func (r *Runtime) evictLocked(keep *Module) []evicted {
 		r.compiledBytes -= victim.cost
 	}
 	return out
+}
+
+// evictBefore says whether a goes before b: a module over the budget on
+// its own before one within it, then the least recently used.
+func evictBefore(a, b *Module) bool {
+	if ao, bo := a.overBudget(), b.overBudget(); ao != bo {
+		return ao
+	}
+	return a.lastUsed < b.lastUsed
 }
 
 func closeEvicted(ctx context.Context, ev []evicted) {
