@@ -123,6 +123,7 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 		loaded += " from " + fetched.ResolvedImage
 	}
 	status.setCondition(wc.Generation, v1alpha1.ConditionModuleLoaded, true, "Loaded", loaded)
+	h.reportCompiledBudget(status, wc, module)
 
 	apiServer, err := proxy.NewPassthrough(h.cfg.Cluster, wc.Namespace, wc.Spec.ServiceAccountName)
 	if err != nil {

@@ -124,6 +124,18 @@ func (w *statusWriter) setConditionCoalesced(coalesced bool, generation int64, t
 	}
 }
 
+// removeCondition removes a condition and, if it was there, writes the
+// status at once.
+func (w *statusWriter) removeCondition(typ string) {
+	w.mu.Lock()
+	changed := meta.RemoveStatusCondition(&w.status.Conditions, typ)
+	w.dirty = w.dirty || changed
+	w.mu.Unlock()
+	if changed {
+		w.kickNow()
+	}
+}
+
 // touch asks for a write at the next flush, for nextWakeTime.
 func (w *statusWriter) touch() {
 	w.update(false, func(*v1alpha1.WasmControllerStatus) {})

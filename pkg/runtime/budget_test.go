@@ -200,3 +200,111 @@ func TestModule_KeptBytes(t *testing.T) {
 		t.Errorf("Warm of a released module succeeded")
 	}
 }
+
+// blockingAPI holds each API request until release is closed, telling
+// entered about it first.
+type blockingAPI struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingAPI) ServeAPI(ctx context.Context, req *runtime.APIRequest) *runtime.APIResponse {
+	b.entered <- struct{}{}
+	<-b.release
+	return (&fakeAPI{}).ServeAPI(ctx, req)
+}
+
+// TestRuntime_ModuleInUseIsNeverEvicted: whatever other modules need, a
+// module keeps its compiled code while an instance of it runs a reconcile,
+// sits idle in memory, or was restored from a snapshot, over the budget if
+// need be; it goes once the last is closed and another module needs room.
+func TestRuntime_ModuleInUseIsNeverEvicted(t *testing.T) {
+	r, wasm, _ := budgetRuntimeOf(t, "echo") // room for one module and a half
+	m, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, variantName(0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Release(context.Background())
+	other, err := r.Load(t.Context(), guesttest.WithCustomSection(wasm, variantName(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Release(context.Background())
+	cfg := runtime.InstanceConfig{Name: "test/in-use", MemoryLimit: 64 << 20, API: &fakeAPI{}}
+	req := runtime.Request{Namespace: "default", Name: "cm", Reason: "event"}
+
+	tests := []struct {
+		name string
+		// use starts using m and returns what ends the use.
+		use func(t *testing.T) (done func())
+	}{
+		{name: "a reconcile running", use: func(t *testing.T) func() {
+			api := &blockingAPI{entered: make(chan struct{}), release: make(chan struct{})}
+			cfg := cfg
+			cfg.API = api
+			inst, err := m.Instantiate(t.Context(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reconciled := make(chan error, 1)
+			go func() {
+				_, err := inst.Reconcile(t.Context(), req)
+				reconciled <- err
+			}()
+			<-api.entered
+			return func() {
+				close(api.release)
+				if err := <-reconciled; err != nil {
+					t.Errorf("Reconcile = %v", err)
+				}
+				inst.Close(t.Context())
+			}
+		}},
+		{name: "an idle instance in memory", use: func(t *testing.T) func() {
+			inst, err := m.Instantiate(t.Context(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := inst.Reconcile(t.Context(), req); err != nil {
+				t.Fatal(err)
+			}
+			return func() { inst.Close(t.Context()) }
+		}},
+		{name: "a restored instance", use: func(t *testing.T) func() {
+			inst, err := m.Instantiate(t.Context(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			snap := saveTo(t, inst)
+			inst.Close(t.Context())
+			if inst, err = m.RestoreFile(t.Context(), cfg, snap); err != nil {
+				t.Fatal(err)
+			}
+			return func() { inst.Close(t.Context()) }
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			done := tt.use(t)
+			// Other modules' loads and wakes evict whatever is not in use.
+			if err := other.Warm(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			inst, err := other.Instantiate(t.Context(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inst.Close(t.Context())
+			if !m.Resident() {
+				t.Error("the module in use was evicted")
+			}
+			done()
+			if err := other.Warm(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if m.Resident() {
+				t.Error("the module is still resident after its last instance closed, over the budget")
+			}
+		})
+	}
+}

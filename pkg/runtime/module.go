@@ -1,15 +1,14 @@
 package runtime
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"k8s.io/klog/v2"
@@ -43,10 +42,10 @@ type Module struct {
 	snapshotErr error
 	// The bytes compiled (as rewritten at load), to compile again after
 	// eviction: in the file at path when the runtime has a CacheDir,
-	// otherwise in code; codeSum guards the file.
+	// otherwise in code; codeSum guards the file (see keptSum).
 	path    string
 	code    []byte
-	codeSum [sha256.Size]byte
+	codeSum keptSum
 
 	// Guarded by runtime.mu.
 	refs      int
@@ -65,10 +64,29 @@ func compiledCostPerCodeByte(codeBytes int) int64 {
 	return int64(codeBytes) * 17 / 2
 }
 
+// keptSum guards the bytes a module compiles again from against damage:
+// their size and CRC-32C, recorded when they are kept. It is not a
+// cryptographic digest, and needs not be one: the file sits beside
+// wazero's compilation cache, whose entries hold native code that wazero
+// itself checks with a CRC-32C only, so whoever could forge one could
+// forge the other. What it must catch is a truncated, torn or overwritten
+// file, and a CRC-32C catches that for a fraction of a SHA-256's time on
+// every reload (docs/RATIONALE.md).
+type keptSum struct {
+	size int
+	crc  uint32
+}
+
+// sumKept sums code for keptSum. crc32 computes CRC-32C in hardware where
+// the CPU can, and makes its table once.
+func sumKept(code []byte) keptSum {
+	return keptSum{size: len(code), crc: crc32.Checksum(code, crc32.MakeTable(crc32.Castagnoli))}
+}
+
 // keepCode keeps the compiled bytes for compiling again after eviction: in
 // the cache dir when there is one, otherwise in memory.
 func (m *Module) keepCode(code []byte) error {
-	m.codeSum = sha256.Sum256(code)
+	m.codeSum = sumKept(code)
 	if m.runtime.cfg.CacheDir == "" {
 		m.code = code
 		return nil
@@ -92,9 +110,9 @@ func (m *Module) readCode() ([]byte, error) {
 	if err != nil {
 		return nil, &StorageError{Op: fmt.Sprintf("module[%s]: reading its kept bytes", m.Digest), Err: err}
 	}
-	if sum := sha256.Sum256(code); !bytes.Equal(sum[:], m.codeSum[:]) {
+	if sum := sumKept(code); sum != m.codeSum {
 		return nil, &StorageError{Op: fmt.Sprintf("module[%s]: reading its kept bytes", m.Digest),
-			Err: fmt.Errorf("%s changed (sha256 %s)", m.path, hex.EncodeToString(sum[:]))}
+			Err: fmt.Errorf("%s changed (%d bytes, crc32c %08x; kept %d bytes, crc32c %08x)", m.path, sum.size, sum.crc, m.codeSum.size, m.codeSum.crc)}
 	}
 	return code, nil
 }
@@ -119,7 +137,7 @@ func (m *Module) deriveCode(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if sum := sha256.Sum256(code); sum != m.codeSum {
+	if sumKept(code) != m.codeSum {
 		return nil, errors.New("the bytes derived again differ from those kept at load")
 	}
 	if m.path != "" {
@@ -166,7 +184,11 @@ func (m *Module) acquire(ctx context.Context, forInstance bool) (wazero.Compiled
 		m.compiling = done
 		r.mu.Unlock()
 
+		start := time.Now()
 		compiled, err := m.compile(ctx)
+		if err == nil {
+			r.metrics.reloaded(m.overBudget(), time.Since(start))
+		}
 
 		r.mu.Lock()
 		m.compiling = nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"k8s.io/component-base/metrics"
 	"k8s.io/klog/v2"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/wasmmodule"
@@ -45,6 +46,10 @@ type Config struct {
 	// them again from Source and keeps them anew, instead of failing every
 	// wake of the module until it is loaded again.
 	Source func(ctx context.Context, digest string) ([]byte, error)
+	// Metrics, when set, is the registry the runtime registers its metrics
+	// on: reloads of evicted compiled code and the state of the budget
+	// (resident code, modules over the budget). nil counts nothing.
+	Metrics metrics.KubeRegistry
 
 	// cache, when set, is the compilation cache to use instead of one in
 	// CacheDir: the package's tests share one across their runtimes.
@@ -84,6 +89,8 @@ type Runtime struct {
 	interruptible bool
 	// provided are the host functions guests may import.
 	provided providedImports
+	// metrics count reloads; nil counts nothing.
+	metrics *runtimeMetrics
 
 	// loadMu serializes compiling new modules, so that two Loads of one
 	// digest compile it once.
@@ -151,6 +158,10 @@ func newRuntime(ctx context.Context, cfg Config, interruptible bool) (*Runtime, 
 		return nil, err
 	}
 	r.provided = provided
+	if r.metrics, err = newRuntimeMetrics(cfg.Metrics, r); err != nil {
+		_ = r.wazero.Close(ctx)
+		return nil, fmt.Errorf("registering the runtime's metrics: %w", err)
+	}
 	return r, nil
 }
 
@@ -199,6 +210,11 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte) (*Module, error) {
 		return nil, err
 	}
 
+	if err := m.CheckCompiledBudget(); err != nil {
+		// Once per module: its controllers report it in their status.
+		klog.InfoS("A module's compiled code is larger than the compiled-module budget; it is compiled again at every wake after its instances close",
+			"digest", digest, "estimatedBytes", m.cost, "budgetBytes", r.cfg.CompiledBudgetBytes)
+	}
 	r.mu.Lock()
 	r.modules[digest] = m
 	m.compiled = compiled
@@ -231,49 +247,6 @@ func (r *Runtime) CompiledBytes() int64 {
 func (r *Runtime) tick() uint64 {
 	r.clock++
 	return r.clock
-}
-
-// evicted is a module's compiled code taken away by eviction, to be closed
-// outside r.mu.
-type evicted struct {
-	module   *Module
-	compiled wazero.CompiledModule
-}
-
-// evictLocked takes the compiled code from modules without live instances,
-// least recently used first, until the resident total fits the budget. It
-// never takes keep's. r.mu must be held; close what it returns without it.
-func (r *Runtime) evictLocked(keep *Module) []evicted {
-	budget := r.cfg.CompiledBudgetBytes
-	if budget <= 0 {
-		return nil
-	}
-	var out []evicted
-	for r.compiledBytes > budget {
-		var victim *Module
-		for _, m := range r.modules {
-			if m == keep || m.compiled == nil || m.live > 0 {
-				continue
-			}
-			if victim == nil || m.lastUsed < victim.lastUsed {
-				victim = m
-			}
-		}
-		if victim == nil {
-			break // everything left is in use: over budget until it is not
-		}
-		out = append(out, evicted{victim, victim.compiled})
-		victim.compiled = nil
-		r.compiledBytes -= victim.cost
-	}
-	return out
-}
-
-func closeEvicted(ctx context.Context, ev []evicted) {
-	for _, e := range ev {
-		_ = e.compiled.Close(context.WithoutCancel(ctx))
-		klog.V(2).InfoS("Evicted the compiled code of a module", "digest", e.module.Digest, "estimatedBytes", e.module.cost)
-	}
 }
 
 func (r *Runtime) release(ctx context.Context, m *Module) {

@@ -273,8 +273,14 @@ func TestSnapshot_Files(t *testing.T) {
 // size of one copy of it.
 func budgetRuntime(t *testing.T) (*runtime.Runtime, []byte, int64) {
 	t.Helper()
+	return budgetRuntimeOf(t, "counter")
+}
+
+// budgetRuntimeOf is budgetRuntime for the guest name.
+func budgetRuntimeOf(t *testing.T, name string) (*runtime.Runtime, []byte, int64) {
+	t.Helper()
 	cacheDir := filepath.Join(t.TempDir(), "cache")
-	wasm := guest(t, "counter")
+	wasm := guest(t, name)
 	scratch, err := runtime.New(t.Context(), runtime.SharedCache(runtime.Config{CacheDir: cacheDir}))
 	if err != nil {
 		t.Fatal(err)

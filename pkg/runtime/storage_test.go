@@ -274,6 +274,11 @@ func TestLoad_KeptBytesDerivedAgain(t *testing.T) {
 	for name, damage := range map[string]func() error{
 		"changed": func() error { return os.WriteFile(a.path, []byte("changed"), 0o600) },
 		"removed": func() error { return os.Remove(a.path) },
+		"one byte flipped, same size": func() error {
+			flipped := bytes.Clone(kept)
+			flipped[len(flipped)/2] ^= 1
+			return os.WriteFile(a.path, flipped, 0o600)
+		},
 	} {
 		if err := damage(); err != nil {
 			t.Fatal(err)

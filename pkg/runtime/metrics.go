@@ -1,0 +1,115 @@
+package runtime
+
+import (
+	"strconv"
+	"time"
+
+	"k8s.io/component-base/metrics"
+)
+
+// runtimeMetrics are what the runtime counts and times as it reloads
+// evicted compiled code. What it holds now (resident code, modules over
+// the budget) is read from its state when scraped, by a budgetCollector.
+// A nil *runtimeMetrics counts nothing.
+type runtimeMetrics struct {
+	reloads        *metrics.CounterVec
+	reloadDuration *metrics.Histogram
+}
+
+// newRuntimeMetrics registers the runtime's metrics on reg, reading its
+// state from r; a nil reg registers nothing and counts nothing.
+func newRuntimeMetrics(reg metrics.KubeRegistry, r *Runtime) (*runtimeMetrics, error) {
+	if reg == nil {
+		return nil, nil
+	}
+	m := &runtimeMetrics{
+		reloads: metrics.NewCounterVec(&metrics.CounterOpts{
+			Namespace: "wasm_apiserver",
+			Name:      "compiled_module_reloads_total",
+			Help: "Modules whose compiled code was evicted under --compiled-module-budget and was loaded again for a wake, " +
+				"by whether the module's code alone is larger than the budget (over_budget: true reloads at every wake).",
+			StabilityLevel: metrics.ALPHA,
+		}, []string{"over_budget"}),
+		reloadDuration: metrics.NewHistogram(&metrics.HistogramOpts{
+			Namespace:      "wasm_apiserver",
+			Name:           "compiled_module_reload_duration_seconds",
+			Help:           "Time to load evicted compiled code again, from the disk cache when there is one.",
+			Buckets:        []float64{0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+			StabilityLevel: metrics.ALPHA,
+		}),
+	}
+	for _, c := range []metrics.Registerable{m.reloads, m.reloadDuration} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	if err := reg.CustomRegister(newBudgetCollector(r.budgetState)); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// reloaded counts a reload of a module's evicted compiled code that took
+// took.
+func (m *runtimeMetrics) reloaded(overBudget bool, took time.Duration) {
+	if m != nil {
+		m.reloads.WithLabelValues(strconv.FormatBool(overBudget)).Inc()
+		m.reloadDuration.Observe(took.Seconds())
+	}
+}
+
+// budgetState is what the compiled-code budget holds at one moment.
+type budgetState struct {
+	residentBytes, budgetBytes int64
+	// overBudget are the loaded modules whose code alone is over the
+	// budget, resident or not.
+	overBudget int
+}
+
+// budgetState reads the runtime's budget state under its lock: a scrape
+// calls it.
+func (r *Runtime) budgetState() budgetState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := budgetState{residentBytes: r.compiledBytes, budgetBytes: r.cfg.CompiledBudgetBytes}
+	for _, m := range r.modules {
+		if m.overBudget() {
+			s.overBudget++
+		}
+	}
+	return s
+}
+
+// budgetCollector reports the budget's state when metrics are scraped.
+type budgetCollector struct {
+	metrics.BaseStableCollector
+	state                        func() budgetState
+	resident, budget, overBudget *metrics.Desc
+}
+
+func newBudgetCollector(state func() budgetState) *budgetCollector {
+	gauge := func(name, help string) *metrics.Desc {
+		return metrics.NewDesc("wasm_apiserver_"+name, help, nil, nil, metrics.ALPHA, "")
+	}
+	return &budgetCollector{state: state,
+		resident: gauge("compiled_module_bytes", "Estimated resident size of the compiled code of the loaded modules that are not evicted."),
+		budget:   gauge("compiled_module_budget_bytes", "The compiled-code budget (--compiled-module-budget); 0 for none."),
+		overBudget: gauge("compiled_modules_over_budget", "Loaded modules whose compiled code alone is larger than the budget: "+
+			"evicted as soon as no instance of them is resident, and loaded again at their next wake."),
+	}
+}
+
+// DescribeWithStability implements metrics.StableCollector.
+func (c *budgetCollector) DescribeWithStability(ch chan<- *metrics.Desc) {
+	ch <- c.resident
+	ch <- c.budget
+	ch <- c.overBudget
+}
+
+// CollectWithStability implements metrics.StableCollector.
+func (c *budgetCollector) CollectWithStability(ch chan<- metrics.Metric) {
+	s := c.state()
+	ch <- metrics.NewLazyConstMetric(c.resident, metrics.GaugeValue, float64(s.residentBytes))
+	ch <- metrics.NewLazyConstMetric(c.budget, metrics.GaugeValue, float64(s.budgetBytes))
+	ch <- metrics.NewLazyConstMetric(c.overBudget, metrics.GaugeValue, float64(s.overBudget))
+}

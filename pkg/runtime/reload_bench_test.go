@@ -1,0 +1,61 @@
+package runtime_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+
+	"github.com/wasm-apiserver/wasm-apiserver/test/guests/guesttest"
+)
+
+// BenchmarkWake_Evicted is one wake of the echo guest, fresh instance,
+// one reconcile and close, whose compiled code was evicted before it
+// (evicted: a budget of one byte evicts it again as its instance closes),
+// against the same wake of a module that stays resident (resident). It
+// reports the median and 99th percentile.
+func BenchmarkWake_Evicted(b *testing.B) {
+	wasm := guest(b, "echo")
+	for _, tc := range []struct {
+		name   string
+		budget int64
+	}{{"resident", 0}, {"evicted", 1}} {
+		b.Run(tc.name, func(b *testing.B) {
+			r, err := runtime.New(b.Context(), runtime.Config{CacheDir: sharedCacheDir(b), CompiledBudgetBytes: tc.budget})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close(context.Background())
+			m, err := r.Load(b.Context(), guesttest.WithCustomSection(wasm, "reload"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Release(context.Background())
+			if tc.budget > 0 {
+				other, err := r.Load(b.Context(), guesttest.WithCustomSection(wasm, "reload-other"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer other.Release(context.Background())
+				if m.Resident() {
+					b.Fatal("the module was not evicted")
+				}
+			}
+			cfg := runtime.InstanceConfig{Name: "bench", MemoryLimit: 64 << 20, API: &fakeAPI{}, Logger: discard}
+			req := runtime.Request{Namespace: "default", Name: "cm", Reason: "event"}
+			measure(b, func() {
+				inst, err := m.Instantiate(b.Context(), cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := inst.Reconcile(b.Context(), req); err != nil {
+					b.Fatal(err)
+				}
+				inst.Close(b.Context())
+			})
+			if tc.budget > 0 && m.Resident() {
+				b.Fatal("the module stayed resident")
+			}
+		})
+	}
+}
