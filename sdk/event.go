@@ -19,9 +19,10 @@ const (
 // Limits of an EventRecorder.
 const (
 	// MaxEventWritesPerReconcile bounds the Event requests (creates and
-	// count patches) one recorder sends in one reconcile. Events over it are
-	// dropped and the drop logged once per reconcile: a guest that floods
-	// Events loses its own Events, not the cluster's capacity.
+	// count patches) one recorder sends in one reconcile the SDK runs.
+	// Events over it are dropped and the drop logged once per reconcile: a
+	// guest that floods Events loses its own Events, not the cluster's
+	// capacity.
 	MaxEventWritesPerReconcile = 25
 	// MaxEventMessageBytes bounds an Event's message, as events.k8s.io
 	// bounds a note; a longer message is cut on a rune boundary.
@@ -189,8 +190,15 @@ func (r *EventRecorder[O]) record(object any, annotations map[string]string, eve
 
 // takeBudget takes one write from the current reconcile's budget and says
 // whether there was one, logging the first drop of a reconcile.
+//
+// Before the first reconcile the SDK runs, as in a test calling a
+// Reconciler directly, there is no budget to take from.
 func (r *EventRecorder[O]) takeBudget(ev *eventRecord) bool {
-	if w := currentWake(); w != r.wake {
+	w := currentWake()
+	if w == 0 {
+		return true
+	}
+	if w != r.wake {
 		r.wake, r.budget, r.dropped = w, MaxEventWritesPerReconcile, false
 	}
 	if r.budget > 0 {

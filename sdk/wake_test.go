@@ -14,8 +14,9 @@ import (
 func TestHandle_RunsGoroutines(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	incoming, watcher := make(chan string, 10), make(chan string, 10)
-	var sent atomic.Int32 // the race detector sees no order in Gosched
-	go func() {           // the distributor
+	// An atomic: the race detector sees no order in Gosched.
+	var sent atomic.Int32
+	go func() { // the distributor
 		for e := range incoming {
 			watcher <- e
 		}
