@@ -1,7 +1,6 @@
 package sdk
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -11,6 +10,17 @@ import (
 // command-line flags from, such as "-v=2 -resync=30s". Set it in the
 // WasmController's spec.env.
 const FlagsEnv = "CONTROLLER_FLAGS"
+
+// FlagSet is what ParseFlags parses into: a *flag.FlagSet, or a
+// *pflag.FlagSet (spf13/pflag, as kubebuilder projects use). The SDK does
+// not import package flag, whose command-line FlagSet would add about 75 KB
+// to every guest.
+type FlagSet interface {
+	// Parse parses flags from arguments.
+	Parse(arguments []string) error
+	// Args returns the arguments left after the flags.
+	Args() []string
+}
 
 // ParseFlags parses the flags in the environment variable FlagsEnv, split
 // at white space, into fs. Call it from init with a FlagSet of the guest's
@@ -35,12 +45,12 @@ const FlagsEnv = "CONTROLLER_FLAGS"
 // # Errors
 //
 // When the flags do not parse, or when arguments follow them.
-func ParseFlags(fs *flag.FlagSet) error {
+func ParseFlags(fs FlagSet) error {
 	args := strings.Fields(os.Getenv(FlagsEnv))
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%s: %w", FlagsEnv, err)
 	}
-	if fs.NArg() > 0 {
+	if len(fs.Args()) > 0 {
 		return fmt.Errorf("%s: unexpected arguments %q", FlagsEnv, fs.Args())
 	}
 	return nil
