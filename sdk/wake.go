@@ -25,8 +25,12 @@ const goroutineYields = 64
 // another (client-go's event broadcaster hands an Event from Eventf to a
 // distributing goroutine, and from it to the one sending it to the API) gets
 // a turn per hop. A goroutine waiting on a timer or on I/O still waits until
-// a later reconcile.
+// a later reconcile. A guest with no other goroutine (most SDK guests)
+// skips the yields.
 func runGoroutines() {
+	if runtime.NumGoroutine() <= 1 {
+		return
+	}
 	for range goroutineYields {
 		runtime.Gosched()
 	}
