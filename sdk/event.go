@@ -66,6 +66,8 @@ type EventRecorder[O any] struct {
 	wake    uint64
 	budget  int
 	dropped bool // a drop was logged in this reconcile
+	// lastNano is the time in the name of the last Event created.
+	lastNano int64
 }
 
 // eventConfig is what EventOptions set.
@@ -206,7 +208,11 @@ func (r *EventRecorder[O]) send(ev *eventRecord, now time.Time) {
 			return
 		}
 	}
-	obj := ev.object(now)
+	// Names are unique per object and nanosecond; a clock that did not move
+	// since the last Event would repeat one.
+	nano := max(now.UnixNano(), r.lastNano+1)
+	r.lastNano = nano
+	obj := ev.object(now, eventName(ev.involved.Name, nano))
 	if _, err := r.cfg.client.Create(ctx, Events, obj); err != nil {
 		r.logFailure(err, ev)
 		return
@@ -236,7 +242,7 @@ func cutMessage(s string) string {
 }
 
 // eventName is the name of a new Event about the object named name, as
-// client-go names them: unique per object and time.
-func eventName(name string, now time.Time) string {
-	return name + "." + strconv.FormatInt(now.UnixNano(), 16)
+// client-go names them: the name and a time in nanoseconds, in hex.
+func eventName(name string, nano int64) string {
+	return name + "." + strconv.FormatInt(nano, 16)
 }

@@ -55,13 +55,13 @@ type eventRecord struct {
 	component   string
 }
 
-// object returns the Event to create at now.
-func (e *eventRecord) object(now time.Time) *Object {
+// object returns the Event named name to create at now.
+func (e *eventRecord) object(now time.Time, name string) *Object {
 	ns := e.involved.Namespace
 	if ns == "" {
 		ns = "default" // where Events about cluster-scoped objects go
 	}
-	metadata := map[string]any{"name": eventName(e.involved.Name, now), "namespace": ns}
+	metadata := map[string]any{"name": name, "namespace": ns}
 	if len(e.annotations) > 0 {
 		annotations := make(map[string]any, len(e.annotations))
 		for k, v := range e.annotations {

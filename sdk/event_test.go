@@ -220,6 +220,18 @@ func TestEventRecorder_ClusterScopedAndLongMessage(t *testing.T) {
 	}
 }
 
+// TestEventRecorder_UniqueNames checks that Events created while the clock
+// stands still get names of their own.
+func TestEventRecorder_UniqueNames(t *testing.T) {
+	r, api, _, _ := newTestRecorder(t)
+	r.Event(testWidget(), EventTypeNormal, "A", "m")
+	r.Event(testWidget(), EventTypeNormal, "B", "m")
+	first := api.body(t, 0)["metadata"].(map[string]any)["name"]
+	if second := api.body(t, 1)["metadata"].(map[string]any)["name"]; first == second {
+		t.Errorf("two Events named %s", first)
+	}
+}
+
 // scheme mimics apimachinery's runtime.Scheme for KindsFrom.
 type scheme struct{}
 
