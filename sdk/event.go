@@ -181,24 +181,28 @@ func (r *EventRecorder[O]) takeBudget(ev *eventRecord) bool {
 // send aggregates ev with the Events sent before and writes it: a new Event,
 // or a patch raising the count of the one it repeats.
 func (r *EventRecorder[O]) send(ev *eventRecord, now time.Time) {
-	if !r.corr.allow(ev, now) {
+	nanos := now.UnixNano()
+	if !r.corr.allow(ev, nanos) {
 		return
 	}
-	key := r.corr.aggregate(ev, now)
-	sent, repeat := r.corr.sent.get(key)
+	key := r.corr.aggregate(ev, nanos)
+	sent, repeat := r.corr.sent[key]
 	if !r.takeBudget(ev) {
 		return
 	}
 	ctx := context.Background()
 	if repeat {
 		count := sent.count + 1
-		patch := map[string]any{"count": count, "lastTimestamp": formatTime(now), "message": ev.message}
-		_, err := r.cfg.client.Patch(ctx, Events, sent.namespace, sent.name, MergePatch, patch)
+		patch := &eventCount{Count: count, LastTimestamp: formatTime(now), Message: ev.message}
+		// Client.object rather than Patch: the patch is a struct, and Patch's
+		// handling of every kind of patch would add to every guest recording
+		// Events.
+		_, err := r.cfg.client.object(ctx, "PATCH", Events.Path(sent.namespace, sent.name, ""), nil, contentType(string(MergePatch)), patch)
 		if err == nil {
 			sent.count = count
 			return
 		}
-		r.corr.sent.remove(key)
+		delete(r.corr.sent, key)
 		if !IsNotFound(err) {
 			r.logFailure(err, ev)
 			return
@@ -210,14 +214,14 @@ func (r *EventRecorder[O]) send(ev *eventRecord, now time.Time) {
 	}
 	// Names are unique per object and nanosecond; a clock that did not move
 	// since the last Event would repeat one.
-	nano := max(now.UnixNano(), r.lastNano+1)
+	nano := max(nanos, r.lastNano+1)
 	r.lastNano = nano
 	obj := ev.object(now, eventName(ev.involved.Name, nano))
 	if _, err := r.cfg.client.Create(ctx, Events, obj); err != nil {
 		r.logFailure(err, ev)
 		return
 	}
-	r.corr.sent.put(key, &sentEvent{namespace: obj.GetNamespace(), name: obj.GetName(), count: 1})
+	putBounded(r.corr.sent, key, &sentEvent{namespace: obj.Metadata.Namespace, name: obj.Metadata.Name, count: 1})
 }
 
 func (r *EventRecorder[O]) logFailure(err error, ev *eventRecord) {

@@ -1,9 +1,6 @@
 package sdk
 
-import (
-	"strings"
-	"time"
-)
+import "time"
 
 // Aggregation of Events, after client-go's EventCorrelator.
 const (
@@ -42,7 +39,7 @@ func (r objectReference) String() string {
 
 // key identifies the object, whatever its resourceVersion.
 func (r objectReference) key() string {
-	return strings.Join([]string{r.APIVersion, r.Kind, r.Namespace, r.Name, r.UID}, "\x00")
+	return r.APIVersion + "\x00" + r.Kind + "\x00" + r.Namespace + "\x00" + r.Name + "\x00" + r.UID
 }
 
 // eventRecord is one Event a controller recorded.
@@ -55,46 +52,60 @@ type eventRecord struct {
 	component   string
 }
 
+// event is a core/v1 Event as the recorder writes it.
+type event struct {
+	APIVersion         string          `json:"apiVersion"`
+	Kind               string          `json:"kind"`
+	Metadata           eventMeta       `json:"metadata"`
+	InvolvedObject     objectReference `json:"involvedObject"`
+	Type               string          `json:"type"`
+	Reason             string          `json:"reason"`
+	Message            string          `json:"message"`
+	Source             eventSource     `json:"source"`
+	ReportingComponent string          `json:"reportingComponent"`
+	FirstTimestamp     string          `json:"firstTimestamp"`
+	LastTimestamp      string          `json:"lastTimestamp"`
+	Count              int64           `json:"count"`
+}
+
+type eventMeta struct {
+	Name        string            `json:"name"`
+	Namespace   string            `json:"namespace"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+type eventSource struct {
+	Component string `json:"component"`
+}
+
+// eventCount is the patch raising the count of an Event.
+type eventCount struct {
+	Count         int64  `json:"count"`
+	LastTimestamp string `json:"lastTimestamp"`
+	Message       string `json:"message"`
+}
+
 // object returns the Event named name to create at now.
-func (e *eventRecord) object(now time.Time, name string) *Object {
+func (e *eventRecord) object(now time.Time, name string) *event {
 	ns := e.involved.Namespace
 	if ns == "" {
 		ns = "default" // where Events about cluster-scoped objects go
 	}
-	metadata := map[string]any{"name": name, "namespace": ns}
-	if len(e.annotations) > 0 {
-		annotations := make(map[string]any, len(e.annotations))
-		for k, v := range e.annotations {
-			annotations[k] = v
-		}
-		metadata["annotations"] = annotations
-	}
 	ts := formatTime(now)
-	return &Object{Object: map[string]any{
-		"apiVersion":         "v1",
-		"kind":               "Event",
-		"metadata":           metadata,
-		"involvedObject":     e.involved.fields(),
-		"type":               e.eventType,
-		"reason":             e.reason,
-		"message":            e.message,
-		"source":             map[string]any{"component": e.component},
-		"reportingComponent": e.component,
-		"firstTimestamp":     ts,
-		"lastTimestamp":      ts,
-		"count":              int64(1),
-	}}
-}
-
-// fields is the reference as a JSON map.
-func (r objectReference) fields() map[string]any {
-	m := map[string]any{"apiVersion": r.APIVersion, "kind": r.Kind, "name": r.Name}
-	for k, v := range map[string]string{"namespace": r.Namespace, "uid": r.UID, "resourceVersion": r.ResourceVersion} {
-		if v != "" {
-			m[k] = v
-		}
+	return &event{
+		APIVersion:         "v1",
+		Kind:               "Event",
+		Metadata:           eventMeta{Name: name, Namespace: ns, Annotations: e.annotations},
+		InvolvedObject:     e.involved,
+		Type:               e.eventType,
+		Reason:             e.reason,
+		Message:            e.message,
+		Source:             eventSource{Component: e.component},
+		ReportingComponent: e.component,
+		FirstTimestamp:     ts,
+		LastTimestamp:      ts,
+		Count:              1,
 	}
-	return m
 }
 
 // sentEvent is an Event the recorder created.
@@ -106,41 +117,37 @@ type sentEvent struct {
 // similar is the messages of recent Events of one object, type and reason.
 type similar struct {
 	messages map[string]struct{}
-	last     time.Time
+	last     int64 // Unix nanoseconds
 }
 
 // objectTokens is the token bucket of one object's Events.
 type objectTokens struct {
 	tokens float64
-	last   time.Time
+	last   int64 // Unix nanoseconds
 }
 
 // correlator holds what a recorder remembers of the Events it sent, each
-// cache bounded to eventCacheEntries.
+// map bounded to eventCacheEntries. Times are Unix nanoseconds.
 type correlator struct {
-	tokens  *boundedCache[*objectTokens]
-	similar *boundedCache[*similar]
-	sent    *boundedCache[*sentEvent]
+	tokens  map[string]*objectTokens
+	similar map[string]*similar
+	sent    map[string]*sentEvent
 }
 
 func newCorrelator() *correlator {
-	return &correlator{
-		tokens:  newBoundedCache[*objectTokens](eventCacheEntries),
-		similar: newBoundedCache[*similar](eventCacheEntries),
-		sent:    newBoundedCache[*sentEvent](eventCacheEntries),
-	}
+	return &correlator{tokens: map[string]*objectTokens{}, similar: map[string]*similar{}, sent: map[string]*sentEvent{}}
 }
 
 // allow takes a token of the Event's object and says whether there was one.
-func (c *correlator) allow(e *eventRecord, now time.Time) bool {
+func (c *correlator) allow(e *eventRecord, now int64) bool {
 	key := e.component + "\x00" + e.involved.key()
-	b, ok := c.tokens.get(key)
+	b, ok := c.tokens[key]
 	if !ok {
 		b = &objectTokens{tokens: objectEventBurst, last: now}
-		c.tokens.put(key, b)
+		putBounded(c.tokens, key, b)
 	}
-	if d := now.Sub(b.last); d > 0 {
-		b.tokens = min(objectEventBurst, b.tokens+d.Seconds()/objectEventEvery.Seconds())
+	if now > b.last {
+		b.tokens = min(objectEventBurst, b.tokens+float64(now-b.last)/float64(objectEventEvery))
 		b.last = now
 	}
 	if b.tokens < 1 {
@@ -155,12 +162,12 @@ func (c *correlator) allow(e *eventRecord, now time.Time) bool {
 // messages were sent within similarWindow, e becomes their combined Event:
 // its message is prefixed with combinedPrefix and its key leaves the message
 // out, so the next ones raise the count of one Event.
-func (c *correlator) aggregate(e *eventRecord, now time.Time) string {
-	group := strings.Join([]string{e.component, e.involved.key(), e.eventType, e.reason}, "\x00")
-	s, ok := c.similar.get(group)
-	if !ok || now.Sub(s.last) > similarWindow {
+func (c *correlator) aggregate(e *eventRecord, now int64) string {
+	group := e.component + "\x00" + e.involved.key() + "\x00" + e.eventType + "\x00" + e.reason
+	s, ok := c.similar[group]
+	if !ok || now-s.last > int64(similarWindow) {
 		s = &similar{messages: map[string]struct{}{}}
-		c.similar.put(group, s)
+		putBounded(c.similar, group, s)
 	}
 	s.last = now
 	if _, seen := s.messages[e.message]; seen || len(s.messages) < similarEvents {
@@ -171,65 +178,14 @@ func (c *correlator) aggregate(e *eventRecord, now time.Time) string {
 	return group
 }
 
-// boundedCache is a map of at most size entries; adding to a full one drops
-// the oldest entry.
-type boundedCache[V any] struct {
-	size    int
-	seq     uint64
-	entries map[string]cacheEntry[V]
-	order   []cacheKey // oldest first; stale when its seq is not the entry's
-}
-
-type cacheEntry[V any] struct {
-	v   V
-	seq uint64
-}
-
-type cacheKey struct {
-	key string
-	seq uint64
-}
-
-func newBoundedCache[V any](size int) *boundedCache[V] {
-	return &boundedCache[V]{size: size, entries: map[string]cacheEntry[V]{}}
-}
-
-func (c *boundedCache[V]) get(key string) (V, bool) {
-	e, ok := c.entries[key]
-	return e.v, ok
-}
-
-func (c *boundedCache[V]) put(key string, v V) {
-	if e, ok := c.entries[key]; ok {
-		c.entries[key] = cacheEntry[V]{v: v, seq: e.seq}
-		return
-	}
-	for len(c.entries) >= c.size && len(c.order) > 0 {
-		oldest := c.order[0]
-		c.order = c.order[1:]
-		if e, ok := c.entries[oldest.key]; ok && e.seq == oldest.seq {
-			delete(c.entries, oldest.key)
+// putBounded sets m[key] to v, first dropping an entry (whichever the map
+// yields first) when m holds eventCacheEntries already.
+func putBounded[V any](m map[string]V, key string, v V) {
+	if _, ok := m[key]; !ok && len(m) >= eventCacheEntries {
+		for k := range m {
+			delete(m, k)
+			break
 		}
 	}
-	c.seq++
-	c.entries[key] = cacheEntry[V]{v: v, seq: c.seq}
-	c.order = append(c.order, cacheKey{key: key, seq: c.seq})
-	if len(c.order) > 2*c.size {
-		c.compact()
-	}
-}
-
-func (c *boundedCache[V]) remove(key string) {
-	delete(c.entries, key)
-}
-
-// compact drops the stale keys of order, those removed since they were put.
-func (c *boundedCache[V]) compact() {
-	live := make([]cacheKey, 0, len(c.entries))
-	for _, k := range c.order {
-		if e, ok := c.entries[k.key]; ok && e.seq == k.seq {
-			live = append(live, k)
-		}
-	}
-	c.order = live
+	m[key] = v
 }

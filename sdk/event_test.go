@@ -275,26 +275,17 @@ func TestEventRecorderFor_TypedObjects(t *testing.T) {
 	}
 }
 
-func TestBoundedCache(t *testing.T) {
-	c := newBoundedCache[int](2)
-	c.put("a", 1)
-	c.put("b", 2)
-	c.remove("a")
-	c.put("a", 3) // a again, now the newest
-	c.put("c", 4) // evicts b, the oldest live key
-	for k, want := range map[string]int{"a": 3, "c": 4} {
-		if v, ok := c.get(k); !ok || v != want {
-			t.Errorf("get(%s) = %d, %v; want %d", k, v, ok, want)
-		}
+func TestPutBounded(t *testing.T) {
+	m := map[string]int{}
+	for i := range eventCacheEntries + 10 {
+		putBounded(m, fmt.Sprint(i), i)
 	}
-	if _, ok := c.get("b"); ok {
-		t.Error("b was kept past the bound")
+	if len(m) != eventCacheEntries {
+		t.Errorf("map holds %d entries, want %d", len(m), eventCacheEntries)
 	}
-	for i := range 100 {
-		c.put(fmt.Sprint(i), i)
-		c.remove(fmt.Sprint(i))
-	}
-	if len(c.order) > 4 || len(c.entries) > 2 {
-		t.Errorf("cache holds %d keys and %d entries", len(c.order), len(c.entries))
+	last := fmt.Sprint(eventCacheEntries + 9)
+	putBounded(m, last, -1) // replacing drops nothing
+	if len(m) != eventCacheEntries || m[last] != -1 {
+		t.Errorf("after a replace: %d entries, %s=%d", len(m), last, m[last])
 	}
 }
