@@ -46,4 +46,13 @@
 //   - Outside GOOS=wasip1 the package builds with a host API that fails every
 //     request, so controller logic can be unit-tested with NewClientFor and a
 //     fake API.
+//   - init also runs in `go test` of the package: parse no command line there
+//     (flag.Parse fails on the test binary's flags). ParseFlags reads a
+//     guest's flags from its environment instead.
+//   - No goroutine runs between reconciles. Before a reconcile returns the
+//     SDK yields to the guest's other goroutines, so work handed to them
+//     (client-go's event broadcaster) is done within it unless it waits on a
+//     timer. EventRecorder records Events without goroutines.
+//
+// docs/sdk.md says more about init, tests, logging, Events and goroutines.
 package sdk

@@ -107,6 +107,8 @@ func run(req Request) (res Result, err error) {
 	if r == nil {
 		return Result{}, fmt.Errorf("no reconciler registered: call sdk.Register from an init function")
 	}
+	wakes.Add(1)
+	defer runGoroutines()
 	defer func() {
 		if v := recover(); v != nil {
 			perr := &PanicError{Value: v, Stack: stack()}

@@ -26,6 +26,7 @@ var (
 	Pods        = Resource{Version: "v1", Resource: "pods", Namespaced: true, Kind: "Pod"}
 	Services    = Resource{Version: "v1", Resource: "services", Namespaced: true, Kind: "Service"}
 	Deployments = Resource{Group: "apps", Version: "v1", Resource: "deployments", Namespaced: true, Kind: "Deployment"}
+	Events      = Resource{Version: "v1", Resource: "events", Namespaced: true, Kind: "Event"}
 )
 
 // APIVersion returns the resource's apiVersion: "version" for the core group,

@@ -6,12 +6,15 @@
 // through the status subresource.
 //
 // It shows the SDK with typed structs: objects are decoded with Into and
-// written as structs.
+// written as structs. It records Events on the Widget (kubectl describe
+// widget shows them): Synced when it changed children, SyncFailed when a
+// reconcile failed.
 package main
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"strconv"
 	"strings"
@@ -57,8 +60,16 @@ type configMap struct {
 	Data         map[string]string `json:"data,omitempty"`
 }
 
+// Reasons of the Events the controller records on a Widget.
+const (
+	reasonSynced     = "Synced"
+	reasonSyncFailed = "SyncFailed"
+)
+
+// init registers the controller. It parses no flags: a guest's settings
+// come from spec.env, and init also runs in `go test` of this package.
 func init() {
-	sdk.Register(&controller{client: sdk.DefaultClient})
+	sdk.Register(newController(sdk.DefaultClient))
 }
 
 func main() {}
@@ -66,6 +77,18 @@ func main() {}
 // controller reconciles Widgets.
 type controller struct {
 	client *sdk.Client
+	events *sdk.EventRecorder[any]
+}
+
+// newController returns a controller reading and writing through client,
+// Events included.
+func newController(client *sdk.Client) *controller {
+	return &controller{client: client, events: sdk.NewEventRecorder("widget-controller", sdk.WithEventClient(client))}
+}
+
+// changes counts what a reconcile did to the children.
+type changes struct {
+	created, updated, deleted int
 }
 
 // Reconcile implements sdk.Reconciler. The key is a Widget's.
@@ -85,15 +108,24 @@ func (c *controller) Reconcile(ctx context.Context, req sdk.Request) (sdk.Result
 		return sdk.Result{}, nil
 	}
 
-	ready, syncErr := c.syncChildren(ctx, obj, &w)
+	var done changes
+	ready, syncErr := c.syncChildren(ctx, obj, &w, &done)
 	// Report what is there even when some children failed.
 	statusErr := c.updateStatus(ctx, &w, ready)
-	return sdk.Result{}, errors.Join(syncErr, statusErr)
+	if done != (changes{}) {
+		c.events.Eventf(obj, sdk.EventTypeNormal, reasonSynced, "Created %d, updated %d and deleted %d ConfigMaps; %d of %d ready",
+			done.created, done.updated, done.deleted, ready, max(w.Spec.Replicas, 0))
+	}
+	err = errors.Join(syncErr, statusErr)
+	if err != nil {
+		c.events.Event(obj, sdk.EventTypeWarning, reasonSyncFailed, err.Error())
+	}
+	return sdk.Result{}, err
 }
 
-// syncChildren creates, updates and deletes the children of w and returns
-// how many are as the spec wants them.
-func (c *controller) syncChildren(ctx context.Context, owner *sdk.Object, w *Widget) (int32, error) {
+// syncChildren creates, updates and deletes the children of w, counting
+// them in done, and returns how many are as the spec wants them.
+func (c *controller) syncChildren(ctx context.Context, owner *sdk.Object, w *Widget, done *changes) (int32, error) {
 	list, err := c.client.List(ctx, sdk.ConfigMaps, w.Metadata.Namespace, sdk.MatchingLabels{widgetLabel: w.Metadata.Name})
 	if err != nil {
 		return 0, err
@@ -119,6 +151,7 @@ func (c *controller) syncChildren(ctx context.Context, owner *sdk.Object, w *Wid
 			errs = append(errs, err)
 			continue
 		}
+		done.deleted++
 		sdk.Info("deleted extra child", "widget", w.Metadata.Name, "namespace", w.Metadata.Namespace, "child", child.Metadata.Name)
 	}
 
@@ -134,11 +167,16 @@ func (c *controller) syncChildren(ctx context.Context, owner *sdk.Object, w *Wid
 		case ok:
 			want.Metadata.ResourceVersion = have.Metadata.ResourceVersion
 			want.Metadata.OwnerReferences = have.Metadata.OwnerReferences
-			_, err = c.client.Update(ctx, sdk.ConfigMaps, want)
+			if _, err = c.client.Update(ctx, sdk.ConfigMaps, want); err == nil {
+				done.updated++
+			}
 		default:
 			_, err = c.client.Create(ctx, sdk.ConfigMaps, want)
 			if sdk.IsAlreadyExists(err) {
-				err = errors.New("ConfigMap " + w.Metadata.Namespace + "/" + want.Metadata.Name + " exists and is not owned by the Widget")
+				err = fmt.Errorf("ConfigMap %s/%s exists and is not owned by the Widget", w.Metadata.Namespace, want.Metadata.Name)
+			}
+			if err == nil {
+				done.created++
 			}
 		}
 		if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -49,7 +50,7 @@ func status(t *testing.T, c *sdktest.Cluster, name string) WidgetStatus {
 
 func TestController(t *testing.T) {
 	cluster := sdktest.NewCluster(t, widget("w", 3, "hello"))
-	c := &controller{client: sdk.NewClientFor(cluster)}
+	c := newController(sdk.NewClientFor(cluster))
 	req := sdk.Request{Namespace: "d", Name: "w"}
 	reconcile := func() {
 		t.Helper()
@@ -97,7 +98,7 @@ func TestController_LeavesOthersAlone(t *testing.T) {
 		Metadata: sdk.ObjectMeta{Name: "w-5", Namespace: "d", Labels: map[string]string{widgetLabel: "w"}},
 	}
 	cluster := sdktest.NewCluster(t, widget("w", 1, "m"), widget("w-1", 0, ""), stranger)
-	c := &controller{client: sdk.NewClientFor(cluster)}
+	c := newController(sdk.NewClientFor(cluster))
 	if _, err := c.Reconcile(t.Context(), sdk.Request{Namespace: "d", Name: "w"}); err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +119,7 @@ func TestController_NameTaken(t *testing.T) {
 		Metadata: sdk.ObjectMeta{Name: "w-1", Namespace: "d"},
 	}
 	cluster := sdktest.NewCluster(t, widget("w", 2, "m"), taken)
-	c := &controller{client: sdk.NewClientFor(cluster)}
+	c := newController(sdk.NewClientFor(cluster))
 	if _, err := c.Reconcile(t.Context(), sdk.Request{Namespace: "d", Name: "w"}); err == nil {
 		t.Errorf("Reconcile succeeded with a child's name taken")
 	}
@@ -129,7 +130,7 @@ func TestController_NameTaken(t *testing.T) {
 
 func TestController_WidgetGone(t *testing.T) {
 	cluster := sdktest.NewCluster(t)
-	c := &controller{client: sdk.NewClientFor(cluster)}
+	c := newController(sdk.NewClientFor(cluster))
 	if _, err := c.Reconcile(t.Context(), sdk.Request{Namespace: "d", Name: "w"}); err != nil {
 		t.Errorf("Reconcile of a deleted Widget: %v", err)
 	}
@@ -154,5 +155,53 @@ func TestChildIndex(t *testing.T) {
 		if i != tt.wantI || ok != tt.wantOK {
 			t.Errorf("childIndex(w, %q) = %d, %v; want %d, %v", tt.name, i, ok, tt.wantI, tt.wantOK)
 		}
+	}
+}
+
+// events returns the Events about the Widget w as "type reason count: message".
+func events(t *testing.T, c *sdktest.Cluster, w string) []string {
+	t.Helper()
+	var out []string
+	for _, o := range c.List(sdk.Events, "d") {
+		var ev struct {
+			InvolvedObject struct{ Kind, Name string }
+			Type, Reason   string
+			Message        string
+			Count          int
+		}
+		if err := o.Into(&ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.InvolvedObject.Kind == "Widget" && ev.InvolvedObject.Name == w {
+			out = append(out, fmt.Sprintf("%s %s %d: %s", ev.Type, ev.Reason, ev.Count, ev.Message))
+		}
+	}
+	return out
+}
+
+// TestController_Events checks the Events recorded on the Widget: one when
+// children change, none when nothing does, a warning when a reconcile fails.
+func TestController_Events(t *testing.T) {
+	taken := &configMap{
+		TypeMeta: sdk.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		Metadata: sdk.ObjectMeta{Name: "bad-0", Namespace: "d"},
+	}
+	cluster := sdktest.NewCluster(t, widget("w", 2, "m"), widget("bad", 1, "m"), taken)
+	c := newController(sdk.NewClientFor(cluster))
+	for range 2 {
+		if _, err := c.Reconcile(t.Context(), sdk.Request{Namespace: "d", Name: "w"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := events(t, cluster, "w"), []string{"Normal Synced 1: Created 2, updated 0 and deleted 0 ConfigMaps; 2 of 2 ready"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("events = %q, want %q", got, want)
+	}
+	for range 2 {
+		if _, err := c.Reconcile(t.Context(), sdk.Request{Namespace: "d", Name: "bad"}); err == nil {
+			t.Fatal("Reconcile succeeded with a child's name taken")
+		}
+	}
+	if got, want := events(t, cluster, "bad"), []string{"Warning SyncFailed 2: ConfigMap d/bad-0 exists and is not owned by the Widget"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("events = %q, want %q", got, want)
 	}
 }

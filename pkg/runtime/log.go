@@ -16,6 +16,13 @@ const maxLine = abi.MaxLogBytes
 
 // lineLogger turns a guest's stdout or stderr into one log entry per line,
 // each at most maxLine bytes, admitted by the controller's LogLimiter.
+//
+// A line in klog's text format (client-go guests log so) is logged at its
+// own severity without its header, so that the server's log has one header
+// per line and a guest's errors are errors: I and W lines are info (W with
+// severity="warning", as klog logs warnings through a logr.Logger), E and F
+// lines errors (F with severity="fatal"), with the guest's file:line as
+// caller. Other lines are info.
 type lineLogger struct {
 	logger  klog.Logger
 	limiter *LogLimiter
@@ -25,6 +32,9 @@ type lineLogger struct {
 	buf []byte // the current line, at most maxLine bytes
 	// cut counts the bytes of the current line past maxLine, dropped.
 	cut int
+	// last is the severity of the last line with a klog header, which the
+	// indented lines of a multi-line entry after it share.
+	last severity
 }
 
 func newLineLogger(logger klog.Logger, limiter *LogLimiter, stream string) *lineLogger {
@@ -53,11 +63,38 @@ func (l *lineLogger) Write(p []byte) (int, error) {
 // emit logs the current line and starts the next.
 func (l *lineLogger) emit() {
 	if len(l.buf) > 0 && l.limiter.admit(l.logger, len(l.buf)) {
-		if l.cut > 0 {
-			l.logger.Info(string(l.buf), "stream", l.stream, "truncatedBytes", l.cut)
-		} else {
-			l.logger.Info(string(l.buf), "stream", l.stream)
+		line, ok := parseKlogHeader(l.buf)
+		switch {
+		case ok:
+			l.last = line.severity
+		case continues(l.buf):
+			line = klogLine{severity: l.last, msg: l.buf}
+		default:
+			l.last = severityNone
+			line = klogLine{msg: l.buf}
 		}
+		l.log(line)
 	}
 	l.buf, l.cut = l.buf[:0], 0
+}
+
+// log logs one line at its severity.
+func (l *lineLogger) log(line klogLine) {
+	kv := make([]any, 0, 8)
+	kv = append(kv, "stream", l.stream)
+	if line.caller != "" {
+		kv = append(kv, "caller", line.caller)
+	}
+	if line.severity == severityWarning || line.severity == severityFatal {
+		kv = append(kv, "severity", line.severity.String())
+	}
+	if l.cut > 0 {
+		kv = append(kv, "truncatedBytes", l.cut)
+	}
+	switch line.severity {
+	case severityError, severityFatal:
+		l.logger.Error(nil, string(line.msg), kv...)
+	default:
+		l.logger.Info(string(line.msg), kv...)
+	}
 }
