@@ -83,7 +83,8 @@ func (h *Host) authorizeWatches(ctx context.Context, wc *v1alpha1.WasmController
 }
 
 // rbacChanged asks for the running controllers' watches to be checked
-// again; the authorizer has forgotten its answers already.
+// again; the authorizer has already forgotten the answers the change may
+// alter.
 func (h *Host) rbacChanged() {
 	select {
 	case h.accessChanged <- struct{}{}:
@@ -93,8 +94,8 @@ func (h *Host) rbacChanged() {
 
 // recheckAccessOnChange re-checks the controllers' watches after RBAC
 // changes, debounced, until ctx is done. The authorizer watches RBAC and
-// tells of each change once it has forgotten its answers, so that the
-// re-check asks the cluster anew.
+// tells of each change once it has forgotten the answers it may alter, so
+// that the re-check asks the cluster anew.
 func (h *Host) recheckAccessOnChange(ctx context.Context) {
 	var rbac sync.WaitGroup
 	defer rbac.Wait()

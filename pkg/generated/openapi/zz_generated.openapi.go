@@ -595,7 +595,7 @@ func schema_pkg_apis_controllers_v1alpha1_WasmControllerStatus(ref common.Refere
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "Conditions: Ready, ModuleLoaded, WatchesReady, WakeRulesValid, and Snapshotted once a snapshot was written.",
+							Description: "Conditions: Ready, ModuleLoaded, WatchesReady, WakeRulesValid, Snapshotted once a snapshot was written, and CompiledModuleOverBudget while the module's compiled code alone is over the server's budget.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{

@@ -301,7 +301,8 @@ type WasmControllerStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// Conditions: Ready, ModuleLoaded, WatchesReady, WakeRulesValid, and Snapshotted once a snapshot was written.
+	// Conditions: Ready, ModuleLoaded, WatchesReady, WakeRulesValid, Snapshotted once a snapshot was written, and
+	// CompiledModuleOverBudget while the module's compiled code alone is over the server's budget.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
