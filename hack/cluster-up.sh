@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts a local etcd + kube-apiserver (RBAC and API aggregation enabled) on
-# 127.0.0.1 for e2e tests. Builds the binaries first if they are not cached.
+# 127.0.0.1 for e2e tests (see CLUSTER_ADVERTISE_ADDRESS for pods). Builds
+# the binaries first if they are not cached.
 #
 # State (certificates, logs, pids, kubeconfig, env) goes to $CLUSTER_DIR,
 # default <repo>/_output/cluster. Run again after kube-apiserver stopped or
@@ -19,6 +20,12 @@
 #                            (default: detected). EndpointSlices may not use
 #                            127.0.0.0/8, so an aggregated API server running on
 #                            the host must listen on and be registered with it.
+#   CLUSTER_ADVERTISE_ADDRESS  address pods reach kube-apiserver at (hack/node-up.sh
+#                            sets the bridge's): kube-apiserver then listens on
+#                            CLUSTER_BIND_ADDRESS (default 0.0.0.0) instead of
+#                            127.0.0.1 and keeps the "kubernetes" Service's
+#                            endpoints there; a running one is restarted if
+#                            it listens otherwise
 #   CLUSTER_CONTROLLERS      1: also start kube-controller-manager (garbage
 #                            collection, namespace deletion, ServiceAccounts)
 #                            and kube-scheduler, built and cached like
@@ -77,6 +84,12 @@ start_controllers() {
   cluster::pid_alive kube-scheduler || cluster::start_scheduler "$1"
 }
 
+# Up, but listening or advertising otherwise than asked (hack/node-up.sh on
+# a cluster started without it)? Then kube-apiserver starts again below.
+if cluster::pid_alive etcd && cluster::pid_alive kube-apiserver && ! cluster::apiserver_has_address_args; then
+  cluster::log "kube-apiserver listens or advertises otherwise than asked, restarting it"
+  cluster::stop kube-apiserver
+fi
 # Already up? Then there is nothing to do.
 if cluster::pid_alive etcd && cluster::pid_alive kube-apiserver && [[ -s "${CLUSTER_DIR}/env" ]]; then
   url="$(sed -n 's/^export KUBE_APISERVER_URL=//p' "${CLUSTER_DIR}/env")"
