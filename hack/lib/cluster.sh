@@ -180,8 +180,12 @@ cluster::start_apiserver() {
   pki="$(cluster::pki_dir)"
   local -a address=()
   mapfile -t address < <(cluster::apiserver_address_args)
+  # Remembered, so that a restart after a crash listens as before.
   if [[ -n "${CLUSTER_ADVERTISE_ADDRESS:-}" ]]; then
     cluster::ensure_apiserver_ip "${CLUSTER_ADVERTISE_ADDRESS}"
+    printf '%s\n' "${CLUSTER_ADVERTISE_ADDRESS}" >"${CLUSTER_DIR}/kube-apiserver.advertise"
+  else
+    rm -f "${CLUSTER_DIR}/kube-apiserver.advertise"
   fi
   # How it authenticates to kubelets (logs, exec); a certificate directory
   # made before this certificate existed has none.
