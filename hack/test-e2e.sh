@@ -5,10 +5,10 @@
 #
 # The local node of hack/node-up.sh starts too when this runs as root on a
 # host with the node's packages (hack/lib/node-check.sh), after the server's
-# image is built for it (linux/amd64 or the host's platform, named
-# E2E_IMAGE) and imported into it, so the node's tests (the install from
+# image is built for the host's platform (named E2E_IMAGE) and imported, so the node's tests (the install from
 # artifacts/ among them) run. NODE=0 leaves the node out and NODE=1 demands
-# it; without it, its tests skip and say why.
+# it; without it (not root, packages missing, or another node on the
+# bridge), its tests skip and say why.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -20,8 +20,9 @@ export CLUSTER_CONTROLLERS="${CLUSTER_CONTROLLERS:-1}"
 # shellcheck source=lib/node-check.sh
 source "${ROOT}/hack/lib/node-check.sh"
 
+demanded="${NODE:-}"
 reason=""
-case "${NODE:-}" in
+case "${demanded}" in
   0) reason="NODE=0" ;;
   1 | "") reason="$(node::unmet)" ;;
   *)
@@ -29,7 +30,8 @@ case "${NODE:-}" in
     exit 1
     ;;
 esac
-if [[ -n "${reason}" && "${NODE:-}" == 1 ]]; then
+[[ -n "${reason}" ]] || reason="$(node::busy "${CLUSTER_DIR}/node")"
+if [[ -n "${reason}" && "${demanded}" == 1 ]]; then
   echo "error: NODE=1 but the local node cannot run here: ${reason}" >&2
   exit 1
 fi
@@ -43,9 +45,16 @@ if [[ -z "${reason}" ]]; then
   image_dir="${ROOT}/_output/e2e-image"
   make -C "${ROOT}" --no-print-directory image IMAGE="${E2E_IMAGE}" IMAGE_DIR="${image_dir}" \
     IMAGE_PLATFORMS="linux/$(go env GOARCH)"
-  NODE_IMAGES="${image_dir}/wasm-apiserver.oci.tar" "${ROOT}/hack/node-up.sh"
+  if ! NODE_IMAGES="${image_dir}/wasm-apiserver.oci.tar" "${ROOT}/hack/node-up.sh"; then
+    # Another run's node took the bridge first: go on without one, unless
+    # it was demanded.
+    reason="$(node::busy "${CLUSTER_DIR}/node")"
+    [[ -n "${reason}" && "${demanded}" != 1 ]] || exit 1
+    export NODE="${demanded}"
+  fi
   export WASM_APISERVER_IMAGE="${E2E_IMAGE}"
-else
+fi
+if [[ -n "${reason}" ]]; then
   echo "local node not started, its tests skip: ${reason}"
   export NODE_SKIP_REASON="${reason}"
   "${ROOT}/hack/cluster-up.sh"

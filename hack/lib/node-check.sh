@@ -31,3 +31,14 @@ node::unmet() {
     echo "missing ${missing[*]} (apt-get install ${NODE_PACKAGES[*]})"
   fi
 }
+
+# node::busy NODE_DIR: prints, in one line, why the node of NODE_DIR cannot
+# start because another node holds the host's bridge (one node per bridge:
+# a second one on this host needs its own NODE_BRIDGE and NODE_POD_CIDR), or
+# nothing.
+node::busy() {
+  local bridge="${NODE_BRIDGE:-wasmnode0}" owner
+  ip link show "${bridge}" >/dev/null 2>&1 || return 0
+  owner="$(ip -o link show "${bridge}" | sed -n 's/.* alias \(.*\)$/\1/p')"
+  [[ "${owner}" == "$1" ]] || echo "bridge ${bridge} belongs to another node (${owner:-not made by node-up})"
+}
