@@ -90,7 +90,7 @@ fuzz: ## Fuzz module loading and guests' request envelopes for FUZZTIME each (de
 	done
 
 .PHONY: test-e2e
-test-e2e: ## End-to-end tests: a real kube-apiserver, controller manager, scheduler and etcd on loopback, wasm-apiserver behind the aggregator, real kubectl.
+test-e2e: ## End-to-end tests: a real kube-apiserver, controller manager, scheduler and etcd on loopback, wasm-apiserver behind the aggregator, real kubectl; as root also the local node and the install from artifacts/ (NODE=0 leaves it out).
 	hack/test-e2e.sh
 
 .PHONY: cluster-up
