@@ -16,7 +16,7 @@ LDFLAGS := -X github.com/wasm-apiserver/wasm-apiserver/pkg/version.gitVersion=$(
 IMAGE ?= ghcr.io/wasm-apiserver/wasm-apiserver:dev
 IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
 IMAGE_SOURCE ?= https://github.com/wasm-apiserver/wasm-apiserver
-IMAGE_DIR := $(OUTPUT)/image
+IMAGE_DIR ?= $(OUTPUT)/image
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
 .DEFAULT_GOAL := help
@@ -90,7 +90,7 @@ fuzz: ## Fuzz module loading and guests' request envelopes for FUZZTIME each (de
 	done
 
 .PHONY: test-e2e
-test-e2e: ## End-to-end tests: a real kube-apiserver, controller manager, scheduler and etcd on loopback, wasm-apiserver behind the aggregator, real kubectl.
+test-e2e: ## End-to-end tests: a real kube-apiserver, controller manager, scheduler and etcd on loopback, wasm-apiserver behind the aggregator, real kubectl; as root also the local node and the install from artifacts/ (NODE=0 leaves it out).
 	hack/test-e2e.sh
 
 .PHONY: cluster-up
@@ -135,7 +135,7 @@ node-up: ## As root: start the cluster plus a node that runs pods (containerd, k
 	hack/node-up.sh
 
 .PHONY: test-e2e-node
-test-e2e-node: ## As root: the local node's e2e tests (pods Ready on the bridge, garbage collection) on a node started and stopped for them.
+test-e2e-node: ## As root: the local node's e2e tests (pods Ready on the bridge, the install from artifacts/, garbage collection) on a node started and stopped for them.
 	NODE=1 hack/test-e2e.sh -run 'TestNode_|TestControllerManager_'
 
 .PHONY: node-down

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts a local etcd + kube-apiserver (RBAC and API aggregation enabled) on
-# 127.0.0.1 for e2e tests. Builds the binaries first if they are not cached.
+# 127.0.0.1 for e2e tests (see CLUSTER_ADVERTISE_ADDRESS for pods). Builds
+# the binaries first if they are not cached.
 #
 # State (certificates, logs, pids, kubeconfig, env) goes to $CLUSTER_DIR,
 # default <repo>/_output/cluster. Run again after kube-apiserver stopped or
@@ -19,6 +20,12 @@
 #                            (default: detected). EndpointSlices may not use
 #                            127.0.0.0/8, so an aggregated API server running on
 #                            the host must listen on and be registered with it.
+#   CLUSTER_ADVERTISE_ADDRESS  address pods reach kube-apiserver at (hack/node-up.sh
+#                            sets the bridge's): kube-apiserver then listens on
+#                            CLUSTER_BIND_ADDRESS (default 0.0.0.0) instead of
+#                            127.0.0.1 and keeps the "kubernetes" Service's
+#                            endpoints there; a running one that does not is
+#                            restarted, and a restarted one keeps the address
 #   CLUSTER_CONTROLLERS      1: also start kube-controller-manager (garbage
 #                            collection, namespace deletion, ServiceAccounts)
 #                            and kube-scheduler, built and cached like
@@ -77,6 +84,22 @@ start_controllers() {
   cluster::pid_alive kube-scheduler || cluster::start_scheduler "$1"
 }
 
+# kube-apiserver restarted on a running etcd (after a crash, or by a test)
+# advertises where it did before, so that a running node's pods keep
+# reaching it; a cluster started afresh only where asked.
+asked_advertise="${CLUSTER_ADVERTISE_ADDRESS:-}"
+if [[ -z "${asked_advertise}" && -s "${CLUSTER_DIR}/kube-apiserver.advertise" ]] && cluster::pid_alive etcd; then
+  CLUSTER_ADVERTISE_ADDRESS="$(<"${CLUSTER_DIR}/kube-apiserver.advertise")"
+fi
+# Up, but not listening and advertising where CLUSTER_ADVERTISE_ADDRESS asks
+# (hack/node-up.sh on a cluster started without it)? Then kube-apiserver
+# starts again below. Without it, a running kube-apiserver stays as it is,
+# so that pods of a running node keep reaching it.
+if [[ -n "${CLUSTER_ADVERTISE_ADDRESS:-}" ]] && cluster::pid_alive etcd && cluster::pid_alive kube-apiserver &&
+  ! cluster::apiserver_has_address_args; then
+  cluster::log "kube-apiserver listens or advertises otherwise than asked, restarting it"
+  cluster::stop kube-apiserver
+fi
 # Already up? Then there is nothing to do.
 if cluster::pid_alive etcd && cluster::pid_alive kube-apiserver && [[ -s "${CLUSTER_DIR}/env" ]]; then
   url="$(sed -n 's/^export KUBE_APISERVER_URL=//p' "${CLUSTER_DIR}/env")"
@@ -106,6 +129,7 @@ if cluster::pid_alive etcd && ! cluster::pid_alive kube-apiserver && [[ -s "${CL
   fi
 fi
 # Leftovers of a half-started or broken cluster.
+CLUSTER_ADVERTISE_ADDRESS="${asked_advertise}"
 cluster::stop kube-scheduler
 cluster::stop kube-controller-manager
 cluster::stop kube-apiserver

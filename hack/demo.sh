@@ -4,8 +4,8 @@
 # configmap-replicator example and shows it reconcile, printing each kubectl
 # command and its output. `hack/demo.sh down` (make demo-down) removes it all.
 #
-# The local cluster has no kubelet, so the Deployment's pod never starts: the
-# server runs on this machine instead, as the Deployment would run it (its
+# The local cluster has no kubelet, so the StatefulSet's pod never starts: the
+# server runs on this machine instead, as the StatefulSet would run it (its
 # ServiceAccount, its serving certificate, delegated authentication), and the
 # Service's EndpointSlice points at it.
 #

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Stops what hack/node-up.sh started and removes what it left on the host:
-# the pods (their containers, network namespaces and iptables rules), the
-# kubelet's and containerd's mounts and cgroups, the bridge, and the kernel
-# settings it changed. Then it stops the cluster too (with
+# the pods (their containers, network namespaces and iptables rules),
+# kube-proxy and its rules, the kubelet's and containerd's mounts and
+# cgroups, the bridge, and the kernel settings it changed. Then it stops the cluster too (with
 # kube-controller-manager and kube-scheduler), unless --keep-cluster is
 # given. Safe to run when nothing is running.
 # shellcheck source-path=SCRIPTDIR
@@ -27,6 +27,7 @@ fi
 CLUSTER_DIR="$(cd "${CLUSTER_DIR}" && pwd)"
 source "${HACK_DIR}/lib/node.sh"
 source "${HACK_DIR}/lib/node-net.sh"
+source "${HACK_DIR}/lib/node-proxy.sh"
 source "${HACK_DIR}/lib/node-teardown.sh"
 
 if node::started; then

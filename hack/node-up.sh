@@ -2,8 +2,9 @@
 # Starts a local node that runs pods, on top of the cluster of
 # hack/cluster-up.sh (started first if it is not running, with
 # CLUSTER_CONTROLLERS=1: kube-controller-manager and kube-scheduler):
-# containerd and a kubelet, with pod networking on a bridge created here.
-# Must run as root. The pause image and
+# containerd, a kubelet and kube-proxy, with pod networking on a bridge
+# created here; kube-apiserver then also listens on the bridge's address and
+# pods reach it through the "kubernetes" Service. Must run as root. The pause image and
 # a small test image (localhost/wasm-apiserver/agent:1, an HTTP server with
 # /healthz) are built from this repository and imported: nothing is pulled.
 # Stop everything with hack/node-down.sh.
@@ -21,7 +22,7 @@
 #   NODE_IMAGES       image tarballs to import besides pause and agent (space
 #                     separated; default: the server's image that `make image`
 #                     wrote to _output/image/wasm-apiserver.oci.tar, if any)
-#   KUBELET_VERBOSITY, KUBE_CONTROLLER_MANAGER_VERBOSITY,
+#   KUBELET_VERBOSITY, KUBE_PROXY_VERBOSITY, KUBE_CONTROLLER_MANAGER_VERBOSITY,
 #   KUBE_SCHEDULER_VERBOSITY   --v of each (default 1)
 #   plus everything hack/cluster-up.sh reads.
 # shellcheck source-path=SCRIPTDIR
@@ -33,18 +34,24 @@ source "${HACK_DIR}/lib/common.sh"
 ((EUID == 0)) || cluster::die "the node runs containers: run $0 as root"
 cluster::require_cmd containerd runc ctr ip iptables iptables-save sysctl kubectl curl openssl
 
-CLUSTER_CONTROLLERS=1 "${HACK_DIR}/cluster-up.sh" >/dev/null
+mkdir -p "${CLUSTER_DIR}"
 CLUSTER_DIR="$(cd "${CLUSTER_DIR}" && pwd)"
 source "${HACK_DIR}/lib/build.sh"
 source "${HACK_DIR}/lib/certs.sh"
 source "${HACK_DIR}/lib/cluster.sh"
+source "${HACK_DIR}/lib/controllers.sh"
 source "${HACK_DIR}/lib/node.sh"
 source "${HACK_DIR}/lib/node-net.sh"
+source "${HACK_DIR}/lib/node-proxy.sh"
+
+# Pods reach kube-apiserver through the "kubernetes" Service, whose
+# endpoint is the bridge's address.
+CLUSTER_CONTROLLERS=1 CLUSTER_ADVERTISE_ADDRESS="$(node::gateway_ip)" "${HACK_DIR}/cluster-up.sh" >/dev/null
 
 url="$(sed -n 's/^export KUBE_APISERVER_URL=//p' "${CLUSTER_DIR}/env")"
 [[ -n "${url}" ]] || cluster::die "no KUBE_APISERVER_URL in ${CLUSTER_DIR}/env"
 
-if cluster::pid_alive node/kubelet && cluster::pid_alive node/containerd; then
+if cluster::pid_alive node/kubelet && cluster::pid_alive node/containerd && cluster::pid_alive node/kube-proxy; then
   cluster::log "node ${NODE_NAME} already running"
   exit 0
 fi
@@ -76,6 +83,7 @@ server_image="${WASM_REPO_ROOT}/_output/image/wasm-apiserver.oci.tar"
 # shellcheck disable=SC2086 # NODE_IMAGES is a list of paths.
 node::import_images "${NODE_DIR}/images/pause.tar" "${NODE_DIR}/images/agent.tar" ${NODE_IMAGES-${server_image}}
 node::start_kubelet "${url}"
+node::start_kube_proxy "${url}"
 started_ok=1
 
 cluster::log "node ${NODE_NAME} Ready (pods in ${NODE_POD_CIDR} on bridge ${NODE_BRIDGE})"

@@ -67,6 +67,34 @@ cluster::issue_cert() {
   rm -f "${ext}" "${csr}"
 }
 
+# cluster::_issue_apiserver_cert [IP]: kube-apiserver's serving certificate.
+# 10.0.0.1 is the first address of --service-cluster-ip-range (the
+# "kubernetes" Service); the DNS names cover in-cluster style access; IP is
+# an address it is advertised at besides.
+cluster::_issue_apiserver_cert() {
+  local dir san="IP:127.0.0.1,IP:10.0.0.1"
+  dir="$(cluster::pki_dir)"
+  [[ -z "${1:-}" ]] || san+=",IP:$1"
+  san+=",DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  cluster::issue_cert "${dir}/server-ca.crt" "${dir}/server-ca.key" "${dir}/apiserver" server \
+    "/CN=kube-apiserver" "${san}"
+  rm -f "${dir}"/*.srl
+}
+
+# cluster::ensure_apiserver_ip IP: gives kube-apiserver's serving certificate
+# IP as a subject alternative name if it lacks it (signed by the same CA, so
+# every kubeconfig stays valid). Takes effect when kube-apiserver starts.
+cluster::ensure_apiserver_ip() {
+  local ip="$1" crt
+  crt="$(cluster::pki_dir)/apiserver.crt"
+  if openssl x509 -noout -ext subjectAltName -in "${crt}" 2>/dev/null | tr ',' '\n' |
+    grep -qx "[[:space:]]*IP Address:${ip}"; then
+    return 0
+  fi
+  cluster::log "adding IP ${ip} to kube-apiserver's serving certificate"
+  cluster::_issue_apiserver_cert "${ip}"
+}
+
 # Creates the PKI unless a complete one already exists (certificates stay
 # stable across restarts of the cluster).
 cluster::ensure_pki() {
@@ -91,11 +119,7 @@ cluster::ensure_pki() {
   cluster::_new_ca client-ca "wasm-apiserver-e2e-client-ca"
   cluster::_new_ca front-proxy-ca "wasm-apiserver-e2e-front-proxy-ca"
 
-  # 10.0.0.1 is the first address of --service-cluster-ip-range (the
-  # "kubernetes" Service); the DNS names cover in-cluster style access.
-  cluster::issue_cert "${dir}/server-ca.crt" "${dir}/server-ca.key" "${dir}/apiserver" server \
-    "/CN=kube-apiserver" \
-    "IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  cluster::_issue_apiserver_cert
   cluster::issue_cert "${dir}/client-ca.crt" "${dir}/client-ca.key" "${dir}/admin" client \
     "/O=system:masters/CN=admin"
   cluster::issue_cert "${dir}/front-proxy-ca.crt" "${dir}/front-proxy-ca.key" "${dir}/front-proxy-client" client \

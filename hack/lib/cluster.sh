@@ -148,9 +148,45 @@ cluster::start_etcd() {
   cluster::wait_for etcd "etcd health at ${url}" cluster::_etcd_healthy "${url}"
 }
 
+# cluster::apiserver_address_args: where kube-apiserver listens and what it
+# advertises. By default it listens on 127.0.0.1 only and keeps no
+# endpoints for the "kubernetes" Service (nothing could reach them). With
+# CLUSTER_ADVERTISE_ADDRESS (set by hack/node-up.sh to the pods' bridge
+# address) it listens on CLUSTER_BIND_ADDRESS (default 0.0.0.0: loopback
+# and that address, one socket) and keeps the Service's endpoints at
+# CLUSTER_ADVERTISE_ADDRESS, as in a real cluster, so pods reach it at
+# 10.0.0.1:443 through kube-proxy.
+cluster::apiserver_address_args() {
+  if [[ -z "${CLUSTER_ADVERTISE_ADDRESS:-}" ]]; then
+    printf '%s\n' --bind-address=127.0.0.1 --endpoint-reconciler-type=none
+    return
+  fi
+  printf '%s\n' --bind-address="${CLUSTER_BIND_ADDRESS:-0.0.0.0}" \
+    --advertise-address="${CLUSTER_ADVERTISE_ADDRESS}" --endpoint-reconciler-type=lease
+}
+
+# cluster::apiserver_has_address_args: true if the running kube-apiserver
+# listens and advertises as cluster::apiserver_address_args says.
+cluster::apiserver_has_address_args() {
+  local args arg
+  args="$(tr '\0' ' ' <"/proc/$(<"${CLUSTER_DIR}/kube-apiserver.pid")/cmdline" 2>/dev/null)" || return 1
+  while read -r arg; do
+    [[ " ${args} " == *" ${arg} "* ]] || return 1
+  done < <(cluster::apiserver_address_args)
+}
+
 cluster::start_apiserver() {
   local port="$1" etcd_url="$2" pki
   pki="$(cluster::pki_dir)"
+  local -a address=()
+  mapfile -t address < <(cluster::apiserver_address_args)
+  # Remembered, so that a restart after a crash listens as before.
+  if [[ -n "${CLUSTER_ADVERTISE_ADDRESS:-}" ]]; then
+    cluster::ensure_apiserver_ip "${CLUSTER_ADVERTISE_ADDRESS}"
+    printf '%s\n' "${CLUSTER_ADVERTISE_ADDRESS}" >"${CLUSTER_DIR}/kube-apiserver.advertise"
+  else
+    rm -f "${CLUSTER_DIR}/kube-apiserver.advertise"
+  fi
   # How it authenticates to kubelets (logs, exec); a certificate directory
   # made before this certificate existed has none.
   local -a kubelet_client=()
@@ -168,14 +204,13 @@ rules:
 - level: Metadata
 POLICY
   cluster::start kube-apiserver "$(cluster::kube_apiserver_path)" \
-    --bind-address=127.0.0.1 \
+    "${address[@]}" \
     --secure-port="${port}" \
     --tls-cert-file="${pki}/apiserver.crt" \
     --tls-private-key-file="${pki}/apiserver.key" \
     --cert-dir="${CLUSTER_DIR}/apiserver-certs" \
     --etcd-servers="${etcd_url}" \
     --storage-backend=etcd3 \
-    --endpoint-reconciler-type=none \
     --service-cluster-ip-range=10.0.0.0/24 \
     --authorization-mode=Node,RBAC \
     --enable-admission-plugins=NodeRestriction \

@@ -87,20 +87,23 @@ node::kill_cgroup_processes() {
   sleep 1
 }
 
-# node::clean_kubelet_chains: the chains the kubelet makes (canaries, and
-# KUBE-FIREWALL, which drops packets to 127.0.0.0/8 from other sources),
-# with the rules that jump to them.
+# node::clean_kubelet_chains: the chains the kubelet and kube-proxy make
+# and kube-proxy --cleanup leaves (canaries, and KUBE-FIREWALL, which drops
+# packets to 127.0.0.0/8 from other sources), with the rules that jump to
+# them, for IPv4 and IPv6.
 node::clean_kubelet_chains() {
-  command -v iptables-save >/dev/null 2>&1 || return 0
-  local table chain rule
-  for table in mangle nat filter; do
-    for chain in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT; do
-      while read -r rule; do
-        [[ -n "${rule}" ]] || continue
-        eval "iptables -w -t ${table} -D ${rule#-A }" 2>/dev/null || true
-      done < <(iptables-save -t "${table}" 2>/dev/null | grep -E "^-A .* -j ${chain}\$" || true)
-      iptables -w -t "${table}" -F "${chain}" 2>/dev/null || true
-      iptables -w -t "${table}" -X "${chain}" 2>/dev/null || true
+  local cmd table chain rule
+  for cmd in iptables ip6tables; do
+    command -v "${cmd}-save" >/dev/null 2>&1 || continue
+    for table in mangle nat filter; do
+      for chain in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT; do
+        while read -r rule; do
+          [[ -n "${rule}" ]] || continue
+          eval "${cmd} -w -t ${table} -D ${rule#-A }" 2>/dev/null || true
+        done < <("${cmd}-save" -t "${table}" 2>/dev/null | grep -E "^-A .* -j ${chain}\$" || true)
+        "${cmd}" -w -t "${table}" -F "${chain}" 2>/dev/null || true
+        "${cmd}" -w -t "${table}" -X "${chain}" 2>/dev/null || true
+      done
     done
   done
 }
@@ -110,7 +113,8 @@ node::clean_kubelet_chains() {
 # and the teardown removes both last; our bridge left behind counts too.
 # Another node's bridge, cgroups and processes are never touched.
 node::started() {
-  [[ -e "${NODE_DIR}/sysctl.saved" || -e "${NODE_DIR}/kubelet.pid" || -e "${NODE_DIR}/containerd.pid" ]] ||
+  [[ -e "${NODE_DIR}/sysctl.saved" || -e "${NODE_DIR}/kubelet.pid" || -e "${NODE_DIR}/containerd.pid" ||
+    -e "${NODE_DIR}/kube-proxy.pid" ]] ||
     [[ "$(node::bridge_owner)" == "${NODE_DIR}" ]]
 }
 
@@ -118,6 +122,7 @@ node::started() {
 node::teardown() {
   node::drain
   cluster::stop node/kubelet
+  node::stop_kube_proxy
   node::remove_containers
   cluster::stop node/containerd
   node::stop_shims

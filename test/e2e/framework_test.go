@@ -284,9 +284,10 @@ func buildServer(t *testing.T, root, work string) string {
 }
 
 // serveBehindAggregator installs artifacts/ and runs the server on the host
-// as the Deployment's ServiceAccount, with the Service's EndpointSlice
-// pointing at it: no kubelet runs here, so the Deployment's pod never
-// starts.
+// as the server's ServiceAccount, with the Service's EndpointSlice
+// pointing at it. The StatefulSet's pod does not start: without the local
+// node no kubelet runs, and with it no PersistentVolume is there for the
+// pod's claim (TestNode_InstallFromArtifacts provides one).
 func serveBehindAggregator(t *testing.T, c *cluster, root, work string) *serverProcess {
 	t.Helper()
 	certDir := applyArtifacts(t, c.Kubeconfig, root, work)

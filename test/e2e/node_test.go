@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,6 +32,9 @@ func requireNode(t *testing.T, c *cluster) {
 	}
 	if os.Getenv("NODE") == "1" {
 		t.Fatalf("NODE=1 but the cluster has no Ready node (start one with `make node-up`): %v\n%s", err, out)
+	}
+	if reason := os.Getenv("NODE_SKIP_REASON"); reason != "" {
+		t.Skip("no local node: " + reason)
 	}
 	t.Skip("no Ready node in the cluster; `make node-up` starts one (or set NODE=1 to require it)")
 }
@@ -106,6 +110,51 @@ spec:
 	body := httpGet(t, fmt.Sprintf("http://%s:8080/", ip))
 	if want := "hello from agent\n"; body != want {
 		t.Errorf("GET / on the pod's IP = %q, want %q", body, want)
+	}
+}
+
+// TestNode_PodReachesAPIServerThroughKubernetesService: a pod finds
+// kube-apiserver as in any cluster, at the "kubernetes" Service's address
+// (kube-proxy routes it to the bridge's address, where kube-apiserver
+// listens while the node runs) with a certificate valid for that address.
+func TestNode_PodReachesAPIServerThroughKubernetesService(t *testing.T) {
+	c := clusterFromEnv(t)
+	requireNode(t, c)
+	ns := nodeNamespace(t, c, "node-svc")
+	eventually(t, 30*time.Second, "default ServiceAccount in "+ns, func() (bool, string) {
+		out, err := kubectl(t, c.Kubeconfig, "", "-n", ns, "get", "serviceaccount", "default")
+		return err == nil, out
+	})
+	// Ready only once its own probe got through to kube-apiserver.
+	mustKubectl(t, c.Kubeconfig, `apiVersion: v1
+kind: Pod
+metadata: {name: agent, namespace: `+ns+`}
+spec:
+  terminationGracePeriodSeconds: 5
+  containers:
+  - name: agent
+    image: `+agentImage+`
+    imagePullPolicy: Never
+    readinessProbe:
+      httpGet: {path: /apiserver/version, port: 8080}
+      periodSeconds: 1
+`, "apply", "-f", "-")
+	if out, err := kubectl(t, c.Kubeconfig, "", "-n", ns, "wait", "pod/agent", "--for=condition=Ready", "--timeout=120s"); err != nil {
+		desc, _ := kubectl(t, c.Kubeconfig, "", "-n", ns, "describe", "pod", "agent")
+		t.Fatalf("pod not Ready: %v\n%s\n%s", err, out, desc)
+	}
+	ip := strings.TrimSpace(mustKubectl(t, c.Kubeconfig, "", "-n", ns, "get", "pod", "agent", "-o", "jsonpath={.status.podIP}"))
+	var fromPod, fromHost struct {
+		GitVersion string `json:"gitVersion"`
+	}
+	if err := json.Unmarshal([]byte(httpGet(t, "http://"+ip+":8080/apiserver/version")), &fromPod); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(mustKubectl(t, c.Kubeconfig, "", "get", "--raw", "/version")), &fromHost); err != nil {
+		t.Fatal(err)
+	}
+	if fromPod.GitVersion == "" || fromPod != fromHost {
+		t.Errorf("version the pod got through the kubernetes Service = %+v, want %+v", fromPod, fromHost)
 	}
 }
 

@@ -1,6 +1,7 @@
 // Command agent is the test workload of the local node: it answers HTTP
-// requests on /healthz (readiness probes) and / (the pod's name and
-// address), and exits on SIGINT or SIGTERM.
+// requests on /healthz (readiness probes), /apiserver/version
+// (kube-apiserver's version, fetched through the "kubernetes" Service) and
+// / (the pod's name), and exits on SIGINT or SIGTERM.
 package main
 
 import (
@@ -32,6 +33,7 @@ func run(listen string) error {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
+	mux.HandleFunc("/apiserver/version", apiserverVersion)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		host, _ := os.Hostname()
 		fmt.Fprintf(w, "hello from %s\n", host)

@@ -18,7 +18,7 @@ const (
 	// Entrypoint is the server binary's path in the image.
 	Entrypoint = "/wasm-apiserver"
 	// User is the numeric user and group the server runs as, nonroot's
-	// in distroless images; artifacts/deployment.yaml runs it so too.
+	// in distroless images; artifacts/statefulset.yaml runs it so too.
 	User = "65532:65532"
 	// StateDir is the default --state-dir, created owned by User so that
 	// the image runs without a volume; a pod mounts one over it.

@@ -12,7 +12,7 @@ import (
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/validation"
 )
 
-// Default ceilings, chosen for the Deployment in artifacts/ (a 512Mi memory
+// Default ceilings, chosen for the StatefulSet in artifacts/ (a 512Mi memory
 // limit, --max-running-guests 8, --compiled-module-budget 256Mi):
 //
 //   - memory 128Mi: one guest at its ceiling, the compiled-code budget and
