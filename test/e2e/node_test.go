@@ -58,9 +58,8 @@ func requireControllerManager(t *testing.T, c *cluster) {
 }
 
 // nodeNamespace creates a namespace named prefix-<n> for one test and
-// deletes it at the end, without waiting: the namespace controller empties
-// it only while discovery is complete, and an earlier test may have left
-// the wasm-apiserver APIService registered with no server behind it.
+// deletes it at the end, without waiting for the namespace controller to
+// empty it: TestNamespaceDeletion is where deletion is tested.
 func nodeNamespace(t *testing.T, c *cluster, prefix string) string {
 	t.Helper()
 	name := fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()%1_000_000)
