@@ -174,14 +174,15 @@ func (p *instancePool) removeOtherSnapshots() {
 	p.status.update(false, func(s *v1alpha1.WasmControllerStatus) { s.SnapshotBytes = size })
 }
 
-// removeSnapshots deletes every snapshot of a deleted WasmController.
+// removeSnapshots deletes every snapshot of a WasmController: it was deleted,
+// or another replica runs it now.
 func (s *hostServices) removeSnapshots(namespace, name string) {
 	if s.snapshotRoot == "" {
 		return
 	}
 	dir := s.snapshotDir(namespace, name)
 	if err := os.RemoveAll(dir); err != nil {
-		klog.ErrorS(err, "Removing the snapshots of a deleted WasmController", "wasmController", klog.KRef(namespace, name))
+		klog.ErrorS(err, "Removing the snapshots of a WasmController", "wasmController", klog.KRef(namespace, name))
 	}
 	s.snapshots.forgetUnder(dir)
 }
