@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -119,5 +120,33 @@ func TestHost_ShardedStartRemovesSnapshots(t *testing.T) {
 				t.Errorf("snapshot of an existing WasmController kept: %v, want %v", got, tt.kept)
 			}
 		})
+	}
+}
+
+// TestHost_HandOffSnapshotThatStays: a snapshot that a handoff cannot
+// remove is never restored, for it would bring back memory older than what
+// ran elsewhere. Its directory is made immutable, which needs chattr and
+// the privilege to use it; the test is skipped without them.
+func TestHost_HandOffSnapshotThatStays(t *testing.T) {
+	h := newTestHost(Config{SnapshotDir: t.TempDir()}, testServices{})
+	s, err := newShard(kubefake.NewClientset(), sharding.Options{Namespace: "wasm-system", Identity: "replica-a"}, func() {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.shard = s
+	path := writeSnapshot(t, h, "ns", "moved")
+	dir := filepath.Dir(path)
+	if out, err := exec.Command("chattr", "+i", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot make the snapshot directory immutable: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("chattr", "-i", dir).Run() })
+
+	h.applyView(&sharding.View{}) // owns nothing
+
+	if !exists(path) {
+		t.Fatal("the snapshot was removed: the test needs one that cannot be")
+	}
+	if !h.snapshots.isStale(path) {
+		t.Error("a snapshot the handoff could not remove may be restored")
 	}
 }
