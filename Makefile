@@ -113,6 +113,10 @@ bench: ## Benchmarks of the hot paths.
 bench-system: ## Side by side on a real local cluster: memory, wake latency, the chain of 100, API server load (BENCH_SYSTEM_N=10,100).
 	$(GO) run ./test/benchsystem
 
+.PHONY: bench-failover
+bench-failover: ## Failover of three host-run replicas: kill -9 one, time until its controllers reconcile elsewhere, p50/p99 (E2E_FAILOVER_TRIES=10).
+	E2E_FAILOVER_TRIES=$${E2E_FAILOVER_TRIES:-10} hack/test-e2e.sh -run 'TestReplicas_FailoverFigure$$'
+
 .PHONY: verify
 verify: ## gofmt, go vet, go mod tidy and generated code are clean.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

@@ -2,11 +2,12 @@ package host
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/sharding"
@@ -153,13 +154,33 @@ func (h *Host) applyView(v *sharding.View) int {
 		stops.Go(func() { h.handOff(key) })
 	}
 	stops.Wait()
+	h.removeUnownedSnapshots(v)
 	return len(lost)
 }
 
-// handOff stops the controller of key, which another replica runs next.
-// Its snapshots are removed: the next owner starts the guest afresh, and so
-// does this replica when the key comes back, for the guest's memory here
-// would be older than what ran elsewhere meanwhile.
+// removeUnownedSnapshots removes the snapshots of every WasmController v
+// does not give this replica, running here or not (a paused controller, or
+// one whose load failed, keeps its snapshots but runs nothing): the next
+// owner starts the guest afresh, and so does this replica when the key
+// comes back, for the guest's memory here would be older than what ran
+// elsewhere meanwhile.
+func (h *Host) removeUnownedSnapshots(v *sharding.View) {
+	if h.snapshotRoot == "" {
+		return
+	}
+	namespaces, _ := os.ReadDir(h.snapshotRoot)
+	for _, ns := range namespaces {
+		names, _ := os.ReadDir(filepath.Join(h.snapshotRoot, ns.Name()))
+		for _, n := range names {
+			if !v.Owns(ns.Name() + "/" + n.Name()) {
+				h.removeSnapshots(ns.Name(), n.Name())
+			}
+		}
+	}
+}
+
+// handOff stops the controller of key, which another replica runs next;
+// applyView then removes its snapshots.
 func (h *Host) handOff(key string) {
 	h.mu.Lock()
 	_, running := h.controllers[key]
@@ -168,9 +189,6 @@ func (h *Host) handOff(key string) {
 		return
 	}
 	h.stopController(key)
-	if ns, name, err := cache.SplitMetaNamespaceKey(key); err == nil {
-		h.removeSnapshots(ns, name)
-	}
 	h.metrics.forget(key)
 	h.guestRequests.ForgetController(key)
 	klog.InfoS("Handed off WasmController", "wasmController", key, "replica", h.shard.identity())

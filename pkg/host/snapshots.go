@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -174,14 +175,24 @@ func (p *instancePool) removeOtherSnapshots() {
 	p.status.update(false, func(s *v1alpha1.WasmControllerStatus) { s.SnapshotBytes = size })
 }
 
-// removeSnapshots deletes every snapshot of a deleted WasmController.
+// removeSnapshots deletes every snapshot of a WasmController: it was deleted,
+// or another replica runs it now. One that cannot be deleted is never
+// restored: with the same UID and generation, it would bring back a guest's
+// memory older than what ran elsewhere.
 func (s *hostServices) removeSnapshots(namespace, name string) {
 	if s.snapshotRoot == "" {
 		return
 	}
 	dir := s.snapshotDir(namespace, name)
 	if err := os.RemoveAll(dir); err != nil {
-		klog.ErrorS(err, "Removing the snapshots of a deleted WasmController", "wasmController", klog.KRef(namespace, name))
+		klog.ErrorS(err, "Removing the snapshots of a WasmController; they will not be restored", "wasmController", klog.KRef(namespace, name))
+		_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.HasSuffix(path, snapshotSuffix) {
+				s.snapshots.stale(path)
+			}
+			return nil
+		})
+		return
 	}
 	s.snapshots.forgetUnder(dir)
 }
