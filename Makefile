@@ -70,12 +70,12 @@ image-push: image ## Build the image and push it to IMAGE (credentials from dock
 .PHONY: test
 test: ## Unit and integration tests of every module (race detector on; the server runs in-process with its embedded etcd), the fuzz targets for FUZZTIME each, then test-arm64.
 	$(GO) test -race -count=1 -timeout 20m ./...
-	$(MAKE) test-submodules
+	$(MAKE) test-modules
 	$(MAKE) fuzz
 	$(MAKE) test-arm64
 
-.PHONY: test-submodules
-test-submodules: ## Unit tests of the sdk, example and test-guest modules (on the development machine, race detector on).
+.PHONY: test-modules
+test-modules: ## Unit tests of the sdk, example and test-guest modules (on the development machine, race detector on).
 	@set -e; for m in $(SUBMODULES); do \
 	  echo "go test ./... in $$m"; \
 	  $(GO) -C $$m test -race -count=1 ./...; \
