@@ -19,6 +19,10 @@ IMAGE_SOURCE ?= https://github.com/wasm-apiserver/wasm-apiserver
 IMAGE_DIR ?= $(OUTPUT)/image
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
+# The Go modules besides the server's (the root): the guest SDK, each example
+# controller and the test guests, each with its own go.mod and dependencies.
+SUBMODULES := sdk $(patsubst %/go.mod,%,$(wildcard examples/*/go.mod)) test/guests
+
 .DEFAULT_GOAL := help
 
 .PHONY: help
@@ -64,10 +68,18 @@ image-push: image ## Build the image and push it to IMAGE (credentials from dock
 	$(GO) run ./hack/tools/image push --from=$(IMAGE_DIR)/wasm-apiserver.oci.tar --image=$(IMAGE)
 
 .PHONY: test
-test: ## Unit and integration tests (race detector on; the server runs in-process with its embedded etcd), the fuzz targets for FUZZTIME each, then test-arm64.
+test: ## Unit and integration tests of every module (race detector on; the server runs in-process with its embedded etcd), the fuzz targets for FUZZTIME each, then test-arm64.
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) test-modules
 	$(MAKE) fuzz
 	$(MAKE) test-arm64
+
+.PHONY: test-modules
+test-modules: ## Unit tests of the sdk, example and test-guest modules (on the development machine, race detector on).
+	@set -e; for m in $(SUBMODULES); do \
+	  echo "go test ./... in $$m"; \
+	  $(GO) -C $$m test -race -count=1 ./...; \
+	done
 
 # test-arm64 runs arm64 test binaries under qemu user emulation. Emulation is
 # slow, so it runs what differs between architectures: the guest runtime
@@ -118,10 +130,16 @@ bench-failover: ## Failover of three host-run replicas: kill -9 one, time until 
 	E2E_FAILOVER_TRIES=$${E2E_FAILOVER_TRIES:-10} hack/test-e2e.sh -run 'TestReplicas_FailoverFigure$$'
 
 .PHONY: verify
-verify: ## gofmt, go vet, go mod tidy and generated code are clean.
+verify: ## gofmt, go vet, go mod tidy (in every module) and generated code are clean.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
+	@set -e; for m in $(SUBMODULES); do \
+	  echo "go vet, go mod tidy -diff in $$m"; \
+	  $(GO) -C $$m vet ./...; \
+	  GOOS=wasip1 GOARCH=wasm $(GO) -C $$m vet ./...; \
+	  $(GO) -C $$m mod tidy -diff; \
+	done
 	hack/verify-codegen.sh
 
 .PHONY: codegen

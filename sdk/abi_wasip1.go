@@ -5,7 +5,7 @@ package sdk
 import (
 	"fmt"
 
-	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
+	"github.com/wasm-apiserver/wasm-apiserver/sdk/abi"
 )
 
 // The host functions of docs/abi.md, import module wasm_apiserver.

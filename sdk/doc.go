@@ -54,5 +54,17 @@
 //     (client-go's event broadcaster) is done within it unless it waits on a
 //     timer. EventRecorder records Events without goroutines.
 //
+// # Module and ABI version
+//
+// The SDK is the module github.com/wasm-apiserver/wasm-apiserver/sdk, which
+// depends on nothing but the standard library: a controller built on it pulls
+// in none of the server's dependencies. Its releases are tagged sdk/vX.Y.Z in
+// the wasm-apiserver repository, so a controller's go.mod requires
+//
+//	require github.com/wasm-apiserver/wasm-apiserver/sdk vX.Y.Z
+//
+// This version of the SDK speaks guest ABI version 1 (abi.Version): it exports
+// wasm_apiserver_abi_v1, which every server that supports ABI version 1 runs.
+//
 // docs/sdk.md says more about init, tests, logging, Events and goroutines.
 package sdk

@@ -3,11 +3,11 @@ package sdk
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/google/go-cmp/cmp"
 )
 
 // eventAPI is a fake API answering Event creates and patches, with the
@@ -75,7 +75,7 @@ func testWidget() *Object {
 func TestEventRecorder_Creates(t *testing.T) {
 	r, api, _, _ := newTestRecorder(t)
 	r.AnnotatedEventf(testWidget(), map[string]string{"a": "b"}, EventTypeNormal, "Synced", "synced %d children", 3)
-	if got, want := api.calls(), []string{"POST /api/v1/namespaces/d/events"}; !cmp.Equal(got, want) {
+	if got, want := api.calls(), []string{"POST /api/v1/namespaces/d/events"}; !slices.Equal(got, want) {
 		t.Fatalf("requests = %q, want %q", got, want)
 	}
 	want := map[string]any{
@@ -89,8 +89,8 @@ func TestEventRecorder_Creates(t *testing.T) {
 		"source": map[string]any{"component": "widget-controller"}, "reportingComponent": "widget-controller",
 		"firstTimestamp": "2026-01-02T03:04:05Z", "lastTimestamp": "2026-01-02T03:04:05Z", "count": float64(1),
 	}
-	if diff := cmp.Diff(want, api.body(t, 0)); diff != "" {
-		t.Errorf("Event (-want +got):\n%s", diff)
+	if got := api.body(t, 0); !reflect.DeepEqual(got, want) {
+		t.Errorf("Event = %v\nwant %v", got, want)
 	}
 }
 
@@ -104,14 +104,15 @@ func TestEventRecorder_Repeats(t *testing.T) {
 	}
 	name := api.body(t, 0)["metadata"].(map[string]any)["name"].(string)
 	want := []string{"POST /api/v1/namespaces/d/events", "PATCH /api/v1/namespaces/d/events/" + name, "PATCH /api/v1/namespaces/d/events/" + name}
-	if got := api.calls(); !cmp.Equal(got, want) {
+	if got := api.calls(); !slices.Equal(got, want) {
 		t.Fatalf("requests = %q, want %q", got, want)
 	}
 	if got := api.last().Headers["Content-Type"]; got != string(MergePatch) {
 		t.Errorf("patch Content-Type = %q", got)
 	}
-	if diff := cmp.Diff(map[string]any{"count": float64(3), "lastTimestamp": "2026-01-02T03:04:07Z", "message": "no room"}, api.body(t, 2)); diff != "" {
-		t.Errorf("patch (-want +got):\n%s", diff)
+	wantPatch := map[string]any{"count": float64(3), "lastTimestamp": "2026-01-02T03:04:07Z", "message": "no room"}
+	if got := api.body(t, 2); !reflect.DeepEqual(got, wantPatch) {
+		t.Errorf("patch = %v, want %v", got, wantPatch)
 	}
 
 	api.patchStatus = 404

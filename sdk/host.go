@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
+	"github.com/wasm-apiserver/wasm-apiserver/sdk/abi"
 )
 
 // ErrNotInGuest is returned by HostAPI outside a wasip1 guest, where there

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
+	"github.com/wasm-apiserver/wasm-apiserver/sdk/abi"
 )
 
 // emptyError is an error without a message.

@@ -14,7 +14,7 @@ import (
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned/fake"
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 
-	"github.com/wasm-apiserver/wasm-apiserver/test/guests/guesttest"
+	"github.com/wasm-apiserver/wasm-apiserver/test/guesttest"
 )
 
 // TestHost_ReportsCompiledModuleOverBudget: a controller whose module's

@@ -13,10 +13,10 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
-	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/modules"
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+	"github.com/wasm-apiserver/wasm-apiserver/sdk/abi"
 )
 
 // resyncJitter spreads resyncs of controllers with the same period: each

@@ -27,7 +27,7 @@ import (
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/proxy"
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 
-	"github.com/wasm-apiserver/wasm-apiserver/test/guests/guesttest"
+	"github.com/wasm-apiserver/wasm-apiserver/test/guesttest"
 )
 
 // lifecycleHost is a host built by New whose loaders load nothing: tests

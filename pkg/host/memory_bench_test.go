@@ -19,7 +19,7 @@ import (
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/wakerule"
 
-	"github.com/wasm-apiserver/wasm-apiserver/test/guests/guesttest"
+	"github.com/wasm-apiserver/wasm-apiserver/test/guesttest"
 )
 
 // BenchmarkGuestMemory is the host's memory per controller, suspended and

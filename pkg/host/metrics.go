@@ -5,7 +5,7 @@ import (
 
 	"k8s.io/component-base/metrics"
 
-	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
+	"github.com/wasm-apiserver/wasm-apiserver/sdk/abi"
 )
 
 // Results of a wake rule evaluation: the label result of

@@ -20,7 +20,7 @@ import (
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned/fake"
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 
-	"github.com/wasm-apiserver/wasm-apiserver/test/guests/guesttest"
+	"github.com/wasm-apiserver/wasm-apiserver/test/guesttest"
 )
 
 // counterModule builds test/guests/counter and loads it: a guest that

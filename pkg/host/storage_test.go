@@ -20,7 +20,7 @@ import (
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned/fake"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/modules"
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
-	"github.com/wasm-apiserver/wasm-apiserver/test/guests/guesttest"
+	"github.com/wasm-apiserver/wasm-apiserver/test/guesttest"
 )
 
 const serverPath = "/var/lib/wasm-apiserver/compilation-cache/modules/0123.wasm"

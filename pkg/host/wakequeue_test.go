@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
+	"github.com/wasm-apiserver/wasm-apiserver/sdk/abi"
 )
 
 // TestWakeQueue: a key woken twice before it runs is queued once, with

@@ -17,7 +17,7 @@ import (
 
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 
-	"github.com/wasm-apiserver/wasm-apiserver/test/guests/guesttest"
+	"github.com/wasm-apiserver/wasm-apiserver/test/guesttest"
 )
 
 // benchView is a CacheView over 10,000 ConfigMaps in 10 namespaces, for a

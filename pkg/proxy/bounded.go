@@ -5,7 +5,7 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
+	"github.com/wasm-apiserver/wasm-apiserver/sdk/abi"
 )
 
 // errTooLarge is returned by a boundedBuffer once its bound is reached.

@@ -16,7 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
+	"github.com/wasm-apiserver/wasm-apiserver/sdk/abi"
 )
 
 // continueToken is where a LIST from the cache goes on: after the object

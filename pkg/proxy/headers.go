@@ -9,7 +9,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/sets"
 
-	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
+	"github.com/wasm-apiserver/wasm-apiserver/sdk/abi"
 )
 
 // jsonType is the media type of every body the host sends and answers.

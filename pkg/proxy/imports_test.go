@@ -6,13 +6,13 @@ import (
 	"testing"
 )
 
-// TestImports: the proxy depends on no other package of this module than
-// the ABI's wire types, and never on the guest runtime or its WebAssembly
+// TestImports: the proxy depends on no other package of this repository
+// than the ABI's wire types (the sdk module's abi package), and never on the guest runtime or its WebAssembly
 // engine: dependencies point from the host down to the proxy and the
 // runtime, not between them.
 func TestImports(t *testing.T) {
 	const module = "github.com/wasm-apiserver/wasm-apiserver/"
-	allowed := map[string]bool{module + "pkg/abi": true, module + "pkg/proxy": true}
+	allowed := map[string]bool{module + "sdk/abi": true, module + "pkg/proxy": true}
 	forbidden := []string{"github.com/tetratelabs/wazero"}
 
 	goTool, err := exec.LookPath("go")
@@ -29,7 +29,7 @@ func TestImports(t *testing.T) {
 	}
 	for _, dep := range deps {
 		if strings.HasPrefix(dep, module) && !allowed[dep] {
-			t.Errorf("pkg/proxy depends on %s; within this module it may depend only on pkg/abi", dep)
+			t.Errorf("pkg/proxy depends on %s; within this repository it may depend only on sdk/abi", dep)
 		}
 		for _, f := range forbidden {
 			if dep == f || strings.HasPrefix(dep, f+"/") {

@@ -9,7 +9,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/sets"
 
-	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
+	"github.com/wasm-apiserver/wasm-apiserver/sdk/abi"
 )
 
 var allowedMethods = sets.New(http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete)

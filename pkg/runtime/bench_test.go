@@ -15,7 +15,7 @@ import (
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 
-	"github.com/wasm-apiserver/wasm-apiserver/test/guests/guesttest"
+	"github.com/wasm-apiserver/wasm-apiserver/test/guesttest"
 )
 
 // discard drops a guest's logs. (logr.Discard has no sink, which the

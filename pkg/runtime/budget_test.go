@@ -12,7 +12,7 @@ import (
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 
-	"github.com/wasm-apiserver/wasm-apiserver/test/guests/guesttest"
+	"github.com/wasm-apiserver/wasm-apiserver/test/guesttest"
 )
 
 // variantName names the i-th variant of a guest with its own digest (see

@@ -13,7 +13,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"k8s.io/klog/v2"
 
-	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
+	"github.com/wasm-apiserver/wasm-apiserver/sdk/abi"
 )
 
 // call is the state of one reconcile, reached by host functions through

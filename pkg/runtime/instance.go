@@ -16,7 +16,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 	"k8s.io/klog/v2"
 
-	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
+	"github.com/wasm-apiserver/wasm-apiserver/sdk/abi"
 )
 
 // InstanceConfig configures one guest instance.

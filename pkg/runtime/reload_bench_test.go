@@ -6,7 +6,7 @@ import (
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 
-	"github.com/wasm-apiserver/wasm-apiserver/test/guests/guesttest"
+	"github.com/wasm-apiserver/wasm-apiserver/test/guesttest"
 )
 
 // BenchmarkWake_Evicted is one wake of the echo guest, fresh instance,

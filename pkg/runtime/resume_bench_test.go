@@ -11,7 +11,7 @@ import (
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 
-	"github.com/wasm-apiserver/wasm-apiserver/test/guests/guesttest"
+	"github.com/wasm-apiserver/wasm-apiserver/test/guesttest"
 )
 
 // Benchmarks share one compilation cache, so that a large guest is

@@ -16,7 +16,7 @@ import (
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/wasmmodule"
 
-	"github.com/wasm-apiserver/wasm-apiserver/test/guests/guesttest"
+	"github.com/wasm-apiserver/wasm-apiserver/test/guesttest"
 )
 
 // guest returns the bytes of test/guests/<name> built for wasip1.

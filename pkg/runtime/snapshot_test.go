@@ -18,7 +18,7 @@ import (
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 
-	"github.com/wasm-apiserver/wasm-apiserver/test/guests/guesttest"
+	"github.com/wasm-apiserver/wasm-apiserver/test/guesttest"
 )
 
 // counterConfig is the configuration of counter guests in tests.

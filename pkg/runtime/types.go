@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/wasm-apiserver/wasm-apiserver/pkg/abi"
+	"github.com/wasm-apiserver/wasm-apiserver/sdk/abi"
 )
 
 // ABIVersion is the guest ABI this host speaks (docs/abi.md).

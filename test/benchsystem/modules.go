@@ -13,7 +13,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/wasm-apiserver/wasm-apiserver/test/guests/guesttest"
+	"github.com/wasm-apiserver/wasm-apiserver/test/guesttest"
 )
 
 // moduleServer serves the benchmark's modules over HTTPS, as a WasmController's

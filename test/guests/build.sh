@@ -54,8 +54,10 @@ for name in "${names[@]}"; do
   if [[ "${dir}" == examples/* ]]; then
     ldflags="-s"
   fi
-  GOOS=wasip1 GOARCH=wasm "${go}" build -trimpath -ldflags="${ldflags}" -buildmode=c-shared \
-    -o "${out}/${name}.wasm" "./${dir}"
+  # Each example and test/guests are modules of their own: build in the
+  # package's directory so its go.mod is the one that applies.
+  GOOS=wasip1 GOARCH=wasm "${go}" -C "${dir}" build -trimpath -ldflags="${ldflags}" -buildmode=c-shared \
+    -o "${out}/${name}.wasm" .
 done
 
 printf '%-22s %10s %10s\n' guest bytes gzipped

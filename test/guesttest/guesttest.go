@@ -1,5 +1,6 @@
-// Package guesttest builds the test guests of test/guests for the tests and
-// benchmarks of other packages, and makes modules distinct.
+// Package guesttest builds the test guests of test/guests (a module of its
+// own, which depends on the sdk module and not on the server's) for the tests
+// and benchmarks of the server's packages, and makes modules distinct.
 package guesttest
 
 import (
@@ -65,18 +66,19 @@ func TryBuild(name string) ([]byte, error) {
 }
 
 // repoRoot finds the repository from the working directory, which is a
-// package's directory when tests run.
+// package's directory when tests run: the directory above it that holds
+// test/guests (a module of its own, which the guests are built in).
 func repoRoot() (string, error) {
 	wd, err := os.Getwd()
 	if err != nil {
 		return "", err
 	}
 	for dir := wd; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, "test", "guests", "go.mod")); err == nil {
 			return dir, nil
 		}
 		if filepath.Dir(dir) == dir {
-			return "", fmt.Errorf("no go.mod above %s", wd)
+			return "", fmt.Errorf("no test/guests/go.mod above %s", wd)
 		}
 	}
 }

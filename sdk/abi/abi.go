@@ -1,6 +1,8 @@
 // Package abi holds the wire types and constants of the guest ABI that
-// docs/abi.md specifies, shared by the host (pkg/runtime) and the Go guest
-// SDK (sdk) so the contract is written once. It imports only the standard
+// docs/abi.md specifies, shared by the host (the server's pkg/runtime and
+// pkg/proxy) and the Go guest SDK (sdk) so the contract is written once. It
+// lives in the sdk module, which the server requires, so guests get it
+// without any of the server's dependencies. It imports only the standard
 // library's encoding/json and strconv, so guests stay small.
 package abi
 

@@ -1,0 +1,3 @@
+module github.com/wasm-apiserver/wasm-apiserver/sdk
+
+go 1.26.0
