@@ -2,8 +2,6 @@ package host
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/labels"
@@ -165,18 +163,11 @@ func (h *Host) applyView(v *sharding.View) int {
 // comes back, for the guest's memory here would be older than what ran
 // elsewhere meanwhile.
 func (h *Host) removeUnownedSnapshots(v *sharding.View) {
-	if h.snapshotRoot == "" {
-		return
-	}
-	namespaces, _ := os.ReadDir(h.snapshotRoot)
-	for _, ns := range namespaces {
-		names, _ := os.ReadDir(filepath.Join(h.snapshotRoot, ns.Name()))
-		for _, n := range names {
-			if !v.Owns(ns.Name() + "/" + n.Name()) {
-				h.removeSnapshots(ns.Name(), n.Name())
-			}
+	h.eachSnapshotDir(func(namespace, name string) {
+		if !v.Owns(namespace + "/" + name) {
+			h.removeSnapshots(namespace, name)
 		}
-	}
+	})
 }
 
 // handOff stops the controller of key, which another replica runs next;

@@ -203,6 +203,18 @@ func (s *hostServices) removeSnapshots(namespace, name string) {
 // controllers with others removes them all: while it was not running,
 // others ran its controllers, and its guests' memory is older than theirs.
 func (h *Host) removeOrphanedSnapshots() {
+	h.eachSnapshotDir(func(namespace, name string) {
+		if _, err := h.lister.WasmControllers(namespace).Get(name); err != nil || h.shard != nil {
+			h.removeSnapshots(namespace, name)
+			return
+		}
+		h.removeSnapshotTemps(h.snapshotDir(namespace, name))
+	})
+}
+
+// eachSnapshotDir calls fn with the namespace and name of every
+// WasmController that has a snapshot directory.
+func (h *Host) eachSnapshotDir(fn func(namespace, name string)) {
 	if h.snapshotRoot == "" {
 		return
 	}
@@ -210,11 +222,7 @@ func (h *Host) removeOrphanedSnapshots() {
 	for _, ns := range namespaces {
 		names, _ := os.ReadDir(filepath.Join(h.snapshotRoot, ns.Name()))
 		for _, n := range names {
-			if _, err := h.lister.WasmControllers(ns.Name()).Get(n.Name()); err != nil || h.shard != nil {
-				h.removeSnapshots(ns.Name(), n.Name())
-				continue
-			}
-			h.removeSnapshotTemps(h.snapshotDir(ns.Name(), n.Name()))
+			fn(ns.Name(), n.Name())
 		}
 	}
 }
