@@ -68,20 +68,16 @@ func nodeNamespace(t *testing.T, c *cluster, prefix string) string {
 	return name
 }
 
-func TestNode_PodBecomesReadyAndServesOnItsIP(t *testing.T) {
-	c := clusterFromEnv(t)
-	requireNode(t, c)
-	ns := nodeNamespace(t, c, "node-pod")
+// runAgent runs the agent image as pod "agent" in ns, Ready once the
+// kubelet's probe of probePath answers, and returns the pod's IP.
+func runAgent(t *testing.T, c *cluster, ns, probePath string) string {
+	t.Helper()
 	// Pods need the namespace's default ServiceAccount, which the
 	// controller manager creates.
 	eventually(t, 30*time.Second, "default ServiceAccount in "+ns, func() (bool, string) {
 		out, err := kubectl(t, c.Kubeconfig, "", "-n", ns, "get", "serviceaccount", "default")
 		return err == nil, out
 	})
-
-	// Scheduled by kube-scheduler, run by the kubelet in containerd with the
-	// locally built pause image, Ready once the kubelet's probe reaches it
-	// over the bridge.
 	mustKubectl(t, c.Kubeconfig, `apiVersion: v1
 kind: Pod
 metadata: {name: agent, namespace: `+ns+`}
@@ -93,19 +89,27 @@ spec:
     imagePullPolicy: Never
     ports: [{containerPort: 8080}]
     readinessProbe:
-      httpGet: {path: /healthz, port: 8080}
+      httpGet: {path: `+probePath+`, port: 8080}
       periodSeconds: 1
 `, "apply", "-f", "-")
-	out, err := kubectl(t, c.Kubeconfig, "", "-n", ns, "wait", "pod/agent", "--for=condition=Ready", "--timeout=120s")
-	if err != nil {
+	if out, err := kubectl(t, c.Kubeconfig, "", "-n", ns, "wait", "pod/agent", "--for=condition=Ready", "--timeout=120s"); err != nil {
 		desc, _ := kubectl(t, c.Kubeconfig, "", "-n", ns, "describe", "pod", "agent")
 		t.Fatalf("pod not Ready: %v\n%s\n%s", err, out, desc)
 	}
-
 	ip := strings.TrimSpace(mustKubectl(t, c.Kubeconfig, "", "-n", ns, "get", "pod", "agent", "-o", "jsonpath={.status.podIP}"))
 	if ip == "" {
 		t.Fatal("Ready pod has no IP")
 	}
+	return ip
+}
+
+func TestNode_PodBecomesReadyAndServesOnItsIP(t *testing.T) {
+	c := clusterFromEnv(t)
+	requireNode(t, c)
+	// Scheduled by kube-scheduler, run by the kubelet in containerd with the
+	// locally built pause image, Ready once the kubelet's probe reaches it
+	// over the bridge.
+	ip := runAgent(t, c, nodeNamespace(t, c, "node-pod"), "/healthz")
 	body := httpGet(t, fmt.Sprintf("http://%s:8080/", ip))
 	if want := "hello from agent\n"; body != want {
 		t.Errorf("GET / on the pod's IP = %q, want %q", body, want)
@@ -119,30 +123,8 @@ spec:
 func TestNode_PodReachesAPIServerThroughKubernetesService(t *testing.T) {
 	c := clusterFromEnv(t)
 	requireNode(t, c)
-	ns := nodeNamespace(t, c, "node-svc")
-	eventually(t, 30*time.Second, "default ServiceAccount in "+ns, func() (bool, string) {
-		out, err := kubectl(t, c.Kubeconfig, "", "-n", ns, "get", "serviceaccount", "default")
-		return err == nil, out
-	})
 	// Ready only once its own probe got through to kube-apiserver.
-	mustKubectl(t, c.Kubeconfig, `apiVersion: v1
-kind: Pod
-metadata: {name: agent, namespace: `+ns+`}
-spec:
-  terminationGracePeriodSeconds: 5
-  containers:
-  - name: agent
-    image: `+agentImage+`
-    imagePullPolicy: Never
-    readinessProbe:
-      httpGet: {path: /apiserver/version, port: 8080}
-      periodSeconds: 1
-`, "apply", "-f", "-")
-	if out, err := kubectl(t, c.Kubeconfig, "", "-n", ns, "wait", "pod/agent", "--for=condition=Ready", "--timeout=120s"); err != nil {
-		desc, _ := kubectl(t, c.Kubeconfig, "", "-n", ns, "describe", "pod", "agent")
-		t.Fatalf("pod not Ready: %v\n%s\n%s", err, out, desc)
-	}
-	ip := strings.TrimSpace(mustKubectl(t, c.Kubeconfig, "", "-n", ns, "get", "pod", "agent", "-o", "jsonpath={.status.podIP}"))
+	ip := runAgent(t, c, nodeNamespace(t, c, "node-svc"), "/apiserver/version")
 	var fromPod, fromHost struct {
 		GitVersion string `json:"gitVersion"`
 	}

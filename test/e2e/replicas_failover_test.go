@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -12,8 +11,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 // failoverRelays is how many relay controllers the failover figure runs on
@@ -35,19 +32,7 @@ func TestReplicas_FailoverFigure(t *testing.T) {
 		t.Skip("E2E_FAILOVER_TRIES is not set")
 	}
 	c := clusterFromEnv(t)
-	root, work := repoRoot(t), t.TempDir()
-	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := kubernetes.NewForConfigOrDie(cfg)
-	group := fmt.Sprintf("failover-%d", time.Now().Unix())
-	namespace := "e2e-" + group
-	setUpRelays(t, admin, root, namespace)
-	t.Cleanup(func() {
-		_ = admin.CoreV1().Namespaces().Delete(context.Background(), namespace, metav1.DeleteOptions{})
-	})
-	rs := startReplicas(t, c, root, work, group, 3)
+	admin, namespace, rs := relayReplicas(t, c, "failover")
 	var keys []string
 	for i := range failoverRelays {
 		wc := relayWasmController(namespace, i)

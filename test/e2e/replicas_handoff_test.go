@@ -47,6 +47,26 @@ func relayWasmController(namespace string, i int) *v1alpha1.WasmController {
 	}
 }
 
+// relayReplicas starts three replicas of a new sharding group named after
+// prefix, and the relays' namespace, objects and RBAC; it returns an
+// admin client and the namespace.
+func relayReplicas(t *testing.T, c *cluster, prefix string) (kubernetes.Interface, string, []*replica) {
+	t.Helper()
+	root := repoRoot(t)
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := kubernetes.NewForConfigOrDie(cfg)
+	group := fmt.Sprintf("%s-%d", prefix, time.Now().Unix())
+	namespace := "e2e-" + group
+	setUpRelays(t, admin, root, namespace)
+	t.Cleanup(func() {
+		_ = admin.CoreV1().Namespaces().Delete(context.Background(), namespace, metav1.DeleteOptions{})
+	})
+	return admin, namespace, startReplicas(t, c, root, t.TempDir(), group, 3)
+}
+
 // setUpRelays creates namespace with the relay module, its ServiceAccount
 // and RBAC, and the ConfigMap each relay reads.
 func setUpRelays(t *testing.T, admin kubernetes.Interface, root, namespace string) {
@@ -112,19 +132,7 @@ func relayed(t *testing.T, admin kubernetes.Interface, namespace string, want []
 // by two replicas at overlapping times.
 func TestReplicas_Handoff(t *testing.T) {
 	c := clusterFromEnv(t)
-	root, work := repoRoot(t), t.TempDir()
-	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := kubernetes.NewForConfigOrDie(cfg)
-	group := fmt.Sprintf("handoff-%d", time.Now().Unix())
-	namespace := "e2e-" + group
-	setUpRelays(t, admin, root, namespace)
-	t.Cleanup(func() {
-		_ = admin.CoreV1().Namespaces().Delete(context.Background(), namespace, metav1.DeleteOptions{})
-	})
-	rs := startReplicas(t, c, root, work, group, 3)
+	admin, namespace, rs := relayReplicas(t, c, "handoff")
 	start := time.Now()
 
 	var names []string
