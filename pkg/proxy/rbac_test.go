@@ -45,14 +45,7 @@ func TestAuthorizer_WatchRBAC(t *testing.T) {
 		t.Fatalf("%d reviews, want 1: the second answer is remembered", n)
 	}
 
-	ctx, cancel := context.WithCancel(t.Context())
-	var changes atomic.Int32
-	var watching sync.WaitGroup
-	watching.Go(func() { authz.WatchRBAC(ctx, func() { changes.Add(1) }) })
-	defer func() {
-		cancel()
-		watching.Wait()
-	}()
+	changes := watchRBAC(t, authz)
 
 	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "grant"},
 		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "reader"}}
@@ -118,14 +111,7 @@ func TestAuthorizer_WatchRBACForgetsWhatAChangeMayAlter(t *testing.T) {
 			create(t, kube.RbacV1().Roles("mallory").Create, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "existing", Namespace: "mallory"}})
 			create(t, kube.RbacV1().RoleBindings("mallory").Create, existingRoleBinding(reader, subject))
 
-			ctx, cancel := context.WithCancel(t.Context())
-			var changes atomic.Int32
-			var watching sync.WaitGroup
-			watching.Go(func() { authz.WatchRBAC(ctx, func() { changes.Add(1) }) })
-			defer func() {
-				cancel()
-				watching.Wait()
-			}()
+			changes := watchRBAC(t, authz)
 			waitChanges := func(n int32) {
 				t.Helper()
 				err := wait.PollUntilContextTimeout(t.Context(), 5*time.Millisecond, wait.ForeverTestTimeout, true,
@@ -183,4 +169,19 @@ func update[T any](t *testing.T, call func(context.Context, T, metav1.UpdateOpti
 	if _, err := call(t.Context(), obj, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// watchRBAC runs authz.WatchRBAC until the test ends and counts the
+// changes it tells of.
+func watchRBAC(t *testing.T, authz *Authorizer) *atomic.Int32 {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	changes := new(atomic.Int32)
+	var watching sync.WaitGroup
+	watching.Go(func() { authz.WatchRBAC(ctx, func() { changes.Add(1) }) })
+	t.Cleanup(func() {
+		cancel()
+		watching.Wait()
+	})
+	return changes
 }
