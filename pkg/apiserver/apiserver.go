@@ -125,7 +125,7 @@ func (c completedConfig) newServer(running *controllerHost, wakeRules *wakerule.
 		return nil, err
 	}
 	group := genericapiserver.NewDefaultAPIGroupInfo(controllers.GroupName, Scheme, metav1.ParameterCodec, Codecs)
-	group.NegotiatedSerializer = withoutProtobuf{Codecs}
+	group.NegotiatedSerializer = newWithoutProtobuf(Codecs)
 	group.VersionedResourcesStorageMap["v1alpha1"] = map[string]rest.Storage{
 		"wasmcontrollers":        wcStorage,
 		"wasmcontrollers/status": wcStatus,

@@ -13,16 +13,23 @@ import (
 // resources the same way.
 type withoutProtobuf struct {
 	runtime.NegotiatedSerializer
+	types []runtime.SerializerInfo
 }
 
-// SupportedMediaTypes implements runtime.NegotiatedSerializer.
-func (s withoutProtobuf) SupportedMediaTypes() []runtime.SerializerInfo {
-	all := s.NegotiatedSerializer.SupportedMediaTypes()
+// newWithoutProtobuf wraps s, whose media types are filtered once: content
+// negotiation asks for them on every request.
+func newWithoutProtobuf(s runtime.NegotiatedSerializer) withoutProtobuf {
+	all := s.SupportedMediaTypes()
 	kept := make([]runtime.SerializerInfo, 0, len(all))
 	for _, info := range all {
 		if info.MediaType != runtime.ContentTypeProtobuf {
 			kept = append(kept, info)
 		}
 	}
-	return kept
+	return withoutProtobuf{NegotiatedSerializer: s, types: kept}
+}
+
+// SupportedMediaTypes implements runtime.NegotiatedSerializer.
+func (s withoutProtobuf) SupportedMediaTypes() []runtime.SerializerInfo {
+	return s.types
 }

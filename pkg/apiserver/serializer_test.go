@@ -25,7 +25,7 @@ func TestWithoutProtobuf(t *testing.T) {
 		t.Run(tt.accept, func(t *testing.T) {
 			req := httptest.NewRequest("GET", "/apis/controllers.wasm.io/v1alpha1/wasmcontrollers", nil)
 			req.Header.Set("Accept", tt.accept)
-			_, info, err := negotiation.NegotiateOutputMediaType(req, withoutProtobuf{Codecs}, negotiation.DefaultEndpointRestrictions)
+			_, info, err := negotiation.NegotiateOutputMediaType(req, newWithoutProtobuf(Codecs), negotiation.DefaultEndpointRestrictions)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("negotiating %q: %v, want error %v", tt.accept, err, tt.wantErr)
 			}
