@@ -86,7 +86,10 @@ func NewFetcher(cfg FetcherConfig) *Fetcher {
 	local := cfg.RegistryTransport
 	if cfg.RegistryTransport == nil {
 		cfg.RegistryTransport = newRegistryTransport(cfg.AllowLocalSources)
-		local = newRegistryTransport(true)
+		local = cfg.RegistryTransport
+		if !cfg.AllowLocalSources {
+			local = newRegistryTransport(true)
+		}
 	}
 	if cfg.ClientFor == nil && cfg.Cluster != nil {
 		clients, err := ServiceAccountClients(cfg.Cluster)

@@ -154,11 +154,12 @@ func TestNewFetcher_ShortTimeouts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := NewFetcher(FetcherConfig{Store: store, AllowLocalSources: true})
+	f := NewFetcher(FetcherConfig{Store: store})
 	if f.cfg.Timeout > time.Minute {
 		t.Errorf("a fetch may take %v by default: one slow server holds a loader that long", f.cfg.Timeout)
 	}
-	for name, rt := range map[string]http.RoundTripper{"url": f.cfg.HTTPClient.Transport, "registry": f.cfg.RegistryTransport} {
+	for name, rt := range map[string]http.RoundTripper{"url": f.cfg.HTTPClient.Transport, "registry": f.cfg.RegistryTransport,
+		"local registry": f.localRegistryTransport} {
 		tr, ok := rt.(*http.Transport)
 		if !ok {
 			t.Fatalf("%s transport is a %T", name, rt)

@@ -245,19 +245,21 @@ func (f *Fetcher) parseReference(image string) (name.Reference, error) {
 }
 
 // registryTransport returns the transport for ref's registry: one that may
-// reach local addresses for a registry the administrator listed as
-// insecure, one that may not for the others. A registry that is local by
-// its very name is refused here, with a clear reason, unless allowed.
+// reach local addresses for a local registry the administrator listed as
+// insecure, one that may not for the others (a listed remote registry's
+// redirects included). A registry that is local by its very name is
+// refused here, with a clear reason, unless allowed.
 func (f *Fetcher) registryTransport(image string, ref name.Reference) (http.RoundTripper, error) {
 	registry := ref.Context().RegistryStr()
-	if slices.Contains(f.cfg.InsecureRegistries, registry) {
-		return f.localRegistryTransport, nil
-	}
 	host := registry
 	if h, _, err := net.SplitHostPort(registry); err == nil {
 		host = h
 	}
-	if !f.cfg.AllowLocalSources && isLocalHost(host) {
+	local := isLocalHost(host)
+	if local && slices.Contains(f.cfg.InsecureRegistries, registry) {
+		return f.localRegistryTransport, nil
+	}
+	if !f.cfg.AllowLocalSources && local {
 		return nil, permanent(ReasonInvalidReference, fmt.Sprintf(
 			"spec.module.image %q names a loopback or link-local registry, which this server does not pull from", image), nil)
 	}

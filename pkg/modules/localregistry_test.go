@@ -97,3 +97,30 @@ func TestRegistryTransport_RefusesLocalAddresses(t *testing.T) {
 		}
 	}
 }
+
+// TestFetch_ListedRemoteRegistryMayNotReachLocal: listing a remote registry
+// as insecure lets it speak plain HTTP, not reach the server's own node
+// through its redirects.
+func TestFetch_ListedRemoteRegistryMayNotReachLocal(t *testing.T) {
+	store, err := OpenStore(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := NewFetcher(FetcherConfig{Store: store, InsecureRegistries: []string{"registry.example.test:5000", "127.0.0.1:5000"}})
+	for image, wantLocal := range map[string]bool{
+		"registry.example.test:5000/ctl/app:v1": false,
+		"127.0.0.1:5000/ctl/app:v1":             true,
+	} {
+		ref, err := f.parseReference(image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt, err := f.registryTransport(image, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rt == f.localRegistryTransport; got != wantLocal {
+			t.Errorf("%s: transport that may reach local addresses = %v, want %v", image, got, wantLocal)
+		}
+	}
+}
