@@ -49,7 +49,7 @@ func TestInstance_GuestLogs(t *testing.T) {
 		line  string
 		parts []string
 	}{
-		{line: "info", parts: []string{`"level"=0 "msg"="\"Reconciling\" key=\"d/x\""`, `"caller"="main.go:`}},
+		{line: "info", parts: []string{`"level"=0 "msg"="\"Reconciling\" key=\"d/x\""`, `"guestCaller"="main.go:`}},
 		{line: "verbose info, -v=2 from CONTROLLER_FLAGS", parts: []string{`"msg"="\"Reconciling verbosely\" key=\"d/x\""`}},
 		{line: "warning", parts: []string{`"level"=0 "msg"="key d/x is a test"`, `"severity"="warning"`}},
 		{line: "error", parts: []string{`"msg"="\"Reconcile step failed\" err=\"boom\" key=\"d/x\"" "error"=null`}},

@@ -83,7 +83,8 @@ func (l *lineLogger) log(line klogLine) {
 	kv := make([]any, 0, 8)
 	kv = append(kv, "stream", l.stream)
 	if line.caller != "" {
-		kv = append(kv, "caller", line.caller)
+		// Not "caller", which names the server's own code in its log.
+		kv = append(kv, "guestCaller", line.caller)
 	}
 	if line.severity == severityWarning || line.severity == severityFatal {
 		kv = append(kv, "severity", line.severity.String())

@@ -60,9 +60,9 @@ func TestLineLogger_Severity(t *testing.T) {
 		err  bool
 		text []string
 	}{
-		{text: []string{`"msg"="\"reconciled\" key=\"d/w\""`, `"caller"="main.go:42"`}},
+		{text: []string{`"msg"="\"reconciled\" key=\"d/w\""`, `"guestCaller"="main.go:42"`}},
 		{text: []string{`"msg"="careful"`, `"severity"="warning"`}},
-		{err: true, text: []string{`"msg"="\"Reconcile failed\" err=<"`, `"caller"="main.go:44"`}},
+		{err: true, text: []string{`"msg"="\"Reconcile failed\" err=<"`, `"guestCaller"="main.go:44"`}},
 		{err: true, text: []string{`"msg"="\tfirst line"`}},
 		{err: true, text: []string{`"msg"=" >"`}},
 		{err: true, text: []string{`"msg"="giving up"`, `"severity"="fatal"`}},
