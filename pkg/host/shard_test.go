@@ -206,7 +206,11 @@ func TestHost_FenceWaitsForLoads(t *testing.T) {
 		t.Fatal("the only replica never loaded its controller")
 	}
 	h.fence()
-	<-ended
+	select {
+	case <-ended:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the fence returned with the load still running")
+	}
 	h.mu.Lock()
 	left := len(h.controllers)
 	h.mu.Unlock()
