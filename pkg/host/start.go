@@ -181,13 +181,9 @@ func (h *Host) compileWatch(i int, w *v1alpha1.Watch) (*watch, error) {
 	if err != nil {
 		return nil, err
 	}
-	mapping, err := h.mapper.RESTMapping(gv.WithKind(w.Kind).GroupKind(), gv.Version)
-	if meta.IsNoMatchError(err) {
-		h.mapper.Reset() // a CRD may have been installed since
-		mapping, err = h.mapper.RESTMapping(gv.WithKind(w.Kind).GroupKind(), gv.Version)
-	}
+	mapping, err := h.restMapping(w.APIVersion, gv.WithKind(w.Kind).GroupKind(), gv.Version)
 	if err != nil {
-		return nil, fmt.Errorf("kind %s %s is not served by the cluster: %w", w.APIVersion, w.Kind, err)
+		return nil, err
 	}
 	cw, err := compileWatch(i, w, mapping.Resource, mapping.Scope.Name() == meta.RESTScopeNameNamespace, h.compiler)
 	if err != nil || w.EnqueueOwner == nil {
@@ -209,15 +205,26 @@ func (h *Host) ownerKind(o *v1alpha1.OwnerKind) (*ownerMapping, error) {
 		return nil, err
 	}
 	gk := schema.GroupKind{Group: gv.Group, Kind: o.Kind}
-	mapping, err := h.mapper.RESTMapping(gk)
-	if meta.IsNoMatchError(err) {
-		h.mapper.Reset()
-		mapping, err = h.mapper.RESTMapping(gk)
-	}
+	mapping, err := h.restMapping(o.APIVersion, gk)
 	if err != nil {
-		return nil, fmt.Errorf("kind %s %s is not served by the cluster: %w", o.APIVersion, o.Kind, err)
+		return nil, err
 	}
 	return &ownerMapping{kind: gk, all: o.AllOwners, namespaced: mapping.Scope.Name() == meta.RESTScopeNameNamespace}, nil
+}
+
+// restMapping maps a kind named as apiVersion to its resource, asking the
+// cluster's discovery again once if the kind is unknown: a CRD may have
+// been installed since.
+func (h *Host) restMapping(apiVersion string, gk schema.GroupKind, versions ...string) (*meta.RESTMapping, error) {
+	mapping, err := h.mapper.RESTMapping(gk, versions...)
+	if meta.IsNoMatchError(err) {
+		h.mapper.Reset()
+		mapping, err = h.mapper.RESTMapping(gk, versions...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kind %s %s is not served by the cluster: %w", apiVersion, gk.Kind, err)
+	}
+	return mapping, nil
 }
 
 // isPermanent says whether a load error waits for a spec change. A failure
