@@ -72,11 +72,6 @@ func checkRequest(req *abi.APIRequest) (*guestRequest, *abi.APIResponse) {
 	return gr, nil
 }
 
-// checkPath lets only a resource path through: /api/VERSION/... or
-// /apis/GROUP/VERSION/..., made of non-empty segments with no dot segments,
-// no percent-encoding and no character that could end the path or the line
-// (?, #, \, space, control characters). So the host alone decides the
-// server, and the path reaches it as the guest wrote it.
 // Bounds of a guest's request path: no API group, namespace, resource or
 // object name is longer than a DNS subdomain, and a path has a handful of
 // them.
@@ -85,6 +80,11 @@ const (
 	maxPathBytes    = 2048
 )
 
+// checkPath lets only a resource path through: /api/VERSION/... or
+// /apis/GROUP/VERSION/..., made of non-empty segments with no dot segments,
+// no percent-encoding and no character that could end the path or the line
+// (?, #, \, space, control characters). So the host alone decides the
+// server, and the path reaches it as the guest wrote it.
 func checkPath(gr *guestRequest) *abi.APIResponse {
 	// Bounded first: names go into SubjectAccessReviews, the authorizer's
 	// remembered answers and the messages below.
