@@ -67,6 +67,8 @@ type Options struct {
 	Ceilings *CeilingOptions
 	// Sharding spreads the WasmControllers over the server's replicas.
 	Sharding *ShardingOptions
+	// Shutdown lets replicas be replaced without failing requests.
+	Shutdown *ShutdownOptions
 
 	// embeddedEtcd is set by Complete when no --etcd-servers were given.
 	embeddedEtcd bool
@@ -84,6 +86,7 @@ func NewOptions() *Options {
 		Modules:          apiserver.ModulesConfig{StoreMaxBytes: 2 << 30},
 		Ceilings:         NewCeilingOptions(),
 		Sharding:         NewShardingOptions(),
+		Shutdown:         NewShutdownOptions(),
 	}
 	o.Recommended.Etcd.StorageConfig.EncodeVersioner = runtime.NewMultiGroupVersioner(
 		v1alpha1.SchemeGroupVersion, schema.GroupKind{Group: v1alpha1.GroupName})
@@ -139,6 +142,7 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 
 	o.Ceilings.AddFlags(&fss)
 	o.Sharding.AddFlags(&fss)
+	o.Shutdown.AddFlags(&fss)
 
 	r := o.Recommended
 	r.Etcd.AddFlags(fss.FlagSet("etcd"))
@@ -207,6 +211,7 @@ func (o *Options) Validate() error {
 	}
 	errs = append(errs, o.Ceilings.Validate()...)
 	errs = append(errs, o.Sharding.Validate()...)
+	errs = append(errs, o.Shutdown.Validate()...)
 	if o.Sharding.Enabled && o.RunControllers && o.embeddedEtcd {
 		errs = append(errs, fmt.Errorf("--sharding needs --etcd-servers: replicas that share the controllers must "+
 			"share their storage, and the embedded etcd is one replica's own"))
@@ -267,6 +272,7 @@ func (o *Options) Config(etcdURL string) (*apiserver.Config, error) {
 	if err := r.ApplyTo(cfg); err != nil {
 		return nil, err
 	}
+	o.Shutdown.ApplyTo(&cfg.Config)
 	if o.Standalone {
 		if err := o.applyStandaloneAuth(cfg); err != nil {
 			return nil, err
