@@ -39,7 +39,7 @@ func TestNode_InstallFromArtifacts(t *testing.T) {
 	work := t.TempDir()
 
 	freshInstall(t, admin)
-	overlay := writeOverlay(t, root, work, image)
+	overlay := writeOverlay(t, root, work, "", image)
 	provideStateVolume(t, c)
 	mustKubectl(t, admin, "", "apply", "-k", overlay)
 	t.Cleanup(func() { uninstall(t, admin) })
@@ -111,23 +111,28 @@ func requireServerImage(t *testing.T) string {
 }
 
 // freshInstall removes what an earlier test left of the StatefulSet and its
-// claim (their pod pends without a volume and would hold up the rollout), and
-// the EndpointSlice of a server run on the host.
+// claim (their pod pends without a volume and would hold up the rollout), of
+// the replicas of artifacts/ha, and the EndpointSlice of a server run on the
+// host.
 func freshInstall(t *testing.T, admin string) {
 	t.Helper()
-	for _, obj := range []string{"statefulset/wasm-apiserver", "pvc/" + stateClaim, "endpointslice/wasm-apiserver-host"} {
+	for _, obj := range []string{"statefulset/wasm-apiserver", "pvc/" + stateClaim, "deployment/wasm-apiserver",
+		"pdb/wasm-apiserver", "endpointslice/wasm-apiserver-host"} {
 		mustKubectl(t, admin, "", "-n", serverNamespace, "delete", obj, "--ignore-not-found", "--timeout=2m")
 	}
 }
 
-// writeOverlay copies artifacts/ into work, writes its certificates with
-// hack/gen-serving-cert.sh, and returns an overlay that names the image.
-func writeOverlay(t *testing.T, root, work, image string) string {
+// writeOverlay copies artifacts/ into work, writes the certificates of its
+// variant (artifacts/ itself when "", or a directory of it such as "ha")
+// with hack/gen-serving-cert.sh, and returns an overlay of the variant that
+// names the image.
+func writeOverlay(t *testing.T, root, work, variant, image string) string {
 	t.Helper()
-	base := filepath.Join(work, "artifacts")
-	if err := os.CopyFS(base, os.DirFS(filepath.Join(root, "artifacts"))); err != nil {
+	artifacts := filepath.Join(work, "artifacts")
+	if err := os.CopyFS(artifacts, os.DirFS(filepath.Join(root, "artifacts"))); err != nil {
 		t.Fatal(err)
 	}
+	base := filepath.Join(artifacts, variant)
 	if out, err := run(t, "", filepath.Join(root, "hack", "gen-serving-cert.sh"), filepath.Join(base, "certs")); err != nil {
 		t.Fatalf("gen-serving-cert: %v\n%s", err, out)
 	}
@@ -142,8 +147,8 @@ func writeOverlay(t *testing.T, root, work, image string) string {
 	}
 	// An overlay's images entry matches the name the base has made of the
 	// image, not the placeholder in statefulset.yaml.
-	kustomization := fmt.Sprintf("resources: [../artifacts]\nimages:\n- {name: %s, newName: %s, newTag: %s}\n",
-		baseImage, image[:slash+1]+name, tag)
+	kustomization := fmt.Sprintf("resources: [%s]\nimages:\n- {name: %s, newName: %s, newTag: %s}\n",
+		filepath.Join("..", "artifacts", variant), baseImage, image[:slash+1]+name, tag)
 	if err := os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte(kustomization), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -12,30 +12,6 @@ import (
 	"time"
 )
 
-// kubectlCall is one kubectl run of the load: when it started and ended,
-// and its error and output.
-type kubectlCall struct {
-	what       string
-	start, end time.Time
-	err        error
-	out        string
-}
-
-// appliedController is the WasmController the load applies, with a value
-// that changes at each apply; its module ConfigMap does not exist.
-func appliedController(name string, seq int) string {
-	return `apiVersion: controllers.wasm.io/v1alpha1
-kind: WasmController
-metadata: {name: ` + name + `, namespace: default}
-spec:
-  module:
-    configMapRef: {name: no-such-module, key: module.wasm}
-  serviceAccountName: default
-  env: [{name: SEQ, value: "` + itoa(seq) + `"}]
-  watches: [{apiVersion: v1, kind: ConfigMap, namespace: default}]
-`
-}
-
 // TestReplicas_AggregatedAPI serves the API group from three replicas behind
 // kube-apiserver's aggregator and kills (SIGKILL) one while kubectl reads
 // and applies WasmControllers in a loop. The aggregator proxies each
@@ -67,26 +43,7 @@ func TestReplicas_AggregatedAPI(t *testing.T) {
 	following.Go(func() { ep.follow(ctx, t, rs, time.Second) })
 	defer following.Wait()
 
-	cacheDir := filepath.Join(work, "kubectl-cache")
-	var mu sync.Mutex
-	var calls []kubectlCall
-	loop := func(what string, args func(seq int) (stdin string, args []string)) {
-		for seq := 1; ctx.Err() == nil; seq++ {
-			stdin, a := args(seq)
-			start := time.Now()
-			out, err := kubectl(t, admin, stdin, append([]string{"--cache-dir=" + cacheDir, "--request-timeout=10s"}, a...)...)
-			mu.Lock()
-			calls = append(calls, kubectlCall{what: what, start: start, end: time.Now(), err: err, out: out})
-			mu.Unlock()
-		}
-	}
-	var load sync.WaitGroup
-	load.Go(func() {
-		loop("get", func(int) (string, []string) { return "", []string{"get", "wc", "-n", "default"} })
-	})
-	load.Go(func() {
-		loop("apply", func(seq int) (string, []string) { return appliedController(name, seq), []string{"apply", "-f", "-"} })
-	})
+	load := startKubectlLoad(t, admin, filepath.Join(work, "kubectl-cache"), name)
 
 	// The kill falls halfway between two probes: the dead endpoint stays
 	// ready for about half a second, as long as a kubelet might take to
@@ -99,8 +56,8 @@ func TestReplicas_AggregatedAPI(t *testing.T) {
 	// Past the victim's lease duration (8 s), so its controllers move
 	// while the load runs.
 	time.Sleep(15 * time.Second)
+	calls := load.stop()
 	cancel()
-	load.Wait()
 
 	notReady, ok := ep.markedNotReady(victim.id)
 	if !ok {

@@ -14,12 +14,15 @@ func TestShutdownOptions(t *testing.T) {
 		name       string
 		args       []string
 		wantDelay  time.Duration
+		wantGrace  time.Duration
 		wantChance float64
 		wantErr    string
 	}{
 		{name: "defaults: no delay, no GOAWAY", args: nil},
-		{name: "both set", args: []string{"--shutdown-delay-duration=10s", "--goaway-chance=0.001"},
-			wantDelay: 10 * time.Second, wantChance: 0.001},
+		{name: "every flag", args: []string{"--shutdown-delay-duration=10s", "--shutdown-watch-termination-grace-period=5s",
+			"--goaway-chance=0.001"}, wantDelay: 10 * time.Second, wantGrace: 5 * time.Second, wantChance: 0.001},
+		{name: "negative watch grace", args: []string{"--shutdown-watch-termination-grace-period=-2s"},
+			wantErr: "--shutdown-watch-termination-grace-period must not be negative"},
 		{name: "negative delay", args: []string{"--shutdown-delay-duration=-1s"}, wantErr: "--shutdown-delay-duration must not be negative"},
 		{name: "chance over kube-apiserver's bound", args: []string{"--goaway-chance=0.5"}, wantErr: "--goaway-chance must be between 0 and 0.02"},
 		{name: "negative chance", args: []string{"--goaway-chance=-0.1"}, wantErr: "--goaway-chance must be between 0 and 0.02"},
@@ -44,9 +47,11 @@ func TestShutdownOptions(t *testing.T) {
 			// The generic server's own defaults are kept unless set.
 			cfg := genericapiserver.NewConfig(serializer.CodecFactory{})
 			o.Shutdown.ApplyTo(cfg)
-			if cfg.ShutdownDelayDuration != tt.wantDelay || cfg.GoawayChance != tt.wantChance {
-				t.Errorf("config: delay %v, GOAWAY chance %v; want %v, %v",
-					cfg.ShutdownDelayDuration, cfg.GoawayChance, tt.wantDelay, tt.wantChance)
+			if cfg.ShutdownDelayDuration != tt.wantDelay || cfg.ShutdownWatchTerminationGracePeriod != tt.wantGrace ||
+				cfg.GoawayChance != tt.wantChance {
+				t.Errorf("config: delay %v, watch grace %v, GOAWAY chance %v; want %v, %v, %v",
+					cfg.ShutdownDelayDuration, cfg.ShutdownWatchTerminationGracePeriod, cfg.GoawayChance,
+					tt.wantDelay, tt.wantGrace, tt.wantChance)
 			}
 		})
 	}
