@@ -105,7 +105,8 @@ func (c *Controller) syncHandler(ctx context.Context, objectRef sdk.Request) err
 		return err
 	}
 
-	if err := c.updateFooStatus(ctx, foo, deployment); err != nil {
+	err = c.updateFooStatus(ctx, foo, deployment)
+	if err != nil {
 		return err
 	}
 	c.recorder.Event(foo, corev1.EventTypeNormal, SuccessSynced, MessageResourceSynced)
@@ -119,7 +120,8 @@ func (c *Controller) updateFooStatus(ctx context.Context, foo *Foo, deployment *
 	// object of an informer's cache.
 	fooCopy := foo.DeepCopy()
 	fooCopy.Status.AvailableReplicas = deployment.Status.AvailableReplicas
-	return c.foos.UpdateStatus(ctx, fooCopy, FieldManager)
+	_, err := c.foos.UpdateStatus(ctx, fooCopy, metav1.UpdateOptions{FieldManager: FieldManager})
+	return err
 }
 
 // newDeployment returns the Deployment of foo: nginx with foo's replicas,

@@ -72,10 +72,18 @@ func (c fooClient) Get(ctx context.Context, namespace, name string) (*Foo, error
 	return foo, nil
 }
 
-// UpdateStatus writes the status of foo through the status subresource.
-func (c fooClient) UpdateStatus(ctx context.Context, foo *Foo, fieldManager string) error {
-	_, err := c.client.UpdateStatus(ctx, foos, foo, sdk.FieldManager(fieldManager))
-	return err
+// UpdateStatus writes the status of foo through the status subresource,
+// with the field manager of opts.
+func (c fooClient) UpdateStatus(ctx context.Context, foo *Foo, opts metav1.UpdateOptions) (*Foo, error) {
+	obj, err := c.client.UpdateStatus(ctx, foos, foo, sdk.FieldManager(opts.FieldManager))
+	if err != nil {
+		return nil, err
+	}
+	updated := &Foo{}
+	if err := obj.Into(updated); err != nil {
+		return nil, err
+	}
+	return updated, nil
 }
 
 // DeepCopyObject implements runtime.Object, so that Events about a Foo go
