@@ -64,11 +64,13 @@ func TestExample_SampleController(t *testing.T) {
 	mustKubectl(t, admin, `apiVersion: samplecontroller.k8s.io/v1alpha1
 kind: Foo
 metadata: {name: example-foo, namespace: default}
-spec: {deploymentName: example-foo, replicas: 1}
+spec: {deploymentName: example-foo-nginx, replicas: 1}
 `, "apply", "-f", "-")
+	// The Deployment's name is not the Foo's: only its owner reference maps
+	// it back to the Foo.
 	fooUID := mustKubectl(t, admin, "", "-n", "default", "get", "foo", "example-foo", "-o", "jsonpath={.metadata.uid}")
 	deployment := func() string {
-		out, _ := kubectl(t, admin, "", "-n", "default", "get", "deployment", "example-foo", "-o",
+		out, _ := kubectl(t, admin, "", "-n", "default", "get", "deployment", "example-foo-nginx", "-o",
 			`jsonpath={.spec.replicas} {.metadata.ownerReferences[?(@.controller==true)].kind}/{.metadata.ownerReferences[?(@.controller==true)].name}/{.metadata.ownerReferences[?(@.controller==true)].uid}`)
 		return out
 	}
@@ -84,10 +86,10 @@ spec: {deploymentName: example-foo, replicas: 1}
 		return out == "3"+owned, out
 	})
 
-	oldUID := mustKubectl(t, admin, "", "-n", "default", "get", "deployment", "example-foo", "-o", "jsonpath={.metadata.uid}")
-	mustKubectl(t, admin, "", "-n", "default", "delete", "deployment", "example-foo")
+	oldUID := mustKubectl(t, admin, "", "-n", "default", "get", "deployment", "example-foo-nginx", "-o", "jsonpath={.metadata.uid}")
+	mustKubectl(t, admin, "", "-n", "default", "delete", "deployment", "example-foo-nginx")
 	eventually(t, time.Minute, "a deleted Deployment comes back", func() (bool, string) {
-		uid, _ := kubectl(t, admin, "", "-n", "default", "get", "deployment", "example-foo", "-o", "jsonpath={.metadata.uid}")
+		uid, _ := kubectl(t, admin, "", "-n", "default", "get", "deployment", "example-foo-nginx", "-o", "jsonpath={.metadata.uid}")
 		out := deployment()
 		return uid != "" && uid != oldUID && out == "3"+owned, uid + " " + out
 	})
@@ -95,7 +97,7 @@ spec: {deploymentName: example-foo, replicas: 1}
 	// The cluster may run no pods: the status says what the Deployment
 	// reports, 0 when it reports nothing.
 	eventually(t, time.Minute, "status.availableReplicas is the Deployment's", func() (bool, string) {
-		available, _ := kubectl(t, admin, "", "-n", "default", "get", "deployment", "example-foo", "-o", "jsonpath={.status.availableReplicas}")
+		available, _ := kubectl(t, admin, "", "-n", "default", "get", "deployment", "example-foo-nginx", "-o", "jsonpath={.status.availableReplicas}")
 		if available == "" {
 			available = "0"
 		}
