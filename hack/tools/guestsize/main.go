@@ -1,7 +1,8 @@
 // Command guestsize reports what guest modules weigh: their size raw and
 // gzipped, their code section, and with -compile the native code the
-// server's runtime compiles them to and the linear memory one instance holds
-// after its initialization. With -packages N it lists the N Go packages with
+// server's runtime compiles them to, the runtime's estimate of it (what
+// --compiled-module-budget is compared with), and the linear memory one
+// instance holds after its initialization. With -packages N it lists the N Go packages with
 // the most code, read from the module's name section (build without -s).
 //
 //	go run ./hack/tools/guestsize -compile _output/guests/*.wasm
@@ -37,7 +38,7 @@ func main() {
 
 func run(ctx context.Context, files []string, compile bool, packages int) error {
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "module\tbytes\tgzipped\tcode section\tcompiled\tmemory after init\t")
+	fmt.Fprintln(w, "module\tbytes\tgzipped\tcode section\tcompiled\tbudget estimate\tmemory after init\t")
 	for _, file := range files {
 		wasm, err := os.ReadFile(file)
 		if err != nil {
@@ -47,16 +48,16 @@ func run(ctx context.Context, files []string, compile bool, packages int) error 
 		if err != nil {
 			return fmt.Errorf("%s: %w", file, err)
 		}
-		compiled, memory := "-", "-"
+		compiled, estimate, memory := "-", "-", "-"
 		if compile {
-			c, m, err := compiledSize(ctx, wasm)
+			c, err := compiledSize(ctx, wasm)
 			if err != nil {
 				return fmt.Errorf("%s: %w", file, err)
 			}
-			compiled, memory = mb(c), mb(int64(m))
+			compiled, estimate, memory = mb(c.cached), mb(c.estimate), mb(int64(c.memory))
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t\n", filepath.Base(file), mb(int64(len(wasm))), mb(gzipped(wasm)),
-			mb(int64(mod.codeBytes)), compiled, memory)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", filepath.Base(file), mb(int64(len(wasm))), mb(gzipped(wasm)),
+			mb(int64(mod.codeBytes)), compiled, estimate, memory)
 		if packages > 0 {
 			defer printPackages(file, mod, packages)
 		}
@@ -78,44 +79,54 @@ func gzipped(b []byte) int64 {
 	return int64(buf.Len())
 }
 
+// compiled is what loading a module costs.
+type compiled struct {
+	// cached is the size of the native code in the compilation cache.
+	cached int64
+	// estimate is the runtime's estimate of the resident compiled code.
+	estimate int64
+	// memory is an instance's linear memory after its initialization.
+	memory uint64
+}
+
 // compiledSize loads wasm into a runtime whose compilation cache is a fresh
-// directory and returns the size of the native code written there, and the
-// linear memory of an instance after its initialization.
-func compiledSize(ctx context.Context, wasm []byte) (int64, uint64, error) {
+// directory, and instantiates it once.
+func compiledSize(ctx context.Context, wasm []byte) (compiled, error) {
+	var c compiled
 	dir, err := os.MkdirTemp("", "guestsize")
 	if err != nil {
-		return 0, 0, err
+		return c, err
 	}
 	defer os.RemoveAll(dir)
 	r, err := runtime.New(ctx, runtime.Config{CacheDir: dir})
 	if err != nil {
-		return 0, 0, err
+		return c, err
 	}
 	defer r.Close(ctx)
 	m, err := r.Load(ctx, wasm)
 	if err != nil {
-		return 0, 0, err
+		return c, err
 	}
 	defer m.Release(ctx)
+	c.estimate = r.CompiledBytes()
 	inst, err := m.Instantiate(ctx, runtime.InstanceConfig{Name: "guestsize", MemoryLimit: 1 << 30, Logger: logr.Discard()})
 	if err != nil {
-		return 0, 0, err
+		return c, err
 	}
-	memory := inst.MemoryBytes()
+	c.memory = inst.MemoryBytes()
 	inst.Close(ctx)
 	// The cache holds the compiled code, and in modules/ the module's bytes.
-	var size int64
 	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || strings.HasPrefix(path, filepath.Join(dir, "modules")) {
 			return err
 		}
 		info, err := d.Info()
 		if err == nil {
-			size += info.Size()
+			c.cached += info.Size()
 		}
 		return err
 	})
-	return size, memory, err
+	return c, err
 }
 
 // printPackages prints the packages of mod with the most code.
