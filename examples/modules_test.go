@@ -1,6 +1,7 @@
 package examples
 
 import (
+	"encoding/json"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,16 @@ import (
 )
 
 const sdkModule = "github.com/wasm-apiserver/wasm-apiserver/sdk"
+
+// serverOnly are modules of the server no controller needs: the API server
+// library, the runtime, the embedded etcd, CEL.
+var serverOnly = []string{
+	"k8s.io/apiserver",
+	"k8s.io/component-base",
+	"github.com/tetratelabs/wazero",
+	"go.etcd.io/etcd/server/v3",
+	"github.com/google/cel-go",
+}
 
 // TestModules_NoServerDependencies: an example controller depends on the sdk
 // module the way a user's controller does, and building it pulls in none of
@@ -39,6 +50,20 @@ func TestModules_NoServerDependencies(t *testing.T) {
 				t.Fatalf("%s is not a module of its own: go list -m says %v", dir, self)
 			}
 			graph := modules(t, goTool, dir, "mod", "graph")
+			if sdkRequires := requiredBy(t, goTool, dir, sdkModule); len(sdkRequires) > 0 {
+				t.Errorf("%s: the sdk module requires %v", dir, sdkRequires)
+			}
+			if direct := directRequirements(t, goTool, dir); len(direct) > 1 || (len(direct) == 1 && direct[0] != sdkModule) {
+				// An example on client-go shares client-go's dependencies
+				// with the server, by its own choice; it must still hold
+				// nothing that only the server needs.
+				for _, m := range serverOnly {
+					if graph[m] {
+						t.Errorf("%s (requiring %v) depends on %s, a dependency of the server only", dir, direct, m)
+					}
+				}
+				return
+			}
 			for m := range graph {
 				if server[m] && m != sdkModule {
 					t.Errorf("%s depends on %s, a dependency of the server", dir, m)
@@ -49,6 +74,55 @@ func TestModules_NoServerDependencies(t *testing.T) {
 			}
 		})
 	}
+}
+
+// requiredBy returns the modules that module requires in the module graph
+// of dir: the targets of its edges in go mod graph, but the go version and
+// toolchain.
+func requiredBy(t *testing.T, goTool, dir, module string) []string {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), goTool, "mod", "graph")
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go mod graph in %s: %v", dir, err)
+	}
+	var required []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		from, to, ok := strings.Cut(line, " ")
+		if path, _, _ := strings.Cut(from, "@"); ok && path == module && !strings.HasPrefix(to, "go@") && !strings.HasPrefix(to, "toolchain@") {
+			required = append(required, to)
+		}
+	}
+	return required
+}
+
+// directRequirements returns the modules the go.mod in dir requires
+// directly (not marked indirect).
+func directRequirements(t *testing.T, goTool, dir string) []string {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), goTool, "mod", "edit", "-json")
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go mod edit -json in %s: %v", dir, err)
+	}
+	var mod struct {
+		Require []struct {
+			Path     string
+			Indirect bool
+		}
+	}
+	if err := json.Unmarshal(out, &mod); err != nil {
+		t.Fatalf("go mod edit -json in %s: %v", dir, err)
+	}
+	var direct []string
+	for _, r := range mod.Require {
+		if !r.Indirect {
+			direct = append(direct, r.Path)
+		}
+	}
+	return direct
 }
 
 // module returns the path of the module in dir.

@@ -53,6 +53,12 @@ func TestWakeRules(t *testing.T) {
 		return o
 	}
 	child := map[string]any{"demo.wasm.io/widget": "w"}
+	deployment := func(replicas, available int64) map[string]any {
+		return obj("a", "d", nil, nil, map[string]any{
+			"spec":   map[string]any{"replicas": replicas},
+			"status": map[string]any{"availableReplicas": available},
+		})
+	}
 
 	tests := []struct {
 		name        string
@@ -105,6 +111,20 @@ func TestWakeRules(t *testing.T) {
 			object: obj("a", "w-0", child, nil, map[string]any{"data": map[string]any{"message": "x"}}),
 			old:    obj("a", "w-0", child, nil, map[string]any{"data": map[string]any{"message": "y"}}), wantWake: true},
 		{name: "child added", example: "widget-controller", watch: 1, event: "ADDED", object: obj("a", "w-0", child, nil, nil), wantWake: false},
+
+		{name: "foo added", example: "sample-controller", watch: 0, event: "ADDED", object: obj("a", "f", nil, nil, nil), wantWake: true},
+		{name: "foo spec changed", example: "sample-controller", watch: 0, event: "MODIFIED",
+			object: gen(obj("a", "f", nil, nil, nil), 2), old: obj("a", "f", nil, nil, nil), wantWake: true},
+		{name: "foo status written", example: "sample-controller", watch: 0, event: "MODIFIED",
+			object: obj("a", "f", nil, nil, map[string]any{"status": map[string]any{"availableReplicas": int64(1)}}), old: obj("a", "f", nil, nil, nil), wantWake: false},
+		{name: "deployment added", example: "sample-controller", watch: 1, event: "ADDED", object: deployment(1, 0), wantWake: true},
+		{name: "deployment deleted", example: "sample-controller", watch: 1, event: "DELETED", object: deployment(1, 0), wantWake: true},
+		{name: "deployment scaled", example: "sample-controller", watch: 1, event: "MODIFIED", object: deployment(3, 0), old: deployment(1, 0), wantWake: true},
+		{name: "deployment replicas became available", example: "sample-controller", watch: 1, event: "MODIFIED", object: deployment(1, 1), old: deployment(1, 0), wantWake: true},
+		{name: "deployment status written before any available", example: "sample-controller", watch: 1, event: "MODIFIED",
+			object: deployment(1, 0), old: obj("a", "d", nil, nil, map[string]any{"spec": map[string]any{"replicas": int64(1)}}), wantWake: false},
+		{name: "deployment otherwise modified", example: "sample-controller", watch: 1, event: "MODIFIED",
+			object: deployment(1, 1), old: deployment(1, 1), wantWake: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.example+"/"+tt.name, func(t *testing.T) {

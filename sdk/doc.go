@@ -38,9 +38,10 @@
 //     the host may discard an instance (after a trap, a timeout, or to save
 //     memory) and start a fresh one: use them as caches, never as state.
 //   - The package avoids net/http, net/url and client-go to keep guests small:
-//     the example controllers are about 3.7 MB of WebAssembly, 1 MB gzipped.
+//     the examples built on it alone are about 3.7 MB of WebAssembly, 1 MB gzipped.
 //     Package sdk/transport provides an http.RoundTripper for guests that want
-//     client-go anyway, at about 56 MB.
+//     client-go anyway, at 33 to 56 MB (docs/porting.md says why and how to
+//     stay at the lower end).
 //   - The reconcile context is context.Background: the host stops a reconcile
 //     that runs past spec.limits.reconcileTimeout by closing the instance.
 //   - Outside GOOS=wasip1 the package builds with a host API that fails every

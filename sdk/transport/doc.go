@@ -21,8 +21,10 @@
 //
 // client-go is expensive in a guest. A guest with a typed clientset is about
 // 56 MB of WebAssembly, needs about 24 MiB of linear memory, and costs about
-// 400 MiB of compiled code per distinct module on the host, against 3.6 MB
-// and about 19 MiB of compiled code for a guest that uses only package sdk.
-// Prefer sdk.Client where it is enough. This package alone pulls in
-// net/http, which makes a guest about 11 MB.
+// 300 MiB of compiled code per distinct module on the host, against 3.7 MB
+// and about 20 MiB of compiled code for a guest that uses only package sdk.
+// Most of it is client-go's scheme of every built-in API group: typed
+// clients built on a scheme of only the types a controller uses make it
+// about 33 MB (docs/porting.md). Prefer sdk.Client where it is enough. This
+// package alone pulls in net/http, which makes a guest about 11 MB.
 package transport
