@@ -78,7 +78,7 @@ func TestController_BundleSharesOneModule(t *testing.T) {
 			ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name + "-" + itoa(i), UID: types.UID("uid-" + itoa(i)), Generation: 1},
 			Spec: v1alpha1.WasmControllerSpec{Module: v1alpha1.ModuleSource{Reconciler: name},
 				Suspend: v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendImmediate, Snapshot: true},
-				Limits: v1alpha1.Limits{Memory: &memory, ReconcileTimeout: &metav1.Duration{Duration: 30 * time.Second}, MaxConcurrentReconciles: 1}},
+				Limits:  v1alpha1.Limits{Memory: &memory, ReconcileTimeout: &metav1.Duration{Duration: 30 * time.Second}, MaxConcurrentReconciles: 1}},
 		}
 		c := newController(h, wc, m, newStatusWriter(fake.NewSimpleClientset(wc), h.clock, wc))
 		t.Cleanup(c.cancel)
