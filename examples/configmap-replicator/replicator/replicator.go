@@ -1,11 +1,11 @@
-// Command configmap-replicator is a wasm-apiserver controller that copies
-// ConfigMaps labelled wasm.io/replicate=true into every namespace labelled
-// wasm.io/replicate-configmaps=true, keeps the copies in step with their
+// Package replicator is the configmap-replicator controller of
+// wasm-apiserver: it copies ConfigMaps labelled wasm.io/replicate=true into
+// every namespace labelled wasm.io/replicate-configmaps=true, keeps the copies in step with their
 // source, and deletes them when the source goes away.
 //
 // A key with a namespace names a source ConfigMap; a key without one names a
 // namespace, and means "bring every source into this namespace".
-package main
+package replicator
 
 import (
 	"context"
@@ -26,11 +26,11 @@ const (
 	maxLabelValue = 63
 )
 
-func init() {
-	sdk.Register(&replicator{client: sdk.DefaultClient})
+// New returns the controller, reading and writing through client
+// (sdk.DefaultClient in a guest).
+func New(client *sdk.Client) sdk.Reconciler {
+	return &replicator{client: client}
 }
-
-func main() {}
 
 // replicator reconciles sources and target namespaces.
 type replicator struct {

@@ -1,11 +1,11 @@
-// Command ttl-cleaner is a wasm-apiserver controller that deletes ConfigMaps,
-// and optionally Secrets, once the time-to-live in their wasm.io/ttl
-// annotation has passed since they were created.
+// Package cleaner is the ttl-cleaner controller of wasm-apiserver: it
+// deletes ConfigMaps, and optionally Secrets, once the time-to-live in their
+// wasm.io/ttl annotation has passed since they were created.
 //
 // The annotation holds a Go duration such as "30s" or "12h". An object that
 // has not expired yet is requeued for when it does; the WasmController's
 // resync catches anything else.
-package main
+package cleaner
 
 import (
 	"context"
@@ -24,15 +24,16 @@ const ttlAnnotation = "wasm.io/ttl"
 // Secrets.
 const secretsEnv = "TTL_CLEANER_SECRETS"
 
-func init() {
+// New returns the controller, deleting through client (sdk.DefaultClient in
+// a guest). It reads its settings from the environment (spec.env): call it
+// from an init function.
+func New(client *sdk.Client) sdk.Reconciler {
 	resources := []sdk.Resource{sdk.ConfigMaps}
 	if os.Getenv(secretsEnv) == "true" {
 		resources = append(resources, sdk.Secrets)
 	}
-	sdk.Register(&cleaner{client: sdk.DefaultClient, resources: resources, now: time.Now})
+	return &cleaner{client: client, resources: resources, now: time.Now}
 }
-
-func main() {}
 
 // cleaner deletes expired objects of its resources.
 type cleaner struct {

@@ -1,5 +1,5 @@
-// Command widget-controller is a wasm-apiserver controller for the Widget
-// custom resource (demo.wasm.io/v1, see crd.yaml). For a Widget named w with
+// Package widget is the widget-controller of wasm-apiserver, for the Widget
+// custom resource (demo.wasm.io/v1, see ../crd.yaml). For a Widget named w with
 // spec.replicas n it keeps ConfigMaps w-0 ... w-(n-1) holding spec.message,
 // owned by the Widget so they are garbage-collected with it, deletes the
 // extra ones, and reports status.readyReplicas and status.observedGeneration
@@ -9,7 +9,7 @@
 // written as structs. It records Events on the Widget (kubectl describe
 // widget shows them): Synced when it changed children, SyncFailed when a
 // reconcile failed.
-package main
+package widget
 
 import (
 	"context"
@@ -66,13 +66,11 @@ const (
 	reasonSyncFailed = "SyncFailed"
 )
 
-// init registers the controller. It parses no flags: a guest's settings
-// come from spec.env, and init also runs in `go test` of this package.
-func init() {
-	sdk.Register(newController(sdk.DefaultClient))
+// New returns the controller, reading and writing through client
+// (sdk.DefaultClient in a guest).
+func New(client *sdk.Client) sdk.Reconciler {
+	return newController(client)
 }
-
-func main() {}
 
 // controller reconciles Widgets.
 type controller struct {
