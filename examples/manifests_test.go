@@ -45,46 +45,53 @@ func decodeAll(t *testing.T, path string) []*unstructured.Unstructured {
 	}
 }
 
+// admit decodes the one WasmController of the manifest at path, defaults it
+// and validates it as a server with the default ceilings admits it.
+func admit(t *testing.T, path string) *v1alpha1.WasmController {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	install.Install(scheme)
+	wakeRules, err := wakerule.NewCompiler(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := decodeAll(t, path)
+	if len(objs) != 1 || objs[0].GetKind() != "WasmController" {
+		t.Fatalf("want one WasmController, found %d objects", len(objs))
+	}
+	versioned := &v1alpha1.WasmController{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(objs[0].Object, versioned, true); err != nil {
+		t.Fatal(err)
+	}
+	scheme.Default(versioned)
+	internal := &controllers.WasmController{}
+	if err := scheme.Convert(versioned, internal, nil); err != nil {
+		t.Fatal(err)
+	}
+	ceilings, err := server.NewCeilingOptions().Ceilings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	strategy := wasmcontroller.NewStrategy(scheme, ceilings, wakeRules)
+	strategy.PrepareForCreate(t.Context(), internal)
+	if errs := strategy.Validate(t.Context(), internal); len(errs) > 0 {
+		t.Errorf("invalid: %v", errs.ToAggregate())
+	}
+	return versioned
+}
+
 // largeExamples are the examples built on client-go, whose modules are too
 // large for a ConfigMap.
 var largeExamples = map[string]bool{"sample-controller": true}
 
 func TestWasmControllers(t *testing.T) {
-	scheme := runtime.NewScheme()
-	install.Install(scheme)
 	paths, err := filepath.Glob("*/wasmcontroller.yaml")
 	if err != nil || len(paths) != 4 {
 		t.Fatalf("found %v (%v), want the four examples' wasmcontroller.yaml", paths, err)
 	}
-	wakeRules, err := wakerule.NewCompiler(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, path := range paths {
 		t.Run(filepath.Dir(path), func(t *testing.T) {
-			objs := decodeAll(t, path)
-			if len(objs) != 1 || objs[0].GetKind() != "WasmController" {
-				t.Fatalf("want one WasmController, found %d objects", len(objs))
-			}
-			versioned := &v1alpha1.WasmController{}
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(objs[0].Object, versioned, true); err != nil {
-				t.Fatal(err)
-			}
-			scheme.Default(versioned)
-			internal := &controllers.WasmController{}
-			if err := scheme.Convert(versioned, internal, nil); err != nil {
-				t.Fatal(err)
-			}
-			// Admitted as a server with the default ceilings admits them.
-			ceilings, err := server.NewCeilingOptions().Ceilings()
-			if err != nil {
-				t.Fatal(err)
-			}
-			strategy := wasmcontroller.NewStrategy(scheme, ceilings, wakeRules)
-			strategy.PrepareForCreate(t.Context(), internal)
-			if errs := strategy.Validate(t.Context(), internal); len(errs) > 0 {
-				t.Errorf("invalid: %v", errs.ToAggregate())
-			}
+			versioned := admit(t, path)
 			// A client-go guest fits no ConfigMap: it names an image.
 			if largeExamples[filepath.Dir(path)] {
 				if versioned.Spec.Module.Image == "" {

@@ -36,15 +36,31 @@ func abiV1() {}
 //
 //go:wasmexport reconcile
 func reconcile(inputLen uint32) uint32 {
+	return exchange(abi.ReconcileExport, inputLen, handle)
+}
+
+// selectReconcilerExport is the entry point the host calls once per
+// instance, before its first reconcile, with the length of the selection
+// (see register.go). It returns 0 when the module holds the reconciler
+// selected and 1 when it does not.
+//
+//go:wasmexport select_reconciler
+func selectReconcilerExport(inputLen uint32) uint32 {
+	return exchange(abi.SelectReconcilerExport, inputLen, selectReconciler)
+}
+
+// exchange reads the input of the call export, passes it to fn, writes
+// fn's result and returns 0 when fn succeeded, 1 when it failed.
+func exchange(export string, inputLen uint32, fn func(input []byte) (result []byte, ok bool)) uint32 {
 	input := make([]byte, inputLen)
 	n, errno := abi.SplitCount(inputRead(ptrTo(input), inputLen))
 	if errno != 0 {
-		hostLog(LevelError, "sdk: "+abi.CallInputRead+": "+errno.Error())
+		hostLog(LevelError, "sdk: "+export+": "+abi.CallInputRead+": "+errno.Error())
 	}
-	result, ok := handle(input[:min(n, inputLen)])
+	result, ok := fn(input[:min(n, inputLen)])
 	if len(result) > 0 {
 		if errno := resultWrite(ptrTo(result), uint32(len(result))); errno != 0 {
-			hostLog(LevelError, "sdk: "+abi.CallResultWrite+": "+Errno(errno).Error())
+			hostLog(LevelError, "sdk: "+export+": "+abi.CallResultWrite+": "+Errno(errno).Error())
 		}
 	}
 	if ok {

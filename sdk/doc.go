@@ -32,6 +32,9 @@
 //
 //   - A c-shared module never runs main: only package initialization runs, when
 //     the host calls _initialize. Register must therefore be called from init.
+//   - One module may hold several reconcilers, a bundle: RegisterNamed adds
+//     each under a name, and each WasmController selects one with
+//     spec.module.reconciler (docs/sdk.md, "Bundles").
 //   - The host serves API requests only while a reconcile runs; a Client used
 //     from init fails with EINVAL.
 //   - Package variables live as long as the instance, across reconciles, but

@@ -66,16 +66,6 @@ func (f ReconcilerFunc) Reconcile(ctx context.Context, req Request) (Result, err
 	return f(ctx, req)
 }
 
-// registered is the Reconciler the reconcile export calls.
-var registered Reconciler
-
-// Register sets the Reconciler the module runs. Call it from an init
-// function: a c-shared module runs package initialization when the host
-// instantiates it but never runs main. A later call replaces the Reconciler.
-func Register(r Reconciler) {
-	registered = r
-}
-
 // PanicError is the error of a reconcile that panicked. The panic is
 // recovered, so the instance stays usable; its stack is logged.
 type PanicError struct {
@@ -101,11 +91,11 @@ func handle(input []byte) (result []byte, ok bool) {
 	return encodeResult(res, err), err == nil
 }
 
-// run calls the registered Reconciler, turning a panic into a *PanicError.
+// run calls the selected Reconciler (see register.go), turning a panic into a *PanicError.
 func run(req Request) (res Result, err error) {
-	r := registered
-	if r == nil {
-		return Result{}, fmt.Errorf("no reconciler registered: call sdk.Register from an init function")
+	r, err := current()
+	if err != nil {
+		return Result{}, err
 	}
 	wakes.Add(1)
 	defer runGoroutines()

@@ -21,6 +21,10 @@ const (
 	// ReasonInvalidModule: the module cannot run here; it waits for a
 	// change of the spec.
 	ReasonInvalidModule = "InvalidModule"
+	// ReasonReconcilerNotFound: the module holds no reconciler of the name
+	// spec.module.reconciler selects (or, left empty, no default one); it
+	// waits for a change of the spec.
+	ReasonReconcilerNotFound = "ReconcilerNotFound"
 	// ReasonStorageFailed: the server's own storage (its module store,
 	// compilation cache, the module bytes it keeps) failed, not the
 	// module; the load, or the wake, is retried until the storage works.
@@ -113,6 +117,10 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 	if err := module.CheckMemoryLimit(c.pool.cfg.MemoryLimit); err != nil {
 		c.stop()
 		return nil, fail(v1alpha1.ConditionModuleLoaded, ReasonMemoryLimitTooLow, fmt.Errorf("spec.limits.memory: %w", err))
+	}
+	if err := h.checkReconciler(ctx, c, module); err != nil {
+		c.stop()
+		return nil, fail(v1alpha1.ConditionModuleLoaded, ReasonReconcilerNotFound, fmt.Errorf("spec.module.reconciler: %w", err))
 	}
 	c.pool.removeOtherSnapshots()
 	status.update(true, func(s *v1alpha1.WasmControllerStatus) {
@@ -237,5 +245,22 @@ func isPermanent(err error) bool {
 	}
 	var abiErr *wasmruntime.ABIError
 	_, spec := isSpecError(err)
-	return spec || modules.IsPermanent(err) || errors.As(err, &abiErr) || errors.Is(err, wasmruntime.ErrMemoryLimit)
+	return spec || modules.IsPermanent(err) || errors.As(err, &abiErr) || errors.Is(err, wasmruntime.ErrMemoryLimit) ||
+		errors.Is(err, wasmruntime.ErrReconcilerNotFound)
+}
+
+// checkReconciler checks, at load, that the module holds the reconciler
+// the controller selects, so that a name it does not hold is reported on
+// the status once rather than failing every wake. The runtime asks a bundle
+// once per reconciler, whatever the number of its controllers. Only that
+// answer fails the load: an instance that cannot start for another reason
+// (its initialization traps or outgrows the memory limit) is reported by
+// the wake that starts it, as for any module.
+func (h *Host) checkReconciler(ctx context.Context, c *controller, module *wasmruntime.Module) error {
+	err := module.CheckReconciler(ctx, c.pool.cfg)
+	if err == nil || errors.Is(err, wasmruntime.ErrReconcilerNotFound) {
+		return err
+	}
+	c.logger.V(2).Info("Cannot start an instance to check the module's reconciler; the first wake reports why", "error", compactError(err))
+	return nil
 }

@@ -20,6 +20,9 @@ import (
 // the context of the call.
 type call struct {
 	input []byte
+	// selecting is set for the call of select_reconciler, during which the
+	// guest may read its input and write a result but make no API request.
+	selecting bool
 	// result is what result_write last set; zero when it was not called.
 	result abi.Result
 	// response is the envelope of the last api_request that returned OK,
@@ -147,7 +150,7 @@ func apiRequest(ctx context.Context, mod api.Module, stack []uint64) {
 	interruptCheck(ctx, mod, nil)
 	c, inst := callFrom(ctx), instanceFrom(ctx)
 	ptr, n, respLenPtr := api.DecodeU32(stack[0]), api.DecodeU32(stack[1]), api.DecodeU32(stack[2])
-	if c == nil || inst == nil {
+	if c == nil || inst == nil || c.selecting {
 		stack[0] = uint64(abi.EINVAL)
 		return
 	}

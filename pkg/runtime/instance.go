@@ -27,6 +27,11 @@ type InstanceConfig struct {
 	Name string
 	// Env is the whole environment the guest sees.
 	Env map[string]string
+	// Reconciler selects, by name, which reconciler of a bundle module the
+	// instance runs; empty selects the module's default. The instance
+	// tells the guest before its first reconcile (select_reconciler,
+	// docs/abi.md), and the selection holds for the instance's life.
+	Reconciler string
 	// MemoryLimit is the most linear memory the guest may grow to, in bytes.
 	// It must be at least the module's MinMemoryBytes.
 	MemoryLimit uint64
@@ -96,8 +101,10 @@ const DefaultInitTimeout = 10 * time.Second
 // A *MemoryLimitError (which is ErrMemoryLimit) when the module's minimum
 // memory is over cfg.MemoryLimit; ErrMemoryLimit when initialization needs
 // more memory than the limit, ErrTimeout when it runs past its deadline,
-// ErrTrap or ErrExited when it fails; other errors when the module was
-// released or its evicted compiled code cannot be compiled again.
+// ErrTrap or ErrExited when it fails; a *ReconcilerError (which is
+// ErrReconcilerNotFound) when the module has no reconciler of the name
+// cfg.Reconciler selects; other errors when the module was released or its
+// evicted compiled code cannot be compiled again.
 func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance, error) {
 	inst, err := m.instantiate(ctx, cfg, 0, 0)
 	if err != nil {
@@ -113,6 +120,9 @@ func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance
 func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffset int64, restoreMemory uint64) (_ *Instance, err error) {
 	if err := m.CheckMemoryLimit(cfg.MemoryLimit); err != nil {
 		return nil, err
+	}
+	if cfg.Reconciler != "" && !m.selects {
+		return nil, m.noBundle(cfg.Reconciler)
 	}
 	if cfg.Logger.GetSink() == nil {
 		cfg.Logger = klog.Background().WithValues("guest", cfg.Name)
@@ -167,6 +177,13 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffse
 	}
 	inst.module = mod
 	inst.reconcile = mod.ExportedFunction(abi.ReconcileExport)
+	if restoreMemory == 0 {
+		// A restored guest selected its reconciler before its snapshot;
+		// Restore asks it to confirm the selection once its memory is back.
+		if err := inst.selectReconciler(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return inst, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/wasmmodule"
+	"github.com/wasm-apiserver/wasm-apiserver/sdk/abi"
 )
 
 // compileNew checks, rewrites and compiles the bytes of a module not
@@ -42,6 +43,7 @@ func (r *Runtime) compileNew(ctx context.Context, digest string, wasm []byte) (*
 				return err
 			}
 			m.MinMemoryBytes = uint64(compiled.ExportedMemories()["memory"].Min()) * wasmPage
+			_, m.selects = compiled.ExportedFunctions()[abi.SelectReconcilerExport]
 			return m.keepCode(code)
 		})
 	}

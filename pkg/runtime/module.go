@@ -33,6 +33,9 @@ type Module struct {
 
 	// cost is the estimated resident size of the compiled code.
 	cost int64
+	// selects says whether the module exports select_reconciler: it may
+	// hold several reconcilers by name (a bundle).
+	selects bool
 	// globals are the mutable globals, exported by the rewrite at load.
 	globals []mutableGlobal
 	// image is what the data segments write to a fresh instance's memory.
@@ -53,6 +56,9 @@ type Module struct {
 	compiling chan struct{}         // closed when a compilation in progress ends
 	live      int                   // instances not yet closed
 	lastUsed  uint64                // runtime.clock at the last use
+	// reconcilers caches the guest's answer to CheckReconciler, by name:
+	// nil when it holds the reconciler, its *ReconcilerError otherwise.
+	reconcilers map[string]error
 }
 
 // compiledCostPerCodeByte estimates the resident size of a module's

@@ -60,13 +60,17 @@ func (i *Instance) WriteSnapshot(w io.Writer) (int64, error) {
 //
 // The snapshot may come from another process, as long as the module's
 // digest is the same. Environment variables the guest read during
-// initialization keep the values they had then.
+// initialization keep the values they had then. A guest that selects its
+// reconciler (a bundle) is asked to confirm that it runs the one
+// cfg.Reconciler selects, so that a snapshot of another reconciler of the
+// module is never resumed as this one.
 //
 // # Errors
 //
 // An error wrapping ErrSnapshotInvalid, with the reason, when r does not
 // hold a valid snapshot of this module that fits cfg.MemoryLimit; nothing
-// is left running then. Other errors when reading r fails, the module was
+// is left running then. A *ReconcilerError when the guest restored does not
+// run the reconciler cfg.Reconciler selects. Other errors when reading r fails, the module was
 // released, or its evicted code cannot be compiled again.
 func (m *Module) Restore(ctx context.Context, cfg InstanceConfig, r io.Reader) (*Instance, error) {
 	var s *snapshot
@@ -88,6 +92,9 @@ func (m *Module) Restore(ctx context.Context, cfg InstanceConfig, r io.Reader) (
 	}
 	if err := guardSnapshot(func() error { return inst.restore(s) }); err != nil {
 		inst.Close(ctx)
+		return nil, err
+	}
+	if err := inst.confirmReconciler(ctx); err != nil {
 		return nil, err
 	}
 	inst.memory.Store(s.memory)

@@ -23,6 +23,10 @@ const (
 	HostModule = "wasm_apiserver"
 	// ReconcileExport is the guest's entry point.
 	ReconcileExport = "reconcile"
+	// SelectReconcilerExport is the optional export of a bundle, a module
+	// holding several reconcilers by name: the host calls it once per
+	// instance, before the first reconcile, with a Selection.
+	SelectReconcilerExport = "select_reconciler"
 )
 
 // Host calls: the functions HostModule exports (docs/abi.md, "What the host
@@ -75,6 +79,35 @@ type Input struct {
 	Name string `json:"name"`
 	// Reason is ReasonEvent, ReasonResync, ReasonRequeue or ReasonRetry.
 	Reason string `json:"reason"`
+}
+
+// Selection is the JSON a guest reads with input_read during
+// select_reconciler: the reconciler the instance runs.
+type Selection struct {
+	// Reconciler is the name of the reconciler; empty selects the module's
+	// default (unnamed) one.
+	Reconciler string `json:"reconciler"`
+}
+
+// MaxReconcilerNameBytes bounds the name of a reconciler, a DNS-1123 label.
+const MaxReconcilerNameBytes = 63
+
+// ValidReconcilerName says whether name can name a reconciler: a DNS-1123
+// label, 1 to 63 lowercase letters, digits and '-', starting and ending
+// with a letter or digit.
+func ValidReconcilerName(name string) bool {
+	if name == "" || len(name) > MaxReconcilerNameBytes {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case c == '-' && i > 0 && i < len(name)-1:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Result is the JSON a guest passes to result_write.

@@ -57,8 +57,9 @@ type WasmControllerSpec struct {
 	Paused bool
 }
 
-// ModuleSource names where a WebAssembly module comes from. Exactly one of
-// image, url, configMapRef and inline must be set.
+// ModuleSource names where a WebAssembly module comes from, and which of
+// its reconcilers to run. Exactly one of image, url, configMapRef and
+// inline must be set.
 type ModuleSource struct {
 	// Image is an OCI artifact reference holding the module, such as
 	// "registry.example.com/controllers/replicator:v1" or a reference by digest.
@@ -86,6 +87,10 @@ type ModuleSource struct {
 
 	// Inline is the module itself, for small modules and tests.
 	Inline []byte
+
+	// Reconciler selects one of the reconcilers a bundle module registers
+	// by name; empty runs the module's default reconciler.
+	Reconciler string
 }
 
 // PullPolicy says when an image tag is resolved to a digest.

@@ -222,7 +222,7 @@ func schema_pkg_apis_controllers_v1alpha1_ModuleSource(ref common.ReferenceCallb
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
-				Description: "ModuleSource names where a WebAssembly module comes from. Exactly one of image, url, configMapRef and inline must be set.",
+				Description: "ModuleSource names where a WebAssembly module comes from, and which of its reconcilers to run. Exactly one of image, url, configMapRef and inline must be set.",
 				Type:        []string{"object"},
 				Properties: map[string]spec.Schema{
 					"image": {
@@ -283,6 +283,13 @@ func schema_pkg_apis_controllers_v1alpha1_ModuleSource(ref common.ReferenceCallb
 							Description: "Inline is the module itself, for small modules and tests.",
 							Type:        []string{"string"},
 							Format:      "byte",
+						},
+					},
+					"reconciler": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Reconciler selects one of the reconcilers a bundle module registers by name (a DNS-1123 label). Empty runs the module's default reconciler. Controllers running one module share its compiled code whichever reconciler each selects. A name the module does not register fails the load with the ModuleLoaded condition's reason ReconcilerNotFound.",
+							Type:        []string{"string"},
+							Format:      "",
 						},
 					},
 				},

@@ -386,7 +386,7 @@ func TestTableConvertor_Columns(t *testing.T) {
 	}
 	want := []column{
 		{"Name", 0}, {"Phase", 0}, {"Watches", 0}, {"Wakes", 0}, {"Last Wake", 0}, {"Age", 0},
-		{"Module", 1}, {"Memory", 1}, {"Owner", 1},
+		{"Module", 1}, {"Reconciler", 1}, {"Memory", 1}, {"Owner", 1},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("columns (-want +got):\n%s", diff)
@@ -420,7 +420,7 @@ func TestTableConvertor_Cells(t *testing.T) {
 				wc.Status.Owner = "wasm-apiserver-7d9f8-x2k4q"
 			},
 			want: []interface{}{"replicator", "Active", "ConfigMap", int64(12), "30s", "5d",
-				"modules.example.com/.../replicator.wasm", "2Mi", "wasm-apiserver-7d9f8-x2k4q"},
+				"modules.example.com/.../replicator.wasm", "<default>", "2Mi", "wasm-apiserver-7d9f8-x2k4q"},
 		},
 		{
 			name: "url module without a path",
@@ -429,7 +429,7 @@ func TestTableConvertor_Cells(t *testing.T) {
 				wc.Status.LastWakeTime = nil
 			},
 			want: []interface{}{"replicator", "Active", "ConfigMap", int64(12), "<none>", "<none>",
-				"https://modules.example.com/", "2Mi", "<none>"},
+				"https://modules.example.com/", "<default>", "2Mi", "<none>"},
 		},
 		{
 			name: "three watches, never woken, image module",
@@ -439,7 +439,7 @@ func TestTableConvertor_Cells(t *testing.T) {
 				wc.Status = controllers.WasmControllerStatus{Phase: controllers.PhasePending}
 			},
 			want: []interface{}{"replicator", "Pending", "ConfigMap,Secret,Deployment", int64(0), "<none>", "<none>",
-				"registry.example.com/replicator:v1", "0", "<none>"},
+				"registry.example.com/replicator:v1", "<default>", "0", "<none>"},
 		},
 		{
 			name: "five watches, configMap module",
@@ -449,7 +449,7 @@ func TestTableConvertor_Cells(t *testing.T) {
 				wc.Status.MemoryBytes = 1500
 			},
 			want: []interface{}{"replicator", "Active", "ConfigMap,Secret,Deployment +2 more", int64(12), "<none>", "<none>",
-				"configmap/modules[replicator.wasm]", "1500", "<none>"},
+				"configmap/modules[replicator.wasm]", "<default>", "1500", "<none>"},
 		},
 		{
 			name: "four watches, inline module",
@@ -459,7 +459,15 @@ func TestTableConvertor_Cells(t *testing.T) {
 				wc.Status.MemoryBytes = 3 << 30
 			},
 			want: []interface{}{"replicator", "Active", "ConfigMap,Secret,Deployment +1 more", int64(12), "<none>", "<none>",
-				"inline (8 bytes)", "3Gi", "<none>"},
+				"inline (8 bytes)", "<default>", "3Gi", "<none>"},
+		},
+		{
+			name: "a bundle's reconciler",
+			mutate: func(wc *controllers.WasmController) {
+				wc.Spec.Module = controllers.ModuleSource{Image: "registry.example.com/bundle:v1", Reconciler: "ttl-cleaner"}
+			},
+			want: []interface{}{"replicator", "Active", "ConfigMap", int64(12), "<none>", "<none>",
+				"registry.example.com/bundle:v1", "ttl-cleaner", "2Mi", "<none>"},
 		},
 		{
 			name: "no module, no watches",
@@ -468,7 +476,7 @@ func TestTableConvertor_Cells(t *testing.T) {
 				wc.Spec.Module = controllers.ModuleSource{}
 				wc.Status.MemoryBytes = 64 << 20
 			},
-			want: []interface{}{"replicator", "Active", "", int64(12), "<none>", "<none>", "<none>", "64Mi", "<none>"},
+			want: []interface{}{"replicator", "Active", "", int64(12), "<none>", "<none>", "<none>", "<default>", "64Mi", "<none>"},
 		},
 	}
 	for _, tt := range tests {
@@ -511,8 +519,8 @@ func TestTableConvertor_List(t *testing.T) {
 		t.Fatalf("ConvertToTable: %v", err)
 	}
 	want := [][]interface{}{
-		{"replicator", "Active", "ConfigMap", int64(12), "<none>", "<none>", "modules.example.com/.../replicator.wasm", "2Mi", "<none>"},
-		{"mirror", "Failed", "ConfigMap", int64(0), "<none>", "<none>", "modules.example.com/.../replicator.wasm", "0", "<none>"},
+		{"replicator", "Active", "ConfigMap", int64(12), "<none>", "<none>", "modules.example.com/.../replicator.wasm", "<default>", "2Mi", "<none>"},
+		{"mirror", "Failed", "ConfigMap", int64(0), "<none>", "<none>", "modules.example.com/.../replicator.wasm", "<default>", "0", "<none>"},
 	}
 	var got [][]interface{}
 	for _, row := range table.Rows {

@@ -17,8 +17,8 @@ import (
 )
 
 // tableConvertor renders WasmControllers for kubectl get: NAME, PHASE,
-// WATCHES, WAKES, LAST WAKE, AGE, and with -o wide also MODULE, MEMORY and
-// OWNER.
+// WATCHES, WAKES, LAST WAKE, AGE, and with -o wide also MODULE, RECONCILER,
+// MEMORY and OWNER.
 type tableConvertor struct{}
 
 var columns = []metav1.TableColumnDefinition{
@@ -29,6 +29,7 @@ var columns = []metav1.TableColumnDefinition{
 	{Name: "Last Wake", Type: "string", Description: "Time since the controller last woke."},
 	{Name: "Age", Type: "string", Description: "Time since the WasmController was created."},
 	{Name: "Module", Type: "string", Priority: 1, Description: "Where the module comes from."},
+	{Name: "Reconciler", Type: "string", Priority: 1, Description: "The reconciler of the module that runs; <default> when the WasmController names none."},
 	{Name: "Memory", Type: "string", Priority: 1, Description: "Linear memory of resident instances."},
 	{Name: "Owner", Type: "string", Priority: 1, Description: "The replica of wasm-apiserver that runs the controller."},
 }
@@ -59,7 +60,7 @@ func (tableConvertor) ConvertToTable(_ context.Context, obj runtime.Object, _ ru
 			Cells: []interface{}{
 				wc.Name, string(wc.Status.Phase), watchKinds(wc.Spec.Watches), wc.Status.Wakes,
 				since(wc.Status.LastWakeTime), since(&wc.CreationTimestamp),
-				moduleSummary(&wc.Spec.Module), memory(wc.Status.MemoryBytes), owner(wc.Status.Owner),
+				moduleSummary(&wc.Spec.Module), reconciler(wc.Spec.Module.Reconciler), memory(wc.Status.MemoryBytes), owner(wc.Status.Owner),
 			},
 		})
 	}
@@ -102,6 +103,13 @@ func moduleSummary(m *controllers.ModuleSource) string {
 		return fmt.Sprintf("inline (%d bytes)", len(m.Inline))
 	}
 	return "<none>"
+}
+
+func reconciler(name string) string {
+	if name == "" {
+		return "<default>"
+	}
+	return name
 }
 
 func owner(id string) string {

@@ -69,8 +69,9 @@ type WasmControllerSpec struct {
 	Paused bool `json:"paused,omitempty"`
 }
 
-// ModuleSource names where a WebAssembly module comes from. Exactly one of
-// image, url, configMapRef and inline must be set.
+// ModuleSource names where a WebAssembly module comes from, and which of
+// its reconcilers to run. Exactly one of image, url, configMapRef and
+// inline must be set.
 type ModuleSource struct {
 	// Image is an OCI artifact reference holding the module, such as
 	// "registry.example.com/controllers/replicator:v1" or a reference by digest.
@@ -106,6 +107,15 @@ type ModuleSource struct {
 	// Inline is the module itself, for small modules and tests.
 	// +optional
 	Inline []byte `json:"inline,omitempty"`
+
+	// Reconciler selects one of the reconcilers a bundle module registers
+	// by name (a DNS-1123 label). Empty runs the module's default
+	// reconciler. Controllers running one module share its compiled code
+	// whichever reconciler each selects. A name the module does not
+	// register fails the load with the ModuleLoaded condition's reason
+	// ReconcilerNotFound.
+	// +optional
+	Reconciler string `json:"reconciler,omitempty"`
 }
 
 // PullPolicy says when an image tag is resolved to a digest.

@@ -247,6 +247,7 @@ func autoConvert_v1alpha1_ModuleSource_To_controllers_ModuleSource(in *ModuleSou
 	out.SHA256 = in.SHA256
 	out.ConfigMapRef = (*controllers.ConfigMapKeyReference)(unsafe.Pointer(in.ConfigMapRef))
 	out.Inline = *(*[]byte)(unsafe.Pointer(&in.Inline))
+	out.Reconciler = in.Reconciler
 	return nil
 }
 
@@ -263,6 +264,7 @@ func autoConvert_controllers_ModuleSource_To_v1alpha1_ModuleSource(in *controlle
 	out.SHA256 = in.SHA256
 	out.ConfigMapRef = (*ConfigMapKeyReference)(unsafe.Pointer(in.ConfigMapRef))
 	out.Inline = *(*[]byte)(unsafe.Pointer(&in.Inline))
+	out.Reconciler = in.Reconciler
 	return nil
 }
 

@@ -170,6 +170,20 @@ func validateModule(m *controllers.ModuleSource, fldPath *field.Path) field.Erro
 			allErrs = append(allErrs, field.Invalid(fldPath.Child("inline"), "<bytes>", err.Error()))
 		}
 	}
+	return append(allErrs, validateReconciler(m.Reconciler, fldPath.Child("reconciler"))...)
+}
+
+// validateReconciler checks the name of a bundle's reconciler: a DNS-1123
+// label, as the guest SDK's RegisterNamed accepts (docs/abi.md), so that a
+// name no module can register is refused here rather than at load.
+func validateReconciler(name string, fldPath *field.Path) field.ErrorList {
+	if name == "" {
+		return nil
+	}
+	var allErrs field.ErrorList
+	for _, msg := range utilvalidation.IsDNS1123Label(name) {
+		allErrs = append(allErrs, field.Invalid(fldPath, name, msg))
+	}
 	return allErrs
 }
 

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers"
+	"github.com/wasm-apiserver/wasm-apiserver/sdk/abi"
 )
 
 // wantError is one expected field error: its type, its field path and a
@@ -306,6 +307,39 @@ func TestValidateWasmController(t *testing.T) {
 				wc.Spec.Module = controllers.ModuleSource{Inline: inline}
 			},
 			want: []wantError{{field.ErrorTypeTooLong, "spec.module.inline", "1048576 bytes"}},
+		},
+		{
+			name:   "reconciler",
+			mutate: func(wc *controllers.WasmController) { wc.Spec.Module.Reconciler = "ttl-cleaner" },
+		},
+		{
+			name:   "reconciler of 63 characters",
+			mutate: func(wc *controllers.WasmController) { wc.Spec.Module.Reconciler = "r" + strings.Repeat("0", 62) },
+		},
+		{
+			name:   "reconciler of 64 characters",
+			mutate: func(wc *controllers.WasmController) { wc.Spec.Module.Reconciler = "r" + strings.Repeat("0", 63) },
+			want:   []wantError{{field.ErrorTypeInvalid, "spec.module.reconciler", "must be no more than 63 characters"}},
+		},
+		{
+			name:   "reconciler with uppercase",
+			mutate: func(wc *controllers.WasmController) { wc.Spec.Module.Reconciler = "TTLCleaner" },
+			want:   []wantError{{field.ErrorTypeInvalid, "spec.module.reconciler", "a lowercase RFC 1123 label"}},
+		},
+		{
+			name:   "reconciler with a dot",
+			mutate: func(wc *controllers.WasmController) { wc.Spec.Module.Reconciler = "ttl.cleaner" },
+			want:   []wantError{{field.ErrorTypeInvalid, "spec.module.reconciler", "must not contain dots"}},
+		},
+		{
+			name:   "reconciler with a trailing dash",
+			mutate: func(wc *controllers.WasmController) { wc.Spec.Module.Reconciler = "ttl-" },
+			want:   []wantError{{field.ErrorTypeInvalid, "spec.module.reconciler", "a lowercase RFC 1123 label"}},
+		},
+		{
+			name:   "reconciler with a control character",
+			mutate: func(wc *controllers.WasmController) { wc.Spec.Module.Reconciler = "ttl\ncleaner" },
+			want:   []wantError{{field.ErrorTypeInvalid, "spec.module.reconciler", "a lowercase RFC 1123 label"}},
 		},
 		{
 			name: "imagePullSecrets without image",
@@ -782,5 +816,19 @@ func TestValidateStatus_Phases(t *testing.T) {
 			s.Phase = phase
 			checkErrors(t, ValidateStatus(&s, field.NewPath("status")), nil)
 		})
+	}
+}
+
+// TestValidateReconciler_AgreesWithSDK: the API admits exactly the names the
+// guest SDK's RegisterNamed registers, so that every name a bundle can hold
+// can be selected, and no name is admitted that no bundle can hold.
+func TestValidateReconciler_AgreesWithSDK(t *testing.T) {
+	names := []string{"a", "ttl-cleaner", "0", "a-b-c", "r" + strings.Repeat("0", 62), "r" + strings.Repeat("0", 63),
+		"-a", "a-", "A", "a.b", "a_b", "a/b", "a b", "é", "a\x00"}
+	for _, name := range names {
+		admitted := len(validateReconciler(name, field.NewPath("r"))) == 0
+		if registrable := abi.ValidReconcilerName(name); admitted != registrable {
+			t.Errorf("reconciler %q: admitted %v, but the SDK registers it: %v", name, admitted, registrable)
+		}
 	}
 }
