@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -45,12 +46,16 @@ func decodeAll(t *testing.T, path string) []*unstructured.Unstructured {
 	}
 }
 
+// largeExamples are the examples whose modules are too large for a
+// ConfigMap: they name an OCI image.
+var largeExamples = map[string]bool{"memcached-operator": true}
+
 func TestWasmControllers(t *testing.T) {
 	scheme := runtime.NewScheme()
 	install.Install(scheme)
 	paths, err := filepath.Glob("*/wasmcontroller.yaml")
-	if err != nil || len(paths) != 3 {
-		t.Fatalf("found %v (%v), want the three examples' wasmcontroller.yaml", paths, err)
+	if err != nil || len(paths) != 4 {
+		t.Fatalf("found %v (%v), want the four examples' wasmcontroller.yaml", paths, err)
 	}
 	wakeRules, err := wakerule.NewCompiler(nil)
 	if err != nil {
@@ -80,6 +85,13 @@ func TestWasmControllers(t *testing.T) {
 			strategy.PrepareForCreate(t.Context(), internal)
 			if errs := strategy.Validate(t.Context(), internal); len(errs) > 0 {
 				t.Errorf("invalid: %v", errs.ToAggregate())
+			}
+			// A module over a ConfigMap's 1 MiB gzipped comes from an image.
+			if name := filepath.Dir(path); largeExamples[name] {
+				if want := "/controllers/" + name + ":"; !strings.Contains(versioned.Spec.Module.Image, want) {
+					t.Errorf("module source = %+v, want an image named like .../controllers/%s:TAG", versioned.Spec.Module, name)
+				}
+				return
 			}
 			ref := versioned.Spec.Module.ConfigMapRef
 			if want := filepath.Dir(path) + "-module"; ref == nil || ref.Name != want || ref.Key != "module.wasm.gz" {
