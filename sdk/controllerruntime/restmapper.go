@@ -55,12 +55,6 @@ var builtinClusterScoped = []schema.GroupKind{
 	{Group: "storagemigration.k8s.io", Kind: "StorageVersionMigration"},
 }
 
-// irregularResources are the built-in kinds whose resource is not the
-// plural meta.UnsafeGuessKindToResource guesses from the kind.
-var irregularResources = map[schema.GroupKind]string{
-	{Group: "", Kind: "Endpoints"}: "endpoints",
-}
-
 // NewRESTMapper returns a RESTMapper for the kinds registered in scheme,
 // built without discovery, which the host does not serve to guests.
 //
@@ -95,9 +89,6 @@ func NewRESTMapper(scheme *runtime.Scheme, clusterScoped ...schema.GroupKind) *m
 			scope = meta.RESTScopeRoot
 		}
 		plural, singular := meta.UnsafeGuessKindToResource(gvk)
-		if resource, ok := irregularResources[gvk.GroupKind()]; ok {
-			plural.Resource, singular.Resource = resource, resource
-		}
 		mapper.AddSpecific(gvk, plural, singular, scope)
 	}
 	return mapper
