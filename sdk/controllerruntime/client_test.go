@@ -53,9 +53,17 @@ func TestClient(t *testing.T) {
 	if err := c.Status().Update(ctx, dep); err != nil {
 		t.Fatal(err)
 	}
+	base := dep.DeepCopy()
+	dep.Labels = map[string]string{"app": "cache"}
+	if err := c.Patch(ctx, dep, client.MergeFrom(base)); err != nil {
+		t.Fatal(err)
+	}
 	var list appsv1.DeploymentList
 	if err := c.List(ctx, &list, client.InNamespace("default"), client.MatchingLabels{"app": "cache"}); err != nil {
 		t.Fatal(err)
+	}
+	if len(list.Items) != 1 || list.Items[0].Status.ReadyReplicas != 3 {
+		t.Errorf("listed %+v, want the patched Deployment with its status", list.Items)
 	}
 	svc := corev1ac.Service("cache", "default").WithSpec(corev1ac.ServiceSpec().
 		WithPorts(corev1ac.ServicePort().WithPort(11211)))
@@ -75,6 +83,7 @@ func TestClient(t *testing.T) {
 		{Method: "GET", Path: "/apis/apps/v1/namespaces/default/deployments/cache"},
 		{Method: "PUT", Path: "/apis/apps/v1/namespaces/default/deployments/cache", Headers: map[string]string{"Content-Type": "application/json"}},
 		{Method: "PUT", Path: "/apis/apps/v1/namespaces/default/deployments/cache/status", Headers: map[string]string{"Content-Type": "application/json"}},
+		{Method: "PATCH", Path: "/apis/apps/v1/namespaces/default/deployments/cache", Headers: map[string]string{"Content-Type": "application/merge-patch+json"}},
 		{Method: "GET", Path: "/apis/apps/v1/namespaces/default/deployments", Query: "labelSelector=app%3Dcache"},
 		{Method: "PATCH", Path: "/api/v1/namespaces/default/services/cache", Query: "fieldManager=memcached-operator&force=true",
 			Headers: map[string]string{"Content-Type": "application/apply-patch+yaml"}},
