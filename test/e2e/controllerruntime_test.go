@@ -116,6 +116,11 @@ spec: {size: 2}
 		out := deployment()
 		return out == "3 Memcached "+uid && depUID() != old, out
 	})
+	// The client's Gets were answered from the host's cache: two per
+	// reconcile (the Memcached, its Deployment), three reconciles at least.
+	if reads := metric(t, wasmctl, "wasm_apiserver_guest_api_requests_total", `controller="default/`+name+`"`, `source="cache"`); reads < 6 {
+		t.Errorf("%v reads served from the cache, want at least 6", reads)
+	}
 	out := mustKubectl(t, wasmctl, "", "-n", "default", "get", "wc", name, "-o",
 		"jsonpath={.status.wakes} {.status.memoryBytes} {.status.lastError}")
 	t.Logf("wakes, memoryBytes, lastError: %s; compiled code (estimated): %.0f bytes", out,
