@@ -25,6 +25,7 @@ type Cluster struct {
 
 	mu       sync.Mutex
 	objects  map[string]map[string]any // by "group/resource/namespace/name"
+	kinds    map[string]string         // the kind of each "group/resource" stored
 	rv       int64
 	requests []sdk.APIRequest
 }
@@ -36,7 +37,7 @@ var _ sdk.API = (*Cluster)(nil)
 // implies (lowercase plural). It fails t when an object cannot be stored.
 func NewCluster(t testing.TB, objs ...any) *Cluster {
 	t.Helper()
-	c := &Cluster{Now: time.Now, objects: map[string]map[string]any{}}
+	c := &Cluster{Now: time.Now, objects: map[string]map[string]any{}, kinds: map[string]string{}}
 	for _, obj := range objs {
 		if err := c.Add(obj); err != nil {
 			t.Fatal(err)

@@ -1,6 +1,7 @@
 package sdktest
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -60,6 +61,18 @@ func TestCluster(t *testing.T) {
 	}
 	if list, _ := c.List(ctx, sdk.Namespaces, "", sdk.MatchingLabels{"env": "prod"}); len(list.Items) != 1 || list.Items[0].GetKind() != "Namespace" {
 		t.Errorf("List(namespaces) = %+v", list)
+	}
+	// A list's kind is its items' kind with "List", as the API server
+	// answers (typed clients decode it by that kind).
+	for path, want := range map[string]string{"/api/v1/namespaces/team-a/configmaps": "ConfigMapList", "/api/v1/secrets": "List"} {
+		resp, err := cluster.Do(ctx, &sdk.APIRequest{Method: "GET", Path: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var list struct{ Kind string }
+		if err := json.Unmarshal(resp.Body, &list); err != nil || list.Kind != want {
+			t.Errorf("GET %s: kind %q (%v), want %q", path, list.Kind, err, want)
+		}
 	}
 
 	if err := c.Delete(ctx, sdk.ConfigMaps, "team-a", "settings", sdk.Preconditions{UID: "other"}); !sdk.IsConflict(err) {

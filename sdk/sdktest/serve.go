@@ -137,6 +137,9 @@ func (c *Cluster) create(r sdk.Resource, namespace string, body map[string]any) 
 	_ = o.SetNestedField(int64(1), "metadata", "generation")
 	_ = o.SetNestedField(c.Now().UTC().Format(time.RFC3339), "metadata", "creationTimestamp")
 	c.objects[k] = o.Object
+	if kind := o.GetKind(); kind != "" {
+		c.kinds[r.Group+"/"+r.Resource] = kind
+	}
 	return copyMap(o.Object), nil
 }
 
@@ -262,9 +265,15 @@ func (c *Cluster) list(t target, query url.Values) *sdk.APIResponse {
 			items = append(items, o.Object)
 		}
 	}
+	// A list's kind is its items' kind with "List", as the API server and
+	// the host's cache answer; "List" for a resource never stored.
+	kind := "List"
+	if k := c.kinds[t.group+"/"+t.resource]; k != "" {
+		kind = k + "List"
+	}
 	return &sdk.APIResponse{Status: 200, Body: encode(map[string]any{
 		"apiVersion": t.apiVersion(),
-		"kind":       "List",
+		"kind":       kind,
 		"metadata":   map[string]any{"resourceVersion": strconv.FormatInt(c.rv, 10)},
 		"items":      items,
 	})}
