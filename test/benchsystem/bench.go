@@ -44,7 +44,7 @@ type bench struct {
 }
 
 // sides are the ways of running the controllers that a run measures.
-type sides struct{ copies, distinct, native bool }
+type sides struct{ copies, distinct, native, replicas bool }
 
 // parseSides parses a comma-separated list of side names.
 func parseSides(list string) (sides, error) {
@@ -57,8 +57,10 @@ func parseSides(list string) (sides, error) {
 			s.distinct = true
 		case "native":
 			s.native = true
+		case "replicas":
+			s.replicas = true
 		default:
-			return s, fmt.Errorf("bad side %q (copies, distinct, native)", name)
+			return s, fmt.Errorf("bad side %q (copies, distinct, native, replicas)", name)
 		}
 	}
 	return s, nil
@@ -70,7 +72,7 @@ func (s sides) String() string {
 	for _, sd := range []struct {
 		name string
 		on   bool
-	}{{"copies", s.copies}, {"distinct", s.distinct}, {"native", s.native}} {
+	}{{"copies", s.copies}, {"distinct", s.distinct}, {"native", s.native}, {"replicas", s.replicas}} {
 		if sd.on {
 			on = append(on, sd.name)
 		}
@@ -112,6 +114,8 @@ type result struct {
 	wasmBaseWatches float64
 	// copies runs n copies of one module, distinct n distinct modules.
 	copies, distinct, native side
+	// replicas runs the n copies on three sharded replicas.
+	replicas replicasSide
 	// wasmActive is wasm-apiserver with every guest instance kept in
 	// memory (policy Never) after the warm latency run.
 	wasmActive memory
@@ -148,7 +152,7 @@ func (b *bench) measure(ctx context.Context, r *result, measured func() error) e
 	if err := ensureSources(ctx, b.cluster.client, n); err != nil {
 		return err
 	}
-	if b.sides.copies || b.sides.distinct {
+	if b.sides.copies || b.sides.distinct || b.sides.replicas {
 		if err := b.measureBase(ctx, r); err != nil {
 			return fmt.Errorf("wasm-apiserver, no controller: %w", err)
 		}
@@ -162,6 +166,7 @@ func (b *bench) measure(ctx context.Context, r *result, measured func() error) e
 		{"wasm-apiserver, copies", b.sides.copies, math.MaxInt, b.measureCopies},
 		{"wasm-apiserver, distinct modules", b.sides.distinct, b.distinctMax, b.measureDistinct},
 		{"native processes", b.sides.native, b.nativeMax, b.measureNative},
+		{"wasm-apiserver, " + strconv.Itoa(replicaCount) + " replicas", b.sides.replicas, math.MaxInt, b.measureReplicas},
 	} {
 		if !sd.on {
 			continue

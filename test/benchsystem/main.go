@@ -3,10 +3,13 @@
 // with hack/cluster-up.sh and, for each N, runs N copies of
 // examples/configmap-replicator as WasmControllers in one wasm-apiserver, N
 // distinct modules of it in another, and the same N controllers as native
-// client-go processes (test/benchsystem/native-replicator). It measures their
-// memory idle and busy, their wake latency, their watches and requests on
-// kube-apiserver, then a chain of controllers each woken by the one before
-// (test/guests/relay, test/benchsystem/native-relay). It stops everything it
+// client-go processes (test/benchsystem/native-replicator), and the N copies
+// again on three wasm-apiserver replicas with --sharding that share the
+// cluster's etcd. It measures their memory idle and busy (each replica's,
+// with the controllers it owns and the informers it holds), their wake
+// latency, their watches and requests on kube-apiserver, then a chain of
+// controllers each woken by the one before (test/guests/relay,
+// test/benchsystem/native-relay). It stops everything it
 // started, prints a markdown section, writes it at the end of
 // docs/benchmarks.md with its plots beside it in docs/, and keeps the
 // servers' profiles in _output/bench-system.
@@ -21,8 +24,9 @@
 // (1000; each compiles for about a second), and busy distinct modules keep
 // the default suspend policy up to BENCH_SYSTEM_BUSY_DISTINCT_MAX (100; each
 // active distinct module holds its compiled code, about 22 MB) and run with
-// policy Immediate beyond it. BENCH_SYSTEM_SIDES (copies,distinct,native)
-// names the sides to run, to measure one of them again.
+// policy Immediate beyond it. BENCH_SYSTEM_SIDES
+// (copies,distinct,native,replicas) names the sides to run, to measure one
+// of them again.
 package main
 
 import (
@@ -58,7 +62,7 @@ func main() {
 			distinctMax:     envInt("BENCH_SYSTEM_DISTINCT_MAX", defaultDistinctMax),
 			busyDistinctMax: envInt("BENCH_SYSTEM_BUSY_DISTINCT_MAX", defaultBusyDistinctMax),
 		}
-		sideList = flag.String("sides", envOr("BENCH_SYSTEM_SIDES", "copies,distinct,native"), "comma-separated sides to run: copies, distinct, native")
+		sideList = flag.String("sides", envOr("BENCH_SYSTEM_SIDES", "copies,distinct,native,replicas"), "comma-separated sides to run: copies, distinct, native, replicas")
 		hops     = flag.Int("chain", envInt("BENCH_SYSTEM_CHAIN", 100), "length of the chain (0: none)")
 	)
 	flag.IntVar(&b.nativeMax, "native-max", b.nativeMax, "largest N for which the native processes run")

@@ -71,7 +71,7 @@ Each figure is from one run: repeat it before trusting a difference of less than
 			env += fmt.Sprintf(" %s=%d", l.name, l.value)
 		}
 	}
-	if all := (sides{true, true, true}); limits.sides != all {
+	if all := (sides{true, true, true, true}); limits.sides != all {
 		env += " BENCH_SYSTEM_SIDES=" + limits.sides.String()
 	}
 	fmt.Fprintf(&b, "```sh\n%s make bench-system\n```\n\n", env)
@@ -111,7 +111,9 @@ Each figure is from one run: repeat it before trusting a difference of less than
 		}
 		fmt.Fprintf(&b, "| %d | %s | %s |\n", r.n, cell(r.copies), cell(r.distinct))
 	}
-	fmt.Fprintf(&b, "\n![PSS against N](%s)\n\n", memoryPlot)
+	fmt.Fprintf(&b, "\n![PSS against N](%s)\n", memoryPlot)
+	renderReplicas(&b, results)
+	b.WriteString("\n")
 
 	fmt.Fprintf(&b, `### Wake latency
 
@@ -224,6 +226,13 @@ func memoryChart(results []result) []byte {
 	}
 	if len(immediate.points) > 0 {
 		lines = append(lines, immediate)
+	}
+	replicas := series{name: "wasm-apiserver, " + strconv.Itoa(replicaCount) + " replicas, suspended (sum)"}
+	for _, r := range results {
+		add(&replicas, r.n, r.replicas.idle, r.replicas.run)
+	}
+	if len(replicas.points) > 0 {
+		lines = append(lines, replicas)
 	}
 	return lineChart("Memory of N controllers (PSS)", "N controllers", "PSS (MiB)", true, true, lines)
 }

@@ -82,7 +82,7 @@ func TestRenderReport(t *testing.T) {
 	}
 	chain := chainResult{hops: 100, closed: ms(900, 1100, 1000), native: ms(700)}
 	limits := &bench{nativeMax: defaultNativeMax, distinctMax: 100, busyDistinctMax: defaultBusyDistinctMax,
-		sides: sides{copies: true, distinct: true, native: true}}
+		sides: sides{copies: true, distinct: true, native: true, replicas: true}}
 	got, plots := renderReport(results, chain, []int{10, 1000}, limits)
 	for _, want := range []string{
 		"BENCH_SYSTEM_N=10,1000 BENCH_SYSTEM_DISTINCT_MAX=100 make bench-system\n",
@@ -98,6 +98,9 @@ func TestRenderReport(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("report lacks %q:\n%s", want, got)
 		}
+	}
+	if strings.Contains(got, "replicas (sharding)") {
+		t.Errorf("report has the replicas' section, which did not run:\n%s", got)
 	}
 	if strings.Contains(got, "always warm") {
 		t.Errorf("report has a chain row that did not run:\n%s", got)
@@ -141,15 +144,15 @@ func TestMemoryChartPolicies(t *testing.T) {
 // TestParseSides: the sides a list names, written back as listed, and a
 // clear error for an unknown one.
 func TestParseSides(t *testing.T) {
-	s, err := parseSides("native, copies")
+	s, err := parseSides("replicas,native, copies")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (sides{copies: true, native: true}); s != want {
+	if want := (sides{copies: true, native: true, replicas: true}); s != want {
 		t.Errorf("parseSides = %+v, want %+v", s, want)
 	}
-	if got := s.String(); got != "copies,native" {
-		t.Errorf("String = %q, want copies,native", got)
+	if got := s.String(); got != "copies,native,replicas" {
+		t.Errorf("String = %q, want copies,native,replicas", got)
 	}
 	if _, err := parseSides("copies,containers"); err == nil || !strings.Contains(err.Error(), `"containers"`) {
 		t.Errorf("unknown side: err = %v, want one naming it", err)

@@ -25,6 +25,12 @@ type wasmServer struct {
 // controllers and no database, trusts the module server, and logs every
 // reconcile entry (instances.go at V(4)) for the latency figures.
 func (b *bench) startServer(ctx context.Context, name string) (*wasmServer, error) {
+	return b.startServerWith(ctx, name, "/bench-system-"+name)
+}
+
+// startServerWith is startServer with the etcd prefix given, which
+// replicas share, and more flags.
+func (b *bench) startServerWith(ctx context.Context, name, etcdPrefix string, flags ...string) (*wasmServer, error) {
 	c := b.cluster
 	port, err := freePort()
 	if err != nil {
@@ -34,11 +40,12 @@ func (b *bench) startServer(ctx context.Context, name string) (*wasmServer, erro
 	if err := os.MkdirAll(state, 0o700); err != nil {
 		return nil, err
 	}
+	args := append([]string{
+		"--standalone", "--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(port), "--state-dir=" + state,
+		"--kubeconfig=" + c.env["KUBECONFIG"], "--etcd-servers=" + c.env["ETCD_URL"], "--etcd-prefix=" + etcdPrefix,
+		"--module-store-max-bytes=0", "--vmodule=instances=4"}, flags...)
 	proc, err := startProcess(b.work, "wasm-apiserver-"+name, []string{"SSL_CERT_FILE=" + b.modules.caFile},
-		filepath.Join(b.bin, "wasm-apiserver"),
-		"--standalone", "--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(port), "--state-dir="+state,
-		"--kubeconfig="+c.env["KUBECONFIG"], "--etcd-servers="+c.env["ETCD_URL"], "--etcd-prefix=/bench-system-"+name,
-		"--module-store-max-bytes=0", "--vmodule=instances=4")
+		filepath.Join(b.bin, "wasm-apiserver"), args...)
 	if err != nil {
 		return nil, err
 	}
