@@ -22,7 +22,8 @@ type wasmServer struct {
 // ready. It runs with --standalone and the cluster's admin kubeconfig (a
 // benchmark needs no least privilege), keeps its own objects in the
 // cluster's etcd under a prefix of its own, so that its process holds the
-// controllers and no database, trusts the module server, and logs every
+// controllers and no database, trusts the module server and may fetch from
+// it on loopback (--allow-local-module-sources), and logs every
 // reconcile entry (instances.go at V(4)) for the latency figures.
 func (b *bench) startServer(ctx context.Context, name string) (*wasmServer, error) {
 	return b.startServerWith(ctx, name, "/bench-system-"+name)
@@ -43,7 +44,7 @@ func (b *bench) startServerWith(ctx context.Context, name, etcdPrefix string, fl
 	args := append([]string{
 		"--standalone", "--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(port), "--state-dir=" + state,
 		"--kubeconfig=" + c.env["KUBECONFIG"], "--etcd-servers=" + c.env["ETCD_URL"], "--etcd-prefix=" + etcdPrefix,
-		"--module-store-max-bytes=0", "--vmodule=instances=4"}, flags...)
+		"--module-store-max-bytes=0", "--allow-local-module-sources", "--vmodule=instances=4"}, flags...)
 	proc, err := startProcess(b.work, "wasm-apiserver-"+name, []string{"SSL_CERT_FILE=" + b.modules.caFile},
 		filepath.Join(b.bin, "wasm-apiserver"), args...)
 	if err != nil {
