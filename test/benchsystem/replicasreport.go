@@ -66,11 +66,12 @@ replica holds a database and the two sides differ only in the number of processe
 through one replica; each runs on the replica that rendezvous hashing over the live replicas gives it. Owned:
 the controllers whose status.owner names the replica; loaded: those it runs, from its own metrics
 (wasm_apiserver_guests_active + _suspended); informers: those it runs for guests (wasm_apiserver_informers),
-each with the objects it caches (wasm_apiserver_cached_objects). Joined: PSS once all %d hold their Leases,
-before any controller. Suspended and busy as above (busy: each replica's largest sample; the sum's row, the
+each with the objects it caches (wasm_apiserver_cached_objects). Joined: PSS and RSS once all %d hold their
+Leases, before any controller (three processes of one executable share its pages, which PSS divides among them
+and RSS counts in each). Suspended and busy as above (busy: each replica's largest sample; the sum's row, the
 largest sum of one sample). The one-process row is the copies side of the same run.
 
-| N | process | owned / loaded | informers: resource (scope): objects cached | PSS joined | PSS suspended | PSS busy | RSS / Go heap in use, suspended |
+| N | process | owned / loaded | informers: resource (scope): objects cached | PSS / RSS joined | PSS suspended | PSS busy | RSS / Go heap in use, suspended |
 | --- | --- | --- | --- | --- | --- | --- | --- |
 `, replicaCount, replicaCount, replicaCount)
 	for _, r := range results {
@@ -83,17 +84,17 @@ largest sum of one sample). The one-process row is the copies side of the same r
 		var heap int64
 		for _, st := range s.replicas {
 			fmt.Fprintf(b, "| %d | %s | %d / %d | %d: %s | %s | %s | %s | %s / %s |\n", r.n, st.id, st.owned, st.loaded,
-				st.informers, strings.Join(st.scopes, ", "), mib(st.started.PSS), mib(st.idle.PSS), busyPSS(st.busy, s.busyRun),
+				st.informers, strings.Join(st.scopes, ", "), mib(st.started.PSS)+" / "+mib(st.started.RSS), mib(st.idle.PSS), busyPSS(st.busy, s.busyRun),
 				mib(st.idle.RSS), mib(st.heap))
 			started = started.add(st.started)
 			owned, loaded, informers, heap = owned+st.owned, loaded+st.loaded, informers+st.informers, heap+st.heap
 		}
 		fmt.Fprintf(b, "| %d | sum of %d | %d / %d | %d | %s | %s | %s | %s / %s |\n", r.n, len(s.replicas), owned, loaded,
-			informers, mib(started.PSS), mib(s.idle.PSS), busyPSS(s.busy, s.busyRun), mib(s.idle.RSS), mib(heap))
+			informers, mib(started.PSS)+" / "+mib(started.RSS), mib(s.idle.PSS), busyPSS(s.busy, s.busyRun), mib(s.idle.RSS), mib(heap))
 		if c := r.copies; c.run {
 			base := "not run"
 			if r.wasmBase.PSS > 0 {
-				base = mib(r.wasmBase.PSS) + " (no sharding)"
+				base = mib(r.wasmBase.PSS) + " / " + mib(r.wasmBase.RSS) + " (no controller)"
 			}
 			fmt.Fprintf(b, "| %d | one process (copies) | %d | – | %s | %s | %s | %s / %s |\n", r.n, r.n, base,
 				mib(c.idle.PSS), busyPSS(c.busy, c.busyRun), mib(c.idle.RSS), mib(c.heap))
@@ -120,6 +121,12 @@ renew their Leases).
 			against(s.idle, s.run, r.copies.idle, r.copies.run), against(s.busy, s.busyRun, r.copies.busy, r.copies.busyRun),
 			count(s.watches, s.run), count(r.copies.watches, r.copies.run),
 			count(s.reqIdlePerMin, s.run), count(r.copies.reqIdlePerMin, r.copies.run))
+	}
+	b.WriteString("\nWhat kube-apiserver served while the replicas were idle, by verb and resource (as above):\n\n")
+	for _, r := range results {
+		if r.replicas.run {
+			fmt.Fprintf(b, "- N = %d, %d replicas: %s\n", r.n, replicaCount, r.replicas.idleRequests)
+		}
 	}
 }
 

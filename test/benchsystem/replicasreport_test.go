@@ -63,7 +63,8 @@ func TestRenderReplicas(t *testing.T) {
 		{n: 10, wasmBase: memory{30 << 20, 30 << 20},
 			copies: side{run: true, idle: memory{40 << 20, 40 << 20}, busy: memory{45 << 20, 45 << 20}, busyRun: true, heap: 12 << 20, watches: 3, reqIdlePerMin: 1},
 			replicas: replicasSide{
-				side:     side{run: true, idle: memory{150 << 20, 120 << 20}, busy: memory{180 << 20, 135 << 20}, busyRun: true, watches: 9, reqIdlePerMin: 93},
+				side: side{run: true, idle: memory{150 << 20, 120 << 20}, busy: memory{180 << 20, 135 << 20}, busyRun: true, watches: 9, reqIdlePerMin: 93,
+					idleRequests: "PUT leases 92, GET /openapi/v3 27"},
 				replicas: []replicaStats{replica("replica-0", 2, 38), replica("replica-1", 3, 40), replica("replica-2", 5, 42)}}},
 		{n: 100, copies: side{run: true}},
 	}
@@ -72,9 +73,10 @@ func TestRenderReplicas(t *testing.T) {
 	got := b.String()
 	for _, want := range []string{
 		"### 3 replicas (sharding)",
-		"| 10 | replica-0 | 2 / 2 | 2: configmaps (all namespaces): 20, namespaces (all namespaces): 6 | 30.0 MiB | 38.0 MiB | 43.0 MiB | 50.0 MiB / 10.0 MiB |",
-		"| 10 | sum of 3 | 10 / 10 | 6 | 90.0 MiB | 120.0 MiB | 135.0 MiB | 150.0 MiB / 30.0 MiB |",
-		"| 10 | one process (copies) | 10 | – | 30.0 MiB (no sharding) | 40.0 MiB | 45.0 MiB | 40.0 MiB / 12.0 MiB |",
+		"| 10 | replica-0 | 2 / 2 | 2: configmaps (all namespaces): 20, namespaces (all namespaces): 6 | 30.0 MiB / 40.0 MiB | 38.0 MiB | 43.0 MiB | 50.0 MiB / 10.0 MiB |",
+		"| 10 | sum of 3 | 10 / 10 | 6 | 90.0 MiB / 120.0 MiB | 120.0 MiB | 135.0 MiB | 150.0 MiB / 30.0 MiB |",
+		"| 10 | one process (copies) | 10 | – | 30.0 MiB / 30.0 MiB (no controller) | 40.0 MiB | 45.0 MiB | 40.0 MiB / 12.0 MiB |",
+		"- N = 10, 3 replicas: PUT leases 92, GET /openapi/v3 27\n",
 		"| 10 | 2 / 3 / 5 (−40.0% … +50.0%, outside ±10%) | 0 | 120.0 MiB vs 40.0 MiB (+80.0 MiB, +200%) | 135.0 MiB vs 45.0 MiB (+90.0 MiB, +200%) | 9 / 3 | 93 / 1 |",
 	} {
 		if !strings.Contains(got, want) {
