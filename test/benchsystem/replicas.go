@@ -23,6 +23,14 @@ import (
 // replicaCount is how many sharded replicas the replicas side runs.
 const replicaCount = 3
 
+// replicaGuests is each replica's --max-running-guests: the replicas
+// share the machine's cores, and together run about as many guests at once
+// as one server with the default (8). With 8 each, the 24 guests at once
+// that the start of N = 1,000 runs (each controller checks every source)
+// took more than their 10 s reconcile timeout on two cores, again and
+// again, and the side never settled.
+const replicaGuests = 3
+
 // leaseNamespace holds the replicas' Leases: the default of
 // --sharding-lease-namespace, which the harness creates.
 const leaseNamespace = "wasm-system"
@@ -149,7 +157,8 @@ func (b *bench) startReplicas(ctx context.Context, group string) ([]*wasmServer,
 	for i := range replicaCount {
 		id := replicaID(i)
 		srv, err := b.startServerWith(ctx, group+"-"+id, "/bench-system-"+group,
-			"--sharding", "--sharding-group="+group, "--sharding-identity="+id)
+			"--sharding", "--sharding-group="+group, "--sharding-identity="+id,
+			"--max-running-guests="+strconv.Itoa(replicaGuests))
 		if err != nil {
 			return srvs, fmt.Errorf("%s: %w", id, err)
 		}

@@ -62,7 +62,8 @@ func renderReplicas(b *strings.Builder, results []result) {
 
 The same N copies as above, served by %d wasm-apiserver replicas with --sharding (default lease settings) that
 share one etcd: the cluster's, under a prefix of their own, as the one-process sides keep theirs, so that no
-replica holds a database and the two sides differ only in the number of processes. The controllers are created
+replica holds a database. The replicas share this machine's cores: each runs with --max-running-guests=%d, so
+that together they run about as many guests at once as the one process (8). The controllers are created
 through one replica; each runs on the replica that rendezvous hashing over the live replicas gives it. Owned:
 the controllers whose status.owner names the replica; loaded: those it runs, from its own metrics
 (wasm_apiserver_guests_active + _suspended); informers: those it runs for guests (wasm_apiserver_informers),
@@ -73,7 +74,7 @@ largest sum of one sample). The one-process row is the copies side of the same r
 
 | N | process | owned / loaded | informers: resource (scope): objects cached | PSS / RSS joined | PSS suspended | PSS busy | RSS / Go heap in use, suspended |
 | --- | --- | --- | --- | --- | --- | --- | --- |
-`, replicaCount, replicaCount, replicaCount)
+`, replicaCount, replicaCount, replicaGuests, replicaCount)
 	for _, r := range results {
 		s := r.replicas
 		if !s.run {
