@@ -123,7 +123,7 @@ bench: ## Benchmarks of the hot paths.
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 .PHONY: bench-system
-bench-system: ## Side by side on a real local cluster: memory, wake latency, the chain of 100, API server load (BENCH_SYSTEM_N=10,100).
+bench-system: ## Side by side on a real local cluster: memory (one process, three sharded replicas), wake latency, the chain of 100, API server load (BENCH_SYSTEM_N=10,100).
 	$(GO) run ./test/benchsystem
 
 .PHONY: bench-failover
