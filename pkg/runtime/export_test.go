@@ -65,3 +65,7 @@ func CloseSharedCache() {
 // HoldsCall says whether the instance keeps a call's context (its input
 // and last API response) while no call runs.
 func (i *Instance) HoldsCall() bool { return i.callCtx != nil }
+
+// SetTemplates turns templates of initialized memory on or off, for
+// benchmarks that compare starting from one with initializing.
+func (r *Runtime) SetTemplates(on bool) { r.noTemplates = !on }

@@ -53,6 +53,9 @@ type Module struct {
 	compiling chan struct{}         // closed when a compilation in progress ends
 	live      int                   // instances not yet closed
 	lastUsed  uint64                // runtime.clock at the last use
+	// templates are the module's initialized memories by name and
+	// environment (template.go), dropped with its compiled code.
+	templates map[templateKey]*memoryTemplate
 }
 
 // compiledCostPerCodeByte estimates the resident size of a module's
