@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
@@ -55,8 +56,10 @@ type Config struct {
 	// given name and environment keeps its memory and globals right after
 	// initialization, and later fresh instances map them copy-on-write
 	// instead of initializing. A module's templates go with its compiled
-	// code (eviction, release). 0 means DefaultTemplateBudgetBytes; a
-	// negative value turns templates off. See Runtime.TemplateBytes.
+	// code (eviction, release); when the budget is full, a new template
+	// takes the place of templates unused for a minute, or is not kept.
+	// 0 means DefaultTemplateBudgetBytes; a negative value turns templates
+	// off. See Runtime.TemplateBytes.
 	TemplateBudgetBytes int64
 
 	// cache, when set, is the compilation cache to use instead of one in
@@ -97,6 +100,8 @@ type Runtime struct {
 	interruptible bool
 	// noTemplates turns templates off, for benchmarks.
 	noTemplates bool
+	// idleTemplate, when set, replaces defaultTemplateIdle, for tests.
+	idleTemplate time.Duration
 	// provided are the host functions guests may import.
 	provided providedImports
 	// metrics count reloads; nil counts nothing.

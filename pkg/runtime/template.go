@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/tetratelabs/wazero/api"
 	"k8s.io/klog/v2"
@@ -59,7 +60,16 @@ type memoryTemplate struct {
 	// globals are the values of the module's mutable globals, in the
 	// order of Module.globals.
 	globals []uint64
+	// lastUsed is when an instance last started from it; guarded by
+	// runtime.mu.
+	lastUsed time.Time
 }
+
+// defaultTemplateIdle is how long a template must go unused before a new one may
+// take its place in a full budget: a controller deleted or given another
+// environment leaves a template behind, while controllers woken in turn
+// must not make each other capture theirs at every wake.
+const defaultTemplateIdle = time.Minute
 
 // templateBudget returns the runtime's bound on templates' memory, or a
 // negative value when templates are off.
@@ -75,7 +85,39 @@ func (m *Module) template(key templateKey) *memoryTemplate {
 	r := m.runtime
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return m.templates[key]
+	t := m.templates[key]
+	if t != nil {
+		t.lastUsed = time.Now()
+	}
+	return t
+}
+
+// makeTemplateRoomLocked drops templates unused for templateIdle, least
+// recently used first, until need bytes fit the budget or none is left
+// to drop. r.mu must be held.
+func (r *Runtime) makeTemplateRoomLocked(need, budget int64) {
+	for r.templateBytes+need > budget {
+		var (
+			owner  *Module
+			oldest templateKey
+			at     time.Time
+		)
+		idleSince := time.Now().Add(-r.templateIdle())
+		for _, m := range r.modules {
+			for key, t := range m.templates {
+				if t.lastUsed.Before(idleSince) && (owner == nil || t.lastUsed.Before(at)) {
+					owner, oldest, at = m, key, t.lastUsed
+				}
+			}
+		}
+		if owner == nil {
+			return
+		}
+		t := owner.templates[oldest]
+		r.templateBytes -= t.pages.resident
+		t.pages.close()
+		delete(owner.templates, oldest)
+	}
 }
 
 // captureTemplate keeps the memory and globals of inst, fresh from its
@@ -89,8 +131,11 @@ func (m *Module) captureTemplate(key templateKey, inst *Instance) {
 		return
 	}
 	r.mu.Lock()
-	left := budget - r.templateBytes
 	_, have := m.templates[key]
+	if !have {
+		r.makeTemplateRoomLocked(int64(inst.module.Memory().Size()), budget)
+	}
+	left := budget - r.templateBytes
 	r.mu.Unlock()
 	if left <= 0 || have {
 		return
@@ -123,10 +168,14 @@ func (m *Module) captureTemplate(key templateKey, inst *Instance) {
 	t.pages = pages
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if _, have := m.templates[key]; !have {
+		r.makeTemplateRoomLocked(pages.resident, budget)
+	}
 	if _, have := m.templates[key]; have || m.refs <= 0 || r.templateBytes+pages.resident > budget {
 		pages.close()
 		return
 	}
+	t.lastUsed = time.Now()
 	if m.templates == nil {
 		m.templates = map[templateKey]*memoryTemplate{}
 	}
@@ -195,4 +244,13 @@ func (i *Instance) applyTemplate(t *memoryTemplate) error {
 		exported.Set(t.globals[k])
 	}
 	return nil
+}
+
+// templateIdle is how long a template must go unused to be dropped for
+// another.
+func (r *Runtime) templateIdle() time.Duration {
+	if r.idleTemplate > 0 {
+		return r.idleTemplate
+	}
+	return defaultTemplateIdle
 }

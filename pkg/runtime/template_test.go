@@ -204,3 +204,105 @@ func TestInstantiate_TemplateEviction(t *testing.T) {
 		t.Errorf("TemplateBytes() after eviction = %d, want 0", held)
 	}
 }
+
+// TestInstantiate_TemplateConcurrent starts instances from one template at
+// once: each has memory of its own (its count starts from the template's)
+// and the scratch memory they share in turn is never shared at once.
+func TestInstantiate_TemplateConcurrent(t *testing.T) {
+	r := newRuntime(t)
+	m, err := r.Load(t.Context(), guest(t, "counter"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Release(context.Background())
+	cfg := runtime.InstanceConfig{Name: "default/counter", MemoryLimit: 64 << 20, Logger: discard}
+	first, err := m.Instantiate(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Close(t.Context())
+	const n = 6
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			errs <- func() error {
+				for range 3 {
+					inst, err := m.Instantiate(t.Context(), cfg)
+					if err != nil {
+						return err
+					}
+					for want := 1; want <= 2; want++ {
+						_, err := inst.Reconcile(t.Context(), runtime.Request{Namespace: "default", Name: "report"})
+						if err == nil || err.Error() != fmt.Sprintf("count=%d", want) {
+							inst.Close(t.Context())
+							return fmt.Errorf("reconcile %d: %v, want count=%d", want, err, want)
+						}
+					}
+					inst.Close(t.Context())
+				}
+				return nil
+			}()
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestInstantiate_TemplateIdle checks that a full template budget makes
+// room for a new template only by dropping templates gone unused: one
+// left behind (by a deleted controller, say) does not hold the budget for
+// ever, and controllers woken in turn do not take each other's place.
+func TestInstantiate_TemplateIdle(t *testing.T) {
+	tests := []struct {
+		name     string
+		idle     time.Duration
+		replaced bool
+	}{
+		{name: "in use", idle: time.Hour},
+		{name: "idle", idle: time.Nanosecond, replaced: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// Room for one template of the counter guest (2 MB), not two.
+			r, err := runtime.New(t.Context(), runtime.SharedCache(runtime.Config{
+				CacheDir: filepath.Join(t.TempDir(), "cache"), TemplateBudgetBytes: 3 << 20}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close(context.Background())
+			r.SetTemplateIdle(tc.idle)
+			m, err := r.Load(t.Context(), guest(t, "counter"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Release(context.Background())
+			fromTemplate := func(name string) bool {
+				t.Helper()
+				cfg := runtime.InstanceConfig{Name: name, MemoryLimit: 64 << 20, Logger: discard}
+				var since time.Duration
+				for range 2 {
+					inst, err := m.Instantiate(t.Context(), cfg)
+					if err != nil {
+						t.Fatal(err)
+					}
+					since, _ = sinceInit(t, inst)
+					inst.Close(t.Context())
+					time.Sleep(50 * time.Millisecond)
+				}
+				return since >= 50*time.Millisecond
+			}
+			if !fromTemplate("default/a") {
+				t.Fatal("controller a: the second instance initialized")
+			}
+			if got := fromTemplate("default/b"); got != tc.replaced {
+				t.Errorf("controller b started from a template: %v, want %v", got, tc.replaced)
+			}
+			if held := r.TemplateBytes(); held == 0 || held > 3<<20 {
+				t.Errorf("TemplateBytes() = %d, want one template's", held)
+			}
+		})
+	}
+}
