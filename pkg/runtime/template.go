@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -200,6 +201,29 @@ func (r *Runtime) TemplateBytes() int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.templateBytes
+}
+
+// errTemplate marks a template that could not be applied to a new
+// instance, which then initializes instead.
+var errTemplate = errors.New("applying the template of initialized memory")
+
+// instantiateFrom starts a guest from a template of its initialized memory
+// (template.go), without running its _initialize.
+func (m *Module) instantiateFrom(ctx context.Context, cfg InstanceConfig, t *memoryTemplate) (*Instance, error) {
+	inst, err := m.instantiate(ctx, cfg, 0, t.memory, t)
+	if err != nil {
+		return nil, err
+	}
+	if inst.memoryBuf == nil {
+		inst.Close(ctx)
+		return nil, fmt.Errorf("%w: the memory is not a mapping", errTemplate)
+	}
+	if err := inst.applyTemplate(t); err != nil {
+		inst.Close(ctx)
+		return nil, fmt.Errorf("%w: %w", errTemplate, err)
+	}
+	inst.memory.Store(t.memory)
+	return inst, nil
 }
 
 // applyTemplate puts t's memory and globals into a new instance that was
