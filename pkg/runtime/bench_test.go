@@ -78,15 +78,28 @@ func loadWith(b *testing.B, newRuntime func(context.Context, runtime.Config) (*r
 
 // BenchmarkInstantiate measures a fresh instance: memory, guest init
 // (Go's runtime and package init), and closing it again, with the data
-// segments merged at load (as the runtime does) and as the module has them.
+// segments merged at load (as the runtime does) and as the module has them,
+// and started from a template of initialized memory instead of
+// initializing (as the runtime does from the second instance on).
 func BenchmarkInstantiate(b *testing.B) {
 	wasm := guest(b, "echo")
 	for _, tc := range []struct {
-		name string
-		new  func(context.Context, runtime.Config) (*runtime.Runtime, error)
-	}{{"merged-segments", runtime.New}, {"module-segments", runtime.NewKeepingDataSegments}} {
+		name      string
+		new       func(context.Context, runtime.Config) (*runtime.Runtime, error)
+		templates bool
+	}{
+		{"merged-segments", runtime.New, false},
+		{"module-segments", runtime.NewKeepingDataSegments, false},
+		{"template", runtime.New, true},
+	} {
 		b.Run(tc.name, func(b *testing.B) {
-			m := loadWith(b, tc.new, wasm)
+			m := loadWith(b, func(ctx context.Context, cfg runtime.Config) (*runtime.Runtime, error) {
+				r, err := tc.new(ctx, cfg)
+				if err == nil {
+					r.SetTemplates(tc.templates)
+				}
+				return r, err
+			}, wasm)
 			var mem uint64
 			for b.Loop() {
 				inst, err := m.Instantiate(b.Context(), runtime.InstanceConfig{Name: "bench", MemoryLimit: 64 << 20, Logger: discard})

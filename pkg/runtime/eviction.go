@@ -49,6 +49,7 @@ func (r *Runtime) evictLocked(keep *Module) []evicted {
 		out = append(out, evicted{victim, victim.compiled})
 		victim.compiled = nil
 		r.compiledBytes -= victim.cost
+		r.dropTemplatesLocked(victim)
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 )
@@ -65,3 +66,11 @@ func CloseSharedCache() {
 // HoldsCall says whether the instance keeps a call's context (its input
 // and last API response) while no call runs.
 func (i *Instance) HoldsCall() bool { return i.callCtx != nil }
+
+// SetTemplates turns templates of initialized memory on or off, for
+// benchmarks that compare starting from one with initializing.
+func (r *Runtime) SetTemplates(on bool) { r.noTemplates = !on }
+
+// SetTemplateIdle sets how long a template must go unused before another
+// may take its place in a full budget.
+func (r *Runtime) SetTemplateIdle(d time.Duration) { r.idleTemplate = d }

@@ -59,6 +59,9 @@ type Instance struct {
 	// with its own stack.
 	reconcile api.Function
 	oomHit    bool
+	// memoryBuf is the guest's linear memory when it is a mapping of its
+	// own (memory.go), which a template can be mapped over; else nil.
+	memoryBuf *limitedMemory
 	// callCtx is the context of the call running on the instance, for the
 	// host functions wazero calls without it (WASI's sleep). It is written
 	// before each call, under mu.
@@ -96,6 +99,14 @@ const DefaultInitTimeout = 10 * time.Second
 // Instantiate starts a guest: it creates its memory and runs its
 // _initialize export, for at most cfg.InitTimeout and until ctx is done.
 //
+// # Notes
+//
+//   - The first instance of the module with cfg's Name and Env keeps its
+//     memory and globals right after _initialize as a template (within
+//     Config.TemplateBudgetBytes); later instances with the same Name and
+//     Env start from a copy-on-write mapping of it and do not run
+//     _initialize (template.go, docs/abi.md).
+//
 // # Errors
 //
 // A *MemoryLimitError (which is ErrMemoryLimit) when the module's minimum
@@ -106,18 +117,34 @@ const DefaultInitTimeout = 10 * time.Second
 // cfg.Reconciler selects; other errors when the module was released or its
 // evicted compiled code cannot be compiled again.
 func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance, error) {
-	inst, err := m.instantiate(ctx, cfg, 0, 0)
+	templates := m.runtime.templateBudget() >= 0
+	var key templateKey
+	if templates {
+		key = newTemplateKey(cfg)
+		if t := m.template(key); t != nil && t.memory <= cfg.MemoryLimit {
+			inst, err := m.instantiateFrom(ctx, cfg, t)
+			if err == nil || !errors.Is(err, errTemplate) {
+				return inst, err
+			}
+			klog.V(2).InfoS("Starting a guest from its module's initialized memory failed; initializing it", "digest", m.Digest, "err", err)
+		}
+	}
+	inst, err := m.instantiate(ctx, cfg, 0, 0, nil)
 	if err != nil {
 		return nil, err
 	}
 	inst.memory.Store(uint64(inst.module.Memory().Size()))
+	if templates {
+		m.captureTemplate(key, inst)
+	}
 	return inst, nil
 }
 
 // instantiate creates an instance whose monotonic clock is the runtime's
 // plus clockOffset. It runs _initialize unless restoreMemory, the size of
-// the memory of the snapshot being restored, is set.
-func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffset int64, restoreMemory uint64) (_ *Instance, err error) {
+// the memory of the snapshot or template being restored, is set; a
+// template t to start from gets the memory scratch memory until it grows.
+func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffset int64, restoreMemory uint64, t *memoryTemplate) (_ *Instance, err error) {
 	if err := m.CheckMemoryLimit(cfg.MemoryLimit); err != nil {
 		return nil, err
 	}
@@ -159,7 +186,7 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffse
 	for k, v := range cfg.Env {
 		mc = mc.WithEnv(k, v)
 	}
-	ictx := experimental.WithMemoryAllocator(withInstance(ctx, inst), limitedAllocator{limit: cfg.MemoryLimit, reserve: restoreMemory, hit: &inst.oomHit})
+	ictx := experimental.WithMemoryAllocator(withInstance(ctx, inst), limitedAllocator{limit: cfg.MemoryLimit, reserve: restoreMemory, hit: &inst.oomHit, out: &inst.memoryBuf, template: t, scratch: &m.runtime.scratch})
 	inst.callCtx = ictx
 	defer func() {
 		// The memory allocator and the guest's start run on this

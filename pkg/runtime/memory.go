@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"fmt"
+
 	"github.com/tetratelabs/wazero/experimental"
 )
 
@@ -26,6 +28,13 @@ type limitedAllocator struct {
 	// hit records that a grow was refused, to tell an out-of-memory trap
 	// apart from others.
 	hit *bool
+	// out, when set, receives the memory allocated.
+	out **limitedMemory
+	// template, when set, is the template the instance starts from, and
+	// scratch where the memory is until the template is mapped
+	// (template_scratch.go).
+	template *memoryTemplate
+	scratch  *scratchMemory
 }
 
 func (a limitedAllocator) Allocate(capacity, max uint64) experimental.LinearMemory {
@@ -33,7 +42,16 @@ func (a limitedAllocator) Allocate(capacity, max uint64) experimental.LinearMemo
 		max = a.limit
 	}
 	if mapped := mapMemory(max); mapped != nil {
-		return &limitedMemory{buf: mapped[:0], max: max, hit: a.hit, mapped: true}
+		m := &limitedMemory{buf: mapped[:0], max: max, hit: a.hit, mapped: true}
+		if a.template != nil && a.template.memory > capacity && a.scratch != nil {
+			if m.scratch = a.scratch.get(capacity); m.scratch != nil {
+				m.template, m.pool = a.template, a.scratch
+			}
+		}
+		if a.out != nil {
+			*a.out = m
+		}
+		return m
 	}
 	if capacity < a.reserve {
 		capacity = a.reserve
@@ -50,15 +68,28 @@ type limitedMemory struct {
 	hit *bool
 	// mapped says that buf is a mapping of max bytes, released by Free.
 	mapped bool
+	// lazy, while set, leaves the pages of a mapping that grows unbacked,
+	// for a template to be mapped over them.
+	lazy bool
+	// scratch, while set, is the memory wazero is given until the
+	// memory grows to template's size: the template is then mapped, and
+	// scratch goes back to pool. templateErr says why mapping failed.
+	scratch     []byte
+	template    *memoryTemplate
+	pool        *scratchMemory
+	templateErr error
 }
 
 func (m *limitedMemory) Reallocate(size uint64) []byte {
+	if m.scratch != nil {
+		return m.reallocateScratch(size)
+	}
 	if size > m.max {
 		*m.hit = true
 		return nil
 	}
 	if size <= uint64(cap(m.buf)) {
-		if m.mapped && size > uint64(len(m.buf)) {
+		if m.mapped && !m.lazy && size > uint64(len(m.buf)) {
 			populate(m.buf[len(m.buf):size])
 		}
 		m.buf = m.buf[:size]
@@ -73,7 +104,38 @@ func (m *limitedMemory) Reallocate(size uint64) []byte {
 	return m.buf
 }
 
+// reallocateScratch serves the memory of an instance started from a
+// template: scratch memory at first, then, once it grows, its own mapping
+// with the template mapped over it.
+func (m *limitedMemory) reallocateScratch(size uint64) []byte {
+	if len(m.buf) == 0 && size <= uint64(len(m.scratch)) {
+		m.buf = m.buf[:size]
+		return m.scratch[:size]
+	}
+	t := m.template
+	m.releaseScratch()
+	if size != t.memory || size > m.max {
+		m.templateErr = fmt.Errorf("memory grown to %d bytes, not the template's %d", size, t.memory)
+		return nil
+	}
+	m.buf = m.buf[:size]
+	if err := t.pages.mapOver(m.buf); err != nil {
+		m.templateErr = err
+		return nil
+	}
+	return m.buf
+}
+
+// releaseScratch gives the scratch memory back to its pool.
+func (m *limitedMemory) releaseScratch() {
+	if m.scratch != nil {
+		m.pool.put(m.scratch)
+		m.scratch, m.template, m.pool = nil, nil, nil
+	}
+}
+
 func (m *limitedMemory) Free() {
+	m.releaseScratch()
 	if m.mapped {
 		unmapMemory(m.buf[:cap(m.buf)])
 	}

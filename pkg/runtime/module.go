@@ -59,6 +59,10 @@ type Module struct {
 	// reconcilers caches the guest's answer to CheckReconciler, by name:
 	// nil when it holds the reconciler, its *ReconcilerError otherwise.
 	reconcilers map[string]error
+
+	// templates are the module's initialized memories by name and
+	// environment (template.go), dropped with its compiled code.
+	templates map[templateKey]*memoryTemplate
 }
 
 // compiledCostPerCodeByte estimates the resident size of a module's

@@ -165,3 +165,34 @@ func TestBundle_SnapshotKeepsItsReconciler(t *testing.T) {
 		t.Errorf("restored instance requested %+v", api.requests)
 	}
 }
+
+// TestBundle_TemplateKeepsReconciler: an instance started from the
+// initialized memory of an earlier one (template.go) runs the reconciler
+// its own config selects, not the one the template's instance had
+// selected, though name and environment are the same.
+func TestBundle_TemplateKeepsReconciler(t *testing.T) {
+	r := newRuntime(t)
+	m, err := r.Load(t.Context(), guest(t, "bundle"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Release(context.Background())
+	for _, tt := range []struct{ reconciler, wantPath string }{
+		{reconciler: "configmaps", wantPath: "/api/v1/namespaces/default/configmaps/x"},
+		{reconciler: "secrets", wantPath: "/api/v1/namespaces/default/secrets/x"},
+		{reconciler: "configmaps", wantPath: "/api/v1/namespaces/default/configmaps/x"},
+	} {
+		api := &fakeAPI{}
+		inst, err := m.Instantiate(t.Context(), runtime.InstanceConfig{Name: "test/same", MemoryLimit: 64 << 20, API: api, Reconciler: tt.reconciler})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := inst.Reconcile(t.Context(), runtime.Request{Namespace: "default", Name: "x", Reason: "event"}); err != nil {
+			t.Fatalf("Reconcile: %v", err)
+		}
+		inst.Close(context.Background())
+		if len(api.requests) != 1 || api.requests[0].Path != tt.wantPath {
+			t.Errorf("reconciler %s: API requests = %+v, want one GET of %s", tt.reconciler, api.requests, tt.wantPath)
+		}
+	}
+}

@@ -86,7 +86,7 @@ func (m *Module) Restore(ctx context.Context, cfg InstanceConfig, r io.Reader) (
 		return nil, err
 	}
 	elapsed := max(time.Now().UnixNano()-s.walltime, 0)
-	inst, err := m.instantiate(ctx, cfg, s.monotonic+elapsed-monotonicNow(), max(s.memory, 1))
+	inst, err := m.instantiate(ctx, cfg, s.monotonic+elapsed-monotonicNow(), max(s.memory, 1), nil)
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,10 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -97,18 +100,32 @@ func BenchmarkResume(b *testing.B) {
 				b.ReportMetric(float64(size), "snapshot-bytes")
 				b.ReportMetric(float64(memory), "linear-memory-bytes")
 			})
-			b.Run("fresh-init", func(b *testing.B) {
-				measure(b, func() {
-					inst, err := m.Instantiate(b.Context(), cfg)
-					if err != nil {
-						b.Fatal(err)
+			// fresh-init initializes every instance; fresh-template starts
+			// each from the memory of the first initialized (template.go).
+			for _, fresh := range []struct {
+				name      string
+				templates bool
+			}{{"fresh-init", false}, {"fresh-template", true}} {
+				b.Run(fresh.name, func(b *testing.B) {
+					r.SetTemplates(fresh.templates)
+					defer r.SetTemplates(true)
+					start := func() *runtime.Instance {
+						inst, err := m.Instantiate(b.Context(), cfg)
+						if err != nil {
+							b.Fatal(err)
+						}
+						if _, err := inst.Reconcile(b.Context(), req); err != nil {
+							b.Fatal(err)
+						}
+						return inst
 					}
-					if _, err := inst.Reconcile(b.Context(), req); err != nil {
-						b.Fatal(err)
+					measure(b, func() { start().Close(b.Context()) })
+					b.ReportMetric(rssGrowth(b, start), "rss-bytes/instance")
+					if fresh.templates {
+						b.ReportMetric(float64(r.TemplateBytes()), "template-bytes")
 					}
-					inst.Close(b.Context())
 				})
-			})
+			}
 			b.Run("warm", func(b *testing.B) {
 				measure(b, func() {
 					if _, err := first.Reconcile(b.Context(), req); err != nil {
@@ -136,4 +153,35 @@ func measure(b *testing.B, op func()) {
 	}
 	b.ReportMetric(at(0.50), "p50-ns")
 	b.ReportMetric(at(0.99), "p99-ns")
+}
+
+// rssGrowth returns how much the process's resident memory grows, per
+// instance, with ten instances started by start (and closed after).
+func rssGrowth(b *testing.B, start func() *runtime.Instance) float64 {
+	const n = 10
+	goruntime.GC()
+	before := residentBytes(b)
+	insts := make([]*runtime.Instance, 0, n)
+	for range n {
+		insts = append(insts, start())
+	}
+	grown := residentBytes(b) - before
+	for _, inst := range insts {
+		inst.Close(b.Context())
+	}
+	return float64(grown) / n
+}
+
+// residentBytes reads the process's resident set size.
+func residentBytes(b *testing.B) int64 {
+	statm, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		b.Skipf("no resident size here: %v", err)
+	}
+	fields := strings.Fields(string(statm))
+	pages, err := strconv.ParseInt(fields[1], 10, 64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return pages * int64(os.Getpagesize())
 }

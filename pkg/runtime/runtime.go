@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
@@ -50,6 +51,16 @@ type Config struct {
 	// on: reloads of evicted compiled code and the state of the budget
 	// (resident code, modules over the budget). nil counts nothing.
 	Metrics metrics.KubeRegistry
+	// TemplateBudgetBytes bounds the memory held by templates of guests'
+	// initialized memory: the first fresh instance of a module with a
+	// given name and environment keeps its memory and globals right after
+	// initialization, and later fresh instances map them copy-on-write
+	// instead of initializing. A module's templates go with its compiled
+	// code (eviction, release); when the budget is full, a new template
+	// takes the place of templates unused for a minute, or is not kept.
+	// 0 means DefaultTemplateBudgetBytes; a negative value turns templates
+	// off. See Runtime.TemplateBytes.
+	TemplateBudgetBytes int64
 
 	// cache, when set, is the compilation cache to use instead of one in
 	// CacheDir: the package's tests share one across their runtimes.
@@ -87,6 +98,10 @@ type Runtime struct {
 	// interruptible rewrites modules so that guests stop when their
 	// context is done (interrupt.go); only benchmarks turn it off.
 	interruptible bool
+	// noTemplates turns templates off, for benchmarks.
+	noTemplates bool
+	// idleTemplate, when set, replaces defaultTemplateIdle, for tests.
+	idleTemplate time.Duration
 	// provided are the host functions guests may import.
 	provided providedImports
 	// metrics count reloads; nil counts nothing.
@@ -100,6 +115,10 @@ type Runtime struct {
 	modules       map[string]*Module
 	compiledBytes int64  // estimated size of the resident compiled code
 	clock         uint64 // ticks on each use of a module, for LRU eviction
+	templateBytes int64  // memory held by modules' templates
+
+	// scratch is memory for instances started from templates.
+	scratch scratchMemory
 }
 
 // New builds a runtime with the host imports of docs/abi.md and WASI.
@@ -167,7 +186,14 @@ func newRuntime(ctx context.Context, cfg Config, interruptible bool) (*Runtime, 
 
 // Close releases everything the runtime holds, closing every instance.
 func (r *Runtime) Close(ctx context.Context) error {
-	return r.wazero.Close(ctx)
+	r.mu.Lock()
+	for _, m := range r.modules {
+		r.dropTemplatesLocked(m)
+	}
+	r.mu.Unlock()
+	err := r.wazero.Close(ctx)
+	r.scratch.close()
+	return err
 }
 
 // modulesDir is where, under Config.CacheDir, the bytes of loaded modules
@@ -261,6 +287,7 @@ func (r *Runtime) release(ctx context.Context, m *Module) {
 			m.compiled = nil
 			r.compiledBytes -= m.cost
 		}
+		r.dropTemplatesLocked(m)
 	}
 	r.mu.Unlock()
 	if compiled != nil {

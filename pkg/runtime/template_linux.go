@@ -1,0 +1,141 @@
+package runtime
+
+import (
+	"bytes"
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// templatePages holds a template's memory in an anonymous file (memfd)
+// written sparsely: pages that are zero are holes and cost nothing. The
+// file is sealed against writes and size changes once written, so nothing
+// can change what instances map.
+//
+// Only the runs of pages that are not zero are mapped from the file; an
+// instance's zero pages stay anonymous memory. A write to a hole of a
+// private file mapping would fill the hole in the file (shared memory
+// charged to the template) and copy it, costing two pages and a copy
+// where anonymous memory costs one zero page.
+type templatePages struct {
+	fd   int
+	size uint64
+	// runs are the runs of pages written, in order.
+	runs []pageRun
+	// resident is the bytes of the pages written, those not zero.
+	resident int64
+}
+
+// pageRun is a run of a template's pages: offset and length in bytes.
+type pageRun struct{ off, len int }
+
+// templatePage is the unit of a template's sparseness.
+const templatePage = 4096
+
+// templateGap is the longest run of zero pages between two runs that are
+// not zero that is mapped with them (as holes), saving two system calls
+// for each instance.
+const templateGap = 4 * templatePage
+
+// newTemplatePages copies the pages of mem that are not zero into a new
+// memfd, unless they are more than limit bytes.
+func newTemplatePages(mem []byte, limit int64) (*templatePages, error) {
+	if len(mem)%templatePage != 0 {
+		return nil, fmt.Errorf("memory of %d bytes is not a whole number of pages", len(mem))
+	}
+	fd, err := unix.MemfdCreate("wasm-apiserver-template", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, fmt.Errorf("memfd_create: %w", err)
+	}
+	p := &templatePages{fd: fd, size: uint64(len(mem))}
+	if err := p.write(mem, limit); err != nil {
+		p.close()
+		return nil, err
+	}
+	_, _ = unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE)
+	return p, nil
+}
+
+// write writes each run of pages of mem that are not zero at its offset,
+// and fails once they are more than limit bytes.
+func (p *templatePages) write(mem []byte, limit int64) error {
+	if err := unix.Ftruncate(p.fd, int64(len(mem))); err != nil {
+		return fmt.Errorf("sizing the template: %w", err)
+	}
+	zero := make([]byte, templatePage)
+	for off := 0; off < len(mem); {
+		if bytes.Equal(mem[off:off+templatePage], zero) {
+			off += templatePage
+			continue
+		}
+		end := off + templatePage
+		for end < len(mem) && !bytes.Equal(mem[end:end+templatePage], zero) {
+			end += templatePage
+		}
+		if p.resident+int64(end-off) > limit {
+			return errOverTemplateBudget
+		}
+		for w := off; w < end; {
+			n, err := unix.Pwrite(p.fd, mem[w:end], int64(w))
+			if err != nil {
+				return fmt.Errorf("writing the template: %w", err)
+			}
+			w += n
+		}
+		p.resident += int64(end - off)
+		if n := len(p.runs); n > 0 && off-(p.runs[n-1].off+p.runs[n-1].len) <= templateGap {
+			p.runs[n-1].len = end - p.runs[n-1].off
+		} else {
+			p.runs = append(p.runs, pageRun{off: off, len: end - off})
+		}
+		off = end
+	}
+	return nil
+}
+
+// mapOver makes buf, a whole guest memory inside its own mapping, read as
+// the template: the runs of pages that are not zero are mapped from the
+// file, private and copy-on-write, and the pages between them are given
+// back, to read as zero again. The pages buf had are given back.
+func (p *templatePages) mapOver(buf []byte) error {
+	if uint64(len(buf)) != p.size {
+		return fmt.Errorf("memory of %d bytes for a template of %d", len(buf), p.size)
+	}
+	zeroed := 0 // buf[:zeroed] is done
+	for _, run := range p.runs {
+		if err := giveBack(buf[zeroed:run.off]); err != nil {
+			return err
+		}
+		addr := unsafe.Pointer(&buf[run.off])
+		got, err := unix.MmapPtr(p.fd, int64(run.off), addr, uintptr(run.len), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED)
+		if err != nil {
+			return fmt.Errorf("mapping the template: %w", err)
+		}
+		if got != addr {
+			return fmt.Errorf("mapping the template: mapped at %p, not %p", got, addr)
+		}
+		zeroed = run.off + run.len
+	}
+	return giveBack(buf[zeroed:])
+}
+
+// giveBack gives the pages of b, part of a private anonymous mapping, back
+// to the OS: they read as zero again.
+func giveBack(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if err := unix.Madvise(b, unix.MADV_DONTNEED); err != nil {
+		return fmt.Errorf("clearing memory for the template: %w", err)
+	}
+	return nil
+}
+
+// close closes the file; mappings of it stay valid.
+func (p *templatePages) close() {
+	if p.fd >= 0 {
+		_ = unix.Close(p.fd)
+		p.fd = -1
+	}
+}

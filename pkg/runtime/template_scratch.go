@@ -1,0 +1,57 @@
+package runtime
+
+import "sync"
+
+// Instantiating a module writes its data segments to the new memory,
+// which a template then replaces whole. So an instance started from a
+// template is first given scratch memory for wazero to write them to: kept
+// from one instance to the next, its pages are already backed, and the
+// instance's own memory is never backed only to be given back.
+
+// scratchMemory keeps one idle scratch buffer for instances started from
+// templates.
+type scratchMemory struct {
+	mu   sync.Mutex
+	idle []byte // a mapping, or nil
+}
+
+// get returns a scratch buffer of at least size bytes, backed, or nil
+// when none can be mapped.
+func (s *scratchMemory) get(size uint64) []byte {
+	s.mu.Lock()
+	if b := s.idle; b != nil && uint64(len(b)) >= size {
+		s.idle = nil
+		s.mu.Unlock()
+		return b
+	}
+	s.mu.Unlock()
+	b := mapMemory(size)
+	if b != nil {
+		populate(b)
+	}
+	return b
+}
+
+// put keeps b for the next instance, or gives it back to the OS: only the
+// largest buffer is kept.
+func (s *scratchMemory) put(b []byte) {
+	s.mu.Lock()
+	if s.idle == nil || len(b) > len(s.idle) {
+		b, s.idle = s.idle, b
+	}
+	s.mu.Unlock()
+	if b != nil {
+		unmapMemory(b)
+	}
+}
+
+// close gives the idle buffer back to the OS.
+func (s *scratchMemory) close() {
+	s.mu.Lock()
+	b := s.idle
+	s.idle = nil
+	s.mu.Unlock()
+	if b != nil {
+		unmapMemory(b)
+	}
+}
