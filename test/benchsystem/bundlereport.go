@@ -49,7 +49,7 @@ divided by N):
 			vs(r.copies.busy, r.copies.busyRun, r.native.busy, r.native.busyRun), vs(r.bundle.busy, r.bundle.busyRun, r.native.busy, r.native.busyRun),
 			vs(r.distinct.busy, r.distinct.busyRun, r.nativeDistinct.busy, r.nativeDistinct.busyRun))
 	}
-	b.WriteString("\nThe native processes idle, PSS / RSS summed (equal RSS and a larger PSS: the text pages no longer shared):\n\n")
+	b.WriteString("\nThe native processes idle, PSS / RSS summed (PSS divides the pages of one executable among the processes\nthat map it; RSS counts them in each):\n\n")
 	b.WriteString("| N | one executable | distinct executables |\n| --- | --- | --- |\n")
 	for _, r := range results {
 		fmt.Fprintf(b, "| %d | %s | %s |\n", r.n, pssRSS(r.native), pssRSS(r.nativeDistinct))
