@@ -22,7 +22,7 @@ SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 # The Go modules besides the server's (the root): the guest SDK, its
 # controller-runtime adapter, each example controller and the test guests,
 # each with its own go.mod and dependencies.
-SUBMODULES := sdk sdk/controllerruntime $(patsubst %/go.mod,%,$(wildcard examples/*/go.mod)) test/guests
+SUBMODULES := sdk sdk/controllerruntime $(patsubst %/go.mod,%,$(wildcard examples/*/go.mod)) test/guests test/guests/bundle10
 
 .DEFAULT_GOAL := help
 

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -37,6 +36,9 @@ type bench struct {
 	// run, and for which busy distinct modules keep the default suspend
 	// policy.
 	nativeMax, distinctMax, busyDistinctMax int
+	// nativeDistinctMax is the largest n for which the native side of
+	// distinct executables runs.
+	nativeDistinctMax int
 	// sides says which sides run.
 	sides sides
 	// profiles receives the servers' pprof profiles.
@@ -44,23 +46,41 @@ type bench struct {
 }
 
 // sides are the ways of running the controllers that a run measures.
-type sides struct{ copies, distinct, native, replicas bool }
+type sides struct {
+	copies, distinct, bundle, native, nativeDistinct, replicas bool
+}
+
+// allSides is every side.
+func allSides() sides {
+	return sides{copies: true, distinct: true, bundle: true, native: true, nativeDistinct: true, replicas: true}
+}
+
+// fields are the sides by the names parseSides reads, in the order String
+// lists them.
+func (s *sides) fields() []struct {
+	name string
+	on   *bool
+} {
+	return []struct {
+		name string
+		on   *bool
+	}{{"copies", &s.copies}, {"distinct", &s.distinct}, {"bundle", &s.bundle}, {"native", &s.native},
+		{"native-distinct", &s.nativeDistinct}, {"replicas", &s.replicas}}
+}
 
 // parseSides parses a comma-separated list of side names.
 func parseSides(list string) (sides, error) {
 	var s sides
+	fields := s.fields()
 	for _, name := range strings.Split(list, ",") {
-		switch strings.TrimSpace(name) {
-		case "copies":
-			s.copies = true
-		case "distinct":
-			s.distinct = true
-		case "native":
-			s.native = true
-		case "replicas":
-			s.replicas = true
-		default:
-			return s, fmt.Errorf("bad side %q (copies, distinct, native, replicas)", name)
+		known := false
+		for _, f := range fields {
+			if f.name == strings.TrimSpace(name) {
+				*f.on, known = true, true
+			}
+		}
+		if !known {
+			return s, fmt.Errorf("bad side %q (%s)", name, allSides())
 		}
 	}
 	return s, nil
@@ -69,12 +89,9 @@ func parseSides(list string) (sides, error) {
 // String lists the sides that run, as parseSides reads them.
 func (s sides) String() string {
 	var on []string
-	for _, sd := range []struct {
-		name string
-		on   bool
-	}{{"copies", s.copies}, {"distinct", s.distinct}, {"native", s.native}, {"replicas", s.replicas}} {
-		if sd.on {
-			on = append(on, sd.name)
+	for _, f := range s.fields() {
+		if *f.on {
+			on = append(on, f.name)
 		}
 	}
 	return strings.Join(on, ",")
@@ -112,8 +129,11 @@ type result struct {
 	// opens then.
 	wasmBase        memory
 	wasmBaseWatches float64
-	// copies runs n copies of one module, distinct n distinct modules.
-	copies, distinct, native side
+	// copies runs n copies of one module, distinct n distinct modules,
+	// bundle n controllers drawn from the ten reconcilers of one module;
+	// native n processes of one executable, nativeDistinct n processes of n
+	// executables, one each.
+	copies, distinct, bundle, native, nativeDistinct side
 	// replicas runs the n copies on three sharded replicas.
 	replicas replicasSide
 	// wasmActive is wasm-apiserver with every guest instance kept in
@@ -123,6 +143,9 @@ type result struct {
 	// restored from a snapshot (Immediate with snapshot), kept warm
 	// (Never), and of the native processes.
 	closed, snapshot, warm, nativeLat latency
+	// Latencies of the bundle's guests closed after each reconcile, and of
+	// the distinct native executables.
+	bundleClosed, nativeDistinctLat latency
 }
 
 // setUp creates what every n shares: the controllers' RBAC and the two
@@ -152,7 +175,7 @@ func (b *bench) measure(ctx context.Context, r *result, measured func() error) e
 	if err := ensureSources(ctx, b.cluster.client, n); err != nil {
 		return err
 	}
-	if b.sides.copies || b.sides.distinct || b.sides.replicas {
+	if b.sides.copies || b.sides.distinct || b.sides.bundle || b.sides.replicas {
 		if err := b.measureBase(ctx, r); err != nil {
 			return fmt.Errorf("wasm-apiserver, no controller: %w", err)
 		}
@@ -165,7 +188,9 @@ func (b *bench) measure(ctx context.Context, r *result, measured func() error) e
 	}{
 		{"wasm-apiserver, copies", b.sides.copies, math.MaxInt, b.measureCopies},
 		{"wasm-apiserver, distinct modules", b.sides.distinct, b.distinctMax, b.measureDistinct},
+		{"wasm-apiserver, bundle", b.sides.bundle, math.MaxInt, b.measureBundle},
 		{"native processes", b.sides.native, b.nativeMax, b.measureNative},
+		{"native processes, distinct executables", b.sides.nativeDistinct, min(b.nativeMax, b.nativeDistinctMax), b.measureNativeDistinct},
 		{"wasm-apiserver, " + strconv.Itoa(replicaCount) + " replicas", b.sides.replicas, math.MaxInt, b.measureReplicas},
 	} {
 		if !sd.on {
@@ -459,73 +484,6 @@ func waitStandalone(ctx context.Context, srv *process, kubeconfig string) (dynam
 		return nil, nil, fmt.Errorf("not ready (last: %v): %w", last, err)
 	}
 	return client, raw, nil
-}
-
-func (b *bench) measureNative(ctx context.Context, r *result) error {
-	c, n := b.cluster, r.n
-	watches0, err := b.clearSide(ctx)
-	if err != nil {
-		return err
-	}
-	logf("n=%d: starting %d native controllers", n, n)
-	procs := make([]*process, 0, n)
-	defer func() { stopAll(procs) }()
-	mem := func() (memory, error) {
-		var sum memory
-		for _, p := range procs {
-			if p.exited() {
-				return sum, fmt.Errorf("%s exited: %v (log %s)", p.name, p.err, p.log.Name())
-			}
-			m, err := readMemory(p.cmd.Process.Pid)
-			if err != nil {
-				return sum, err
-			}
-			sum = sum.add(m)
-		}
-		return sum, nil
-	}
-	// In batches, each started once the one before made its copies: a
-	// thousand client-go programs listing at once on a small machine spend
-	// it on retries instead of work.
-	start := func() error {
-		for i := range n {
-			if i > 0 && i%nativeBatch == 0 {
-				if err := waitCopies(ctx, c.client, i, timeoutFor(nativeBatch)); err != nil {
-					return err
-				}
-			}
-			p, err := startProcess(b.work, "native-"+strconv.Itoa(i), nil, filepath.Join(b.bin, "native-replicator"),
-				"--kubeconfig="+c.env["KUBECONFIG"],
-				"--namespaces="+srcNamespace+","+dstNamespace,
-				"--namespace-selector="+targetLabel+"=true",
-				"--source-selector="+setLabel+"="+strconv.Itoa(i),
-				"--vmodule=controller=4")
-			if err != nil {
-				return err
-			}
-			procs = append(procs, p)
-		}
-		return nil
-	}
-	if err := b.startSide(ctx, &r.native, n, watches0, mem, start, func() error { return nil }); err != nil {
-		return err
-	}
-	logf("n=%d: %d native controllers made their copies in %s", n, n, r.native.ready.Round(time.Millisecond))
-	logf("n=%d: latency, native controllers", n)
-	if r.nativeLat, err = writeToCopy(ctx, c.client, n, latencySamples, func(i int) string { return procs[i].log.Name() }); err != nil {
-		return err
-	}
-	logf("n=%d: busy, native controllers", n)
-	return b.runBusy(ctx, &r.native, n, mem)
-}
-
-// stopAll stops processes in parallel.
-func stopAll(procs []*process) {
-	var wg sync.WaitGroup
-	for _, p := range procs {
-		wg.Go(func() { p.stop(30 * time.Second) })
-	}
-	wg.Wait()
 }
 
 func freePort() (int, error) {

@@ -2,15 +2,16 @@
 // a real cluster, side by side in one run: it starts kube-apiserver and etcd
 // with hack/cluster-up.sh and, for each N, runs N copies of
 // examples/configmap-replicator as WasmControllers in one wasm-apiserver, N
-// distinct modules of it in another, and the same N controllers as native
-// client-go processes (test/benchsystem/native-replicator), and the N copies
-// again on three wasm-apiserver replicas with --sharding that share the
-// cluster's etcd. It measures their memory idle and busy (each replica's,
-// with the controllers it owns and the informers it holds), their wake
-// latency, their watches and requests on kube-apiserver, then a chain of
-// controllers each woken by the one before (test/guests/relay,
-// test/benchsystem/native-relay). It stops everything it
-// started, prints a markdown section, writes it at the end of
+// distinct modules of it in another, N controllers drawn from one bundle of
+// ten reconcilers (test/guests/bundle10) in a third, and the same N
+// controllers as native client-go processes (test/benchsystem/native-replicator),
+// of one executable and of N distinct ones, and the N copies again on three
+// wasm-apiserver replicas with --sharding that share the cluster's etcd. It
+// measures their memory idle and busy (each replica's, with the controllers
+// it owns and the informers it holds), their wake latency, their watches and
+// requests on kube-apiserver, then a chain of controllers each woken by the
+// one before (test/guests/relay, test/benchsystem/native-relay). It stops
+// everything it started, prints a markdown section, writes it at the end of
 // docs/benchmarks.md with its plots beside it in docs/, and keeps the
 // servers' profiles in _output/bench-system.
 //
@@ -20,13 +21,16 @@
 //
 // Bounds, each with its environment variable: the native processes run up
 // to BENCH_SYSTEM_NATIVE_MAX (default 1000; 1,000 client-go processes take
-// about 10 GiB of RSS), the distinct modules up to BENCH_SYSTEM_DISTINCT_MAX
-// (1000; each compiles for about a second), and busy distinct modules keep
-// the default suspend policy up to BENCH_SYSTEM_BUSY_DISTINCT_MAX (100; each
-// active distinct module holds its compiled code, about 22 MB) and run with
-// policy Immediate beyond it. BENCH_SYSTEM_SIDES
-// (copies,distinct,native,replicas) names the sides to run, to measure one
-// of them again.
+// about 10 GiB of RSS), those of distinct executables up to
+// BENCH_SYSTEM_NATIVE_DISTINCT_MAX (100; each executable is a file of its
+// own in the work directory, and shares no page with the others), the
+// distinct modules up to BENCH_SYSTEM_DISTINCT_MAX (1000; each compiles for
+// about a second), and busy distinct modules keep the default suspend
+// policy up to BENCH_SYSTEM_BUSY_DISTINCT_MAX (100; each active distinct
+// module holds its compiled code, about 22 MB) and run with policy
+// Immediate beyond it. BENCH_SYSTEM_SIDES
+// (copies,distinct,bundle,native,native-distinct,replicas) names the sides
+// to run, to measure some of them again.
 package main
 
 import (
@@ -48,6 +52,9 @@ const (
 	defaultNativeMax       = 1000
 	defaultDistinctMax     = 1000
 	defaultBusyDistinctMax = 100
+	// defaultNativeDistinctMax bounds the native processes of distinct
+	// executables: each is a file of its own.
+	defaultNativeDistinctMax = 100
 )
 
 func main() {
@@ -61,12 +68,15 @@ func main() {
 			nativeMax:       envInt("BENCH_SYSTEM_NATIVE_MAX", defaultNativeMax),
 			distinctMax:     envInt("BENCH_SYSTEM_DISTINCT_MAX", defaultDistinctMax),
 			busyDistinctMax: envInt("BENCH_SYSTEM_BUSY_DISTINCT_MAX", defaultBusyDistinctMax),
+
+			nativeDistinctMax: envInt("BENCH_SYSTEM_NATIVE_DISTINCT_MAX", defaultNativeDistinctMax),
 		}
-		sideList = flag.String("sides", envOr("BENCH_SYSTEM_SIDES", "copies,distinct,native,replicas"), "comma-separated sides to run: copies, distinct, native, replicas")
+		sideList = flag.String("sides", envOr("BENCH_SYSTEM_SIDES", allSides().String()), "comma-separated sides to run: "+allSides().String())
 		hops     = flag.Int("chain", envInt("BENCH_SYSTEM_CHAIN", 100), "length of the chain (0: none)")
 	)
 	flag.IntVar(&b.nativeMax, "native-max", b.nativeMax, "largest N for which the native processes run")
 	flag.IntVar(&b.distinctMax, "distinct-max", b.distinctMax, "largest N for which distinct modules run")
+	flag.IntVar(&b.nativeDistinctMax, "native-distinct-max", b.nativeDistinctMax, "largest N for which the native processes of distinct executables run")
 	flag.IntVar(&b.busyDistinctMax, "busy-distinct-max", b.busyDistinctMax, "largest N for which distinct modules run busy with the default suspend policy (Immediate beyond)")
 	flag.Parse()
 	var err error
@@ -137,7 +147,7 @@ func run(ctx context.Context, b *bench, root string, counts []int, hops int, doc
 		return err
 	}
 	guests := map[string][]byte{}
-	for _, g := range []string{"configmap-replicator", "relay"} {
+	for _, g := range []string{"configmap-replicator", bundleGuest, "relay"} {
 		if guests[g], err = os.ReadFile(filepath.Join(b.root, "_output", "guests", g+".wasm")); err != nil {
 			return err
 		}
@@ -218,5 +228,5 @@ func build(ctx context.Context, root, bin string) error {
 			return err
 		}
 	}
-	return runCmd(ctx, nil, filepath.Join(root, "test", "guests", "build.sh"), "configmap-replicator", "relay")
+	return runCmd(ctx, nil, filepath.Join(root, "test", "guests", "build.sh"), "configmap-replicator", bundleGuest, "relay")
 }

@@ -66,12 +66,13 @@ Each figure is from one run: repeat it before trusting a difference of less than
 		name      string
 		value, by int
 	}{{"BENCH_SYSTEM_NATIVE_MAX", limits.nativeMax, defaultNativeMax}, {"BENCH_SYSTEM_DISTINCT_MAX", limits.distinctMax, defaultDistinctMax},
-		{"BENCH_SYSTEM_BUSY_DISTINCT_MAX", limits.busyDistinctMax, defaultBusyDistinctMax}} {
+		{"BENCH_SYSTEM_BUSY_DISTINCT_MAX", limits.busyDistinctMax, defaultBusyDistinctMax},
+		{"BENCH_SYSTEM_NATIVE_DISTINCT_MAX", limits.nativeDistinctMax, defaultNativeDistinctMax}} {
 		if l.value != l.by {
 			env += fmt.Sprintf(" %s=%d", l.name, l.value)
 		}
 	}
-	if all := (sides{true, true, true, true}); limits.sides != all {
+	if limits.sides != allSides() {
 		env += " BENCH_SYSTEM_SIDES=" + limits.sides.String()
 	}
 	fmt.Fprintf(&b, "```sh\n%s make bench-system\n```\n\n", env)
@@ -112,6 +113,7 @@ Each figure is from one run: repeat it before trusting a difference of less than
 		fmt.Fprintf(&b, "| %d | %s | %s |\n", r.n, cell(r.copies), cell(r.distinct))
 	}
 	fmt.Fprintf(&b, "\n![PSS against N](%s)\n", memoryPlot)
+	renderBundle(&b, results)
 	renderReplicas(&b, results)
 	b.WriteString("\n")
 
@@ -227,12 +229,19 @@ func memoryChart(results []result) []byte {
 	if len(immediate.points) > 0 {
 		lines = append(lines, immediate)
 	}
+	// The sides most runs leave out: a line each, drawn only if some N ran it.
+	bundle := series{name: "wasm-apiserver, bundle, suspended"}
+	nativeDistinct := series{name: "native processes, distinct executables, idle", dashed: true}
 	replicas := series{name: "wasm-apiserver, " + strconv.Itoa(replicaCount) + " replicas, suspended (sum)"}
 	for _, r := range results {
+		add(&bundle, r.n, r.bundle.idle, r.bundle.run)
+		add(&nativeDistinct, r.n, r.nativeDistinct.idle, r.nativeDistinct.run)
 		add(&replicas, r.n, r.replicas.idle, r.replicas.run)
 	}
-	if len(replicas.points) > 0 {
-		lines = append(lines, replicas)
+	for _, l := range []series{bundle, nativeDistinct, replicas} {
+		if len(l.points) > 0 {
+			lines = append(lines, l)
+		}
 	}
 	return lineChart("Memory of N controllers (PSS)", "N controllers", "PSS (MiB)", true, true, lines)
 }

@@ -82,7 +82,7 @@ func TestRenderReport(t *testing.T) {
 	}
 	chain := chainResult{hops: 100, closed: ms(900, 1100, 1000), native: ms(700)}
 	limits := &bench{nativeMax: defaultNativeMax, distinctMax: 100, busyDistinctMax: defaultBusyDistinctMax,
-		sides: sides{copies: true, distinct: true, native: true, replicas: true}}
+		nativeDistinctMax: defaultNativeDistinctMax, sides: allSides()}
 	got, plots := renderReport(results, chain, []int{10, 1000}, limits)
 	for _, want := range []string{
 		"BENCH_SYSTEM_N=10,1000 BENCH_SYSTEM_DISTINCT_MAX=100 make bench-system\n",
@@ -114,7 +114,7 @@ func TestRenderReport(t *testing.T) {
 // command.
 func TestRenderReportSides(t *testing.T) {
 	limits := &bench{nativeMax: defaultNativeMax, distinctMax: defaultDistinctMax, busyDistinctMax: defaultBusyDistinctMax,
-		sides: sides{copies: true, native: true}}
+		nativeDistinctMax: defaultNativeDistinctMax, sides: sides{copies: true, native: true}}
 	got, _ := renderReport([]result{{n: 10}}, chainResult{hops: 100}, []int{10}, limits)
 	for _, want := range []string{
 		"BENCH_SYSTEM_N=10 BENCH_SYSTEM_SIDES=copies,native make bench-system\n",
@@ -144,15 +144,15 @@ func TestMemoryChartPolicies(t *testing.T) {
 // TestParseSides: the sides a list names, written back as listed, and a
 // clear error for an unknown one.
 func TestParseSides(t *testing.T) {
-	s, err := parseSides("replicas,native, copies")
+	s, err := parseSides("replicas,native-distinct,native, copies,bundle")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (sides{copies: true, native: true, replicas: true}); s != want {
+	if want := (sides{copies: true, bundle: true, native: true, nativeDistinct: true, replicas: true}); s != want {
 		t.Errorf("parseSides = %+v, want %+v", s, want)
 	}
-	if got := s.String(); got != "copies,native,replicas" {
-		t.Errorf("String = %q, want copies,native,replicas", got)
+	if got := s.String(); got != "copies,bundle,native,native-distinct,replicas" {
+		t.Errorf("String = %q, want copies,bundle,native,native-distinct,replicas", got)
 	}
 	if _, err := parseSides("copies,containers"); err == nil || !strings.Contains(err.Error(), `"containers"`) {
 		t.Errorf("unknown side: err = %v, want one naming it", err)
