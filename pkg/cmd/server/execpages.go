@@ -121,29 +121,54 @@ func parseMappingHeader(fields []string, id fileID) (executableMapping, bool, er
 	return executableMapping{start: uintptr(s), end: uintptr(e), writable: len(perms) > 1 && perms[1] == 'w'}, true, nil
 }
 
+// quietCPUShare is the most CPU time, as a share of one core over the
+// period, that the server may have used for a periodic release to happen.
+// An idle server uses under 1%; a busy one would only read back at once
+// the code it is running.
+const quietCPUShare = 20 // 1/20: 5%
+
+// quiet reports whether cpu, the CPU time the process used over period,
+// leaves it idle enough for a periodic release.
+func quiet(cpu, period time.Duration) bool {
+	return cpu <= period/quietCPUShare
+}
+
 // releaseExecutablePagesEvery drops the executable's resident pages first
 // after first, once the server has started and built what it builds
-// lazily, then every period, until ctx is done. Starting the server runs
-// the init code of every package it links and touches most of a binary of
-// ~130 MB, which stays mapped and counted in the process's memory although
-// an idle server runs a small part of it again; what a later burst of work
-// touched is dropped the same way. The pages come back from the page cache
-// as they are needed.
-func releaseExecutablePagesEvery(ctx context.Context, first, period time.Duration) {
+// lazily, then every period in which the server was quiet (by cpuTime, the
+// CPU time the process has used), until ctx is done. Starting the server
+// runs the init code of every package it links and touches most of a
+// binary of ~130 MB, which stays mapped and counted in the process's memory
+// although an idle server runs a small part of it again; what a burst of
+// work touched since is dropped the same way once the server is quiet
+// again. A busy server keeps its pages: it would read back at once what it
+// runs. The pages come back from the page cache or the file as they are
+// needed.
+func releaseExecutablePagesEvery(ctx context.Context, first, period time.Duration, cpuTime func() time.Duration) {
 	timer := time.NewTimer(first)
 	defer timer.Stop()
+	released := false
+	var lastCPU time.Duration
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
 		}
+		timer.Reset(period)
+		now := cpuTime()
+		used := now - lastCPU
+		lastCPU = now
+		if released && !quiet(used, period) {
+			klog.V(4).InfoS("Keeping the executable's resident pages: the server is busy", "cpu", used, "period", period)
+			continue
+		}
 		kib, err := releaseExecutablePages()
 		if err != nil {
 			klog.ErrorS(err, "Could not drop the executable's resident pages; not trying again")
 			return
 		}
+		released = true
 		klog.V(2).InfoS("Dropped the executable's resident pages", "kib", kib)
-		timer.Reset(period)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -65,6 +66,16 @@ func releaseExecutablePages() (int64, error) {
 		released += m.rss
 	}
 	return released, nil
+}
+
+// processCPUTime returns the CPU time the process has used, user and
+// system; 0 when it cannot be read.
+func processCPUTime() time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // madvise advises the kernel about the address range [addr, addr+length).

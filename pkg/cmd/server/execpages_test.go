@@ -3,6 +3,7 @@ package server
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -76,6 +77,27 @@ func TestExecutableMapping_Releasable(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := tt.m.releasable(); got != tt.want {
 				t.Errorf("releasable() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestQuiet(t *testing.T) {
+	tests := []struct {
+		name   string
+		cpu    time.Duration
+		period time.Duration
+		want   bool
+	}{
+		{name: "idle server, 0.4% of a core", cpu: 2400 * time.Millisecond, period: 10 * time.Minute, want: true},
+		{name: "at the bound, 5%", cpu: 30 * time.Second, period: 10 * time.Minute, want: true},
+		{name: "busy, 6%", cpu: 36 * time.Second, period: 10 * time.Minute},
+		{name: "busy on two cores", cpu: 20 * time.Minute, period: 10 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := quiet(tt.cpu, tt.period); got != tt.want {
+				t.Errorf("quiet(%s, %s) = %v, want %v", tt.cpu, tt.period, got, tt.want)
 			}
 		})
 	}

@@ -14,7 +14,8 @@ import (
 
 // When the server drops the pages of its executable that it no longer runs
 // (releaseExecutablePagesEvery): first once it has started and been asked
-// for what it builds lazily (its OpenAPI, discovery), then periodically.
+// for what it builds lazily (its OpenAPI, discovery), then periodically
+// while it is quiet.
 const (
 	executablePagesFirstRelease  = 30 * time.Second
 	executablePagesReleasePeriod = 10 * time.Minute
@@ -57,7 +58,8 @@ func Run(ctx context.Context, o *Options) error {
 	if err := srv.GenericAPIServer.AddPostStartHook("release-executable-pages",
 		func(hc genericapiserver.PostStartHookContext) error {
 			wg.Go(func() {
-				releaseExecutablePagesEvery(hc.Context, executablePagesFirstRelease, executablePagesReleasePeriod)
+				releaseExecutablePagesEvery(hc.Context, executablePagesFirstRelease, executablePagesReleasePeriod,
+					processCPUTime)
 			})
 			return nil
 		}); err != nil {
