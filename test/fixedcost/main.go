@@ -15,6 +15,11 @@
 // and authorization delegated to that cluster, whose informers it keeps,
 // and the controllers' host connected to it. Without it the server runs
 // with --standalone, as `make run` does with no cluster.
+//
+// PSS shares a page among the processes that map it: measure a binary no
+// other process runs (a copy of its own), or its pages count for less. The
+// page cache's state matters too: a binary just written may be held in
+// large folios, which the kernel maps whole.
 package main
 
 import (
