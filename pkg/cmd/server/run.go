@@ -53,12 +53,16 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	// The releases stop when Run returns: the hook's context is done only
+	// once a graceful shutdown begins, which a failing server may skip.
+	releaseCtx, stopReleasing := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	defer stopReleasing()
 	if err := srv.GenericAPIServer.AddPostStartHook("release-executable-pages",
-		func(hc genericapiserver.PostStartHookContext) error {
+		func(genericapiserver.PostStartHookContext) error {
 			wg.Go(func() {
-				releaseExecutablePagesEvery(hc.Context, executablePagesFirstRelease, executablePagesReleasePeriod,
+				releaseExecutablePagesEvery(releaseCtx, executablePagesFirstRelease, executablePagesReleasePeriod,
 					processCPUTime)
 			})
 			return nil
