@@ -126,6 +126,10 @@ bench: ## Benchmarks of the hot paths.
 bench-system: ## Side by side on a real local cluster: memory (one process, three sharded replicas), wake latency, the chain of 100, API server load (BENCH_SYSTEM_N=10,100).
 	$(GO) run ./test/benchsystem
 
+.PHONY: bench-fixed-cost
+bench-fixed-cost: ## Memory (PSS) of the server with no controller, idle, by where its pages come from (FIXED_COST_FLAGS, e.g. -bin=A -bin=B -kubeconfig=FILE).
+	$(GO) run ./test/fixedcost $(FIXED_COST_FLAGS)
+
 .PHONY: bench-failover
 bench-failover: ## Failover of three host-run replicas: kill -9 one, time until its controllers reconcile elsewhere, p50/p99 (E2E_FAILOVER_TRIES=10).
 	E2E_FAILOVER_TRIES=$${E2E_FAILOVER_TRIES:-10} hack/test-e2e.sh -run 'TestReplicas_FailoverFigure$$'

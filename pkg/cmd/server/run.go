@@ -3,10 +3,22 @@ package server
 import (
 	"context"
 	"path/filepath"
+	"sync"
+	"time"
 
+	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/klog/v2"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/embeddedetcd"
+)
+
+// When the server drops the pages of its executable that it no longer runs
+// (releaseExecutablePagesEvery): first once it has started and been asked
+// for what it builds lazily (its OpenAPI, discovery), then periodically
+// while it is quiet.
+const (
+	executablePagesFirstRelease  = 30 * time.Second
+	executablePagesReleasePeriod = 10 * time.Minute
 )
 
 // Run starts the embedded etcd when one is used, then serves until ctx is
@@ -39,6 +51,22 @@ func Run(ctx context.Context, o *Options) error {
 	}
 	srv, err := cfg.Complete().New()
 	if err != nil {
+		return err
+	}
+	// The releases stop when Run returns: the hook's context is done only
+	// once a graceful shutdown begins, which a failing server may skip.
+	releaseCtx, stopReleasing := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stopReleasing()
+	if err := srv.GenericAPIServer.AddPostStartHook("release-executable-pages",
+		func(genericapiserver.PostStartHookContext) error {
+			wg.Go(func() {
+				releaseExecutablePagesEvery(releaseCtx, executablePagesFirstRelease, executablePagesReleasePeriod,
+					processCPUTime)
+			})
+			return nil
+		}); err != nil {
 		return err
 	}
 	klog.InfoS("Starting wasm-apiserver", "stateDir", o.StateDir, "embeddedEtcd", o.embeddedEtcd, "standalone", o.Standalone,

@@ -1,0 +1,104 @@
+package server
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseExecutableMappings(t *testing.T) {
+	exe := fileID{major: 0xfd, minor: 1, inode: 1234}
+	smaps := `00400000-02b1a000 r-xp 00000000 fd:01 1234                       /usr/bin/wasm-apiserver
+Size:              40040 kB
+Rss:               28776 kB
+Anonymous:             0 kB
+02b1a000-05b54000 r--p 0271a000 fd:01 1234                       /usr/bin/wasm-apiserver
+Rss:               48360 kB
+Anonymous:             4 kB
+05b54000-05c5d000 rw-p 05754000 fd:01 1234                       /usr/bin/wasm-apiserver
+Rss:                1060 kB
+Anonymous:           252 kB
+05c5d000-05c70000 rw-p 00000000 00:00 0
+Rss:                  12 kB
+Anonymous:            12 kB
+7f97e0599000-7f97e06d9000 r--p 00000000 fd:01 99                 /usr/lib/libc.so.6
+Rss:                 100 kB
+Anonymous:             0 kB
+7f97e16db000-7f97e17db000 r-xp 00000000 fd:02 1234               /other/device/same/inode
+Rss:                 100 kB
+Anonymous:             0 kB
+`
+	tests := []struct {
+		name    string
+		smaps   string
+		want    []executableMapping
+		wantErr bool
+	}{
+		{
+			name:  "only the executable's mappings, with their sizes",
+			smaps: smaps,
+			want: []executableMapping{
+				{start: 0x400000, end: 0x2b1a000, rss: 28776},
+				{start: 0x2b1a000, end: 0x5b54000, rss: 48360, anonymous: 4},
+				{start: 0x5b54000, end: 0x5c5d000, writable: true, rss: 1060, anonymous: 252},
+			},
+		},
+		{name: "nothing mapped", smaps: "", want: nil},
+		{name: "a header cut short", smaps: "00400000-02b1a000 r-xp 00000000\n", wantErr: true},
+		{name: "an address range backwards", smaps: "02b1a000-00400000 r-xp 00000000 fd:01 1234 /x\n", wantErr: true},
+		{name: "a size that is no number", smaps: "00400000-02b1a000 r-xp 00000000 fd:01 1234 /x\nRss: many kB\n", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseExecutableMappings(strings.NewReader(tt.smaps), exe)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(executableMapping{})); diff != "" {
+				t.Errorf("mappings (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestExecutableMapping_Releasable(t *testing.T) {
+	tests := []struct {
+		name string
+		m    executableMapping
+		want bool
+	}{
+		{name: "code", m: executableMapping{rss: 10}, want: true},
+		{name: "data", m: executableMapping{writable: true, rss: 10}},
+		{name: "read-only with a private copy", m: executableMapping{rss: 10, anonymous: 4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.m.releasable(); got != tt.want {
+				t.Errorf("releasable() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestQuiet(t *testing.T) {
+	tests := []struct {
+		name   string
+		cpu    time.Duration
+		period time.Duration
+		want   bool
+	}{
+		{name: "idle server, 0.4% of a core", cpu: 2400 * time.Millisecond, period: 10 * time.Minute, want: true},
+		{name: "at the bound, 5%", cpu: 30 * time.Second, period: 10 * time.Minute, want: true},
+		{name: "busy, 6%", cpu: 36 * time.Second, period: 10 * time.Minute},
+		{name: "busy on two cores", cpu: 20 * time.Minute, period: 10 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := quiet(tt.cpu, tt.period); got != tt.want {
+				t.Errorf("quiet(%s, %s) = %v, want %v", tt.cpu, tt.period, got, tt.want)
+			}
+		})
+	}
+}
