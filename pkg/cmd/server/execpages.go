@@ -133,42 +133,63 @@ func quiet(cpu, period time.Duration) bool {
 	return cpu <= period/quietCPUShare
 }
 
-// releaseExecutablePagesEvery drops the executable's resident pages first
-// after first, once the server has started and built what it builds
-// lazily, then every period in which the server was quiet (by cpuTime, the
-// CPU time the process has used), until ctx is done. Starting the server
-// runs the init code of every package it links and touches most of a
-// binary of ~130 MB, which stays mapped and counted in the process's memory
-// although an idle server runs a small part of it again; what a burst of
-// work touched since is dropped the same way once the server is quiet
-// again. A busy server keeps its pages: it would read back at once what it
-// runs. The pages come back from the page cache or the file as they are
-// needed.
-func releaseExecutablePagesEvery(ctx context.Context, first, period time.Duration, cpuTime func() time.Duration) {
-	timer := time.NewTimer(first)
+// pageRelease is what one release of the executable's pages did.
+type pageRelease struct {
+	// kib is how much of the executable's code and read-only data stopped
+	// being resident, measured after the release.
+	kib int64
+	// advice is the madvise advice that released it: advicePageOut or
+	// adviceDontNeed; empty when nothing was resident.
+	advice string
+}
+
+// The advice a release used, as its log names it.
+const (
+	// advicePageOut is MADV_PAGEOUT: the pages leave the page cache too.
+	advicePageOut = "pageout"
+	// adviceDontNeed is MADV_DONTNEED: only the process's mappings of
+	// the pages go; the pages stay in the page cache.
+	adviceDontNeed = "dontneed"
+)
+
+// releaseExecutablePagesEvery drops the executable's resident pages with
+// release once the server has been quiet (by cpuTime, the CPU time the
+// process has used) for first, trying again every first until it is, once
+// it has started and built what it builds lazily; then every period in
+// which the server was quiet, until ctx is done. Starting the server runs
+// the init code of every package it links and touches most of a binary of
+// ~130 MB, which stays mapped and counted in the process's memory although
+// an idle server runs a small part of it again; what a burst of work
+// touched since is dropped the same way once the server is quiet again. A
+// busy server keeps its pages: it would read back at once what it runs.
+// The pages come back from the page cache or the file as they are needed.
+func releaseExecutablePagesEvery(ctx context.Context, first, period time.Duration, cpuTime func() time.Duration,
+	release func() (pageRelease, error)) {
+	interval := first
+	timer := time.NewTimer(interval)
 	defer timer.Stop()
-	released := false
-	var lastCPU time.Duration
+	lastCPU := cpuTime()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
 		}
-		timer.Reset(period)
 		now := cpuTime()
 		used := now - lastCPU
 		lastCPU = now
-		if released && !quiet(used, period) {
-			klog.V(4).InfoS("Keeping the executable's resident pages: the server is busy", "cpu", used, "period", period)
+		if !quiet(used, interval) {
+			klog.V(4).InfoS("Keeping the executable's resident pages: the server is busy", "cpu", used, "period", interval)
+			timer.Reset(interval)
 			continue
 		}
-		kib, err := releaseExecutablePages()
+		r, err := release()
 		if err != nil {
 			klog.ErrorS(err, "Could not drop the executable's resident pages; not trying again")
 			return
 		}
-		released = true
-		klog.V(2).InfoS("Dropped the executable's resident pages", "kib", kib)
+		klog.V(2).InfoS("Dropped the executable's resident pages", "kib", r.kib, "advice", r.advice)
+		interval = period
+		timer.Reset(interval)
 	}
 }

@@ -6,8 +6,8 @@ import "time"
 
 // releaseExecutablePages does nothing where the pages of the executable
 // cannot be found or dropped.
-func releaseExecutablePages() (int64, error) {
-	return 0, nil
+func releaseExecutablePages() (pageRelease, error) {
+	return pageRelease{}, nil
 }
 
 // processCPUTime returns 0: nothing is released to be kept busy for.

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,5 +102,50 @@ func TestQuiet(t *testing.T) {
 				t.Errorf("quiet(%s, %s) = %v, want %v", tt.cpu, tt.period, got, tt.want)
 			}
 		})
+	}
+}
+
+// The first release, like the later ones, waits for a quiet period: a
+// server still busy after it started keeps its pages until it is quiet.
+func TestReleaseExecutablePagesEvery_WaitsForQuiet(t *testing.T) {
+	const first = 20 * time.Millisecond
+	var mu sync.Mutex
+	var cpu time.Duration
+	busyChecks := 3
+	checks := 0
+	releasedAt := -1
+	cpuTime := func() time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		if checks > 0 && checks <= busyChecks {
+			cpu += first // a whole core over the period
+		}
+		checks++
+		return cpu
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		releaseExecutablePagesEvery(ctx, first, time.Hour, cpuTime, func() (pageRelease, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			releasedAt = checks
+			cancel()
+			return pageRelease{}, nil
+		})
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cancel()
+		<-done
+		t.Fatal("no release once the server was quiet")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// The first call reads the starting CPU time; the busy ones follow.
+	if want := busyChecks + 2; releasedAt != want {
+		t.Errorf("released after %d reads of the CPU time, want %d (after %d busy periods)", releasedAt, want, busyChecks)
 	}
 }

@@ -13,9 +13,9 @@ import (
 )
 
 // When the server drops the pages of its executable that it no longer runs
-// (releaseExecutablePagesEvery): first once it has started and been asked
-// for what it builds lazily (its OpenAPI, discovery), then periodically
-// while it is quiet.
+// (releaseExecutablePagesEvery): first once it has started, been asked for
+// what it builds lazily (its OpenAPI, discovery) and been quiet for a
+// while, then periodically while it is quiet.
 const (
 	executablePagesFirstRelease  = 30 * time.Second
 	executablePagesReleasePeriod = 10 * time.Minute
@@ -53,18 +53,27 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	// The releases stop when Run returns: the hook's context is done only
-	// once a graceful shutdown begins, which a failing server may skip.
+	// The releases start once the server has started and stop when Run
+	// returns: the hook's context is done only once a graceful shutdown
+	// begins, which a failing server may skip. The goroutine is started
+	// here, not by the hook, so that the wait below never races its start.
 	releaseCtx, stopReleasing := context.WithCancel(ctx)
+	started := make(chan struct{})
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer stopReleasing()
+	wg.Go(func() {
+		select {
+		case <-releaseCtx.Done():
+			return
+		case <-started:
+		}
+		releaseExecutablePagesEvery(releaseCtx, executablePagesFirstRelease, executablePagesReleasePeriod,
+			processCPUTime, releaseExecutablePages)
+	})
 	if err := srv.GenericAPIServer.AddPostStartHook("release-executable-pages",
 		func(genericapiserver.PostStartHookContext) error {
-			wg.Go(func() {
-				releaseExecutablePagesEvery(releaseCtx, executablePagesFirstRelease, executablePagesReleasePeriod,
-					processCPUTime)
-			})
+			close(started)
 			return nil
 		}); err != nil {
 		return err
