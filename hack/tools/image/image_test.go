@@ -168,7 +168,7 @@ func TestBuild_Layer(t *testing.T) {
 		{Name: "var/", Mode: 0o755},
 		{Name: "var/lib/", Mode: 0o755},
 		{Name: "var/lib/wasm-apiserver/", Mode: 0o700, UID: 65532, GID: 65532},
-		{Name: "wasm-apiserver", Mode: 0o755, Body: "\x7fELF server for arm64"},
+		{Name: "wasm-apiserver", Mode: 0o555, UID: 65532, GID: 65532, Body: "\x7fELF server for arm64"},
 	}
 	layers, err := built.Platforms[1].Image.Layers()
 	if err != nil || len(layers) != 1 {

@@ -24,6 +24,12 @@ type rootEntry struct {
 // rootEntries is the layer's content, parents before children, in the
 // order written: the binary, the user it runs as (for tools that print
 // names), and the default state directory, owned by that user.
+//
+// The binary is owned by that user too, read and execute only: the kernel
+// pages a file's pages out of memory (MADV_PAGEOUT) only for a process that
+// owns the file or may write it, and the server pages out its executable's
+// code once it is idle. The manifests mount the root filesystem read-only,
+// so the owner cannot write or change the file there either.
 func rootEntries(bin []byte) []rootEntry {
 	return []rootEntry{
 		{path: "etc/", dir: true, mode: 0o755},
@@ -33,7 +39,7 @@ func rootEntries(bin []byte) []rootEntry {
 		{path: "var/", dir: true, mode: 0o755},
 		{path: "var/lib/", dir: true, mode: 0o755},
 		{path: "var/lib/wasm-apiserver/", dir: true, mode: 0o700, uid: 65532, gid: 65532},
-		{path: "wasm-apiserver", mode: 0o755, body: bin},
+		{path: "wasm-apiserver", mode: 0o555, uid: 65532, gid: 65532, body: bin},
 	}
 }
 
