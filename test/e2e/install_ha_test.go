@@ -49,6 +49,9 @@ func TestNode_InstallHA(t *testing.T) {
 	mustKubectl(t, admin, appliedController(name, 0), "apply", "-f", "-")
 	before := replicaPods(t, admin)
 	load := startKubectlLoad(t, admin, filepath.Join(work, "kubectl-cache"), name)
+	// Stopped below; also here, so that its runs end and are waited for
+	// when a step before fails the test.
+	t.Cleanup(func() { load.stop() })
 	mustKubectl(t, admin, "", "-n", serverNamespace, "rollout", "restart", "deployment/wasm-apiserver")
 	mustKubectl(t, admin, "", "-n", serverNamespace, "rollout", "status", "deployment/wasm-apiserver", "--timeout=5m")
 	// The old replicas stop within their grace period's first part: the

@@ -44,7 +44,8 @@ func TestShutdownOptions(t *testing.T) {
 			if len(errs) > 0 {
 				t.Fatalf("Validate: %v", errs)
 			}
-			// The generic server's own defaults are kept unless set.
+			// ApplyTo sets all three fields, flags given or not; unset, the
+			// options' defaults (no delay, no watch grace, no GOAWAY) apply.
 			cfg := genericapiserver.NewConfig(serializer.CodecFactory{})
 			o.Shutdown.ApplyTo(cfg)
 			if cfg.ShutdownDelayDuration != tt.wantDelay || cfg.ShutdownWatchTerminationGracePeriod != tt.wantGrace ||
