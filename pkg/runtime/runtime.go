@@ -58,8 +58,10 @@ type Config struct {
 	// instead of initializing. A module's templates go with its compiled
 	// code (eviction, release); when the budget is full, a new template
 	// takes the place of templates unused for a minute, or is not kept.
-	// 0 means DefaultTemplateBudgetBytes; a negative value turns templates
-	// off. See Runtime.TemplateBytes.
+	// 0 or a negative value turns templates off, the default: they are not
+	// yet safe against hostile guests (docs/security.md). A positive value
+	// turns them on with that budget; DefaultTemplateBudgetBytes is the
+	// suggested one. See Runtime.TemplateBytes.
 	TemplateBudgetBytes int64
 
 	// cache, when set, is the compilation cache to use instead of one in

@@ -21,9 +21,10 @@ import (
 // pages until it writes to them, and skips the guest's init altogether
 // (pre-initialization, as Wizer does ahead of time).
 
-// DefaultTemplateBudgetBytes bounds the memory templates hold when
-// Config.TemplateBudgetBytes is 0: room for some thirty small Go guests'
-// templates (2 MB each) or two client-go guests' (23 MB).
+// DefaultTemplateBudgetBytes is the suggested Config.TemplateBudgetBytes
+// for a runtime that turns templates on: room for some thirty small Go
+// guests' templates (2 MB each) or two client-go guests' (23 MB).
+// Templates are off unless the budget is positive.
 const DefaultTemplateBudgetBytes = 64 << 20
 
 // errOverTemplateBudget says that a template does not fit what is left of
@@ -76,12 +77,12 @@ type memoryTemplate struct {
 const defaultTemplateIdle = time.Minute
 
 // templateBudget returns the runtime's bound on templates' memory, or a
-// negative value when templates are off.
+// negative value when templates are off (the default).
 func (r *Runtime) templateBudget() int64 {
-	if r.noTemplates {
+	if r.noTemplates || r.cfg.TemplateBudgetBytes <= 0 {
 		return -1
 	}
-	return bound(r.cfg.TemplateBudgetBytes, DefaultTemplateBudgetBytes)
+	return r.cfg.TemplateBudgetBytes
 }
 
 // template returns the module's template for key, or nil.
