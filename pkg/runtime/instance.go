@@ -186,13 +186,14 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffse
 	for k, v := range cfg.Env {
 		mc = mc.WithEnv(k, v)
 	}
-	ictx := experimental.WithMemoryAllocator(withInstance(ctx, inst), limitedAllocator{limit: cfg.MemoryLimit, reserve: restoreMemory, hit: &inst.oomHit, out: &inst.memoryBuf, template: t, scratch: &m.runtime.scratch})
+	ictx := experimental.WithMemoryAllocator(withInstance(ctx, inst), limitedAllocator{limit: cfg.MemoryLimit, reserve: restoreMemory, hit: &inst.oomHit, out: &inst.memoryBuf, template: t, scratch: &m.runtime.scratch, mappings: &m.runtime.mappings})
 	inst.callCtx = ictx
 	defer func() {
 		// The memory allocator and the guest's start run on this
 		// goroutine: a panic there fails this instance, not the server.
 		if p := recover(); p != nil {
 			inst.closeLocked(ctx)
+			inst.freeMemory()
 			err = fmt.Errorf("%w while initializing: %v", ErrTrap, p)
 		}
 	}()
@@ -200,7 +201,11 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffse
 	inst.callCtx = nil
 	if err != nil {
 		inst.module = mod
-		return nil, inst.classify(ctx, err, "initializing")
+		err = inst.classify(ctx, err, "initializing")
+		// wazero does not free the memory of a module it failed to
+		// instantiate before its start (a data segment out of bounds).
+		inst.freeMemory()
+		return nil, err
 	}
 	inst.module = mod
 	inst.reconcile = mod.ExportedFunction(abi.ReconcileExport)
@@ -277,6 +282,15 @@ func (i *Instance) Reconcile(ctx context.Context, req Request) (Result, error) {
 			msg += ": " + c.result.Error
 		}
 		return out, &GuestError{Message: msg}
+	}
+}
+
+// freeMemory unmaps the guest's memory, if it is a mapping not yet freed,
+// once the guest is closed.
+func (i *Instance) freeMemory() {
+	if i.memoryBuf != nil {
+		i.memoryBuf.Free()
+		i.memoryBuf = nil
 	}
 }
 

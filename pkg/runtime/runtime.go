@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -121,6 +122,8 @@ type Runtime struct {
 
 	// scratch is memory for instances started from templates.
 	scratch scratchMemory
+	// mappings counts guests' memory mappings not yet unmapped.
+	mappings atomic.Int64
 }
 
 // New builds a runtime with the host imports of docs/abi.md and WASI.
