@@ -136,11 +136,23 @@ func (m testModule) encode() []byte {
 	}
 	var data [][]byte
 	for _, d := range m.data {
-		seg := binary.AppendVarint([]byte{0, 0x41}, int64(int32(d.offset))) // i32.const offset
-		seg = append(seg, 0x0b)                                             // end
+		seg := appendSigned([]byte{0, 0x41}, int64(int32(d.offset))) // i32.const offset
+		seg = append(seg, 0x0b)                                      // end
 		data = append(data, append(binary.AppendUvarint(seg, uint64(len(d.bytes))), d.bytes...))
 	}
 	return appendSection(out, 11, appendVec(nil, data...))
+}
+
+// appendSigned appends v in signed LEB128, as i32.const takes it.
+func appendSigned(b []byte, v int64) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
 }
 
 func split(b []byte) [][]byte {
