@@ -101,11 +101,12 @@ const DefaultInitTimeout = 10 * time.Second
 //
 // # Notes
 //
-//   - The first instance of the module with cfg's Name and Env keeps its
-//     memory and globals right after _initialize as a template (within
-//     Config.TemplateBudgetBytes); later instances with the same Name and
-//     Env start from a copy-on-write mapping of it and do not run
-//     _initialize (template.go, docs/abi.md).
+//   - When templates are on (Config.TemplateBudgetBytes positive), the
+//     first instance of the module with cfg's Name, Env and Reconciler
+//     keeps its memory and globals right after _initialize and
+//     select_reconciler as a template; later instances with the same Name,
+//     Env and Reconciler start from a copy-on-write mapping of it and run
+//     neither (template.go, docs/abi.md).
 //
 // # Errors
 //

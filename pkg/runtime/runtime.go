@@ -54,8 +54,8 @@ type Config struct {
 	Metrics metrics.KubeRegistry
 	// TemplateBudgetBytes bounds the memory held by templates of guests'
 	// initialized memory: the first fresh instance of a module with a
-	// given name and environment keeps its memory and globals right after
-	// initialization, and later fresh instances map them copy-on-write
+	// given name, environment and reconciler keeps its memory and globals
+	// right after initialization, and later fresh instances map them copy-on-write
 	// instead of initializing. A module's templates go with its compiled
 	// code (eviction, release); when the budget is full, a new template
 	// takes the place of templates unused for a minute, or is not kept.

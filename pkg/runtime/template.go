@@ -15,8 +15,9 @@ import (
 // A module's memory and globals right after its _initialize are the same
 // for every instance started with the same arguments and environment, as
 // long as initialization is deterministic in them (docs/abi.md). So the
-// first fresh instance of a (module, name, environment) captures them once
-// as a template, and a later fresh instance maps the template over its
+// first fresh instance of a (module, name, environment, reconciler)
+// captures them once, after select_reconciler, as a template, and a later
+// fresh instance maps the template over its
 // memory copy-on-write instead of initializing: it shares the template's
 // pages until it writes to them, and skips the guest's init altogether
 // (pre-initialization, as Wizer does ahead of time).
