@@ -46,8 +46,10 @@ func Register(r Reconciler) {
 //
 // It panics when name is not a DNS-1123 label (at most 63 lowercase letters,
 // digits and '-', starting and ending with a letter or digit): a
-// WasmController could never select it, and a panic during initialization
-// fails the module's load where the mistake shows.
+// WasmController could never select it. The panic happens during the
+// guest's initialization, so no instance of the module can start: the
+// module still loads, but its controllers' first wake fails with the trap,
+// which the host reports on their status and in its log.
 func RegisterNamed(name string, r Reconciler) {
 	if !abi.ValidReconcilerName(name) {
 		panic(fmt.Sprintf("sdk.RegisterNamed(%q): a reconciler's name must be a DNS-1123 label of at most %d characters", name, abi.MaxReconcilerNameBytes))

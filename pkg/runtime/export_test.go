@@ -67,9 +67,15 @@ func CloseSharedCache() {
 // and last API response) while no call runs.
 func (i *Instance) HoldsCall() bool { return i.callCtx != nil }
 
-// SetTemplates turns templates of initialized memory on or off, for
+// SetTemplates turns templates of initialized memory on (with
+// DefaultTemplateBudgetBytes unless the runtime has a budget) or off, for
 // benchmarks that compare starting from one with initializing.
-func (r *Runtime) SetTemplates(on bool) { r.noTemplates = !on }
+func (r *Runtime) SetTemplates(on bool) {
+	r.noTemplates = !on
+	if on && r.cfg.TemplateBudgetBytes <= 0 {
+		r.cfg.TemplateBudgetBytes = DefaultTemplateBudgetBytes
+	}
+}
 
 // SetTemplateIdle sets how long a template must go unused before another
 // may take its place in a full budget.

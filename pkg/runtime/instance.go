@@ -101,11 +101,12 @@ const DefaultInitTimeout = 10 * time.Second
 //
 // # Notes
 //
-//   - The first instance of the module with cfg's Name and Env keeps its
-//     memory and globals right after _initialize as a template (within
-//     Config.TemplateBudgetBytes); later instances with the same Name and
-//     Env start from a copy-on-write mapping of it and do not run
-//     _initialize (template.go, docs/abi.md).
+//   - When templates are on (Config.TemplateBudgetBytes positive), the
+//     first instance of the module with cfg's Name, Env and Reconciler
+//     keeps its memory and globals right after _initialize and
+//     select_reconciler as a template; later instances with the same Name,
+//     Env and Reconciler start from a copy-on-write mapping of it and run
+//     neither (template.go, docs/abi.md).
 //
 // # Errors
 //
@@ -186,13 +187,14 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffse
 	for k, v := range cfg.Env {
 		mc = mc.WithEnv(k, v)
 	}
-	ictx := experimental.WithMemoryAllocator(withInstance(ctx, inst), limitedAllocator{limit: cfg.MemoryLimit, reserve: restoreMemory, hit: &inst.oomHit, out: &inst.memoryBuf, template: t, scratch: &m.runtime.scratch})
+	ictx := experimental.WithMemoryAllocator(withInstance(ctx, inst), limitedAllocator{limit: cfg.MemoryLimit, reserve: restoreMemory, hit: &inst.oomHit, out: &inst.memoryBuf, template: t, scratch: &m.runtime.scratch, mappings: &m.runtime.mappings})
 	inst.callCtx = ictx
 	defer func() {
 		// The memory allocator and the guest's start run on this
 		// goroutine: a panic there fails this instance, not the server.
 		if p := recover(); p != nil {
 			inst.closeLocked(ctx)
+			inst.freeMemory()
 			err = fmt.Errorf("%w while initializing: %v", ErrTrap, p)
 		}
 	}()
@@ -200,7 +202,11 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffse
 	inst.callCtx = nil
 	if err != nil {
 		inst.module = mod
-		return nil, inst.classify(ctx, err, "initializing")
+		err = inst.classify(ctx, err, "initializing")
+		// wazero does not free the memory of a module it failed to
+		// instantiate before its start (a data segment out of bounds).
+		inst.freeMemory()
+		return nil, err
 	}
 	inst.module = mod
 	inst.reconcile = mod.ExportedFunction(abi.ReconcileExport)
@@ -277,6 +283,15 @@ func (i *Instance) Reconcile(ctx context.Context, req Request) (Result, error) {
 			msg += ": " + c.result.Error
 		}
 		return out, &GuestError{Message: msg}
+	}
+}
+
+// freeMemory unmaps the guest's memory, if it is a mapping not yet freed,
+// once the guest is closed.
+func (i *Instance) freeMemory() {
+	if i.memoryBuf != nil {
+		i.memoryBuf.Free()
+		i.memoryBuf = nil
 	}
 }
 

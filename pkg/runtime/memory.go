@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/tetratelabs/wazero/experimental"
 )
@@ -35,6 +36,8 @@ type limitedAllocator struct {
 	// (template_scratch.go).
 	template *memoryTemplate
 	scratch  *scratchMemory
+	// mappings, when set, counts the mappings allocated and not yet freed.
+	mappings *atomic.Int64
 }
 
 func (a limitedAllocator) Allocate(capacity, max uint64) experimental.LinearMemory {
@@ -42,7 +45,10 @@ func (a limitedAllocator) Allocate(capacity, max uint64) experimental.LinearMemo
 		max = a.limit
 	}
 	if mapped := mapMemory(max); mapped != nil {
-		m := &limitedMemory{buf: mapped[:0], max: max, hit: a.hit, mapped: true}
+		m := &limitedMemory{buf: mapped[:0], max: max, hit: a.hit, mapped: true, mappings: a.mappings}
+		if a.mappings != nil {
+			a.mappings.Add(1)
+		}
 		if a.template != nil && a.template.memory > capacity && a.scratch != nil {
 			if m.scratch = a.scratch.get(capacity); m.scratch != nil {
 				m.template, m.pool = a.template, a.scratch
@@ -66,8 +72,10 @@ type limitedMemory struct {
 	buf []byte
 	max uint64
 	hit *bool
-	// mapped says that buf is a mapping of max bytes, released by Free.
-	mapped bool
+	// mapped says that buf is a mapping of max bytes, released by Free;
+	// mappings, when set, counts it until then.
+	mapped   bool
+	mappings *atomic.Int64
 	// lazy, while set, leaves the pages of a mapping that grows unbacked,
 	// for a template to be mapped over them.
 	lazy bool
@@ -134,10 +142,17 @@ func (m *limitedMemory) releaseScratch() {
 	}
 }
 
+// Free gives the memory back. It may be called more than once (wazero
+// frees the memory of a module it closes, Instantiate that of a module
+// wazero failed to instantiate): only the first call unmaps.
 func (m *limitedMemory) Free() {
 	m.releaseScratch()
 	if m.mapped {
 		unmapMemory(m.buf[:cap(m.buf)])
+		m.mapped = false
+		if m.mappings != nil {
+			m.mappings.Add(-1)
+		}
 	}
 	m.buf = nil
 }

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bytes"
+	"context"
 	"testing"
 	"unsafe"
 )
@@ -81,4 +82,44 @@ func isZero(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// TestInstantiate_FailureFreesMemory checks that an instance whose
+// instantiation fails gives its memory mapping back: a module woken again
+// and again that always fails must not leak a mapping per wake.
+func TestInstantiate_FailureFreesMemory(t *testing.T) {
+	outOfBounds := driverModule()
+	outOfBounds.data = []testData{{offset: 2<<16 - 2, bytes: []byte("four")}}
+	initTraps := driverModule()
+	initTraps.funcs = append(initTraps.funcs, testFunc{body: []byte{0x00}}) // unreachable
+	initTraps.exports = append(initTraps.exports, testExport{name: "_initialize", index: uint32(len(driverImports) + 2)})
+	tests := []struct {
+		name   string
+		module testModule
+	}{
+		{name: "data segment out of bounds", module: outOfBounds},
+		{name: "init traps", module: initTraps},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := New(t.Context(), Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = r.Close(context.Background()) })
+			m, err := r.Load(t.Context(), tc.module.encode())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Release(context.Background())
+			for range 20 {
+				if _, err := m.Instantiate(t.Context(), InstanceConfig{Name: "test/fails", MemoryLimit: 1 << 20}); err == nil {
+					t.Fatal("Instantiate succeeded, want an error")
+				}
+			}
+			if live := r.mappings.Load(); live != 0 {
+				t.Errorf("%d memory mappings left after failed instantiations, want 0", live)
+			}
+		})
+	}
 }

@@ -56,9 +56,11 @@ type Module struct {
 	compiling chan struct{}         // closed when a compilation in progress ends
 	live      int                   // instances not yet closed
 	lastUsed  uint64                // runtime.clock at the last use
-	// reconcilers caches the guest's answer to CheckReconciler, by name:
-	// nil when it holds the reconciler, its *ReconcilerError otherwise.
-	reconcilers map[string]error
+	// reconcilers are the names CheckReconciler found the guest holds.
+	// Refusals are not kept: each is a permanent load failure of its
+	// controller, asked again only after a change of its spec, and a
+	// hostile guest could fill the map with them.
+	reconcilers map[string]struct{}
 
 	// templates are the module's initialized memories by name and
 	// environment (template.go), dropped with its compiled code.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/tetratelabs/wazero/api"
 
@@ -58,14 +59,15 @@ func (m *Module) noBundle(name string) error {
 // CheckReconciler checks that the module holds the reconciler cfg selects,
 // before any instance needs it: a module that cannot select reconcilers
 // holds only the default one; a bundle is asked by starting an instance
-// with cfg (closed at once), and its answer is kept for the module and the
-// name, so that the controllers of one bundle ask once per reconciler.
+// with cfg (closed at once), and a name it holds is kept for the module, so
+// that the controllers of one bundle ask once per reconciler. A refusal is
+// not kept: it fails its controller's load until its spec changes.
 //
 // # Errors
 //
 // A *ReconcilerError (which is ErrReconcilerNotFound) when the module does
 // not hold the reconciler. The errors of Instantiate when the instance
-// cannot start; those are not kept.
+// cannot start.
 func (m *Module) CheckReconciler(ctx context.Context, cfg InstanceConfig) error {
 	if !m.selects {
 		if cfg.Reconciler != "" {
@@ -75,25 +77,23 @@ func (m *Module) CheckReconciler(ctx context.Context, cfg InstanceConfig) error 
 	}
 	r := m.runtime
 	r.mu.Lock()
-	answer, known := m.reconcilers[cfg.Reconciler]
+	_, known := m.reconcilers[cfg.Reconciler]
 	r.mu.Unlock()
 	if known {
-		return answer
+		return nil
 	}
 	inst, err := m.Instantiate(ctx, cfg)
-	switch {
-	case err == nil:
-		inst.Close(ctx)
-	case !errors.Is(err, ErrReconcilerNotFound):
+	if err != nil {
 		return err
 	}
+	inst.Close(ctx)
 	r.mu.Lock()
 	if m.reconcilers == nil {
-		m.reconcilers = map[string]error{}
+		m.reconcilers = map[string]struct{}{}
 	}
-	m.reconcilers[cfg.Reconciler] = err
+	m.reconcilers[cfg.Reconciler] = struct{}{}
 	r.mu.Unlock()
-	return err
+	return nil
 }
 
 // selectReconciler tells a fresh guest which reconciler it runs, when its
@@ -118,13 +118,29 @@ func (i *Instance) selectReconciler(ctx context.Context) error {
 	}
 	if status := api.DecodeU32(ret[0]); status != 0 {
 		i.closeLocked(ctx)
-		reason := c.result.Error
+		reason := truncateReason(c.result.Error)
 		if reason == "" {
 			reason = fmt.Sprintf("%s returned %d", abi.SelectReconcilerExport, status)
 		}
 		return &ReconcilerError{Name: i.cfg.Reconciler, Reason: reason}
 	}
 	return nil
+}
+
+// maxReasonBytes bounds the guest's reason for refusing a reconciler: it
+// ends up in the controller's status and the server's log.
+const maxReasonBytes = 1 << 10
+
+// truncateReason cuts s to at most maxReasonBytes, on a UTF-8 boundary.
+func truncateReason(s string) string {
+	if len(s) <= maxReasonBytes {
+		return s
+	}
+	cut := maxReasonBytes
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }
 
 // confirmReconciler asks a guest restored from a snapshot to confirm the

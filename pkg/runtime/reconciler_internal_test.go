@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/wasm-apiserver/wasm-apiserver/sdk/abi"
 )
@@ -132,13 +133,64 @@ func TestABI_SelectReconciler(t *testing.T) {
 
 // writeSteps writes the driver's steps at address 0.
 func writeSteps(i *Instance, steps []step) {
+	i.module.Memory().Write(0, encodeSteps(steps))
+}
+
+// encodeSteps returns the driver's steps as they are laid out in memory.
+func encodeSteps(steps []step) []byte {
 	b := make([]byte, len(steps)*stepBytes)
 	for k, s := range steps {
 		for j, v := range []uint32{s.op, s.a, s.b, s.c} {
 			binary.LittleEndian.PutUint32(b[k*stepBytes+4*j:], v)
 		}
 	}
-	i.module.Memory().Write(0, b)
+	return b
+}
+
+// TestCheckReconciler_Refusal: a bundle's refusal of a reconciler is not
+// kept by the module (it is asked again), and the guest's reason is cut to
+// maxReasonBytes on a UTF-8 boundary however long it writes it.
+func TestCheckReconciler_Refusal(t *testing.T) {
+	r, err := New(t.Context(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
+	// The step runner is select_reconciler: it writes a long reason and
+	// refuses, whatever the name.
+	result := `{"error":"x` + strings.Repeat("é", 4000) + `"}`
+	driver := driverModule()
+	driver.exports = append(driver.exports, testExport{name: "select_reconciler", index: uint32(len(driverImports)) + 1})
+	driver.data = []testData{
+		{offset: 0, bytes: encodeSteps([]step{
+			{op: opResultWrite, a: dataAt, b: uint32(len(result))},
+			{op: opEnd, a: 1},
+		})},
+		{offset: dataAt, bytes: []byte(result)},
+	}
+	m, err := r.Load(t.Context(), driver.encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Release(context.Background())
+	cfg := InstanceConfig{Name: "test/driver", MemoryLimit: 1 << 20, Reconciler: "replicator"}
+	for range 2 {
+		err := m.CheckReconciler(t.Context(), cfg)
+		var rerr *ReconcilerError
+		if !errors.As(err, &rerr) {
+			t.Fatalf("CheckReconciler = %v, want a ReconcilerError", err)
+		}
+		if len(rerr.Reason) > maxReasonBytes || !utf8.ValidString(rerr.Reason) || !strings.HasPrefix(rerr.Reason, "xé") {
+			t.Errorf("reason of %d bytes (valid UTF-8: %t), want a valid prefix of the guest's of at most %d",
+				len(rerr.Reason), utf8.ValidString(rerr.Reason), maxReasonBytes)
+		}
+	}
+	r.mu.Lock()
+	kept := len(m.reconcilers)
+	r.mu.Unlock()
+	if kept != 0 {
+		t.Errorf("the module keeps %d answers after refusals, want none", kept)
+	}
 }
 
 // countingAPI counts the requests it serves and answers each with a 200.

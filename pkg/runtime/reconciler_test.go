@@ -171,7 +171,7 @@ func TestBundle_SnapshotKeepsItsReconciler(t *testing.T) {
 // its own config selects, not the one the template's instance had
 // selected, though name and environment are the same.
 func TestBundle_TemplateKeepsReconciler(t *testing.T) {
-	r := newRuntime(t)
+	r := newTemplateRuntime(t)
 	m, err := r.Load(t.Context(), guest(t, "bundle"))
 	if err != nil {
 		t.Fatal(err)
@@ -194,5 +194,8 @@ func TestBundle_TemplateKeepsReconciler(t *testing.T) {
 		if len(api.requests) != 1 || api.requests[0].Path != tt.wantPath {
 			t.Errorf("reconciler %s: API requests = %+v, want one GET of %s", tt.reconciler, api.requests, tt.wantPath)
 		}
+	}
+	if r.TemplateBytes() == 0 {
+		t.Error("no template was kept: the reconciler's selection from a template went untested")
 	}
 }

@@ -108,7 +108,7 @@ func BenchmarkResume(b *testing.B) {
 			}{{"fresh-init", false}, {"fresh-template", true}} {
 				b.Run(fresh.name, func(b *testing.B) {
 					r.SetTemplates(fresh.templates)
-					defer r.SetTemplates(true)
+					defer r.SetTemplates(false)
 					start := func() *runtime.Instance {
 						inst, err := m.Instantiate(b.Context(), cfg)
 						if err != nil {

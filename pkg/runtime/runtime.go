@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -53,13 +54,15 @@ type Config struct {
 	Metrics metrics.KubeRegistry
 	// TemplateBudgetBytes bounds the memory held by templates of guests'
 	// initialized memory: the first fresh instance of a module with a
-	// given name and environment keeps its memory and globals right after
-	// initialization, and later fresh instances map them copy-on-write
+	// given name, environment and reconciler keeps its memory and globals
+	// right after initialization, and later fresh instances map them copy-on-write
 	// instead of initializing. A module's templates go with its compiled
 	// code (eviction, release); when the budget is full, a new template
 	// takes the place of templates unused for a minute, or is not kept.
-	// 0 means DefaultTemplateBudgetBytes; a negative value turns templates
-	// off. See Runtime.TemplateBytes.
+	// 0 or a negative value turns templates off, the default: they are not
+	// yet safe against hostile guests (docs/security.md). A positive value
+	// turns them on with that budget; DefaultTemplateBudgetBytes is the
+	// suggested one. See Runtime.TemplateBytes.
 	TemplateBudgetBytes int64
 
 	// cache, when set, is the compilation cache to use instead of one in
@@ -119,6 +122,8 @@ type Runtime struct {
 
 	// scratch is memory for instances started from templates.
 	scratch scratchMemory
+	// mappings counts guests' memory mappings not yet unmapped.
+	mappings atomic.Int64
 }
 
 // New builds a runtime with the host imports of docs/abi.md and WASI.

@@ -15,15 +15,17 @@ import (
 // A module's memory and globals right after its _initialize are the same
 // for every instance started with the same arguments and environment, as
 // long as initialization is deterministic in them (docs/abi.md). So the
-// first fresh instance of a (module, name, environment) captures them once
-// as a template, and a later fresh instance maps the template over its
+// first fresh instance of a (module, name, environment, reconciler)
+// captures them once, after select_reconciler, as a template, and a later
+// fresh instance maps the template over its
 // memory copy-on-write instead of initializing: it shares the template's
 // pages until it writes to them, and skips the guest's init altogether
 // (pre-initialization, as Wizer does ahead of time).
 
-// DefaultTemplateBudgetBytes bounds the memory templates hold when
-// Config.TemplateBudgetBytes is 0: room for some thirty small Go guests'
-// templates (2 MB each) or two client-go guests' (23 MB).
+// DefaultTemplateBudgetBytes is the suggested Config.TemplateBudgetBytes
+// for a runtime that turns templates on: room for some thirty small Go
+// guests' templates (2 MB each) or two client-go guests' (23 MB).
+// Templates are off unless the budget is positive.
 const DefaultTemplateBudgetBytes = 64 << 20
 
 // errOverTemplateBudget says that a template does not fit what is left of
@@ -76,12 +78,12 @@ type memoryTemplate struct {
 const defaultTemplateIdle = time.Minute
 
 // templateBudget returns the runtime's bound on templates' memory, or a
-// negative value when templates are off.
+// negative value when templates are off (the default).
 func (r *Runtime) templateBudget() int64 {
-	if r.noTemplates {
+	if r.noTemplates || r.cfg.TemplateBudgetBytes <= 0 {
 		return -1
 	}
-	return bound(r.cfg.TemplateBudgetBytes, DefaultTemplateBudgetBytes)
+	return r.cfg.TemplateBudgetBytes
 }
 
 // template returns the module's template for key, or nil.

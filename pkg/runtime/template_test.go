@@ -27,6 +27,43 @@ func sinceInit(t *testing.T, inst *runtime.Instance) (time.Duration, string) {
 	return time.Duration(since), fmt.Sprintf("count=%d", count)
 }
 
+// newTemplateRuntime returns a runtime with templates turned on.
+func newTemplateRuntime(t testing.TB) *runtime.Runtime {
+	t.Helper()
+	r, err := runtime.New(context.Background(), runtime.SharedCache(runtime.Config{
+		CacheDir: filepath.Join(t.TempDir(), "cache"), TemplateBudgetBytes: runtime.DefaultTemplateBudgetBytes}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
+	return r
+}
+
+// TestInstantiate_TemplatesOffByDefault checks that a runtime with the zero
+// Config keeps no template: templates are off unless configured.
+func TestInstantiate_TemplatesOffByDefault(t *testing.T) {
+	r, err := runtime.New(t.Context(), runtime.SharedCache(runtime.Config{CacheDir: filepath.Join(t.TempDir(), "cache")}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	m, err := r.Load(t.Context(), guest(t, "counter"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Release(context.Background())
+	for range 2 {
+		inst, err := m.Instantiate(t.Context(), runtime.InstanceConfig{Name: "default/counter", MemoryLimit: 64 << 20, Logger: discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inst.Close(t.Context())
+	}
+	if held := r.TemplateBytes(); held != 0 {
+		t.Errorf("TemplateBytes() = %d, want 0", held)
+	}
+}
+
 // TestInstantiate_Template checks that a fresh instance of a module whose
 // instance was already initialized with the same name and environment
 // starts from that initialized memory (its init ran before it was created)
@@ -46,9 +83,10 @@ func TestInstantiate_Template(t *testing.T) {
 		// fromTemplate: the second instance skipped its init.
 		fromTemplate bool
 	}{
-		{name: "same name and environment", cfg: base, fromTemplate: true},
-		{name: "another name", cfg: withName},
-		{name: "another environment", cfg: withEnv},
+		{name: "same name and environment", budget: runtime.DefaultTemplateBudgetBytes, cfg: base, fromTemplate: true},
+		{name: "another name", budget: runtime.DefaultTemplateBudgetBytes, cfg: withName},
+		{name: "another environment", budget: runtime.DefaultTemplateBudgetBytes, cfg: withEnv},
+		{name: "templates off by default", cfg: base},
 		{name: "templates off", budget: -1, cfg: base},
 		{name: "budget too small", budget: 4096, cfg: small},
 	}
@@ -95,7 +133,7 @@ func TestInstantiate_Template(t *testing.T) {
 			if _, err := second.Reconcile(t.Context(), runtime.Request{Namespace: "default", Name: "churn"}); err != nil {
 				t.Errorf("churn in the second instance: %v", err)
 			}
-			if held := r.TemplateBytes(); (held > 0) != (tc.budget >= 0 && tc.budget != 4096) {
+			if held := r.TemplateBytes(); (held > 0) != (tc.budget > 0 && tc.budget != 4096) {
 				t.Errorf("TemplateBytes() = %d", held)
 			}
 		})
@@ -105,7 +143,7 @@ func TestInstantiate_Template(t *testing.T) {
 // TestInstantiate_TemplateEnvironment checks that the environment a guest
 // reads at init is its own when another environment's template exists.
 func TestInstantiate_TemplateEnvironment(t *testing.T) {
-	r := newRuntime(t)
+	r := newTemplateRuntime(t)
 	m, err := r.Load(t.Context(), guest(t, "echo"))
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +176,7 @@ func TestInstantiate_TemplateEnvironment(t *testing.T) {
 // template snapshots and restores like any other, and that releasing the
 // module frees its templates.
 func TestInstantiate_TemplateSnapshot(t *testing.T) {
-	r := newRuntime(t)
+	r := newTemplateRuntime(t)
 	m, err := r.Load(t.Context(), guest(t, "counter"))
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +217,8 @@ func TestInstantiate_TemplateSnapshot(t *testing.T) {
 // with its compiled code when it is evicted.
 func TestInstantiate_TemplateEviction(t *testing.T) {
 	r, err := runtime.New(t.Context(), runtime.SharedCache(runtime.Config{
-		CacheDir: filepath.Join(t.TempDir(), "cache"), CompiledBudgetBytes: 1}))
+		CacheDir: filepath.Join(t.TempDir(), "cache"), CompiledBudgetBytes: 1,
+		TemplateBudgetBytes: runtime.DefaultTemplateBudgetBytes}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +248,7 @@ func TestInstantiate_TemplateEviction(t *testing.T) {
 // once: each has memory of its own (its count starts from the template's)
 // and the scratch memory they share in turn is never shared at once.
 func TestInstantiate_TemplateConcurrent(t *testing.T) {
-	r := newRuntime(t)
+	r := newTemplateRuntime(t)
 	m, err := r.Load(t.Context(), guest(t, "counter"))
 	if err != nil {
 		t.Fatal(err)

@@ -44,6 +44,13 @@ type testModule struct {
 	funcs    []testFunc
 	exports  []testExport
 	memPages uint32 // the memory's minimum, in 64 KiB pages; no memory when 0
+	data     []testData
+}
+
+// testData is an active data segment of memory 0.
+type testData struct {
+	offset uint32
+	bytes  []byte
 }
 
 // addImport appends a function import, moving the indices of exported
@@ -123,7 +130,29 @@ func (m testModule) encode() []byte {
 		out = appendSection(out, 5, appendVec(nil, binary.AppendUvarint([]byte{0}, uint64(m.memPages))))
 	}
 	out = appendSection(out, sectionExport, appendVec(nil, exports...))
-	return appendSection(out, sectionCode, appendVec(nil, code...))
+	out = appendSection(out, sectionCode, appendVec(nil, code...))
+	if len(m.data) == 0 {
+		return out
+	}
+	var data [][]byte
+	for _, d := range m.data {
+		seg := appendSigned([]byte{0, 0x41}, int64(int32(d.offset))) // i32.const offset
+		seg = append(seg, 0x0b)                                      // end
+		data = append(data, append(binary.AppendUvarint(seg, uint64(len(d.bytes))), d.bytes...))
+	}
+	return appendSection(out, 11, appendVec(nil, data...))
+}
+
+// appendSigned appends v in signed LEB128, as i32.const takes it.
+func appendSigned(b []byte, v int64) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
 }
 
 func split(b []byte) [][]byte {
