@@ -91,10 +91,19 @@ func (m *Module) CheckReconciler(ctx context.Context, cfg InstanceConfig) error 
 	if m.reconcilers == nil {
 		m.reconcilers = map[string]struct{}{}
 	}
-	m.reconcilers[cfg.Reconciler] = struct{}{}
+	// A guest may say yes to any name a tenant tries: past the bound a yes
+	// is not kept, and the next load of that name asks again.
+	if len(m.reconcilers) < maxKeptReconcilers {
+		m.reconcilers[cfg.Reconciler] = struct{}{}
+	}
 	r.mu.Unlock()
 	return nil
 }
+
+// maxKeptReconcilers bounds the names a module keeps as held: more than a
+// bundle of many controllers needs, few enough that a guest answering yes
+// to every name a tenant tries cannot grow the host's memory.
+const maxKeptReconcilers = 256
 
 // selectReconciler tells a fresh guest which reconciler it runs, when its
 // module is a bundle. On failure the instance is closed.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -199,4 +200,36 @@ type countingAPI struct{ calls atomic.Int64 }
 func (a *countingAPI) ServeAPI(context.Context, *APIRequest) *APIResponse {
 	a.calls.Add(1)
 	return &APIResponse{Status: 200}
+}
+
+// TestCheckReconciler_KeptNamesBounded: a guest that holds whatever name it
+// is asked for cannot make its module keep more than maxKeptReconcilers
+// names, however many a tenant tries.
+func TestCheckReconciler_KeptNamesBounded(t *testing.T) {
+	r, err := New(t.Context(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
+	// The step runner is select_reconciler: it says yes to every name.
+	driver := driverModule()
+	driver.exports = append(driver.exports, testExport{name: "select_reconciler", index: uint32(len(driverImports)) + 1})
+	driver.data = []testData{{offset: 0, bytes: encodeSteps([]step{{op: opEnd, a: 0}})}}
+	m, err := r.Load(t.Context(), driver.encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Release(context.Background())
+	for i := range maxKeptReconcilers + 20 {
+		cfg := InstanceConfig{Name: "test/driver", MemoryLimit: 1 << 20, Reconciler: fmt.Sprintf("name-%d", i)}
+		if err := m.CheckReconciler(t.Context(), cfg); err != nil {
+			t.Fatalf("CheckReconciler(%s) = %v", cfg.Reconciler, err)
+		}
+	}
+	r.mu.Lock()
+	kept := len(m.reconcilers)
+	r.mu.Unlock()
+	if kept > maxKeptReconcilers {
+		t.Errorf("the module keeps %d names, want at most %d", kept, maxKeptReconcilers)
+	}
 }
