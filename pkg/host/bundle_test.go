@@ -14,12 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/record"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned/fake"
-	"github.com/wasm-apiserver/wasm-apiserver/pkg/modules"
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 
 	"github.com/wasm-apiserver/wasm-apiserver/test/guesttest"
@@ -129,25 +126,13 @@ func TestHost_StartReportsUnknownReconciler(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rt, err := wasmruntime.New(t.Context(), wasmruntime.Config{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rt.Close(t.Context())
-			store, err := modules.OpenStore(t.TempDir(), 0)
-			if err != nil {
-				t.Fatal(err)
-			}
 			memory := resource.MustParse("64Mi")
 			wc := &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", Generation: 1},
 				Spec: v1alpha1.WasmControllerSpec{
 					Module: v1alpha1.ModuleSource{Inline: guesttest.Build(t, tt.guest), Reconciler: tt.reconciler},
 					Limits: v1alpha1.Limits{Memory: &memory, ReconcileTimeout: &metav1.Duration{Duration: 30 * time.Second}, MaxConcurrentReconciles: 1},
 				}}
-			client := fake.NewSimpleClientset(wc)
-			recorder := record.NewFakeRecorder(10)
-			h := newTestHost(Config{Runtime: rt, Controllers: client, Cluster: &rest.Config{}}, testServices{recorder: recorder})
-			h.fetcher = modules.NewFetcher(modules.FetcherConfig{Store: store, MaxModuleBytes: 64 << 20, AllowLocalSources: true})
+			h, _, client, recorder := newLoadingHost(t, wc, 64<<20)
 
 			c, err := h.start(t.Context(), wc)
 			if c != nil || err == nil {

@@ -55,21 +55,9 @@ func TestHost_StartReportsModuleFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rt, err := wasmruntime.New(t.Context(), wasmruntime.Config{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rt.Close(t.Context())
-			store, err := modules.OpenStore(t.TempDir(), 0)
-			if err != nil {
-				t.Fatal(err)
-			}
 			wc := &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", Generation: 1},
 				Spec: v1alpha1.WasmControllerSpec{Module: tt.module}}
-			client := fake.NewSimpleClientset(wc)
-			recorder := record.NewFakeRecorder(10)
-			h := newTestHost(Config{Runtime: rt, Controllers: client, Cluster: &rest.Config{}}, testServices{recorder: recorder})
-			h.fetcher = modules.NewFetcher(modules.FetcherConfig{Store: store, MaxModuleBytes: 1024, AllowLocalSources: true})
+			h, rt, client, recorder := newLoadingHost(t, wc, 1024)
 
 			c, err := h.start(t.Context(), wc)
 			if c != nil || err == nil {
@@ -184,4 +172,25 @@ func TestHost_StartBoundsModuleMessages(t *testing.T) {
 			t.Errorf("%s of %d bytes, want at most about %d", what, len(msg), maxErrorBytes)
 		}
 	}
+}
+
+// newLoadingHost is a host that loads wc's module with a runtime, a module
+// store and a fetcher of its own (modules up to maxModuleBytes), and
+// records its status writes in client and its Events in recorder.
+func newLoadingHost(t *testing.T, wc *v1alpha1.WasmController, maxModuleBytes int64) (*Host, *wasmruntime.Runtime, *fake.Clientset, *record.FakeRecorder) {
+	t.Helper()
+	rt, err := wasmruntime.New(t.Context(), wasmruntime.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close(context.Background()) })
+	store, err := modules.OpenStore(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := fake.NewSimpleClientset(wc)
+	recorder := record.NewFakeRecorder(10)
+	h := newTestHost(Config{Runtime: rt, Controllers: client, Cluster: &rest.Config{}}, testServices{recorder: recorder})
+	h.fetcher = modules.NewFetcher(modules.FetcherConfig{Store: store, MaxModuleBytes: maxModuleBytes, AllowLocalSources: true})
+	return h, rt, client, recorder
 }
