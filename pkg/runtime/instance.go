@@ -122,12 +122,15 @@ func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance
 	var key templateKey
 	if templates {
 		key = newTemplateKey(cfg)
-		if t := m.template(key); t != nil && t.memory <= cfg.MemoryLimit {
+		if t := m.template(key); t != nil && (t.memory > cfg.MemoryLimit || !m.runtime.templateRunsLeft(t)) {
+			m.runtime.releaseTemplate(t)
+		} else if t != nil {
 			inst, err := m.instantiateFrom(ctx, cfg, t)
 			if err == nil || !errors.Is(err, errTemplate) {
 				return inst, err
 			}
-			klog.V(2).InfoS("Starting a guest from its module's initialized memory failed; initializing it", "digest", m.Digest, "err", err)
+			klog.V(2).InfoS("Starting a guest from its module's initialized memory failed; its instances initialize from now on", "digest", m.Digest, "err", err)
+			m.stopTemplates()
 		}
 	}
 	inst, err := m.instantiate(ctx, cfg, 0, 0, nil)
@@ -187,7 +190,7 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffse
 	for k, v := range cfg.Env {
 		mc = mc.WithEnv(k, v)
 	}
-	ictx := experimental.WithMemoryAllocator(withInstance(ctx, inst), limitedAllocator{limit: cfg.MemoryLimit, reserve: restoreMemory, hit: &inst.oomHit, out: &inst.memoryBuf, template: t, scratch: &m.runtime.scratch, mappings: &m.runtime.mappings})
+	ictx := experimental.WithMemoryAllocator(withInstance(ctx, inst), limitedAllocator{limit: cfg.MemoryLimit, reserve: restoreMemory, hit: &inst.oomHit, out: &inst.memoryBuf, template: t, scratch: &m.runtime.scratch, mappings: &m.runtime.mappings, templateRuns: &m.runtime.templateRuns})
 	inst.callCtx = ictx
 	defer func() {
 		// The memory allocator and the guest's start run on this

@@ -38,6 +38,9 @@ type limitedAllocator struct {
 	scratch  *scratchMemory
 	// mappings, when set, counts the mappings allocated and not yet freed.
 	mappings *atomic.Int64
+	// templateRuns, when set, counts the runs of templates mapped into
+	// memories not yet freed (template_linux.go).
+	templateRuns *atomic.Int64
 }
 
 func (a limitedAllocator) Allocate(capacity, max uint64) experimental.LinearMemory {
@@ -45,7 +48,7 @@ func (a limitedAllocator) Allocate(capacity, max uint64) experimental.LinearMemo
 		max = a.limit
 	}
 	if mapped := mapMemory(max); mapped != nil {
-		m := &limitedMemory{buf: mapped[:0], max: max, hit: a.hit, mapped: true, mappings: a.mappings}
+		m := &limitedMemory{buf: mapped[:0], max: max, hit: a.hit, mapped: true, mappings: a.mappings, templateRuns: a.templateRuns}
 		if a.mappings != nil {
 			a.mappings.Add(1)
 		}
@@ -76,6 +79,10 @@ type limitedMemory struct {
 	// mappings, when set, counts it until then.
 	mapped   bool
 	mappings *atomic.Int64
+	// runs is how many runs of a template are mapped into buf, counted
+	// in templateRuns until Free.
+	runs         int64
+	templateRuns *atomic.Int64
 	// lazy, while set, leaves the pages of a mapping that grows unbacked,
 	// for a template to be mapped over them.
 	lazy bool
@@ -113,25 +120,56 @@ func (m *limitedMemory) Reallocate(size uint64) []byte {
 }
 
 // reallocateScratch serves the memory of an instance started from a
-// template: scratch memory at first, then, once it grows, its own mapping
-// with the template mapped over it.
+// template: scratch memory at first, then, once applyTemplate grows it to
+// the template's size, its own mapping with the template mapped over it.
+// Any other growth (the module's start function's) moves the memory off
+// the scratch buffer first, since the buffer goes back to its pool for
+// other instances, and fails the template.
 func (m *limitedMemory) reallocateScratch(size uint64) []byte {
 	if len(m.buf) == 0 && size <= uint64(len(m.scratch)) {
 		m.buf = m.buf[:size]
 		return m.scratch[:size]
 	}
-	t := m.template
-	m.releaseScratch()
-	if size != t.memory || size > m.max {
-		m.templateErr = fmt.Errorf("memory grown to %d bytes, not the template's %d", size, t.memory)
+	if size > m.max {
+		// wazero keeps the memory it had, so the scratch buffer stays
+		// this instance's until it is freed.
+		*m.hit = true
+		if m.templateErr == nil {
+			m.templateErr = fmt.Errorf("memory of %d bytes is over its maximum of %d", size, m.max)
+		}
 		return nil
 	}
+	t := m.template
+	if !m.lazy || size != t.memory {
+		if m.templateErr == nil {
+			m.templateErr = fmt.Errorf("memory grown to %d bytes before the template's %d was mapped", size, t.memory)
+		}
+		old := len(m.buf)
+		populate(m.buf[:size])
+		copy(m.buf, m.scratch[:old])
+		m.releaseScratch()
+		m.buf = m.buf[:size]
+		return m.buf
+	}
+	m.releaseScratch()
 	m.buf = m.buf[:size]
-	if err := t.pages.mapOver(m.buf); err != nil {
+	if err := m.mapTemplate(t); err != nil {
 		m.templateErr = err
 		return nil
 	}
 	return m.buf
+}
+
+// mapTemplate maps t over the whole memory, counting its runs.
+func (m *limitedMemory) mapTemplate(t *memoryTemplate) error {
+	if err := t.pages.mapOver(m.buf); err != nil {
+		return err
+	}
+	if m.templateRuns != nil && m.runs == 0 {
+		m.runs = int64(t.pages.runCount())
+		m.templateRuns.Add(m.runs)
+	}
+	return nil
 }
 
 // releaseScratch gives the scratch memory back to its pool.
@@ -152,6 +190,10 @@ func (m *limitedMemory) Free() {
 		m.mapped = false
 		if m.mappings != nil {
 			m.mappings.Add(-1)
+		}
+		if m.templateRuns != nil {
+			m.templateRuns.Add(-m.runs)
+			m.runs = 0
 		}
 	}
 	m.buf = nil

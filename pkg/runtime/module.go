@@ -65,6 +65,9 @@ type Module struct {
 	// templates are the module's initialized memories by name and
 	// environment (template.go), dropped with its compiled code.
 	templates map[templateKey]*memoryTemplate
+	// noTemplates says that a template could not be applied to an
+	// instance of the module, which captures no more of them.
+	noTemplates bool
 }
 
 // compiledCostPerCodeByte estimates the resident size of a module's

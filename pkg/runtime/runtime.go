@@ -59,10 +59,11 @@ type Config struct {
 	// instead of initializing. A module's templates go with its compiled
 	// code (eviction, release); when the budget is full, a new template
 	// takes the place of templates unused for a minute, or is not kept.
-	// 0 or a negative value turns templates off, the default: they are not
-	// yet safe against hostile guests (docs/security.md). A positive value
-	// turns them on with that budget; DefaultTemplateBudgetBytes is the
-	// suggested one. See Runtime.TemplateBytes.
+	// 0 or a negative value turns templates off, the default of a zero
+	// Config; the server sets --template-budget. DefaultTemplateBudgetBytes
+	// is the suggested budget. A template and everything it costs the
+	// process (mappings, files, scratch memory) is bounded against hostile
+	// modules (docs/RATIONALE.md). See Runtime.TemplateBytes.
 	TemplateBudgetBytes int64
 
 	// cache, when set, is the compilation cache to use instead of one in
@@ -118,12 +119,19 @@ type Runtime struct {
 	modules       map[string]*Module
 	compiledBytes int64  // estimated size of the resident compiled code
 	clock         uint64 // ticks on each use of a module, for LRU eviction
-	templateBytes int64  // memory held by modules' templates
+	templateBytes int64  // memory charged to modules' templates
+	templateCount int    // templates kept, at most maxTemplates
+
+	// capturing is held by the one template capture under way.
+	capturing sync.Mutex
 
 	// scratch is memory for instances started from templates.
 	scratch scratchMemory
 	// mappings counts guests' memory mappings not yet unmapped.
 	mappings atomic.Int64
+	// templateRuns counts the runs of templates mapped into guests'
+	// memories, each a mapping of its own (maxMappedTemplateRuns).
+	templateRuns atomic.Int64
 }
 
 // New builds a runtime with the host imports of docs/abi.md and WASI.

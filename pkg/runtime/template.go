@@ -32,6 +32,15 @@ const DefaultTemplateBudgetBytes = 64 << 20
 // the runtime's budget.
 var errOverTemplateBudget = errors.New("over the template budget")
 
+// maxTemplates bounds how many templates a runtime keeps, whatever their
+// size: each holds a file descriptor and the runtime's bookkeeping.
+const maxTemplates = 256
+
+// templateOverhead is what each template is charged besides its mapped
+// pages, so that templates of memory that is all zero, which map nothing,
+// still count against the budget.
+const templateOverhead = 64 << 10
+
 // templateKey identifies what initialization depends on besides the
 // module: the guest's argument (its name), its whole environment, and the
 // reconciler it selected right after (a bundle's, kept in its memory).
@@ -69,6 +78,16 @@ type memoryTemplate struct {
 	// lastUsed is when an instance last started from it; guarded by
 	// runtime.mu.
 	lastUsed time.Time
+	// cost is what the template is charged against the budget: its
+	// mapped pages and templateOverhead.
+	cost int64
+	// refs counts the instantiations applying the template, and dropped
+	// says it left its module; its file is closed once both say it is
+	// unused, so that no instantiation maps a file whose descriptor was
+	// closed and perhaps reused for another template. Guarded by
+	// runtime.mu.
+	refs    int
+	dropped bool
 }
 
 // defaultTemplateIdle is how long a template must go unused before a new one may
@@ -86,7 +105,9 @@ func (r *Runtime) templateBudget() int64 {
 	return r.cfg.TemplateBudgetBytes
 }
 
-// template returns the module's template for key, or nil.
+// template returns the module's template for key, or nil. The caller
+// must give the template back with releaseTemplate once its instance is
+// mapped.
 func (m *Module) template(key templateKey) *memoryTemplate {
 	r := m.runtime
 	r.mu.Lock()
@@ -94,56 +115,104 @@ func (m *Module) template(key templateKey) *memoryTemplate {
 	t := m.templates[key]
 	if t != nil {
 		t.lastUsed = time.Now()
+		t.refs++
 	}
 	return t
 }
 
-// makeTemplateRoomLocked drops templates unused for templateIdle, least
-// recently used first, until need bytes fit the budget or none is left
-// to drop. r.mu must be held.
-func (r *Runtime) makeTemplateRoomLocked(need, budget int64) {
-	for r.templateBytes+need > budget {
-		var (
-			owner  *Module
-			oldest templateKey
-			at     time.Time
-		)
-		idleSince := time.Now().Add(-r.templateIdle())
-		for _, m := range r.modules {
-			for key, t := range m.templates {
-				if t.lastUsed.Before(idleSince) && (owner == nil || t.lastUsed.Before(at)) {
-					owner, oldest, at = m, key, t.lastUsed
-				}
+// releaseTemplate gives back a template that template returned, closing
+// its file if it was dropped meanwhile.
+func (r *Runtime) releaseTemplate(t *memoryTemplate) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t.refs--
+	if t.dropped && t.refs == 0 {
+		t.pages.close()
+	}
+}
+
+// dropTemplateLocked takes the template of key from m, releasing its
+// budget; its file is closed now, or by the last instantiation still
+// applying it. r.mu must be held.
+func (r *Runtime) dropTemplateLocked(m *Module, key templateKey) {
+	t := m.templates[key]
+	delete(m.templates, key)
+	r.templateBytes -= t.cost
+	r.templateCount--
+	t.dropped = true
+	if t.refs == 0 {
+		t.pages.close()
+	}
+}
+
+// dropIdleTemplateLocked drops the template unused for longest, if it has
+// been unused for templateIdle, and says whether it dropped one. r.mu must
+// be held.
+func (r *Runtime) dropIdleTemplateLocked() bool {
+	var (
+		owner  *Module
+		oldest templateKey
+		at     time.Time
+	)
+	idleSince := time.Now().Add(-r.templateIdle())
+	for _, m := range r.modules {
+		for key, t := range m.templates {
+			if t.lastUsed.Before(idleSince) && (owner == nil || t.lastUsed.Before(at)) {
+				owner, oldest, at = m, key, t.lastUsed
 			}
 		}
-		if owner == nil {
-			return
-		}
-		t := owner.templates[oldest]
-		r.templateBytes -= t.pages.resident
-		t.pages.close()
-		delete(owner.templates, oldest)
 	}
+	if owner == nil {
+		return false
+	}
+	r.dropTemplateLocked(owner, oldest)
+	return true
+}
+
+// templateFitsLocked says whether one more template costing cost fits the
+// budget and the bound on their number, dropping idle templates, least
+// recently used first, to make room. r.mu must be held.
+func (r *Runtime) templateFitsLocked(cost, budget int64) bool {
+	for r.templateCount >= maxTemplates || r.templateBytes+cost > budget {
+		if !r.dropIdleTemplateLocked() {
+			return false
+		}
+	}
+	return true
 }
 
 // captureTemplate keeps the memory and globals of inst, fresh from its
 // initialization, as the module's template for key, unless the module has
-// one already, cannot be snapshotted, or the runtime's template budget is
-// spent. Failing to capture costs only the saving.
+// one already, cannot be snapshotted or failed to start from a template,
+// another capture is under way, or the runtime's budget or bound on
+// templates is spent. Failing to capture costs only the saving.
 func (m *Module) captureTemplate(key templateKey, inst *Instance) {
 	r := m.runtime
 	budget := r.templateBudget()
 	if budget < 0 || m.snapshotErr != nil || inst.memoryBuf == nil || !inst.memoryBuf.mapped {
 		return
 	}
+	size := uint64(len(inst.memoryBuf.buf))
+	if size > maxMemory {
+		return // 4 GiB does not fit wazero's 32-bit memory sizes
+	}
+	// One capture at a time: the file of each is written before it is
+	// charged, so concurrent captures would hold more than the budget.
+	if !r.capturing.TryLock() {
+		return
+	}
+	defer r.capturing.Unlock()
 	r.mu.Lock()
 	_, have := m.templates[key]
-	if !have {
-		r.makeTemplateRoomLocked(int64(inst.module.Memory().Size()), budget)
+	if !have && !m.noTemplates {
+		// The memory's size bounds the template's: make room for it if
+		// idle templates allow, whether or not it will take it all.
+		r.templateFitsLocked(int64(size)+templateOverhead, budget)
 	}
-	left := budget - r.templateBytes
+	fits := !have && !m.noTemplates && r.templateFitsLocked(templateOverhead, budget)
+	left := budget - r.templateBytes - templateOverhead
 	r.mu.Unlock()
-	if left <= 0 || have {
+	if !fits {
 		return
 	}
 	t := &memoryTemplate{}
@@ -154,14 +223,10 @@ func (m *Module) captureTemplate(key templateKey, inst *Instance) {
 		}
 		t.globals = append(t.globals, exported.Get())
 	}
-	mem := inst.module.Memory()
-	t.memory = uint64(mem.Size())
-	buf, ok := mem.Read(0, mem.Size())
-	if !ok {
-		return
-	}
-	pages, err := newTemplatePages(buf, left)
-	if errors.Is(err, errOverTemplateBudget) {
+	t.memory = size
+	pages, err := newTemplatePages(inst.memoryBuf.buf[:size], left)
+	if errors.Is(err, errOverTemplateBudget) || errors.Is(err, errTemplateRuns) {
+		klog.V(4).InfoS("Not keeping a module's initialized memory", "digest", m.Digest, "err", err)
 		return
 	}
 	if err != nil {
@@ -172,12 +237,10 @@ func (m *Module) captureTemplate(key templateKey, inst *Instance) {
 		return // not on this platform
 	}
 	t.pages = pages
+	t.cost = pages.mapped + templateOverhead
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, have := m.templates[key]; !have {
-		r.makeTemplateRoomLocked(pages.resident, budget)
-	}
-	if _, have := m.templates[key]; have || m.refs <= 0 || r.templateBytes+pages.resident > budget {
+	if _, have := m.templates[key]; have || m.refs <= 0 || m.noTemplates || !r.templateFitsLocked(t.cost, budget) {
 		pages.close()
 		return
 	}
@@ -186,22 +249,32 @@ func (m *Module) captureTemplate(key templateKey, inst *Instance) {
 		m.templates = map[templateKey]*memoryTemplate{}
 	}
 	m.templates[key] = t
-	r.templateBytes += pages.resident
+	r.templateBytes += t.cost
+	r.templateCount++
 }
 
 // dropTemplatesLocked frees the module's templates. Instances started from
 // them keep their mappings. r.mu must be held.
 func (r *Runtime) dropTemplatesLocked(m *Module) {
-	for key, t := range m.templates {
-		r.templateBytes -= t.pages.resident
-		t.pages.close()
-		delete(m.templates, key)
+	for key := range m.templates {
+		r.dropTemplateLocked(m, key)
 	}
 }
 
-// TemplateBytes returns the memory held by the templates of initialized
-// memory (see Config.TemplateBudgetBytes): the pages of them that are not
-// zero.
+// stopTemplates drops the module's templates and keeps it from capturing
+// more: a template could not be applied to one of its instances (its
+// start function grew memory, say), and would fail again at every wake.
+func (m *Module) stopTemplates() {
+	r := m.runtime
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m.noTemplates = true
+	r.dropTemplatesLocked(m)
+}
+
+// TemplateBytes returns the memory charged to the templates of initialized
+// memory (see Config.TemplateBudgetBytes): the pages of them that
+// instances map, and templateOverhead each.
 func (r *Runtime) TemplateBytes() int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -215,6 +288,7 @@ var errTemplate = errors.New("applying the template of initialized memory")
 // instantiateFrom starts a guest from a template of its initialized memory
 // (template.go), without running its _initialize.
 func (m *Module) instantiateFrom(ctx context.Context, cfg InstanceConfig, t *memoryTemplate) (*Instance, error) {
+	defer m.runtime.releaseTemplate(t)
 	inst, err := m.instantiate(ctx, cfg, 0, t.memory, t)
 	if err != nil {
 		return nil, err
@@ -236,6 +310,9 @@ func (m *Module) instantiateFrom(ctx context.Context, cfg InstanceConfig, t *mem
 // the template when it grows to the template's size, or its own, which
 // the template is mapped over.
 func (i *Instance) applyTemplate(t *memoryTemplate) error {
+	if err := i.memoryBuf.templateErr; err != nil {
+		return err // the guest's start function grew its memory
+	}
 	mem := i.module.Memory()
 	initial := uint64(mem.Size())
 	if t.memory < initial {
@@ -257,11 +334,10 @@ func (i *Instance) applyTemplate(t *memoryTemplate) error {
 		}
 	}
 	if !mapped {
-		buf, ok := mem.Read(0, uint32(t.memory))
-		if !ok {
-			return fmt.Errorf("template of %d bytes cannot be read back", t.memory)
+		if size := uint64(mem.Size()); size != t.memory {
+			return fmt.Errorf("memory of %d bytes for a template of %d", size, t.memory)
 		}
-		if err := t.pages.mapOver(buf); err != nil {
+		if err := i.memoryBuf.mapTemplate(t); err != nil {
 			return err
 		}
 	}
@@ -273,6 +349,18 @@ func (i *Instance) applyTemplate(t *memoryTemplate) error {
 		exported.Set(t.globals[k])
 	}
 	return nil
+}
+
+// maxMappedTemplateRuns bounds the runs of templates mapped into guests'
+// memories at once, a quarter of the mappings a process has by default
+// (vm.max_map_count, 65,530): past it the Go runtime's own mappings, and
+// so the server, would fail. Instances past the bound initialize.
+const maxMappedTemplateRuns = 16 << 10
+
+// templateRunsLeft says whether t's runs may be mapped into one more
+// memory within maxMappedTemplateRuns.
+func (r *Runtime) templateRunsLeft(t *memoryTemplate) bool {
+	return r.templateRuns.Load()+int64(t.pages.runCount()) <= maxMappedTemplateRuns
 }
 
 // templateIdle is how long a template must go unused to be dropped for

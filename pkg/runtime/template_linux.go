@@ -21,10 +21,12 @@ import (
 type templatePages struct {
 	fd   int
 	size uint64
-	// runs are the runs of pages written, in order.
+	// runs are the runs of pages mapped, in order.
 	runs []pageRun
-	// resident is the bytes of the pages written, those not zero.
-	resident int64
+	// mapped is the bytes of the runs: the pages written, and the holes
+	// between them that are mapped with them. It is what the template
+	// can come to hold: an instance's read of a hole in a run fills it.
+	mapped int64
 }
 
 // pageRun is a run of a template's pages: offset and length in bytes.
@@ -38,8 +40,18 @@ const templatePage = 4096
 // for each instance.
 const templateGap = 4 * templatePage
 
+// maxTemplateRuns bounds the runs a template maps: each is a mapping of
+// every instance started from it, and a process has vm.max_map_count
+// (65,530 by default) of them. Go guests' initialized memory has a handful.
+const maxTemplateRuns = 64
+
+// errTemplateRuns says that a memory's pages that are not zero are
+// scattered over more than maxTemplateRuns runs.
+var errTemplateRuns = fmt.Errorf("pages scattered over more than %d runs", maxTemplateRuns)
+
 // newTemplatePages copies the pages of mem that are not zero into a new
-// memfd, unless they are more than limit bytes.
+// memfd, unless their runs are more than limit bytes or maxTemplateRuns.
+// A memory that is all zero keeps no file.
 func newTemplatePages(mem []byte, limit int64) (*templatePages, error) {
 	if len(mem)%templatePage != 0 {
 		return nil, fmt.Errorf("memory of %d bytes is not a whole number of pages", len(mem))
@@ -53,12 +65,16 @@ func newTemplatePages(mem []byte, limit int64) (*templatePages, error) {
 		p.close()
 		return nil, err
 	}
+	if len(p.runs) == 0 {
+		p.close()
+		return p, nil
+	}
 	_, _ = unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE)
 	return p, nil
 }
 
 // write writes each run of pages of mem that are not zero at its offset,
-// and fails once they are more than limit bytes.
+// and fails once the runs are more than limit bytes or maxTemplateRuns.
 func (p *templatePages) write(mem []byte, limit int64) error {
 	if err := unix.Ftruncate(p.fd, int64(len(mem))); err != nil {
 		return fmt.Errorf("sizing the template: %w", err)
@@ -73,18 +89,27 @@ func (p *templatePages) write(mem []byte, limit int64) error {
 		for end < len(mem) && !bytes.Equal(mem[end:end+templatePage], zero) {
 			end += templatePage
 		}
-		if p.resident+int64(end-off) > limit {
+		grow := int64(end - off)
+		n := len(p.runs)
+		joins := n > 0 && off-(p.runs[n-1].off+p.runs[n-1].len) <= templateGap
+		if joins {
+			grow = int64(end - (p.runs[n-1].off + p.runs[n-1].len))
+		}
+		if p.mapped+grow > limit {
 			return errOverTemplateBudget
 		}
+		if !joins && n == maxTemplateRuns {
+			return errTemplateRuns
+		}
 		for w := off; w < end; {
-			n, err := unix.Pwrite(p.fd, mem[w:end], int64(w))
+			k, err := unix.Pwrite(p.fd, mem[w:end], int64(w))
 			if err != nil {
 				return fmt.Errorf("writing the template: %w", err)
 			}
-			w += n
+			w += k
 		}
-		p.resident += int64(end - off)
-		if n := len(p.runs); n > 0 && off-(p.runs[n-1].off+p.runs[n-1].len) <= templateGap {
+		p.mapped += grow
+		if joins {
 			p.runs[n-1].len = end - p.runs[n-1].off
 		} else {
 			p.runs = append(p.runs, pageRun{off: off, len: end - off})
@@ -131,6 +156,9 @@ func giveBack(b []byte) error {
 	}
 	return nil
 }
+
+// runCount returns how many mappings mapOver makes.
+func (p *templatePages) runCount() int { return len(p.runs) }
 
 // close closes the file; mappings of it stay valid.
 func (p *templatePages) close() {

@@ -8,6 +8,12 @@ import "sync"
 // from one instance to the next, its pages are already backed, and the
 // instance's own memory is never backed only to be given back.
 
+// maxScratch bounds the scratch buffers: a module whose initial memory is
+// larger has its data segments written to its own memory, which the
+// template is then mapped over. The one buffer kept idle is backed memory
+// the server holds for as long as it runs.
+const maxScratch = 16 << 20
+
 // scratchMemory keeps one idle scratch buffer for instances started from
 // templates.
 type scratchMemory struct {
@@ -16,8 +22,11 @@ type scratchMemory struct {
 }
 
 // get returns a scratch buffer of at least size bytes, backed, or nil
-// when none can be mapped.
+// when none can be mapped or size is over maxScratch.
 func (s *scratchMemory) get(size uint64) []byte {
+	if size > maxScratch {
+		return nil
+	}
 	s.mu.Lock()
 	if b := s.idle; b != nil && uint64(len(b)) >= size {
 		s.idle = nil

@@ -45,6 +45,9 @@ type testModule struct {
 	exports  []testExport
 	memPages uint32 // the memory's minimum, in 64 KiB pages; no memory when 0
 	data     []testData
+	// start, when set, is the function index of the start section plus
+	// one.
+	start uint32
 }
 
 // testData is an active data segment of memory 0.
@@ -130,6 +133,9 @@ func (m testModule) encode() []byte {
 		out = appendSection(out, 5, appendVec(nil, binary.AppendUvarint([]byte{0}, uint64(m.memPages))))
 	}
 	out = appendSection(out, sectionExport, appendVec(nil, exports...))
+	if m.start > 0 {
+		out = appendSection(out, sectionStart, binary.AppendUvarint(nil, uint64(m.start-1)))
+	}
 	out = appendSection(out, sectionCode, appendVec(nil, code...))
 	if len(m.data) == 0 {
 		return out

@@ -1,0 +1,295 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+)
+
+// Templates against hostile modules: each test here is one way a module
+// could use templates to crash or bloat the server.
+
+// newTemplateTestRuntime returns a runtime with templates on and budget.
+func newTemplateTestRuntime(t *testing.T, budget int64) *Runtime {
+	t.Helper()
+	r, err := New(t.Context(), Config{TemplateBudgetBytes: budget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
+	return r
+}
+
+// loadTest loads tm into r.
+func loadTest(t *testing.T, r *Runtime, tm testModule) *Module {
+	t.Helper()
+	m, err := r.Load(t.Context(), tm.encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Release(context.Background()) })
+	return m
+}
+
+// startTest instantiates m as name and closes the instance at the end of
+// the test.
+func startTest(t *testing.T, m *Module, name string) *Instance {
+	t.Helper()
+	inst, err := m.Instantiate(t.Context(), InstanceConfig{Name: name, MemoryLimit: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inst.Close(context.Background()) })
+	return inst
+}
+
+// growOne is the code of memory.grow(1), its result dropped.
+var growOne = []byte{0x41, 1, 0x40, 0, 0x1a}
+
+// TestTemplate_StartFunctionGrowth checks that a module's start function,
+// which runs on scratch memory before the template is mapped, cannot keep
+// using that memory once the runtime gives it back for other instances:
+// its memory.grow moves it off the scratch buffer first, and the module
+// stops using templates.
+func TestTemplate_StartFunctionGrowth(t *testing.T) {
+	const marker = 0xab
+	tm := driverModule()
+	n := uint32(len(driverImports))
+	// _initialize grows memory by a page; the start function grows it by
+	// another, then writes marker at address 0.
+	store := appendSigned(append([]byte{0x41, 0}, 0x41), marker)
+	store = append(store, 0x36, 2, 0) // i32.store
+	tm.funcs = append(tm.funcs, testFunc{body: growOne}, testFunc{body: append(append([]byte{}, growOne...), store...)})
+	tm.exports = append(tm.exports, testExport{name: "_initialize", index: n + 2})
+	tm.start = n + 3 + 1
+	r := newTemplateTestRuntime(t, DefaultTemplateBudgetBytes)
+	m := loadTest(t, r, tm)
+
+	startTest(t, m, "test/first")
+	if r.TemplateBytes() == 0 {
+		t.Fatal("the first instance left no template")
+	}
+	inst := startTest(t, m, "test/first")
+	if got, want := inst.module.Memory().Size(), uint32(4*wasmPage); got != want {
+		t.Errorf("memory of %d bytes, want %d", got, want)
+	}
+	if b, ok := inst.module.Memory().ReadByte(0); !ok || b != marker {
+		t.Errorf("memory[0] = %#x, want the start function's %#x", b, marker)
+	}
+	r.scratch.mu.Lock()
+	idle := r.scratch.idle
+	r.scratch.mu.Unlock()
+	if len(idle) > 0 && idle[0] == marker {
+		t.Error("the start function wrote to scratch memory after it went back to the pool")
+	}
+	if got := r.TemplateBytes(); got != 0 || !m.noTemplates {
+		t.Errorf("TemplateBytes() = %d, noTemplates %v: want the module's templates stopped", got, m.noTemplates)
+	}
+}
+
+// scatteredModule is a driver module whose memory holds a byte that is
+// not zero every 6 template pages, runs times.
+func scatteredModule(runs int) testModule {
+	tm := driverModule()
+	tm.memPages = uint32(runs*6*templatePage/wasmPage + 1)
+	for k := range runs {
+		tm.data = append(tm.data, testData{offset: uint32(k * 6 * templatePage), bytes: []byte{1}})
+	}
+	return tm
+}
+
+// TestTemplate_RunsBounded checks that a template maps at most
+// maxTemplateRuns runs into each instance: a memory scattered over more
+// keeps no template, rather than costing every instance that many
+// mappings.
+func TestTemplate_RunsBounded(t *testing.T) {
+	tests := []struct {
+		runs int
+		kept bool
+	}{
+		{runs: maxTemplateRuns, kept: true},
+		{runs: maxTemplateRuns + 1},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprint(tc.runs), func(t *testing.T) {
+			r := newTemplateTestRuntime(t, DefaultTemplateBudgetBytes)
+			m := loadTest(t, r, scatteredModule(tc.runs))
+			startTest(t, m, "test/scattered")
+			inst := startTest(t, m, "test/scattered")
+			if kept := r.TemplateBytes() > 0; kept != tc.kept {
+				t.Fatalf("template kept: %v, want %v", kept, tc.kept)
+			}
+			if tc.kept && inst.memoryBuf.runs != int64(tc.runs) {
+				t.Errorf("%d runs mapped, want %d", inst.memoryBuf.runs, tc.runs)
+			}
+		})
+	}
+}
+
+// TestTemplatePages_Runs checks how pages that are not zero become runs:
+// gaps of up to templateGap join them, and the holes they map count as
+// mapped.
+func TestTemplatePages_Runs(t *testing.T) {
+	tests := []struct {
+		name     string
+		pages    []int // pages that are not zero
+		runs     int
+		mapped   int64
+		wantErr  error
+		limitPgs int64
+	}{
+		{name: "gap joined", pages: []int{0, 5}, runs: 1, mapped: 6 * templatePage},
+		{name: "gap kept", pages: []int{0, 6}, runs: 2, mapped: 2 * templatePage},
+		{name: "all zero", runs: 0},
+		{name: "holes count against the limit", pages: []int{0, 5}, limitPgs: 5, wantErr: errOverTemplateBudget},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := make([]byte, 16*templatePage)
+			for _, p := range tc.pages {
+				mem[p*templatePage] = 1
+			}
+			limit := int64(len(mem))
+			if tc.limitPgs > 0 {
+				limit = tc.limitPgs * templatePage
+			}
+			p, err := newTemplatePages(mem, limit)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("newTemplatePages: %v, want %v", err, tc.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			defer p.close()
+			if len(p.runs) != tc.runs || p.mapped != tc.mapped {
+				t.Errorf("%d runs, %d bytes mapped; want %d, %d", len(p.runs), p.mapped, tc.runs, tc.mapped)
+			}
+			if tc.runs == 0 && p.fd >= 0 {
+				t.Error("a template of zero memory holds a file")
+			}
+		})
+	}
+}
+
+// TestTemplate_CountBounded checks that templates of memory that is all
+// zero, which map nothing, still cost the budget, and that a runtime keeps
+// at most maxTemplates of them.
+func TestTemplate_CountBounded(t *testing.T) {
+	r := newTemplateTestRuntime(t, 1<<40)
+	m := loadTest(t, r, driverModule())
+	startTest(t, m, "test/zero")
+	if got := r.TemplateBytes(); got != templateOverhead {
+		t.Errorf("TemplateBytes() = %d for a template of zero memory, want %d", got, templateOverhead)
+	}
+	for k := range maxTemplates + 4 {
+		inst, err := m.Instantiate(t.Context(), InstanceConfig{Name: fmt.Sprintf("test/zero-%d", k), MemoryLimit: 1 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inst.Close(t.Context())
+	}
+	r.mu.Lock()
+	count := len(m.templates)
+	r.mu.Unlock()
+	if count != maxTemplates {
+		t.Errorf("%d templates kept, want at most %d", count, maxTemplates)
+	}
+}
+
+// TestScratchMemory_Bounded checks that no scratch buffer over maxScratch
+// is made, so that the one kept idle stays small.
+func TestScratchMemory_Bounded(t *testing.T) {
+	var s scratchMemory
+	defer s.close()
+	if b := s.get(maxScratch + wasmPage); b != nil {
+		unmapMemory(b)
+		t.Errorf("scratch buffer of %d bytes made, want none over %d", len(b), maxScratch)
+	}
+}
+
+// TestTemplate_OneCaptureAtATime checks that a capture is skipped while
+// another is under way, so that files written before they are charged
+// never add up past the budget.
+func TestTemplate_OneCaptureAtATime(t *testing.T) {
+	r := newTemplateTestRuntime(t, DefaultTemplateBudgetBytes)
+	m := loadTest(t, r, scatteredModule(2))
+	r.capturing.Lock()
+	startTest(t, m, "test/busy")
+	r.capturing.Unlock()
+	if got := r.TemplateBytes(); got != 0 {
+		t.Fatalf("TemplateBytes() = %d during another capture, want 0", got)
+	}
+	startTest(t, m, "test/busy")
+	if r.TemplateBytes() == 0 {
+		t.Error("no template captured once the other capture ended")
+	}
+}
+
+// TestTemplate_FileOutlivesDrop checks that a template dropped while an
+// instantiation applies it keeps its file until that instantiation gives
+// it back: closed at once, its descriptor could be reused for another
+// tenant's template and mapped in its place.
+func TestTemplate_FileOutlivesDrop(t *testing.T) {
+	r := newTemplateTestRuntime(t, DefaultTemplateBudgetBytes)
+	m := loadTest(t, r, scatteredModule(2))
+	cfg := InstanceConfig{Name: "test/drop", MemoryLimit: 16 << 20}
+	startTest(t, m, cfg.Name)
+	tpl := m.template(newTemplateKey(cfg))
+	if tpl == nil {
+		t.Fatal("no template")
+	}
+	r.mu.Lock()
+	r.dropTemplatesLocked(m)
+	r.mu.Unlock()
+	if tpl.pages.fd < 0 {
+		t.Fatal("the template's file was closed while an instantiation held it")
+	}
+	r.releaseTemplate(tpl)
+	if tpl.pages.fd >= 0 {
+		t.Error("the template's file is still open after its last user gave it back")
+	}
+	if got := r.TemplateBytes(); got != 0 {
+		t.Errorf("TemplateBytes() = %d after the drop, want 0", got)
+	}
+}
+
+// TestTemplate_MappedRunsBounded checks that instances start from a
+// template only while the runs mapped into all guests' memories stay
+// within maxMappedTemplateRuns, and that closing an instance gives its
+// runs back.
+func TestTemplate_MappedRunsBounded(t *testing.T) {
+	r := newTemplateTestRuntime(t, DefaultTemplateBudgetBytes)
+	m := loadTest(t, r, scatteredModule(3))
+	startTest(t, m, "test/runs")
+	inst := startTest(t, m, "test/runs")
+	if inst.memoryBuf.runs != 3 || r.templateRuns.Load() != 3 {
+		t.Fatalf("%d runs mapped, %d counted; want 3 and 3", inst.memoryBuf.runs, r.templateRuns.Load())
+	}
+	inst.Close(t.Context())
+	if got := r.templateRuns.Load(); got != 0 {
+		t.Fatalf("%d runs counted after the instance closed, want 0", got)
+	}
+	r.templateRuns.Store(maxMappedTemplateRuns - 2)
+	defer r.templateRuns.Store(0)
+	if inst := startTest(t, m, "test/runs"); inst.memoryBuf.runs != 0 {
+		t.Errorf("%d runs mapped past the bound, want an instance that initializes", inst.memoryBuf.runs)
+	}
+}
+
+// TestTemplate_MemoryOver4GiB checks that a memory of 4 GiB, whose size
+// wazero's 32-bit sizes cannot hold, keeps no template.
+func TestTemplate_MemoryOver4GiB(t *testing.T) {
+	r := newTemplateTestRuntime(t, DefaultTemplateBudgetBytes)
+	m := loadTest(t, r, driverModule())
+	mem := mapMemory(1 << 32)
+	if mem == nil {
+		t.Skip("cannot map 4 GiB of address space")
+	}
+	defer unmapMemory(mem)
+	inst := &Instance{memoryBuf: &limitedMemory{buf: mem[:1<<32], mapped: true}}
+	m.captureTemplate(newTemplateKey(InstanceConfig{Name: "test/huge"}), inst)
+	if got := r.TemplateBytes(); got != 0 {
+		t.Errorf("TemplateBytes() = %d after a 4 GiB memory, want 0", got)
+	}
+}
