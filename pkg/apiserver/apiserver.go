@@ -27,6 +27,10 @@ type ExtraConfig struct {
 	// CompiledModuleBudget bounds the estimated memory of compiled guest
 	// code, in bytes; 0 is no bound.
 	CompiledModuleBudget int64
+	// TemplateBudget bounds the memory of templates of guests'
+	// initialized memory (runtime.Config.TemplateBudgetBytes); 0 turns
+	// templates off.
+	TemplateBudget int64
 	// StateDir holds the compiled-code cache and the guests' snapshots.
 	StateDir string
 	// Cluster is the target cluster guests reconcile; nil when there is none.

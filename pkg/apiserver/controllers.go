@@ -53,7 +53,8 @@ func (c completedConfig) newControllerHost(wakeRules *wakerule.Compiler, reg met
 		return nil, fmt.Errorf("state directory[%s]: %w", x.StateDir, err)
 	}
 	rt, err := wasmruntime.New(context.Background(), wasmruntime.Config{
-		CacheDir: filepath.Join(x.StateDir, "compilation-cache"), CompiledBudgetBytes: x.CompiledModuleBudget, Metrics: reg,
+		CacheDir: filepath.Join(x.StateDir, "compilation-cache"), CompiledBudgetBytes: x.CompiledModuleBudget,
+		TemplateBudgetBytes: x.TemplateBudget, Metrics: reg,
 		// The bytes an evicted module compiles again from, when its kept
 		// copy is lost: the store keeps every module a controller runs.
 		Source: func(_ context.Context, digest string) ([]byte, error) {

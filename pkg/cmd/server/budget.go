@@ -7,9 +7,12 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 )
 
-// Budget of compiled guest code when --compiled-module-budget is not set:
+// Budgets of compiled guest code and of templates of initialized guest
+// memory when --compiled-module-budget and --template-budget are not set:
 // a share of the memory the server is given, or a fixed amount when it is
 // given no limit.
 const (
@@ -18,16 +21,18 @@ const (
 	compiledBudgetShare = 0.5
 	// unlimitedCompiledBudget is the budget of a server with no memory limit.
 	unlimitedCompiledBudget = 256 << 20
+	// templateBudgetShare of the memory limit goes to templates, at most
+	// runtime.DefaultTemplateBudgetBytes (also the budget of a server with
+	// no memory limit): 64Mi of a 512Mi edge node's server.
+	templateBudgetShare = 0.125
 	// noMemoryLimit is at or above what cgroup v1 reports for "no limit".
 	noMemoryLimit = 1 << 62
 )
 
-// defaultCompiledBudget returns the budget for a server whose cgroup
-// filesystem is at root ("/sys/fs/cgroup"): compiledBudgetShare of its
-// memory limit (cgroup v2 memory.max, or v1 memory.limit_in_bytes), else
-// unlimitedCompiledBudget. It also says which limit it followed, zero for
-// none.
-func defaultCompiledBudget(root string) (budget, limit int64) {
+// memoryLimit returns the memory limit of a server whose cgroup filesystem
+// is at root ("/sys/fs/cgroup"): cgroup v2 memory.max, or v1
+// memory.limit_in_bytes; 0 when it has none.
+func memoryLimit(root string) int64 {
 	for _, f := range []string{"memory.max", filepath.Join("memory", "memory.limit_in_bytes")} {
 		b, err := os.ReadFile(filepath.Join(root, f))
 		if err != nil {
@@ -37,18 +42,39 @@ func defaultCompiledBudget(root string) (budget, limit int64) {
 		if err != nil || v <= 0 || v >= noMemoryLimit { // "max", or v1's no limit
 			continue
 		}
-		return int64(float64(v) * compiledBudgetShare), v
+		return v
 	}
-	return unlimitedCompiledBudget, 0
+	return 0
 }
 
 // compiledBudget resolves --compiled-module-budget: its quantity when set,
-// else the default for the memory the server is given.
+// else compiledBudgetShare of the memory the server is given, or
+// unlimitedCompiledBudget.
 func compiledBudget(flag, cgroupRoot string) (int64, error) {
 	if flag == "" {
-		b, _ := defaultCompiledBudget(cgroupRoot)
-		return b, nil
+		if limit := memoryLimit(cgroupRoot); limit > 0 {
+			return int64(float64(limit) * compiledBudgetShare), nil
+		}
+		return unlimitedCompiledBudget, nil
 	}
+	return parseBudget(flag)
+}
+
+// templateBudget resolves --template-budget: its quantity when set ("0"
+// turns templates off), else templateBudgetShare of the memory the server
+// is given, at most runtime.DefaultTemplateBudgetBytes.
+func templateBudget(flag, cgroupRoot string) (int64, error) {
+	if flag == "" {
+		if limit := memoryLimit(cgroupRoot); limit > 0 {
+			return min(int64(float64(limit)*templateBudgetShare), runtime.DefaultTemplateBudgetBytes), nil
+		}
+		return runtime.DefaultTemplateBudgetBytes, nil
+	}
+	return parseBudget(flag)
+}
+
+// parseBudget parses a budget flag's quantity.
+func parseBudget(flag string) (int64, error) {
 	q, err := resource.ParseQuantity(flag)
 	if err != nil {
 		return 0, err

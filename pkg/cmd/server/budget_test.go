@@ -3,6 +3,7 @@ package server
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -48,5 +49,61 @@ func TestCompiledBudget(t *testing.T) {
 	}
 	if _, err := compiledBudget("lots", t.TempDir()); err == nil {
 		t.Error("a flag that is no quantity was taken")
+	}
+}
+
+// TestTemplateBudget: without --template-budget templates get an eighth of
+// the memory the server's cgroup gives it, at most 64Mi, and 64Mi when it
+// has no limit; a set flag is taken as it is, and 0 turns them off.
+func TestTemplateBudget(t *testing.T) {
+	tests := []struct {
+		name  string
+		limit string
+		flag  string
+		want  int64
+	}{
+		{name: "edge node", limit: "536870912", want: 64 << 20},
+		{name: "small limit", limit: "268435456", want: 32 << 20},
+		{name: "large limit", limit: "8589934592", want: 64 << 20},
+		{name: "no limit", want: 64 << 20},
+		{name: "flag wins", limit: "268435456", flag: "128Mi", want: 128 << 20},
+		{name: "flag zero turns templates off", flag: "0", want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			if tt.limit != "" {
+				if err := os.WriteFile(filepath.Join(root, "memory.max"), []byte(tt.limit+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := templateBudget(tt.flag, root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("budget = %d, want %d", got, tt.want)
+			}
+		})
+	}
+	if _, err := templateBudget("lots", t.TempDir()); err == nil {
+		t.Error("a flag that is no quantity was taken")
+	}
+}
+
+// TestOptions_Validate_Budgets: a budget flag that is no non-negative
+// quantity is refused with the flag's name.
+func TestOptions_Validate_Budgets(t *testing.T) {
+	o := parseFlags(t, "--standalone", "--bind-address=127.0.0.1", "--state-dir="+t.TempDir(),
+		"--compiled-module-budget=-1", "--template-budget=lots")
+	if err := o.Complete(); err != nil {
+		t.Fatal(err)
+	}
+	err := o.Validate()
+	for _, want := range []string{"--compiled-module-budget must be a non-negative quantity",
+		"--template-budget must be a non-negative quantity"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v, want it to contain %q", err, want)
+		}
 	}
 }

@@ -59,8 +59,12 @@ type Options struct {
 	MaxRunningGuests int
 	// CompiledModuleBudget bounds the estimated memory of compiled guest
 	// code, such as "256Mi"; "0" is no bound; empty follows the memory the
-	// server is given (defaultCompiledBudget).
+	// server is given (compiledBudget).
 	CompiledModuleBudget string
+	// TemplateBudget bounds the memory of templates of guests' initialized
+	// memory, such as "64Mi"; "0" turns templates off; empty follows the
+	// memory the server is given (templateBudget).
+	TemplateBudget string
 	// Modules bounds the modules fetched for the controllers.
 	Modules apiserver.ModulesConfig
 	// Ceilings bound what one WasmController may ask for.
@@ -121,6 +125,10 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 			"Over it, modules with no instance in memory give up their code, least recently woken first, and reload "+
 			"it from the disk cache under --state-dir when next woken. Default: half of the server's memory limit "+
 			"(its cgroup's), or 256Mi without one.")
+	fs.StringVar(&o.TemplateBudget, "template-budget", o.TemplateBudget,
+		"Most memory kept as templates of guests' memory right after initialization (a quantity such as 64Mi; 0 turns "+
+			"templates off). A guest started afresh maps its template copy-on-write instead of initializing again. "+
+			"Default: an eighth of the server's memory limit (its cgroup's), at most 64Mi.")
 	fs.BoolVar(&o.PrintVersion, "version", false, "Print the version and exit.")
 
 	mfs := fss.FlagSet("modules")
@@ -203,6 +211,9 @@ func (o *Options) Validate() error {
 	if q, err := resource.ParseQuantity(o.CompiledModuleBudget); o.CompiledModuleBudget != "" && (err != nil || q.Sign() < 0) {
 		errs = append(errs, fmt.Errorf("--compiled-module-budget must be a non-negative quantity such as 256Mi, got %q", o.CompiledModuleBudget))
 	}
+	if q, err := resource.ParseQuantity(o.TemplateBudget); o.TemplateBudget != "" && (err != nil || q.Sign() < 0) {
+		errs = append(errs, fmt.Errorf("--template-budget must be a non-negative quantity such as 64Mi, got %q", o.TemplateBudget))
+	}
 	if o.MaxRunningGuests < 1 {
 		errs = append(errs, fmt.Errorf("--max-running-guests must be at least 1, got %d", o.MaxRunningGuests))
 	}
@@ -282,6 +293,10 @@ func (o *Options) Config(etcdURL string) (*apiserver.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--compiled-module-budget: %w", err)
 	}
+	templates, err := templateBudget(o.TemplateBudget, "/sys/fs/cgroup")
+	if err != nil {
+		return nil, fmt.Errorf("--template-budget: %w", err)
+	}
 	ceilings, err := o.Ceilings.Ceilings()
 	if err != nil {
 		return nil, err
@@ -292,6 +307,6 @@ func (o *Options) Config(etcdURL string) (*apiserver.Config, error) {
 	}
 	return &apiserver.Config{GenericConfig: cfg, ExtraConfig: apiserver.ExtraConfig{
 		RunControllers: o.RunControllers, MaxRunningGuests: o.MaxRunningGuests, StateDir: o.StateDir,
-		CompiledModuleBudget: budget, Cluster: cfg.ClientConfig, Modules: o.Modules, Ceilings: ceilings,
+		CompiledModuleBudget: budget, TemplateBudget: templates, Cluster: cfg.ClientConfig, Modules: o.Modules, Ceilings: ceilings,
 		Sharding: shardingOpts}}, nil
 }
