@@ -1,7 +1,5 @@
 package runtime
 
-import "unsafe"
-
 // ResidentBytes is how much of the instance's linear memory is resident,
 // by mincore; 0 when its memory is not a mapping of its own.
 func ResidentBytes(i *Instance) uint64 {
@@ -20,25 +18,6 @@ func ResidentBytes(i *Instance) uint64 {
 		n += uint64(v & 1)
 	}
 	return n * compactPage
-}
-
-// NonZeroBytes is how much of the instance's linear memory is in pages
-// that are not all zero.
-func NonZeroBytes(i *Instance) uint64 {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	mem, _ := i.module.Memory().Read(0, i.module.Memory().Size())
-	var n uint64
-	for p := 0; p+compactPage <= len(mem); p += compactPage {
-		words := unsafe.Slice((*uint64)(unsafe.Pointer(&mem[p])), compactPage/8)
-		for _, w := range words {
-			if w != 0 {
-				n += compactPage
-				break
-			}
-		}
-	}
-	return n
 }
 
 // ReleaseZeroPages gives the instance's zero pages back without asking the
