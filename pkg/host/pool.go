@@ -45,6 +45,8 @@ type instancePool struct {
 	mu         sync.Mutex
 	resident   map[*wasmruntime.Instance]struct{} // every open instance, idle or busy
 	lastActive time.Time                          // when a reconcile last finished
+	// compactedAt is when the idle instances were last compacted.
+	compactedAt time.Time
 }
 
 // newInstancePool returns the pool of c's guest, running module, with at
