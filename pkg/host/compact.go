@@ -1,6 +1,7 @@
 package host
 
 import (
+	"context"
 	"time"
 
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
@@ -67,6 +68,9 @@ func (p *instancePool) compactIfQuiet() {
 	p.compactedAt = now
 	p.mu.Unlock()
 	for range len(p.idle) {
+		if p.ctx.Err() != nil {
+			break // stopping: the idle instances are suspended as they are
+		}
 		inst, ok := p.take()
 		if !ok {
 			return // a reconcile took it, or the guest was suspended
@@ -85,8 +89,12 @@ func (p *instancePool) compactIfQuiet() {
 // whether it is still open. A guest that fails in its compact export
 // (traps, loops past its deadline, runs out of memory) is discarded as
 // after a failed reconcile: its next wake starts afresh.
+//
+// A compaction under way when the controller stops finishes (the guest's
+// part within its deadline of initialization), so that the stop finds the
+// instance idle and can write its snapshot.
 func (p *instancePool) compact(inst *wasmruntime.Instance, trigger string) bool {
-	released, err := inst.Compact(p.ctx)
+	released, err := inst.Compact(context.WithoutCancel(p.ctx))
 	if err != nil {
 		p.logger.Info("Compacting the guest's memory failed; it is discarded", "error", compactError(err))
 		p.forget(inst)
