@@ -21,6 +21,12 @@ import (
 // Config.CompactAfter is 0.
 const DefaultCompactAfter = 10 * time.Second
 
+// maxCompactions is how many compactions run at once across every
+// controller: a compaction touches every free page of its guest before it
+// gives them back, so many at once, as when many controllers fall quiet
+// together, would first raise the memory they are meant to lower.
+const maxCompactions = 2
+
 // Triggers of a compaction: the label trigger of
 // guest_memory_released_bytes_total.
 const (
@@ -94,6 +100,14 @@ func (p *instancePool) compactIfQuiet() {
 // part within its deadline of initialization), so that the stop finds the
 // instance idle and can write its snapshot.
 func (p *instancePool) compact(inst *wasmruntime.Instance, trigger string) bool {
+	if slots := p.env.compacting; slots != nil {
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+		case <-p.ctx.Done():
+			return true // stopping: not compacted, still open
+		}
+	}
 	released, err := inst.Compact(context.WithoutCancel(p.ctx))
 	if err != nil {
 		p.logger.Info("Compacting the guest's memory failed; it is discarded", "error", compactError(err))
@@ -101,5 +115,24 @@ func (p *instancePool) compact(inst *wasmruntime.Instance, trigger string) bool 
 		return false
 	}
 	p.env.metrics.compacted(trigger, released)
+	p.mu.Lock()
+	if _, ok := p.resident[inst]; ok {
+		p.resident[inst] = inst.MemoryBytes()
+	}
+	p.mu.Unlock()
 	return true
+}
+
+// compactBeforeSnapshot compacts inst, whose snapshot is about to be
+// written, if its memory grew since it started or was last compacted: a
+// burst is what grows it. A guest suspended after every reconcile that
+// stays within its memory is not compacted each time, which would cost
+// its wakes the pages given back.
+func (p *instancePool) compactBeforeSnapshot(inst *wasmruntime.Instance) {
+	p.mu.Lock()
+	before, ok := p.resident[inst]
+	p.mu.Unlock()
+	if ok && inst.MemoryBytes() > before {
+		p.compact(inst, compactSnapshot)
+	}
 }

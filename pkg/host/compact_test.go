@@ -121,8 +121,9 @@ func TestController_CompactsQuietGuest(t *testing.T) {
 	}
 }
 
-// TestController_CompactsBeforeSnapshot: a guest is compacted before its
-// snapshot is written, so that the snapshot does not store its garbage.
+// TestController_CompactsBeforeSnapshot: a guest whose memory grew is
+// compacted before its snapshot is written, so that the snapshot does not
+// store its garbage; one whose memory did not grow is not.
 func TestController_CompactsBeforeSnapshot(t *testing.T) {
 	h, _ := snapshotServices(t)
 	m, err := newHostMetrics(metrics.NewKubeRegistry())
@@ -137,7 +138,49 @@ func TestController_CompactsBeforeSnapshot(t *testing.T) {
 	if got := released(t, m, compactSnapshot); got < 12<<20 {
 		t.Errorf("compacting the guest before its snapshot gave back %v bytes; want most of its 20 MB burst", got)
 	}
+	// Restored, the guest reconciles within its memory: it is not compacted
+	// again before its next snapshot.
+	before := released(t, m, compactSnapshot)
 	if _, err := c.reconcile(c.ctx, wakeKey{"ns", "check"}, "event"); err != nil {
 		t.Fatalf("reconcile of the restored guest: %v", err)
+	}
+	if got := released(t, m, compactSnapshot); got != before {
+		t.Errorf("a guest whose memory did not grow was compacted before its snapshot (%v bytes)", got-before)
+	}
+}
+
+// TestInstancePool_CompactionsAreBounded: compactions wait for a slot of
+// the host's, so that many controllers falling quiet together do not all
+// touch their guests' free memory at once; a controller that stops while
+// waiting gives up.
+func TestInstancePool_CompactionsAreBounded(t *testing.T) {
+	h := newTestServices(testServices{})
+	h.compacting = make(chan struct{}, 1)
+	c := burstController(t, h, v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendNever})
+	if _, err := c.reconcile(c.ctx, wakeKey{"ns", "burst"}, "event"); err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+	inst, ok := c.pool.take()
+	if !ok {
+		t.Fatal("no idle instance")
+	}
+	h.compacting <- struct{}{} // another compaction runs
+	done := make(chan bool)
+	go func() { done <- c.pool.compact(inst, compactIdle) }()
+	select {
+	case <-done:
+		t.Fatal("a compaction ran while another held the only slot")
+	case <-time.After(100 * time.Millisecond):
+	}
+	<-h.compacting
+	if open := <-done; !open {
+		t.Fatal("the compaction discarded the guest")
+	}
+
+	h.compacting <- struct{}{}
+	go func() { done <- c.pool.compact(inst, compactIdle) }()
+	c.cancel()
+	if open := <-done; !open {
+		t.Fatal("a compaction given up at the controller's stop discarded the guest")
 	}
 }

@@ -42,6 +42,9 @@ type hostServices struct {
 	// reconcile before its idle instances are compacted; not positive
 	// turns that off.
 	compactAfter time.Duration
+	// compacting bounds the compactions that run at once across every
+	// controller (its capacity); nil bounds none.
+	compacting chan struct{}
 
 	// stopping is set once the server stops: the idle guests of the
 	// controllers it stops then still write their snapshots, so that a

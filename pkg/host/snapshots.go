@@ -81,9 +81,7 @@ func (p *instancePool) saveSnapshot(inst *wasmruntime.Instance) {
 	// in compact is closed, and its snapshot fails below. When the server
 	// stops, the snapshot is written as it is: no guest delays the end.
 	if p.ctx.Err() == nil {
-		if released, err := inst.Compact(context.WithoutCancel(p.ctx)); err == nil {
-			p.env.metrics.compacted(compactSnapshot, released)
-		}
+		p.compactBeforeSnapshot(inst)
 	}
 	err := os.MkdirAll(filepath.Dir(path), 0o700)
 	var n int64
