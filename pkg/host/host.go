@@ -83,6 +83,13 @@ type Config struct {
 	// nothing. The heap is the process's, so whoever owns the process
 	// decides: the server passes runtime.GC.
 	CollectGarbage func()
+	// CompactAfter is how long a resident guest must be quiet after a
+	// reconcile before the host compacts its idle instances (the guest
+	// zeroes its free memory and the host gives the zero pages back;
+	// runtime.Instance.Compact); 0 means DefaultCompactAfter, negative
+	// never. Guests are compacted before their snapshots are written
+	// either way.
+	CompactAfter time.Duration
 	// Sharding, when set, runs only the WasmControllers this replica owns
 	// among the replicas of its group (package sharding), whose Leases it
 	// keeps in the target cluster: Cluster is required. OnFenced is the
@@ -149,10 +156,14 @@ func New(cfg Config) (*Host, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
 	}
+	if cfg.CompactAfter == 0 {
+		cfg.CompactAfter = DefaultCompactAfter
+	}
 	h := &Host{cfg: cfg, compiler: compiler, controllers: map[string]*controller{}, refused: map[string]struct{}{},
 		accessChanged: make(chan struct{}, 1),
 		hostServices: hostServices{clock: cfg.Clock, timers: newTimerQueue(cfg.Clock), scheduler: newScheduler(cfg.MaxRunningGuests),
-			recorder: &record.FakeRecorder{}, snapshotRoot: cfg.SnapshotDir},
+			recorder: &record.FakeRecorder{}, snapshotRoot: cfg.SnapshotDir, compactAfter: cfg.CompactAfter,
+			compacting: make(chan struct{}, maxCompactions)},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "wasmcontrollers"}),

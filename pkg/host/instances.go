@@ -86,6 +86,9 @@ func (p *instancePool) release(inst *wasmruntime.Instance) {
 	if !until.IsZero() {
 		p.scheduleSuspendCheck(until)
 	}
+	if at := p.compactionDue(p.env.clock.Now()); !at.IsZero() {
+		p.scheduleCompaction(at)
+	}
 }
 
 // suspend takes an instance out of memory, writing its snapshot first if

@@ -29,6 +29,7 @@ type hostMetrics struct {
 	ruleEvaluations *metrics.CounterVec
 	resume          *metrics.HistogramVec
 	snapshot        *metrics.Histogram
+	released        *metrics.CounterVec
 }
 
 // newHostMetrics returns the host's counters and histograms registered on
@@ -62,8 +63,15 @@ func newHostMetrics(reg metrics.KubeRegistry) (*hostMetrics, error) {
 			Buckets:        durationBuckets(),
 			StabilityLevel: metrics.ALPHA,
 		}),
+		released: metrics.NewCounterVec(&metrics.CounterOpts{
+			Namespace: "wasm_apiserver",
+			Name:      "guest_memory_released_bytes_total",
+			Help: "Bytes of resident guests' linear memory given back to the OS by compacting them (the guest zeroes its " +
+				"free memory, the host gives the zero pages back), by trigger: idle (quiet after reconciles) or snapshot (before one is written).",
+			StabilityLevel: metrics.ALPHA,
+		}, []string{"trigger"}),
 	}
-	for _, r := range []metrics.Registerable{m.wakes, m.ruleEvaluations, m.resume, m.snapshot} {
+	for _, r := range []metrics.Registerable{m.wakes, m.ruleEvaluations, m.resume, m.snapshot, m.released} {
 		if err := reg.Register(r); err != nil {
 			return nil, err
 		}
@@ -89,6 +97,13 @@ func (m *hostMetrics) resumed(from string, took time.Duration) {
 func (m *hostMetrics) snapshotted(took time.Duration) {
 	if m != nil {
 		m.snapshot.Observe(took.Seconds())
+	}
+}
+
+// compacted counts the bytes a compaction of a guest gave back.
+func (m *hostMetrics) compacted(trigger string, released uint64) {
+	if m != nil {
+		m.released.WithLabelValues(trigger).Add(float64(released))
 	}
 }
 

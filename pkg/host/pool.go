@@ -42,9 +42,13 @@ type instancePool struct {
 	// maxConcurrentReconciles.
 	idle chan *wasmruntime.Instance
 
-	mu         sync.Mutex
-	resident   map[*wasmruntime.Instance]struct{} // every open instance, idle or busy
-	lastActive time.Time                          // when a reconcile last finished
+	mu sync.Mutex
+	// resident holds every open instance, idle or busy, with the size of
+	// its memory when it started or was last compacted (compact.go).
+	resident   map[*wasmruntime.Instance]uint64
+	lastActive time.Time // when a reconcile last finished
+	// compactedAt is when the idle instances were last compacted.
+	compactedAt time.Time
 }
 
 // newInstancePool returns the pool of c's guest, running module, with at
@@ -52,7 +56,7 @@ type instancePool struct {
 func newInstancePool(c *controller, module *wasmruntime.Module, limit int, policy suspendPolicy) *instancePool {
 	return &instancePool{env: c.env, wc: c.wc, module: module, status: c.status, logger: c.logger, owner: c,
 		ctx: c.ctx, done: &c.done, policy: policy, idle: make(chan *wasmruntime.Instance, limit),
-		resident: map[*wasmruntime.Instance]struct{}{}}
+		resident: map[*wasmruntime.Instance]uint64{}}
 }
 
 // take returns an idle instance, if there is one. It never waits.
@@ -80,7 +84,7 @@ func (p *instancePool) putIdle(inst *wasmruntime.Instance) bool {
 func (p *instancePool) add(inst *wasmruntime.Instance) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.resident[inst] = struct{}{}
+	p.resident[inst] = inst.MemoryBytes()
 }
 
 // remove forgets a closed instance.

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
@@ -36,6 +37,14 @@ type hostServices struct {
 	snapshotRoot string
 	// snapshots remembers the snapshots that must not be restored.
 	snapshots snapshotState
+
+	// compactAfter is how long a resident guest is quiet after a
+	// reconcile before its idle instances are compacted; not positive
+	// turns that off.
+	compactAfter time.Duration
+	// compacting bounds the compactions that run at once across every
+	// controller (its capacity); nil bounds none.
+	compacting chan struct{}
 
 	// stopping is set once the server stops: the idle guests of the
 	// controllers it stops then still write their snapshots, so that a

@@ -24,6 +24,9 @@ const (
 	timerSuspend
 	// timerPrewarm resumes a suspended guest shortly before its next timer.
 	timerPrewarm
+	// timerCompact is when a controller's idle instances are looked at
+	// again, to compact them if it has been quiet (compact.go).
+	timerCompact
 )
 
 // timerID names one timer. A second timer with the same ID keeps the

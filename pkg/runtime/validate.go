@@ -174,6 +174,7 @@ var requiredExports = []struct {
 	{name: abi.ReconcileExport, params: []api.ValueType{api.ValueTypeI32}, results: []api.ValueType{api.ValueTypeI32}, required: true,
 		reasonWhenAbsent: "module exports no reconcile function (docs/abi.md)"},
 	{name: abi.SelectReconcilerExport, params: []api.ValueType{api.ValueTypeI32}, results: []api.ValueType{api.ValueTypeI32}},
+	{name: abi.CompactExport},
 	{name: abi.MarkerPrefix + fmt.Sprint(abi.Version)},
 	{name: "_initialize"},
 }

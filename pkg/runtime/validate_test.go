@@ -29,6 +29,10 @@ var loadRefusals = []struct {
 		m.funcs = append(m.funcs, testFunc{params: []byte{i32}, body: nil})
 		m.exports = append(m.exports, testExport{name: "select_reconciler", index: uint32(len(m.imports) + 2)})
 	}, wantErr: "module exports select_reconciler as (i32) -> (); docs/abi.md specifies (i32) -> i32"},
+	{name: "compact with a parameter", edit: func(m *testModule) {
+		m.funcs = append(m.funcs, testFunc{params: []byte{i32}, body: nil})
+		m.exports = append(m.exports, testExport{name: "compact", index: uint32(len(m.imports) + 2)})
+	}, wantErr: "module exports compact as (i32) -> (); docs/abi.md specifies () -> ()"},
 	{name: "no memory", edit: func(m *testModule) { m.exports[0].name = "mem" },
 		wantErr: `exports no memory named "memory"`},
 	{name: "unknown host function", edit: func(m *testModule) { m.imports[0].name = "input_peek" },

@@ -27,6 +27,10 @@ const (
 	// holding several reconcilers by name: the host calls it once per
 	// instance, before the first reconcile, with a Selection.
 	SelectReconcilerExport = "select_reconciler"
+	// CompactExport is the optional export with which the host asks a
+	// resident guest, between reconciles, to zero the memory it holds
+	// free, so that the host can give those pages back to the OS.
+	CompactExport = "compact"
 )
 
 // Host calls: the functions HostModule exports (docs/abi.md, "What the host

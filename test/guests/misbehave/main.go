@@ -6,6 +6,8 @@
 //   - MISBEHAVE_RECONCILE=sleep sleeps for an hour in reconcile; =bigline
 //     writes one 40 MB line to stdout; =stdoutspam writes 100,000 short
 //     lines to stdout; =logspam makes 100,000 log host calls.
+//   - MISBEHAVE_COMPACT=loop spins forever in the compact export; =trap
+//     panics there; =grow allocates 256 MiB there.
 //
 // Without them it does nothing and succeeds.
 package main
@@ -54,5 +56,25 @@ func reconcile(inputLen uint32) uint32 {
 	}
 	return 0
 }
+
+// compact is the export the host calls to have a guest zero its free
+// memory (docs/abi.md); this one does nothing unless told to misbehave.
+//
+//go:wasmexport compact
+func compact() {
+	switch os.Getenv("MISBEHAVE_COMPACT") {
+	case "loop":
+		for {
+			spins++
+		}
+	case "trap":
+		panic("compact: told to trap")
+	case "grow":
+		hoard = make([]byte, 256<<20)
+	}
+}
+
+// hoard keeps what compact allocated.
+var hoard []byte
 
 func main() {}

@@ -1,0 +1,138 @@
+package host
+
+import (
+	"context"
+	"time"
+
+	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+)
+
+// A resident guest keeps the memory of its largest burst: linear memory
+// never shrinks, and a Go guest's runtime does not give freed pages back.
+// Once a warm guest has been quiet for a while after reconciles, the host
+// compacts its idle instances (wasmruntime.Instance.Compact: the guest
+// zeroes its free memory and the host gives the zero pages back), and it
+// compacts an instance before writing its snapshot, which then stores
+// fewer pages. The timer is the host's: a guest cannot make itself
+// compacted more often than it reconciles.
+
+// DefaultCompactAfter is how long a resident guest must have been quiet
+// after a reconcile before its idle instances are compacted, when
+// Config.CompactAfter is 0.
+const DefaultCompactAfter = 10 * time.Second
+
+// maxCompactions is how many compactions run at once across every
+// controller: a compaction touches every free page of its guest before it
+// gives them back, so many at once, as when many controllers fall quiet
+// together, would first raise the memory they are meant to lower.
+const maxCompactions = 2
+
+// Triggers of a compaction: the label trigger of
+// guest_memory_released_bytes_total.
+const (
+	compactIdle     = "idle"
+	compactSnapshot = "snapshot"
+)
+
+// scheduleCompaction looks at the controller's idle instances at the given
+// time, to compact them if it has been quiet since.
+func (p *instancePool) scheduleCompaction(at time.Time) {
+	p.env.timers.schedule(timerID{owner: p.owner, kind: timerCompact}, at, func() {
+		p.done.Go(p.compactIfQuiet)
+	})
+}
+
+// compactionDue records, at now, that the controller's guest ran a
+// reconcile, and returns when its idle instances are to be compacted; zero
+// when never.
+func (p *instancePool) compactionDue(now time.Time) time.Time {
+	if p.env.compactAfter <= 0 {
+		return time.Time{}
+	}
+	return now.Add(p.env.compactAfter)
+}
+
+// compactIfQuiet compacts the idle instances once no reconcile has
+// finished for compactAfter, or looks again later. Nothing is compacted
+// when no reconcile ran since the last compaction.
+func (p *instancePool) compactIfQuiet() {
+	if p.ctx.Err() != nil {
+		return
+	}
+	now := p.env.clock.Now()
+	p.mu.Lock()
+	last, compacted := p.lastActive, p.compactedAt
+	p.mu.Unlock()
+	if !last.After(compacted) {
+		return
+	}
+	if due := last.Add(p.env.compactAfter); due.After(now) {
+		p.scheduleCompaction(due)
+		return
+	}
+	p.mu.Lock()
+	p.compactedAt = now
+	p.mu.Unlock()
+	for range len(p.idle) {
+		if p.ctx.Err() != nil {
+			break // stopping: the idle instances are suspended as they are
+		}
+		inst, ok := p.take()
+		if !ok {
+			return // a reconcile took it, or the guest was suspended
+		}
+		if !p.compact(inst, compactIdle) {
+			continue
+		}
+		if !p.putIdle(inst) {
+			p.suspend(inst)
+		}
+	}
+	p.residentChanged()
+}
+
+// compact compacts inst, an instance no reconcile runs on, and says
+// whether it is still open. A guest that fails in its compact export
+// (traps, loops past its deadline, runs out of memory) is discarded as
+// after a failed reconcile: its next wake starts afresh.
+//
+// A compaction under way when the controller stops finishes (the guest's
+// part within its deadline of initialization), so that the stop finds the
+// instance idle and can write its snapshot.
+func (p *instancePool) compact(inst *wasmruntime.Instance, trigger string) bool {
+	if slots := p.env.compacting; slots != nil {
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+		case <-p.ctx.Done():
+			return true // stopping: not compacted, still open
+		}
+	}
+	released, err := inst.Compact(context.WithoutCancel(p.ctx))
+	if err != nil {
+		p.logger.Info("Compacting the guest's memory failed; it is discarded", "error", compactError(err))
+		p.forget(inst)
+		return false
+	}
+	p.env.metrics.compacted(trigger, released)
+	p.mu.Lock()
+	if _, ok := p.resident[inst]; ok {
+		p.resident[inst] = inst.MemoryBytes()
+	}
+	p.mu.Unlock()
+	return true
+}
+
+// compactBeforeSnapshot compacts inst, whose snapshot is about to be
+// written, if its memory grew since it started or was last compacted: a
+// burst is what grows it. A guest suspended after every reconcile that
+// stays within its memory is not compacted each time, which would cost
+// its wakes the pages given back.
+func (p *instancePool) compactBeforeSnapshot(inst *wasmruntime.Instance) {
+	p.mu.Lock()
+	before, ok := p.resident[inst]
+	p.mu.Unlock()
+	if ok && inst.MemoryBytes() > before {
+		p.compact(inst, compactSnapshot)
+	}
+}
