@@ -303,7 +303,7 @@ func (b *bench) startWasmSide(ctx context.Context, s *side, n int, name string, 
 	if err != nil {
 		return nil, err
 	}
-	err = b.startSide(ctx, s, n, watches0, srv.memory,
+	err = b.startSide(ctx, s, n, watches0, srv.quietMemory,
 		func() error { return createWasmControllers(ctx, srv.client, n, "Immediate", moduleOf) },
 		func() error { return waitPhases(ctx, srv.client, n, timeoutFor(n), "Suspended") })
 	if err != nil {
@@ -331,8 +331,7 @@ func (b *bench) measureBase(ctx context.Context, r *result) error {
 		return err
 	}
 	defer base.stop()
-	time.Sleep(settle)
-	if r.wasmBase, err = base.memory(); err != nil {
+	if r.wasmBase, err = base.quietMemory(); err != nil {
 		return err
 	}
 	w, err := b.watches(ctx)

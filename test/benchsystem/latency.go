@@ -55,7 +55,7 @@ func writeToCopy(ctx context.Context, client kubernetes.Interface, n, samples in
 		}
 		out.copy = append(out.copy, time.Since(start))
 		if logOf != nil {
-			entry, err := reconcileEntry(logOf(s%n), srcNamespace+"/"+name, start)
+			entry, err := waitReconcileEntry(logOf(s%n), srcNamespace+"/"+name, start, 10*time.Second)
 			if err != nil {
 				return out, fmt.Errorf("sample %d: %w", s, err)
 			}

@@ -16,17 +16,45 @@ import (
 //
 // The header's time has no year and is local time, as klog writes it.
 func reconcileEntry(path, key string, since time.Time) (time.Time, error) {
+	want := []byte(`key="` + key + `"`)
+	t, err := logged(path, []byte(`] "Reconciling"`), want, since)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if t.IsZero() {
+		return time.Time{}, fmt.Errorf("%s: no reconcile of %s logged since %s", path, key, since.Format(time.StampMicro))
+	}
+	return t, nil
+}
+
+// waitReconcileEntry is reconcileEntry, waiting up to timeout for the
+// line: the copy that ended a sample may have come first from another
+// path (a resync of the namespace by another controller), and the
+// controller's own wake be logged after.
+func waitReconcileEntry(path, key string, since time.Time, timeout time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		t, err := reconcileEntry(path, key, since)
+		if err == nil || time.Now().After(deadline) {
+			return t, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// logged returns the time of the first line of the klog file path at or
+// after since that holds both marker and want, or the zero time.
+func logged(path string, marker, want []byte, since time.Time) (time.Time, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return time.Time{}, err
 	}
 	defer f.Close()
-	want := []byte(`key="` + key + `"`)
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Bytes()
-		if !bytes.Contains(line, []byte(`] "Reconciling"`)) || !bytes.Contains(line, want) {
+		if !bytes.Contains(line, marker) || !bytes.Contains(line, want) {
 			continue
 		}
 		t, err := klogTime(line, since)
@@ -37,10 +65,7 @@ func reconcileEntry(path, key string, since time.Time) (time.Time, error) {
 			return t, nil
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return time.Time{}, err
-	}
-	return time.Time{}, fmt.Errorf("%s: no reconcile of %s logged since %s", path, key, since.Format(time.StampMicro))
+	return time.Time{}, sc.Err()
 }
 
 // klogTime reads the time of a klog header, "Lmmdd hh:mm:ss.uuuuuu", in

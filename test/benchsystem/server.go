@@ -44,7 +44,7 @@ func (b *bench) startServerWith(ctx context.Context, name, etcdPrefix string, fl
 	args := append([]string{
 		"--standalone", "--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(port), "--state-dir=" + state,
 		"--kubeconfig=" + c.env["KUBECONFIG"], "--etcd-servers=" + c.env["ETCD_URL"], "--etcd-prefix=" + etcdPrefix,
-		"--module-store-max-bytes=0", "--allow-local-module-sources", "--vmodule=instances=4"}, flags...)
+		"--module-store-max-bytes=0", "--allow-local-module-sources", "--vmodule=instances=4,execpages=2"}, flags...)
 	proc, err := startProcess(b.work, "wasm-apiserver-"+name, []string{"SSL_CERT_FILE=" + b.modules.caFile},
 		filepath.Join(b.bin, "wasm-apiserver"), args...)
 	if err != nil {
@@ -61,6 +61,28 @@ func (b *bench) startServerWith(ctx context.Context, name, etcdPrefix string, fl
 func (s *wasmServer) stop() { s.proc.stop(time.Minute) }
 
 func (s *wasmServer) memory() (memory, error) { return readMemory(s.proc.cmd.Process.Pid) }
+
+// releaseWait bounds how long quietMemory waits for the server to drop
+// its executable's pages: it does once quiet for 30 s.
+const releaseWait = 90 * time.Second
+
+// quietMemory reads the server's memory once it has dropped its
+// executable's resident pages after now, as an idle server does once
+// quiet (pkg/cmd/server/execpages.go), or after releaseWait.
+func (s *wasmServer) quietMemory() (memory, error) {
+	since := time.Now()
+	for deadline := since.Add(releaseWait); time.Now().Before(deadline); time.Sleep(time.Second) {
+		t, err := logged(s.proc.log.Name(), []byte(`"Dropped the executable's resident pages"`), nil, since)
+		if err != nil {
+			return memory{}, err
+		}
+		if !t.IsZero() {
+			return s.memory()
+		}
+	}
+	logf("%s: no release of the executable's pages within %s", s.proc.log.Name(), releaseWait)
+	return s.memory()
+}
 
 // profile saves the server's pprof profile which ("heap", "profile") with
 // the given query parameters to file.
