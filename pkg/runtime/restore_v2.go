@@ -1,0 +1,176 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+
+	"k8s.io/klog/v2"
+)
+
+// maxMappedRuns bounds the runs of a snapshot that a restore maps: each is
+// a mapping of its own in every instance restored from it, and a process
+// has at most vm.max_map_count of them (65,530 by default). A snapshot
+// with more runs is read instead.
+const maxMappedRuns = 256
+
+// SaveSnapshot writes a snapshot of the guest (see WriteSnapshot) to the
+// file at path, atomically: to a temporary file in the same directory,
+// synced, then renamed over path, readable only by its owner. It returns
+// the bytes the file holds. The file is in format version 2 (snapshot_v2.go):
+// its memory uncompressed, page-aligned and sparse, for RestoreFile to map
+// rather than read.
+//
+// # Notes
+//
+//   - A snapshot file is mapped by the instances restored from it, so it is
+//     never written to or truncated once in place: writing another snapshot
+//     to path replaces the file (a new inode), and the instances keep the
+//     old one until they close. Whoever removes snapshot files must unlink
+//     them, never truncate or rewrite them.
+func (i *Instance) SaveSnapshot(path string) (int64, error) {
+	var (
+		n      int64
+		digest [sha256.Size]byte
+		fi     os.FileInfo
+	)
+	err := writeFileAtomic(path, func(f *os.File) error {
+		i.mu.Lock()
+		defer i.mu.Unlock()
+		s, mem, err := i.snapshotLocked()
+		if err != nil {
+			return err
+		}
+		if n, digest, err = encodeSnapshotV2(f, s, mem); err != nil {
+			return err
+		}
+		// The file is complete: renaming it keeps its identity.
+		fi, err = f.Stat()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("snapshot[%s]: %w", path, err)
+	}
+	i.owner.runtime.snapshotTrust.trust(fi, digest)
+	return n, nil
+}
+
+// RestoreFile is Restore from the file at path, which holds a snapshot of
+// either format version. One written by SaveSnapshot (version 2) is mapped
+// copy-on-write: the guest's memory grows only by the pages it touches.
+// The first restore of a file this runtime did not write reads and
+// verifies its pages instead (snapshot_trust.go).
+//
+// # Errors
+//
+// A missing file is an error wrapping os.ErrNotExist (not
+// ErrSnapshotInvalid): there is no snapshot to discard. Otherwise as
+// Restore; a file shorter than its header says is ErrSnapshotInvalid,
+// refused before anything is mapped.
+func (m *Module) RestoreFile(ctx context.Context, cfg InstanceConfig, path string) (*Instance, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot[%s]: %w", path, err)
+	}
+	defer f.Close()
+	var inst *Instance
+	if isSnapshotV2(f) {
+		inst, err = m.restoreFileV2(ctx, cfg, f)
+	} else {
+		inst, err = m.Restore(ctx, cfg, f)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("snapshot[%s]: %w", path, err)
+	}
+	return inst, nil
+}
+
+// isSnapshotV2 says whether r starts as a version 2 snapshot.
+func isSnapshotV2(r io.ReaderAt) bool {
+	head := make([]byte, len(snapshotMagic)+4)
+	if _, err := r.ReadAt(head, 0); err != nil {
+		return false
+	}
+	return string(head[:len(snapshotMagic)]) == snapshotMagic &&
+		binary.LittleEndian.Uint32(head[len(snapshotMagic):]) == snapshotVersion2
+}
+
+// restoreFileV2 restores the version 2 snapshot in f.
+func (m *Module) restoreFileV2(ctx context.Context, cfg InstanceConfig, f *os.File) (*Instance, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading snapshot: %w", err)
+	}
+	var s *snapshot
+	err = guardSnapshot(func() error {
+		var err error
+		s, err = readSnapshotV2Header(f, fi.Size(), min(cfg.MemoryLimit, maxMemory))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	trust := &m.runtime.snapshotTrust
+	trusted := trust.trusted(fi, s.pagesDigest)
+	inst, err := m.restoreSnapshot(ctx, cfg, s, func(inst *Instance) error { return inst.restoreV2(s, f, trusted) })
+	if err != nil {
+		return nil, err
+	}
+	if !trusted {
+		trust.trust(fi, s.pagesDigest)
+	}
+	return inst, nil
+}
+
+// restoreV2 puts a version 2 snapshot's memory and globals into a new,
+// uninitialized instance. The runs are mapped from f when its pages are
+// trusted and the memory is a mapping of its own; otherwise they are read
+// from f, or from the file held in s, and verified unless trusted.
+func (i *Instance) restoreV2(s *snapshot, f *os.File, trusted bool) error {
+	mem := i.module.Memory()
+	initial := uint64(mem.Size())
+	if s.memory < initial {
+		return invalid("memory of %d bytes is smaller than the module's minimum of %d", s.memory, initial)
+	}
+	mapping := canMapSnapshots && f != nil && trusted && len(s.runs) <= maxMappedRuns &&
+		i.memoryBuf != nil && i.memoryBuf.mapped
+	if s.memory > initial {
+		// Pages to be mapped over are not backed first.
+		if mapping {
+			i.memoryBuf.lazy = true
+		}
+		_, ok := mem.Grow(uint32((s.memory - initial) / wasmPage))
+		if mapping {
+			i.memoryBuf.lazy = false
+		}
+		if !ok {
+			return invalid("memory of %d bytes cannot be allocated (module maximum or limit)", s.memory)
+		}
+	}
+	buf, ok := mem.Read(0, uint32(s.memory))
+	if !ok {
+		return invalid("memory of %d bytes cannot be read back", s.memory)
+	}
+	var src io.ReaderAt = bytes.NewReader(s.file)
+	if f != nil {
+		src = f
+	}
+	// The data segments wrote to the initial memory; grown memory is zero.
+	dirty := initial
+	if mapping {
+		err := mapRuns(f, s, buf)
+		if err == nil {
+			return i.restoreGlobals(s)
+		}
+		klog.V(2).InfoS("Mapping a snapshot failed; reading it", "digest", i.owner.Digest, "err", err)
+		dirty = s.memory // some pages may be given back or mapped, others not
+	}
+	if err := readRuns(src, s, buf, dirty, !trusted); err != nil {
+		return err
+	}
+	return i.restoreGlobals(s)
+}
