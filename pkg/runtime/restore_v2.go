@@ -55,7 +55,7 @@ func (i *Instance) SaveSnapshot(path string) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("snapshot[%s]: %w", path, err)
 	}
-	i.owner.runtime.snapshotTrust.trust(fi, digest)
+	i.owner.runtime.snapshots.trust(fi, digest)
 	return n, nil
 }
 
@@ -114,7 +114,7 @@ func (m *Module) restoreFileV2(ctx context.Context, cfg InstanceConfig, f *os.Fi
 	if err != nil {
 		return nil, err
 	}
-	trust := &m.runtime.snapshotTrust
+	trust := &m.runtime.snapshots
 	trusted := trust.trusted(fi, s.pagesDigest)
 	inst, err := m.restoreSnapshot(ctx, cfg, s, func(inst *Instance) error { return inst.restoreV2(s, f, trusted) })
 	if err != nil {
@@ -136,7 +136,7 @@ func (i *Instance) restoreV2(s *snapshot, f *os.File, trusted bool) error {
 	if s.memory < initial {
 		return invalid("memory of %d bytes is smaller than the module's minimum of %d", s.memory, initial)
 	}
-	mapping := canMapSnapshots && f != nil && trusted && len(s.runs) <= maxMappedRuns &&
+	mapping := canMapSnapshots && f != nil && trusted && len(s.runs) <= i.owner.runtime.snapshots.mapsAtMost() &&
 		i.memoryBuf != nil && i.memoryBuf.mapped
 	if s.memory > initial {
 		// Pages to be mapped over are not backed first.

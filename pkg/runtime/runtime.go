@@ -124,8 +124,8 @@ type Runtime struct {
 	scratch scratchMemory
 	// mappings counts guests' memory mappings not yet unmapped.
 	mappings atomic.Int64
-	// snapshotTrust remembers the snapshot files whose pages are verified.
-	snapshotTrust snapshotTrust
+	// snapshots remembers the snapshot files whose pages are verified.
+	snapshots snapshotFiles
 }
 
 // New builds a runtime with the host imports of docs/abi.md and WASI.

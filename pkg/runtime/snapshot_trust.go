@@ -29,15 +29,29 @@ type fileIdentity struct {
 // file forgotten is verified again at its next restore.
 const maxTrustedSnapshots = 1 << 14
 
-// snapshotTrust remembers the snapshot files whose pages are known to
-// match their digest. Its zero value is ready to use.
-type snapshotTrust struct {
+// snapshotFiles is what a runtime knows about version 2 snapshot files:
+// those whose pages are known to match their digest. Its zero value is
+// ready to use.
+type snapshotFiles struct {
 	mu    sync.Mutex
 	files map[fileIdentity][sha256.Size]byte // identity -> pages' digest
+	// mapLimit, when not 0, replaces maxMappedRuns, for tests: a negative
+	// one maps none.
+	mapLimit int
+}
+
+// mapsAtMost returns the most runs a restore maps.
+func (t *snapshotFiles) mapsAtMost() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.mapLimit != 0 {
+		return max(t.mapLimit, 0)
+	}
+	return maxMappedRuns
 }
 
 // trust remembers that the file of identity fi holds pages of digest.
-func (t *snapshotTrust) trust(fi os.FileInfo, digest [sha256.Size]byte) {
+func (t *snapshotFiles) trust(fi os.FileInfo, digest [sha256.Size]byte) {
 	id, ok := identityOf(fi)
 	if !ok {
 		return
@@ -58,7 +72,7 @@ func (t *snapshotTrust) trust(fi os.FileInfo, digest [sha256.Size]byte) {
 
 // trusted says whether the file of identity fi is known to hold pages of
 // digest.
-func (t *snapshotTrust) trusted(fi os.FileInfo, digest [sha256.Size]byte) bool {
+func (t *snapshotFiles) trusted(fi os.FileInfo, digest [sha256.Size]byte) bool {
 	id, ok := identityOf(fi)
 	if !ok {
 		return false
@@ -71,7 +85,7 @@ func (t *snapshotTrust) trusted(fi os.FileInfo, digest [sha256.Size]byte) bool {
 
 // forget forgets every file; for tests and benchmarks that measure the
 // first restore.
-func (t *snapshotTrust) forget() {
+func (t *snapshotFiles) forget() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.files = nil
