@@ -68,6 +68,13 @@ func (p *instancePool) snapshotPath() string {
 		fmt.Sprintf("%s-%d%s", p.wc.UID, p.wc.Generation, snapshotSuffix))
 }
 
+// Snapshot files are mapped by the guests restored from them (the runtime
+// maps them copy-on-write): a file is only ever written whole under a
+// temporary name and renamed into place (Instance.SaveSnapshot), and only
+// ever removed by unlinking it. Nothing may write to, truncate or reuse a
+// snapshot file in place: a live guest would see the change, or the whole
+// server would fault on a page past the end of a shortened file.
+
 // saveSnapshot writes the instance's snapshot before it is closed. A
 // failure loses only the guest's memory, which level-based reconciling
 // does not depend on: the older snapshot is removed, or remembered as
@@ -168,7 +175,7 @@ func (p *instancePool) removeOtherSnapshots() {
 	}
 	var size int64
 	if fi, err := os.Stat(own); err == nil && p.snapshotting() && !p.env.snapshots.isStale(own) {
-		size = fi.Size()
+		size = wasmruntime.SnapshotDiskBytes(fi)
 	} else if err == nil {
 		_ = os.Remove(own) // snapshots were turned off
 	}

@@ -21,9 +21,9 @@ const maxMappedRuns = 256
 // SaveSnapshot writes a snapshot of the guest (see WriteSnapshot) to the
 // file at path, atomically: to a temporary file in the same directory,
 // synced, then renamed over path, readable only by its owner. It returns
-// the bytes the file holds. The file is in format version 2 (snapshot_v2.go):
-// its memory uncompressed, page-aligned and sparse, for RestoreFile to map
-// rather than read.
+// the disk space the file takes (SnapshotDiskBytes). The file is in format
+// version 2 (snapshot_v2.go): its memory uncompressed, page-aligned and
+// sparse, for RestoreFile to map rather than read.
 //
 // # Notes
 //
@@ -34,7 +34,6 @@ const maxMappedRuns = 256
 //     them, never truncate or rewrite them.
 func (i *Instance) SaveSnapshot(path string) (int64, error) {
 	var (
-		n      int64
 		digest [sha256.Size]byte
 		fi     os.FileInfo
 	)
@@ -45,7 +44,7 @@ func (i *Instance) SaveSnapshot(path string) (int64, error) {
 		if err != nil {
 			return err
 		}
-		if n, digest, err = encodeSnapshotV2(f, s, mem); err != nil {
+		if _, digest, err = encodeSnapshotV2(f, s, mem); err != nil {
 			return err
 		}
 		// The file is complete: renaming it keeps its identity.
@@ -56,8 +55,17 @@ func (i *Instance) SaveSnapshot(path string) (int64, error) {
 		return 0, fmt.Errorf("snapshot[%s]: %w", path, err)
 	}
 	i.owner.runtime.snapshots.trust(fi, digest)
-	return n, nil
+	// The file's blocks are counted once it is synced and closed.
+	if now, err := os.Stat(path); err == nil && os.SameFile(now, fi) {
+		fi = now
+	}
+	return SnapshotDiskBytes(fi), nil
 }
+
+// SnapshotDiskBytes returns the disk space the snapshot file fi describes
+// takes: a version 2 file is sparse, and the zero pages inside it take
+// none. Where the platform does not tell, it is the file's size.
+func SnapshotDiskBytes(fi os.FileInfo) int64 { return diskBytes(fi) }
 
 // RestoreFile is Restore from the file at path, which holds a snapshot of
 // either format version. One written by SaveSnapshot (version 2) is mapped

@@ -15,3 +15,11 @@ func identityOf(fi os.FileInfo) (fileIdentity, bool) {
 	}
 	return fileIdentity{dev: uint64(st.Dev), ino: uint64(st.Ino), size: fi.Size(), mtime: fi.ModTime()}, true
 }
+
+// diskBytes returns the disk space the file fi describes takes.
+func diskBytes(fi os.FileInfo) int64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int64(st.Blocks) * 512
+	}
+	return fi.Size()
+}
