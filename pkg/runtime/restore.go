@@ -54,6 +54,10 @@ func (i *Instance) snapshotLocked() (*snapshot, []byte, error) {
 		}
 		s.globals = append(s.globals, snapshotGlobal{index: g.index, valueType: g.valueType, value: exported.Get()})
 	}
+	// Size is a u32, 0 for a whole 4 GiB: the page count tells.
+	if pages, _ := i.module.Memory().Grow(0); uint64(pages)*wasmPage > maxMemory {
+		return nil, nil, fmt.Errorf("module[%s]: memory of %d pages is larger than a snapshot holds", m.Digest, pages)
+	}
 	mem, ok := i.module.Memory().Read(0, i.module.Memory().Size())
 	if !ok {
 		return nil, nil, fmt.Errorf("module[%s]: reading memory", m.Digest)
