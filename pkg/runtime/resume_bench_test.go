@@ -91,13 +91,23 @@ func BenchmarkResume(b *testing.B) {
 			v1 := filepath.Join(b.TempDir(), "snapshot-v1")
 			v1Size := writeV1Snapshot(b, first, v1)
 			// snapshot-restore maps the file SaveSnapshot wrote (version
-			// 2); snapshot-restore-v1 inflates the version 1 file.
+			// 2); snapshot-restore-first reads and verifies it, as the
+			// first restore of a file after the server started does;
+			// snapshot-restore-v1 inflates the version 1 file.
 			for _, snap := range []struct {
 				name, path string
 				size       int64
-			}{{"snapshot-restore", snapshot, size}, {"snapshot-restore-v1", v1, v1Size}} {
+				first      bool
+			}{
+				{name: "snapshot-restore", path: snapshot, size: size},
+				{name: "snapshot-restore-first", path: snapshot, size: size, first: true},
+				{name: "snapshot-restore-v1", path: v1, size: v1Size},
+			} {
 				b.Run(snap.name, func(b *testing.B) {
 					start := func() *runtime.Instance {
+						if snap.first {
+							r.ForgetSnapshotFiles()
+						}
 						inst, err := m.RestoreFile(b.Context(), cfg, snap.path)
 						if err != nil {
 							b.Fatal(err)
