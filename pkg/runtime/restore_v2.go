@@ -135,16 +135,17 @@ func (m *Module) restoreFileV2(ctx context.Context, cfg InstanceConfig, f *os.Fi
 }
 
 // restoreV2 puts a version 2 snapshot's memory and globals into a new,
-// uninitialized instance. The runs are mapped from f when its pages are
-// trusted and the memory is a mapping of its own; otherwise they are read
-// from f, or from the file held in s, and verified unless trusted.
+// uninitialized instance. The runs are mapped from f when the memory is a
+// mapping of its own, and otherwise read from f, or from the file held in
+// s; pages not trusted are verified either way (through the mapping, they
+// are read into the page cache, not into the instance).
 func (i *Instance) restoreV2(s *snapshot, f *os.File, trusted bool) error {
 	mem := i.module.Memory()
 	initial := uint64(mem.Size())
 	if s.memory < initial {
 		return invalid("memory of %d bytes is smaller than the module's minimum of %d", s.memory, initial)
 	}
-	mapping := canMapSnapshots && f != nil && trusted && len(s.runs) <= i.owner.runtime.snapshots.mapsAtMost() &&
+	mapping := canMapSnapshots && f != nil && len(s.runs) <= i.owner.runtime.snapshots.mapsAtMost() &&
 		i.memoryBuf != nil && i.memoryBuf.mapped
 	if s.memory > initial {
 		// Pages to be mapped over are not backed first.
@@ -172,6 +173,9 @@ func (i *Instance) restoreV2(s *snapshot, f *os.File, trusted bool) error {
 	if mapping {
 		err := mapRuns(f, s, buf)
 		if err == nil {
+			if !trusted && !bytes.Equal(runsDigest(s, buf, true), s.pagesDigest[:]) {
+				return invalid("pages checksum mismatch (corrupt)")
+			}
 			return i.restoreGlobals(s)
 		}
 		klog.V(2).InfoS("Mapping a snapshot failed; reading it", "digest", i.owner.Digest, "err", err)
@@ -181,4 +185,18 @@ func (i *Instance) restoreV2(s *snapshot, f *os.File, trusted bool) error {
 		return err
 	}
 	return i.restoreGlobals(s)
+}
+
+// runsDigest returns the SHA-256 of the runs of s in mem; with mapped,
+// each run is a mapping of the file, faulted in at once first.
+func runsDigest(s *snapshot, mem []byte, mapped bool) []byte {
+	h := sha256.New()
+	for _, r := range s.runs {
+		run := mem[r.off : r.off+r.len]
+		if mapped {
+			populateRead(run)
+		}
+		h.Write(run)
+	}
+	return h.Sum(nil)
 }
