@@ -13,8 +13,9 @@ import (
 // (4 KiB chunks that are all zero, or still hold what the module's data
 // segments wrote, are skipped; the rest is compressed), its mutable
 // globals, its monotonic clock reading and the module's digest, in a
-// versioned format with a checksum (see snapshot.go). It returns the bytes written. The guest
-// must be between reconciles: WriteSnapshot waits for a running reconcile
+// versioned format with a checksum (version 1, see snapshot.go; a file
+// to restore is better written by SaveSnapshot). It returns the bytes
+// written. The guest must be between reconciles: WriteSnapshot waits for a running reconcile
 // to end. The instance stays usable.
 //
 // # Errors
@@ -65,7 +66,8 @@ func (i *Instance) snapshotLocked() (*snapshot, []byte, error) {
 	return s, mem, nil
 }
 
-// Restore starts a guest from a snapshot written by WriteSnapshot, without
+// Restore starts a guest from a snapshot written by WriteSnapshot (or a
+// SaveSnapshot file, read whole and verified), without
 // running its _initialize: memory and globals are as they were, so state
 // the guest kept in memory survives. The guest's monotonic clock continues
 // from the snapshot's reading, advanced by the wall time that passed since

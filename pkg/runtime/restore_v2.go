@@ -70,8 +70,8 @@ func SnapshotDiskBytes(fi os.FileInfo) int64 { return diskBytes(fi) }
 // RestoreFile is Restore from the file at path, which holds a snapshot of
 // either format version. One written by SaveSnapshot (version 2) is mapped
 // copy-on-write: the guest's memory grows only by the pages it touches.
-// The first restore of a file this runtime did not write reads and
-// verifies its pages instead (snapshot_trust.go).
+// The first restore of a file this runtime did not write also verifies
+// its pages, reading them all once (snapshot_trust.go).
 //
 // # Errors
 //

@@ -17,7 +17,9 @@ import (
 // the guest afresh instead.
 var ErrSnapshotInvalid = errors.New("invalid snapshot")
 
-// The snapshot format, version 1. All integers are little-endian.
+// The snapshot format, version 1, which WriteSnapshot writes and Restore
+// and RestoreFile read (SaveSnapshot writes version 2, snapshot_v2.go). All
+// integers are little-endian.
 //
 //	magic       8 bytes  "WASMSNAP"
 //	version     u32      1

@@ -14,8 +14,9 @@ import (
 // itself, or verified once, is known by its identity (device, inode, size
 // and modification time) until the process ends: snapshot files are never
 // changed in place (mapRuns), so the same identity holds the same pages.
-// The first restore of a file not known reads its pages into memory and
-// verifies them as it goes; later restores map it (docs/RATIONALE.md).
+// The first restore of a file not known maps it as any other, then hashes
+// its pages through the mapping (from the page cache, not into the
+// instance) and refuses it when they differ (docs/RATIONALE.md).
 
 // fileIdentity tells one file's content from another's while it is not
 // written to.
