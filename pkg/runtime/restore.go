@@ -15,8 +15,8 @@ import (
 // globals, its monotonic clock reading and the module's digest, in a
 // versioned format with a checksum (version 1, see snapshot.go; a file
 // to restore is better written by SaveSnapshot). It returns the bytes
-// written. The guest must be between reconciles: WriteSnapshot waits for a running reconcile
-// to end. The instance stays usable.
+// written. The guest must be between reconciles: WriteSnapshot waits for
+// a running reconcile to end. The instance stays usable.
 //
 // # Errors
 //
