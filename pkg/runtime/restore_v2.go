@@ -22,7 +22,7 @@ const maxMappedRuns = 256
 // file at path, atomically: to a temporary file in the same directory,
 // synced, then renamed over path, readable only by its owner. It returns
 // the disk space the file takes (SnapshotDiskBytes). The file is in format
-// version 2 (snapshot_v2.go): its memory uncompressed, page-aligned and
+// version 3 (snapshot_v2.go): its memory uncompressed, page-aligned and
 // sparse, for RestoreFile to map rather than read.
 //
 // # Notes
@@ -44,7 +44,14 @@ func (i *Instance) SaveSnapshot(path string) (int64, error) {
 		if err != nil {
 			return err
 		}
-		if _, digest, err = encodeSnapshotV2(f, s, mem); err != nil {
+		// Pages the data segments wrote are left to the module's image
+		// file, written by its first snapshot; without one, stored.
+		img := i.owner.image
+		if err := i.owner.ensureImageFile(); err != nil {
+			klog.V(2).InfoS("Snapshots of the module store its whole memory", "digest", i.owner.Digest, "reason", err.Error())
+			img = nil
+		}
+		if _, digest, err = encodeSnapshotV2(f, s, mem, img); err != nil {
 			return err
 		}
 		// The file is complete: renaming it keeps its identity.
@@ -63,12 +70,12 @@ func (i *Instance) SaveSnapshot(path string) (int64, error) {
 }
 
 // SnapshotDiskBytes returns the disk space the snapshot file fi describes
-// takes: a version 2 file is sparse, and the zero pages inside it take
+// takes: a version 3 file is sparse, and the zero pages inside it take
 // none. Where the platform does not tell, it is the file's size.
 func SnapshotDiskBytes(fi os.FileInfo) int64 { return diskBytes(fi) }
 
 // RestoreFile is Restore from the file at path, which holds a snapshot of
-// either format version. One written by SaveSnapshot (version 2) is mapped
+// either format version. One written by SaveSnapshot (version 3) is mapped
 // copy-on-write: the guest's memory grows only by the pages it touches.
 // The first restore of a file this runtime did not write also verifies
 // its pages, reading them all once (snapshot_trust.go).
@@ -97,17 +104,17 @@ func (m *Module) RestoreFile(ctx context.Context, cfg InstanceConfig, path strin
 	return inst, nil
 }
 
-// isSnapshotV2 says whether r starts as a version 2 snapshot.
+// isSnapshotV2 says whether r starts as a version 3 snapshot.
 func isSnapshotV2(r io.ReaderAt) bool {
 	head := make([]byte, len(snapshotMagic)+4)
 	if _, err := r.ReadAt(head, 0); err != nil {
 		return false
 	}
 	return string(head[:len(snapshotMagic)]) == snapshotMagic &&
-		binary.LittleEndian.Uint32(head[len(snapshotMagic):]) == snapshotVersion2
+		binary.LittleEndian.Uint32(head[len(snapshotMagic):]) == snapshotVersion3
 }
 
-// restoreFileV2 restores the version 2 snapshot in f.
+// restoreFileV2 restores the version 3 snapshot in f.
 func (m *Module) restoreFileV2(ctx context.Context, cfg InstanceConfig, f *os.File) (*Instance, error) {
 	fi, err := f.Stat()
 	if err != nil {
@@ -134,12 +141,24 @@ func (m *Module) restoreFileV2(ctx context.Context, cfg InstanceConfig, f *os.Fi
 	return inst, nil
 }
 
-// restoreV2 puts a version 2 snapshot's memory and globals into a new,
-// uninitialized instance. The runs are mapped from f when the memory is a
-// mapping of its own, and otherwise read from f, or from the file held in
-// s; pages not trusted are verified either way (through the mapping, they
-// are read into the page cache, not into the instance).
+// restoreV2 puts a version 3 snapshot's memory and globals into a new,
+// uninitialized instance. The runs are mapped from f, and from the
+// module's image file, when the memory is a mapping of its own, and
+// otherwise read from them (from the file held in s when f is nil); pages
+// not trusted are verified either way (through the mapping, they are read
+// into the page cache, not into the instance).
 func (i *Instance) restoreV2(s *snapshot, f *os.File, trusted bool) error {
+	var img *memoryImageFile
+	if s.imageRuns() {
+		if s.image != i.owner.image.digest {
+			return invalid("taken with another memory image of the module (another host version?)")
+		}
+		var err error
+		if img, err = i.owner.openImageFile(); err != nil {
+			return err
+		}
+		defer img.f.Close() // a mapping keeps the file
+	}
 	mem := i.module.Memory()
 	initial := uint64(mem.Size())
 	if s.memory < initial {
@@ -171,7 +190,7 @@ func (i *Instance) restoreV2(s *snapshot, f *os.File, trusted bool) error {
 	// The data segments wrote to the initial memory; grown memory is zero.
 	dirty := initial
 	if mapping {
-		err := mapRuns(f, s, buf)
+		err := mapRuns(f, img, s, buf)
 		if err == nil {
 			if !trusted && !bytes.Equal(runsDigest(s, buf, true), s.pagesDigest[:]) {
 				return invalid("pages checksum mismatch (corrupt)")
@@ -181,17 +200,20 @@ func (i *Instance) restoreV2(s *snapshot, f *os.File, trusted bool) error {
 		klog.V(2).InfoS("Mapping a snapshot failed; reading it", "digest", i.owner.Digest, "err", err)
 		dirty = s.memory // some pages may be given back or mapped, others not
 	}
-	if err := readRuns(src, s, buf, dirty, !trusted); err != nil {
+	if err := readRuns(src, img, s, buf, dirty, !trusted); err != nil {
 		return err
 	}
 	return i.restoreGlobals(s)
 }
 
-// runsDigest returns the SHA-256 of the runs of s in mem; with mapped,
-// each run is a mapping of the file, faulted in at once first.
+// runsDigest returns the SHA-256 of the stored runs of s in mem; with
+// mapped, each run is a mapping of the file, faulted in at once first.
 func runsDigest(s *snapshot, mem []byte, mapped bool) []byte {
 	h := sha256.New()
 	for _, r := range s.runs {
+		if r.image {
+			continue
+		}
 		run := mem[r.off : r.off+r.len]
 		if mapped {
 			populateRead(run)

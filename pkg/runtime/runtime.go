@@ -64,6 +64,13 @@ type Config struct {
 	// turns them on with that budget; DefaultTemplateBudgetBytes is the
 	// suggested one. See Runtime.TemplateBytes.
 	TemplateBudgetBytes int64
+	// ImageDir, when set, holds the memory images of modules, one file
+	// per module, that SaveSnapshot's files are deltas against: a snapshot
+	// stores only the pages that differ from what the module's data
+	// segments write, and maps the others from the module's image file,
+	// written by its first snapshot. Empty: snapshots store every page
+	// that is not zero. See RemoveUnusedImages.
+	ImageDir string
 
 	// cache, when set, is the compilation cache to use instead of one in
 	// CacheDir: the package's tests share one across their runtimes.

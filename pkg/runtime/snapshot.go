@@ -18,7 +18,7 @@ import (
 var ErrSnapshotInvalid = errors.New("invalid snapshot")
 
 // The snapshot format, version 1, which WriteSnapshot writes and Restore
-// and RestoreFile read (SaveSnapshot writes version 2, snapshot_v2.go). All
+// and RestoreFile read (SaveSnapshot writes version 3, snapshot_v2.go). All
 // integers are little-endian.
 //
 //	magic       8 bytes  "WASMSNAP"
@@ -48,7 +48,7 @@ const (
 
 // snapshot is a snapshot's content, parsed and checked.
 type snapshot struct {
-	// version is the format version: 1 or snapshotVersion2.
+	// version is the format version: 1 or snapshotVersion3.
 	version   int
 	digest    string
 	monotonic int64
@@ -192,10 +192,10 @@ func parseSnapshot(b []byte) (*snapshot, error) {
 	}
 	switch v := binary.LittleEndian.Uint32(b[len(snapshotMagic):]); v {
 	case snapshotVersion:
-	case snapshotVersion2:
+	case snapshotVersion3:
 		return parseSnapshotV2(b)
 	default:
-		return nil, invalid("format version %d, this host reads versions %d and %d", v, snapshotVersion, snapshotVersion2)
+		return nil, invalid("format version %d, this host reads versions %d and %d", v, snapshotVersion, snapshotVersion3)
 	}
 	if len(b) < sha256.Size {
 		return nil, invalid("truncated")

@@ -57,7 +57,7 @@ func TestSnapshot_EncodeDecode(t *testing.T) {
 	}
 }
 
-// testSnapshotV2 returns a valid version 2 snapshot of 3 pages of memory
+// testSnapshotV2 returns a valid version 3 snapshot of 3 pages of memory
 // (48 snapshot pages): runs merged across a short gap of zero pages, and
 // one after a long gap, with two globals; and the memory.
 func testSnapshotV2(t testing.TB) ([]byte, []byte) {
@@ -75,7 +75,7 @@ func testSnapshotV2(t testing.TB) ([]byte, []byte) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if _, _, err := encodeSnapshotV2(f, s, mem); err != nil {
+	if _, _, err := encodeSnapshotV2(f, s, mem, nil); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(path)
@@ -92,14 +92,14 @@ func TestSnapshotV2_EncodeDecode(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantRuns := []snapshotRun{{off: 0, len: 4 * snapshotPage}, {off: 2 * wasmPage, len: 2 * snapshotPage}}
-	if s.version != snapshotVersion2 || len(s.runs) != 2 || s.runs[0] != wantRuns[0] || s.runs[1] != wantRuns[1] {
+	if s.version != snapshotVersion3 || len(s.runs) != 2 || s.runs[0] != wantRuns[0] || s.runs[1] != wantRuns[1] {
 		t.Errorf("runs %+v, want %+v", s.runs, wantRuns)
 	}
 	if s.dataOffset%snapshotPage != 0 || uint64(len(b)) != s.dataOffset+2*wasmPage+2*snapshotPage {
 		t.Errorf("data at %d, file of %d bytes", s.dataOffset, len(b))
 	}
 	mem := bytes.Repeat([]byte{0xff}, int(s.memory)) // dirty: what is outside the runs must be cleared
-	if err := readRuns(bytes.NewReader(s.file), s, mem, s.memory, true); err != nil {
+	if err := readRuns(bytes.NewReader(s.file), nil, s, mem, s.memory, true); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(mem, want) {
@@ -110,7 +110,7 @@ func TestSnapshotV2_EncodeDecode(t *testing.T) {
 	}
 }
 
-// withHeaderSum makes the header checksum of what may be a version 2
+// withHeaderSum makes the header checksum of what may be a version 3
 // snapshot valid, when its length field allows.
 func withHeaderSum(b []byte) []byte {
 	if len(b) < 16 {
@@ -127,8 +127,8 @@ func withHeaderSum(b []byte) []byte {
 }
 
 // FuzzReadSnapshot feeds arbitrary bytes to the snapshot reader (format
-// versions 1 and 2), as read and with the checksum (of the whole file, or
-// of a version 2 header) made valid so that parsing goes past it. It must
+// versions 1 and 3), as read and with the checksum (of the whole file, or
+// of a version 3 header) made valid so that parsing goes past it. It must
 // refuse what it cannot read with ErrSnapshotInvalid and never panic.
 func FuzzReadSnapshot(f *testing.F) {
 	valid := testSnapshot(f)
@@ -151,8 +151,8 @@ func FuzzReadSnapshot(f *testing.F) {
 			if s.memory > 16<<20 {
 				return // Restore refuses it against the memory limit
 			}
-			if s.version == snapshotVersion2 {
-				err = readRuns(bytes.NewReader(s.file), s, make([]byte, s.memory), s.memory, true)
+			if s.version == snapshotVersion3 {
+				err = readRuns(bytes.NewReader(s.file), nil, s, make([]byte, s.memory), s.memory, true)
 			} else {
 				err = decodePages(s, make([]byte, s.memory), s.memory)
 			}

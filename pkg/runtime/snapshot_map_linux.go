@@ -12,9 +12,10 @@ import (
 const canMapSnapshots = true
 
 // mapRuns makes buf, a whole guest memory inside its own anonymous
-// mapping, read as the version 2 snapshot in f: each run is mapped from
-// the file, private and copy-on-write, and the pages between runs are
-// given back, to read as zero. A page is read from the file, or copied,
+// mapping, read as the version 3 snapshot in f: each run is mapped from
+// the file, or from the module's image file img for an image run, private
+// and copy-on-write, and the pages between runs are given back, to read as
+// zero. A page is read from the file, or copied,
 // only when the guest touches it.
 //
 // The file must never change or shrink while it is mapped: a page the
@@ -22,17 +23,24 @@ const canMapSnapshots = true
 // file's end would fault the whole process (SIGBUS). Snapshot files are
 // therefore only ever created whole and renamed into place, never written
 // to or truncated after (writeFileAtomic).
-func mapRuns(f *os.File, s *snapshot, buf []byte) error {
+func mapRuns(f *os.File, img *memoryImageFile, s *snapshot, buf []byte) error {
 	if uint64(len(buf)) != s.memory {
 		return fmt.Errorf("memory of %d bytes for a snapshot of %d", len(buf), s.memory)
 	}
-	fd := int(f.Fd())
 	var done uint64 // buf[:done] is done
 	for _, r := range s.runs {
 		if err := giveBack(buf[done:r.off]); err != nil {
 			return err
 		}
-		if err := mapRun(fd, int64(s.dataOffset+r.off), buf[r.off:r.off+r.len]); err != nil {
+		fd, off := int(f.Fd()), int64(s.dataOffset+r.off)
+		if r.image {
+			// The image file's size was checked when it was opened.
+			if img == nil || r.off+r.len > img.size {
+				return fmt.Errorf("run at page %d is outside the module's memory image", r.off/snapshotPage)
+			}
+			fd, off = int(img.f.Fd()), int64(img.data+r.off)
+		}
+		if err := mapRun(fd, off, buf[r.off:r.off+r.len]); err != nil {
 			return err
 		}
 		done = r.off + r.len

@@ -10,7 +10,7 @@ import (
 // canMapSnapshots says that snapshots are read here: only Linux maps them.
 const canMapSnapshots = false
 
-func mapRuns(*os.File, *snapshot, []byte) error {
+func mapRuns(*os.File, *memoryImageFile, *snapshot, []byte) error {
 	return errors.New("snapshots are not mapped on this platform")
 }
 

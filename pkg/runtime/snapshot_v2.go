@@ -9,13 +9,16 @@ import (
 	"os"
 )
 
-// The snapshot format, version 2, written by SaveSnapshot: memory is stored
+// The snapshot format, version 3, written by SaveSnapshot: memory is stored
 // uncompressed, page by page at the file offset of its address, so that a
 // restore maps it copy-on-write instead of inflating it (restore_v2.go).
-// All integers are little-endian.
+// Pages that still hold what the module's data segments wrote are not
+// stored: they are mapped from the module's image file (snapshot_image.go).
+// Version 2, which stored them, was never released and is not read. All
+// integers are little-endian.
 //
 //	magic       8 bytes  "WASMSNAP"
-//	version     u32      2
+//	version     u32      3
 //	header      u32      length in bytes of the header: everything up to
 //	                     and including its checksum
 //	digest      u16 n, n bytes: the module's digest, "sha256:<hex>"
@@ -23,20 +26,24 @@ import (
 //	walltime    i64      Unix nanoseconds when it was taken
 //	memory      u64      size of linear memory in bytes, a multiple of 64 KiB
 //	page        u32      snapshotPage: the unit of the runs below
+//	image       32 bytes: the digest of the module's memoryImage whose
+//	            file the image runs are in; zero when there are none
 //	globals     u32 n, then n times: index u32, value type u8, value u64
-//	runs        u32 n, then n times: first page u32, pages u32; in address
-//	            order, not touching: the runs of memory that are stored
-//	pages       32 bytes: SHA-256 of the runs' bytes, in order
+//	runs        u32 n, then n times: first page u32, pages u32, from u8
+//	            (0 this file, 1 the image file); in address order, not
+//	            overlapping: the runs of memory that are not zero
+//	pages       32 bytes: SHA-256 of the stored runs' bytes, in order
 //	checksum    32 bytes: SHA-256 of the header before it
 //
 // The data starts at the header's length rounded up to a page, D: the byte
-// of memory at address a, inside a run, is at offset D+a of the file, and
-// the file ends at the end of the last run (at D when there is none).
+// of memory at address a, inside a stored run, is at offset D+a of the
+// file, and the file ends at the end of the last stored run (at D when
+// there is none); inside an image run, it is the image's byte at a.
 // Memory outside the runs is zero. Inside a run, pages that are zero are
-// holes of a sparse file: the writer merges runs across gaps of at most
-// snapshotGap zero pages, so that a restore maps few regions.
+// holes of a sparse file: the writer merges runs of one kind across gaps
+// of at most snapshotGap zero pages, so that a restore maps few regions.
 const (
-	snapshotVersion2 = 2
+	snapshotVersion3 = 3
 	// snapshotPage is the unit of the runs and the alignment of the data:
 	// the page size of the platforms that map snapshots.
 	snapshotPage = 4096
@@ -48,42 +55,72 @@ const (
 	maxHeaderFixed = 1 << 24
 )
 
-// snapshotRun is a run of memory a version 2 snapshot stores, in bytes.
+// snapshotRun is a run of memory of a version 3 snapshot, in bytes.
 type snapshotRun struct {
 	off, len uint64
+	// image says that the run is in the module's image file, not stored.
+	image bool
 }
 
 // maxSnapshotHeader is the longest header of a snapshot of at most maxMem
-// bytes of memory: runs do not touch, so there is at most one run for each
-// two pages.
+// bytes of memory: runs are not empty, so there is at most one a page.
 func maxSnapshotHeader(maxMem uint64) uint64 {
-	return maxHeaderFixed + (maxMem/snapshotPage/2+1)*8
+	return maxHeaderFixed + (maxMem/snapshotPage+1)*9
 }
 
 // snapshotRunsOf returns the runs of mem, whose length is a multiple of
-// snapshotPage, that are not zero, merged across gaps of at most
-// snapshotGap pages, and the exact extents that are not zero.
-func snapshotRunsOf(mem []byte) (runs, extents []snapshotRun) {
+// snapshotPage, that are not zero, and the exact extents to store. Pages
+// that img (nil for none) holds are image runs, the others stored runs;
+// runs of one kind are merged across gaps of at most snapshotGap zero
+// pages (image runs only where the image is zero too).
+func snapshotRunsOf(mem []byte, img *memoryImage) (runs, extents []snapshotRun) {
 	zero := make([]byte, snapshotPage)
 	size := uint64(len(mem))
+	kind := func(off uint64) (nonzero, image bool) {
+		page := mem[off : off+snapshotPage]
+		if bytes.Equal(page, zero) {
+			return false, false
+		}
+		return true, img != nil && img.holds(int(off/snapshotPage), page)
+	}
 	for off := uint64(0); off < size; {
-		if bytes.Equal(mem[off:off+snapshotPage], zero) {
+		nonzero, image := kind(off)
+		if !nonzero {
 			off += snapshotPage
 			continue
 		}
 		end := off + snapshotPage
-		for end < size && !bytes.Equal(mem[end:end+snapshotPage], zero) {
+		for end < size {
+			if nz, im := kind(end); !nz || im != image {
+				break
+			}
 			end += snapshotPage
 		}
-		extents = append(extents, snapshotRun{off: off, len: end - off})
-		if n := len(runs); n > 0 && off-(runs[n-1].off+runs[n-1].len) <= snapshotGap*snapshotPage {
+		if !image {
+			extents = append(extents, snapshotRun{off: off, len: end - off})
+		}
+		// Between the last run and this one, memory is zero.
+		if n := len(runs); n > 0 && runs[n-1].image == image &&
+			off-(runs[n-1].off+runs[n-1].len) <= snapshotGap*snapshotPage &&
+			(!image || img.zeroBetween(runs[n-1].off+runs[n-1].len, off)) {
 			runs[n-1].len = end - runs[n-1].off
 		} else {
-			runs = append(runs, snapshotRun{off: off, len: end - off})
+			runs = append(runs, snapshotRun{off: off, len: end - off, image: image})
 		}
 		off = end
 	}
 	return runs, extents
+}
+
+// zeroBetween says whether the image is zero from byte from to byte to,
+// both multiples of snapshotPage.
+func (img *memoryImage) zeroBetween(from, to uint64) bool {
+	for c := from / snapshotPage; c < to/snapshotPage && c < uint64(len(img.chunks)); c++ {
+		if img.chunks[c] != ([sha256.Size]byte{}) {
+			return false
+		}
+	}
+	return true
 }
 
 // dataOffset returns where the data of a snapshot whose header is n bytes
@@ -92,23 +129,32 @@ func dataOffset(n uint64) uint64 {
 	return (n + snapshotPage - 1) / snapshotPage * snapshotPage
 }
 
-// encodeSnapshotV2 writes a version 2 snapshot of memory, whose content is
+// encodeSnapshotV2 writes a version 3 snapshot of memory, whose content is
 // mem, to f, a new file, and returns its size and the digest of its pages.
-// Only the pages that are not zero are written; the others are holes.
-func encodeSnapshotV2(f *os.File, s *snapshot, mem []byte) (int64, [sha256.Size]byte, error) {
+// Only the pages that are not zero, and not held by img (nil when the
+// module's image file is not to be used), are written; the others are
+// holes.
+func encodeSnapshotV2(f *os.File, s *snapshot, mem []byte, img *memoryImage) (int64, [sha256.Size]byte, error) {
 	var pages [sha256.Size]byte
 	if len(mem)%snapshotPage != 0 {
 		return 0, pages, fmt.Errorf("memory of %d bytes is not a whole number of pages", len(mem))
 	}
-	runs, extents := snapshotRunsOf(mem)
+	runs, extents := snapshotRunsOf(mem, img)
 	h := sha256.New()
+	var image [sha256.Size]byte
+	size := uint64(0) // the end of the last stored run
 	for _, r := range runs {
+		if r.image {
+			image = img.digest
+			continue
+		}
 		h.Write(mem[r.off : r.off+r.len])
+		size = r.off + r.len
 	}
 	copy(pages[:], h.Sum(nil))
 	var b []byte
 	b = append(b, snapshotMagic...)
-	b = binary.LittleEndian.AppendUint32(b, snapshotVersion2)
+	b = binary.LittleEndian.AppendUint32(b, snapshotVersion3)
 	b = binary.LittleEndian.AppendUint32(b, 0) // the header's length, below
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(s.digest)))
 	b = append(b, s.digest...)
@@ -116,6 +162,7 @@ func encodeSnapshotV2(f *os.File, s *snapshot, mem []byte) (int64, [sha256.Size]
 	b = binary.LittleEndian.AppendUint64(b, uint64(s.walltime))
 	b = binary.LittleEndian.AppendUint64(b, uint64(len(mem)))
 	b = binary.LittleEndian.AppendUint32(b, snapshotPage)
+	b = append(b, image[:]...)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(s.globals)))
 	for _, g := range s.globals {
 		b = binary.LittleEndian.AppendUint32(b, g.index)
@@ -127,6 +174,7 @@ func encodeSnapshotV2(f *os.File, s *snapshot, mem []byte) (int64, [sha256.Size]
 		// Memory is below 4 GiB: a page index and count fit a u32.
 		b = binary.LittleEndian.AppendUint32(b, uint32(r.off/snapshotPage))
 		b = binary.LittleEndian.AppendUint32(b, uint32(r.len/snapshotPage))
+		b = append(b, boolByte(r.image))
 	}
 	b = append(b, pages[:]...)
 	binary.LittleEndian.PutUint32(b[len(snapshotMagic)+4:], uint32(len(b)+sha256.Size))
@@ -142,10 +190,7 @@ func encodeSnapshotV2(f *os.File, s *snapshot, mem []byte) (int64, [sha256.Size]
 			return 0, pages, err
 		}
 	}
-	size := data
-	if n := len(runs); n > 0 {
-		size += runs[n-1].off + runs[n-1].len
-	}
+	size += data
 	// The file is new: sizing it here never changes pages anyone maps.
 	if err := f.Truncate(int64(size)); err != nil {
 		return 0, pages, err
@@ -153,7 +198,7 @@ func encodeSnapshotV2(f *os.File, s *snapshot, mem []byte) (int64, [sha256.Size]
 	return int64(size), pages, nil
 }
 
-// readSnapshotV2Header reads and checks the header of a version 2
+// readSnapshotV2Header reads and checks the header of a version 3
 // snapshot from r, whose size is size, for memory of at most maxMem bytes.
 // The file must cover the runs the header lists.
 func readSnapshotV2Header(r io.ReaderAt, size int64, maxMem uint64) (*snapshot, error) {
@@ -179,14 +224,14 @@ func readSnapshotV2Header(r io.ReaderAt, size int64, maxMem uint64) (*snapshot, 
 	return s, nil
 }
 
-// parseSnapshotV2Header parses and checks the header of a version 2
+// parseSnapshotV2Header parses and checks the header of a version 3
 // snapshot, b, which is exactly as long as it says.
 func parseSnapshotV2Header(b []byte) (*snapshot, error) {
 	if len(b) < len(snapshotMagic)+8+sha256.Size || string(b[:len(snapshotMagic)]) != snapshotMagic {
 		return nil, invalid("not a snapshot (no %q magic)", snapshotMagic)
 	}
-	if v := binary.LittleEndian.Uint32(b[len(snapshotMagic):]); v != snapshotVersion2 {
-		return nil, invalid("format version %d, want %d", v, snapshotVersion2)
+	if v := binary.LittleEndian.Uint32(b[len(snapshotMagic):]); v != snapshotVersion3 {
+		return nil, invalid("format version %d, want %d", v, snapshotVersion3)
 	}
 	if n := binary.LittleEndian.Uint32(b[len(snapshotMagic)+4:]); uint64(n) != uint64(len(b)) {
 		return nil, invalid("header of %d bytes, %d read", n, len(b))
@@ -196,12 +241,13 @@ func parseSnapshotV2Header(b []byte) (*snapshot, error) {
 		return nil, invalid("header checksum mismatch (truncated or corrupt)")
 	}
 	d := decoder{b: body[len(snapshotMagic)+8:]}
-	s := &snapshot{version: snapshotVersion2, dataOffset: dataOffset(uint64(len(b)))}
+	s := &snapshot{version: snapshotVersion3, dataOffset: dataOffset(uint64(len(b)))}
 	s.digest = string(d.bytes(uint64(d.u16())))
 	s.monotonic = int64(d.u64())
 	s.walltime = int64(d.u64())
 	s.memory = d.u64()
 	page := d.u32()
+	copy(s.image[:], d.bytes(sha256.Size))
 	n := d.u32()
 	if d.err == nil && uint64(n)*13 > uint64(len(d.b)) {
 		return nil, invalid("%d globals do not fit in the header", n)
@@ -210,13 +256,16 @@ func parseSnapshotV2Header(b []byte) (*snapshot, error) {
 		s.globals = append(s.globals, snapshotGlobal{index: d.u32(), valueType: d.u8(), value: d.u64()})
 	}
 	n = d.u32()
-	if d.err == nil && uint64(n)*8 > uint64(len(d.b)) {
+	if d.err == nil && uint64(n)*9 > uint64(len(d.b)) {
 		return nil, invalid("%d runs do not fit in the header", n)
 	}
 	s.runs = make([]snapshotRun, 0, n)
 	for range n {
-		first, pages := uint64(d.u32()), uint64(d.u32())
-		s.runs = append(s.runs, snapshotRun{off: first * snapshotPage, len: pages * snapshotPage})
+		first, pages, from := uint64(d.u32()), uint64(d.u32()), d.u8()
+		if from > 1 {
+			return nil, invalid("run from %d, not 0 (this file) or 1 (the image)", from)
+		}
+		s.runs = append(s.runs, snapshotRun{off: first * snapshotPage, len: pages * snapshotPage, image: from == 1})
 	}
 	copy(s.pagesDigest[:], d.bytes(sha256.Size))
 	switch {
@@ -229,31 +278,56 @@ func parseSnapshotV2Header(b []byte) (*snapshot, error) {
 	case s.memory%wasmPage != 0 || s.memory > maxMemory:
 		return nil, invalid("memory size %d is not a number of 64 KiB pages below 4 GiB", s.memory)
 	}
-	// Runs are in order, not empty, not touching, inside memory. In u64,
-	// no sum of a page index and count can overflow.
+	// Runs are in order, not empty, not overlapping, inside memory. In
+	// u64, no sum of a page index and count can overflow.
 	var end uint64
 	for k, r := range s.runs {
-		if r.len == 0 || r.off+r.len > s.memory || (k > 0 && r.off <= end) {
+		if r.len == 0 || r.off+r.len > s.memory || (k > 0 && r.off < end) {
 			return nil, invalid("run %d (pages %d+%d) is empty, out of order or outside memory of %d bytes", k, r.off/snapshotPage, r.len/snapshotPage, s.memory)
+		}
+		if r.image && s.image == ([sha256.Size]byte{}) {
+			return nil, invalid("run %d is from an image the header does not name", k)
 		}
 		end = r.off + r.len
 	}
 	return s, nil
 }
 
-// fileSize is the size of the file a version 2 snapshot is in.
+// fileSize is the size of the file a version 3 snapshot is in.
 func (s *snapshot) fileSize() uint64 {
-	if n := len(s.runs); n > 0 {
-		return s.dataOffset + s.runs[n-1].off + s.runs[n-1].len
+	for k := len(s.runs) - 1; k >= 0; k-- {
+		if !s.runs[k].image {
+			return s.dataOffset + s.runs[k].off + s.runs[k].len
+		}
 	}
 	return s.dataOffset
 }
 
-// readRuns reads the runs of a version 2 snapshot from src into mem, which
-// has the snapshot's memory size and holds a fresh instance's memory: the
-// module's image below dirty, zero above it. Memory outside the runs below
-// dirty is cleared. With verify, the pages must match the header's digest.
-func readRuns(src io.ReaderAt, s *snapshot, mem []byte, dirty uint64, verify bool) error {
+// imageRuns says whether some runs of s are in the module's image file.
+func (s *snapshot) imageRuns() bool {
+	for _, r := range s.runs {
+		if r.image {
+			return true
+		}
+	}
+	return false
+}
+
+// boolByte is 1 for true, 0 for false.
+func boolByte(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// readRuns reads the runs of a version 3 snapshot into mem, the stored
+// ones from src and the image ones from img (nil: there must be none).
+// mem has the snapshot's memory size and holds a fresh instance's memory:
+// the module's image below dirty, zero above it. Memory outside the runs
+// below dirty is cleared. With verify, the stored pages must match the
+// header's digest (img is checked when opened).
+func readRuns(src io.ReaderAt, img *memoryImageFile, s *snapshot, mem []byte, dirty uint64, verify bool) error {
 	if uint64(len(mem)) != s.memory {
 		return invalid("memory of %d bytes, want %d", len(mem), s.memory)
 	}
@@ -267,13 +341,20 @@ func readRuns(src io.ReaderAt, s *snapshot, mem []byte, dirty uint64, verify boo
 	for _, r := range s.runs {
 		clearBelow(done, r.off)
 		run := mem[r.off : r.off+r.len]
-		if _, err := src.ReadAt(run, int64(s.dataOffset+r.off)); err != nil {
+		from, at := src, int64(s.dataOffset+r.off)
+		if r.image {
+			if img == nil || r.off+r.len > img.size {
+				return invalid("run at page %d is outside the module's memory image", r.off/snapshotPage)
+			}
+			from, at = img.f, int64(img.data+r.off)
+		}
+		if _, err := from.ReadAt(run, at); err != nil {
 			if err == io.EOF || err == io.ErrUnexpectedEOF {
 				return invalid("pages end early at page %d", r.off/snapshotPage)
 			}
 			return fmt.Errorf("reading snapshot: %w", err)
 		}
-		if verify {
+		if verify && !r.image {
 			h.Write(run)
 		}
 		done = r.off + r.len
@@ -285,7 +366,7 @@ func readRuns(src io.ReaderAt, s *snapshot, mem []byte, dirty uint64, verify boo
 	return nil
 }
 
-// parseSnapshotV2 parses a whole version 2 snapshot file held in b.
+// parseSnapshotV2 parses a whole version 3 snapshot file held in b.
 func parseSnapshotV2(b []byte) (*snapshot, error) {
 	s, err := readSnapshotV2Header(bytes.NewReader(b), int64(len(b)), maxMemory)
 	if err != nil {

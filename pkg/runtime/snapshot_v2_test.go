@@ -60,13 +60,13 @@ func TestSnapshot_FileFormats(t *testing.T) {
 		file     func(t *testing.T) string
 		mapLimit int
 	}{
-		{name: "version 2 written by the runtime (mapped)", file: func(*testing.T) string { return saved }},
-		{name: "version 2 not written by the runtime (read and verified)", file: func(t *testing.T) string {
+		{name: "version 3 written by the runtime (mapped)", file: func(*testing.T) string { return saved }},
+		{name: "version 3 not written by the runtime (read and verified)", file: func(t *testing.T) string {
 			path := filepath.Join(dir, "copy.snap")
 			copyFile(t, saved, path, nil)
 			return path
 		}},
-		{name: "version 2 with more runs than are mapped (read)", file: func(*testing.T) string { return saved }, mapLimit: 1},
+		{name: "version 3 with more runs than are mapped (read)", file: func(*testing.T) string { return saved }, mapLimit: 1},
 		{name: "version 1 (inflated)", file: func(t *testing.T) string {
 			inst, err := m.Instantiate(t.Context(), counterConfig)
 			if err != nil {
@@ -111,19 +111,19 @@ func TestSnapshot_FileFormats(t *testing.T) {
 	}
 }
 
-// v2Header locates the fields of a version 2 snapshot's header: its
+// v2Header locates the fields of a version 3 snapshot's header: its
 // length, and where its run table starts.
 func v2Header(t *testing.T, b []byte) (length, runs int) {
 	t.Helper()
 	length = int(binary.LittleEndian.Uint32(b[12:]))
 	off := 16
 	off += 2 + int(binary.LittleEndian.Uint16(b[off:]))
-	off += 8 + 8 + 8 + 4
+	off += 8 + 8 + 8 + 4 + sha256.Size
 	off += 4 + 13*int(binary.LittleEndian.Uint32(b[off:]))
 	return length, off
 }
 
-// resum makes the checksum of a version 2 snapshot's header valid again.
+// resum makes the checksum of a version 3 snapshot's header valid again.
 func resum(t *testing.T, b []byte) []byte {
 	n, _ := v2Header(t, b)
 	sum := sha256.Sum256(b[:n-sha256.Size])
@@ -168,13 +168,13 @@ func TestSnapshot_FileInvalid(t *testing.T) {
 			if binary.LittleEndian.Uint32(b[runs:]) < 2 {
 				t.Skip("one run only")
 			}
-			binary.LittleEndian.PutUint32(b[runs+4+8:], binary.LittleEndian.Uint32(b[runs+4:])) // run 1 starts where run 0 does
+			binary.LittleEndian.PutUint32(b[runs+4+9:], binary.LittleEndian.Uint32(b[runs+4:])) // run 1 starts where run 0 does
 			return resum(t, b)
 		}, wantMsg: "out of order"},
 		{name: "last run longer than the file", mutate: func(b []byte) []byte {
 			_, runs := v2Header(t, b)
 			n := int(binary.LittleEndian.Uint32(b[runs:]))
-			last := runs + 4 + 8*(n-1) + 4
+			last := runs + 4 + 9*(n-1) + 4
 			binary.LittleEndian.PutUint32(b[last:], binary.LittleEndian.Uint32(b[last:])+1)
 			return resum(t, b)
 		}, wantMsg: "truncated?"},
