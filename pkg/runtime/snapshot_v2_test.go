@@ -45,7 +45,7 @@ func copyFile(t *testing.T, src, dst string, mutate func([]byte) []byte) {
 }
 
 func TestSnapshot_FileFormats(t *testing.T) {
-	r := newRuntime(t)
+	r, _ := newImageRuntime(t)
 	m, err := r.Load(t.Context(), guest(t, "counter"))
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +132,7 @@ func resum(t *testing.T, b []byte) []byte {
 }
 
 func TestSnapshot_FileInvalid(t *testing.T) {
-	r := newRuntime(t)
+	r, _ := newImageRuntime(t)
 	m, err := r.Load(t.Context(), guest(t, "counter"))
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +201,7 @@ func TestSnapshot_FileInvalid(t *testing.T) {
 // A file mapped by a live instance is replaced, never rewritten: the
 // instance keeps the memory it was restored with.
 func TestSnapshot_RewrittenWhileMapped(t *testing.T) {
-	r := newRuntime(t)
+	r, _ := newImageRuntime(t)
 	m, err := r.Load(t.Context(), guest(t, "counter"))
 	if err != nil {
 		t.Fatal(err)
@@ -235,7 +235,7 @@ func TestSnapshot_RewrittenWhileMapped(t *testing.T) {
 // restored from it; the kernel maps some neighbours of each page read with
 // it, which count in the resident set too.)
 func TestSnapshot_RestoredMemoryIsLazy(t *testing.T) {
-	r := newRuntime(t)
+	r, _ := newImageRuntime(t)
 	m, err := r.Load(t.Context(), guest(t, "counter"))
 	if err != nil {
 		t.Fatal(err)
