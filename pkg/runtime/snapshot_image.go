@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -227,7 +226,7 @@ func (m *Module) checkImageFile(f *os.File) (*memoryImageFile, error) {
 		return img, nil
 	}
 	mem := make([]byte, img.size)
-	if _, err := f.ReadAt(mem, int64(img.data)); err != nil && err != io.EOF {
+	if _, err := f.ReadAt(mem, int64(img.data)); err != nil {
 		return nil, invalid("memory image: %v", err)
 	}
 	if err := m.image.check(mem); err != nil {
