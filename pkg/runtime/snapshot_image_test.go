@@ -199,3 +199,48 @@ func TestSnapshot_ImageInvalid(t *testing.T) {
 		t.Errorf("count after restore = %d, want 4", c)
 	}
 }
+
+// The image files of modules that are released, and that no snapshot
+// refers to, are removed; those of loaded modules, or referred to, stay.
+func TestSnapshot_RemoveUnusedImages(t *testing.T) {
+	r, images := newImageRuntime(t)
+	dir := t.TempDir()
+	counter, err := r.Load(t.Context(), guest(t, "counter"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer counter.Release(context.Background())
+	echo, err := r.Load(t.Context(), guest(t, "echo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	saveCounter(t, counter, filepath.Join(dir, "counter.snap"), 1)
+	echoSnap := filepath.Join(dir, "echo.snap")
+	saveEcho(t, echo, echoSnap)
+	if got, err := runtime.SnapshotModule(echoSnap); err != nil || got != echo.Digest {
+		t.Fatalf("SnapshotModule = %q, %v; want %q", got, err, echo.Digest)
+	}
+	echo.Release(context.Background())
+	if paths := imageFiles(t, images); len(paths) != 2 {
+		t.Fatalf("image files %q, want two", paths)
+	}
+	// An interrupted write of an image file leaves a temporary file.
+	tmp := filepath.Join(images, "."+strings.TrimPrefix(echo.Digest, "sha256:")+"-00.img.123.tmp")
+	if err := os.WriteFile(tmp, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	if n := r.RemoveUnusedImages(map[string]bool{echo.Digest: true}); n != 0 {
+		t.Errorf("RemoveUnusedImages removed %d files of a module a snapshot refers to", n)
+	}
+	if n := r.RemoveUnusedImages(nil); n != 2 {
+		t.Errorf("RemoveUnusedImages removed %d files, want 2 (the released module's image and temporary file)", n)
+	}
+	paths := imageFiles(t, images)
+	if len(paths) != 1 || !strings.Contains(paths[0], strings.TrimPrefix(counter.Digest, "sha256:")) {
+		t.Errorf("image files left %q, want the loaded module's only", paths)
+	}
+	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("temporary file left: %v", err)
+	}
+}
