@@ -152,7 +152,7 @@ func New(cfg Config) (*Host, error) {
 	h := &Host{cfg: cfg, compiler: compiler, controllers: map[string]*controller{}, refused: map[string]struct{}{},
 		accessChanged: make(chan struct{}, 1),
 		hostServices: hostServices{clock: cfg.Clock, timers: newTimerQueue(cfg.Clock), scheduler: newScheduler(cfg.MaxRunningGuests),
-			recorder: &record.FakeRecorder{}, snapshotRoot: cfg.SnapshotDir},
+			recorder: &record.FakeRecorder{}, snapshotRoot: cfg.SnapshotDir, images: cfg.Runtime},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "wasmcontrollers"}),
