@@ -58,7 +58,8 @@ func BenchmarkResume(b *testing.B) {
 			if err != nil {
 				b.Skipf("guest %s does not build: %v", g.name, err)
 			}
-			r, err := runtime.New(b.Context(), runtime.Config{CacheDir: sharedCacheDir(b)})
+			images := filepath.Join(b.TempDir(), "images")
+			r, err := runtime.New(b.Context(), runtime.Config{CacheDir: sharedCacheDir(b), ImageDir: images})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -85,13 +86,16 @@ func BenchmarkResume(b *testing.B) {
 				b.Fatal(err)
 			}
 			memory := first.MemoryBytes()
+			// The module's image file, which the snapshot is a delta
+			// against, written by its first snapshot and shared by all.
+			imageBytes := dirDiskBytes(b, images)
 
 			// The same guest in format version 1 (DEFLATE, restored by
 			// inflating), which WriteSnapshot still writes.
 			v1 := filepath.Join(b.TempDir(), "snapshot-v1")
 			v1Size := writeV1Snapshot(b, first, v1)
 			// snapshot-restore maps the file SaveSnapshot wrote (version
-			// 2); snapshot-restore-first reads and verifies it, as the
+			// 3) and the module's image file; snapshot-restore-first reads and verifies it, as the
 			// first restore of a file after the server started does;
 			// snapshot-restore-v1 inflates the version 1 file.
 			for _, snap := range []struct {
@@ -119,6 +123,9 @@ func BenchmarkResume(b *testing.B) {
 					}
 					measure(b, func() { start().Close(b.Context()) })
 					b.ReportMetric(float64(snap.size), "snapshot-bytes")
+					if !strings.HasSuffix(snap.name, "-v1") {
+						b.ReportMetric(float64(imageBytes), "image-bytes")
+					}
 					b.ReportMetric(float64(memory), "linear-memory-bytes")
 					b.ReportMetric(rssGrowth(b, start), "rss-bytes/instance")
 					rss, own := memoryResidency(b, start)
@@ -210,6 +217,23 @@ func residentBytes(b *testing.B) int64 {
 		b.Fatal(err)
 	}
 	return pages * int64(os.Getpagesize())
+}
+
+// dirDiskBytes returns the disk space the files in dir take.
+func dirDiskBytes(b *testing.B, dir string) int64 {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var n int64
+	for _, e := range entries {
+		fi, err := e.Info()
+		if err != nil {
+			b.Fatal(err)
+		}
+		n += runtime.SnapshotDiskBytes(fi)
+	}
+	return n
 }
 
 // writeV1Snapshot writes inst's snapshot in format version 1 to path and
