@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,11 +105,25 @@ func (img *memoryImage) check(mem []byte) error {
 	if uint64(len(mem)) != uint64(len(img.chunks))*snapshotPage {
 		return fmt.Errorf("image of %d bytes, want %d", len(mem), uint64(len(img.chunks))*snapshotPage)
 	}
+	return img.checkAt(bytes.NewReader(mem), 0)
+}
+
+// checkAt says why the bytes of r from off on are not the image, or nil,
+// reading them a few pages at a time.
+func (img *memoryImage) checkAt(r io.ReaderAt, off int64) error {
+	const batch = 64
+	buf := make([]byte, batch*snapshotPage)
 	zero := make([]byte, snapshotPage)
-	for c := range img.chunks {
-		page := mem[c*snapshotPage : (c+1)*snapshotPage]
-		if img.chunks[c] == ([sha256.Size]byte{}) && !bytes.Equal(page, zero) || img.chunks[c] != ([sha256.Size]byte{}) && !img.holds(c, page) {
-			return fmt.Errorf("page %d is not the module's", c)
+	for first := 0; first < len(img.chunks); first += batch {
+		n := min(batch, len(img.chunks)-first)
+		if _, err := r.ReadAt(buf[:n*snapshotPage], off+int64(first)*snapshotPage); err != nil {
+			return err
+		}
+		for k := range n {
+			c, page := first+k, buf[k*snapshotPage:(k+1)*snapshotPage]
+			if img.chunks[c] == ([sha256.Size]byte{}) && !bytes.Equal(page, zero) || img.chunks[c] != ([sha256.Size]byte{}) && !img.holds(c, page) {
+				return fmt.Errorf("page %d is not the module's", c)
+			}
 		}
 	}
 	return nil
@@ -225,11 +240,7 @@ func (m *Module) checkImageFile(f *os.File) (*memoryImageFile, error) {
 	if trust.trusted(fi, m.image.digest) {
 		return img, nil
 	}
-	mem := make([]byte, img.size)
-	if _, err := f.ReadAt(mem, int64(img.data)); err != nil {
-		return nil, invalid("memory image: %v", err)
-	}
-	if err := m.image.check(mem); err != nil {
+	if err := m.image.checkAt(f, int64(img.data)); err != nil {
 		return nil, invalid("memory image file: %v", err)
 	}
 	trust.trust(fi, m.image.digest)
