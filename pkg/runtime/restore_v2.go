@@ -23,7 +23,11 @@ const maxMappedRuns = 256
 // synced, then renamed over path, readable only by its owner. It returns
 // the disk space the file takes (SnapshotDiskBytes). The file is in format
 // version 3 (snapshot_v2.go): its memory uncompressed, page-aligned and
-// sparse, for RestoreFile to map rather than read.
+// sparse, for RestoreFile to map rather than read. With Config.ImageDir,
+// the pages that still hold what the module's data segments wrote are
+// left to the module's image file there (snapshot_image.go), written by
+// the module's first snapshot; without it, or when that file cannot be
+// written, they are stored too.
 //
 // # Notes
 //
@@ -31,7 +35,7 @@ const maxMappedRuns = 256
 //     never written to or truncated once in place: writing another snapshot
 //     to path replaces the file (a new inode), and the instances keep the
 //     old one until they close. Whoever removes snapshot files must unlink
-//     them, never truncate or rewrite them.
+//     them, never truncate or rewrite them. So are image files.
 func (i *Instance) SaveSnapshot(path string) (int64, error) {
 	var (
 		digest [sha256.Size]byte
@@ -76,16 +80,19 @@ func SnapshotDiskBytes(fi os.FileInfo) int64 { return diskBytes(fi) }
 
 // RestoreFile is Restore from the file at path, which holds a snapshot of
 // either format version. One written by SaveSnapshot (version 3) is mapped
-// copy-on-write: the guest's memory grows only by the pages it touches.
-// The first restore of a file this runtime did not write also verifies
-// its pages, reading them all once (snapshot_trust.go).
+// copy-on-write, with the module's image file for the pages it leaves to
+// it: the guest's memory grows only by the pages it touches. The first
+// restore of a file this runtime did not write also verifies its pages,
+// reading them all once (snapshot_trust.go); so does the first use of an
+// image file.
 //
 // # Errors
 //
 // A missing file is an error wrapping os.ErrNotExist (not
 // ErrSnapshotInvalid): there is no snapshot to discard. Otherwise as
 // Restore; a file shorter than its header says is ErrSnapshotInvalid,
-// refused before anything is mapped.
+// refused before anything is mapped, and so is a snapshot whose image file
+// is missing, of another module, or not the module's image.
 func (m *Module) RestoreFile(ctx context.Context, cfg InstanceConfig, path string) (*Instance, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -178,6 +178,25 @@ func TestSnapshot_FileInvalid(t *testing.T) {
 			binary.LittleEndian.PutUint32(b[last:], binary.LittleEndian.Uint32(b[last:])+1)
 			return resum(t, b)
 		}, wantMsg: "truncated?"},
+		{name: "run from neither file", mutate: func(b []byte) []byte {
+			_, runs := v2Header(t, b)
+			b[runs+4+8] = 2 // run 0's source
+			return resum(t, b)
+		}, wantMsg: "run from 2"},
+		{name: "image run with no image named", mutate: func(b []byte) []byte {
+			_, runs := v2Header(t, b)
+			if b[runs+4+8] != 1 {
+				t.Fatal("run 0 is not from the image")
+			}
+			image := 16 + 2 + int(binary.LittleEndian.Uint16(b[16:])) + 8 + 8 + 8 + 4
+			clear(b[image : image+sha256.Size])
+			return resum(t, b)
+		}, wantMsg: "an image the header does not name"},
+		{name: "another image named", mutate: func(b []byte) []byte {
+			image := 16 + 2 + int(binary.LittleEndian.Uint16(b[16:])) + 8 + 8 + 8 + 4
+			b[image] ^= 0x01
+			return resum(t, b)
+		}, wantMsg: "another memory image"},
 		{name: "header longer than the file", mutate: func(b []byte) []byte {
 			binary.LittleEndian.PutUint32(b[12:], uint32(len(b)+1))
 			return b
