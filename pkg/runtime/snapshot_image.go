@@ -154,8 +154,8 @@ func (m *Module) imagePath() string {
 }
 
 // ensureImageFile makes sure the module's image file is in place and
-// right, writing it when it is missing or wrong, and says whether
-// snapshots may refer to it.
+// right, writing it anew when it is missing or wrong; an error says why
+// snapshots may not refer to it.
 func (m *Module) ensureImageFile() error {
 	path := m.imagePath()
 	if path == "" {
