@@ -55,6 +55,9 @@ func (c completedConfig) newControllerHost(wakeRules *wakerule.Compiler, reg met
 	rt, err := wasmruntime.New(context.Background(), wasmruntime.Config{
 		CacheDir: filepath.Join(x.StateDir, "compilation-cache"), CompiledBudgetBytes: x.CompiledModuleBudget,
 		TemplateBudgetBytes: x.TemplateBudget, Metrics: reg,
+		// Snapshots store the pages that differ from their module's
+		// memory image, kept once per module next to them.
+		ImageDir: filepath.Join(x.StateDir, "images"),
 		// The bytes an evicted module compiles again from, when its kept
 		// copy is lost: the store keeps every module a controller runs.
 		Source: func(_ context.Context, digest string) ([]byte, error) {

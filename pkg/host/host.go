@@ -163,7 +163,7 @@ func New(cfg Config) (*Host, error) {
 		accessChanged: make(chan struct{}, 1),
 		hostServices: hostServices{clock: cfg.Clock, timers: newTimerQueue(cfg.Clock), scheduler: newScheduler(cfg.MaxRunningGuests),
 			recorder: &record.FakeRecorder{}, snapshotRoot: cfg.SnapshotDir, compactAfter: cfg.CompactAfter,
-			compacting: make(chan struct{}, maxCompactions)},
+			compacting: make(chan struct{}, maxCompactions), images: cfg.Runtime},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "wasmcontrollers"}),

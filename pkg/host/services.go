@@ -10,6 +10,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
+	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 )
 
 // hostServices is what a controller needs from the host that runs it, and
@@ -37,6 +38,9 @@ type hostServices struct {
 	snapshotRoot string
 	// snapshots remembers the snapshots that must not be restored.
 	snapshots snapshotState
+	// images removes the modules' image files no snapshot refers to
+	// (removeUnusedImages); nil removes none.
+	images *wasmruntime.Runtime
 
 	// compactAfter is how long a resident guest is quiet after a
 	// reconcile before its idle instances are compacted; not positive

@@ -68,6 +68,13 @@ func (p *instancePool) snapshotPath() string {
 		fmt.Sprintf("%s-%d%s", p.wc.UID, p.wc.Generation, snapshotSuffix))
 }
 
+// Snapshot files are mapped by the guests restored from them (the runtime
+// maps them copy-on-write): a file is only ever written whole under a
+// temporary name and renamed into place (Instance.SaveSnapshot), and only
+// ever removed by unlinking it. Nothing may write to, truncate or reuse a
+// snapshot file in place: a live guest would see the change, or the whole
+// server would fault on a page past the end of a shortened file.
+
 // saveSnapshot writes the instance's snapshot before it is closed. A
 // failure loses only the guest's memory, which level-based reconciling
 // does not depend on: the older snapshot is removed, or remembered as
@@ -166,15 +173,19 @@ func (p *instancePool) removeOtherSnapshots() {
 	}
 	own := p.snapshotPath()
 	entries, _ := os.ReadDir(filepath.Dir(own))
+	removed := false
 	for _, e := range entries {
 		path := filepath.Join(filepath.Dir(own), e.Name())
 		if path != own && strings.HasSuffix(e.Name(), snapshotSuffix) {
-			_ = os.Remove(path)
+			removed = os.Remove(path) == nil || removed
 		}
+	}
+	if removed {
+		p.env.removeUnusedImages()
 	}
 	var size int64
 	if fi, err := os.Stat(own); err == nil && p.snapshotting() && !p.env.snapshots.isStale(own) {
-		size = fi.Size()
+		size = wasmruntime.SnapshotDiskBytes(fi)
 	} else if err == nil {
 		_ = os.Remove(own) // snapshots were turned off
 	}
@@ -201,6 +212,30 @@ func (s *hostServices) removeSnapshots(namespace, name string) {
 		return
 	}
 	s.snapshots.forgetUnder(dir)
+	s.removeUnusedImages()
+}
+
+// removeUnusedImages removes the image files (the runtime's memory images
+// of modules, which snapshots are deltas against) of the modules no longer
+// loaded that no snapshot to be restored refers to. It reads the header of
+// every snapshot: it runs where snapshots are removed, not at each wake.
+func (s *hostServices) removeUnusedImages() {
+	if s.snapshotRoot == "" || s.images == nil {
+		return
+	}
+	used := map[string]bool{}
+	_ = filepath.WalkDir(s.snapshotRoot, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() || !strings.HasSuffix(path, snapshotSuffix) || s.snapshots.isStale(path) {
+			return nil
+		}
+		if digest, err := wasmruntime.SnapshotModule(path); err == nil {
+			used[digest] = true
+		}
+		return nil
+	})
+	if n := s.images.RemoveUnusedImages(used); n > 0 {
+		klog.V(2).InfoS("Removed the image files of modules no snapshot refers to", "files", n)
+	}
 }
 
 // removeOrphanedSnapshots deletes the snapshots of WasmControllers deleted
@@ -216,6 +251,7 @@ func (h *Host) removeOrphanedSnapshots() {
 		}
 		h.removeSnapshotTemps(h.snapshotDir(namespace, name))
 	})
+	h.removeUnusedImages()
 }
 
 // eachSnapshotDir calls fn with the namespace and name of every

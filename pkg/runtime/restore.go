@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
@@ -14,9 +13,10 @@ import (
 // (4 KiB chunks that are all zero, or still hold what the module's data
 // segments wrote, are skipped; the rest is compressed), its mutable
 // globals, its monotonic clock reading and the module's digest, in a
-// versioned format with a checksum (see snapshot.go). It returns the bytes written. The guest
-// must be between reconciles: WriteSnapshot waits for a running reconcile
-// to end. The instance stays usable.
+// versioned format with a checksum (version 1, see snapshot.go; a file
+// to restore is better written by SaveSnapshot). It returns the bytes
+// written. The guest must be between reconciles: WriteSnapshot waits for
+// a running reconcile to end. The instance stays usable.
 //
 // # Errors
 //
@@ -26,12 +26,22 @@ import (
 func (i *Instance) WriteSnapshot(w io.Writer) (int64, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
+	s, mem, err := i.snapshotLocked()
+	if err != nil {
+		return 0, err
+	}
+	return encodeSnapshot(w, s, mem, i.owner.image)
+}
+
+// snapshotLocked returns the guest's snapshot but for its memory, and its
+// memory, valid while i.mu is held.
+func (i *Instance) snapshotLocked() (*snapshot, []byte, error) {
 	if i.closed {
-		return 0, ErrClosed
+		return nil, nil, ErrClosed
 	}
 	m := i.owner
 	if m.snapshotErr != nil {
-		return 0, fmt.Errorf("module[%s] cannot be snapshotted: %w", m.Digest, m.snapshotErr)
+		return nil, nil, fmt.Errorf("module[%s] cannot be snapshotted: %w", m.Digest, m.snapshotErr)
 	}
 	s := &snapshot{
 		digest:    m.Digest,
@@ -41,18 +51,23 @@ func (i *Instance) WriteSnapshot(w io.Writer) (int64, error) {
 	for _, g := range m.globals {
 		exported := i.module.ExportedGlobal(g.exportName())
 		if exported == nil {
-			return 0, fmt.Errorf("module[%s]: global %d is not exported", m.Digest, g.index)
+			return nil, nil, fmt.Errorf("module[%s]: global %d is not exported", m.Digest, g.index)
 		}
 		s.globals = append(s.globals, snapshotGlobal{index: g.index, valueType: g.valueType, value: exported.Get()})
 	}
+	// Size is a u32, 0 for a whole 4 GiB: the page count tells.
+	if pages, _ := i.module.Memory().Grow(0); uint64(pages)*wasmPage > maxMemory {
+		return nil, nil, fmt.Errorf("module[%s]: memory of %d pages is larger than a snapshot holds", m.Digest, pages)
+	}
 	mem, ok := i.module.Memory().Read(0, i.module.Memory().Size())
 	if !ok {
-		return 0, fmt.Errorf("module[%s]: reading memory", m.Digest)
+		return nil, nil, fmt.Errorf("module[%s]: reading memory", m.Digest)
 	}
-	return encodeSnapshot(w, s, mem, m.image)
+	return s, mem, nil
 }
 
-// Restore starts a guest from a snapshot written by WriteSnapshot, without
+// Restore starts a guest from a snapshot written by WriteSnapshot (or a
+// SaveSnapshot file, read whole and verified), without
 // running its _initialize: memory and globals are as they were, so state
 // the guest kept in memory survives. The guest's monotonic clock continues
 // from the snapshot's reading, advanced by the wall time that passed since
@@ -82,6 +97,17 @@ func (m *Module) Restore(ctx context.Context, cfg InstanceConfig, r io.Reader) (
 	if err != nil {
 		return nil, err
 	}
+	return m.restoreSnapshot(ctx, cfg, s, func(inst *Instance) error {
+		if s.version == snapshotVersion3 {
+			return inst.restoreV2(s, nil, false)
+		}
+		return inst.restore(s)
+	})
+}
+
+// restoreSnapshot checks a parsed snapshot against the module and starts
+// an instance that apply puts its memory and globals into.
+func (m *Module) restoreSnapshot(ctx context.Context, cfg InstanceConfig, s *snapshot, apply func(*Instance) error) (*Instance, error) {
 	if err := m.checkSnapshot(s, cfg.MemoryLimit); err != nil {
 		return nil, err
 	}
@@ -90,7 +116,7 @@ func (m *Module) Restore(ctx context.Context, cfg InstanceConfig, r io.Reader) (
 	if err != nil {
 		return nil, err
 	}
-	if err := guardSnapshot(func() error { return inst.restore(s) }); err != nil {
+	if err := guardSnapshot(func() error { return apply(inst) }); err != nil {
 		inst.Close(ctx)
 		return nil, err
 	}
@@ -122,7 +148,7 @@ func (m *Module) checkSnapshot(s *snapshot, memoryLimit uint64) error {
 	if s.digest != m.Digest {
 		return invalid("taken of module %q, not %q", s.digest, m.Digest)
 	}
-	if s.image != m.image.digest {
+	if s.version == snapshotVersion && s.image != m.image.digest {
 		return invalid("taken with another memory image of the module (another host version?)")
 	}
 	if s.memory > memoryLimit {
@@ -160,6 +186,11 @@ func (i *Instance) restore(s *snapshot) error {
 	if err := decodePages(s, buf, initial); err != nil {
 		return err
 	}
+	return i.restoreGlobals(s)
+}
+
+// restoreGlobals sets the module's mutable globals to the snapshot's.
+func (i *Instance) restoreGlobals(s *snapshot) error {
 	for _, g := range s.globals {
 		exported, ok := i.module.ExportedGlobal(mutableGlobal{index: g.index}.exportName()).(api.MutableGlobal)
 		if !ok {
@@ -168,41 +199,4 @@ func (i *Instance) restore(s *snapshot) error {
 		exported.Set(g.value)
 	}
 	return nil
-}
-
-// SaveSnapshot writes a snapshot of the guest (see WriteSnapshot) to the
-// file at path, atomically: to a temporary file in the same directory,
-// synced, then renamed over path, readable only by its owner. It returns
-// the bytes written.
-func (i *Instance) SaveSnapshot(path string) (int64, error) {
-	var n int64
-	err := writeFileAtomic(path, func(f *os.File) error {
-		var err error
-		n, err = i.WriteSnapshot(f)
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("snapshot[%s]: %w", path, err)
-	}
-	return n, nil
-}
-
-// RestoreFile is Restore from the file at path.
-//
-// # Errors
-//
-// A missing file is an error wrapping os.ErrNotExist (not
-// ErrSnapshotInvalid): there is no snapshot to discard. Otherwise as
-// Restore.
-func (m *Module) RestoreFile(ctx context.Context, cfg InstanceConfig, path string) (*Instance, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("snapshot[%s]: %w", path, err)
-	}
-	defer f.Close()
-	inst, err := m.Restore(ctx, cfg, f)
-	if err != nil {
-		return nil, fmt.Errorf("snapshot[%s]: %w", path, err)
-	}
-	return inst, nil
 }

@@ -58,7 +58,8 @@ func BenchmarkResume(b *testing.B) {
 			if err != nil {
 				b.Skipf("guest %s does not build: %v", g.name, err)
 			}
-			r, err := runtime.New(b.Context(), runtime.Config{CacheDir: sharedCacheDir(b)})
+			images := filepath.Join(b.TempDir(), "images")
+			r, err := runtime.New(b.Context(), runtime.Config{CacheDir: sharedCacheDir(b), ImageDir: images})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -85,21 +86,53 @@ func BenchmarkResume(b *testing.B) {
 				b.Fatal(err)
 			}
 			memory := first.MemoryBytes()
+			// The module's image file, which the snapshot is a delta
+			// against, written by its first snapshot and shared by all.
+			imageBytes := dirDiskBytes(b, images)
 
-			b.Run("snapshot-restore", func(b *testing.B) {
-				measure(b, func() {
-					inst, err := m.RestoreFile(b.Context(), cfg, snapshot)
-					if err != nil {
-						b.Fatal(err)
+			// The same guest in format version 1 (DEFLATE, restored by
+			// inflating), which WriteSnapshot still writes.
+			v1 := filepath.Join(b.TempDir(), "snapshot-v1")
+			v1Size := writeV1Snapshot(b, first, v1)
+			// snapshot-restore maps the file SaveSnapshot wrote (version
+			// 3) and the module's image file; snapshot-restore-first reads and verifies it, as the
+			// first restore of a file after the server started does;
+			// snapshot-restore-v1 inflates the version 1 file.
+			for _, snap := range []struct {
+				name, path string
+				size       int64
+				first      bool
+			}{
+				{name: "snapshot-restore", path: snapshot, size: size},
+				{name: "snapshot-restore-first", path: snapshot, size: size, first: true},
+				{name: "snapshot-restore-v1", path: v1, size: v1Size},
+			} {
+				b.Run(snap.name, func(b *testing.B) {
+					start := func() *runtime.Instance {
+						if snap.first {
+							r.ForgetSnapshotFiles()
+						}
+						inst, err := m.RestoreFile(b.Context(), cfg, snap.path)
+						if err != nil {
+							b.Fatal(err)
+						}
+						if _, err := inst.Reconcile(b.Context(), req); err != nil {
+							b.Fatal(err)
+						}
+						return inst
 					}
-					if _, err := inst.Reconcile(b.Context(), req); err != nil {
-						b.Fatal(err)
+					measure(b, func() { start().Close(b.Context()) })
+					b.ReportMetric(float64(snap.size), "snapshot-bytes")
+					if !strings.HasSuffix(snap.name, "-v1") {
+						b.ReportMetric(float64(imageBytes), "image-bytes")
 					}
-					inst.Close(b.Context())
+					b.ReportMetric(float64(memory), "linear-memory-bytes")
+					b.ReportMetric(rssGrowth(b, start), "rss-bytes/instance")
+					rss, own := memoryResidency(b, start)
+					b.ReportMetric(rss, "mem-rss-bytes/instance")
+					b.ReportMetric(own, "mem-own-bytes/instance")
 				})
-				b.ReportMetric(float64(size), "snapshot-bytes")
-				b.ReportMetric(float64(memory), "linear-memory-bytes")
-			})
+			}
 			// fresh-init initializes every instance; fresh-template starts
 			// each from the memory of the first initialized (template.go).
 			for _, fresh := range []struct {
@@ -184,4 +217,63 @@ func residentBytes(b *testing.B) int64 {
 		b.Fatal(err)
 	}
 	return pages * int64(os.Getpagesize())
+}
+
+// dirDiskBytes returns the disk space the files in dir take.
+func dirDiskBytes(b *testing.B, dir string) int64 {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var n int64
+	for _, e := range entries {
+		fi, err := e.Info()
+		if err != nil {
+			b.Fatal(err)
+		}
+		n += runtime.SnapshotDiskBytes(fi)
+	}
+	return n
+}
+
+// writeV1Snapshot writes inst's snapshot in format version 1 to path and
+// returns its size.
+func writeV1Snapshot(b *testing.B, inst *runtime.Instance, path string) int64 {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	n, err := inst.WriteSnapshot(f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
+
+// memoryResidency returns, per instance, how much of the linear memory of
+// ten instances started by start (and closed after) is resident, and how
+// much of that is their own rather than pages of a file they map
+// (Instance.ResidentMemoryBytes): unlike the process's RSS, it does not
+// move with the host's heap.
+func memoryResidency(b *testing.B, start func() *runtime.Instance) (rss, own float64) {
+	const n = 10
+	insts := make([]*runtime.Instance, 0, n)
+	defer func() {
+		for _, inst := range insts {
+			inst.Close(b.Context())
+		}
+	}()
+	var rssSum, ownSum int64
+	for range n {
+		inst := start()
+		insts = append(insts, inst)
+		r, o, err := inst.ResidentMemoryBytes()
+		if err != nil {
+			return 0, 0
+		}
+		rssSum += r
+		ownSum += o
+	}
+	return float64(rssSum) / n, float64(ownSum) / n
 }

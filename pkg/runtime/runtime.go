@@ -65,6 +65,13 @@ type Config struct {
 	// process (mappings, files, scratch memory) is bounded against hostile
 	// modules (docs/RATIONALE.md). See Runtime.TemplateBytes.
 	TemplateBudgetBytes int64
+	// ImageDir, when set, holds the memory images of modules, one file
+	// per module, that SaveSnapshot's files are deltas against: a snapshot
+	// stores only the pages that differ from what the module's data
+	// segments write, and maps the others from the module's image file,
+	// written by its first snapshot. Empty: snapshots store every page
+	// that is not zero. See RemoveUnusedImages.
+	ImageDir string
 
 	// cache, when set, is the compilation cache to use instead of one in
 	// CacheDir: the package's tests share one across their runtimes.
@@ -132,6 +139,8 @@ type Runtime struct {
 	// templateRuns counts the runs of templates mapped into guests'
 	// memories, each a mapping of its own (maxMappedTemplateRuns).
 	templateRuns atomic.Int64
+	// snapshots remembers the snapshot files whose pages are verified.
+	snapshots snapshotFiles
 }
 
 // New builds a runtime with the host imports of docs/abi.md and WASI.

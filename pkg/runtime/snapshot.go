@@ -17,7 +17,9 @@ import (
 // the guest afresh instead.
 var ErrSnapshotInvalid = errors.New("invalid snapshot")
 
-// The snapshot format, version 1. All integers are little-endian.
+// The snapshot format, version 1, which WriteSnapshot writes and Restore
+// and RestoreFile read (SaveSnapshot writes version 3, snapshot_v2.go). All
+// integers are little-endian.
 //
 //	magic       8 bytes  "WASMSNAP"
 //	version     u32      1
@@ -46,6 +48,8 @@ const (
 
 // snapshot is a snapshot's content, parsed and checked.
 type snapshot struct {
+	// version is the format version: 1 or snapshotVersion3.
+	version   int
 	digest    string
 	monotonic int64
 	walltime  int64
@@ -54,6 +58,14 @@ type snapshot struct {
 	globals   []snapshotGlobal
 	states    []byte // chunkZero, chunkImage or chunkStored per chunk
 	pages     []byte // compressed
+
+	// Version 2 (snapshot_v2.go): the runs of memory stored, where they
+	// start in the file, the digest of their bytes, and the whole file
+	// when it was read into memory rather than opened.
+	runs        []snapshotRun
+	dataOffset  uint64
+	pagesDigest [sha256.Size]byte
+	file        []byte
 }
 
 // The states of a chunk of memory in a snapshot.
@@ -178,8 +190,12 @@ func parseSnapshot(b []byte) (*snapshot, error) {
 	if len(b) < len(snapshotMagic)+4 || string(b[:len(snapshotMagic)]) != snapshotMagic {
 		return nil, invalid("not a snapshot (no %q magic)", snapshotMagic)
 	}
-	if v := binary.LittleEndian.Uint32(b[len(snapshotMagic):]); v != snapshotVersion {
-		return nil, invalid("format version %d, this host reads version %d", v, snapshotVersion)
+	switch v := binary.LittleEndian.Uint32(b[len(snapshotMagic):]); v {
+	case snapshotVersion:
+	case snapshotVersion3:
+		return parseSnapshotV2(b)
+	default:
+		return nil, invalid("format version %d, this host reads versions %d and %d", v, snapshotVersion, snapshotVersion3)
 	}
 	if len(b) < sha256.Size {
 		return nil, invalid("truncated")
@@ -189,7 +205,7 @@ func parseSnapshot(b []byte) (*snapshot, error) {
 		return nil, invalid("checksum mismatch (truncated or corrupt)")
 	}
 	d := decoder{b: body[len(snapshotMagic)+4:]}
-	s := &snapshot{}
+	s := &snapshot{version: snapshotVersion}
 	s.digest = string(d.bytes(uint64(d.u16())))
 	s.monotonic = int64(d.u64())
 	s.walltime = int64(d.u64())

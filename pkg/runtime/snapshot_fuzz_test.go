@@ -3,7 +3,10 @@ package runtime
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -54,14 +57,88 @@ func TestSnapshot_EncodeDecode(t *testing.T) {
 	}
 }
 
-// FuzzReadSnapshot feeds arbitrary bytes to the snapshot reader, as read and
-// with the checksum made valid so that parsing goes past it. It must
+// testSnapshotV2 returns a valid version 3 snapshot of 3 pages of memory
+// (48 snapshot pages): runs merged across a short gap of zero pages, and
+// one after a long gap, with two globals; and the memory.
+func testSnapshotV2(t testing.TB) ([]byte, []byte) {
+	mem := make([]byte, 3*wasmPage)
+	copy(mem[100:], "hello")
+	copy(mem[3*snapshotPage:], "after a gap of two pages")
+	for i := range 5000 {
+		mem[2*wasmPage+i] = byte(i)
+	}
+	s := &snapshot{digest: "sha256:00", monotonic: 1 << 40, walltime: 1, globals: []snapshotGlobal{
+		{index: 0, valueType: valueI32, value: 7}, {index: 3, valueType: valueI64, value: 1 << 50}}}
+	path := filepath.Join(t.TempDir(), "snap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, _, err := encodeSnapshotV2(f, s, mem, nil); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, mem
+}
+
+func TestSnapshotV2_EncodeDecode(t *testing.T) {
+	b, want := testSnapshotV2(t)
+	s, err := readSnapshot(bytes.NewReader(b), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRuns := []snapshotRun{{off: 0, len: 4 * snapshotPage}, {off: 2 * wasmPage, len: 2 * snapshotPage}}
+	if s.version != snapshotVersion3 || len(s.runs) != 2 || s.runs[0] != wantRuns[0] || s.runs[1] != wantRuns[1] {
+		t.Errorf("runs %+v, want %+v", s.runs, wantRuns)
+	}
+	if s.dataOffset%snapshotPage != 0 || uint64(len(b)) != s.dataOffset+2*wasmPage+2*snapshotPage {
+		t.Errorf("data at %d, file of %d bytes", s.dataOffset, len(b))
+	}
+	mem := bytes.Repeat([]byte{0xff}, int(s.memory)) // dirty: what is outside the runs must be cleared
+	if err := readRuns(bytes.NewReader(s.file), nil, s, mem, s.memory, true); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(mem, want) {
+		t.Errorf("decoded memory differs")
+	}
+	if len(s.globals) != 2 || s.globals[1].value != 1<<50 || s.monotonic != 1<<40 || s.digest != "sha256:00" {
+		t.Errorf("decoded header = %+v", s)
+	}
+}
+
+// withHeaderSum makes the header checksum of what may be a version 3
+// snapshot valid, when its length field allows.
+func withHeaderSum(b []byte) []byte {
+	if len(b) < 16 {
+		return nil
+	}
+	n := int(binary.LittleEndian.Uint32(b[12:]))
+	if n < 16+sha256.Size || n > len(b) {
+		return nil
+	}
+	b = bytes.Clone(b)
+	sum := sha256.Sum256(b[:n-sha256.Size])
+	copy(b[n-sha256.Size:n], sum[:])
+	return b
+}
+
+// FuzzReadSnapshot feeds arbitrary bytes to the snapshot reader (format
+// versions 1 and 3), as read and with the checksum (of the whole file, or
+// of a version 3 header) made valid so that parsing goes past it. It must
 // refuse what it cannot read with ErrSnapshotInvalid and never panic.
 func FuzzReadSnapshot(f *testing.F) {
 	valid := testSnapshot(f)
 	f.Add(valid)
 	f.Add(valid[:len(valid)/2])
 	f.Add([]byte(snapshotMagic + "\x01\x00\x00\x00"))
+	v2, _ := testSnapshotV2(f)
+	f.Add(v2)
+	f.Add(v2[:len(v2)-1])
+	f.Add(v2[:snapshotPage])
 	f.Fuzz(func(t *testing.T, data []byte) {
 		check := func(b []byte) {
 			s, err := readSnapshot(bytes.NewReader(b), 16<<20)
@@ -74,8 +151,13 @@ func FuzzReadSnapshot(f *testing.F) {
 			if s.memory > 16<<20 {
 				return // Restore refuses it against the memory limit
 			}
-			if err := decodePages(s, make([]byte, s.memory), s.memory); err != nil && !errors.Is(err, ErrSnapshotInvalid) {
-				t.Fatalf("decodePages error %v does not wrap ErrSnapshotInvalid", err)
+			if s.version == snapshotVersion3 {
+				err = readRuns(bytes.NewReader(s.file), nil, s, make([]byte, s.memory), s.memory, true)
+			} else {
+				err = decodePages(s, make([]byte, s.memory), s.memory)
+			}
+			if err != nil && !errors.Is(err, ErrSnapshotInvalid) {
+				t.Fatalf("decoding pages: error %v does not wrap ErrSnapshotInvalid", err)
 			}
 		}
 		check(data)
@@ -83,6 +165,9 @@ func FuzzReadSnapshot(f *testing.F) {
 			body := data[:len(data)-sha256.Size]
 			sum := sha256.Sum256(body)
 			check(append(bytes.Clone(body), sum[:]...))
+		}
+		if b := withHeaderSum(data); b != nil {
+			check(b)
 		}
 	})
 }
