@@ -122,7 +122,7 @@ func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance
 	var key templateKey
 	if templates {
 		key = newTemplateKey(cfg)
-		if t := m.template(key); t != nil && (t.memory > cfg.MemoryLimit || !m.runtime.templateRunsLeft(t)) {
+		if t := m.template(key); t != nil && (t.memory > cfg.MemoryLimit || !m.runtime.runsLeft(t.pages.runCount())) {
 			m.runtime.releaseTemplate(t)
 		} else if t != nil {
 			inst, err := m.instantiateFrom(ctx, cfg, t)
@@ -190,7 +190,7 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffse
 	for k, v := range cfg.Env {
 		mc = mc.WithEnv(k, v)
 	}
-	ictx := experimental.WithMemoryAllocator(withInstance(ctx, inst), limitedAllocator{limit: cfg.MemoryLimit, reserve: restoreMemory, hit: &inst.oomHit, out: &inst.memoryBuf, template: t, scratch: &m.runtime.scratch, mappings: &m.runtime.mappings, templateRuns: &m.runtime.templateRuns})
+	ictx := experimental.WithMemoryAllocator(withInstance(ctx, inst), limitedAllocator{limit: cfg.MemoryLimit, reserve: restoreMemory, hit: &inst.oomHit, out: &inst.memoryBuf, template: t, scratch: &m.runtime.scratch, mappings: &m.runtime.mappings, mappedRuns: &m.runtime.mappedRuns})
 	inst.callCtx = ictx
 	defer func() {
 		// The memory allocator and the guest's start run on this

@@ -38,9 +38,9 @@ type limitedAllocator struct {
 	scratch  *scratchMemory
 	// mappings, when set, counts the mappings allocated and not yet freed.
 	mappings *atomic.Int64
-	// templateRuns, when set, counts the runs of templates mapped into
-	// memories not yet freed (template_linux.go).
-	templateRuns *atomic.Int64
+	// mappedRuns, when set, counts the runs of files mapped into memories
+	// not yet freed (templates, snapshots).
+	mappedRuns *atomic.Int64
 }
 
 func (a limitedAllocator) Allocate(capacity, max uint64) experimental.LinearMemory {
@@ -48,7 +48,7 @@ func (a limitedAllocator) Allocate(capacity, max uint64) experimental.LinearMemo
 		max = a.limit
 	}
 	if mapped := mapMemory(max); mapped != nil {
-		m := &limitedMemory{buf: mapped[:0], max: max, hit: a.hit, mapped: true, mappings: a.mappings, templateRuns: a.templateRuns}
+		m := &limitedMemory{buf: mapped[:0], max: max, hit: a.hit, mapped: true, mappings: a.mappings, mappedRuns: a.mappedRuns}
 		if a.mappings != nil {
 			a.mappings.Add(1)
 		}
@@ -79,10 +79,10 @@ type limitedMemory struct {
 	// mappings, when set, counts it until then.
 	mapped   bool
 	mappings *atomic.Int64
-	// runs is how many runs of a template are mapped into buf, counted
-	// in templateRuns until Free.
-	runs         int64
-	templateRuns *atomic.Int64
+	// runs is how many runs of files are mapped into buf, counted in
+	// mappedRuns until Free.
+	runs       int64
+	mappedRuns *atomic.Int64
 	// lazy, while set, leaves the pages of a mapping that grows unbacked,
 	// for a template to be mapped over them.
 	lazy bool
@@ -165,11 +165,17 @@ func (m *limitedMemory) mapTemplate(t *memoryTemplate) error {
 	if err := t.pages.mapOver(m.buf); err != nil {
 		return err
 	}
-	if m.templateRuns != nil && m.runs == 0 {
-		m.runs = int64(t.pages.runCount())
-		m.templateRuns.Add(m.runs)
-	}
+	m.countRuns(t.pages.runCount())
 	return nil
+}
+
+// countRuns counts n runs of files mapped over the memory, which it holds
+// until it is freed. A memory is mapped over once.
+func (m *limitedMemory) countRuns(n int) {
+	if m.mappedRuns != nil && m.runs == 0 {
+		m.runs = int64(n)
+		m.mappedRuns.Add(m.runs)
+	}
 }
 
 // releaseScratch gives the scratch memory back to its pool.
@@ -191,8 +197,8 @@ func (m *limitedMemory) Free() {
 		if m.mappings != nil {
 			m.mappings.Add(-1)
 		}
-		if m.templateRuns != nil {
-			m.templateRuns.Add(-m.runs)
+		if m.mappedRuns != nil {
+			m.mappedRuns.Add(-m.runs)
 			m.runs = 0
 		}
 	}

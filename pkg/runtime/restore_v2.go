@@ -172,7 +172,7 @@ func (i *Instance) restoreV2(s *snapshot, f *os.File, trusted bool) error {
 		return invalid("memory of %d bytes is smaller than the module's minimum of %d", s.memory, initial)
 	}
 	mapping := canMapSnapshots && f != nil && len(s.runs) <= i.owner.runtime.snapshots.mapsAtMost() &&
-		i.memoryBuf != nil && i.memoryBuf.mapped
+		i.memoryBuf != nil && i.memoryBuf.mapped && i.owner.runtime.runsLeft(len(s.runs))
 	if s.memory > initial {
 		// Pages to be mapped over are not backed first.
 		if mapping {
@@ -199,6 +199,7 @@ func (i *Instance) restoreV2(s *snapshot, f *os.File, trusted bool) error {
 	if mapping {
 		err := mapRuns(f, img, s, buf)
 		if err == nil {
+			i.memoryBuf.countRuns(len(s.runs))
 			if !trusted && !bytes.Equal(runsDigest(s, buf, true), s.pagesDigest[:]) {
 				return invalid("pages checksum mismatch (corrupt)")
 			}

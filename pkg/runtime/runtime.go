@@ -136,9 +136,10 @@ type Runtime struct {
 	scratch scratchMemory
 	// mappings counts guests' memory mappings not yet unmapped.
 	mappings atomic.Int64
-	// templateRuns counts the runs of templates mapped into guests'
-	// memories, each a mapping of its own (maxMappedTemplateRuns).
-	templateRuns atomic.Int64
+	// mappedRuns counts the runs of files (templates, snapshots, memory
+	// images) mapped into guests' memories, each a mapping of its own
+	// (maxLiveMappedRuns).
+	mappedRuns atomic.Int64
 	// snapshots remembers the snapshot files whose pages are verified.
 	snapshots snapshotFiles
 }

@@ -3,7 +3,6 @@ package runtime
 import (
 	"fmt"
 	"os"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -46,25 +45,6 @@ func mapRuns(f *os.File, img *memoryImageFile, s *snapshot, buf []byte) error {
 		done = r.off + r.len
 	}
 	return giveBack(buf[done:])
-}
-
-// mapRun maps length len(b) of the file fd at off over b.
-func mapRun(fd int, off int64, b []byte) error {
-	addr := unsafe.Pointer(unsafe.SliceData(b))
-	got, err := unix.MmapPtr(fd, off, addr, uintptr(len(b)), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED)
-	if err == nil && got == addr {
-		return nil
-	}
-	if err == nil {
-		_ = unix.Munmap(unsafe.Slice((*byte)(got), len(b)))
-		err = fmt.Errorf("mapped at %p, not %p", got, addr)
-	}
-	// A failed fixed mapping may have unmapped what was there: take the
-	// range back as anonymous memory, so that no other mapping lands
-	// inside the guest's, which is unmapped whole when it is freed.
-	_, _ = unix.MmapPtr(-1, 0, addr, uintptr(len(b)), unix.PROT_READ|unix.PROT_WRITE,
-		unix.MAP_PRIVATE|unix.MAP_ANON|unix.MAP_FIXED|unix.MAP_NORESERVE)
-	return fmt.Errorf("mapping the snapshot: %w", err)
 }
 
 // madvPopulateRead is Linux's MADV_POPULATE_READ (5.14 and later).

@@ -351,16 +351,17 @@ func (i *Instance) applyTemplate(t *memoryTemplate) error {
 	return nil
 }
 
-// maxMappedTemplateRuns bounds the runs of templates mapped into guests'
-// memories at once, a quarter of the mappings a process has by default
-// (vm.max_map_count, 65,530): past it the Go runtime's own mappings, and
-// so the server, would fail. Instances past the bound initialize.
-const maxMappedTemplateRuns = 16 << 10
+// maxLiveMappedRuns bounds the runs of files (templates, snapshots)
+// mapped into guests' memories at once, a quarter of the mappings a
+// process has by default (vm.max_map_count, 65,530): past it the Go
+// runtime's own mappings, and so the server, would fail. Instances past
+// the bound initialize, or read their snapshot.
+const maxLiveMappedRuns = 16 << 10
 
-// templateRunsLeft says whether t's runs may be mapped into one more
-// memory within maxMappedTemplateRuns.
-func (r *Runtime) templateRunsLeft(t *memoryTemplate) bool {
-	return r.templateRuns.Load()+int64(t.pages.runCount()) <= maxMappedTemplateRuns
+// runsLeft says whether n more runs may be mapped into a guest's memory
+// within maxLiveMappedRuns.
+func (r *Runtime) runsLeft(n int) bool {
+	return r.mappedRuns.Load()+int64(n) <= maxLiveMappedRuns
 }
 
 // templateIdle is how long a template must go unused to be dropped for

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"testing"
 )
 
@@ -256,22 +257,22 @@ func TestTemplate_FileOutlivesDrop(t *testing.T) {
 
 // TestTemplate_MappedRunsBounded checks that instances start from a
 // template only while the runs mapped into all guests' memories stay
-// within maxMappedTemplateRuns, and that closing an instance gives its
+// within maxLiveMappedRuns, and that closing an instance gives its
 // runs back.
 func TestTemplate_MappedRunsBounded(t *testing.T) {
 	r := newTemplateTestRuntime(t, DefaultTemplateBudgetBytes)
 	m := loadTest(t, r, scatteredModule(3))
 	startTest(t, m, "test/runs")
 	inst := startTest(t, m, "test/runs")
-	if inst.memoryBuf.runs != 3 || r.templateRuns.Load() != 3 {
-		t.Fatalf("%d runs mapped, %d counted; want 3 and 3", inst.memoryBuf.runs, r.templateRuns.Load())
+	if inst.memoryBuf.runs != 3 || r.mappedRuns.Load() != 3 {
+		t.Fatalf("%d runs mapped, %d counted; want 3 and 3", inst.memoryBuf.runs, r.mappedRuns.Load())
 	}
 	inst.Close(t.Context())
-	if got := r.templateRuns.Load(); got != 0 {
+	if got := r.mappedRuns.Load(); got != 0 {
 		t.Fatalf("%d runs counted after the instance closed, want 0", got)
 	}
-	r.templateRuns.Store(maxMappedTemplateRuns - 2)
-	defer r.templateRuns.Store(0)
+	r.mappedRuns.Store(maxLiveMappedRuns - 2)
+	defer r.mappedRuns.Store(0)
 	if inst := startTest(t, m, "test/runs"); inst.memoryBuf.runs != 0 {
 		t.Errorf("%d runs mapped past the bound, want an instance that initializes", inst.memoryBuf.runs)
 	}
@@ -291,5 +292,43 @@ func TestTemplate_MemoryOver4GiB(t *testing.T) {
 	m.captureTemplate(newTemplateKey(InstanceConfig{Name: "test/huge"}), inst)
 	if got := r.TemplateBytes(); got != 0 {
 		t.Errorf("TemplateBytes() = %d after a 4 GiB memory, want 0", got)
+	}
+}
+
+// TestRestore_MappedRunsBounded checks that snapshot restores count the
+// runs they map against the same bound as templates, and read the
+// snapshot instead past it.
+func TestRestore_MappedRunsBounded(t *testing.T) {
+	r := newTemplateTestRuntime(t, 0)
+	m := loadTest(t, r, scatteredModule(3))
+	path := filepath.Join(t.TempDir(), "snapshot")
+	if _, err := startTest(t, m, "test/restore").SaveSnapshot(path); err != nil {
+		t.Fatal(err)
+	}
+	restore := func() *Instance {
+		t.Helper()
+		inst, err := m.RestoreFile(t.Context(), InstanceConfig{Name: "test/restore", MemoryLimit: 16 << 20}, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, ok := inst.module.Memory().ReadByte(6 * templatePage); !ok || b != 1 {
+			t.Errorf("restored memory reads %#x at page 6, want 1", b)
+		}
+		return inst
+	}
+	inst := restore()
+	if inst.memoryBuf.runs == 0 || r.mappedRuns.Load() != inst.memoryBuf.runs {
+		t.Fatalf("%d runs mapped, %d counted; want the snapshot's, counted", inst.memoryBuf.runs, r.mappedRuns.Load())
+	}
+	inst.Close(t.Context())
+	if got := r.mappedRuns.Load(); got != 0 {
+		t.Fatalf("%d runs counted after the instance closed, want 0", got)
+	}
+	r.mappedRuns.Store(maxLiveMappedRuns)
+	defer r.mappedRuns.Store(0)
+	inst = restore()
+	defer inst.Close(t.Context())
+	if inst.memoryBuf.runs != 0 {
+		t.Errorf("%d runs mapped past the bound, want the snapshot read", inst.memoryBuf.runs)
 	}
 }

@@ -3,7 +3,6 @@ package runtime
 import (
 	"bytes"
 	"fmt"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -132,42 +131,12 @@ func (p *templatePages) mapOver(buf []byte) error {
 		if err := giveBack(buf[zeroed:run.off]); err != nil {
 			return err
 		}
-		addr := unsafe.Pointer(&buf[run.off])
-		got, err := unix.MmapPtr(p.fd, int64(run.off), addr, uintptr(run.len), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED)
-		if err != nil || got != addr {
-			return remapAnonymous(buf[run.off:run.off+run.len], got, err)
+		if err := mapRun(p.fd, int64(run.off), buf[run.off:run.off+run.len]); err != nil {
+			return err
 		}
 		zeroed = run.off + run.len
 	}
 	return giveBack(buf[zeroed:])
-}
-
-// remapAnonymous handles a failed fixed mapping of a template's run over
-// b: such a failure may have unmapped b already, and another mapping could
-// then land inside the guest's memory, to be unmapped with it when it is
-// freed. So b is taken back as anonymous memory, and a mapping made
-// elsewhere (at got) is undone.
-func remapAnonymous(b []byte, got unsafe.Pointer, err error) error {
-	addr := unsafe.Pointer(unsafe.SliceData(b))
-	if err == nil {
-		_ = unix.Munmap(unsafe.Slice((*byte)(got), len(b)))
-		err = fmt.Errorf("mapped at %p, not %p", got, addr)
-	}
-	_, _ = unix.MmapPtr(-1, 0, addr, uintptr(len(b)), unix.PROT_READ|unix.PROT_WRITE,
-		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED|unix.MAP_NORESERVE)
-	return fmt.Errorf("mapping the template: %w", err)
-}
-
-// giveBack gives the pages of b, part of a private anonymous mapping, back
-// to the OS: they read as zero again.
-func giveBack(b []byte) error {
-	if len(b) == 0 {
-		return nil
-	}
-	if err := unix.Madvise(b, unix.MADV_DONTNEED); err != nil {
-		return fmt.Errorf("clearing memory for the template: %w", err)
-	}
-	return nil
 }
 
 // runCount returns how many mappings mapOver makes.

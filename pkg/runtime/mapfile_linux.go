@@ -1,0 +1,44 @@
+package runtime
+
+import (
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Templates and snapshots are files mapped over a guest's own memory
+// mapping: the runs of pages that are not zero from the file, the pages
+// between them given back to read as zero.
+
+// mapRun maps len(b) bytes of the file fd at off over b, private and
+// copy-on-write. A failed fixed mapping may have unmapped b already, and
+// another mapping could then land inside the guest's memory, to be
+// unmapped with it when it is freed: so on failure b is taken back as
+// anonymous memory (and a mapping made elsewhere is undone).
+func mapRun(fd int, off int64, b []byte) error {
+	addr := unsafe.Pointer(unsafe.SliceData(b))
+	got, err := unix.MmapPtr(fd, off, addr, uintptr(len(b)), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED)
+	if err == nil && got == addr {
+		return nil
+	}
+	if err == nil {
+		_ = unix.Munmap(unsafe.Slice((*byte)(got), len(b)))
+		err = fmt.Errorf("mapped at %p, not %p", got, addr)
+	}
+	_, _ = unix.MmapPtr(-1, 0, addr, uintptr(len(b)), unix.PROT_READ|unix.PROT_WRITE,
+		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED|unix.MAP_NORESERVE)
+	return fmt.Errorf("mapping a file over guest memory: %w", err)
+}
+
+// giveBack gives the pages of b, part of a private anonymous mapping, back
+// to the OS: they read as zero again.
+func giveBack(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if err := unix.Madvise(b, unix.MADV_DONTNEED); err != nil {
+		return fmt.Errorf("clearing memory for the template: %w", err)
+	}
+	return nil
+}
