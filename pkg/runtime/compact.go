@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"time"
 
 	"github.com/wasm-apiserver/wasm-apiserver/sdk/abi"
 )
@@ -16,6 +17,17 @@ import (
 
 // compactPage is the unit in which memory is given back: the OS's page.
 const compactPage = 4 << 10
+
+// compactTimeout bounds the guest's compact export: zeroing the free heap
+// of a large guest takes tens of milliseconds, and a guest that sleeps or
+// loops there must not hold the host's few compaction slots.
+const compactTimeout = time.Second
+
+// compactHeadroom is the memory below its limit a guest must have for the
+// host to call its compact export: zeroing its free heap may grow its
+// memory by a chunk of Go's heap (4 MiB), and a guest near its limit would
+// run out of memory for an optimization.
+const compactHeadroom = 8 << 20
 
 // Compact asks the guest to zero its free memory, if it exports compact,
 // and gives the pages of its linear memory that are all zero back to the
@@ -43,8 +55,9 @@ func (i *Instance) Compact(ctx context.Context) (uint64, error) {
 	if i.closed {
 		return 0, ErrClosed
 	}
-	if fn := i.module.ExportedFunction(abi.CompactExport); fn != nil {
-		ctx, cancel := context.WithTimeout(ctx, i.cfg.InitTimeout)
+	if fn := i.module.ExportedFunction(abi.CompactExport); fn != nil &&
+		uint64(i.module.Memory().Size())+compactHeadroom <= i.cfg.MemoryLimit {
+		ctx, cancel := context.WithTimeout(ctx, min(i.cfg.InitTimeout, compactTimeout))
 		defer cancel()
 		// No reconcile runs: the guest may log, its other host calls
 		// fail with EINVAL, as during initialization.

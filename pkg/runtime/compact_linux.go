@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -70,12 +71,9 @@ type addressRanges [][2]uintptr
 
 // contains says whether [lo, hi) lies within one of the ranges.
 func (r addressRanges) contains(lo, hi uintptr) bool {
-	for _, a := range r {
-		if a[0] <= lo && hi <= a[1] {
-			return true
-		}
-	}
-	return false
+	// The first range that ends after lo is the only one that can.
+	k := sort.Search(len(r), func(k int) bool { return r[k][1] > lo })
+	return k < len(r) && r[k][0] <= lo && hi <= r[k][1]
 }
 
 // anonymousRanges returns the parts of [lo, hi) that the process maps

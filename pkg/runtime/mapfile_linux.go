@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"unsafe"
 
@@ -10,6 +11,11 @@ import (
 // Templates and snapshots are files mapped over a guest's own memory
 // mapping: the runs of pages that are not zero from the file, the pages
 // between them given back to read as zero.
+
+// errUnmapped says that a failed mapping left part of a guest's memory
+// unmapped: nothing may touch that memory again (a fault there would end
+// the process), only free it.
+var errUnmapped = errors.New("guest memory left unmapped")
 
 // mapRun maps len(b) bytes of the file fd at off over b, private and
 // copy-on-write. A failed fixed mapping may have unmapped b already, and
@@ -26,8 +32,10 @@ func mapRun(fd int, off int64, b []byte) error {
 		_ = unix.Munmap(unsafe.Slice((*byte)(got), len(b)))
 		err = fmt.Errorf("mapped at %p, not %p", got, addr)
 	}
-	_, _ = unix.MmapPtr(-1, 0, addr, uintptr(len(b)), unix.PROT_READ|unix.PROT_WRITE,
-		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED|unix.MAP_NORESERVE)
+	if _, aerr := unix.MmapPtr(-1, 0, addr, uintptr(len(b)), unix.PROT_READ|unix.PROT_WRITE,
+		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED|unix.MAP_NORESERVE); aerr != nil {
+		return fmt.Errorf("%w: %w, then %w", errUnmapped, err, aerr)
+	}
 	return fmt.Errorf("mapping a file over guest memory: %w", err)
 }
 

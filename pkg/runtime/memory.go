@@ -151,12 +151,16 @@ func (m *limitedMemory) reallocateScratch(size uint64) []byte {
 		m.buf = m.buf[:size]
 		return m.buf
 	}
-	m.releaseScratch()
+	// wazero keeps the scratch buffer as the memory when the grow fails:
+	// it goes back to its pool only once the template is mapped.
+	old := len(m.buf)
 	m.buf = m.buf[:size]
 	if err := m.mapTemplate(t); err != nil {
+		m.buf = m.buf[:old]
 		m.templateErr = err
 		return nil
 	}
+	m.releaseScratch()
 	return m.buf
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -204,6 +205,9 @@ func (i *Instance) restoreV2(s *snapshot, f *os.File, trusted bool) error {
 				return invalid("pages checksum mismatch (corrupt)")
 			}
 			return i.restoreGlobals(s)
+		}
+		if errors.Is(err, errUnmapped) {
+			return err // the instance is closed, its memory not touched again
 		}
 		klog.V(2).InfoS("Mapping a snapshot failed; reading it", "digest", i.owner.Digest, "err", err)
 		dirty = s.memory // some pages may be given back or mapped, others not

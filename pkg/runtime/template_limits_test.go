@@ -209,6 +209,25 @@ func TestScratchMemory_Bounded(t *testing.T) {
 	}
 }
 
+// TestScratchMemory_Cleared checks that a scratch buffer is zero when it
+// is handed out again: it held another module's data segments and what its
+// start function wrote, which the next module's start function must not
+// read.
+func TestScratchMemory_Cleared(t *testing.T) {
+	var s scratchMemory
+	defer s.close()
+	b := s.get(wasmPage)
+	if b == nil {
+		t.Skip("no mapped scratch memory here")
+	}
+	b[0], b[wasmPage-1] = 1, 1
+	s.put(b)
+	if b = s.get(wasmPage); b[0] != 0 || b[wasmPage-1] != 0 {
+		t.Error("a scratch buffer was handed out again with what it held")
+	}
+	s.put(b)
+}
+
 // TestTemplate_OneCaptureAtATime checks that a capture is skipped while
 // another is under way, so that files written before they are charged
 // never add up past the budget.

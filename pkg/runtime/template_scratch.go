@@ -31,6 +31,9 @@ func (s *scratchMemory) get(size uint64) []byte {
 	if b := s.idle; b != nil && uint64(len(b)) >= size {
 		s.idle = nil
 		s.mu.Unlock()
+		// It holds what another module's data segments and start
+		// function wrote; a fresh memory reads as zero.
+		clear(b[:size])
 		return b
 	}
 	s.mu.Unlock()
