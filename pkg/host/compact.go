@@ -81,7 +81,7 @@ func (p *instancePool) compactIfQuiet() {
 		if !ok {
 			return // a reconcile took it, or the guest was suspended
 		}
-		if !p.compact(inst, compactIdle) {
+		if !p.compact(inst, compactIdle, true) {
 			continue
 		}
 		if !p.putIdle(inst) {
@@ -99,14 +99,26 @@ func (p *instancePool) compactIfQuiet() {
 // A compaction under way when the controller stops finishes (the guest's
 // part within its deadline of initialization), so that the stop finds the
 // instance idle and can write its snapshot.
-func (p *instancePool) compact(inst *wasmruntime.Instance, trigger string) bool {
+//
+// With wait, it waits for one of the host's compaction slots; without, it
+// compacts only if one is free: a suspend runs on a reconcile worker, and
+// must not wait for other controllers' guests.
+func (p *instancePool) compact(inst *wasmruntime.Instance, trigger string, wait bool) bool {
 	if slots := p.env.compacting; slots != nil {
-		select {
-		case slots <- struct{}{}:
-			defer func() { <-slots }()
-		case <-p.ctx.Done():
-			return true // stopping: not compacted, still open
+		if wait {
+			select {
+			case slots <- struct{}{}:
+			case <-p.ctx.Done():
+				return true // stopping: not compacted, still open
+			}
+		} else {
+			select {
+			case slots <- struct{}{}:
+			default:
+				return true // every slot busy: not compacted, still open
+			}
 		}
+		defer func() { <-slots }()
 	}
 	released, err := inst.Compact(context.WithoutCancel(p.ctx))
 	if err != nil {
@@ -133,6 +145,6 @@ func (p *instancePool) compactBeforeSnapshot(inst *wasmruntime.Instance) {
 	before, ok := p.resident[inst]
 	p.mu.Unlock()
 	if ok && inst.MemoryBytes() > before {
-		p.compact(inst, compactSnapshot)
+		p.compact(inst, compactSnapshot, false)
 	}
 }

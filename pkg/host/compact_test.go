@@ -152,7 +152,8 @@ func TestController_CompactsBeforeSnapshot(t *testing.T) {
 // TestInstancePool_CompactionsAreBounded: compactions wait for a slot of
 // the host's, so that many controllers falling quiet together do not all
 // touch their guests' free memory at once; a controller that stops while
-// waiting gives up.
+// waiting gives up; one before a snapshot, which runs on a reconcile
+// worker, never waits (a guest holding the slots would stall them all).
 func TestInstancePool_CompactionsAreBounded(t *testing.T) {
 	h := newTestServices(testServices{})
 	h.compacting = make(chan struct{}, 1)
@@ -166,7 +167,7 @@ func TestInstancePool_CompactionsAreBounded(t *testing.T) {
 	}
 	h.compacting <- struct{}{} // another compaction runs
 	done := make(chan bool)
-	go func() { done <- c.pool.compact(inst, compactIdle) }()
+	go func() { done <- c.pool.compact(inst, compactIdle, true) }()
 	select {
 	case <-done:
 		t.Fatal("a compaction ran while another held the only slot")
@@ -177,8 +178,19 @@ func TestInstancePool_CompactionsAreBounded(t *testing.T) {
 		t.Fatal("the compaction discarded the guest")
 	}
 
+	// Before a snapshot, on a reconcile worker: no waiting for a slot.
 	h.compacting <- struct{}{}
-	go func() { done <- c.pool.compact(inst, compactIdle) }()
+	go func() { done <- c.pool.compact(inst, compactSnapshot, false) }()
+	select {
+	case open := <-done:
+		if !open {
+			t.Fatal("a compaction skipped for want of a slot discarded the guest")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a compaction before a snapshot waited for another's slot")
+	}
+
+	go func() { done <- c.pool.compact(inst, compactIdle, true) }()
 	c.cancel()
 	if open := <-done; !open {
 		t.Fatal("a compaction given up at the controller's stop discarded the guest")
