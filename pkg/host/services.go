@@ -57,6 +57,14 @@ type hostServices struct {
 	// lingering releases what stopped controllers hold once reconciles
 	// that ignored the stop return.
 	lingering sync.WaitGroup
+	// imageSweep paces removeUnusedImages.
+	imageSweep struct {
+		mu      sync.Mutex
+		last    time.Time
+		pending bool
+		// every, when set, replaces imageSweepEvery, for tests.
+		every time.Duration
+	}
 }
 
 // event records an Event about a WasmController in the target cluster.

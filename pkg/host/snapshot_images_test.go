@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
@@ -28,6 +29,7 @@ func TestController_SnapshotImagesRemoved(t *testing.T) {
 	}
 	h, _ := snapshotServices(t)
 	h.images = rt
+	h.imageSweep.every = 300 * time.Millisecond
 	c := counterController(t, h, m, 1, v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendImmediate, Snapshot: true})
 	if _, err := c.reconcile(c.ctx, wakeKey{"ns", "a"}, "event"); err != nil {
 		t.Fatal(err)
@@ -51,6 +53,13 @@ func TestController_SnapshotImagesRemoved(t *testing.T) {
 		t.Errorf("image files %q of a released module whose snapshot is kept, want one", paths)
 	}
 	h.removeSnapshots("ns", "counter")
+	// Sweeps are paced: this one runs once the last is 300 ms old.
+	if paths := imageFiles(); len(paths) != 1 {
+		t.Errorf("image files %q right after another sweep, want the sweep put off", paths)
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(imageFiles()) != 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
 	if paths := imageFiles(); len(paths) != 0 {
 		t.Errorf("image files %q left after the last snapshot of a released module was removed", paths)
 	}

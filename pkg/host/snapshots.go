@@ -215,14 +215,44 @@ func (s *hostServices) removeSnapshots(namespace, name string) {
 	s.removeUnusedImages()
 }
 
+// imageSweepEvery bounds how often removeUnusedImages reads every
+// snapshot.
+const imageSweepEvery = time.Minute
+
 // removeUnusedImages removes the image files (the runtime's memory images
 // of modules, which snapshots are deltas against) of the modules no longer
 // loaded that no snapshot to be restored refers to. It reads the header of
 // every snapshot: it runs where snapshots are removed, not at each wake.
+//
+// A sweep reads every snapshot's header, and tenants change and delete
+// WasmControllers at will: sweeps run at most once per imageSweepEvery, a
+// sweep asked for sooner runs when that has passed.
 func (s *hostServices) removeUnusedImages() {
 	if s.snapshotRoot == "" || s.images == nil {
 		return
 	}
+	every := s.imageSweep.every
+	if every == 0 {
+		every = imageSweepEvery
+	}
+	s.imageSweep.mu.Lock()
+	if s.imageSweep.pending {
+		s.imageSweep.mu.Unlock()
+		return // a sweep is due already
+	}
+	if wait := s.imageSweep.last.Add(every).Sub(s.clock.Now()); wait > 0 {
+		s.imageSweep.pending = true
+		s.imageSweep.mu.Unlock()
+		s.clock.AfterFunc(wait, func() {
+			s.imageSweep.mu.Lock()
+			s.imageSweep.pending = false
+			s.imageSweep.mu.Unlock()
+			s.removeUnusedImages()
+		})
+		return
+	}
+	s.imageSweep.last = s.clock.Now()
+	s.imageSweep.mu.Unlock()
 	used := map[string]bool{}
 	_ = filepath.WalkDir(s.snapshotRoot, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() || !strings.HasSuffix(path, snapshotSuffix) || s.snapshots.isStale(path) {
