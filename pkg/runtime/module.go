@@ -66,8 +66,12 @@ type Module struct {
 	// environment (template.go), dropped with its compiled code.
 	templates map[templateKey]*memoryTemplate
 	// noTemplates says that a template could not be applied to an
-	// instance of the module, which captures no more of them.
+	// instance of the module, or its memory is too scattered for one: it
+	// captures no more of them.
 	noTemplates bool
+	// captureAfter is when the module may try again to capture a template
+	// that did not fit the budget.
+	captureAfter time.Time
 }
 
 // compiledCostPerCodeByte estimates the resident size of a module's

@@ -204,6 +204,9 @@ func (m *Module) captureTemplate(key templateKey, inst *Instance) {
 	defer r.capturing.Unlock()
 	r.mu.Lock()
 	_, have := m.templates[key]
+	if time.Now().Before(m.captureAfter) {
+		have = true // a capture failed lately: not again at every start
+	}
 	if !have && !m.noTemplates {
 		// The memory's size bounds the template's: make room for it if
 		// idle templates allow, whether or not it will take it all.
@@ -226,7 +229,17 @@ func (m *Module) captureTemplate(key templateKey, inst *Instance) {
 	t.memory = size
 	pages, err := newTemplatePages(inst.memoryBuf.buf[:size], left)
 	if errors.Is(err, errOverTemplateBudget) || errors.Is(err, errTemplateRuns) {
+		// Scanning and writing the memory again at every start would cost
+		// more than the template saves: scattered memory is the module's
+		// own, and the budget may have room again in a while.
 		klog.V(4).InfoS("Not keeping a module's initialized memory", "digest", m.Digest, "err", err)
+		r.mu.Lock()
+		if errors.Is(err, errTemplateRuns) {
+			m.noTemplates = true
+		} else {
+			m.captureAfter = time.Now().Add(r.templateIdle())
+		}
+		r.mu.Unlock()
 		return
 	}
 	if err != nil {
@@ -352,11 +365,13 @@ func (i *Instance) applyTemplate(t *memoryTemplate) error {
 }
 
 // maxLiveMappedRuns bounds the runs of files (templates, snapshots)
-// mapped into guests' memories at once, a quarter of the mappings a
-// process has by default (vm.max_map_count, 65,530): past it the Go
-// runtime's own mappings, and so the server, would fail. Instances past
-// the bound initialize, or read their snapshot.
-const maxLiveMappedRuns = 16 << 10
+// mapped into guests' memories at once. A run splits its guest's mapping,
+// so it costs up to two mappings: the bound is a quarter of the mappings a
+// process has by default (vm.max_map_count, 65,530), past which the Go
+// runtime's own mappings, and so the server, would fail. It is checked
+// before mapping: starts under way at once may pass it by their runs.
+// Instances past the bound initialize, or read their snapshot.
+const maxLiveMappedRuns = 8 << 10
 
 // runsLeft says whether n more runs may be mapped into a guest's memory
 // within maxLiveMappedRuns.

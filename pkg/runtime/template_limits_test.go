@@ -121,6 +121,9 @@ func TestTemplate_RunsBounded(t *testing.T) {
 			if kept := r.TemplateBytes() > 0; kept != tc.kept {
 				t.Fatalf("template kept: %v, want %v", kept, tc.kept)
 			}
+			if !tc.kept && !m.noTemplates {
+				t.Error("a module too scattered for a template tries again at every start")
+			}
 			if tc.kept && inst.memoryBuf.runs != int64(tc.runs) {
 				t.Errorf("%d runs mapped, want %d", inst.memoryBuf.runs, tc.runs)
 			}
