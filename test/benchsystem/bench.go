@@ -137,8 +137,10 @@ type result struct {
 	// replicas runs the n copies on three sharded replicas.
 	replicas replicasSide
 	// wasmActive is wasm-apiserver with every guest instance kept in
-	// memory (policy Never) after the warm latency run.
-	wasmActive memory
+	// memory (policy Never) after the warm latency run, and
+	// wasmActiveCompacted the same once the host compacted the quiet
+	// guests (pkg/host/compact.go).
+	wasmActive, wasmActiveCompacted memory
 	// Latencies of guests closed after each reconcile (policy Immediate),
 	// restored from a snapshot (Immediate with snapshot), kept warm
 	// (Never), and of the native processes.
@@ -377,6 +379,14 @@ func (b *bench) measureCopies(ctx context.Context, r *result) error {
 	time.Sleep(settle)
 	if r.wasmActive, err = srv.memory(); err != nil {
 		return err
+	}
+	if released, err := waitCompacted(ctx, srv); err != nil {
+		logf("n=%d: %v", n, err)
+	} else {
+		logf("n=%d: the quiet guests' compaction gave back %s", n, mib(int64(released)))
+		if r.wasmActiveCompacted, err = srv.memory(); err != nil {
+			return err
+		}
 	}
 	logf("n=%d: latency, guests restored from snapshots", n)
 	if err := setSuspend(ctx, srv.client, "replicator-", n, "Immediate", true); err != nil {

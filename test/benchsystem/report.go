@@ -92,13 +92,14 @@ Each figure is from one run: repeat it before trusting a difference of less than
 			vs(r.distinct.idle, r.distinct.run, r.native.idle, r.native.run))
 	}
 	b.WriteString("\nBusy (PSS), and the copies with every guest instance kept in memory (policy Never, after a write to each source):\n\n")
-	b.WriteString("| N | N copies, busy | N distinct, busy | N native, busy | copies vs native | distinct vs native | N copies, all active |\n")
-	b.WriteString("| --- | --- | --- | --- | --- | --- | --- |\n")
+	b.WriteString("| N | N copies, busy | N distinct, busy | N native, busy | copies vs native | distinct vs native | N copies, all active | the same, compacted |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range results {
-		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s |\n", r.n,
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %s |\n", r.n,
 			busyCell(r.copies, r.wasmBase, r.n), busyCell(r.distinct, r.wasmBase, r.n),
 			perProcess(r.native.busy, r.n, r.native.busyRun), vs(r.copies.busy, r.copies.busyRun, r.native.busy, r.native.busyRun),
-			vs(r.distinct.busy, r.distinct.busyRun, r.native.busy, r.native.busyRun), perController(r.wasmActive, r.wasmBase, r.n, r.wasmActive.PSS > 0))
+			vs(r.distinct.busy, r.distinct.busyRun, r.native.busy, r.native.busyRun), perController(r.wasmActive, r.wasmBase, r.n, r.wasmActive.PSS > 0),
+			perController(r.wasmActiveCompacted, r.wasmBase, r.n, r.wasmActiveCompacted.PSS > 0))
 	}
 	b.WriteString("\nOf wasm-apiserver's RSS when suspended, its Go heap in use (go_memstats_heap_inuse_bytes); the rest is the binary,\n" +
 		"the Go runtime's free pages not yet returned, stacks, and wazero's compiled code outside the heap:\n\n")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -96,4 +97,31 @@ func (s *wasmServer) profile(ctx context.Context, which, file string, params map
 		return err
 	}
 	return os.WriteFile(file, data, 0o644)
+}
+
+// compactionWait bounds how long waitCompacted waits: the host compacts a
+// warm guest 10 s after its last reconcile, two at a time.
+const compactionWait = 3 * time.Minute
+
+// waitCompacted waits until the server's compactions of quiet guests
+// have started and then given back nothing more for 5 s, and returns what
+// they gave back (wasm_apiserver_guest_memory_released_bytes_total).
+func waitCompacted(ctx context.Context, s *wasmServer) (float64, error) {
+	released := func() float64 {
+		v, _ := metricSum(ctx, s.rest, "wasm_apiserver_guest_memory_released_bytes_total", `trigger="idle"`)
+		return v
+	}
+	start := released()
+	last, stable := start, time.Now()
+	for deadline := time.Now().Add(compactionWait); time.Now().Before(deadline); time.Sleep(time.Second) {
+		v := released()
+		if v != last {
+			last, stable = v, time.Now()
+			continue
+		}
+		if v > start && time.Since(stable) >= 5*time.Second {
+			return v - start, nil
+		}
+	}
+	return 0, fmt.Errorf("no compaction of the quiet guests finished within %s", compactionWait)
 }
