@@ -2,10 +2,7 @@
 
 package sdk
 
-import (
-	"runtime"
-	"runtime/debug"
-)
+import "runtime"
 
 // A Go guest never gives memory back: linear memory cannot shrink, and
 // Go's runtime for wasip1 neither releases nor zeroes the heap pages it
@@ -67,8 +64,6 @@ func compactHeap() uint64 {
 		compactedAt = stats.TotalAlloc
 	}()
 	runtime.GC()
-	// No collection while the free pages are held: it would only scan them.
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	runtime.ReadMemStats(&stats)
 	if stats.HeapIdle <= compactMargin+compactChunk {
 		return 0
