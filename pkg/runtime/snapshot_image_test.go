@@ -97,20 +97,13 @@ func TestSnapshot_ImageKeepsSnapshotsSmall(t *testing.T) {
 // refused as invalid (to be discarded), never mapped: a short file would
 // fault the process.
 func TestSnapshot_ImageInvalid(t *testing.T) {
-	r, images := newImageRuntime(t)
-	m, err := r.Load(t.Context(), guest(t, "counter"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Release(context.Background())
+	r, m, images, saved := savedCounter(t)
+	dir := filepath.Dir(saved)
 	other, err := r.Load(t.Context(), guest(t, "echo"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer other.Release(context.Background())
-	dir := t.TempDir()
-	saved := filepath.Join(dir, "saved.snap")
-	saveCounter(t, m, saved, 3)
 	paths := imageFiles(t, images)
 	if len(paths) != 1 {
 		t.Fatalf("image files %q, want one", paths)

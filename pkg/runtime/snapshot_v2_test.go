@@ -28,6 +28,23 @@ func saveCounter(t *testing.T, m *runtime.Module, path string, reconciles int) {
 	}
 }
 
+// savedCounter loads the counter guest in a runtime with an image
+// directory and saves its snapshot after three reconciles, in a directory
+// of its own: it returns the runtime, the module, the image directory and
+// the snapshot's path.
+func savedCounter(t *testing.T) (*runtime.Runtime, *runtime.Module, string, string) {
+	t.Helper()
+	r, images := newImageRuntime(t)
+	m, err := r.Load(t.Context(), guest(t, "counter"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Release(context.Background()) })
+	saved := filepath.Join(t.TempDir(), "saved.snap")
+	saveCounter(t, m, saved, 3)
+	return r, m, images, saved
+}
+
 // copyFile copies src to a new file at dst: a file the runtime did not
 // write.
 func copyFile(t *testing.T, src, dst string, mutate func([]byte) []byte) {
@@ -45,15 +62,8 @@ func copyFile(t *testing.T, src, dst string, mutate func([]byte) []byte) {
 }
 
 func TestSnapshot_FileFormats(t *testing.T) {
-	r, _ := newImageRuntime(t)
-	m, err := r.Load(t.Context(), guest(t, "counter"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Release(context.Background())
-	dir := t.TempDir()
-	saved := filepath.Join(dir, "saved.snap")
-	saveCounter(t, m, saved, 3)
+	r, m, _, saved := savedCounter(t)
+	dir := filepath.Dir(saved)
 
 	tests := []struct {
 		name     string
@@ -132,15 +142,8 @@ func resum(t *testing.T, b []byte) []byte {
 }
 
 func TestSnapshot_FileInvalid(t *testing.T) {
-	r, _ := newImageRuntime(t)
-	m, err := r.Load(t.Context(), guest(t, "counter"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Release(context.Background())
-	dir := t.TempDir()
-	saved := filepath.Join(dir, "saved.snap")
-	saveCounter(t, m, saved, 3)
+	_, m, _, saved := savedCounter(t)
+	dir := filepath.Dir(saved)
 
 	tests := []struct {
 		name    string
