@@ -223,14 +223,7 @@ func TestSnapshot_FileInvalid(t *testing.T) {
 // A file mapped by a live instance is replaced, never rewritten: the
 // instance keeps the memory it was restored with.
 func TestSnapshot_RewrittenWhileMapped(t *testing.T) {
-	r, _ := newImageRuntime(t)
-	m, err := r.Load(t.Context(), guest(t, "counter"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Release(context.Background())
-	path := filepath.Join(t.TempDir(), "saved.snap")
-	saveCounter(t, m, path, 3)
+	_, m, _, path := savedCounter(t)
 	live, err := m.RestoreFile(t.Context(), counterConfig, path)
 	if err != nil {
 		t.Fatal(err)
@@ -257,14 +250,7 @@ func TestSnapshot_RewrittenWhileMapped(t *testing.T) {
 // restored from it; the kernel maps some neighbours of each page read with
 // it, which count in the resident set too.)
 func TestSnapshot_RestoredMemoryIsLazy(t *testing.T) {
-	r, _ := newImageRuntime(t)
-	m, err := r.Load(t.Context(), guest(t, "counter"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Release(context.Background())
-	path := filepath.Join(t.TempDir(), "saved.snap")
-	saveCounter(t, m, path, 3)
+	r, m, _, path := savedCounter(t)
 
 	type residency struct{ rss, own int64 }
 	resident := func(inst *runtime.Instance) residency {
