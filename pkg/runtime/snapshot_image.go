@@ -55,9 +55,9 @@ func imageFileName(digest string, img [sha256.Size]byte) string {
 	return strings.TrimPrefix(digest, "sha256:") + "-" + hex.EncodeToString(img[:]) + imageSuffix
 }
 
-// ImageModuleDigest returns the digest of the module whose image file is
+// imageModuleDigest returns the digest of the module whose image file is
 // named name, and whether name is that of an image file.
-func ImageModuleDigest(name string) (string, bool) {
+func imageModuleDigest(name string) (string, bool) {
 	mod, _, ok := strings.Cut(strings.TrimSuffix(name, imageSuffix), "-")
 	if !ok || !strings.HasSuffix(name, imageSuffix) || len(mod) != 2*sha256.Size {
 		return "", false

@@ -80,7 +80,7 @@ func (r *Runtime) RemoveUnusedImages(used map[string]bool) int {
 			name, _, _ = strings.Cut(strings.TrimPrefix(name, "."), imageSuffix+".")
 			name += imageSuffix
 		}
-		digest, ok := ImageModuleDigest(name)
+		digest, ok := imageModuleDigest(name)
 		if !ok || !e.Type().IsRegular() || used[digest] || r.modules[digest] != nil {
 			continue
 		}
