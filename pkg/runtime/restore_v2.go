@@ -42,19 +42,22 @@ func (i *Instance) SaveSnapshot(path string) (int64, error) {
 		digest [sha256.Size]byte
 		fi     os.FileInfo
 	)
+	// Pages the data segments wrote are left to the module's image file,
+	// written by its first snapshot; without one, stored. The file is the
+	// module's: it is seen to outside the instance's lock.
+	img := i.owner.image
+	if i.owner.imagePath() == "" {
+		img = nil
+	} else if err := i.owner.ensureImageFile(); err != nil {
+		klog.V(2).InfoS("Snapshots of the module store its whole memory", "digest", i.owner.Digest, "reason", err.Error())
+		img = nil
+	}
 	err := writeFileAtomic(path, func(f *os.File) error {
 		i.mu.Lock()
 		defer i.mu.Unlock()
 		s, mem, err := i.snapshotLocked()
 		if err != nil {
 			return err
-		}
-		// Pages the data segments wrote are left to the module's image
-		// file, written by its first snapshot; without one, stored.
-		img := i.owner.image
-		if err := i.owner.ensureImageFile(); err != nil {
-			klog.V(2).InfoS("Snapshots of the module store its whole memory", "digest", i.owner.Digest, "reason", err.Error())
-			img = nil
 		}
 		if _, digest, err = encodeSnapshotV2(f, s, mem, img); err != nil {
 			return err
@@ -201,7 +204,7 @@ func (i *Instance) restoreV2(s *snapshot, f *os.File, trusted bool) error {
 		err := mapRuns(f, img, s, buf)
 		if err == nil {
 			i.memoryBuf.countRuns(len(s.runs))
-			if !trusted && !bytes.Equal(runsDigest(s, buf, true), s.pagesDigest[:]) {
+			if !trusted && !bytes.Equal(runsDigest(s, buf), s.pagesDigest[:]) {
 				return invalid("pages checksum mismatch (corrupt)")
 			}
 			return i.restoreGlobals(s)
@@ -218,18 +221,16 @@ func (i *Instance) restoreV2(s *snapshot, f *os.File, trusted bool) error {
 	return i.restoreGlobals(s)
 }
 
-// runsDigest returns the SHA-256 of the stored runs of s in mem; with
-// mapped, each run is a mapping of the file, faulted in at once first.
-func runsDigest(s *snapshot, mem []byte, mapped bool) []byte {
+// runsDigest returns the SHA-256 of the stored runs of s in mem, each a
+// mapping of the file, faulted in at once first.
+func runsDigest(s *snapshot, mem []byte) []byte {
 	h := sha256.New()
 	for _, r := range s.runs {
 		if r.image {
 			continue
 		}
 		run := mem[r.off : r.off+r.len]
-		if mapped {
-			populateRead(run)
-		}
+		populateRead(run)
 		h.Write(run)
 	}
 	return h.Sum(nil)
