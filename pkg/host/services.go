@@ -59,9 +59,8 @@ type hostServices struct {
 	lingering sync.WaitGroup
 	// imageSweep paces removeUnusedImages.
 	imageSweep struct {
-		mu      sync.Mutex
-		last    time.Time
-		pending bool
+		mu   sync.Mutex
+		last time.Time
 		// every, when set, replaces imageSweepEvery, for tests.
 		every time.Duration
 	}

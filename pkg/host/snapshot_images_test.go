@@ -30,6 +30,9 @@ func TestController_SnapshotImagesRemoved(t *testing.T) {
 	h, _ := snapshotServices(t)
 	h.images = rt
 	h.imageSweep.every = 300 * time.Millisecond
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go h.timers.run(ctx)
 	c := counterController(t, h, m, 1, v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendImmediate, Snapshot: true})
 	if _, err := c.reconcile(c.ctx, wakeKey{"ns", "a"}, "event"); err != nil {
 		t.Fatal(err)

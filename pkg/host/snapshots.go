@@ -235,23 +235,18 @@ func (s *hostServices) removeUnusedImages() {
 	if every == 0 {
 		every = imageSweepEvery
 	}
+	now := s.clock.Now()
 	s.imageSweep.mu.Lock()
-	if s.imageSweep.pending {
+	if due := s.imageSweep.last.Add(every); due.After(now) {
 		s.imageSweep.mu.Unlock()
-		return // a sweep is due already
-	}
-	if wait := s.imageSweep.last.Add(every).Sub(s.clock.Now()); wait > 0 {
-		s.imageSweep.pending = true
-		s.imageSweep.mu.Unlock()
-		s.clock.AfterFunc(wait, func() {
-			s.imageSweep.mu.Lock()
-			s.imageSweep.pending = false
-			s.imageSweep.mu.Unlock()
-			s.removeUnusedImages()
+		// On the host's timer queue, which stops with the host; a sweep
+		// already due keeps its time. The host waits for it at its end.
+		s.timers.schedule(timerID{owner: s, kind: timerImageSweep}, due, func() {
+			s.lingering.Go(s.removeUnusedImages)
 		})
 		return
 	}
-	s.imageSweep.last = s.clock.Now()
+	s.imageSweep.last = now
 	s.imageSweep.mu.Unlock()
 	used := map[string]bool{}
 	_ = filepath.WalkDir(s.snapshotRoot, func(path string, d fs.DirEntry, err error) error {

@@ -27,6 +27,9 @@ const (
 	// timerCompact is when a controller's idle instances are looked at
 	// again, to compact them if it has been quiet (compact.go).
 	timerCompact
+	// timerImageSweep is the next removal of unused image files
+	// (removeUnusedImages); its owner is the host's services.
+	timerImageSweep
 )
 
 // timerID names one timer. A second timer with the same ID keeps the
