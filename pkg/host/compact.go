@@ -123,7 +123,9 @@ func (p *instancePool) compact(inst *wasmruntime.Instance, trigger string, wait 
 	released, err := inst.Compact(context.WithoutCancel(p.ctx))
 	if err != nil {
 		p.logger.Info("Compacting the guest's memory failed; it is discarded", "error", compactError(err))
-		p.forget(inst)
+		if trigger == compactIdle {
+			p.forget(inst) // before a snapshot, the suspend under way forgets it
+		}
 		return false
 	}
 	p.env.metrics.compacted(trigger, released)
