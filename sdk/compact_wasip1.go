@@ -50,14 +50,14 @@ func compactExport() {
 }
 
 // compactHeap zeroes the guest's free heap pages, growing its memory by at
-// most compactMaxGrowth, and returns how many bytes it zeroed.
-func compactHeap() uint64 {
+// most compactMaxGrowth.
+func compactHeap() {
 	limit := memoryPages() + compactMaxGrowth
 	// ReadMemStats, unlike runtime/metrics, needs no memory of its own.
 	var stats runtime.MemStats
 	runtime.ReadMemStats(&stats)
 	if compactedAt != 0 && stats.TotalAlloc-compactedAt < compactMinAllocs {
-		return 0
+		return
 	}
 	defer func() {
 		runtime.ReadMemStats(&stats)
@@ -66,7 +66,7 @@ func compactHeap() uint64 {
 	runtime.GC()
 	runtime.ReadMemStats(&stats)
 	if stats.HeapIdle <= compactMargin+compactChunk {
-		return 0
+		return
 	}
 	// The slice holding the chunks takes free heap too: 24 bytes each.
 	n := (stats.HeapIdle - compactMargin) / (compactChunk + 24)
@@ -77,10 +77,8 @@ func compactHeap() uint64 {
 			break
 		}
 	}
-	zeroed := uint64(len(held)) * compactChunk
 	clear(held)
 	runtime.GC()
-	return zeroed
 }
 
 // memoryPages is the size of the guest's linear memory, in 64 KiB pages
