@@ -35,21 +35,23 @@ const (
 )
 
 // scheduleCompaction looks at the controller's idle instances at the given
-// time, to compact them if it has been quiet since.
+// time, to compact them if it has been quiet since, unless a look is due
+// already: that one looks again later if the guest was not quiet, so a
+// reconcile costs the timer queue nothing more.
 func (p *instancePool) scheduleCompaction(at time.Time) {
+	if p.env.compactAfter <= 0 {
+		return
+	}
+	p.mu.Lock()
+	due := p.compactDue
+	p.compactDue = true
+	p.mu.Unlock()
+	if due {
+		return
+	}
 	p.env.timers.schedule(timerID{owner: p.owner, kind: timerCompact}, at, func() {
 		p.done.Go(p.compactIfQuiet)
 	})
-}
-
-// compactionDue records, at now, that the controller's guest ran a
-// reconcile, and returns when its idle instances are to be compacted; zero
-// when never.
-func (p *instancePool) compactionDue(now time.Time) time.Time {
-	if p.env.compactAfter <= 0 {
-		return time.Time{}
-	}
-	return now.Add(p.env.compactAfter)
 }
 
 // compactIfQuiet compacts the idle instances once no reconcile has
@@ -62,6 +64,7 @@ func (p *instancePool) compactIfQuiet() {
 	now := p.env.clock.Now()
 	p.mu.Lock()
 	last, compacted := p.lastActive, p.compactedAt
+	p.compactDue = false
 	p.mu.Unlock()
 	if !last.After(compacted) {
 		return

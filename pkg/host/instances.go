@@ -74,7 +74,8 @@ func (p *instancePool) release(inst *wasmruntime.Instance) {
 		p.forget(inst)
 		return
 	}
-	warm, until := p.released(p.env.clock.Now())
+	now := p.env.clock.Now()
+	warm, until := p.released(now)
 	if !warm || p.ctx.Err() != nil {
 		p.suspend(inst)
 		return
@@ -86,9 +87,7 @@ func (p *instancePool) release(inst *wasmruntime.Instance) {
 	if !until.IsZero() {
 		p.scheduleSuspendCheck(until)
 	}
-	if at := p.compactionDue(p.env.clock.Now()); !at.IsZero() {
-		p.scheduleCompaction(at)
-	}
+	p.scheduleCompaction(now.Add(p.env.compactAfter))
 }
 
 // suspend takes an instance out of memory, writing its snapshot first if

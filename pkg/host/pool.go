@@ -47,8 +47,10 @@ type instancePool struct {
 	// its memory when it started or was last compacted (compact.go).
 	resident   map[*wasmruntime.Instance]uint64
 	lastActive time.Time // when a reconcile last finished
-	// compactedAt is when the idle instances were last compacted.
+	// compactedAt is when the idle instances were last compacted, and
+	// compactDue says that a look at them is scheduled.
 	compactedAt time.Time
+	compactDue  bool
 }
 
 // newInstancePool returns the pool of c's guest, running module, with at
