@@ -141,6 +141,9 @@ type pageRelease struct {
 	// advice is the madvise advice that released it: advicePageOut or
 	// adviceDontNeed; empty when nothing was resident.
 	advice string
+	// heapKiB is how much of the Go heap the same release gave back to
+	// the OS (releaseIdleMemory).
+	heapKiB int64
 }
 
 // The advice a release used, as its log names it.
@@ -188,7 +191,7 @@ func releaseExecutablePagesEvery(ctx context.Context, first, period time.Duratio
 			klog.ErrorS(err, "Could not drop the executable's resident pages; not trying again")
 			return
 		}
-		klog.V(2).InfoS("Dropped the executable's resident pages", "kib", r.kib, "advice", r.advice)
+		klog.V(2).InfoS("Dropped the executable's resident pages", "kib", r.kib, "advice", r.advice, "heapKiB", r.heapKiB)
 		interval = period
 		timer.Reset(interval)
 	}

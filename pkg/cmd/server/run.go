@@ -12,10 +12,11 @@ import (
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/embeddedetcd"
 )
 
-// When the server drops the pages of its executable that it no longer runs
-// (releaseExecutablePagesEvery): first once it has started, been asked for
-// what it builds lazily (its OpenAPI, discovery) and been quiet for a
-// while, then periodically while it is quiet.
+// When the server drops the pages of its executable that it no longer runs,
+// and gives back its heap's free memory (releaseExecutablePagesEvery,
+// releaseIdleMemory): first once it has started, been asked for what it
+// builds lazily (its OpenAPI, discovery) and been quiet for a while, then
+// periodically while it is quiet.
 const (
 	executablePagesFirstRelease  = 30 * time.Second
 	executablePagesReleasePeriod = 10 * time.Minute
@@ -69,7 +70,7 @@ func Run(ctx context.Context, o *Options) error {
 		case <-started:
 		}
 		releaseExecutablePagesEvery(releaseCtx, executablePagesFirstRelease, executablePagesReleasePeriod,
-			processCPUTime, releaseExecutablePages)
+			processCPUTime, releaseIdleMemory)
 	})
 	if err := srv.GenericAPIServer.AddPostStartHook("release-executable-pages",
 		func(genericapiserver.PostStartHookContext) error {
