@@ -57,7 +57,9 @@ func (a limitedAllocator) Allocate(capacity, max uint64) experimental.LinearMemo
 		if a.mappings != nil {
 			a.mappings.Add(1)
 		}
-		if a.scratchUntil > capacity && a.scratch != nil {
+		// A memory with no initial pages has nothing to write: its
+		// first growth must leave scratch, not start on it.
+		if capacity > 0 && a.scratchUntil > capacity && a.scratch != nil {
 			if m.scratch = a.scratch.get(capacity, a.written); m.scratch != nil {
 				m.scratchUntil, m.template, m.pool = a.scratchUntil, a.template, a.scratch
 			}

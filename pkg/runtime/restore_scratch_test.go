@@ -3,6 +3,7 @@ package runtime
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -131,6 +132,34 @@ func TestAppendRange(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := appendRange(tc.ranges, tc.off, tc.end); !slices.Equal(got, tc.want) {
 				t.Errorf("appendRange = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestLimitedMemory_LeavesScratch checks that a memory started on scratch
+// memory leaves it when it grows to the size a template or snapshot is
+// mapped at, whatever its initial size (a module may have none): it must
+// never keep, as its own, a buffer that goes back to the pool.
+func TestLimitedMemory_LeavesScratch(t *testing.T) {
+	for _, initial := range []uint64{0, wasmPage} {
+		t.Run(fmt.Sprint(initial), func(t *testing.T) {
+			var s scratchMemory
+			defer s.close()
+			if b := s.get(4*wasmPage, nil); b != nil {
+				s.put(b) // an idle buffer, as after another instance
+			} else {
+				t.Skip("no mapped scratch memory here")
+			}
+			hit := false
+			m := limitedAllocator{limit: 8 * wasmPage, hit: &hit, scratchUntil: 2 * wasmPage, scratch: &s}.Allocate(initial, 8*wasmPage).(*limitedMemory)
+			defer m.Free()
+			m.Reallocate(initial)
+			m.lazy = true
+			buf := m.Reallocate(2 * wasmPage)
+			m.lazy = false
+			if uint64(len(buf)) != 2*wasmPage || m.scratch != nil || &buf[0] != &m.buf[0] {
+				t.Errorf("memory of %d bytes, scratch %v: want 2 pages of its own mapping", len(buf), m.scratch != nil)
 			}
 		})
 	}
