@@ -17,6 +17,9 @@ type memoryImage struct {
 	// digest is a hash of chunks: a snapshot records it, so that a chunk
 	// marked as the image is never restored against another image.
 	digest [sha256.Size]byte
+	// written holds the byte ranges the data segments write, in order
+	// and apart, [off, end) each; nil when the segments cannot be placed.
+	written [][2]uint64
 }
 
 // newMemoryImage computes the image of a module's data section. When the
@@ -36,6 +39,7 @@ func newMemoryImage(sections []section) *memoryImage {
 	var end uint64
 	for _, s := range segs {
 		end = max(end, uint64(s.offset)+uint64(len(s.data)))
+		img.written = appendRange(img.written, uint64(s.offset), uint64(s.offset)+uint64(len(s.data)))
 	}
 	if end > 0 && end <= maxMemory {
 		mem := make([]byte, (end+snapshotChunk-1)/snapshotChunk*snapshotChunk)
@@ -65,4 +69,18 @@ func (img *memoryImage) holds(c int, chunk []byte) bool {
 		return false
 	}
 	return sha256.Sum256(chunk) == img.chunks[c]
+}
+
+// appendRange appends [off, end) to ranges, which are in order and apart
+// and end at or before off, joining it to the last when they touch.
+// An empty range is left out.
+func appendRange(ranges [][2]uint64, off, end uint64) [][2]uint64 {
+	if off >= end {
+		return ranges
+	}
+	if n := len(ranges); n > 0 && ranges[n-1][1] == off {
+		ranges[n-1][1] = end
+		return ranges
+	}
+	return append(ranges, [2]uint64{off, end})
 }

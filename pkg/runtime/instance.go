@@ -133,7 +133,7 @@ func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance
 			m.stopTemplates()
 		}
 	}
-	inst, err := m.instantiate(ctx, cfg, 0, 0, nil)
+	inst, err := m.instantiate(ctx, cfg, 0, 0, false, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -146,9 +146,11 @@ func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance
 
 // instantiate creates an instance whose monotonic clock is the runtime's
 // plus clockOffset. It runs _initialize unless restoreMemory, the size of
-// the memory of the snapshot or template being restored, is set; a
-// template t to start from gets the memory scratch memory until it grows.
-func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffset int64, restoreMemory uint64, t *memoryTemplate) (_ *Instance, err error) {
+// the memory of the snapshot or template being restored, is set. When
+// mapOver says that the template t, or else a snapshot file, is mapped
+// over the whole memory once it grows to restoreMemory, the memory is
+// scratch memory until then.
+func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffset int64, restoreMemory uint64, mapOver bool, t *memoryTemplate) (_ *Instance, err error) {
 	if err := m.CheckMemoryLimit(cfg.MemoryLimit); err != nil {
 		return nil, err
 	}
@@ -190,7 +192,14 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffse
 	for k, v := range cfg.Env {
 		mc = mc.WithEnv(k, v)
 	}
-	ictx := experimental.WithMemoryAllocator(withInstance(ctx, inst), limitedAllocator{limit: cfg.MemoryLimit, reserve: restoreMemory, hit: &inst.oomHit, out: &inst.memoryBuf, template: t, scratch: &m.runtime.scratch, mappings: &m.runtime.mappings, mappedRuns: &m.runtime.mappedRuns})
+	alloc := limitedAllocator{limit: cfg.MemoryLimit, reserve: restoreMemory, hit: &inst.oomHit, out: &inst.memoryBuf, mappings: &m.runtime.mappings, mappedRuns: &m.runtime.mappedRuns}
+	if mapOver {
+		alloc.scratchUntil, alloc.template, alloc.scratch = restoreMemory, t, &m.runtime.scratch
+		if m.image != nil {
+			alloc.written = m.image.written
+		}
+	}
+	ictx := experimental.WithMemoryAllocator(withInstance(ctx, inst), alloc)
 	inst.callCtx = ictx
 	defer func() {
 		// The memory allocator and the guest's start run on this

@@ -31,11 +31,16 @@ type limitedAllocator struct {
 	hit *bool
 	// out, when set, receives the memory allocated.
 	out **limitedMemory
-	// template, when set, is the template the instance starts from, and
-	// scratch where the memory is until the template is mapped
-	// (template_scratch.go).
-	template *memoryTemplate
-	scratch  *scratchMemory
+	// scratchUntil, when larger than the initial memory, is the size at
+	// which a template or snapshot is mapped over the memory: until it
+	// grows to that size the memory is on scratch, which written says
+	// the data segments write whole (template_scratch.go). template,
+	// when set, is the template the instance starts from; else a
+	// snapshot is restored.
+	scratchUntil uint64
+	written      [][2]uint64
+	template     *memoryTemplate
+	scratch      *scratchMemory
 	// mappings, when set, counts the mappings allocated and not yet freed.
 	mappings *atomic.Int64
 	// mappedRuns, when set, counts the runs of files mapped into memories
@@ -52,9 +57,11 @@ func (a limitedAllocator) Allocate(capacity, max uint64) experimental.LinearMemo
 		if a.mappings != nil {
 			a.mappings.Add(1)
 		}
-		if a.template != nil && a.template.memory > capacity && a.scratch != nil {
-			if m.scratch = a.scratch.get(capacity); m.scratch != nil {
-				m.template, m.pool = a.template, a.scratch
+		// A memory with no initial pages has nothing to write: its
+		// first growth must leave scratch, not start on it.
+		if capacity > 0 && a.scratchUntil > capacity && a.scratch != nil {
+			if m.scratch = a.scratch.get(capacity, a.written); m.scratch != nil {
+				m.scratchUntil, m.template, m.pool = a.scratchUntil, a.template, a.scratch
 			}
 		}
 		if a.out != nil {
@@ -87,12 +94,14 @@ type limitedMemory struct {
 	// for a template to be mapped over them.
 	lazy bool
 	// scratch, while set, is the memory wazero is given until the
-	// memory grows to template's size: the template is then mapped, and
-	// scratch goes back to pool. templateErr says why mapping failed.
-	scratch     []byte
-	template    *memoryTemplate
-	pool        *scratchMemory
-	templateErr error
+	// memory grows to scratchUntil, lazily: template, when set, is then
+	// mapped (else a snapshot is mapped after), and scratch goes back to
+	// pool. templateErr says why the template was not mapped.
+	scratch      []byte
+	scratchUntil uint64
+	template     *memoryTemplate
+	pool         *scratchMemory
+	templateErr  error
 }
 
 func (m *limitedMemory) Reallocate(size uint64) []byte {
@@ -120,11 +129,13 @@ func (m *limitedMemory) Reallocate(size uint64) []byte {
 }
 
 // reallocateScratch serves the memory of an instance started from a
-// template: scratch memory at first, then, once applyTemplate grows it to
-// the template's size, its own mapping with the template mapped over it.
-// Any other growth (the module's start function's) moves the memory off
-// the scratch buffer first, since the buffer goes back to its pool for
-// other instances, and fails the template.
+// template or restored from a snapshot file: scratch memory at first,
+// then, once applyTemplate or restoreV2 grows it lazily to scratchUntil,
+// its own mapping, with the template mapped over it, or unbacked for the
+// snapshot to be mapped over. Any other growth (the module's start
+// function's, a snapshot read rather than mapped) moves the memory off
+// the scratch buffer first, copying it, since the buffer goes back to its
+// pool for other instances; it fails the template.
 func (m *limitedMemory) reallocateScratch(size uint64) []byte {
 	if len(m.buf) == 0 && size <= uint64(len(m.scratch)) {
 		m.buf = m.buf[:size]
@@ -139,10 +150,9 @@ func (m *limitedMemory) reallocateScratch(size uint64) []byte {
 		}
 		return nil
 	}
-	t := m.template
-	if !m.lazy || size != t.memory {
-		if m.templateErr == nil {
-			m.templateErr = fmt.Errorf("memory grown to %d bytes before the template's %d was mapped", size, t.memory)
+	if !m.lazy || size != m.scratchUntil {
+		if m.template != nil && m.templateErr == nil {
+			m.templateErr = fmt.Errorf("memory grown to %d bytes before the template's %d was mapped", size, m.scratchUntil)
 		}
 		old := len(m.buf)
 		populate(m.buf[:size])
@@ -152,13 +162,17 @@ func (m *limitedMemory) reallocateScratch(size uint64) []byte {
 		return m.buf
 	}
 	// wazero keeps the scratch buffer as the memory when the grow fails:
-	// it goes back to its pool only once the template is mapped.
+	// it goes back to its pool only once the template is mapped. A
+	// snapshot's restore maps it over the memory once grown (restoreV2),
+	// or reads it when mapping fails (every page then written or zeroed).
 	old := len(m.buf)
 	m.buf = m.buf[:size]
-	if err := m.mapTemplate(t); err != nil {
-		m.buf = m.buf[:old]
-		m.templateErr = err
-		return nil
+	if t := m.template; t != nil {
+		if err := m.mapTemplate(t); err != nil {
+			m.buf = m.buf[:old]
+			m.templateErr = err
+			return nil
+		}
 	}
 	m.releaseScratch()
 	return m.buf
@@ -186,7 +200,7 @@ func (m *limitedMemory) countRuns(n int) {
 func (m *limitedMemory) releaseScratch() {
 	if m.scratch != nil {
 		m.pool.put(m.scratch)
-		m.scratch, m.template, m.pool = nil, nil, nil
+		m.scratch, m.template, m.pool, m.scratchUntil = nil, nil, nil, 0
 	}
 }
 

@@ -97,7 +97,7 @@ func (m *Module) Restore(ctx context.Context, cfg InstanceConfig, r io.Reader) (
 	if err != nil {
 		return nil, err
 	}
-	return m.restoreSnapshot(ctx, cfg, s, func(inst *Instance) error {
+	return m.restoreSnapshot(ctx, cfg, s, false, func(inst *Instance) error {
 		if s.version == snapshotVersion3 {
 			return inst.restoreV2(s, nil, false)
 		}
@@ -106,13 +106,14 @@ func (m *Module) Restore(ctx context.Context, cfg InstanceConfig, r io.Reader) (
 }
 
 // restoreSnapshot checks a parsed snapshot against the module and starts
-// an instance that apply puts its memory and globals into.
-func (m *Module) restoreSnapshot(ctx context.Context, cfg InstanceConfig, s *snapshot, apply func(*Instance) error) (*Instance, error) {
+// an instance that apply puts its memory and globals into; mapped says
+// that apply maps the snapshot over the memory as it grows it.
+func (m *Module) restoreSnapshot(ctx context.Context, cfg InstanceConfig, s *snapshot, mapped bool, apply func(*Instance) error) (*Instance, error) {
 	if err := m.checkSnapshot(s, cfg.MemoryLimit); err != nil {
 		return nil, err
 	}
 	elapsed := max(time.Now().UnixNano()-s.walltime, 0)
-	inst, err := m.instantiate(ctx, cfg, s.monotonic+elapsed-monotonicNow(), max(s.memory, 1), nil)
+	inst, err := m.instantiate(ctx, cfg, s.monotonic+elapsed-monotonicNow(), max(s.memory, 1), mapped, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -142,7 +142,7 @@ func (m *Module) restoreFileV2(ctx context.Context, cfg InstanceConfig, f *os.Fi
 	}
 	trust := &m.runtime.snapshots
 	trusted := trust.trusted(fi, s.pagesDigest)
-	inst, err := m.restoreSnapshot(ctx, cfg, s, func(inst *Instance) error { return inst.restoreV2(s, f, trusted) })
+	inst, err := m.restoreSnapshot(ctx, cfg, s, canMapSnapshots, func(inst *Instance) error { return inst.restoreV2(s, f, trusted) })
 	if err != nil {
 		return nil, err
 	}

@@ -302,7 +302,7 @@ var errTemplate = errors.New("applying the template of initialized memory")
 // (template.go), without running its _initialize.
 func (m *Module) instantiateFrom(ctx context.Context, cfg InstanceConfig, t *memoryTemplate) (*Instance, error) {
 	defer m.runtime.releaseTemplate(t)
-	inst, err := m.instantiate(ctx, cfg, 0, t.memory, t)
+	inst, err := m.instantiate(ctx, cfg, 0, t.memory, true, t)
 	if err != nil {
 		return nil, err
 	}

@@ -206,7 +206,7 @@ func TestTemplate_CountBounded(t *testing.T) {
 func TestScratchMemory_Bounded(t *testing.T) {
 	var s scratchMemory
 	defer s.close()
-	if b := s.get(maxScratch + wasmPage); b != nil {
+	if b := s.get(maxScratch+wasmPage, nil); b != nil {
 		unmapMemory(b)
 		t.Errorf("scratch buffer of %d bytes made, want none over %d", len(b), maxScratch)
 	}
@@ -219,13 +219,13 @@ func TestScratchMemory_Bounded(t *testing.T) {
 func TestScratchMemory_Cleared(t *testing.T) {
 	var s scratchMemory
 	defer s.close()
-	b := s.get(wasmPage)
+	b := s.get(wasmPage, nil)
 	if b == nil {
 		t.Skip("no mapped scratch memory here")
 	}
 	b[0], b[wasmPage-1] = 1, 1
 	s.put(b)
-	if b = s.get(wasmPage); b[0] != 0 || b[wasmPage-1] != 0 {
+	if b = s.get(wasmPage, nil); b[0] != 0 || b[wasmPage-1] != 0 {
 		t.Error("a scratch buffer was handed out again with what it held")
 	}
 	s.put(b)

@@ -3,16 +3,18 @@ package runtime
 import "sync"
 
 // Instantiating a module writes its data segments to the new memory,
-// which a template then replaces whole. So an instance started from a
-// template is first given scratch memory for wazero to write them to: kept
-// from one instance to the next, its pages are already backed, and the
-// instance's own memory is never backed only to be given back.
+// which a template, or a snapshot restored from its file, then replaces
+// whole. So such an instance is first given scratch memory for wazero to
+// write them to: kept from one instance to the next, its pages are already
+// backed, and the instance's own memory is never backed only to be given
+// back.
 
 // maxScratch bounds the scratch buffers: a module whose initial memory is
 // larger has its data segments written to its own memory, which the
-// template is then mapped over. The one buffer kept idle is backed memory
-// the server holds for as long as it runs.
-const maxScratch = 16 << 20
+// template or snapshot is then mapped over. The one buffer kept idle is
+// backed memory the server holds for as long as it runs; 32 MiB holds the
+// initial memory of a guest built on client-go (22 MB).
+const maxScratch = 32 << 20
 
 // scratchMemory keeps one idle scratch buffer for instances started from
 // templates.
@@ -22,8 +24,12 @@ type scratchMemory struct {
 }
 
 // get returns a scratch buffer of at least size bytes, backed, or nil
-// when none can be mapped or size is over maxScratch.
-func (s *scratchMemory) get(size uint64) []byte {
+// when none can be mapped or size is over maxScratch. Its first size
+// bytes are zero but for the ranges in written (in order and apart, as
+// memoryImage.written), which the caller must write whole before anything
+// reads the buffer: the module's data segments, which instantiating writes
+// before any of the guest's code runs.
+func (s *scratchMemory) get(size uint64, written [][2]uint64) []byte {
 	if size > maxScratch {
 		return nil
 	}
@@ -33,7 +39,7 @@ func (s *scratchMemory) get(size uint64) []byte {
 		s.mu.Unlock()
 		// It holds what another module's data segments and start
 		// function wrote; a fresh memory reads as zero.
-		clear(b[:size])
+		clearExcept(b[:size], written)
 		return b
 	}
 	s.mu.Unlock()
@@ -66,4 +72,20 @@ func (s *scratchMemory) close() {
 	if b != nil {
 		unmapMemory(b)
 	}
+}
+
+// clearExcept zeroes b but for the ranges in written, in order and apart.
+func clearExcept(b []byte, written [][2]uint64) {
+	var done uint64 // b[:done] is done
+	size := uint64(len(b))
+	for _, r := range written {
+		if r[0] >= size {
+			break
+		}
+		if r[0] > done {
+			clear(b[done:r[0]])
+		}
+		done = max(done, min(r[1], size))
+	}
+	clear(b[done:])
 }
