@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // Templates against hostile modules: each test here is one way a module
@@ -352,5 +353,40 @@ func TestRestore_MappedRunsBounded(t *testing.T) {
 	defer inst.Close(t.Context())
 	if inst.memoryBuf.runs != 0 {
 		t.Errorf("%d runs mapped past the bound, want the snapshot read", inst.memoryBuf.runs)
+	}
+}
+
+// TestScratchMemory_DroppedWhenIdle checks that the idle scratch buffer
+// goes back to the OS once unused for a while, so that a server whose
+// guests are all suspended holds none, and that a buffer in use since is
+// kept.
+func TestScratchMemory_DroppedWhenIdle(t *testing.T) {
+	const after = 50 * time.Millisecond
+	s := scratchMemory{dropAfter: after}
+	defer s.close()
+	b := s.get(wasmPage, nil)
+	if b == nil {
+		t.Skip("no mapped scratch memory here")
+	}
+	s.put(b)
+	idle := func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.idle != nil
+	}
+	if !idle() {
+		t.Fatal("the scratch buffer was not kept for the next instance")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for idle() && time.Now().Before(deadline) {
+		time.Sleep(after / 5)
+	}
+	if idle() {
+		t.Fatalf("the scratch buffer was still kept %s after it was last used", 10*time.Second)
+	}
+	// Used again, it is kept again: the timer is re-armed.
+	s.put(s.get(wasmPage, nil))
+	if !idle() {
+		t.Error("a scratch buffer given back after a drop was not kept")
 	}
 }

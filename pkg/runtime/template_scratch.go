@@ -1,6 +1,9 @@
 package runtime
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // Instantiating a module writes its data segments to the new memory,
 // which a template, or a snapshot restored from its file, then replaces
@@ -12,15 +15,29 @@ import "sync"
 // maxScratch bounds the scratch buffers: a module whose initial memory is
 // larger has its data segments written to its own memory, which the
 // template or snapshot is then mapped over. The one buffer kept idle is
-// backed memory the server holds for as long as it runs; 32 MiB holds the
-// initial memory of a guest built on client-go (22 MB).
+// backed memory the server holds until it is unused for scratchIdleDrop;
+// 32 MiB holds the initial memory of a guest built on client-go (22 MB).
 const maxScratch = 32 << 20
 
+// scratchIdleDrop is how long the idle scratch buffer is kept unused
+// before it goes back to the OS: wakes in a burst reuse it, and a server
+// whose guests are all suspended does not hold up to maxScratch of backed
+// memory for them.
+const scratchIdleDrop = 30 * time.Second
+
 // scratchMemory keeps one idle scratch buffer for instances started from
-// templates.
+// templates or snapshot files, for at most dropAfter (scratchIdleDrop
+// when zero) after it was last given back.
 type scratchMemory struct {
+	dropAfter time.Duration
+
 	mu   sync.Mutex
 	idle []byte // a mapping, or nil
+	// putAt is when idle was last given back, and drop the timer that
+	// then gives it to the OS.
+	putAt  time.Time
+	drop   *time.Timer
+	closed bool
 }
 
 // get returns a scratch buffer of at least size bytes, backed, or nil
@@ -54,8 +71,14 @@ func (s *scratchMemory) get(size uint64, written [][2]uint64) []byte {
 // largest buffer is kept.
 func (s *scratchMemory) put(b []byte) {
 	s.mu.Lock()
-	if s.idle == nil || len(b) > len(s.idle) {
+	if !s.closed && (s.idle == nil || len(b) > len(s.idle)) {
 		b, s.idle = s.idle, b
+		s.putAt = time.Now()
+		if s.drop == nil {
+			s.drop = time.AfterFunc(s.idleFor(), s.dropIdle)
+		} else {
+			s.drop.Reset(s.idleFor())
+		}
 	}
 	s.mu.Unlock()
 	if b != nil {
@@ -63,11 +86,36 @@ func (s *scratchMemory) put(b []byte) {
 	}
 }
 
-// close gives the idle buffer back to the OS.
+func (s *scratchMemory) idleFor() time.Duration {
+	if s.dropAfter > 0 {
+		return s.dropAfter
+	}
+	return scratchIdleDrop
+}
+
+// dropIdle gives the idle buffer back to the OS once it has been unused
+// for idleFor; a later put has re-armed the timer otherwise.
+func (s *scratchMemory) dropIdle() {
+	s.mu.Lock()
+	b := s.idle
+	if b == nil || time.Since(s.putAt) < s.idleFor() {
+		s.mu.Unlock()
+		return
+	}
+	s.idle = nil
+	s.mu.Unlock()
+	unmapMemory(b)
+}
+
+// close gives the idle buffer back to the OS; buffers given back later
+// are unmapped at once.
 func (s *scratchMemory) close() {
 	s.mu.Lock()
 	b := s.idle
-	s.idle = nil
+	s.idle, s.closed = nil, true
+	if s.drop != nil {
+		s.drop.Stop()
+	}
 	s.mu.Unlock()
 	if b != nil {
 		unmapMemory(b)
