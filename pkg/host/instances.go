@@ -36,12 +36,28 @@ func (c *controller) reconcile(ctx context.Context, key wakeKey, reason string) 
 	return res, err
 }
 
-// acquire takes an idle resident instance or resumes one.
+// acquire takes an idle resident instance or resumes one. With no idle
+// instance while one is being compacted, it waits for that one rather than
+// start another (which would not even restore the snapshot, an instance
+// being resident): the guest's part of a compaction has a deadline of a
+// second (wasmruntime.Instance.Compact), less than a reconcile may take.
 func (p *instancePool) acquire(ctx context.Context) (*wasmruntime.Instance, error) {
-	if inst, ok := p.take(); ok {
-		return inst, nil
+	for {
+		inst, compacting := p.takeOrWait()
+		if inst != nil {
+			return inst, nil
+		}
+		if compacting == nil {
+			return p.resume(ctx)
+		}
+		select {
+		case <-compacting:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for the guest's compaction: %w", context.Cause(ctx))
+		case <-p.ctx.Done():
+			return nil, fmt.Errorf("waiting for the guest's compaction: %w", context.Cause(p.ctx))
+		}
 	}
-	return p.resume(ctx)
 }
 
 // resume starts an instance of the guest: from its snapshot when it has
@@ -106,15 +122,21 @@ func (p *instancePool) forget(inst *wasmruntime.Instance) {
 	p.residentChanged()
 }
 
-// suspendIdle suspends every idle resident instance; instances
-// running a reconcile are released by it.
+// suspendIdle suspends every idle resident instance, waiting for those
+// being compacted (at most the guest's compaction deadline), which would
+// otherwise come back idle after it; instances running a reconcile are
+// released by it.
 func (p *instancePool) suspendIdle() {
 	for {
-		inst, ok := p.take()
-		if !ok {
+		inst, compacting := p.takeOrWait()
+		switch {
+		case inst != nil:
+			p.suspend(inst)
+		case compacting != nil:
+			<-compacting
+		default:
 			return
 		}
-		p.suspend(inst)
 	}
 }
 

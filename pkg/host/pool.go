@@ -16,7 +16,8 @@ import (
 // the idle ones, and suspends them when the suspend policy says so
 // (suspend.go), writing their snapshot first. The controller owns it and
 // asks it for an instance per reconcile (acquire, release). Its lock
-// guards only the open instances and the time of the last reconcile, and
+// guards only the open instances, the ones being compacted and the time of
+// the last reconcile, and
 // is never held while a guest runs, a snapshot is written or the status is
 // updated.
 type instancePool struct {
@@ -36,6 +37,9 @@ type instancePool struct {
 	// done counts the controller's goroutines, the pool's among them.
 	done *sync.WaitGroup
 
+	// compactGuest runs the guest's compact export and gives back its
+	// zeroed pages: (*wasmruntime.Instance).Compact but in tests.
+	compactGuest func(context.Context, *wasmruntime.Instance) (uint64, error)
 	// policy decides when idle instances leave memory; set once.
 	policy suspendPolicy
 	// idle holds the instances no reconcile runs on, at most
@@ -43,6 +47,11 @@ type instancePool struct {
 	idle chan *wasmruntime.Instance
 
 	mu sync.Mutex
+	// compactions counts the instances idle compactions hold out of idle,
+	// and compactionsOver is closed once the last of them is idle again
+	// or discarded; nil while none is compacted.
+	compactions     int
+	compactionsOver chan struct{}
 	// resident holds every open instance, idle or busy, with the size of
 	// its memory when it started or was last compacted (compact.go).
 	resident   map[*wasmruntime.Instance]uint64
@@ -58,7 +67,11 @@ type instancePool struct {
 func newInstancePool(c *controller, module *wasmruntime.Module, limit int, policy suspendPolicy) *instancePool {
 	return &instancePool{env: c.env, wc: c.wc, module: module, status: c.status, logger: c.logger, owner: c,
 		ctx: c.ctx, done: &c.done, policy: policy, idle: make(chan *wasmruntime.Instance, limit),
-		resident: map[*wasmruntime.Instance]uint64{}}
+		resident: map[*wasmruntime.Instance]uint64{}, compactGuest: compactInstance}
+}
+
+func compactInstance(ctx context.Context, inst *wasmruntime.Instance) (uint64, error) {
+	return inst.Compact(ctx)
 }
 
 // take returns an idle instance, if there is one. It never waits.
@@ -68,6 +81,54 @@ func (p *instancePool) take() (*wasmruntime.Instance, bool) {
 		return inst, true
 	default:
 		return nil, false
+	}
+}
+
+// takeOrWait returns an idle instance if there is one; else, while an
+// idle compaction holds an instance, a channel closed once it is over (the
+// instance idle again or discarded); else neither.
+func (p *instancePool) takeOrWait() (*wasmruntime.Instance, <-chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if inst, ok := p.take(); ok {
+		return inst, nil
+	}
+	if p.compactions == 0 {
+		return nil, nil
+	}
+	return nil, p.compactionsOver
+}
+
+// takeToCompact takes an idle instance to compact it, if there is one; a
+// wake that finds no other idle instance meanwhile waits for it.
+// compacted gives it back.
+func (p *instancePool) takeToCompact() (*wasmruntime.Instance, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	inst, ok := p.take()
+	if !ok {
+		return nil, false
+	}
+	if p.compactions == 0 {
+		p.compactionsOver = make(chan struct{})
+	}
+	p.compactions++
+	return inst, true
+}
+
+// compacted gives back an instance takeToCompact took: idle again if it is
+// open, and suspended if the idle instances are as many as may run at
+// once, and tells the wakes waiting for it.
+func (p *instancePool) compacted(inst *wasmruntime.Instance, open bool) {
+	kept := open && p.putIdle(inst)
+	p.mu.Lock()
+	if p.compactions--; p.compactions == 0 {
+		close(p.compactionsOver)
+		p.compactionsOver = nil
+	}
+	p.mu.Unlock()
+	if open && !kept {
+		p.suspend(inst)
 	}
 }
 

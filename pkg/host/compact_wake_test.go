@@ -1,0 +1,141 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"k8s.io/component-base/metrics"
+	"k8s.io/component-base/metrics/testutil"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
+	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+)
+
+// started is how many instances of guests started afresh.
+func started(t *testing.T, m *hostMetrics) uint64 {
+	t.Helper()
+	n, err := testutil.GetHistogramMetricCount(m.resume.WithLabelValues("init"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestInstancePool_WakeDuringCompaction: a wake that finds no idle
+// instance while an idle compaction holds one waits for it rather than
+// start another (which would not restore the guest's snapshot either), and
+// starts one once the compaction failed and discarded it; it gives up when
+// its reconcile is cancelled or the controller stops; with another
+// instance idle, it does not wait.
+func TestInstancePool_WakeDuringCompaction(t *testing.T) {
+	tests := []struct {
+		name        string
+		concurrency int32
+		fail        bool // the compaction fails
+		cancel      bool // the wake's context is cancelled while it waits
+		stop        bool // the controller stops while the wake waits
+		wantWait    bool
+		wantErr     bool
+		wantStarted uint64
+		wantOpen    int
+	}{
+		{name: "waits for the compacted instance", concurrency: 1, wantWait: true, wantStarted: 1, wantOpen: 1},
+		{name: "starts afresh after a failed compaction", concurrency: 1, fail: true, wantWait: true, wantStarted: 2, wantOpen: 1},
+		{name: "takes another idle instance", concurrency: 2, wantStarted: 2, wantOpen: 2},
+		{name: "cancelled while waiting", concurrency: 1, cancel: true, wantWait: true, wantErr: true, wantStarted: 1, wantOpen: 1},
+		{name: "controller stops while waiting", concurrency: 1, stop: true, wantWait: true, wantErr: true, wantStarted: 1, wantOpen: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newTestServices(testServices{})
+			h.compacting = make(chan struct{}, maxCompactions)
+			m, err := newHostMetrics(metrics.NewKubeRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.metrics = m
+			c := burstController(t, h, v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendNever}, tt.concurrency)
+			var insts []*wasmruntime.Instance
+			for range tt.concurrency {
+				inst, err := c.pool.acquire(c.ctx)
+				if err != nil {
+					t.Fatalf("starting the guest: %v", err)
+				}
+				insts = append(insts, inst)
+			}
+			for _, inst := range insts {
+				c.pool.release(inst)
+			}
+
+			began, proceed := make(chan struct{}), make(chan struct{})
+			c.pool.compactGuest = func(ctx context.Context, inst *wasmruntime.Instance) (uint64, error) {
+				close(began)
+				<-proceed
+				if tt.fail {
+					inst.Close(ctx)
+					return 0, errors.New("guest trapped")
+				}
+				return inst.Compact(ctx)
+			}
+			compacted := make(chan struct{})
+			go func() { c.pool.compactIdleInstance(); close(compacted) }()
+			<-began
+
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			woke := make(chan error, 1)
+			go func() {
+				_, err := c.reconcile(ctx, wakeKey{"ns", "check"}, "event")
+				woke <- err
+			}()
+			var wakeErr error
+			waited := false
+			select {
+			case wakeErr = <-woke:
+			case <-time.After(200 * time.Millisecond):
+				waited = true
+			}
+			if waited != tt.wantWait {
+				t.Fatalf("the wake waited for the compaction: %v, want %v (error %v)", waited, tt.wantWait, wakeErr)
+			}
+			switch {
+			case tt.cancel:
+				cancel()
+			case tt.stop:
+				c.cancel()
+			}
+			if tt.cancel || tt.stop {
+				wakeErr = receive(t, woke, "the wake cancelled while waiting for the compaction did not return")
+			}
+			close(proceed)
+			<-compacted
+			if waited && !tt.cancel && !tt.stop {
+				wakeErr = receive(t, woke, "the wake waiting for the compaction did not return after it")
+			}
+			if (wakeErr != nil) != tt.wantErr {
+				t.Fatalf("wake error %v, want error %v", wakeErr, tt.wantErr)
+			}
+			if got := started(t, m); got != tt.wantStarted {
+				t.Errorf("%d instances started, want %d", got, tt.wantStarted)
+			}
+			if got := c.pool.count(); got != tt.wantOpen || len(c.pool.idle) != tt.wantOpen {
+				t.Errorf("%d instances open, %d idle; want %d, idle", got, len(c.pool.idle), tt.wantOpen)
+			}
+		})
+	}
+}
+
+// receive returns what ch sends, failing the test with msg if it sends
+// nothing within a while.
+func receive(t *testing.T, ch <-chan error, msg string) error {
+	t.Helper()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal(msg)
+		return nil
+	}
+}
