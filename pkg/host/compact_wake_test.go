@@ -139,3 +139,34 @@ func receive(t *testing.T, ch <-chan error, msg string) error {
 		return nil
 	}
 }
+
+// TestInstancePool_SuspendDuringCompaction: suspending the idle instances
+// while one is compacted suspends that one too, once its compaction is
+// over, rather than leave it resident after the suspend.
+func TestInstancePool_SuspendDuringCompaction(t *testing.T) {
+	h := newTestServices(testServices{})
+	h.compacting = make(chan struct{}, maxCompactions)
+	c := burstController(t, h, v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendNever}, 1)
+	if _, err := c.reconcile(c.ctx, wakeKey{"ns", "burst"}, "event"); err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+	began, proceed := make(chan struct{}), make(chan struct{})
+	c.pool.compactGuest = func(ctx context.Context, inst *wasmruntime.Instance) (uint64, error) {
+		close(began)
+		<-proceed
+		return inst.Compact(ctx)
+	}
+	compacted := make(chan struct{})
+	go func() { c.pool.compactIdleInstance(); close(compacted) }()
+	<-began
+
+	suspended := make(chan error, 1)
+	go func() { c.pool.suspendIdle(); suspended <- nil }()
+	time.Sleep(100 * time.Millisecond) // a suspend not waiting for the compaction returns meanwhile
+	close(proceed)
+	<-compacted
+	_ = receive(t, suspended, "suspending the idle instances did not return after the compaction")
+	if n := c.pool.count(); n != 0 {
+		t.Fatalf("%d instances open after suspending the idle ones during a compaction; want none", n)
+	}
+}
