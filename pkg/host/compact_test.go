@@ -26,7 +26,14 @@ import (
 // reconciles at once, on h.
 func burstController(t *testing.T, h *hostServices, suspend v1alpha1.SuspendSpec, concurrency int32) *controller {
 	t.Helper()
-	rt, err := wasmruntime.New(t.Context(), wasmruntime.Config{CacheDir: filepath.Join(t.TempDir(), "cache")})
+	return burstControllerCached(t, filepath.Join(t.TempDir(), "cache"), h, suspend, concurrency)
+}
+
+// burstControllerCached is burstController compiling the guest into
+// cacheDir, so that the subtests sharing it compile it once.
+func burstControllerCached(t *testing.T, cacheDir string, h *hostServices, suspend v1alpha1.SuspendSpec, concurrency int32) *controller {
+	t.Helper()
+	rt, err := wasmruntime.New(t.Context(), wasmruntime.Config{CacheDir: cacheDir})
 	if err != nil {
 		t.Fatal(err)
 	}

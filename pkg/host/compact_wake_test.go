@@ -47,6 +47,7 @@ func TestInstancePool_WakeDuringCompaction(t *testing.T) {
 		{name: "cancelled while waiting", concurrency: 1, cancel: true, wantWait: true, wantErr: true, wantStarted: 1, wantOpen: 1},
 		{name: "controller stops while waiting", concurrency: 1, stop: true, wantWait: true, wantErr: true, wantStarted: 1, wantOpen: 1},
 	}
+	cacheDir := t.TempDir()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newTestServices(testServices{})
@@ -56,7 +57,7 @@ func TestInstancePool_WakeDuringCompaction(t *testing.T) {
 				t.Fatal(err)
 			}
 			h.metrics = m
-			c := burstController(t, h, v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendNever}, tt.concurrency)
+			c := burstControllerCached(t, cacheDir, h, v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendNever}, tt.concurrency)
 			var insts []*wasmruntime.Instance
 			for range tt.concurrency {
 				inst, err := c.pool.acquire(c.ctx)
