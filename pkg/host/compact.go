@@ -91,6 +91,9 @@ func (p *instancePool) compactIfQuiet() {
 // a wake; a wake that finds no other idle instance while one is compacted
 // waits for it (acquire).
 func (p *instancePool) compactIdleInstance() bool {
+	if p.ctx.Err() != nil {
+		return false // stopping: the idle instances are suspended as they are
+	}
 	release, ok := p.compactionSlot(true)
 	if !ok {
 		return false // stopping: the idle instances are suspended as they are

@@ -17,9 +17,8 @@ import (
 // (suspend.go), writing their snapshot first. The controller owns it and
 // asks it for an instance per reconcile (acquire, release). Its lock
 // guards only the open instances, the ones being compacted and the time of
-// the last reconcile, and
-// is never held while a guest runs, a snapshot is written or the status is
-// updated.
+// the last reconcile, and is never held while a guest runs, a snapshot is
+// written or the status is updated.
 type instancePool struct {
 	env    *hostServices
 	wc     *v1alpha1.WasmController
@@ -70,6 +69,7 @@ func newInstancePool(c *controller, module *wasmruntime.Module, limit int, polic
 		resident: map[*wasmruntime.Instance]uint64{}, compactGuest: compactInstance}
 }
 
+// compactInstance is what compactGuest is outside tests.
 func compactInstance(ctx context.Context, inst *wasmruntime.Instance) (uint64, error) {
 	return inst.Compact(ctx)
 }
