@@ -99,11 +99,14 @@ func (p *instancePool) compactIdleInstance() bool {
 		return false // stopping: the idle instances are suspended as they are
 	}
 	defer release()
-	inst, ok := p.takeToCompact()
-	if !ok {
+	inst, _ := p.takeOrWait(true)
+	if inst == nil {
 		return false // a reconcile took it, or the guest was suspended
 	}
-	p.compacted(inst, p.compact(inst, compactIdle))
+	defer p.back()
+	if p.compact(inst, compactIdle) && !p.putIdle(inst) {
+		p.suspend(inst)
+	}
 	return true
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/testutil"
 
@@ -169,5 +170,57 @@ func TestInstancePool_SuspendDuringCompaction(t *testing.T) {
 	_ = receive(t, suspended, "suspending the idle instances did not return after the compaction")
 	if n := c.pool.count(); n != 0 {
 		t.Fatalf("%d instances open after suspending the idle ones during a compaction; want none", n)
+	}
+}
+
+// TestInstancePool_WakeDuringSuspend: a wake that finds no idle instance
+// while the guest's idle instance is being suspended waits for its
+// snapshot and restores it, rather than start the guest afresh while the
+// instance is still resident, which would lose its state.
+func TestInstancePool_WakeDuringSuspend(t *testing.T) {
+	h, _ := snapshotServices(t)
+	m, err := newHostMetrics(metrics.NewKubeRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.metrics = m
+	c := burstController(t, h, v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendIdle,
+		IdleAfter: &metav1.Duration{Duration: time.Hour}, Snapshot: true}, 1)
+	if _, err := c.reconcile(c.ctx, wakeKey{"ns", "burst"}, "event"); err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+	// The guest's memory grew: it is compacted before its snapshot, which
+	// holds the suspend there.
+	began, proceed := make(chan struct{}), make(chan struct{})
+	c.pool.compactGuest = func(ctx context.Context, inst *wasmruntime.Instance) (uint64, error) {
+		close(began)
+		<-proceed
+		return inst.Compact(ctx)
+	}
+	suspended := make(chan error, 1)
+	go func() { c.pool.suspendIdle(); suspended <- nil }()
+	<-began
+
+	woke := make(chan error, 1)
+	go func() {
+		_, err := c.reconcile(t.Context(), wakeKey{"ns", "check"}, "event")
+		woke <- err
+	}()
+	select {
+	case err := <-woke:
+		t.Fatalf("the wake did not wait for the suspend under way (error %v)", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(proceed)
+	_ = receive(t, suspended, "the suspend did not return")
+	if err := receive(t, woke, "the wake waiting for the suspend did not return after it"); err != nil {
+		t.Fatalf("wake: %v", err)
+	}
+	restored, err := testutil.GetHistogramMetricCount(m.resume.WithLabelValues("snapshot"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := started(t, m); got != 1 || restored != 1 {
+		t.Errorf("the guest started afresh %d times and was restored %d times; want once each", got, restored)
 	}
 }

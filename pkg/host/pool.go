@@ -16,9 +16,9 @@ import (
 // the idle ones, and suspends them when the suspend policy says so
 // (suspend.go), writing their snapshot first. The controller owns it and
 // asks it for an instance per reconcile (acquire, release). Its lock
-// guards only the open instances, the ones being compacted and the time of
-// the last reconcile, and is never held while a guest runs, a snapshot is
-// written or the status is updated.
+// guards only the open instances, the ones it took out of idle and the
+// time of the last reconcile, and is never held while a guest runs, a
+// snapshot is written or the status is updated.
 type instancePool struct {
 	env    *hostServices
 	wc     *v1alpha1.WasmController
@@ -46,11 +46,12 @@ type instancePool struct {
 	idle chan *wasmruntime.Instance
 
 	mu sync.Mutex
-	// compactions counts the instances idle compactions hold out of idle,
-	// and compactionsOver is closed once the last of them is idle again
-	// or discarded; nil while none is compacted.
-	compactions     int
-	compactionsOver chan struct{}
+	// away counts the idle instances the pool took out of idle to compact
+	// or suspend them, and awayOver is closed once the last of them is
+	// idle again or gone; nil while none is away. A wake that finds no
+	// idle instance waits for them (acquire).
+	away     int
+	awayOver chan struct{}
 	// resident holds every open instance, idle or busy, with the size of
 	// its memory when it started or was last compacted (compact.go).
 	resident   map[*wasmruntime.Instance]uint64
@@ -84,51 +85,35 @@ func (p *instancePool) take() (*wasmruntime.Instance, bool) {
 	}
 }
 
-// takeOrWait returns an idle instance if there is one; else, while an
-// idle compaction holds an instance, a channel closed once it is over (the
-// instance idle again or discarded); else neither.
-func (p *instancePool) takeOrWait() (*wasmruntime.Instance, <-chan struct{}) {
+// takeOrWait returns an idle instance if there is one, counted as away
+// (until back) if away is set; else, while an instance is away, a channel
+// closed once none is; else neither.
+func (p *instancePool) takeOrWait(away bool) (*wasmruntime.Instance, <-chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if inst, ok := p.take(); ok {
+		if away {
+			if p.away == 0 {
+				p.awayOver = make(chan struct{})
+			}
+			p.away++
+		}
 		return inst, nil
 	}
-	if p.compactions == 0 {
+	if p.away == 0 {
 		return nil, nil
 	}
-	return nil, p.compactionsOver
+	return nil, p.awayOver
 }
 
-// takeToCompact takes an idle instance to compact it, if there is one; a
-// wake that finds no other idle instance meanwhile waits for it.
-// compacted gives it back.
-func (p *instancePool) takeToCompact() (*wasmruntime.Instance, bool) {
+// back says that an instance takeOrWait took away is idle again or gone,
+// and tells the wakes waiting for it.
+func (p *instancePool) back() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	inst, ok := p.take()
-	if !ok {
-		return nil, false
-	}
-	if p.compactions == 0 {
-		p.compactionsOver = make(chan struct{})
-	}
-	p.compactions++
-	return inst, true
-}
-
-// compacted gives back an instance takeToCompact took: idle again if it is
-// open, and suspended if the idle instances are as many as may run at
-// once, and tells the wakes waiting for it.
-func (p *instancePool) compacted(inst *wasmruntime.Instance, open bool) {
-	kept := open && p.putIdle(inst)
-	p.mu.Lock()
-	if p.compactions--; p.compactions == 0 {
-		close(p.compactionsOver)
-		p.compactionsOver = nil
-	}
-	p.mu.Unlock()
-	if open && !kept {
-		p.suspend(inst)
+	if p.away--; p.away == 0 {
+		close(p.awayOver)
+		p.awayOver = nil
 	}
 }
 
