@@ -77,53 +77,76 @@ func (p *instancePool) compactIfQuiet() {
 	p.compactedAt = now
 	p.mu.Unlock()
 	for range len(p.idle) {
-		if p.ctx.Err() != nil {
-			break // stopping: the idle instances are suspended as they are
-		}
-		inst, ok := p.take()
-		if !ok {
-			return // a reconcile took it, or the guest was suspended
-		}
-		if !p.compact(inst, compactIdle, true) {
-			continue
-		}
-		if !p.putIdle(inst) {
-			p.suspend(inst)
+		if !p.compactIdleInstance() {
+			break
 		}
 	}
 	p.residentChanged()
 }
 
+// compactIdleInstance waits for one of the host's compaction slots, then
+// compacts an idle instance and gives it back; false when none is idle or
+// the controller stops. It takes the instance only once it holds the slot,
+// so that a compaction queued behind other controllers' keeps nothing from
+// a wake; a wake that finds no other idle instance while one is compacted
+// waits for it (acquire).
+func (p *instancePool) compactIdleInstance() bool {
+	if p.ctx.Err() != nil {
+		return false // stopping: the idle instances are suspended as they are
+	}
+	release, ok := p.compactionSlot(true)
+	if !ok {
+		return false // stopping: the idle instances are suspended as they are
+	}
+	defer release()
+	inst, _ := p.takeOrWait(true)
+	if inst == nil {
+		return false // a reconcile took it, or the guest was suspended
+	}
+	defer p.back()
+	if p.compact(inst, compactIdle) && !p.putIdle(inst) {
+		p.suspend(inst)
+	}
+	return true
+}
+
+// compactionSlot takes one of the host's compaction slots and returns what
+// gives it back. With wait, it waits for one, and fails only when the
+// controller stops; without, it fails when every slot is busy: a suspend
+// runs on a reconcile worker, and must not wait for other controllers'
+// guests.
+func (p *instancePool) compactionSlot(wait bool) (release func(), ok bool) {
+	slots := p.env.compacting
+	if slots == nil {
+		return func() {}, true
+	}
+	if wait {
+		select {
+		case slots <- struct{}{}:
+		case <-p.ctx.Done():
+			return nil, false
+		}
+	} else {
+		select {
+		case slots <- struct{}{}:
+		default:
+			return nil, false
+		}
+	}
+	return func() { <-slots }, true
+}
+
 // compact compacts inst, an instance no reconcile runs on, and says
 // whether it is still open. A guest that fails in its compact export
 // (traps, loops past its deadline, runs out of memory) is discarded as
-// after a failed reconcile: its next wake starts afresh.
+// after a failed reconcile: its next wake starts afresh. The caller holds
+// a compaction slot.
 //
 // A compaction under way when the controller stops finishes (the guest's
 // part within its deadline of initialization), so that the stop finds the
 // instance idle and can write its snapshot.
-//
-// With wait, it waits for one of the host's compaction slots; without, it
-// compacts only if one is free: a suspend runs on a reconcile worker, and
-// must not wait for other controllers' guests.
-func (p *instancePool) compact(inst *wasmruntime.Instance, trigger string, wait bool) bool {
-	if slots := p.env.compacting; slots != nil {
-		if wait {
-			select {
-			case slots <- struct{}{}:
-			case <-p.ctx.Done():
-				return true // stopping: not compacted, still open
-			}
-		} else {
-			select {
-			case slots <- struct{}{}:
-			default:
-				return true // every slot busy: not compacted, still open
-			}
-		}
-		defer func() { <-slots }()
-	}
-	released, err := inst.Compact(context.WithoutCancel(p.ctx))
+func (p *instancePool) compact(inst *wasmruntime.Instance, trigger string) bool {
+	released, err := p.compactGuest(context.WithoutCancel(p.ctx), inst)
 	if err != nil {
 		p.logger.Info("Compacting the guest's memory failed; it is discarded", "error", compactError(err))
 		if trigger == compactIdle {
@@ -149,7 +172,11 @@ func (p *instancePool) compactBeforeSnapshot(inst *wasmruntime.Instance) {
 	p.mu.Lock()
 	before, ok := p.resident[inst]
 	p.mu.Unlock()
-	if ok && inst.MemoryBytes() > before {
-		p.compact(inst, compactSnapshot, false)
+	if !ok || inst.MemoryBytes() <= before {
+		return
+	}
+	if release, ok := p.compactionSlot(false); ok {
+		p.compact(inst, compactSnapshot)
+		release()
 	}
 }

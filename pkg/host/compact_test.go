@@ -22,10 +22,18 @@ import (
 )
 
 // burstController runs test/guests/burst, whose key "burst" makes 20 MB
-// of garbage, under the suspend policy given, on h.
-func burstController(t *testing.T, h *hostServices, suspend v1alpha1.SuspendSpec) *controller {
+// of garbage, under the suspend policy given, with at most concurrency
+// reconciles at once, on h.
+func burstController(t *testing.T, h *hostServices, suspend v1alpha1.SuspendSpec, concurrency int32) *controller {
 	t.Helper()
-	rt, err := wasmruntime.New(t.Context(), wasmruntime.Config{CacheDir: filepath.Join(t.TempDir(), "cache")})
+	return burstControllerCached(t, filepath.Join(t.TempDir(), "cache"), h, suspend, concurrency)
+}
+
+// burstControllerCached is burstController compiling the guest into
+// cacheDir, so that the subtests sharing it compile it once.
+func burstControllerCached(t *testing.T, cacheDir string, h *hostServices, suspend v1alpha1.SuspendSpec, concurrency int32) *controller {
+	t.Helper()
+	rt, err := wasmruntime.New(t.Context(), wasmruntime.Config{CacheDir: cacheDir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +46,7 @@ func burstController(t *testing.T, h *hostServices, suspend v1alpha1.SuspendSpec
 	wc := &v1alpha1.WasmController{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "burst", UID: "uid-1", Generation: 1},
 		Spec: v1alpha1.WasmControllerSpec{Suspend: suspend, Limits: v1alpha1.Limits{Memory: &memory,
-			ReconcileTimeout: &metav1.Duration{Duration: 30 * time.Second}, MaxConcurrentReconciles: 1}},
+			ReconcileTimeout: &metav1.Duration{Duration: 30 * time.Second}, MaxConcurrentReconciles: concurrency}},
 	}
 	c := newController(h, wc, m, newStatusWriter(fake.NewSimpleClientset(wc), h.clock, wc))
 	t.Cleanup(c.cancel)
@@ -73,7 +81,7 @@ func TestController_CompactsQuietGuest(t *testing.T) {
 	wg.Go(func() { h.timers.run(ctx) })
 	defer func() { cancel(); wg.Wait() }()
 
-	c := burstController(t, h, v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendNever})
+	c := burstController(t, h, v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendNever}, 1)
 	for _, key := range []string{"warm", "burst"} {
 		if _, err := c.reconcile(c.ctx, wakeKey{"ns", key}, "event"); err != nil {
 			t.Fatalf("reconcile %s: %v", key, err)
@@ -131,7 +139,7 @@ func TestController_CompactsBeforeSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.metrics = m
-	c := burstController(t, h, v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendImmediate, Snapshot: true})
+	c := burstController(t, h, v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendImmediate, Snapshot: true}, 1)
 	if _, err := c.reconcile(c.ctx, wakeKey{"ns", "burst"}, "event"); err != nil {
 		t.Fatalf("reconcile: %v", err)
 	}
@@ -151,48 +159,52 @@ func TestController_CompactsBeforeSnapshot(t *testing.T) {
 
 // TestInstancePool_CompactionsAreBounded: compactions wait for a slot of
 // the host's, so that many controllers falling quiet together do not all
-// touch their guests' free memory at once; a controller that stops while
-// waiting gives up; one before a snapshot, which runs on a reconcile
-// worker, never waits (a guest holding the slots would stall them all).
+// touch their guests' free memory at once, and keep the instance idle
+// while they wait, so that a wake meanwhile runs on it rather than start
+// another; a controller that stops while waiting gives up; one before a
+// snapshot, which runs on a reconcile worker, never waits (a guest holding
+// the slots would stall them all).
 func TestInstancePool_CompactionsAreBounded(t *testing.T) {
 	h := newTestServices(testServices{})
 	h.compacting = make(chan struct{}, 1)
-	c := burstController(t, h, v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendNever})
+	c := burstController(t, h, v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendNever}, 1)
 	if _, err := c.reconcile(c.ctx, wakeKey{"ns", "burst"}, "event"); err != nil {
 		t.Fatalf("reconcile: %v", err)
 	}
-	inst, ok := c.pool.take()
-	if !ok {
-		t.Fatal("no idle instance")
-	}
 	h.compacting <- struct{}{} // another compaction runs
-	done := make(chan bool)
-	go func() { done <- c.pool.compact(inst, compactIdle, true) }()
+	done := make(chan struct{})
+	go func() { c.pool.compactIfQuiet(); close(done) }()
 	select {
 	case <-done:
 		t.Fatal("a compaction ran while another held the only slot")
 	case <-time.After(100 * time.Millisecond):
 	}
+	if _, err := c.reconcile(c.ctx, wakeKey{"ns", "check"}, "event"); err != nil {
+		t.Fatalf("reconcile while the compaction waits for a slot: %v", err)
+	}
+	if n := c.pool.count(); n != 1 {
+		t.Fatalf("a wake while the compaction waited for a slot left %d instances open; want the one", n)
+	}
 	<-h.compacting
-	if open := <-done; !open {
-		t.Fatal("the compaction discarded the guest")
+	<-done
+	if c.pool.count() != 1 || len(c.pool.idle) != 1 {
+		t.Fatalf("after compaction %d instances are open, %d idle; want the one, idle", c.pool.count(), len(c.pool.idle))
 	}
 
 	// Before a snapshot, on a reconcile worker: no waiting for a slot.
 	h.compacting <- struct{}{}
-	go func() { done <- c.pool.compact(inst, compactSnapshot, false) }()
-	select {
-	case open := <-done:
-		if !open {
-			t.Fatal("a compaction skipped for want of a slot discarded the guest")
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("a compaction before a snapshot waited for another's slot")
+	if release, ok := c.pool.compactionSlot(false); ok {
+		release()
+		t.Fatal("a compaction before a snapshot got a slot another held")
 	}
 
-	go func() { done <- c.pool.compact(inst, compactIdle, true) }()
+	compacted := make(chan bool)
+	go func() { compacted <- c.pool.compactIdleInstance() }()
 	c.cancel()
-	if open := <-done; !open {
-		t.Fatal("a compaction given up at the controller's stop discarded the guest")
+	if <-compacted {
+		t.Fatal("a compaction waiting for a slot ran after the controller's stop")
+	}
+	if c.pool.count() != 1 || len(c.pool.idle) != 1 {
+		t.Fatalf("a compaction given up at the stop left %d instances open, %d idle; want the one, idle", c.pool.count(), len(c.pool.idle))
 	}
 }

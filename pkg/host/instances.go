@@ -36,12 +36,30 @@ func (c *controller) reconcile(ctx context.Context, key wakeKey, reason string) 
 	return res, err
 }
 
-// acquire takes an idle resident instance or resumes one.
+// acquire takes an idle resident instance or resumes one. With no idle
+// instance while one is away being compacted or suspended, it waits for
+// that one, to run on it or restore the snapshot it writes, rather than
+// start another: that would not restore the snapshot, an instance being
+// resident, and would lose the guest's state. The guest's part of a
+// compaction has a deadline of a second (wasmruntime.Instance.Compact),
+// less than a reconcile may take.
 func (p *instancePool) acquire(ctx context.Context) (*wasmruntime.Instance, error) {
-	if inst, ok := p.take(); ok {
-		return inst, nil
+	for {
+		inst, away := p.takeOrWait(false)
+		if inst != nil {
+			return inst, nil
+		}
+		if away == nil {
+			return p.resume(ctx)
+		}
+		select {
+		case <-away:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for the guest's idle instance: %w", context.Cause(ctx))
+		case <-p.ctx.Done():
+			return nil, fmt.Errorf("waiting for the guest's idle instance: %w", context.Cause(p.ctx))
+		}
 	}
-	return p.resume(ctx)
 }
 
 // resume starts an instance of the guest: from its snapshot when it has
@@ -106,15 +124,23 @@ func (p *instancePool) forget(inst *wasmruntime.Instance) {
 	p.residentChanged()
 }
 
-// suspendIdle suspends every idle resident instance; instances
-// running a reconcile are released by it.
+// suspendIdle suspends every idle resident instance, and waits for those
+// away, being compacted (at most the guest's compaction deadline), which
+// would otherwise come back idle after it; instances running a reconcile
+// are released by it. A wake meanwhile waits for the suspend, and restores
+// the snapshot it writes.
 func (p *instancePool) suspendIdle() {
 	for {
-		inst, ok := p.take()
-		if !ok {
+		inst, away := p.takeOrWait(true)
+		switch {
+		case inst != nil:
+			p.suspend(inst)
+			p.back()
+		case away != nil:
+			<-away
+		default:
 			return
 		}
-		p.suspend(inst)
 	}
 }
 

@@ -16,9 +16,9 @@ import (
 // the idle ones, and suspends them when the suspend policy says so
 // (suspend.go), writing their snapshot first. The controller owns it and
 // asks it for an instance per reconcile (acquire, release). Its lock
-// guards only the open instances and the time of the last reconcile, and
-// is never held while a guest runs, a snapshot is written or the status is
-// updated.
+// guards only the open instances, the ones it took out of idle and the
+// time of the last reconcile, and is never held while a guest runs, a
+// snapshot is written or the status is updated.
 type instancePool struct {
 	env    *hostServices
 	wc     *v1alpha1.WasmController
@@ -36,6 +36,9 @@ type instancePool struct {
 	// done counts the controller's goroutines, the pool's among them.
 	done *sync.WaitGroup
 
+	// compactGuest runs the guest's compact export and gives back its
+	// zeroed pages: (*wasmruntime.Instance).Compact but in tests.
+	compactGuest func(context.Context, *wasmruntime.Instance) (uint64, error)
 	// policy decides when idle instances leave memory; set once.
 	policy suspendPolicy
 	// idle holds the instances no reconcile runs on, at most
@@ -43,6 +46,12 @@ type instancePool struct {
 	idle chan *wasmruntime.Instance
 
 	mu sync.Mutex
+	// away counts the idle instances the pool took out of idle to compact
+	// or suspend them, and awayOver is closed once the last of them is
+	// idle again or gone; nil while none is away. A wake that finds no
+	// idle instance waits for them (acquire).
+	away     int
+	awayOver chan struct{}
 	// resident holds every open instance, idle or busy, with the size of
 	// its memory when it started or was last compacted (compact.go).
 	resident   map[*wasmruntime.Instance]uint64
@@ -58,7 +67,12 @@ type instancePool struct {
 func newInstancePool(c *controller, module *wasmruntime.Module, limit int, policy suspendPolicy) *instancePool {
 	return &instancePool{env: c.env, wc: c.wc, module: module, status: c.status, logger: c.logger, owner: c,
 		ctx: c.ctx, done: &c.done, policy: policy, idle: make(chan *wasmruntime.Instance, limit),
-		resident: map[*wasmruntime.Instance]uint64{}}
+		resident: map[*wasmruntime.Instance]uint64{}, compactGuest: compactInstance}
+}
+
+// compactInstance is what compactGuest is outside tests.
+func compactInstance(ctx context.Context, inst *wasmruntime.Instance) (uint64, error) {
+	return inst.Compact(ctx)
 }
 
 // take returns an idle instance, if there is one. It never waits.
@@ -68,6 +82,38 @@ func (p *instancePool) take() (*wasmruntime.Instance, bool) {
 		return inst, true
 	default:
 		return nil, false
+	}
+}
+
+// takeOrWait returns an idle instance if there is one, counted as away
+// (until back) if away is set; else, while an instance is away, a channel
+// closed once none is; else neither.
+func (p *instancePool) takeOrWait(away bool) (*wasmruntime.Instance, <-chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if inst, ok := p.take(); ok {
+		if away {
+			if p.away == 0 {
+				p.awayOver = make(chan struct{})
+			}
+			p.away++
+		}
+		return inst, nil
+	}
+	if p.away == 0 {
+		return nil, nil
+	}
+	return nil, p.awayOver
+}
+
+// back says that an instance takeOrWait took away is idle again or gone,
+// and tells the wakes waiting for it.
+func (p *instancePool) back() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.away--; p.away == 0 {
+		close(p.awayOver)
+		p.awayOver = nil
 	}
 }
 
