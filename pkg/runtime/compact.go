@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/wasm-apiserver/wasm-apiserver/sdk/abi"
@@ -41,14 +42,19 @@ const compactHeadroom = 8 << 20
 //
 //   - Only memory that is a mapping of the instance's own is given back
 //     (on Linux); a guest whose memory is a Go slice gives nothing back.
-//   - Pages mapped from a file (a template's or a snapshot's) are kept: on
-//     such a mapping the OS would give back the file's bytes, not zeros.
+//   - Pages mapped from a file (a template's or a snapshot's) that the
+//     guest wrote and that read as zero are given back by mapping
+//     anonymous memory over them, within bounds on the process's mappings
+//     (compact_remap_linux.go). Past them, a guest whose resident memory
+//     is mostly mapped from files is not asked to zero its free memory:
+//     zeroing would copy the files' pages, to be kept.
 //
 // # Errors
 //
 // The errors of Reconcile when the guest traps, times out, exits or runs
 // out of memory in compact: the instance has been closed. ErrClosed when it
-// was closed before.
+// was closed before. An error when giving pages back left the memory
+// unusable: the instance has been closed too.
 func (i *Instance) Compact(ctx context.Context) (uint64, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
@@ -56,7 +62,8 @@ func (i *Instance) Compact(ctx context.Context) (uint64, error) {
 		return 0, ErrClosed
 	}
 	if fn := i.module.ExportedFunction(abi.CompactExport); fn != nil &&
-		uint64(i.module.Memory().Size())+compactHeadroom <= i.cfg.MemoryLimit {
+		uint64(i.module.Memory().Size())+compactHeadroom <= i.cfg.MemoryLimit &&
+		(!i.memoryBuf.givesBack() || i.memoryBuf.zeroingPays()) {
 		ctx, cancel := context.WithTimeout(ctx, min(i.cfg.InitTimeout, compactTimeout))
 		defer cancel()
 		// No reconcile runs: the guest may log, its other host calls
@@ -71,8 +78,54 @@ func (i *Instance) Compact(ctx context.Context) (uint64, error) {
 		i.memory.Store(uint64(i.module.Memory().Size()))
 	}
 	m := i.memoryBuf
-	if m == nil || !m.mapped || m.lazy || m.scratch != nil {
+	if !m.givesBack() {
 		return 0, nil
 	}
-	return releaseZeroPages(m.buf), nil
+	released, remapped, err := releaseZeroPages(m.buf, m.remapsLeft())
+	m.chargeRemaps(remapped)
+	if err != nil {
+		i.closeLocked(ctx)
+		return released, fmt.Errorf("compacting memory: %w", err)
+	}
+	return released, nil
+}
+
+// givesBack says whether m is a mapping of its own whose zero pages can be
+// given back.
+func (m *limitedMemory) givesBack() bool {
+	return m != nil && m.mapped && !m.lazy && m.scratch == nil
+}
+
+// zeroingPays says whether the guest's zeroing of its free memory can
+// lower what m holds resident: unless the pages it would copy from files
+// can be given back (remapsLeft), only when more of its resident memory is
+// anonymous than mapped from files. It says no when it cannot tell.
+func (m *limitedMemory) zeroingPays() bool {
+	if m.remapsLeft() >= maxCompactRemaps {
+		return true
+	}
+	anonymous, file, err := residentSplit(m.buf)
+	return err == nil && anonymous > file
+}
+
+// remapsLeft is how many runs of file-mapped pages the next compaction of
+// m may replace with anonymous memory: maxCompactRemaps, within what is
+// left of maxMemoryRemaps and of the process's maxLiveMappedRuns.
+// Compactions under way at once may pass the latter by their remaps.
+func (m *limitedMemory) remapsLeft() int {
+	if m.mappedRuns == nil {
+		return 0
+	}
+	return int(max(0, min(maxCompactRemaps, maxMemoryRemaps-int64(m.remaps), maxLiveMappedRuns-m.mappedRuns.Load())))
+}
+
+// chargeRemaps counts n runs replaced with anonymous memory as runs of
+// files mapped into m: each may split its mapping, until m is freed.
+func (m *limitedMemory) chargeRemaps(n int) {
+	if n == 0 || m.mappedRuns == nil {
+		return
+	}
+	m.remaps += n
+	m.runs += int64(n)
+	m.mappedRuns.Add(int64(n))
 }

@@ -30,5 +30,18 @@ func ReleaseZeroPages(i *Instance) uint64 {
 	if m == nil || !m.mapped || m.lazy || m.scratch != nil {
 		return 0
 	}
-	return releaseZeroPages(m.buf)
+	released, remapped, _ := releaseZeroPages(m.buf, m.remapsLeft())
+	m.chargeRemaps(remapped)
+	return released
+}
+
+// MappedRuns is how many runs of files, and compaction's remaps, the
+// instance's memory is charged for.
+func MappedRuns(i *Instance) int64 {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.memoryBuf == nil {
+		return 0
+	}
+	return i.memoryBuf.runs
 }

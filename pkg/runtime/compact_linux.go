@@ -14,26 +14,30 @@ import (
 
 // releaseZeroPages gives the pages of mem, the start of a mapping of the
 // instance's own, that are resident and all zero back to the OS, in runs,
-// and returns how many bytes it gave back.
+// and returns how many bytes it gave back and how many runs of file-mapped
+// pages it replaced with anonymous memory, at most remaps.
 //
 // Pages that are not resident are not read (reading one would map a page
-// for nothing), and pages mapped from a file are kept: MADV_DONTNEED on a
-// private file mapping brings back the file's bytes, which need not be
-// zero. Nothing is given back when either cannot be told.
-func releaseZeroPages(mem []byte) uint64 {
+// for nothing). On a private file mapping MADV_DONTNEED would bring back
+// the file's bytes, which need not be zero: there, only pages the guest
+// wrote (its own copies) that are zero are given back, by mapping
+// anonymous memory over them (compact_remap_linux.go). Nothing is given
+// back when pages cannot be told apart. An error wrapping errUnmapped says
+// that part of mem may be left unmapped.
+func releaseZeroPages(mem []byte, remaps int) (uint64, int, error) {
 	pages := len(mem) / compactPage
 	if pages == 0 {
-		return 0
+		return 0, 0, nil
 	}
 	mem = mem[:pages*compactPage]
 	resident := make([]byte, pages)
 	if err := mincore(mem, resident); err != nil {
-		return 0
+		return 0, 0, nil
 	}
 	base := uintptr(unsafe.Pointer(unsafe.SliceData(mem)))
-	anon, err := anonymousRanges(base, base+uintptr(len(mem)))
+	anon, file, err := memoryRanges(base, base+uintptr(len(mem)))
 	if err != nil {
-		return 0
+		return 0, 0, nil
 	}
 	zero := make([]byte, compactPage)
 	var released uint64
@@ -58,12 +62,45 @@ func releaseZeroPages(mem []byte) uint64 {
 		}
 	}
 	flush(pages)
-	if released > 0 {
+	remapped, n, err := remapZeroRuns(mem, base, file, remaps)
+	released += remapped
+	if released > 0 && err == nil {
 		// The mapping asked for transparent huge pages; khugepaged would
 		// fill the pages given back again to collapse them into one.
 		_ = unix.Madvise(mem[:cap(mem)], unix.MADV_NOHUGEPAGE)
 	}
-	return released
+	return released, n, err
+}
+
+// residentSplit returns how much of mem, the start of a mapping of the
+// instance's own, is resident in anonymous memory and in private mappings
+// of files (by mincore, which counts a file's page while it is cached).
+func residentSplit(mem []byte) (anonymous, file uint64, err error) {
+	pages := len(mem) / compactPage
+	if pages == 0 {
+		return 0, 0, nil
+	}
+	mem = mem[:pages*compactPage]
+	resident := make([]byte, pages)
+	if err := mincore(mem, resident); err != nil {
+		return 0, 0, err
+	}
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(mem)))
+	anon, files, err := memoryRanges(base, base+uintptr(len(mem)))
+	if err != nil {
+		return 0, 0, err
+	}
+	for p, r := range resident {
+		addr := base + uintptr(p*compactPage)
+		switch {
+		case r&1 == 0:
+		case anon.contains(addr, addr+compactPage):
+			anonymous += compactPage
+		case files.contains(addr, addr+compactPage):
+			file += compactPage
+		}
+	}
+	return anonymous, file, nil
 }
 
 // addressRanges are sorted, disjoint [start, end) ranges of addresses.
@@ -76,15 +113,15 @@ func (r addressRanges) contains(lo, hi uintptr) bool {
 	return k < len(r) && r[k][0] <= lo && hi <= r[k][1]
 }
 
-// anonymousRanges returns the parts of [lo, hi) that the process maps
-// anonymously, from /proc/self/maps.
-func anonymousRanges(lo, hi uintptr) (addressRanges, error) {
+// memoryRanges returns the parts of [lo, hi) that the process maps
+// anonymously, and those it maps privately from files, from
+// /proc/self/maps.
+func memoryRanges(lo, hi uintptr) (anon, file addressRanges, err error) {
 	f, err := os.Open("/proc/self/maps")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
-	var out addressRanges
 	s := bufio.NewScanner(f)
 	for s.Scan() {
 		// start-end perms offset dev inode [path]
@@ -104,11 +141,15 @@ func anonymousRanges(lo, hi uintptr) (addressRanges, error) {
 		if uintptr(start) >= hi {
 			break
 		}
-		if fields[4] == "0" {
-			out = append(out, [2]uintptr{max(uintptr(start), lo), min(uintptr(end), hi)})
+		r := [2]uintptr{max(uintptr(start), lo), min(uintptr(end), hi)}
+		switch {
+		case fields[4] == "0":
+			anon = append(anon, r)
+		case strings.HasSuffix(fields[1], "p"):
+			file = append(file, r)
 		}
 	}
-	return out.merged(), s.Err()
+	return anon.merged(), file.merged(), s.Err()
 }
 
 // merged joins adjacent ranges, so that a run spanning two anonymous

@@ -90,6 +90,9 @@ type limitedMemory struct {
 	// mappedRuns until Free.
 	runs       int64
 	mappedRuns *atomic.Int64
+	// remaps counts the runs of file-mapped pages compaction replaced
+	// with anonymous memory, also counted in runs (compact_remap_linux.go).
+	remaps int
 	// lazy, while set, leaves the pages of a mapping that grows unbacked,
 	// for a template to be mapped over them.
 	lazy bool
