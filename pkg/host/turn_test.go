@@ -34,7 +34,7 @@ func (c *controller) reconcile(ctx context.Context, key wakeKey, reason string) 
 // ns/name with policy Immediate (with its snapshot when snapshot is set)
 // and maxConcurrentReconciles limit, on h; its keys run once the
 // scheduler does.
-func turnController(t *testing.T, h *hostServices, m *wasmruntime.Module, name string, snapshot bool, limit int32) *controller {
+func turnController(t testing.TB, h *hostServices, m *wasmruntime.Module, name string, snapshot bool, limit int32) *controller {
 	t.Helper()
 	memory := resource.MustParse("64Mi")
 	wc := &v1alpha1.WasmController{
@@ -53,7 +53,7 @@ func turnController(t *testing.T, h *hostServices, m *wasmruntime.Module, name s
 // turnServices are host services with workers, a snapshot directory and
 // metrics. Their clock is fake and never moves, so that turns end by their
 // keys, not by the time a loaded machine takes.
-func turnServices(t *testing.T, workers int) *hostServices {
+func turnServices(t testing.TB, workers int) *hostServices {
 	h := newTestServices(testServices{snapshotDir: t.TempDir(), workers: workers,
 		clock: clocktesting.NewFakeClock(time.Unix(1700000000, 0))})
 	var err error
@@ -65,7 +65,7 @@ func turnServices(t *testing.T, workers int) *hostServices {
 
 // runScheduler runs h's scheduler until the test ends, or until the
 // function it returns is called; that waits for its workers.
-func runScheduler(t *testing.T, h *hostServices) (stop func()) {
+func runScheduler(t testing.TB, h *hostServices) (stop func()) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { defer close(done); h.scheduler.run(ctx) }()
@@ -89,7 +89,7 @@ func waitRan(t *testing.T, h *hostServices, wakes int64, cs ...*controller) {
 }
 
 // resumes is how many guests were resumed: afresh and from snapshots.
-func resumes(t *testing.T, m *hostMetrics) (fresh, restored uint64) {
+func resumes(t testing.TB, m *hostMetrics) (fresh, restored uint64) {
 	t.Helper()
 	var err error
 	if fresh, err = testutil.GetHistogramMetricCount(m.resume.WithLabelValues("init")); err != nil {
