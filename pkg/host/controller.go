@@ -34,8 +34,9 @@ type controller struct {
 	// lease keeps the module in the module store while the controller runs
 	// it; the controller keeps no bytes of its own.
 	lease *modules.Lease
-	// run runs one reconcile: (*controller).reconcile but in tests.
-	run    func(ctx context.Context, key wakeKey, reason string) (wasmruntime.Result, error)
+	// run runs one reconcile in a turn: (*controller).reconcileInTurn but
+	// in tests.
+	run    func(ctx context.Context, t *turn, key wakeKey, reason string) (wasmruntime.Result, error)
 	status *statusWriter
 	logger klog.Logger
 
@@ -72,7 +73,7 @@ func newController(env *hostServices, wc *v1alpha1.WasmController, module *wasmr
 		logger: klog.Background().WithValues("wasmController", klog.KObj(wc)),
 		queue:  newWakeQueue(limit),
 		ctx:    ctx, cancel: cancel}
-	c.run = c.reconcile
+	c.run = c.reconcileInTurn
 	c.pool = newInstancePool(c, module, limit, newSuspendPolicy(wc.Spec.Suspend, func() (time.Time, bool) { return env.timers.next(c) }))
 	c.rules = env.metrics.ruleCounters(c.name)
 	vars := map[string]string{}
@@ -245,9 +246,9 @@ func (c *controller) wakeAll() {
 	}
 }
 
-// process runs one reconcile of key and decides when it runs again; the
-// scheduler calls it.
-func (c *controller) process(key wakeKey) {
+// process runs one reconcile of key in turn t and decides when it runs
+// again; the scheduler calls it for each key of a turn.
+func (c *controller) process(t *turn, key wakeKey) {
 	if c.ctx.Err() != nil {
 		return
 	}
@@ -255,7 +256,7 @@ func (c *controller) process(key wakeKey) {
 	// At level 4, every reconcile's start and end: which replica ran which
 	// key when, to check that two never ran one at once.
 	c.logger.V(4).Info("Reconcile started", "key", key.String(), "reason", reason)
-	res, err := c.run(c.ctx, key, reason)
+	res, err := c.run(c.ctx, t, key, reason)
 	c.logger.V(4).Info("Reconcile ended", "key", key.String(), "failed", err != nil)
 	if c.ctx.Err() != nil {
 		return // stopped while it ran: nothing to report

@@ -32,7 +32,7 @@ func TestController_ProcessKeepsKeysOutOfStatus(t *testing.T) {
 	env := newTestServices(testServices{clock: clock, recorder: recorder})
 	c := newController(env, wc, nil, newStatusWriter(client, clock, wc))
 	defer c.cancel()
-	c.run = func(context.Context, wakeKey, string) (wasmruntime.Result, error) {
+	c.run = func(context.Context, *turn, wakeKey, string) (wasmruntime.Result, error) {
 		return wasmruntime.Result{}, &wasmruntime.GuestError{Message: "GET /api/v1/namespaces/kube-system/secrets/" + secret +
 			": status 404 NotFound\nwasm stack trace:\n\tmain.reconcile\n\tmain.main\n\truntime.main"}
 	}
@@ -103,7 +103,9 @@ func TestRuleFailure(t *testing.T) {
 func processOnce(c *controller, key wakeKey) {
 	c.enqueue(key, "event")
 	c.queue.get()
-	c.process(key)
+	var t turn
+	c.process(&t, key)
+	c.endTurn(&t)
 	c.queue.done(key)
 }
 

@@ -161,7 +161,7 @@ func New(cfg Config) (*Host, error) {
 	}
 	h := &Host{cfg: cfg, compiler: compiler, controllers: map[string]*controller{}, refused: map[string]struct{}{},
 		accessChanged: make(chan struct{}, 1),
-		hostServices: hostServices{clock: cfg.Clock, timers: newTimerQueue(cfg.Clock), scheduler: newScheduler(cfg.MaxRunningGuests),
+		hostServices: hostServices{clock: cfg.Clock, timers: newTimerQueue(cfg.Clock), scheduler: newScheduler(cfg.MaxRunningGuests, cfg.Clock),
 			recorder: &record.FakeRecorder{}, snapshotRoot: cfg.SnapshotDir, compactAfter: cfg.CompactAfter,
 			compacting: make(chan struct{}, maxCompactions), images: cfg.Runtime},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(

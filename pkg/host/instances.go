@@ -9,11 +9,13 @@ import (
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 )
 
-// reconcile runs one reconcile on an idle resident instance, resuming one
-// if there is none, and applies the suspend policy afterwards.
-func (c *controller) reconcile(ctx context.Context, key wakeKey, reason string) (wasmruntime.Result, error) {
+// reconcileInTurn runs one reconcile of key in turn t (turn.go): on the
+// instance t kept from its last key, else on an idle resident instance,
+// resuming one if there is none. t keeps the instance; the suspend policy
+// applies when the turn ends.
+func (c *controller) reconcileInTurn(ctx context.Context, t *turn, key wakeKey, reason string) (wasmruntime.Result, error) {
 	c.pool.policy.woke(c.env.clock.Now())
-	inst, err := c.pool.acquire(ctx)
+	inst, err := t.instance(ctx, c.pool)
 	if err != nil {
 		return wasmruntime.Result{}, err
 	}
@@ -32,7 +34,7 @@ func (c *controller) reconcile(ctx context.Context, key wakeKey, reason string) 
 	} else {
 		res, err = inst.Reconcile(rctx, req)
 	}
-	c.pool.release(inst)
+	t.keep(c.pool, inst)
 	return res, err
 }
 
@@ -85,8 +87,8 @@ func (p *instancePool) resume(ctx context.Context) (*wasmruntime.Instance, error
 	return inst, nil
 }
 
-// release keeps an instance resident after a reconcile or suspends it, as
-// the suspend policy says.
+// release keeps an instance resident after its turn's reconciles or
+// suspends it, as the suspend policy says.
 func (p *instancePool) release(inst *wasmruntime.Instance) {
 	if inst.Closed() { // trapped, timed out or out of memory
 		p.forget(inst)

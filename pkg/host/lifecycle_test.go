@@ -130,7 +130,7 @@ func TestHost_StopSnapshotsIdleGuests(t *testing.T) {
 	}
 	busy := testController(t, &h.hostServices, "busy")
 	running, cancelled := make(chan struct{}), make(chan struct{})
-	busy.run = func(ctx context.Context, _ wakeKey, _ string) (wasmruntime.Result, error) {
+	busy.run = func(ctx context.Context, _ *turn, _ wakeKey, _ string) (wasmruntime.Result, error) {
 		close(running)
 		select {
 		case <-ctx.Done():

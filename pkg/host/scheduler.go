@@ -3,6 +3,8 @@ package host
 import (
 	"context"
 	"sync"
+
+	"k8s.io/utils/clock"
 )
 
 // DefaultMaxRunningGuests is how many guests may run at once when the
@@ -14,7 +16,9 @@ const DefaultMaxRunningGuests = 8
 // scheduler.mu and touched by the scheduler's methods only.
 type schedulable struct {
 	// limit is the controller's maxConcurrentReconciles.
-	limit   int
+	limit int
+	// running counts the controller's turns under way: the workers it
+	// holds.
 	running int
 	// ready says it is in the scheduler's ready list.
 	ready bool
@@ -26,29 +30,36 @@ type schedulable struct {
 
 // scheduler runs the reconciles of every controller on a fixed number of
 // workers, the global limit on guests running at once. Controllers with
-// queued keys wait in a FIFO list and get one key per turn, so a busy
-// controller with thousands of keys cannot starve the others: each of them
-// runs within one round of the list.
+// queued keys wait in a FIFO list; a worker takes the first and runs its
+// keys, one after another on one guest instance, for one turn (turn.go),
+// bounded in keys and time, and the controller goes to the back of the
+// list if it has more. A busy controller with thousands of keys cannot
+// starve the others: each of them runs within one round of the list.
 type scheduler struct {
 	workers int
-	// reconcile runs one key; (*controller).process but in tests.
-	reconcile func(c *controller, key wakeKey)
+	// clock times the turns.
+	clock clock.PassiveClock
+	// reconcile runs one key in a turn; (*controller).process but in
+	// tests.
+	reconcile func(c *controller, t *turn, key wakeKey)
+	// endTurn ends a turn; (*controller).endTurn but in tests.
+	endTurn func(c *controller, t *turn)
 	// onIdle, when set, is called (with mu held: it must not block) when
-	// the last running reconcile ends and none waits.
+	// the last turn ends and no controller waits for one.
 	onIdle func()
 
 	mu      sync.Mutex
 	cond    *sync.Cond
 	ready   []*controller
-	running int // reconciles running, over every controller
+	running int // turns under way, over every controller
 	done    bool
 }
 
-func newScheduler(workers int) *scheduler {
+func newScheduler(workers int, clk clock.PassiveClock) *scheduler {
 	if workers < 1 {
 		workers = DefaultMaxRunningGuests
 	}
-	s := &scheduler{workers: workers, reconcile: (*controller).process}
+	s := &scheduler{workers: workers, clock: clk, reconcile: (*controller).process, endTurn: (*controller).endTurn}
 	s.cond = sync.NewCond(&s.mu)
 	return s
 }
@@ -116,18 +127,26 @@ func (s *scheduler) run(ctx context.Context) {
 	wg.Wait()
 }
 
+// work runs turns until the scheduler stops.
 func (s *scheduler) work() {
 	for {
 		c, key, ok := s.next()
 		if !ok {
 			return
 		}
-		s.reconcile(c, key)
-		s.finish(c, key)
+		t := turn{start: s.clock.Now()}
+		for ok {
+			s.reconcile(c, &t, key)
+			t.keys++
+			key, ok = s.advance(c, &t, key)
+		}
+		s.endTurn(c, &t)
+		s.finish(c)
 	}
 }
 
-// next waits for a ready controller and takes one key off its queue.
+// next waits for a ready controller and starts a turn on it with one key
+// off its queue.
 func (s *scheduler) next() (*controller, wakeKey, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -151,6 +170,7 @@ func (s *scheduler) next() (*controller, wakeKey, bool) {
 		if !ok {
 			continue
 		}
+		c.queue.startTurn()
 		c.queue.sched.running++
 		s.running++
 		if s.makeReady(c) { // more keys and room: back to the end of the list
@@ -160,11 +180,32 @@ func (s *scheduler) next() (*controller, wakeKey, bool) {
 	}
 }
 
-// finish marks key done and lets c run again.
-func (s *scheduler) finish(c *controller, key wakeKey) {
+// advance marks key, just run in turn t of c, done, and takes c's next
+// queued key while the turn goes on: it ends once it has had its share, no
+// key waits, or the controller or the scheduler stops.
+func (s *scheduler) advance(c *controller, t *turn, key wakeKey) (wakeKey, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c.queue.done(key) // may queue key again if it was woken while it ran
+	if s.done || c.queue.sched.stopped || c.queue.len() == 0 || t.over(s.clock.Now()) {
+		return wakeKey{}, false
+	}
+	next, ok := c.queue.get() // does not block: a key waits
+	if !ok {
+		return wakeKey{}, false
+	}
+	if s.makeReady(c) { // more keys and room for another turn
+		s.cond.Signal()
+	}
+	return next, true
+}
+
+// finish ends a turn on c, whose instance was released, and lets c run
+// again.
+func (s *scheduler) finish(c *controller) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.queue.endTurn()
 	c.queue.sched.running--
 	s.running--
 	if s.makeReady(c) {
@@ -175,14 +216,14 @@ func (s *scheduler) finish(c *controller, key wakeKey) {
 	}
 }
 
-// idle says whether no reconcile runs or waits.
+// idle says whether no turn runs and no controller waits for one.
 func (s *scheduler) idle() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.running == 0 && len(s.ready) == 0
 }
 
-// runningCount returns how many reconciles run now.
+// runningCount returns how many turns run now: the workers busy.
 func (s *scheduler) runningCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

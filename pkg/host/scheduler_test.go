@@ -5,29 +5,35 @@ import (
 	"fmt"
 	"sync"
 	"testing"
-
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
+	clocktesting "k8s.io/utils/clock/testing"
 )
 
 // schedulerRig runs a scheduler whose reconciles are recorded instead of
 // run in a guest; a reconcile blocks until release is closed, or returns at
-// once when release is nil.
+// once when release is nil. The host's clock is fake: it moves only by
+// step at each reconcile.
 type schedulerRig struct {
 	env     *hostServices
+	clock   *clocktesting.FakeClock
 	mu      sync.Mutex
 	order   []string       // "controller/key" in the order they started
+	turns   []string       // "controller:keys" in the order they ended
 	running map[string]int // per controller, now
 	peak    map[string]int // per controller, highest seen
 	total   int
 	peakAll int
 	release chan struct{}
+	step    time.Duration
 }
 
 func newSchedulerRig(t *testing.T, workers int, release chan struct{}) *schedulerRig {
-	r := &schedulerRig{env: newTestServices(testServices{workers: workers}), running: map[string]int{}, peak: map[string]int{}, release: release}
-	r.env.scheduler.reconcile = func(c *controller, key wakeKey) {
+	clock := clocktesting.NewFakeClock(time.Unix(1700000000, 0))
+	r := &schedulerRig{env: newTestServices(testServices{workers: workers, clock: clock}), clock: clock,
+		running: map[string]int{}, peak: map[string]int{}, release: release}
+	r.env.scheduler.reconcile = func(c *controller, _ *turn, key wakeKey) {
 		r.mu.Lock()
 		r.order = append(r.order, c.name+"/"+key.Name)
 		r.running[c.name]++
@@ -38,10 +44,16 @@ func newSchedulerRig(t *testing.T, workers int, release chan struct{}) *schedule
 		if r.release != nil {
 			<-r.release
 		}
+		r.clock.Step(r.step)
 		r.mu.Lock()
 		r.running[c.name]--
 		r.total--
 		r.mu.Unlock()
+	}
+	r.env.scheduler.endTurn = func(c *controller, t *turn) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.turns = append(r.turns, fmt.Sprintf("%s:%d", c.name, t.keys))
 	}
 	return r
 }
@@ -78,28 +90,113 @@ func (r *schedulerRig) waitIdle(t *testing.T, cs ...*controller) {
 }
 
 // TestScheduler_Fairness: a controller with a long queue does not delay
-// another's single key by more than one turn.
+// another's single key by more than one turn, which ends at maxTurnKeys
+// keys or once maxTurnTime has passed, whichever comes first.
 func TestScheduler_Fairness(t *testing.T) {
-	r := newSchedulerRig(t, 1, nil)
-	busy, quiet := r.controller("busy", 1), r.controller("quiet", 1)
-	for i := range 100 {
-		busy.enqueue(wakeKey{Name: fmt.Sprint(i)}, "event")
+	tests := []struct {
+		name     string
+		step     time.Duration // each reconcile's time
+		wantTurn int           // busy's keys before quiet's
+	}{
+		{name: "bound by keys", wantTurn: maxTurnKeys},
+		{name: "bound by time", step: maxTurnTime / 2, wantTurn: 2},
+		{name: "a reconcile longer than the bound", step: 2 * maxTurnTime, wantTurn: 1},
 	}
-	quiet.enqueue(wakeKey{Name: "only"}, "event")
-	r.run(t)
-	r.waitIdle(t, busy, quiet)
-	if len(r.order) != 101 {
-		t.Fatalf("ran %d keys, want 101", len(r.order))
-	}
-	for i, k := range r.order {
-		if k == "quiet/only" {
-			if i > 1 {
-				t.Errorf("quiet's key ran %dth, behind %v: want it within one turn", i+1, r.order[:i])
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newSchedulerRig(t, 1, nil)
+			r.step = tt.step
+			busy, quiet := r.controller("busy", 1), r.controller("quiet", 1)
+			for i := range 100 {
+				busy.enqueue(wakeKey{Name: fmt.Sprint(i)}, "event")
 			}
-			return
-		}
+			quiet.enqueue(wakeKey{Name: "only"}, "event")
+			r.run(t)
+			r.waitIdle(t, busy, quiet)
+			if len(r.order) != 101 {
+				t.Fatalf("ran %d keys, want 101", len(r.order))
+			}
+			for i, k := range r.order {
+				if k == "quiet/only" {
+					if i != tt.wantTurn {
+						t.Errorf("quiet's key ran after %d of busy's, want after one turn of %d", i, tt.wantTurn)
+					}
+					return
+				}
+			}
+			t.Fatalf("quiet's key never ran: %v", r.order)
+		})
 	}
-	t.Fatalf("quiet's key never ran: %v", r.order)
+}
+
+// TestScheduler_Turns: a worker runs a controller's queued keys one after
+// another in one turn, then the next controller's, and ends each turn
+// once.
+func TestScheduler_Turns(t *testing.T) {
+	r := newSchedulerRig(t, 1, nil)
+	a, b := r.controller("a", 1), r.controller("b", 1)
+	for i := range 5 {
+		a.enqueue(wakeKey{Name: fmt.Sprint(i)}, "resync")
+		b.enqueue(wakeKey{Name: fmt.Sprint(i)}, "resync")
+	}
+	r.run(t)
+	r.waitIdle(t, a, b)
+	want := []string{"a/0", "a/1", "a/2", "a/3", "a/4", "b/0", "b/1", "b/2", "b/3", "b/4"}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if fmt.Sprint(r.order) != fmt.Sprint(want) {
+		t.Errorf("ran %v, want %v: each controller's keys in one turn", r.order, want)
+	}
+	if want := []string{"a:5", "b:5"}; fmt.Sprint(r.turns) != fmt.Sprint(want) {
+		t.Errorf("turns %v, want %v", r.turns, want)
+	}
+}
+
+// TestScheduler_TurnEndsOnStop: a turn takes no other key once the
+// scheduler or its controller stops; the key that ran ends it, and the
+// controller's stop does not pass it.
+func TestScheduler_TurnEndsOnStop(t *testing.T) {
+	tests := []struct {
+		name string
+		stop func(r *schedulerRig, c *controller, cancel context.CancelFunc)
+	}{
+		{name: "scheduler stops", stop: func(_ *schedulerRig, _ *controller, cancel context.CancelFunc) { cancel() }},
+		{name: "controller stops", stop: func(r *schedulerRig, c *controller, _ context.CancelFunc) { r.env.scheduler.remove(c) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			release := make(chan struct{})
+			r := newSchedulerRig(t, 1, release)
+			c := r.controller("c", 1)
+			for i := range 5 {
+				c.enqueue(wakeKey{Name: fmt.Sprint(i)}, "event")
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan struct{})
+			go func() { defer close(done); r.env.scheduler.run(ctx) }()
+			defer func() { cancel(); <-done }()
+			waitFor(t, "the first key to run", func() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.total == 1 })
+			if waitAll(10*time.Millisecond, &c.queue.turns) {
+				t.Fatal("a turn under way does not count: the controller's stop would not wait for it")
+			}
+			tt.stop(r, c, cancel)
+			waitFor(t, "the stop", func() bool {
+				s := r.env.scheduler
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				return s.done || c.queue.sched.stopped
+			})
+			close(release)
+			if !waitAll(10*time.Second, &c.queue.turns) {
+				t.Fatal("the turn did not end")
+			}
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if len(r.order) != 1 || fmt.Sprint(r.turns) != "[c:1]" {
+				t.Errorf("ran %v in turns %v, want one key in one turn", r.order, r.turns)
+			}
+		})
+	}
 }
 
 // TestScheduler_Limits: no more guests run than the global limit, and no

@@ -35,7 +35,7 @@ func (o testServices) fill(s *hostServices) {
 	}
 	s.clock, s.recorder, s.dispatcher, s.snapshotRoot = o.clock, o.recorder, o.dispatcher, o.snapshotDir
 	s.timers = newTimerQueue(o.clock)
-	s.scheduler = newScheduler(max(1, o.workers))
+	s.scheduler = newScheduler(max(1, o.workers), o.clock)
 }
 
 // newTestHost builds a host of cfg on the services of o, with the

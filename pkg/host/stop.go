@@ -30,7 +30,7 @@ func (c *controller) stop() {
 	c.env.timers.cancel(c)
 	c.cancel()
 	c.queue.shutDown()
-	finished := waitAll(c.stopWait(), &c.queue.running, &c.done)
+	finished := waitAll(c.stopWait(), &c.queue.turns, &c.done)
 	c.status.stop() // the context is done: later changes are not written
 	c.pool.suspendIdle()
 	if finished {
@@ -39,7 +39,7 @@ func (c *controller) stop() {
 	}
 	c.logger.Info("A reconcile ignored the controller's stop; its instance is closed when it returns", "waited", c.stopWait())
 	c.env.lingering.Go(func() {
-		c.queue.running.Wait()
+		c.queue.turns.Wait()
 		c.done.Wait()
 		c.pool.suspendIdle() // a prewarmed one
 		c.releaseModule()

@@ -28,16 +28,16 @@ func TestController_StopIsBounded(t *testing.T) {
 	c := newController(env, wc, nil, newStatusWriter(client, clock, wc))
 	c.status.start(c.ctx)
 	running, returns := make(chan struct{}), make(chan struct{})
-	c.run = func(context.Context, wakeKey, string) (wasmruntime.Result, error) {
+	c.run = func(context.Context, *turn, wakeKey, string) (wasmruntime.Result, error) {
 		close(running)
 		<-returns // sleeps through its cancellation
 		return wasmruntime.Result{}, &wasmruntime.GuestError{Message: "late"}
 	}
 	key := wakeKey{"ns", "obj"}
-	c.queue.running.Add(1)
+	c.queue.startTurn()
 	go func() {
-		defer c.queue.running.Done()
-		c.process(key)
+		defer c.queue.endTurn()
+		c.process(&turn{}, key)
 	}()
 	<-running
 

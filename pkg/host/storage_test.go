@@ -69,7 +69,7 @@ func TestController_ProcessReportsStorageFailures(t *testing.T) {
 	env := newTestServices(testServices{clock: clock, recorder: recorder})
 	c := newController(env, wc, nil, newStatusWriter(client, clock, wc))
 	defer c.cancel()
-	c.run = func(context.Context, wakeKey, string) (wasmruntime.Result, error) {
+	c.run = func(context.Context, *turn, wakeKey, string) (wasmruntime.Result, error) {
 		return wasmruntime.Result{}, fmt.Errorf("starting guest: %w",
 			storageErr(&fs.PathError{Op: "open", Path: serverPath, Err: syscall.ENOENT}))
 	}

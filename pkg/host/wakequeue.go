@@ -24,17 +24,18 @@ func (k wakeKey) String() string {
 // wakeQueue holds the keys a controller was woken for until the scheduler
 // runs them, with the reason of each and the backoff of failing keys. The
 // controller adds keys and reads their reasons and backoff; only the
-// scheduler takes keys (get, done) and only it touches sched, under its
-// lock. The queue de-duplicates keys: a key woken again while it waits is
+// scheduler takes keys (get, done), counts its turns (startTurn, endTurn)
+// and touches sched, under its lock. The queue de-duplicates keys: a key woken again while it waits is
 // queued once, and one woken while it runs is queued again when it is
 // done.
 type wakeQueue struct {
 	keys    workqueue.TypedInterface[wakeKey]
 	limiter workqueue.TypedRateLimiter[wakeKey] // backoff of failing keys
 	reasons sync.Map                            // wakeKey → reason of the pending wake
-	// running counts the keys taken and not done: the reconciles running,
-	// which the controller's stop waits for.
-	running sync.WaitGroup
+	// turns counts the scheduler's turns on the controller under way
+	// (turn.go): the reconciles running and the instances the turns keep
+	// between keys, which the controller's stop waits for.
+	turns sync.WaitGroup
 	// sched is the scheduler's state of the controller: guarded by
 	// scheduler.mu.
 	sched schedulable
@@ -76,19 +77,19 @@ func (q *wakeQueue) len() int { return q.keys.Len() }
 // only when a key waits.
 func (q *wakeQueue) get() (wakeKey, bool) {
 	key, shutdown := q.keys.Get()
-	if shutdown {
-		return key, false
-	}
-	q.running.Add(1)
-	return key, true
+	return key, !shutdown
 }
 
 // done marks key's reconcile finished; a key woken while it ran is queued
 // again.
-func (q *wakeQueue) done(key wakeKey) {
-	q.keys.Done(key)
-	q.running.Done()
-}
+func (q *wakeQueue) done(key wakeKey) { q.keys.Done(key) }
+
+// startTurn counts a turn on the controller, from its first key until
+// its instance is released; endTurn ends it.
+func (q *wakeQueue) startTurn() { q.turns.Add(1) }
+
+// endTurn ends a turn counted by startTurn.
+func (q *wakeQueue) endTurn() { q.turns.Done() }
 
 // shutDown stops the queue: nothing added is kept.
 func (q *wakeQueue) shutDown() { q.keys.ShutDown() }

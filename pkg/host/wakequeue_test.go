@@ -8,8 +8,10 @@ import (
 )
 
 // TestWakeQueue: a key woken twice before it runs is queued once, with
-// the reason of its last wake, and runs from get to done; a key whose wake said no reason runs as an
-// event; a failing key backs off more each time until it succeeds.
+// the reason of its last wake; a key whose wake said no reason runs as an
+// event; a key woken while it runs is queued again when done; a turn
+// counts from startTurn to endTurn; a failing key backs off more each time
+// until it succeeds.
 func TestWakeQueue(t *testing.T) {
 	q := newWakeQueue(1)
 	a, b := wakeKey{"ns", "a"}, wakeKey{"ns", "b"}
@@ -28,16 +30,18 @@ func TestWakeQueue(t *testing.T) {
 	if r := q.reason(a); r != abi.ReasonEvent {
 		t.Errorf("reason taken twice = %q, want %q", r, abi.ReasonEvent)
 	}
-	if waitAll(10*time.Millisecond, &q.running) {
-		t.Error("a key taken and not done does not count as running")
-	}
+	q.startTurn()
 	q.add(a, abi.ReasonRequeue) // while it runs
 	q.done(a)
-	if !waitAll(time.Second, &q.running) {
-		t.Error("a key done still counts as running")
-	}
 	if n := q.len(); n != 1 {
 		t.Errorf("len = %d after a key woken while it ran is done, want 1", n)
+	}
+	if waitAll(10*time.Millisecond, &q.turns) {
+		t.Error("a turn not ended does not count: stop would not wait for it")
+	}
+	q.endTurn()
+	if !waitAll(time.Second, &q.turns) {
+		t.Error("a turn ended still counts")
 	}
 
 	first, second := q.failed(b), q.failed(b)

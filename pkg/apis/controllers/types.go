@@ -171,7 +171,9 @@ type SuspendPolicy string
 const (
 	// SuspendNever keeps the guest instance resident.
 	SuspendNever SuspendPolicy = "Never"
-	// SuspendImmediate suspends the guest after every reconcile.
+	// SuspendImmediate suspends the guest once no key of it waits: keys
+	// queued together, as by a resync, run one after another on one
+	// resume, a bounded number at a time, before it is suspended.
 	SuspendImmediate SuspendPolicy = "Immediate"
 	// SuspendIdle suspends the guest after idleAfter without work.
 	SuspendIdle SuspendPolicy = "Idle"

@@ -119,7 +119,7 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 		"Run the WasmControllers. With false the server only serves the API.")
 	fs.IntVar(&o.MaxRunningGuests, "max-running-guests", o.MaxRunningGuests,
 		"Most reconciles running at once across every WasmController, each in a guest instance of its own. "+
-			"Controllers with queued work take turns, one key each, so a busy one cannot starve the others.")
+			"Controllers with queued work take turns of a bounded number of keys each, so a busy one cannot starve the others.")
 	fs.StringVar(&o.CompiledModuleBudget, "compiled-module-budget", o.CompiledModuleBudget,
 		"Most memory the compiled code of guest modules may take, estimated (a quantity such as 256Mi; 0 for no bound). "+
 			"Over it, modules with no instance in memory give up their code, least recently woken first, and reload "+

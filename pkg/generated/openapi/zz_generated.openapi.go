@@ -346,7 +346,7 @@ func schema_pkg_apis_controllers_v1alpha1_SuspendSpec(ref common.ReferenceCallba
 				Properties: map[string]spec.Schema{
 					"policy": {
 						SchemaProps: spec.SchemaProps{
-							Description: "Policy is one of Never, Immediate, Idle (default) and Predictive.\n\nPossible enum values:\n - `\"Idle\"` suspends the guest after idleAfter without work.\n - `\"Immediate\"` suspends the guest after every reconcile.\n - `\"Never\"` keeps the guest instance resident.\n - `\"Predictive\"` keeps the guest warm when its next wake is expected soon and suspends it otherwise.",
+							Description: "Policy is one of Never, Immediate, Idle (default) and Predictive.\n\nPossible enum values:\n - `\"Idle\"` suspends the guest after idleAfter without work.\n - `\"Immediate\"` suspends the guest once no key of it waits: keys queued together, as by a resync, run one after another on one resume, a bounded number at a time, before it is suspended.\n - `\"Never\"` keeps the guest instance resident.\n - `\"Predictive\"` keeps the guest warm when its next wake is expected soon and suspends it otherwise.",
 							Type:        []string{"string"},
 							Format:      "",
 							Enum:        []interface{}{"Idle", "Immediate", "Never", "Predictive"},
