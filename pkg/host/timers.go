@@ -57,6 +57,8 @@ type timerQueue struct {
 	heap    timerHeap
 	byOwner map[any]map[timerID]*timer
 	kick    chan struct{}
+	// firing counts the timers popped as due and not yet fired.
+	firing int
 }
 
 func newTimerQueue(c clock.WithTicker) *timerQueue {
@@ -140,6 +142,9 @@ func (q *timerQueue) run(ctx context.Context) {
 			t.fire()
 		}
 		if len(due) > 0 {
+			q.mu.Lock()
+			q.firing = 0
+			q.mu.Unlock()
 			continue // firing may have scheduled timers that are due already
 		}
 		if !q.sleep(ctx, wait) {
@@ -182,6 +187,7 @@ func (q *timerQueue) popDue() ([]*timer, time.Duration) {
 		}
 		due = append(due, t)
 	}
+	q.firing = len(due)
 	if q.heap.Len() == 0 {
 		return due, -1
 	}

@@ -30,12 +30,14 @@ func firedBy(t *testing.T, clock *clocktesting.FakeClock, q *timerQueue, fired c
 	t.Helper()
 	clock.Step(d)
 	// Fires run before the queue sleeps again, so once it waits on the
-	// clock (or nothing is pending) every due timer has fired.
+	// clock (or nothing is pending) and none popped is still firing, every
+	// due timer has fired.
 	err := wait.PollUntilContextTimeout(t.Context(), time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
 		q.mu.Lock()
 		due := q.heap.Len() > 0 && !q.heap[0].at.After(clock.Now())
+		firing := q.firing
 		q.mu.Unlock()
-		return !due && (q.len() == 0 || clock.HasWaiters()), nil
+		return !due && firing == 0 && (q.len() == 0 || clock.HasWaiters()), nil
 	})
 	if err != nil {
 		t.Fatalf("timer queue did not settle: %v", err)
