@@ -47,7 +47,7 @@ func (r *Runtime) evictLocked(keep *Module) []evicted {
 			break // everything left is in use: over budget until it is not
 		}
 		out = append(out, evicted{victim, victim.compiled})
-		victim.compiled = nil
+		victim.compiled, victim.init = nil, nil
 		r.compiledBytes -= victim.cost
 		r.dropTemplatesLocked(victim)
 	}

@@ -166,7 +166,7 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffse
 	if cfg.InitTimeout <= 0 {
 		cfg.InitTimeout = DefaultInitTimeout
 	}
-	compiled, err := m.acquire(ctx, true)
+	compiled, init, err := m.acquire(ctx, true)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +192,7 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffse
 	for k, v := range cfg.Env {
 		mc = mc.WithEnv(k, v)
 	}
-	alloc := limitedAllocator{limit: cfg.MemoryLimit, reserve: restoreMemory, hit: &inst.oomHit, out: &inst.memoryBuf, mappings: &m.runtime.mappings, mappedRuns: &m.runtime.mappedRuns}
+	alloc := limitedAllocator{limit: cfg.MemoryLimit, reserve: restoreMemory, hit: &inst.oomHit, out: &inst.memoryBuf, mappings: &m.runtime.mappings, mappedRuns: &m.runtime.mappedRuns, init: init}
 	if mapOver {
 		alloc.scratchUntil, alloc.template, alloc.scratch = restoreMemory, t, &m.runtime.scratch
 		if m.image != nil {

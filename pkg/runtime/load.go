@@ -33,8 +33,9 @@ func (r *Runtime) compileNew(ctx context.Context, digest string, wasm []byte) (*
 	if err != nil {
 		return nil, nil, err
 	}
-	compiled, err := r.compileCode(ctx, code)
+	compiled, init, err := r.compileKept(ctx, code)
 	if err == nil {
+		m.init = init
 		err = guard("checking exports and imports", func() error {
 			if err := checkABI(compiled); err != nil {
 				return err
@@ -146,6 +147,23 @@ func (m *Module) rewrite(wasm []byte, merge, interrupt bool) ([]byte, error) {
 		m.globals = globals
 	}
 	return joinSections(wasm[:8], sections), nil
+}
+
+// compileKept compiles a module's kept bytes, without the data segments
+// the runtime writes itself when it can (stripData), which it returns.
+func (r *Runtime) compileKept(ctx context.Context, code []byte) (wazero.CompiledModule, *dataInit, error) {
+	var init *dataInit
+	if err := guard("separating data segments", func() error {
+		code, init = stripData(code)
+		return nil
+	}); err != nil {
+		return nil, nil, err
+	}
+	compiled, err := r.compileCode(ctx, code)
+	if err != nil {
+		return nil, nil, err
+	}
+	return compiled, init, nil
 }
 
 func codeTooLarge(size int, limit int64) error {

@@ -46,6 +46,9 @@ type limitedAllocator struct {
 	// mappedRuns, when set, counts the runs of files mapped into memories
 	// not yet freed (templates, snapshots).
 	mappedRuns *atomic.Int64
+	// init, when set, is the data segments the memory is written, which
+	// wazero does not write (datainit.go).
+	init *dataInit
 }
 
 func (a limitedAllocator) Allocate(capacity, max uint64) experimental.LinearMemory {
@@ -53,14 +56,16 @@ func (a limitedAllocator) Allocate(capacity, max uint64) experimental.LinearMemo
 		max = a.limit
 	}
 	if mapped := mapMemory(max); mapped != nil {
-		m := &limitedMemory{buf: mapped[:0], max: max, hit: a.hit, mapped: true, mappings: a.mappings, mappedRuns: a.mappedRuns}
+		m := &limitedMemory{buf: mapped[:0], max: max, hit: a.hit, mapped: true, mappings: a.mappings, mappedRuns: a.mappedRuns, init: a.init}
 		if a.mappings != nil {
 			a.mappings.Add(1)
 		}
 		// A memory with no initial pages has nothing to write: its
 		// first growth must leave scratch, not start on it.
 		if capacity > 0 && a.scratchUntil > capacity && a.scratch != nil {
-			if m.scratch = a.scratch.get(capacity, a.written); m.scratch != nil {
+			// Without data segments to write, what the buffer holds is
+			// never read (reallocateScratch): it is not cleared.
+			if m.scratch = a.scratch.get(capacity, a.written, a.init == nil); m.scratch != nil {
 				m.scratchUntil, m.template, m.pool = a.scratchUntil, a.template, a.scratch
 			}
 		}
@@ -75,7 +80,7 @@ func (a limitedAllocator) Allocate(capacity, max uint64) experimental.LinearMemo
 	if capacity > max {
 		capacity = max
 	}
-	return &limitedMemory{buf: make([]byte, 0, capacity), max: max, hit: a.hit}
+	return &limitedMemory{buf: make([]byte, 0, capacity), max: max, hit: a.hit, init: a.init}
 }
 
 type limitedMemory struct {
@@ -96,6 +101,10 @@ type limitedMemory struct {
 	// lazy, while set, leaves the pages of a mapping that grows unbacked,
 	// for a template to be mapped over them.
 	lazy bool
+	// init, while set, is the data segments still to be written to the
+	// memory: at its first allocation, or when it leaves scratch memory
+	// other than for a template or snapshot mapped over it whole.
+	init *dataInit
 	// scratch, while set, is the memory wazero is given until the
 	// memory grows to scratchUntil, lazily: template, when set, is then
 	// mapped (else a snapshot is mapped after), and scratch goes back to
@@ -120,6 +129,7 @@ func (m *limitedMemory) Reallocate(size uint64) []byte {
 			populate(m.buf[len(m.buf):size])
 		}
 		m.buf = m.buf[:size]
+		m.writeInit()
 		return m.buf
 	}
 	// A Go slice grows geometrically, as append would, never past the limit.
@@ -128,7 +138,18 @@ func (m *limitedMemory) Reallocate(size uint64) []byte {
 	buf := make([]byte, size, newCap)
 	copy(buf, m.buf)
 	m.buf = buf
+	m.writeInit()
 	return m.buf
+}
+
+// writeInit writes the data segments still to be written to the memory,
+// once: wazero's first allocation is of the module's initial memory, which
+// holds them all (stripData).
+func (m *limitedMemory) writeInit() {
+	if d := m.init; d != nil {
+		m.init = nil
+		d.write(m.buf)
+	}
 }
 
 // reallocateScratch serves the memory of an instance started from a
@@ -138,7 +159,11 @@ func (m *limitedMemory) Reallocate(size uint64) []byte {
 // snapshot to be mapped over. Any other growth (the module's start
 // function's, a snapshot read rather than mapped) moves the memory off
 // the scratch buffer first, copying it, since the buffer goes back to its
-// pool for other instances; it fails the template.
+// pool for other instances; it fails the template. When the data segments
+// are the runtime's to write (init), the scratch buffer is not cleared
+// when handed out, and wazero writes nothing to it: with no start
+// function (stripData), nothing reads it either, and the memory that
+// leaves it is written the data segments instead of a copy of it.
 func (m *limitedMemory) reallocateScratch(size uint64) []byte {
 	if len(m.buf) == 0 && size <= uint64(len(m.scratch)) {
 		m.buf = m.buf[:size]
@@ -159,15 +184,25 @@ func (m *limitedMemory) reallocateScratch(size uint64) []byte {
 		}
 		old := len(m.buf)
 		populate(m.buf[:size])
-		copy(m.buf, m.scratch[:old])
-		m.releaseScratch()
 		m.buf = m.buf[:size]
+		if m.init != nil {
+			m.writeInit()
+		} else {
+			copy(m.buf, m.scratch[:old])
+		}
+		m.releaseScratch()
 		return m.buf
 	}
 	// wazero keeps the scratch buffer as the memory when the grow fails:
 	// it goes back to its pool only once the template is mapped. A
 	// snapshot's restore maps it over the memory once grown (restoreV2),
 	// or reads it when mapping fails (every page then written or zeroed).
+	// Either way the guest sees the memory's own mapping, its pages each
+	// mapped from the template or snapshot, or given back or never backed
+	// (zero), not a byte of the scratch buffer: the data segments are not
+	// written (the template or snapshot holds what they wrote), and the
+	// buffer needed no clearing.
+	m.init = nil
 	old := len(m.buf)
 	m.buf = m.buf[:size]
 	if t := m.template; t != nil {

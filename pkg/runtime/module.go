@@ -51,11 +51,16 @@ type Module struct {
 	codeSum keptSum
 
 	// Guarded by runtime.mu.
-	refs      int
-	compiled  wazero.CompiledModule // nil while evicted
-	compiling chan struct{}         // closed when a compilation in progress ends
-	live      int                   // instances not yet closed
-	lastUsed  uint64                // runtime.clock at the last use
+	refs     int
+	compiled wazero.CompiledModule // nil while evicted
+	// init is the data segments compiled's instances are written, nil
+	// when wazero writes them (datainit.go); dropped with compiled. Its
+	// bytes replace wazero's copy of them, which the measure behind
+	// compiledCostPerCodeByte included.
+	init      *dataInit
+	compiling chan struct{} // closed when a compilation in progress ends
+	live      int           // instances not yet closed
+	lastUsed  uint64        // runtime.clock at the last use
 	// reconcilers are the names CheckReconciler found the guest holds.
 	// Refusals are not kept: each is a permanent load failure of its
 	// controller, asked again only after a change of its spec, and a
@@ -171,24 +176,26 @@ func (m *Module) deriveCode(ctx context.Context) ([]byte, error) {
 	return code, nil
 }
 
-// acquire returns the compiled module, compiling it again if it was
+// acquire returns the compiled module and the data segments its instances
+// must be written (nil: wazero writes them), compiling it again if it was
 // evicted, and counts one more live instance when forInstance is set (the
 // caller must then call instanceDone once).
-func (m *Module) acquire(ctx context.Context, forInstance bool) (wazero.CompiledModule, error) {
+func (m *Module) acquire(ctx context.Context, forInstance bool) (wazero.CompiledModule, *dataInit, error) {
 	r := m.runtime
 	for {
 		r.mu.Lock()
 		if m.refs <= 0 {
 			r.mu.Unlock()
-			return nil, fmt.Errorf("module[%s] was released", m.Digest)
+			return nil, nil, fmt.Errorf("module[%s] was released", m.Digest)
 		}
 		if c := m.compiled; c != nil {
 			if forInstance {
 				m.live++
 			}
 			m.lastUsed = r.tick()
+			init := m.init
 			r.mu.Unlock()
-			return c, nil
+			return c, init, nil
 		}
 		if wait := m.compiling; wait != nil {
 			r.mu.Unlock()
@@ -196,7 +203,7 @@ func (m *Module) acquire(ctx context.Context, forInstance bool) (wazero.Compiled
 			case <-wait:
 				continue
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return nil, nil, ctx.Err()
 			}
 		}
 		done := make(chan struct{})
@@ -204,7 +211,7 @@ func (m *Module) acquire(ctx context.Context, forInstance bool) (wazero.Compiled
 		r.mu.Unlock()
 
 		start := time.Now()
-		compiled, err := m.compile(ctx)
+		compiled, init, err := m.compile(ctx)
 		if err == nil {
 			r.metrics.reloaded(m.overBudget(), time.Since(start))
 		}
@@ -214,14 +221,14 @@ func (m *Module) acquire(ctx context.Context, forInstance bool) (wazero.Compiled
 		close(done)
 		if err != nil {
 			r.mu.Unlock()
-			return nil, err
+			return nil, nil, err
 		}
 		if m.refs <= 0 { // released while compiling
 			r.mu.Unlock()
 			_ = compiled.Close(context.WithoutCancel(ctx))
-			return nil, fmt.Errorf("module[%s] was released", m.Digest)
+			return nil, nil, fmt.Errorf("module[%s] was released", m.Digest)
 		}
-		m.compiled = compiled
+		m.compiled, m.init = compiled, init
 		r.compiledBytes += m.cost
 		if forInstance {
 			m.live++
@@ -230,26 +237,26 @@ func (m *Module) acquire(ctx context.Context, forInstance bool) (wazero.Compiled
 		ev := r.evictLocked(m)
 		r.mu.Unlock()
 		closeEvicted(ctx, ev)
-		return compiled, nil
+		return compiled, init, nil
 	}
 }
 
-func (m *Module) compile(ctx context.Context) (wazero.CompiledModule, error) {
+func (m *Module) compile(ctx context.Context) (wazero.CompiledModule, *dataInit, error) {
 	code, err := m.readCode()
 	if err != nil {
 		healed, herr := m.deriveCode(ctx)
 		if herr != nil {
 			klog.ErrorS(herr, "Deriving a module's kept bytes again failed", "digest", m.Digest)
-			return nil, err
+			return nil, nil, err
 		}
 		klog.InfoS("Derived a module's lost or damaged kept bytes again from its source", "digest", m.Digest, "cause", err.Error())
 		code = healed
 	}
-	compiled, err := m.runtime.compileCode(ctx, code)
+	compiled, init, err := m.runtime.compileKept(ctx, code)
 	if err != nil {
-		return nil, fmt.Errorf("module[%s]: compiling again after eviction: %w", m.Digest, err)
+		return nil, nil, fmt.Errorf("module[%s]: compiling again after eviction: %w", m.Digest, err)
 	}
-	return compiled, nil
+	return compiled, init, nil
 }
 
 // instanceDone counts one live instance less, and lets eviction take the
@@ -277,7 +284,7 @@ func (m *Module) instanceDone(ctx context.Context) {
 // read or the compilation cache fails; ctx's error when it is done while waiting for another
 // compilation of the module.
 func (m *Module) Warm(ctx context.Context) error {
-	_, err := m.acquire(ctx, false)
+	_, _, err := m.acquire(ctx, false)
 	return err
 }
 

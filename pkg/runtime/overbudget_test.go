@@ -78,7 +78,7 @@ func TestRuntime_EvictsOverBudgetModuleFirst(t *testing.T) {
 			do: func(*testing.T) {}, want: map[string]bool{"a": true, "b": true, "large": true}},
 		{name: "an instance of the large module keeps it and the small ones",
 			do: func(t *testing.T) {
-				if _, err := large.acquire(t.Context(), true); err != nil {
+				if _, _, err := large.acquire(t.Context(), true); err != nil {
 					t.Fatal(err)
 				}
 			}, want: map[string]bool{"a": true, "b": true, "large": true}},
@@ -91,7 +91,7 @@ func TestRuntime_EvictsOverBudgetModuleFirst(t *testing.T) {
 			}, want: map[string]bool{"a": true, "b": true, "large": false}},
 		{name: "woken again, it is reloaded without evicting the others",
 			do: func(t *testing.T) {
-				if _, err := large.acquire(t.Context(), true); err != nil {
+				if _, _, err := large.acquire(t.Context(), true); err != nil {
 					t.Fatal(err)
 				}
 				large.instanceDone(t.Context())
@@ -160,7 +160,7 @@ func TestRuntime_ReportsOverBudgetModules(t *testing.T) {
 	load(t, r, largeModule()) // the same module again
 	for range 3 {             // resident at the first wake, evicted after each
 
-		if _, err := large.acquire(t.Context(), true); err != nil {
+		if _, _, err := large.acquire(t.Context(), true); err != nil {
 			t.Fatal(err)
 		}
 		large.instanceDone(t.Context())

@@ -10,22 +10,39 @@ import (
 )
 
 // TestRestore_StartsOnScratch checks that a snapshot restored from its file
-// is given the runtime's scratch memory while wazero writes the module's
-// data segments, rather than its own memory backed only to be replaced,
-// and that the memory it ends with is the snapshot's, whatever the
-// scratch buffer held before: mapped, or read when it is not mapped (the
-// memory then moves off the scratch buffer with what the data segments
-// wrote).
+// is given the runtime's scratch memory rather than its own memory backed
+// only to be replaced, and that the memory it ends with is the snapshot's,
+// whatever the scratch buffer held before: mapped, or read when it is not
+// mapped (the memory then moves off the scratch buffer). A module without
+// a start function has its data segments written by the runtime, not on
+// scratch: the buffer is neither written nor cleared. With one, wazero
+// writes them to the buffer, zeroed first but for them, and the memory
+// moves off it with what they wrote.
 func TestRestore_StartsOnScratch(t *testing.T) {
+	for _, start := range []bool{false, true} {
+		t.Run(fmt.Sprintf("start=%v", start), func(t *testing.T) {
+			testRestoreStartsOnScratch(t, start)
+		})
+	}
+}
+
+func testRestoreStartsOnScratch(t *testing.T, start bool) {
 	tm := driverModule()
 	n := uint32(len(driverImports))
 	// _initialize grows memory by a page: a snapshot is larger than the
 	// module's initial memory.
 	tm.funcs = append(tm.funcs, testFunc{body: growOne})
 	tm.exports = append(tm.exports, testExport{name: "_initialize", index: n + 2})
+	if start {
+		tm.funcs = append(tm.funcs, testFunc{})
+		tm.start = n + 3 + 1
+	}
 	tm.data = []testData{{offset: 100, bytes: []byte{7, 7}}, {offset: wasmPage + 5, bytes: []byte{9}}}
 	r := newTemplateTestRuntime(t, 0)
 	m := loadTest(t, r, tm)
+	if got := m.init != nil; got == start {
+		t.Fatalf("data segments written by the runtime: %v, want %v", got, !start)
+	}
 	cfg := InstanceConfig{Name: "test/restore", MemoryLimit: 16 << 20}
 	first := startTest(t, m, cfg.Name)
 	size := first.module.Memory().Size()
@@ -34,6 +51,9 @@ func TestRestore_StartsOnScratch(t *testing.T) {
 	}
 	mem, _ := first.module.Memory().Read(0, size)
 	want := bytes.Clone(mem)
+	if want[100] != 7 || want[101] != 7 || want[wasmPage+5] != 9 {
+		t.Fatalf("fresh memory holds %d %d %d at 100, 101, 64 KiB+5: want the data segments' 7 7 9", want[100], want[101], want[wasmPage+5])
+	}
 	path := filepath.Join(t.TempDir(), "snapshot")
 	if _, err := first.SaveSnapshot(path); err != nil {
 		t.Fatal(err)
@@ -49,7 +69,7 @@ func TestRestore_StartsOnScratch(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			// The scratch buffer holds what another instance left.
-			junk := r.scratch.get(4*wasmPage, nil)
+			junk := r.scratch.get(4*wasmPage, nil, true)
 			if junk == nil {
 				t.Skip("no mapped scratch memory here")
 			}
@@ -78,9 +98,13 @@ func TestRestore_StartsOnScratch(t *testing.T) {
 			if len(idle) < 2*wasmPage {
 				t.Fatalf("scratch buffer of %d bytes kept, want the one of 4 pages back", len(idle))
 			}
-			if idle[100] != 7 || idle[wasmPage+5] != 9 || idle[0] != 0 || idle[2*wasmPage-1] != 0 {
-				t.Errorf("scratch buffer holds %#x %#x %#x %#x at 100, 64 KiB+5, 0 and 128 KiB-1: want the data segments written to it (7, 9) and the rest of the initial memory zero",
-					idle[100], idle[wasmPage+5], idle[0], idle[2*wasmPage-1])
+			at := []byte{idle[100], idle[wasmPage+5], idle[0], idle[2*wasmPage-1]}
+			wantAt, what := []byte{0xff, 0xff, 0xff, 0xff}, "as it was handed out"
+			if start {
+				wantAt, what = []byte{7, 9, 0, 0}, "the data segments written to it (7, 9) and the rest of the initial memory zero"
+			}
+			if !bytes.Equal(at, wantAt) {
+				t.Errorf("scratch buffer holds %#x at 100, 64 KiB+5, 0 and 128 KiB-1: want %#x, %s", at, wantAt, what)
 			}
 		})
 	}
@@ -92,7 +116,7 @@ func TestRestore_StartsOnScratch(t *testing.T) {
 func TestScratchMemory_ClearedButWritten(t *testing.T) {
 	var s scratchMemory
 	defer s.close()
-	b := s.get(3*wasmPage, nil)
+	b := s.get(3*wasmPage, nil, true)
 	if b == nil {
 		t.Skip("no mapped scratch memory here")
 	}
@@ -101,7 +125,7 @@ func TestScratchMemory_ClearedButWritten(t *testing.T) {
 	}
 	s.put(b)
 	written := [][2]uint64{{10, 20}, {wasmPage, wasmPage + 1}, {2*wasmPage - 1, 4 * wasmPage}}
-	b = s.get(2*wasmPage, written)
+	b = s.get(2*wasmPage, written, true)
 	defer s.put(b)
 	for k, v := range b[:2*wasmPage] {
 		kept := false
@@ -146,7 +170,7 @@ func TestLimitedMemory_LeavesScratch(t *testing.T) {
 		t.Run(fmt.Sprint(initial), func(t *testing.T) {
 			var s scratchMemory
 			defer s.close()
-			if b := s.get(4*wasmPage, nil); b != nil {
+			if b := s.get(4*wasmPage, nil, true); b != nil {
 				s.put(b) // an idle buffer, as after another instance
 			} else {
 				t.Skip("no mapped scratch memory here")

@@ -307,7 +307,7 @@ func (r *Runtime) release(ctx context.Context, m *Module) {
 		delete(r.modules, m.Digest)
 		if m.compiled != nil {
 			compiled = m.compiled
-			m.compiled = nil
+			m.compiled, m.init = nil, nil
 			r.compiledBytes -= m.cost
 		}
 		r.dropTemplatesLocked(m)

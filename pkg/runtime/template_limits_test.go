@@ -207,7 +207,7 @@ func TestTemplate_CountBounded(t *testing.T) {
 func TestScratchMemory_Bounded(t *testing.T) {
 	var s scratchMemory
 	defer s.close()
-	if b := s.get(maxScratch+wasmPage, nil); b != nil {
+	if b := s.get(maxScratch+wasmPage, nil, true); b != nil {
 		unmapMemory(b)
 		t.Errorf("scratch buffer of %d bytes made, want none over %d", len(b), maxScratch)
 	}
@@ -220,13 +220,13 @@ func TestScratchMemory_Bounded(t *testing.T) {
 func TestScratchMemory_Cleared(t *testing.T) {
 	var s scratchMemory
 	defer s.close()
-	b := s.get(wasmPage, nil)
+	b := s.get(wasmPage, nil, true)
 	if b == nil {
 		t.Skip("no mapped scratch memory here")
 	}
 	b[0], b[wasmPage-1] = 1, 1
 	s.put(b)
-	if b = s.get(wasmPage, nil); b[0] != 0 || b[wasmPage-1] != 0 {
+	if b = s.get(wasmPage, nil, true); b[0] != 0 || b[wasmPage-1] != 0 {
 		t.Error("a scratch buffer was handed out again with what it held")
 	}
 	s.put(b)
@@ -364,7 +364,7 @@ func TestScratchMemory_DroppedWhenIdle(t *testing.T) {
 	const after = 50 * time.Millisecond
 	s := scratchMemory{dropAfter: after}
 	defer s.close()
-	b := s.get(wasmPage, nil)
+	b := s.get(wasmPage, nil, true)
 	if b == nil {
 		t.Skip("no mapped scratch memory here")
 	}
@@ -385,7 +385,7 @@ func TestScratchMemory_DroppedWhenIdle(t *testing.T) {
 		t.Fatalf("the scratch buffer was still kept %s after it was last used", 10*time.Second)
 	}
 	// Used again, it is kept again: the timer is re-armed.
-	s.put(s.get(wasmPage, nil))
+	s.put(s.get(wasmPage, nil, true))
 	if !idle() {
 		t.Error("a scratch buffer given back after a drop was not kept")
 	}

@@ -10,7 +10,9 @@ import (
 // whole. So such an instance is first given scratch memory for wazero to
 // write them to: kept from one instance to the next, its pages are already
 // backed, and the instance's own memory is never backed only to be given
-// back.
+// back. A module whose data segments the runtime writes (datainit.go) has
+// nothing written to the buffer: it only stands for the initial memory
+// until the mapping, and is handed out as it is.
 
 // maxScratch bounds the scratch buffers: a module whose initial memory is
 // larger has its data segments written to its own memory, which the
@@ -41,12 +43,13 @@ type scratchMemory struct {
 }
 
 // get returns a scratch buffer of at least size bytes, backed, or nil
-// when none can be mapped or size is over maxScratch. Its first size
-// bytes are zero but for the ranges in written (in order and apart, as
-// memoryImage.written), which the caller must write whole before anything
-// reads the buffer: the module's data segments, which instantiating writes
-// before any of the guest's code runs.
-func (s *scratchMemory) get(size uint64, written [][2]uint64) []byte {
+// when none can be mapped or size is over maxScratch. With zero, its first
+// size bytes are zero but for the ranges in written (in order and apart,
+// as memoryImage.written), which the caller must write whole before
+// anything reads the buffer: the module's data segments, which
+// instantiating writes before any of the guest's code runs. Without, the
+// buffer holds whatever it held last, for a caller that never reads it.
+func (s *scratchMemory) get(size uint64, written [][2]uint64, zero bool) []byte {
 	if size > maxScratch {
 		return nil
 	}
@@ -56,7 +59,9 @@ func (s *scratchMemory) get(size uint64, written [][2]uint64) []byte {
 		s.mu.Unlock()
 		// It holds what another module's data segments and start
 		// function wrote; a fresh memory reads as zero.
-		clearExcept(b[:size], written)
+		if zero {
+			clearExcept(b[:size], written)
+		}
 		return b
 	}
 	s.mu.Unlock()

@@ -48,6 +48,9 @@ type testModule struct {
 	// start, when set, is the function index of the start section plus
 	// one.
 	start uint32
+	// dataCount adds a data count section, which memory.init and
+	// data.drop need.
+	dataCount bool
 }
 
 // testData is an active data segment of memory 0.
@@ -135,6 +138,9 @@ func (m testModule) encode() []byte {
 	out = appendSection(out, sectionExport, appendVec(nil, exports...))
 	if m.start > 0 {
 		out = appendSection(out, sectionStart, binary.AppendUvarint(nil, uint64(m.start-1)))
+	}
+	if m.dataCount {
+		out = appendSection(out, sectionDataCount, binary.AppendUvarint(nil, uint64(len(m.data))))
 	}
 	out = appendSection(out, sectionCode, appendVec(nil, code...))
 	if len(m.data) == 0 {
