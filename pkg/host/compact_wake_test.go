@@ -71,16 +71,7 @@ func TestInstancePool_WakeDuringCompaction(t *testing.T) {
 				c.pool.release(inst)
 			}
 
-			began, proceed := make(chan struct{}), make(chan struct{})
-			c.pool.compactGuest = func(ctx context.Context, inst *wasmruntime.Instance) (uint64, error) {
-				close(began)
-				<-proceed
-				if tt.fail {
-					inst.Close(ctx)
-					return 0, errors.New("guest trapped")
-				}
-				return inst.Compact(ctx)
-			}
+			began, proceed := holdCompaction(c.pool, tt.fail)
 			compacted := make(chan struct{})
 			go func() { c.pool.compactIdleInstance(); close(compacted) }()
 			<-began
@@ -152,12 +143,7 @@ func TestInstancePool_SuspendDuringCompaction(t *testing.T) {
 	if _, err := c.reconcile(c.ctx, wakeKey{"ns", "burst"}, "event"); err != nil {
 		t.Fatalf("reconcile: %v", err)
 	}
-	began, proceed := make(chan struct{}), make(chan struct{})
-	c.pool.compactGuest = func(ctx context.Context, inst *wasmruntime.Instance) (uint64, error) {
-		close(began)
-		<-proceed
-		return inst.Compact(ctx)
-	}
+	began, proceed := holdCompaction(c.pool, false)
 	compacted := make(chan struct{})
 	go func() { c.pool.compactIdleInstance(); close(compacted) }()
 	<-began
@@ -191,12 +177,7 @@ func TestInstancePool_WakeDuringSuspend(t *testing.T) {
 	}
 	// The guest's memory grew: it is compacted before its snapshot, which
 	// holds the suspend there.
-	began, proceed := make(chan struct{}), make(chan struct{})
-	c.pool.compactGuest = func(ctx context.Context, inst *wasmruntime.Instance) (uint64, error) {
-		close(began)
-		<-proceed
-		return inst.Compact(ctx)
-	}
+	began, proceed := holdCompaction(c.pool, false)
 	suspended := make(chan error, 1)
 	go func() { c.pool.suspendIdle(); suspended <- nil }()
 	<-began
@@ -223,4 +204,21 @@ func TestInstancePool_WakeDuringSuspend(t *testing.T) {
 	if got := started(t, m); got != 1 || restored != 1 {
 		t.Errorf("the guest started afresh %d times and was restored %d times; want once each", got, restored)
 	}
+}
+
+// holdCompaction makes the pool's next compaction of a guest close began,
+// then wait for proceed to be closed before it compacts the guest, or,
+// with fail, closes it as a guest that trapped.
+func holdCompaction(p *instancePool, fail bool) (began, proceed chan struct{}) {
+	began, proceed = make(chan struct{}), make(chan struct{})
+	p.compactGuest = func(ctx context.Context, inst *wasmruntime.Instance) (uint64, error) {
+		close(began)
+		<-proceed
+		if fail {
+			inst.Close(ctx)
+			return 0, errors.New("guest trapped")
+		}
+		return inst.Compact(ctx)
+	}
+	return began, proceed
 }

@@ -30,15 +30,11 @@ func releaseZeroPages(mem []byte, remaps int) (uint64, int, error) {
 		return 0, 0, nil
 	}
 	mem = mem[:pages*compactPage]
-	resident := make([]byte, pages)
-	if err := mincore(mem, resident); err != nil {
-		return 0, 0, nil
-	}
-	base := uintptr(unsafe.Pointer(unsafe.SliceData(mem)))
-	anon, file, err := memoryRanges(base, base+uintptr(len(mem)))
+	m, err := mapPages(mem)
 	if err != nil {
 		return 0, 0, nil
 	}
+	resident, base, anon, file := m.resident, m.base, m.anon, m.file
 	zero := make([]byte, compactPage)
 	var released uint64
 	runStart := -1
@@ -80,17 +76,12 @@ func residentSplit(mem []byte) (anonymous, file uint64, err error) {
 	if pages == 0 {
 		return 0, 0, nil
 	}
-	mem = mem[:pages*compactPage]
-	resident := make([]byte, pages)
-	if err := mincore(mem, resident); err != nil {
-		return 0, 0, err
-	}
-	base := uintptr(unsafe.Pointer(unsafe.SliceData(mem)))
-	anon, files, err := memoryRanges(base, base+uintptr(len(mem)))
+	m, err := mapPages(mem[:pages*compactPage])
 	if err != nil {
 		return 0, 0, err
 	}
-	for p, r := range resident {
+	base, anon, files := m.base, m.anon, m.file
+	for p, r := range m.resident {
 		addr := base + uintptr(p*compactPage)
 		switch {
 		case r&1 == 0:
@@ -101,6 +92,26 @@ func residentSplit(mem []byte) (anonymous, file uint64, err error) {
 		}
 	}
 	return anonymous, file, nil
+}
+
+// pageMap says of each page of a memory whether it is resident, and which
+// of its ranges are anonymous and which private mappings of files.
+type pageMap struct {
+	resident   []byte // mincore's vector, a byte per page
+	base       uintptr
+	anon, file addressRanges
+}
+
+// mapPages reads the pageMap of mem, whose length is a whole number of
+// pages.
+func mapPages(mem []byte) (pageMap, error) {
+	m := pageMap{resident: make([]byte, len(mem)/compactPage), base: uintptr(unsafe.Pointer(unsafe.SliceData(mem)))}
+	if err := mincore(mem, m.resident); err != nil {
+		return pageMap{}, err
+	}
+	var err error
+	m.anon, m.file, err = memoryRanges(m.base, m.base+uintptr(len(mem)))
+	return m, err
 }
 
 // addressRanges are sorted, disjoint [start, end) ranges of addresses.
