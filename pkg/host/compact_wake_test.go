@@ -206,6 +206,54 @@ func TestInstancePool_WakeDuringSuspend(t *testing.T) {
 	}
 }
 
+// TestInstancePool_WakeDuringReleaseSuspend: with reconciles running side
+// by side, a wake that finds no idle instance while the instance a
+// reconcile just released is being suspended waits for its snapshot and
+// restores it, rather than start the guest afresh and lose its state.
+func TestInstancePool_WakeDuringReleaseSuspend(t *testing.T) {
+	h, _ := snapshotServices(t)
+	m, err := newHostMetrics(metrics.NewKubeRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.metrics = m
+	c := burstController(t, h, v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendImmediate, Snapshot: true}, 2)
+	// The burst grows the guest's memory: it is compacted before its
+	// snapshot, which holds the suspend after the reconcile there.
+	began, proceed := holdCompaction(c.pool, false)
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.reconcile(t.Context(), wakeKey{"ns", "burst"}, "event")
+		first <- err
+	}()
+	<-began
+
+	woke := make(chan error, 1)
+	go func() {
+		_, err := c.reconcile(t.Context(), wakeKey{"ns", "check"}, "event")
+		woke <- err
+	}()
+	select {
+	case err := <-woke:
+		t.Fatalf("the wake did not wait for the suspend under way (error %v)", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(proceed)
+	if err := receive(t, first, "the first reconcile did not return"); err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+	if err := receive(t, woke, "the wake waiting for the suspend did not return after it"); err != nil {
+		t.Fatalf("wake: %v", err)
+	}
+	restored, err := testutil.GetHistogramMetricCount(m.resume.WithLabelValues("snapshot"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := started(t, m); got != 1 || restored != 1 {
+		t.Errorf("the guest started afresh %d times and was restored %d times; want once each", got, restored)
+	}
+}
+
 // holdCompaction makes the pool's next compaction of a guest close began,
 // then wait for proceed to be closed before it compacts the guest, or,
 // with fail, closes it as a guest that trapped.

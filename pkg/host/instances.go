@@ -96,12 +96,12 @@ func (p *instancePool) release(inst *wasmruntime.Instance) {
 	}
 	now := p.env.clock.Now()
 	warm, until := p.released(now)
-	if !warm || p.ctx.Err() != nil {
+	if !warm || p.ctx.Err() != nil || !p.putIdle(inst) { // or a prewarmed instance took the place
+		// Reconciles running side by side may wake meanwhile: they wait
+		// for the snapshot rather than start afresh beside it.
+		p.goAway()
 		p.suspend(inst)
-		return
-	}
-	if !p.putIdle(inst) { // a prewarmed instance took the place
-		p.suspend(inst)
+		p.back()
 		return
 	}
 	if !until.IsZero() {

@@ -93,10 +93,7 @@ func (p *instancePool) takeOrWait(away bool) (*wasmruntime.Instance, <-chan stru
 	defer p.mu.Unlock()
 	if inst, ok := p.take(); ok {
 		if away {
-			if p.away == 0 {
-				p.awayOver = make(chan struct{})
-			}
-			p.away++
+			p.goAwayLocked()
 		}
 		return inst, nil
 	}
@@ -104,6 +101,22 @@ func (p *instancePool) takeOrWait(away bool) (*wasmruntime.Instance, <-chan stru
 		return nil, nil
 	}
 	return nil, p.awayOver
+}
+
+// goAway says that an instance that is neither idle nor reconciling (a
+// reconcile just released it) is being suspended: wakes that find no
+// idle instance wait for it (back), and then restore its snapshot.
+func (p *instancePool) goAway() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.goAwayLocked()
+}
+
+func (p *instancePool) goAwayLocked() {
+	if p.away == 0 {
+		p.awayOver = make(chan struct{})
+	}
+	p.away++
 }
 
 // back says that an instance takeOrWait took away is idle again or gone,
