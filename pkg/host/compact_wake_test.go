@@ -164,12 +164,7 @@ func TestInstancePool_SuspendDuringCompaction(t *testing.T) {
 // snapshot and restores it, rather than start the guest afresh while the
 // instance is still resident, which would lose its state.
 func TestInstancePool_WakeDuringSuspend(t *testing.T) {
-	h, _ := snapshotServices(t)
-	m, err := newHostMetrics(metrics.NewKubeRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.metrics = m
+	h, m := measuredSnapshotServices(t)
 	c := burstController(t, h, v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendIdle,
 		IdleAfter: &metav1.Duration{Duration: time.Hour}, Snapshot: true}, 1)
 	if _, err := c.reconcile(c.ctx, wakeKey{"ns", "burst"}, "event"); err != nil {
@@ -182,28 +177,10 @@ func TestInstancePool_WakeDuringSuspend(t *testing.T) {
 	go func() { c.pool.suspendIdle(); suspended <- nil }()
 	<-began
 
-	woke := make(chan error, 1)
-	go func() {
-		_, err := c.reconcile(t.Context(), wakeKey{"ns", "check"}, "event")
-		woke <- err
-	}()
-	select {
-	case err := <-woke:
-		t.Fatalf("the wake did not wait for the suspend under way (error %v)", err)
-	case <-time.After(200 * time.Millisecond):
-	}
+	woke := wakeWaiting(t, c)
 	close(proceed)
 	_ = receive(t, suspended, "the suspend did not return")
-	if err := receive(t, woke, "the wake waiting for the suspend did not return after it"); err != nil {
-		t.Fatalf("wake: %v", err)
-	}
-	restored, err := testutil.GetHistogramMetricCount(m.resume.WithLabelValues("snapshot"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := started(t, m); got != 1 || restored != 1 {
-		t.Errorf("the guest started afresh %d times and was restored %d times; want once each", got, restored)
-	}
+	restoredAfterWait(t, m, woke)
 }
 
 // TestInstancePool_WakeDuringReleaseSuspend: with reconciles running side
@@ -211,12 +188,7 @@ func TestInstancePool_WakeDuringSuspend(t *testing.T) {
 // reconcile just released is being suspended waits for its snapshot and
 // restores it, rather than start the guest afresh and lose its state.
 func TestInstancePool_WakeDuringReleaseSuspend(t *testing.T) {
-	h, _ := snapshotServices(t)
-	m, err := newHostMetrics(metrics.NewKubeRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.metrics = m
+	h, m := measuredSnapshotServices(t)
 	c := burstController(t, h, v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendImmediate, Snapshot: true}, 2)
 	// The burst grows the guest's memory: it is compacted before its
 	// snapshot, which holds the suspend after the reconcile there.
@@ -228,30 +200,12 @@ func TestInstancePool_WakeDuringReleaseSuspend(t *testing.T) {
 	}()
 	<-began
 
-	woke := make(chan error, 1)
-	go func() {
-		_, err := c.reconcile(t.Context(), wakeKey{"ns", "check"}, "event")
-		woke <- err
-	}()
-	select {
-	case err := <-woke:
-		t.Fatalf("the wake did not wait for the suspend under way (error %v)", err)
-	case <-time.After(200 * time.Millisecond):
-	}
+	woke := wakeWaiting(t, c)
 	close(proceed)
 	if err := receive(t, first, "the first reconcile did not return"); err != nil {
 		t.Fatalf("reconcile: %v", err)
 	}
-	if err := receive(t, woke, "the wake waiting for the suspend did not return after it"); err != nil {
-		t.Fatalf("wake: %v", err)
-	}
-	restored, err := testutil.GetHistogramMetricCount(m.resume.WithLabelValues("snapshot"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := started(t, m); got != 1 || restored != 1 {
-		t.Errorf("the guest started afresh %d times and was restored %d times; want once each", got, restored)
-	}
+	restoredAfterWait(t, m, woke)
 }
 
 // holdCompaction makes the pool's next compaction of a guest close began,
@@ -269,4 +223,50 @@ func holdCompaction(p *instancePool, fail bool) (began, proceed chan struct{}) {
 		return inst.Compact(ctx)
 	}
 	return began, proceed
+}
+
+// measuredSnapshotServices returns host services that keep snapshots, and
+// the metrics they count wakes in.
+func measuredSnapshotServices(t *testing.T) (*hostServices, *hostMetrics) {
+	t.Helper()
+	h, _ := snapshotServices(t)
+	m, err := newHostMetrics(metrics.NewKubeRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.metrics = m
+	return h, m
+}
+
+// wakeWaiting wakes c for a key and checks that the wake waits for the
+// suspend under way; its error arrives on the channel once it returns.
+func wakeWaiting(t *testing.T, c *controller) <-chan error {
+	t.Helper()
+	woke := make(chan error, 1)
+	go func() {
+		_, err := c.reconcile(t.Context(), wakeKey{"ns", "check"}, "event")
+		woke <- err
+	}()
+	select {
+	case err := <-woke:
+		t.Fatalf("the wake did not wait for the suspend under way (error %v)", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	return woke
+}
+
+// restoredAfterWait checks that the wake on woke returned, and that the
+// guest was started afresh once and restored once from its snapshot.
+func restoredAfterWait(t *testing.T, m *hostMetrics, woke <-chan error) {
+	t.Helper()
+	if err := receive(t, woke, "the wake waiting for the suspend did not return after it"); err != nil {
+		t.Fatalf("wake: %v", err)
+	}
+	restored, err := testutil.GetHistogramMetricCount(m.resume.WithLabelValues("snapshot"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := started(t, m); got != 1 || restored != 1 {
+		t.Errorf("the guest started afresh %d times and was restored %d times; want once each", got, restored)
+	}
 }
