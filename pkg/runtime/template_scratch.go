@@ -42,8 +42,8 @@ type scratchMemory struct {
 	closed bool
 }
 
-// get returns a scratch buffer of at least size bytes, backed, or nil
-// when none can be mapped or size is over maxScratch. With zero, its first
+// get returns a scratch buffer of at least size bytes, or nil when none
+// can be mapped or size is over maxScratch. With zero, it is backed, and its first
 // size bytes are zero but for the ranges in written (in order and apart,
 // as memoryImage.written), which the caller must write whole before
 // anything reads the buffer: the module's data segments, which
@@ -66,7 +66,9 @@ func (s *scratchMemory) get(size uint64, written [][2]uint64, zero bool) []byte 
 	}
 	s.mu.Unlock()
 	b := mapMemory(size)
-	if b != nil {
+	if b != nil && zero {
+		// wazero writes the data segments at once: backing the pages
+		// first saves a fault each. Without zero nothing writes them.
 		populate(b)
 	}
 	return b
