@@ -7,8 +7,6 @@ import (
 	"os"
 	"slices"
 	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // A guest started from a template or restored from a snapshot has its
@@ -116,23 +114,4 @@ func remapZeroRuns(mem []byte, base uintptr, file addressRanges, limit int) (uin
 		n++
 	}
 	return released, n, nil
-}
-
-// mapAnonymous maps private anonymous memory over b, which reads as zero,
-// with the protection of guest memory. The pages are not to become part
-// of a huge page again (khugepaged would fill them). When the mapping
-// fails b may already be unmapped: it is tried once more, then reported
-// with errUnmapped.
-func mapAnonymous(b []byte) error {
-	addr := unsafe.Pointer(unsafe.SliceData(b))
-	var err error
-	for range 2 {
-		// A fixed mapping is at addr or fails.
-		if _, err = unix.MmapPtr(-1, 0, addr, uintptr(len(b)), unix.PROT_READ|unix.PROT_WRITE,
-			unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED|unix.MAP_NORESERVE); err == nil {
-			_ = unix.Madvise(b, unix.MADV_NOHUGEPAGE)
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: giving back zero pages: %w", errUnmapped, err)
 }

@@ -19,9 +19,6 @@ import (
 // unless it copies nothing, data.drop does nothing. wazero 1.12 keeps an
 // active segment's bytes for memory.init instead (docs/RATIONALE.md).
 
-// sectionMemory is the memory section's id.
-const sectionMemory = 5
-
 // dataInit holds the active data segments of a module compiled without
 // them, for the runtime to write to a new instance's memory: in order,
 // apart, and within the module's initial memory.

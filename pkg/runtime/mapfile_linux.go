@@ -32,9 +32,8 @@ func mapRun(fd int, off int64, b []byte) error {
 		_ = unix.Munmap(unsafe.Slice((*byte)(got), len(b)))
 		err = fmt.Errorf("mapped at %p, not %p", got, addr)
 	}
-	if _, aerr := unix.MmapPtr(-1, 0, addr, uintptr(len(b)), unix.PROT_READ|unix.PROT_WRITE,
-		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED|unix.MAP_NORESERVE); aerr != nil {
-		return fmt.Errorf("%w: %w, then %w", errUnmapped, err, aerr)
+	if aerr := mapAnonymous(b); aerr != nil { // wraps errUnmapped
+		return fmt.Errorf("%w, then %w", err, aerr)
 	}
 	return fmt.Errorf("mapping a file over guest memory: %w", err)
 }
@@ -49,4 +48,23 @@ func giveBack(b []byte) error {
 		return fmt.Errorf("clearing memory for the template: %w", err)
 	}
 	return nil
+}
+
+// mapAnonymous maps private anonymous memory over b, which reads as zero,
+// with the protection of guest memory. The pages are not to become part
+// of a huge page again (khugepaged would fill them). When the mapping
+// fails b may already be unmapped: it is tried once more, then reported
+// with errUnmapped.
+func mapAnonymous(b []byte) error {
+	addr := unsafe.Pointer(unsafe.SliceData(b))
+	var err error
+	for range 2 {
+		// A fixed mapping is at addr or fails.
+		if _, err = unix.MmapPtr(-1, 0, addr, uintptr(len(b)), unix.PROT_READ|unix.PROT_WRITE,
+			unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED|unix.MAP_NORESERVE); err == nil {
+			_ = unix.Madvise(b, unix.MADV_NOHUGEPAGE)
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: giving back zero pages: %w", errUnmapped, err)
 }

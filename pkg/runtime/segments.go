@@ -13,6 +13,7 @@ const maxSegmentGap = 4 << 10
 
 // Section ids of the WebAssembly binary format.
 const (
+	sectionMemory    = 5
 	sectionData      = 11
 	sectionCode      = 10
 	sectionDataCount = 12
