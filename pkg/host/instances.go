@@ -94,14 +94,15 @@ func (p *instancePool) release(inst *wasmruntime.Instance) {
 		p.forget(inst)
 		return
 	}
+	// Until it is idle or suspended, reconciles running side by side that
+	// find no idle instance wait for it, and for its snapshot, rather than
+	// start the guest afresh beside it.
+	p.goAway()
+	defer p.back()
 	now := p.env.clock.Now()
 	warm, until := p.released(now)
 	if !warm || p.ctx.Err() != nil || !p.putIdle(inst) { // or a prewarmed instance took the place
-		// Reconciles running side by side may wake meanwhile: they wait
-		// for the snapshot rather than start afresh beside it.
-		p.goAway()
 		p.suspend(inst)
-		p.back()
 		return
 	}
 	if !until.IsZero() {

@@ -104,8 +104,8 @@ func (p *instancePool) takeOrWait(away bool) (*wasmruntime.Instance, <-chan stru
 }
 
 // goAway says that an instance that is neither idle nor reconciling (a
-// reconcile just released it) is being suspended: wakes that find no
-// idle instance wait for it (back), and then restore its snapshot.
+// turn just released it) is on its way to idle or to its suspend: wakes
+// that find no idle instance wait for it (back).
 func (p *instancePool) goAway() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
