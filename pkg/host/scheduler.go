@@ -129,12 +129,13 @@ func (s *scheduler) run(ctx context.Context) {
 
 // work runs turns until the scheduler stops.
 func (s *scheduler) work() {
+	var t turn // one per worker, reused: a turn escapes to the reconcile
 	for {
 		c, key, ok := s.next()
 		if !ok {
 			return
 		}
-		t := turn{start: s.clock.Now()}
+		t = turn{start: s.clock.Now()}
 		for ok {
 			s.reconcile(c, &t, key)
 			t.keys++

@@ -54,8 +54,9 @@ type hostServices struct {
 	// controllers it stops then still write their snapshots, so that a
 	// restart restores them.
 	stopping atomic.Bool
-	// lingering releases what stopped controllers hold once reconciles
-	// that ignored the stop return.
+	// lingering counts work that outlives its starter and that shutdown
+	// waits for: releases of what stopped controllers hold once
+	// reconciles that ignored the stop return, and image sweeps.
 	lingering sync.WaitGroup
 	// imageSweep paces removeUnusedImages.
 	imageSweep struct {

@@ -142,10 +142,9 @@ func (q *timerQueue) run(ctx context.Context) {
 			t.fire()
 		}
 		if len(due) > 0 {
-			q.mu.Lock()
-			q.firing = 0
-			q.mu.Unlock()
-			continue // firing may have scheduled timers that are due already
+			// firing may have scheduled timers that are due already; the
+			// next popDue also counts what it pops anew (firing).
+			continue
 		}
 		if !q.sleep(ctx, wait) {
 			return

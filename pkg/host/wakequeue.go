@@ -25,9 +25,9 @@ func (k wakeKey) String() string {
 // runs them, with the reason of each and the backoff of failing keys. The
 // controller adds keys and reads their reasons and backoff; only the
 // scheduler takes keys (get, done), counts its turns (startTurn, endTurn)
-// and touches sched, under its lock. The queue de-duplicates keys: a key woken again while it waits is
-// queued once, and one woken while it runs is queued again when it is
-// done.
+// and touches sched, under its lock. The queue de-duplicates keys: a key
+// woken again while it waits is queued once, and one woken while it runs
+// is queued again when it is done.
 type wakeQueue struct {
 	keys    workqueue.TypedInterface[wakeKey]
 	limiter workqueue.TypedRateLimiter[wakeKey] // backoff of failing keys
