@@ -160,7 +160,7 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 	status.setCondition(wc.Generation, v1alpha1.ConditionWatchesReady, true, "Synced", "every watch's cache has synced")
 	cached := make([]proxy.CachedWatch, 0, len(c.watches))
 	for _, w := range c.watches {
-		cached = append(cached, proxy.CachedWatch{Key: w.key, Kind: w.kind})
+		cached = append(cached, proxy.CachedWatch{Key: w.key, Kind: w.kind, Labels: w.labels, Fields: w.fields})
 	}
 	// The subscriptions hold the informers the view reads until c stops.
 	c.pool.cfg.API = proxy.NewCacheView(klog.KObj(wc).String(), proxy.ServiceAccountUser(wc.Namespace, wc.Spec.ServiceAccountName),

@@ -48,11 +48,11 @@ func compareKeys(a, b *unstructured.Unstructured) int {
 }
 
 // list answers a LIST of objects of kind from the cache of inf: the objects
-// that pass the label and field selectors, in key order as the API server
+// the view shows that pass the label and field selectors, in key order as the API server
 // lists them, a page of limit objects at a time when limit is set. The body
 // is encoded object by object and given up with 413 once it would pass
 // maxBody.
-func (v *CacheView) list(inf cache.SharedIndexInformer, kind string, p apiPath, q url.Values) *abi.APIResponse {
+func (v *CacheView) list(inf cache.SharedIndexInformer, kind string, p apiPath, q url.Values, vis visibility) *abi.APIResponse {
 	lsel, err := labels.Parse(q.Get("labelSelector"))
 	if err != nil {
 		return status(http.StatusBadRequest, "BadRequest", "labelSelector: "+err.Error())
@@ -87,7 +87,10 @@ func (v *CacheView) list(inf cache.SharedIndexInformer, kind string, p apiPath, 
 	matched := make([]*unstructured.Unstructured, 0, len(objs))
 	for _, obj := range objs {
 		u, ok := obj.(*unstructured.Unstructured)
-		if !ok || !Matches(u, lsel, fsel) {
+		if !ok {
+			continue
+		}
+		if set := labels.Set(u.GetLabels()); !MatchesLabels(u, set, lsel, fsel) || !vis.showsLabelled(u, set) {
 			continue
 		}
 		if after != nil && cmp.Or(strings.Compare(u.GetNamespace(), after.Namespace), strings.Compare(u.GetName(), after.Name)) <= 0 {

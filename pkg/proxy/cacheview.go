@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/wasm-apiserver/wasm-apiserver/sdk/abi"
@@ -18,6 +20,25 @@ type CachedWatch struct {
 	Key InformerKey
 	// Kind is the kind of the resource, for the kind of LIST answers.
 	Kind string
+	// Labels and Fields are the watch's selectors: the view shows a guest
+	// only the objects some watch of their resource and namespace selects.
+	// Nil selects every object.
+	Labels labels.Selector
+	Fields fields.Selector
+}
+
+// selects says whether the watch covers the object.
+func (w *CachedWatch) selects(u *unstructured.Unstructured, set labels.Set) bool {
+	if w.Key.Namespace != "" && w.Key.Namespace != u.GetNamespace() {
+		return false
+	}
+	return (w.Labels == nil || w.Labels.Matches(set)) && (w.Fields == nil || w.Fields.Empty() || w.Fields.Matches(FieldsOf(u, w.Fields)))
+}
+
+// selectsAll says whether the watch covers every object in a request's scope.
+func (w *CachedWatch) selectsAll(p apiPath) bool {
+	return (w.Key.Namespace == "" || w.Key.Namespace == p.Namespace) &&
+		(w.Labels == nil || w.Labels.Empty()) && (w.Fields == nil || w.Fields.Empty())
 }
 
 // CacheView serves a guest's reads from the shared informers it declared,
@@ -25,7 +46,9 @@ type CachedWatch struct {
 // else to the API server as that ServiceAccount.
 //
 // Reads of resources the controller did not declare are refused with 403,
-// naming the missing watch. A read with the header "Cache-Control:
+// naming the missing watch. Reads of declared resources show only the
+// objects the watches' selectors select, as an informer with those
+// selectors would: any other object is not found. A read with the header "Cache-Control:
 // no-cache" bypasses the cache (read-your-writes) and is counted. The cache
 // holds objects, so it serves GETs of an object and of its status, and no
 // other subresource.
@@ -87,9 +110,10 @@ func (v *CacheView) ServeAPI(ctx context.Context, req *abi.APIRequest) *abi.APIR
 	if resp := v.authorize(ctx, verb, p); resp != nil {
 		return resp
 	}
+	vis := v.visibility(p)
 	if gr.noCache {
 		v.metrics.countRequest(v.controller, sourceAPIServer)
-		return v.apiServer.serve(ctx, gr)
+		return vis.filterResponse(p, v.apiServer.serve(ctx, gr))
 	}
 	inf := v.informers.informer(w.Key)
 	if inf == nil {
@@ -98,9 +122,9 @@ func (v *CacheView) ServeAPI(ctx context.Context, req *abi.APIRequest) *abi.APIR
 	}
 	v.metrics.countRequest(v.controller, sourceCache)
 	if p.Name != "" {
-		return v.get(inf, p)
+		return v.get(inf, p, vis)
 	}
-	return v.list(inf, w.Kind, p, gr.query)
+	return v.list(inf, w.Kind, p, gr.query, vis)
 }
 
 // watchFor finds the declared watch that covers a path's resource and scope.
@@ -135,7 +159,7 @@ func (v *CacheView) authorize(ctx context.Context, verb string, p apiPath) *abi.
 		what, v.user, verb, p.Resource.Resource, p.Resource.Group, where))
 }
 
-func (v *CacheView) get(inf cache.SharedIndexInformer, p apiPath) *abi.APIResponse {
+func (v *CacheView) get(inf cache.SharedIndexInformer, p apiPath, vis visibility) *abi.APIResponse {
 	key := p.Name
 	if p.Namespace != "" {
 		key = p.Namespace + "/" + p.Name
@@ -145,11 +169,14 @@ func (v *CacheView) get(inf cache.SharedIndexInformer, p apiPath) *abi.APIRespon
 		return status(http.StatusInternalServerError, "InternalError", err.Error())
 	}
 	if !exists {
-		return status(http.StatusNotFound, "NotFound", fmt.Sprintf("%s %q not found", p.Resource.GroupResource(), p.Name))
+		return notFound(p)
 	}
 	u, ok := obj.(*unstructured.Unstructured)
 	if !ok {
 		return status(http.StatusInternalServerError, "InternalError", fmt.Sprintf("the cache holds a %T", obj))
+	}
+	if !vis.shows(u) {
+		return notFound(p)
 	}
 	out := newBoundedBuffer(maxBody)
 	if err := out.writeJSON(u.Object); err != nil {

@@ -418,6 +418,40 @@ spec:
 		t.Errorf("ConfigMap GET+LIST on kube-apiserver went from %v to %v while the guest read from the cache", before, after)
 	}
 
+	// A guest reads only what its watches select, though its ServiceAccount
+	// may read more: echo-narrow is sent to read echo-hidden, which has not
+	// its watch's label, and finds nothing until the label is added.
+	mustKubectl(t, admin, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: echo-hidden, namespace: default}\n", "apply", "-f", "-")
+	mustKubectl(t, wasmctl, `apiVersion: controllers.wasm.io/v1alpha1
+kind: WasmController
+metadata: {name: echo-narrow, namespace: default}
+spec:
+  module:
+    configMapRef: {name: echo-module, key: module.wasm.gz}
+  serviceAccountName: echo-reader
+  watches:
+  - apiVersion: v1
+    kind: ConfigMap
+    namespace: default
+    labelSelector: {matchLabels: {echo: trigger}}
+    enqueue: "['default/echo-hidden']"
+`, "apply", "-f", "-")
+	lastError := func() string {
+		out, _ := kubectl(t, wasmctl, "", "-n", "default", "get", "wc", "echo-narrow", "-o", "jsonpath={.status.lastError}")
+		return out
+	}
+	eventually(t, time.Minute, "an object outside the watch's selector is not found", func() (bool, string) {
+		out := lastError()
+		return strings.Contains(out, "status 404 NotFound"), out // the key is redacted
+	})
+	mustKubectl(t, admin, "", "-n", "default", "label", "configmap", "echo-hidden", "echo=trigger")
+	eventually(t, time.Minute, "the object is read once the watch selects it", func() (bool, string) {
+		out := lastError()
+		return out == "", out
+	})
+	mustKubectl(t, wasmctl, "", "-n", "default", "delete", "wc", "echo-narrow")
+	mustKubectl(t, admin, "", "-n", "default", "delete", "configmap", "echo-hidden")
+
 	// echo-secrets watches Secrets its ServiceAccount may not read: it is
 	// refused at load, and no Secret reaches it.
 	watchForbidden := func(name string) func() (bool, string) {

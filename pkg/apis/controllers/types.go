@@ -131,10 +131,14 @@ type Watch struct {
 	Namespace string
 
 	// LabelSelector restricts the watch to objects with matching labels.
+	// The guest reads only the objects some watch of their resource and
+	// namespace selects; others are not found, as with an informer
+	// built with these selectors.
 	LabelSelector *metav1.LabelSelector
 
 	// FieldSelector restricts the watch to objects with matching fields,
-	// such as "metadata.name=config".
+	// such as "metadata.name=config". It narrows the guest's reads as
+	// LabelSelector does.
 	FieldSelector string
 
 	// WakeWhen is a CEL expression returning bool over `object` (on DELETED,

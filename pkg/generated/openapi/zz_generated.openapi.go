@@ -721,13 +721,13 @@ func schema_pkg_apis_controllers_v1alpha1_Watch(ref common.ReferenceCallback) co
 					},
 					"labelSelector": {
 						SchemaProps: spec.SchemaProps{
-							Description: "LabelSelector restricts the watch to objects with matching labels.",
+							Description: "LabelSelector restricts the watch to objects with matching labels. The guest reads only the objects some watch of their resource and namespace selects; others are not found, as with an informer built with these selectors.",
 							Ref:         ref(v1.LabelSelector{}.OpenAPIModelName()),
 						},
 					},
 					"fieldSelector": {
 						SchemaProps: spec.SchemaProps{
-							Description: "FieldSelector restricts the watch to objects with matching fields, such as \"metadata.name=config\".",
+							Description: "FieldSelector restricts the watch to objects with matching fields, such as \"metadata.name=config\". It narrows the guest's reads as LabelSelector does.",
 							Type:        []string{"string"},
 							Format:      "",
 						},

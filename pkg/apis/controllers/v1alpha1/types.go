@@ -158,11 +158,15 @@ type Watch struct {
 	Namespace string `json:"namespace,omitempty"`
 
 	// LabelSelector restricts the watch to objects with matching labels.
+	// The guest reads only the objects some watch of their resource and
+	// namespace selects; others are not found, as with an informer
+	// built with these selectors.
 	// +optional
 	LabelSelector *metav1.LabelSelector `json:"labelSelector,omitempty"`
 
 	// FieldSelector restricts the watch to objects with matching fields,
-	// such as "metadata.name=config".
+	// such as "metadata.name=config". It narrows the guest's reads as
+	// LabelSelector does.
 	// +optional
 	FieldSelector string `json:"fieldSelector,omitempty"`
 
