@@ -142,7 +142,7 @@ type pageRelease struct {
 	// adviceDontNeed; empty when nothing was resident.
 	advice string
 	// heapKiB is how much of the Go heap the same release gave back to
-	// the OS (releaseIdleMemory).
+	// the OS (idleMemoryRelease).
 	heapKiB int64
 }
 
@@ -186,12 +186,14 @@ func releaseExecutablePagesEvery(ctx context.Context, first, period time.Duratio
 			timer.Reset(interval)
 			continue
 		}
-		r, err := release()
-		if err != nil {
-			klog.ErrorS(err, "Could not drop the executable's resident pages; not trying again")
-			return
+		// A release that fails is logged and the next goes on: what
+		// failed is the release's to give up (idleMemoryRelease).
+		if r, err := release(); err != nil {
+			klog.ErrorS(err, "Could not drop the executable's resident pages; giving back only the heap's free pages from now on",
+				"heapKiB", r.heapKiB)
+		} else {
+			klog.V(2).InfoS("Dropped the executable's resident pages", "kib", r.kib, "advice", r.advice, "heapKiB", r.heapKiB)
 		}
-		klog.V(2).InfoS("Dropped the executable's resident pages", "kib", r.kib, "advice", r.advice, "heapKiB", r.heapKiB)
 		interval = period
 		timer.Reset(interval)
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -147,5 +148,33 @@ func TestReleaseExecutablePagesEvery_WaitsForQuiet(t *testing.T) {
 	// The first call reads the starting CPU time; the busy ones follow.
 	if want := busyChecks + 2; releasedAt != want {
 		t.Errorf("released after %d reads of the CPU time, want %d (after %d busy periods)", releasedAt, want, busyChecks)
+	}
+}
+
+// A release that fails does not end the releases: the next quiet period
+// releases again.
+func TestReleaseExecutablePagesEvery_GoesOnAfterAFailure(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	calls := 0
+	go func() {
+		defer close(done)
+		releaseExecutablePagesEvery(ctx, time.Millisecond, time.Millisecond, func() time.Duration { return 0 }, func() (pageRelease, error) {
+			calls++
+			if calls == 3 {
+				cancel()
+			}
+			return pageRelease{}, errors.New("madvise: operation not permitted")
+		})
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cancel()
+		<-done
+		t.Fatalf("%d releases, then none: a failure stopped them", calls)
+	}
+	if calls != 3 {
+		t.Errorf("%d releases before the stop, want 3: a failure stopped them", calls)
 	}
 }

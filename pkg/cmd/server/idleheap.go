@@ -39,13 +39,24 @@ func heapReleasedBytes() uint64 {
 	return s[0].Value.Uint64()
 }
 
-// releaseIdleMemory is what the server gives back once quiet: the Go
+// idleMemoryRelease returns what the server gives back once quiet: the Go
 // heap's garbage and free pages, then its executable's resident pages
-// (releaseExecutablePages). The heap goes first: collecting runs the
-// runtime's code, which would map pages of the executable again.
-func releaseIdleMemory() (pageRelease, error) {
-	heap := releaseFreeHeap()
-	r, err := releaseExecutablePages()
-	r.heapKiB = heap
-	return r, err
+// (execPages, releaseExecutablePages). The heap goes first: collecting runs
+// the runtime's code, which would map pages of the executable again.
+//
+// Once releasing the executable's pages fails (it fails for good: /proc
+// unreadable, madvise refused), the release returns that error once and
+// gives back only the heap from then on.
+func idleMemoryRelease(execPages func() (pageRelease, error)) func() (pageRelease, error) {
+	var execFailed bool
+	return func() (pageRelease, error) {
+		heap := releaseFreeHeap()
+		if execFailed {
+			return pageRelease{heapKiB: heap}, nil
+		}
+		r, err := execPages()
+		r.heapKiB = heap
+		execFailed = err != nil
+		return r, err
+	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"runtime"
 	"runtime/metrics"
 	"testing"
@@ -51,5 +52,39 @@ func TestReleaseFreeHeap(t *testing.T) {
 	}
 	if kib < 0 || (freeBefore > 32<<20 && kib < 16<<10) {
 		t.Errorf("release reported %d KiB given back; %d KiB were free and resident before it", kib, freeBefore/1024)
+	}
+}
+
+// A failed release of the executable's pages is reported once and not
+// tried again; the heap goes on being given back at every release.
+func TestIdleMemoryRelease_HeapAfterExecPagesFail(t *testing.T) {
+	execCalls := 0
+	release := idleMemoryRelease(func() (pageRelease, error) {
+		execCalls++
+		return pageRelease{}, errors.New("madvise: operation not permitted")
+	})
+	if _, err := release(); err == nil {
+		t.Fatal("the first release hid the executable pages' failure")
+	}
+	for range 2 {
+		burst := make([][]byte, 32)
+		for i := range burst {
+			burst[i] = make([]byte, 1<<20)
+			for j := 0; j < len(burst[i]); j += 4096 {
+				burst[i][j] = 1 // resident
+			}
+		}
+		burst = nil
+		runtime.GC()
+		r, err := release()
+		if err != nil {
+			t.Errorf("a later release failed again: %v", err)
+		}
+		if r.heapKiB <= 0 {
+			t.Errorf("a release after the failure gave back %d KiB of a freed 32 MiB burst", r.heapKiB)
+		}
+	}
+	if execCalls != 1 {
+		t.Errorf("the executable's pages were tried %d times, want once", execCalls)
 	}
 }

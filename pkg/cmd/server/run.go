@@ -14,7 +14,7 @@ import (
 
 // When the server drops the pages of its executable that it no longer runs,
 // and gives back its heap's free memory (releaseExecutablePagesEvery,
-// releaseIdleMemory): first once it has started, been asked for what it
+// idleMemoryRelease): first once it has started, been asked for what it
 // builds lazily (its OpenAPI, discovery) and been quiet for a while, then
 // periodically while it is quiet.
 const (
@@ -70,7 +70,7 @@ func Run(ctx context.Context, o *Options) error {
 		case <-started:
 		}
 		releaseExecutablePagesEvery(releaseCtx, executablePagesFirstRelease, executablePagesReleasePeriod,
-			processCPUTime, releaseIdleMemory)
+			processCPUTime, idleMemoryRelease(releaseExecutablePages))
 	})
 	if err := srv.GenericAPIServer.AddPostStartHook("release-executable-pages",
 		func(genericapiserver.PostStartHookContext) error {
