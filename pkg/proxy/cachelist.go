@@ -90,10 +90,10 @@ func (v *CacheView) list(inf cache.SharedIndexInformer, kind string, p apiPath, 
 		if !ok {
 			continue
 		}
-		if set := labels.Set(u.GetLabels()); !MatchesLabels(u, set, lsel, fsel) || !vis.showsLabelled(u, set) {
+		if after != nil && cmp.Or(strings.Compare(u.GetNamespace(), after.Namespace), strings.Compare(u.GetName(), after.Name)) <= 0 {
 			continue
 		}
-		if after != nil && cmp.Or(strings.Compare(u.GetNamespace(), after.Namespace), strings.Compare(u.GetName(), after.Name)) <= 0 {
+		if set := labels.Set(u.GetLabels()); !MatchesLabels(u, set, lsel, fsel) || !vis.showsLabelled(u, set) {
 			continue
 		}
 		matched = append(matched, u)

@@ -112,6 +112,9 @@ func (v *CacheView) ServeAPI(ctx context.Context, req *abi.APIRequest) *abi.APIR
 	}
 	vis := v.visibility(p)
 	if gr.noCache {
+		if resp := vis.filterRequest(p, gr.query); resp != nil {
+			return resp
+		}
 		v.metrics.countRequest(v.controller, sourceAPIServer)
 		return vis.filterResponse(p, v.apiServer.serve(ctx, gr))
 	}

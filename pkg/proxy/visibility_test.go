@@ -130,3 +130,51 @@ func TestCacheView_ShowsOnlyWatchedObjects(t *testing.T) {
 		t.Errorf("GET through a watch without selectors: status %d body %s", resp.Status, resp.Body)
 	}
 }
+
+// An uncached read narrowed by the watches passes on what it keeps as the
+// API server wrote it, judges numbers as the cache does, and does not page:
+// the API server's pages would tell of the objects it hides.
+func TestCacheView_UncachedNarrowed(t *testing.T) {
+	const big = "9007199254740993" // not a float64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/v1/namespaces/a/configmaps":
+			_, _ = w.Write([]byte(`{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"7"},"items":[` +
+				`{"metadata":{"namespace":"a","name":"shown","labels":{"app":"x"}},"data":{"n":"1"},"big":` + big + `},` +
+				`{"metadata":{"namespace":"a","name":"hidden"}}]}`))
+		case "/api/v1/namespaces/a/configmaps/sized":
+			_, _ = w.Write([]byte(`{"metadata":{"namespace":"a","name":"sized"},"size":1000000}`))
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	defer srv.Close()
+	apiServer, err := NewPassthrough(&rest.Config{Host: srv.URL}, "team", "sa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gvr := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	key := InformerKey{Resource: gvr, Namespace: "a"}
+	view := NewCacheView("team/c", ServiceAccountUser("team", "sa"), []CachedWatch{
+		{Key: key, Kind: "ConfigMap", Labels: labels.SelectorFromSet(labels.Set{"app": "x"})},
+		{Key: key, Kind: "ConfigMap", Fields: fields.OneTermEqualSelector("size", "1000000")},
+	}, testPool(map[InformerKey]cache.SharedIndexInformer{key: testInformer(t)}), allowAll(), apiServer, nil)
+	uncached := map[string]string{"Cache-Control": "no-cache"}
+	serve := func(path, query string) *abi.APIResponse {
+		return view.ServeAPI(t.Context(), &abi.APIRequest{Method: "GET", Path: path, Query: query, Headers: uncached})
+	}
+
+	resp := serve("/api/v1/namespaces/a/configmaps", "")
+	if resp.Status != 200 || !strings.Contains(string(resp.Body), `"big":`+big) ||
+		strings.Contains(string(resp.Body), "hidden") || !strings.Contains(string(resp.Body), `"resourceVersion":"7"`) {
+		t.Errorf("uncached LIST: status %d body %s; want the shown item as written, with the list's metadata", resp.Status, resp.Body)
+	}
+	if resp := serve("/api/v1/namespaces/a/configmaps/sized", ""); resp.Status != 200 {
+		t.Errorf("uncached GET of an object a field selector on a number selects: status %d body %s", resp.Status, resp.Body)
+	}
+	for _, query := range []string{"limit=1", "continue=abc"} {
+		if resp := serve("/api/v1/namespaces/a/configmaps", query); resp.Status != 400 || !strings.Contains(string(resp.Body), "list from the cache") {
+			t.Errorf("uncached LIST with %s: status %d body %s, want 400", query, resp.Status, resp.Body)
+		}
+	}
+}
