@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/klog/v2"
 
@@ -178,7 +179,9 @@ func (h *Host) start(ctx context.Context, wc *v1alpha1.WasmController) (*control
 	})
 	h.scheduler.start(c)
 	status.setCondition(wc.Generation, v1alpha1.ConditionReady, true, "Running", "the controller wakes on its events")
-	h.event(wc, "Normal", "Loaded", fmt.Sprintf("module %s loaded, %d watches", module.Digest, len(c.watches)))
+	if !runningAsRecorded(wc, module.Digest) {
+		h.event(wc, "Normal", "Loaded", fmt.Sprintf("module %s loaded, %d watches", module.Digest, len(c.watches)))
+	}
 	klog.InfoS("Started WasmController", "wasmController", klog.KObj(wc), "generation", wc.Generation, "module", module.Digest)
 	return c, nil
 }
@@ -263,4 +266,20 @@ func (h *Host) checkReconciler(ctx context.Context, c *controller, module *wasmr
 	}
 	c.logger.V(2).Info("Cannot start an instance to check the module's reconciler; the first wake reports why", "error", compactError(err))
 	return nil
+}
+
+// runningAsRecorded says whether the controller's status, as it was before
+// this start, already records this load: Ready, with the module of this
+// digest loaded at this generation. A restart of the server, a move between
+// replicas or a reload after an RBAC check then starts the controller again
+// without announcing it again: its Loaded Event is for a change (a new
+// generation, another module, a recovery), and a server restarted with 1,000
+// controllers would otherwise send 1,000 of them.
+func runningAsRecorded(wc *v1alpha1.WasmController, digest string) bool {
+	recorded := func(typ string) bool {
+		c := meta.FindStatusCondition(wc.Status.Conditions, typ)
+		return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == wc.Generation
+	}
+	return wc.Status.ModuleDigest == digest && wc.Status.ObservedGeneration == wc.Generation &&
+		recorded(v1alpha1.ConditionModuleLoaded) && recorded(v1alpha1.ConditionReady)
 }
