@@ -1,6 +1,7 @@
 package host
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,9 +11,11 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/record"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/validation"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/generated/clientset/versioned/fake"
 	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 )
 
@@ -106,18 +109,8 @@ func TestHost_StartChecksLimits(t *testing.T) {
 // the server's, the load is retried, and it succeeds once the storage
 // mends.
 func TestHost_StartReportsStorageFailures(t *testing.T) {
-	memory := resource.MustParse("128Mi")
-	wc := &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "tenant", Name: "c", Generation: 1},
-		Spec: v1alpha1.WasmControllerSpec{ServiceAccountName: "ctl", Module: v1alpha1.ModuleSource{Inline: bigMemoryModule()},
-			Limits: v1alpha1.Limits{Memory: &memory, ReconcileTimeout: &metav1.Duration{Duration: time.Second}, MaxConcurrentReconciles: 1}}}
-	h, client, _, _ := accessTestHost(t, &fakeRBAC{allowed: map[string]bool{}}, wc)
 	cacheDir := t.TempDir()
-	rt, err := wasmruntime.New(t.Context(), wasmruntime.Config{CacheDir: cacheDir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rt.Close(t.Context()) })
-	h.cfg.Runtime = rt
+	h, client, _, wc := inlineTestHost(t, cacheDir)
 	// A file where the runtime keeps module bytes: every write there fails,
 	// as on a full disk, and does so even for root.
 	kept := filepath.Join(cacheDir, "modules")
@@ -152,4 +145,23 @@ func TestHost_StartReportsStorageFailures(t *testing.T) {
 		t.Fatalf("start once the storage mended: %v", err)
 	}
 	c.stop()
+}
+
+// inlineTestHost is a host of accessTestHost with a runtime whose cache is
+// cacheDir, and the WasmController tenant/c of bigMemoryModule, inline,
+// which it can start.
+func inlineTestHost(t *testing.T, cacheDir string) (*Host, *fake.Clientset, *record.FakeRecorder, *v1alpha1.WasmController) {
+	t.Helper()
+	memory := resource.MustParse("128Mi")
+	wc := &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "tenant", Name: "c", Generation: 1},
+		Spec: v1alpha1.WasmControllerSpec{ServiceAccountName: "ctl", Module: v1alpha1.ModuleSource{Inline: bigMemoryModule()},
+			Limits: v1alpha1.Limits{Memory: &memory, ReconcileTimeout: &metav1.Duration{Duration: time.Second}, MaxConcurrentReconciles: 1}}}
+	h, client, recorder, _ := accessTestHost(t, &fakeRBAC{allowed: map[string]bool{}}, wc)
+	rt, err := wasmruntime.New(t.Context(), wasmruntime.Config{CacheDir: cacheDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close(context.Background()) })
+	h.cfg.Runtime = rt
+	return h, client, recorder, wc
 }

@@ -7,29 +7,17 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
-	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 )
 
 // TestHost_LoadedEventForChanges: a controller's Loaded Event announces a
 // load its status did not already record. Starting it again as recorded,
 // as a restarted server does, sends none; a new generation sends one.
 func TestHost_LoadedEventForChanges(t *testing.T) {
-	memory := resource.MustParse("128Mi")
-	wc := &v1alpha1.WasmController{ObjectMeta: metav1.ObjectMeta{Namespace: "tenant", Name: "c", Generation: 1},
-		Spec: v1alpha1.WasmControllerSpec{ServiceAccountName: "ctl", Module: v1alpha1.ModuleSource{Inline: bigMemoryModule()},
-			Limits: v1alpha1.Limits{Memory: &memory, ReconcileTimeout: &metav1.Duration{Duration: time.Second}, MaxConcurrentReconciles: 1}}}
-	h, client, recorder, _ := accessTestHost(t, &fakeRBAC{allowed: map[string]bool{}}, wc)
-	rt, err := wasmruntime.New(t.Context(), wasmruntime.Config{CacheDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rt.Close(context.Background()) })
-	h.cfg.Runtime = rt
+	h, client, recorder, _ := inlineTestHost(t, t.TempDir())
 
 	// start starts the controller as the cluster has it and reports the
 	// Loaded Events it sent, once its status records it Ready.
