@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -95,6 +96,9 @@ func (c *Client) List(ctx context.Context, r Resource, namespace string, opts ..
 	if !success(status) {
 		return nil, decodeStatusError(status, body)
 	}
+	// One pass over the body: items decoded as plain maps (numbers as
+	// json.Number, as Object decodes them) rather than each found first and
+	// then decoded again by Object's UnmarshalJSON.
 	var raw struct {
 		APIVersion string `json:"apiVersion"`
 		Kind       string `json:"kind"`
@@ -102,22 +106,30 @@ func (c *Client) List(ctx context.Context, r Resource, namespace string, opts ..
 			ResourceVersion string `json:"resourceVersion"`
 			Continue        string `json:"continue"`
 		} `json:"metadata"`
-		Items []*Object `json:"items"`
+		Items []map[string]any `json:"items"`
 	}
-	if err := json.Unmarshal(body, &raw); err != nil {
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.UseNumber()
+	if err := d.Decode(&raw); err != nil {
 		return nil, fmt.Errorf("GET %s: decoding list: %w", path, err)
 	}
+	list := &ObjectList{Items: make([]*Object, len(raw.Items)), ResourceVersion: raw.Metadata.ResourceVersion, Continue: raw.Metadata.Continue}
 	// Items of a list usually lack apiVersion and kind; give them the list's.
 	kind := strings.TrimSuffix(raw.Kind, "List")
-	for _, item := range raw.Items {
+	for i, m := range raw.Items {
+		if m == nil {
+			return nil, fmt.Errorf("GET %s: decoding list: item %d: decoding object: not a JSON object", path, i)
+		}
+		item := &Object{Object: m}
 		if item.GetAPIVersion() == "" && raw.APIVersion != "" {
 			item.SetAPIVersion(raw.APIVersion)
 		}
 		if item.GetKind() == "" && kind != "" {
 			item.SetKind(kind)
 		}
+		list.Items[i] = item
 	}
-	return &ObjectList{Items: raw.Items, ResourceVersion: raw.Metadata.ResourceVersion, Continue: raw.Metadata.Continue}, nil
+	return list, nil
 }
 
 // Create creates obj, an *Object or a struct with JSON tags, in the

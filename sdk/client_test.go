@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -235,7 +236,9 @@ func TestClient_Responses(t *testing.T) {
 			return nil, E2BIG
 		case "/api/v1/configmaps":
 			return &APIResponse{Status: 200, Body: []byte(`{"apiVersion":"v1","kind":"ConfigMapList","metadata":{"resourceVersion":"77","continue":"next"},` +
-				`"items":[{"metadata":{"name":"a","namespace":"x"}},{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"b","namespace":"y"}}]}`)}, nil
+				`"items":[{"metadata":{"name":"a","namespace":"x"},"big":9007199254740993},{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"b","namespace":"y"}}]}`)}, nil
+		case "/api/v1/namespaces/null/configmaps":
+			return &APIResponse{Status: 200, Body: []byte(`{"apiVersion":"v1","kind":"ConfigMapList","items":[{"metadata":{"name":"a"}},null]}`)}, nil
 		case "/api/v1/namespaces/d/configmaps/gone":
 			return &APIResponse{Status: 200, Body: []byte(`{"kind":"Status","apiVersion":"v1","status":"Success"}`)}, nil
 		}
@@ -271,6 +274,13 @@ func TestClient_Responses(t *testing.T) {
 		if item.GetAPIVersion() != "v1" || item.GetKind() != "ConfigMap" {
 			t.Errorf("item %s has apiVersion %q kind %q", item.GetName(), item.GetAPIVersion(), item.GetKind())
 		}
+	}
+	// Numbers stay as written, as in an Object decoded alone.
+	if big, ok := list.Items[0].Object["big"].(json.Number); !ok || big.String() != "9007199254740993" {
+		t.Errorf("item a's number = %#v, want json.Number 9007199254740993", list.Items[0].Object["big"])
+	}
+	if _, err := c.List(ctx, ConfigMaps, "null"); err == nil || !strings.Contains(err.Error(), "item 1") {
+		t.Errorf("List with a null item: error %v, want one naming the item", err)
 	}
 	var typed []struct {
 		Metadata ObjectMeta `json:"metadata"`
