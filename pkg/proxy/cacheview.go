@@ -27,18 +27,14 @@ type CachedWatch struct {
 	Fields fields.Selector
 }
 
-// selects says whether the watch covers the object.
+// selects says whether the watch covers the object, whose labels are set.
 func (w *CachedWatch) selects(u *unstructured.Unstructured, set labels.Set) bool {
-	if w.Key.Namespace != "" && w.Key.Namespace != u.GetNamespace() {
-		return false
-	}
-	return (w.Labels == nil || w.Labels.Matches(set)) && (w.Fields == nil || w.Fields.Empty() || w.Fields.Matches(FieldsOf(u, w.Fields)))
+	return (w.Key.Namespace == "" || w.Key.Namespace == u.GetNamespace()) && MatchesLabels(u, set, w.Labels, w.Fields)
 }
 
 // selectsAll says whether the watch covers every object in a request's scope.
 func (w *CachedWatch) selectsAll(p apiPath) bool {
-	return (w.Key.Namespace == "" || w.Key.Namespace == p.Namespace) &&
-		(w.Labels == nil || w.Labels.Empty()) && (w.Fields == nil || w.Fields.Empty())
+	return (w.Key.Namespace == "" || w.Key.Namespace == p.Namespace) && w.Labels.Empty() && w.Fields.Empty()
 }
 
 // CacheView serves a guest's reads from the shared informers it declared,
@@ -73,7 +69,17 @@ type CacheView struct {
 // watch whose informer no longer runs is answered 503.
 func NewCacheView(controller, user string, watches []CachedWatch, informers *InformerPool, authz *Authorizer, apiServer *Passthrough,
 	m *Metrics) *CacheView {
-	return &CacheView{controller: controller, user: user, watches: watches, informers: informers, authz: authz, apiServer: apiServer,
+	own := make([]CachedWatch, len(watches))
+	for i, w := range watches {
+		if w.Labels == nil {
+			w.Labels = labels.Everything()
+		}
+		if w.Fields == nil {
+			w.Fields = fields.Everything()
+		}
+		own[i] = w
+	}
+	return &CacheView{controller: controller, user: user, watches: own, informers: informers, authz: authz, apiServer: apiServer,
 		metrics: m}
 }
 

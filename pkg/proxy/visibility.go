@@ -9,33 +9,28 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/wasm-apiserver/wasm-apiserver/sdk/abi"
 )
 
 // visibility is which objects of a resource a read may show: every object
-// in the request's scope, or those that one of the watches selects.
+// in the request's scope (all), or those that one of the view's watches of
+// the resource selects.
 type visibility struct {
-	all     bool
-	watches []*CachedWatch
+	all      bool
+	resource schema.GroupVersionResource
+	watches  []CachedWatch
 }
 
 // visibility returns what the controller's watches let a read of p show.
 func (v *CacheView) visibility(p apiPath) visibility {
-	var out visibility
 	for i := range v.watches {
-		w := &v.watches[i]
-		if w.Key.Resource != p.Resource {
-			continue
-		}
-		if w.selectsAll(p) {
+		if w := &v.watches[i]; w.Key.Resource == p.Resource && w.selectsAll(p) {
 			return visibility{all: true}
 		}
-		if p.Namespace == "" || w.Key.Namespace == "" || w.Key.Namespace == p.Namespace {
-			out.watches = append(out.watches, w)
-		}
 	}
-	return out
+	return visibility{resource: p.Resource, watches: v.watches}
 }
 
 // shows says whether a read may show the object.
@@ -51,8 +46,8 @@ func (vis visibility) showsLabelled(u *unstructured.Unstructured, set labels.Set
 	if vis.all {
 		return true
 	}
-	for _, w := range vis.watches {
-		if w.selects(u, set) {
+	for i := range vis.watches {
+		if w := &vis.watches[i]; w.Key.Resource == vis.resource && w.selects(u, set) {
 			return true
 		}
 	}
