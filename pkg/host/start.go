@@ -280,6 +280,5 @@ func runningAsRecorded(wc *v1alpha1.WasmController, digest string) bool {
 		c := meta.FindStatusCondition(wc.Status.Conditions, typ)
 		return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == wc.Generation
 	}
-	return wc.Status.ModuleDigest == digest && wc.Status.ObservedGeneration == wc.Generation &&
-		recorded(v1alpha1.ConditionModuleLoaded) && recorded(v1alpha1.ConditionReady)
+	return wc.Status.ModuleDigest == digest && recorded(v1alpha1.ConditionModuleLoaded) && recorded(v1alpha1.ConditionReady)
 }
