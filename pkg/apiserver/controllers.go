@@ -55,6 +55,9 @@ func (c completedConfig) newControllerHost(wakeRules *wakerule.Compiler, reg met
 	rt, err := wasmruntime.New(context.Background(), wasmruntime.Config{
 		CacheDir: filepath.Join(x.StateDir, "compilation-cache"), CompiledBudgetBytes: x.CompiledModuleBudget,
 		TemplateBudgetBytes: x.TemplateBudget, Metrics: reg,
+		// Templates are files there, whose page cache the kernel
+		// reclaims while no guest maps them, as it does snapshots'.
+		TemplateDir: filepath.Join(x.StateDir, "templates"),
 		// Snapshots store the pages that differ from their module's
 		// memory image, kept once per module next to them.
 		ImageDir: filepath.Join(x.StateDir, "images"),

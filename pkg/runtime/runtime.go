@@ -65,6 +65,13 @@ type Config struct {
 	// process (mappings, files, scratch memory) is bounded against hostile
 	// modules (docs/RATIONALE.md). See Runtime.TemplateBytes.
 	TemplateBudgetBytes int64
+	// TemplateDir, when set, holds the templates' pages, in files with
+	// no name (template_linux.go): page cache, which the kernel reclaims
+	// while no instance maps it, and reads back from the disk when one
+	// next does, as it does snapshots. Empty: they are held in memory
+	// (memfd) for as long as the templates are kept. TemplateBudgetBytes
+	// bounds them either way.
+	TemplateDir string
 	// ImageDir, when set, holds the memory images of modules, one file
 	// per module, that SaveSnapshot's files are deltas against: a snapshot
 	// stores only the pages that differ from what the module's data
@@ -184,6 +191,11 @@ func newRuntime(ctx context.Context, cfg Config, interruptible bool) (*Runtime, 
 	}
 	if cfg.cache != nil {
 		rc = rc.WithCompilationCache(cfg.cache)
+	}
+	if cfg.TemplateDir != "" {
+		if err := prepareTemplateDir(cfg.TemplateDir); err != nil {
+			return nil, err
+		}
 	}
 	r := &Runtime{wazero: wazero.NewRuntimeWithConfig(ctx, rc), cfg: cfg, modules: map[string]*Module{}, interruptible: interruptible}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.wazero); err != nil {

@@ -5,7 +5,11 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
@@ -27,6 +31,31 @@ import (
 // guests' templates (2 MB each) or two client-go guests' (23 MB).
 // Templates are off unless the budget is positive.
 const DefaultTemplateBudgetBytes = 64 << 20
+
+// templateFilePrefix names a template's file in Config.TemplateDir for
+// the moment between its creation and its removal, on a file system that
+// cannot create a file with no name.
+const templateFilePrefix = "template-"
+
+// prepareTemplateDir creates dir, and removes the files of templates that
+// a runtime stopped between creating and removing them left there.
+func prepareTemplateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return &StorageError{Op: "template directory " + dir, Err: err}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return &StorageError{Op: "template directory " + dir, Err: err}
+	}
+	for _, e := range entries {
+		if e.Type().IsRegular() && strings.HasPrefix(e.Name(), templateFilePrefix) {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return &StorageError{Op: "template directory " + dir, Err: err}
+			}
+		}
+	}
+	return nil
+}
 
 // errOverTemplateBudget says that a template does not fit what is left of
 // the runtime's budget.
@@ -227,7 +256,7 @@ func (m *Module) captureTemplate(key templateKey, inst *Instance) {
 		t.globals = append(t.globals, exported.Get())
 	}
 	t.memory = size
-	pages, err := newTemplatePages(inst.memoryBuf.buf[:size], left)
+	pages, err := newTemplatePages(r.cfg.TemplateDir, inst.memoryBuf.buf[:size], left)
 	if errors.Is(err, errOverTemplateBudget) || errors.Is(err, errTemplateRuns) {
 		// Scanning and writing the memory again at every start would cost
 		// more than the template saves: scattered memory is the module's

@@ -1,12 +1,18 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Templates against hostile modules: each test here is one way a module
@@ -159,21 +165,112 @@ func TestTemplatePages_Runs(t *testing.T) {
 			if tc.limitPgs > 0 {
 				limit = tc.limitPgs * templatePage
 			}
-			p, err := newTemplatePages(mem, limit)
-			if !errors.Is(err, tc.wantErr) {
-				t.Fatalf("newTemplatePages: %v, want %v", err, tc.wantErr)
-			}
-			if err != nil {
-				return
-			}
-			defer p.close()
-			if len(p.runs) != tc.runs || p.mapped != tc.mapped {
-				t.Errorf("%d runs, %d bytes mapped; want %d, %d", len(p.runs), p.mapped, tc.runs, tc.mapped)
-			}
-			if tc.runs == 0 && p.fd >= 0 {
-				t.Error("a template of zero memory holds a file")
+			for _, dir := range []string{"", t.TempDir()} {
+				p, err := newTemplatePages(dir, mem, limit)
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("newTemplatePages(%q): %v, want %v", dir, err, tc.wantErr)
+				}
+				if err != nil {
+					continue
+				}
+				if len(p.runs) != tc.runs || p.mapped != tc.mapped {
+					t.Errorf("in %q: %d runs, %d bytes mapped; want %d, %d", dir, len(p.runs), p.mapped, tc.runs, tc.mapped)
+				}
+				if tc.runs == 0 && p.fd >= 0 {
+					t.Errorf("in %q: a template of zero memory holds a file", dir)
+				}
+				p.close()
 			}
 		})
+	}
+}
+
+// TestTemplatePages_InDirectory checks that a runtime with a TemplateDir
+// keeps a template's pages in a file of that directory with no name: page
+// cache the kernel can reclaim, not memory only the template's end frees,
+// which a memfd is; that the directory shows nothing of it; and that an
+// instance mapping it reads the memory captured and writes only its own.
+func TestTemplatePages_InDirectory(t *testing.T) {
+	dir := t.TempDir()
+	mem := make([]byte, 16*templatePage)
+	for _, pg := range []int{1, 2, 9} {
+		mem[pg*templatePage+7] = byte(pg)
+	}
+	p, err := newTemplatePages(dir, mem, int64(len(mem)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+	var st, dst unix.Stat_t
+	if err := unix.Fstat(p.fd, &st); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Stat(dir, &dst); err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Dev != dst.Dev || st.Nlink != 0 {
+		t.Errorf("template file: mode %o, device %d, %d links; want a regular file with no name on the directory's device %d",
+			st.Mode, st.Dev, st.Nlink, dst.Dev)
+	}
+	if link, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", p.fd)); strings.HasPrefix(link, "/memfd:") {
+		t.Errorf("template file is %s, want a file of %s", link, dir)
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Errorf("directory holds %v (%v), want nothing", entries, err)
+	}
+	buf, err := unix.Mmap(-1, 0, len(mem), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(buf)
+	if err := p.mapOver(buf); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf, mem) {
+		t.Error("the mapped memory differs from the memory captured")
+	}
+	buf[templatePage+7] = 99
+	again, err := unix.Mmap(-1, 0, len(mem), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(again)
+	if err := p.mapOver(again); err != nil {
+		t.Fatal(err)
+	}
+	if again[templatePage+7] != 1 {
+		t.Errorf("a second instance reads %d where the first wrote, want the template's 1", again[templatePage+7])
+	}
+}
+
+// TestNew_TemplateDirLeftovers checks that a runtime removes the files of
+// templates a runtime stopped before removing them left in its
+// TemplateDir, and nothing else.
+func TestNew_TemplateDirLeftovers(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "templates")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{templateFilePrefix + "123", "other"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := New(t.Context(), Config{TemplateDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if !slices.Equal(names, []string{"other"}) {
+		t.Errorf("directory holds %v, want [other]", names)
 	}
 }
 

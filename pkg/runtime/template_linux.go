@@ -2,15 +2,22 @@ package runtime
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"os"
 
 	"golang.org/x/sys/unix"
 )
 
-// templatePages holds a template's memory in an anonymous file (memfd)
-// written sparsely: pages that are zero are holes and cost nothing. The
-// file is sealed against writes and size changes once written, so nothing
-// can change what instances map.
+// templatePages holds a template's memory in a file written sparsely:
+// pages that are zero are holes and cost nothing. The file is an unnamed
+// one in Config.TemplateDir when the runtime has one, so that its pages are
+// page cache the kernel can write back and reclaim while no instance maps
+// them, as it does a suspended guest's snapshot; otherwise an anonymous
+// file (memfd), whose pages stay in memory for as long as the template is
+// kept. Only the runtime holds the file, and a memfd is sealed against
+// writes and size changes once written, so nothing can change what
+// instances map.
 //
 // Only the runs of pages that are not zero are mapped from the file; an
 // instance's zero pages stay anonymous memory. A write to a hole of a
@@ -49,15 +56,15 @@ const maxTemplateRuns = 64
 var errTemplateRuns = fmt.Errorf("pages scattered over more than %d runs", maxTemplateRuns)
 
 // newTemplatePages copies the pages of mem that are not zero into a new
-// memfd, unless their runs are more than limit bytes or maxTemplateRuns.
-// A memory that is all zero keeps no file.
-func newTemplatePages(mem []byte, limit int64) (*templatePages, error) {
+// file in dir (a memfd when dir is empty), unless their runs are more than
+// limit bytes or maxTemplateRuns. A memory that is all zero keeps no file.
+func newTemplatePages(dir string, mem []byte, limit int64) (*templatePages, error) {
 	if len(mem)%templatePage != 0 {
 		return nil, fmt.Errorf("memory of %d bytes is not a whole number of pages", len(mem))
 	}
-	fd, err := unix.MemfdCreate("wasm-apiserver-template", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	fd, err := openTemplateFile(dir)
 	if err != nil {
-		return nil, fmt.Errorf("memfd_create: %w", err)
+		return nil, err
 	}
 	p := &templatePages{fd: fd, size: uint64(len(mem))}
 	if err := p.write(mem, limit); err != nil {
@@ -68,8 +75,44 @@ func newTemplatePages(mem []byte, limit int64) (*templatePages, error) {
 		p.close()
 		return p, nil
 	}
-	_, _ = unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE)
+	if dir == "" {
+		_, _ = unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE)
+	}
 	return p, nil
+}
+
+// openTemplateFile returns a new file for a template's pages with no name:
+// a memfd when dir is empty; otherwise a file of dir opened O_TMPFILE, or,
+// on a file system without it, one created and removed at once.
+func openTemplateFile(dir string) (int, error) {
+	if dir == "" {
+		fd, err := unix.MemfdCreate("wasm-apiserver-template", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+		if err != nil {
+			return -1, fmt.Errorf("memfd_create: %w", err)
+		}
+		return fd, nil
+	}
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err == nil {
+		return fd, nil
+	}
+	if !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EINVAL) {
+		return -1, &StorageError{Op: "template file in " + dir, Err: err}
+	}
+	f, err := os.CreateTemp(dir, templateFilePrefix+"*")
+	if err != nil {
+		return -1, &StorageError{Op: "template file in " + dir, Err: err}
+	}
+	defer f.Close()
+	if err := os.Remove(f.Name()); err != nil {
+		return -1, &StorageError{Op: "template file in " + dir, Err: err}
+	}
+	fd, err = unix.Dup(int(f.Fd()))
+	if err != nil {
+		return -1, &StorageError{Op: "template file in " + dir, Err: err}
+	}
+	unix.CloseOnExec(fd)
+	return fd, nil
 }
 
 // write writes each run of pages of mem that are not zero at its offset,

@@ -16,7 +16,7 @@ type templatePages struct {
 // errTemplateRuns is never returned here.
 var errTemplateRuns = fmt.Errorf("too many runs")
 
-func newTemplatePages([]byte, int64) (*templatePages, error) { return nil, nil }
+func newTemplatePages(string, []byte, int64) (*templatePages, error) { return nil, nil }
 
 func (p *templatePages) mapOver([]byte) error {
 	return errors.New("templates are not supported on this platform")

@@ -82,8 +82,11 @@ func TestInstantiate_Template(t *testing.T) {
 		cfg    runtime.InstanceConfig
 		// fromTemplate: the second instance skipped its init.
 		fromTemplate bool
+		// inDir keeps the template in a directory (Config.TemplateDir).
+		inDir bool
 	}{
 		{name: "same name and environment", budget: runtime.DefaultTemplateBudgetBytes, cfg: base, fromTemplate: true},
+		{name: "same name and environment, template in a directory", budget: runtime.DefaultTemplateBudgetBytes, cfg: base, fromTemplate: true, inDir: true},
 		{name: "another name", budget: runtime.DefaultTemplateBudgetBytes, cfg: withName},
 		{name: "another environment", budget: runtime.DefaultTemplateBudgetBytes, cfg: withEnv},
 		{name: "templates off by default", cfg: base},
@@ -92,8 +95,11 @@ func TestInstantiate_Template(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := runtime.New(t.Context(), runtime.SharedCache(runtime.Config{
-				CacheDir: filepath.Join(t.TempDir(), "cache"), TemplateBudgetBytes: tc.budget}))
+			cfg := runtime.Config{CacheDir: filepath.Join(t.TempDir(), "cache"), TemplateBudgetBytes: tc.budget}
+			if tc.inDir {
+				cfg.TemplateDir = filepath.Join(t.TempDir(), "templates")
+			}
+			r, err := runtime.New(t.Context(), runtime.SharedCache(cfg))
 			if err != nil {
 				t.Fatal(err)
 			}

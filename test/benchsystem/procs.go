@@ -81,14 +81,59 @@ type memory struct{ RSS, PSS int64 }
 
 func (m memory) add(o memory) memory { return memory{m.RSS + o.RSS, m.PSS + o.PSS} }
 
-// readMemory reads RSS and PSS of pid from /proc/<pid>/smaps_rollup.
+// readMemory reads RSS and PSS of pid from /proc/<pid>/smaps_rollup, and
+// adds the pages of the anonymous files (memfds) pid holds that it does not
+// map: they are memory only the process's closing them frees, and appear
+// in no process's PSS while unmapped.
 func readMemory(pid int) (memory, error) {
+	m, shmem, err := readRollup(pid)
+	if err != nil {
+		return m, err
+	}
+	held, err := memfdBytes(pid)
+	if err != nil {
+		return m, err
+	}
+	if held > shmem {
+		m.RSS += held - shmem
+		m.PSS += held - shmem
+	}
+	return m, nil
+}
+
+// memfdBytes sums the bytes allocated to the memfds pid holds open.
+func memfdBytes(pid int) (int64, error) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for _, e := range entries {
+		path := filepath.Join(dir, e.Name())
+		link, err := os.Readlink(path)
+		if err != nil || !strings.HasPrefix(link, "/memfd:") {
+			continue // closed meanwhile, or another file
+		}
+		var st syscall.Stat_t
+		if err := syscall.Stat(path, &st); err != nil {
+			continue
+		}
+		sum += st.Blocks * 512
+	}
+	return sum, nil
+}
+
+// readRollup reads RSS, PSS and the PSS of shared memory mappings (memfds
+// mapped among them) of pid from /proc/<pid>/smaps_rollup.
+func readRollup(pid int) (memory, int64, error) {
 	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
 	if err != nil {
-		return memory{}, err
+		return memory{}, 0, err
 	}
 	defer f.Close()
 	var m memory
+	var shmem int64
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
@@ -104,12 +149,14 @@ func readMemory(pid int) (memory, error) {
 			m.RSS = kb << 10
 		case "Pss:":
 			m.PSS = kb << 10
+		case "Pss_Shmem:":
+			shmem = kb << 10
 		}
 	}
 	if m.RSS == 0 {
-		return m, fmt.Errorf("pid[%d]: no Rss in smaps_rollup", pid)
+		return m, 0, fmt.Errorf("pid[%d]: no Rss in smaps_rollup", pid)
 	}
-	return m, sc.Err()
+	return m, shmem, sc.Err()
 }
 
 // runCmd runs a command to its end within ctx, with extra environment, and

@@ -51,8 +51,10 @@ of writes to the sources, round the controllers (one write a second per controll
 second shared beyond), with wasm-apiserver's default suspend policy (Idle, 30 s), except where a busy cell says
 "policy Immediate": there the guests were closed after each reconcile, so that modules' compiled code stays under
 --compiled-module-budget (256Mi by default) instead of every module's being in memory at once. Memory is whole-process RSS
-and PSS from /proc/<pid>/smaps_rollup, summed over the native processes (their PSS shares the binary's pages
-among them). wasm-apiserver runs with --standalone and the cluster's admin kubeconfig (a benchmark needs no
+and PSS from /proc/<pid>/smaps_rollup, plus the pages of the anonymous files (memfds) the process holds and does
+not map, which no PSS shows, summed over the native processes (their PSS shares the binary's pages among them).
+Files in a state directory (snapshots, templates, compiled code) are page cache the kernel reclaims, and are not
+counted. wasm-apiserver runs with --standalone and the cluster's admin kubeconfig (a benchmark needs no
 least privilege), keeps its own objects in the cluster's etcd (--etcd-servers), so that its process holds the
 controllers and no database, and fetches the modules from an HTTPS server of the harness (spec.module.url).
 Each figure is from one run: repeat it before trusting a difference of less than about 20%.

@@ -128,6 +128,7 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	fs.StringVar(&o.TemplateBudget, "template-budget", o.TemplateBudget,
 		"Most memory kept as templates of guests' memory right after initialization (a quantity such as 64Mi; 0 turns "+
 			"templates off). A guest started afresh maps its template copy-on-write instead of initializing again. "+
+			"Templates are files under --state-dir, whose page cache the kernel reclaims while no guest maps them. "+
 			"Default: an eighth of the server's memory limit (its cgroup's), at most 64Mi.")
 	fs.BoolVar(&o.PrintVersion, "version", false, "Print the version and exit.")
 
