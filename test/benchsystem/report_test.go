@@ -76,7 +76,7 @@ func TestRenderReport(t *testing.T) {
 			copies:    side{run: true, idle: memory{90 << 20, 90 << 20}, watches: 3, reqStart: 40},
 			distinct:  side{run: true, idle: memory{110 << 20, 110 << 20}},
 			native:    side{run: true, idle: memory{300 << 20, 70 << 20}, busy: memory{0, 100 << 20}, busyRun: true, reqPerBusyWrite: 1.5},
-			closed:    latency{entry: ms(4, 5, 6)},
+			closed:    latency{entry: ms(4, 5, 6), commit: ms(1, 1, 2), seen: ms(2, 3, 3)},
 			nativeLat: latency{entry: ms(2, 3, 9)}},
 		{n: 1000, wasmBase: memory{80 << 20, 80 << 20}, copies: side{run: true, idle: memory{200 << 20, 200 << 20}}},
 	}
@@ -92,6 +92,7 @@ func TestRenderReport(t *testing.T) {
 		"| wasm-apiserver, closed after every reconcile | 1.00 s | 0.90 s | 1.10 s | 10.0 ms |",
 		"| native processes | 0.70 s | 0.70 s | 0.70 s | 7.0 ms |",
 		"| 10 | 0 / 3 / 0 / 0 | 40 / 0 / 0 |",
+		"| 10 | wasm-apiserver, closed | 1.0 ms / 2.0 ms | 3.0 ms / 3.0 ms | 2.0 ms / 3.0 ms |",
 		"| – / – / 1.50 |",
 		"](" + memoryPlot + ")", "](" + latencyPlot + ")",
 	} {
