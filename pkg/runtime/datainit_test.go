@@ -6,7 +6,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"testing"
+	"unsafe"
 )
 
 // TestStripData checks which modules are compiled without their data
@@ -116,6 +118,44 @@ func TestDataSegments_EveryStart(t *testing.T) {
 			t.Fatal("the module's data segments are left to wazero, want them written by the runtime")
 		}
 		check(t, startTest(t, m, cfg.Name))
+	})
+	t.Run("fresh, module kept in a file", func(t *testing.T) {
+		r, err := New(t.Context(), Config{CacheDir: filepath.Join(t.TempDir(), "cache")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = r.Close(context.Background()) })
+		m := loadTest(t, r, tm)
+		if m.init == nil {
+			t.Fatal("the module's data segments are left to wazero, want them written by the runtime")
+		}
+		if goruntime.GOOS == "linux" {
+			inMapping(t, m.init)
+		}
+		// Each write lets go of the mapping's pages: the next reads them
+		// again.
+		for range 3 {
+			check(t, startTest(t, m, cfg.Name))
+		}
+	})
+	t.Run("evicted, module kept in a file", func(t *testing.T) {
+		r, err := New(t.Context(), Config{CacheDir: filepath.Join(t.TempDir(), "cache"), CompiledBudgetBytes: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = r.Close(context.Background()) })
+		m := loadTest(t, r, tm)
+		startTest(t, m, cfg.Name).Close(t.Context())
+		if m.Resident() {
+			t.Fatal("the module's compiled code is resident, want it evicted")
+		}
+		check(t, startTest(t, m, cfg.Name))
+		if goruntime.GOOS == "linux" {
+			r.mu.Lock()
+			init := m.init
+			r.mu.Unlock()
+			inMapping(t, init)
+		}
 	})
 	t.Run("evicted", func(t *testing.T) {
 		r, err := New(t.Context(), Config{CompiledBudgetBytes: 1})
@@ -263,5 +303,97 @@ func TestDataSegments_OutOfBounds(t *testing.T) {
 	}
 	if live := r.mappings.Load(); live != 0 {
 		t.Errorf("%d memory mappings left, want 0", live)
+	}
+}
+
+// inMapping fails t unless every data segment of d with bytes lies in d's
+// mapping of the module's kept file.
+func inMapping(t *testing.T, d *dataInit) {
+	t.Helper()
+	if d == nil || len(d.mapped) == 0 {
+		t.Fatal("the data segments are not in a mapping of the kept file")
+	}
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(d.mapped)))
+	hi := lo + uintptr(len(d.mapped))
+	for i, s := range d.segs {
+		if len(s.data) == 0 {
+			continue
+		}
+		p := uintptr(unsafe.Pointer(unsafe.SliceData(s.data)))
+		if p < lo || p+uintptr(len(s.data)) > hi {
+			t.Errorf("segment %d is outside the mapping of the kept file (a copy on the heap)", i)
+		}
+	}
+}
+
+// TestPlaceData checks where a module's data segments' bytes are kept:
+// in the kept bytes when those are in memory, in the kept file when it
+// holds the bytes compiled, and in a copy of their own when it does not,
+// never in what a damaged file holds.
+func TestPlaceData(t *testing.T) {
+	tm := driverModule()
+	tm.data = []testData{{offset: 100, bytes: []byte("abc")}, {offset: wasmPage + 5, bytes: []byte("xyz")}}
+	code := tm.encode()
+	aliases := func(d *dataInit, b []byte) bool {
+		for i, s := range d.segs {
+			if len(s.data) > 0 && &s.data[0] != &b[d.at[i]] {
+				return false
+			}
+		}
+		return true
+	}
+	t.Run("in memory", func(t *testing.T) {
+		_, d := stripData(code)
+		if d == nil {
+			t.Fatal("no data segments to write")
+		}
+		(&Module{}).placeData(d, code)
+		if !aliases(d, code) {
+			t.Error("the segments were copied, want them to share the kept bytes")
+		}
+	})
+	t.Run("kept file", func(t *testing.T) {
+		if goruntime.GOOS != "linux" {
+			t.Skip("kept files are mapped on Linux only")
+		}
+		path := filepath.Join(t.TempDir(), "kept.wasm")
+		if err := os.WriteFile(path, code, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, d := stripData(code)
+		(&Module{path: path}).placeData(d, code)
+		inMapping(t, d)
+		mem := make([]byte, 2*wasmPage)
+		d.write(mem)
+		if !bytes.Equal(mem[100:103], []byte("abc")) || !bytes.Equal(mem[wasmPage+5:wasmPage+8], []byte("xyz")) {
+			t.Error("the segments written from the kept file differ")
+		}
+	})
+	for _, tc := range []struct {
+		name   string
+		damage func([]byte) []byte
+	}{
+		{"damaged file", func(b []byte) []byte { b = bytes.Clone(b); b[bytes.Index(b, []byte("abc"))] = 'X'; return b }},
+		{"truncated file", func(b []byte) []byte { return b[:len(b)-2] }},
+		{"missing file", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "kept.wasm")
+			if tc.damage != nil {
+				if err := os.WriteFile(path, tc.damage(code), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, d := stripData(code)
+			(&Module{path: path}).placeData(d, code)
+			if d.mapped != nil || aliases(d, code) {
+				t.Error("the segments are in the file or still in the kept bytes, want a copy of their own")
+			}
+			mem := make([]byte, 2*wasmPage)
+			d.write(mem)
+			if !bytes.Equal(mem[100:103], []byte("abc")) || !bytes.Equal(mem[wasmPage+5:wasmPage+8], []byte("xyz")) {
+				t.Error("the segments written differ from the module's")
+			}
+		})
 	}
 }

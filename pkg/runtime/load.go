@@ -45,7 +45,11 @@ func (r *Runtime) compileNew(ctx context.Context, digest string, wasm []byte) (*
 			}
 			m.MinMemoryBytes = uint64(compiled.ExportedMemories()["memory"].Min()) * wasmPage
 			_, m.selects = compiled.ExportedFunctions()[abi.SelectReconcilerExport]
-			return m.keepCode(code)
+			if err := m.keepCode(code); err != nil {
+				return err
+			}
+			m.placeData(init, code)
+			return nil
 		})
 	}
 	if err != nil {

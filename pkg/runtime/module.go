@@ -56,7 +56,8 @@ type Module struct {
 	// init is the data segments compiled's instances are written, nil
 	// when wazero writes them (datainit.go); dropped with compiled. Its
 	// bytes replace wazero's copy of them, which the measure behind
-	// compiledCostPerCodeByte included.
+	// compiledCostPerCodeByte included, and are the kept bytes' own
+	// (placeData).
 	init      *dataInit
 	compiling chan struct{} // closed when a compilation in progress ends
 	live      int           // instances not yet closed
@@ -108,7 +109,10 @@ func sumKept(code []byte) keptSum {
 }
 
 // keepCode keeps the compiled bytes for compiling again after eviction: in
-// the cache dir when there is one, otherwise in memory.
+// the cache dir when there is one, otherwise in memory. The file is only
+// ever replaced whole (writeFileAtomic) or removed, never written in place
+// or truncated: the module's data segments are read from a mapping of it
+// (placeData).
 func (m *Module) keepCode(code []byte) error {
 	m.codeSum = sumKept(code)
 	if m.runtime.cfg.CacheDir == "" {
@@ -256,6 +260,7 @@ func (m *Module) compile(ctx context.Context) (wazero.CompiledModule, *dataInit,
 	if err != nil {
 		return nil, nil, fmt.Errorf("module[%s]: compiling again after eviction: %w", m.Digest, err)
 	}
+	m.placeData(init, code)
 	return compiled, init, nil
 }
 
