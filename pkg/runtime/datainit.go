@@ -3,6 +3,7 @@ package runtime
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime"
 
 	"k8s.io/klog/v2"
 )
@@ -82,10 +83,16 @@ func stripData(code []byte) ([]byte, *dataInit) {
 		if uint64(s.offset)+uint64(len(s.data)) > minMemory {
 			return code, nil
 		}
+		if len(s.data) == 0 {
+			// Nothing to write, nowhere in code: an empty slice of
+			// code would keep all of it.
+			init.segs[i].data = nil
+			continue
+		}
 		// The section's bytes are code's: a segment's capacity runs to
 		// code's end.
 		at := cap(code) - cap(s.data)
-		if len(s.data) > 0 && (at < 0 || at+len(s.data) > len(code) || &code[at] != &s.data[0]) {
+		if at < 0 || at+len(s.data) > len(code) || &code[at] != &s.data[0] {
 			return code, nil
 		}
 		init.at[i] = at
@@ -133,6 +140,8 @@ func (d *dataInit) write(mem []byte) {
 	// The kept file's pages just read stay page cache, out of the
 	// process's memory until the next write reads them again.
 	forgetPages(d.mapped)
+	// d's cleanup unmaps what its segments point into.
+	runtime.KeepAlive(d)
 }
 
 // placeData places the bytes of d, the data segments stripData found in
@@ -159,6 +168,9 @@ func (d *dataInit) compact() {
 	}
 	kept := make([]byte, 0, size)
 	for i, s := range d.segs {
+		if len(s.data) == 0 {
+			continue
+		}
 		kept = append(kept, s.data...)
 		d.segs[i].data = kept[len(kept)-len(s.data):]
 	}

@@ -43,6 +43,9 @@ func (d *dataInit) mapFrom(path string, code []byte) error {
 		return fmt.Errorf("%s differs from the bytes compiled", path)
 	}
 	for i := range d.segs {
+		if len(d.segs[i].data) == 0 {
+			continue
+		}
 		at := d.at[i] - start
 		d.segs[i].data = mapping[at : at+len(d.segs[i].data) : at+len(d.segs[i].data)]
 	}

@@ -369,6 +369,32 @@ func TestPlaceData(t *testing.T) {
 			t.Error("the segments written from the kept file differ")
 		}
 	})
+	t.Run("empty segments apart from the others", func(t *testing.T) {
+		// Before the first page of the others' bytes, and after their
+		// last: not merged with them, nothing to map.
+		tm := driverModule()
+		tm.memPages = 4
+		tm.data = []testData{{offset: 1}, {offset: 100, bytes: []byte("abc")}, {offset: wasmPage + 5, bytes: []byte("xyz")},
+			{offset: 3 * wasmPage}}
+		r, err := New(t.Context(), Config{CacheDir: filepath.Join(t.TempDir(), "cache")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = r.Close(context.Background()) })
+		m := loadTest(t, r, tm)
+		if goruntime.GOOS == "linux" {
+			inMapping(t, m.init)
+		}
+		mem := startTest(t, m, "test/empty").module.Memory()
+		if got, _ := mem.Read(100, 3); !bytes.Equal(got, []byte("abc")) {
+			t.Errorf("memory at 100 holds %q, want abc", got)
+		}
+		for i, s := range m.init.segs {
+			if len(s.data) == 0 && s.data != nil {
+				t.Errorf("empty segment %d holds a slice of the kept bytes", i)
+			}
+		}
+	})
 	for _, tc := range []struct {
 		name   string
 		damage func([]byte) []byte

@@ -260,7 +260,13 @@ func (m *Module) compile(ctx context.Context) (wazero.CompiledModule, *dataInit,
 	if err != nil {
 		return nil, nil, fmt.Errorf("module[%s]: compiling again after eviction: %w", m.Digest, err)
 	}
-	m.placeData(init, code)
+	if err := guard("placing data segments", func() error {
+		m.placeData(init, code)
+		return nil
+	}); err != nil {
+		_ = compiled.Close(context.WithoutCancel(ctx))
+		return nil, nil, fmt.Errorf("module[%s]: compiling again after eviction: %w", m.Digest, err)
+	}
 	return compiled, init, nil
 }
 

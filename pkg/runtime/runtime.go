@@ -70,7 +70,8 @@ type Config struct {
 	// while no instance maps it, and reads back from the disk when one
 	// next does, as it does snapshots. Empty: they are held in memory
 	// (memfd) for as long as the templates are kept. TemplateBudgetBytes
-	// bounds them either way.
+	// bounds them either way. The directory is the runtime's own: New
+	// removes the files named template-* it finds there.
 	TemplateDir string
 	// ImageDir, when set, holds the memory images of modules, one file
 	// per module, that SaveSnapshot's files are deltas against: a snapshot

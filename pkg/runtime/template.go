@@ -272,7 +272,12 @@ func (m *Module) captureTemplate(key templateKey, inst *Instance) {
 		return
 	}
 	if err != nil {
+		// A full or missing template directory, say: not again at every
+		// start.
 		klog.V(2).InfoS("Capturing a module's initialized memory failed; its instances initialize", "digest", m.Digest, "err", err)
+		r.mu.Lock()
+		m.captureAfter = time.Now().Add(r.templateIdle())
+		r.mu.Unlock()
 		return
 	}
 	if pages == nil {

@@ -21,8 +21,8 @@ import (
 //
 // Only the runs of pages that are not zero are mapped from the file; an
 // instance's zero pages stay anonymous memory. A write to a hole of a
-// private file mapping would fill the hole in the file (shared memory
-// charged to the template) and copy it, costing two pages and a copy
+// private file mapping would fill the hole in the file (charged to the
+// template) and copy it, costing two pages and a copy
 // where anonymous memory costs one zero page.
 type templatePages struct {
 	fd   int
@@ -107,11 +107,10 @@ func openTemplateFile(dir string) (int, error) {
 	if err := os.Remove(f.Name()); err != nil {
 		return -1, &StorageError{Op: "template file in " + dir, Err: err}
 	}
-	fd, err = unix.Dup(int(f.Fd()))
+	fd, err = unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		return -1, &StorageError{Op: "template file in " + dir, Err: err}
 	}
-	unix.CloseOnExec(fd)
 	return fd, nil
 }
 

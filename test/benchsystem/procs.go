@@ -86,29 +86,33 @@ func (m memory) add(o memory) memory { return memory{m.RSS + o.RSS, m.PSS + o.PS
 // map: they are memory only the process's closing them frees, and appear
 // in no process's PSS while unmapped.
 func readMemory(pid int) (memory, error) {
-	m, shmem, err := readRollup(pid)
+	m, err := readRollup(pid)
 	if err != nil {
 		return m, err
 	}
-	held, err := memfdBytes(pid)
+	held, err := unmappedMemfdBytes(pid)
 	if err != nil {
 		return m, err
 	}
-	if held > shmem {
-		m.RSS += held - shmem
-		m.PSS += held - shmem
-	}
+	m.RSS += held
+	m.PSS += held
 	return m, nil
 }
 
-// memfdBytes sums the bytes allocated to the memfds pid holds open.
-func memfdBytes(pid int) (int64, error) {
+// unmappedMemfdBytes sums, over the memfds pid holds open, the bytes
+// allocated to each less what pid maps of it (already in its RSS and PSS).
+func unmappedMemfdBytes(pid int) (int64, error) {
+	mapped, err := mappedMemfdBytes(pid)
+	if err != nil {
+		return 0, err
+	}
 	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return 0, err
 	}
 	var sum int64
+	seen := map[uint64]bool{}
 	for _, e := range entries {
 		path := filepath.Join(dir, e.Name())
 		link, err := os.Readlink(path)
@@ -116,24 +120,55 @@ func memfdBytes(pid int) (int64, error) {
 			continue // closed meanwhile, or another file
 		}
 		var st syscall.Stat_t
-		if err := syscall.Stat(path, &st); err != nil {
+		if err := syscall.Stat(path, &st); err != nil || seen[st.Ino] {
 			continue
 		}
-		sum += st.Blocks * 512
+		seen[st.Ino] = true
+		sum += max(0, st.Blocks*512-mapped[st.Ino])
 	}
 	return sum, nil
 }
 
-// readRollup reads RSS, PSS and the PSS of shared memory mappings (memfds
-// mapped among them) of pid from /proc/<pid>/smaps_rollup.
-func readRollup(pid int) (memory, int64, error) {
+// mappedMemfdBytes returns, by inode, the resident bytes of pid's mappings
+// of memfds, from /proc/<pid>/smaps.
+func mappedMemfdBytes(pid int) (map[uint64]int64, error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/smaps")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[uint64]int64{}
+	var ino uint64
+	memfd := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 {
+			continue
+		}
+		if !strings.HasSuffix(fields[0], ":") { // a mapping's header
+			memfd = len(fields) >= 6 && strings.HasPrefix(fields[5], "/memfd:")
+			if memfd {
+				ino, _ = strconv.ParseUint(fields[4], 10, 64)
+			}
+			continue
+		}
+		if memfd && fields[0] == "Rss:" && len(fields) >= 2 {
+			kb, _ := strconv.ParseInt(fields[1], 10, 64)
+			out[ino] += kb << 10
+		}
+	}
+	return out, sc.Err()
+}
+
+// readRollup reads RSS and PSS of pid from /proc/<pid>/smaps_rollup.
+func readRollup(pid int) (memory, error) {
 	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
 	if err != nil {
-		return memory{}, 0, err
+		return memory{}, err
 	}
 	defer f.Close()
 	var m memory
-	var shmem int64
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
@@ -149,14 +184,12 @@ func readRollup(pid int) (memory, int64, error) {
 			m.RSS = kb << 10
 		case "Pss:":
 			m.PSS = kb << 10
-		case "Pss_Shmem:":
-			shmem = kb << 10
 		}
 	}
 	if m.RSS == 0 {
-		return m, 0, fmt.Errorf("pid[%d]: no Rss in smaps_rollup", pid)
+		return m, fmt.Errorf("pid[%d]: no Rss in smaps_rollup", pid)
 	}
-	return m, shmem, sc.Err()
+	return m, sc.Err()
 }
 
 // runCmd runs a command to its end within ctx, with extra environment, and

@@ -38,4 +38,21 @@ func TestReadMemory_CountsMemfds(t *testing.T) {
 	if grew := after.PSS - before.PSS; grew < size-4<<20 || grew > size+8<<20 {
 		t.Errorf("PSS grew by %d bytes with a memfd of %d written, want about that", grew, size)
 	}
+	// Mapped and touched, its pages are in the PSS once, not twice.
+	b, err := unix.Mmap(fd, 0, size, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(b)
+	var sum byte
+	for i := 0; i < size; i += 4096 {
+		sum += b[i]
+	}
+	mapped, err := readMemory(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if grew := mapped.PSS - before.PSS; grew < size-4<<20 || grew > size+8<<20 {
+		t.Errorf("PSS grew by %d bytes with a memfd of %d written and mapped (sum %d), want about that", grew, size, sum)
+	}
 }
