@@ -142,7 +142,8 @@ Where the time to the reconcile entry goes, sample by sample: the write's own ro
 (commit); the source's event reaching a watch the harness holds on the sources (seen, from the write; read once the
 write has returned), which stands for the controller's own watch, as kube-apiserver's watch cache serves both; and
 the controller's part, from seen to the entry (wake rules, queue, instance start for wasm-apiserver; informer,
-handler and work queue for the native controllers). The p99s of the parts need not add up to the whole's.
+handler and work queue for the native controllers). The p99s of the parts need not add up to the whole's, and a
+part is negative where the controller's entry came before the harness read its own event.
 
 | N | side | commit p50 / p99 | seen p50 / p99 | controller's part p50 / p99 |
 | --- | --- | --- | --- | --- |
