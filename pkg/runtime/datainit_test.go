@@ -120,11 +120,7 @@ func TestDataSegments_EveryStart(t *testing.T) {
 		check(t, startTest(t, m, cfg.Name))
 	})
 	t.Run("fresh, module kept in a file", func(t *testing.T) {
-		r, err := New(t.Context(), Config{CacheDir: filepath.Join(t.TempDir(), "cache")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = r.Close(context.Background()) })
+		r := newTestRuntime(t, Config{CacheDir: filepath.Join(t.TempDir(), "cache")})
 		m := loadTest(t, r, tm)
 		if m.init == nil {
 			t.Fatal("the module's data segments are left to wazero, want them written by the runtime")
@@ -138,38 +134,30 @@ func TestDataSegments_EveryStart(t *testing.T) {
 			check(t, startTest(t, m, cfg.Name))
 		}
 	})
-	t.Run("evicted, module kept in a file", func(t *testing.T) {
-		r, err := New(t.Context(), Config{CacheDir: filepath.Join(t.TempDir(), "cache"), CompiledBudgetBytes: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = r.Close(context.Background()) })
-		m := loadTest(t, r, tm)
-		startTest(t, m, cfg.Name).Close(t.Context())
-		if m.Resident() {
-			t.Fatal("the module's compiled code is resident, want it evicted")
-		}
-		check(t, startTest(t, m, cfg.Name))
-		if goruntime.GOOS == "linux" {
-			r.mu.Lock()
-			init := m.init
-			r.mu.Unlock()
-			inMapping(t, init)
-		}
-	})
-	t.Run("evicted", func(t *testing.T) {
-		r, err := New(t.Context(), Config{CompiledBudgetBytes: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = r.Close(context.Background()) })
-		m := loadTest(t, r, tm)
-		startTest(t, m, cfg.Name).Close(t.Context())
-		if m.Resident() {
-			t.Fatal("the module's compiled code is resident, want it evicted")
-		}
-		check(t, startTest(t, m, cfg.Name))
-	})
+	for _, kept := range []struct {
+		name   string
+		inFile bool
+	}{{"evicted", false}, {"evicted, module kept in a file", true}} {
+		t.Run(kept.name, func(t *testing.T) {
+			rcfg := Config{CompiledBudgetBytes: 1}
+			if kept.inFile {
+				rcfg.CacheDir = filepath.Join(t.TempDir(), "cache")
+			}
+			r := newTestRuntime(t, rcfg)
+			m := loadTest(t, r, tm)
+			startTest(t, m, cfg.Name).Close(t.Context())
+			if m.Resident() {
+				t.Fatal("the module's compiled code is resident, want it evicted")
+			}
+			check(t, startTest(t, m, cfg.Name))
+			if kept.inFile && goruntime.GOOS == "linux" {
+				r.mu.Lock()
+				init := m.init
+				r.mu.Unlock()
+				inMapping(t, init)
+			}
+		})
+	}
 	t.Run("template", func(t *testing.T) {
 		r := newTemplateTestRuntime(t, 64<<20)
 		m := loadTest(t, r, tm)
@@ -376,11 +364,7 @@ func TestPlaceData(t *testing.T) {
 		tm.memPages = 4
 		tm.data = []testData{{offset: 1}, {offset: 100, bytes: []byte("abc")}, {offset: wasmPage + 5, bytes: []byte("xyz")},
 			{offset: 3 * wasmPage}}
-		r, err := New(t.Context(), Config{CacheDir: filepath.Join(t.TempDir(), "cache")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = r.Close(context.Background()) })
+		r := newTestRuntime(t, Config{CacheDir: filepath.Join(t.TempDir(), "cache")})
 		m := loadTest(t, r, tm)
 		if goruntime.GOOS == "linux" {
 			inMapping(t, m.init)

@@ -21,7 +21,13 @@ import (
 // newTemplateTestRuntime returns a runtime with templates on and budget.
 func newTemplateTestRuntime(t *testing.T, budget int64) *Runtime {
 	t.Helper()
-	r, err := New(t.Context(), Config{TemplateBudgetBytes: budget})
+	return newTestRuntime(t, Config{TemplateBudgetBytes: budget})
+}
+
+// newTestRuntime returns a runtime of cfg, closed at the end of the test.
+func newTestRuntime(t *testing.T, cfg Config) *Runtime {
+	t.Helper()
+	r, err := New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,29 +224,30 @@ func TestTemplatePages_InDirectory(t *testing.T) {
 	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
 		t.Errorf("directory holds %v (%v), want nothing", entries, err)
 	}
-	buf, err := unix.Mmap(-1, 0, len(mem), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Munmap(buf)
-	if err := p.mapOver(buf); err != nil {
-		t.Fatal(err)
-	}
+	buf := mapTemplateTest(t, p, len(mem))
 	if !bytes.Equal(buf, mem) {
 		t.Error("the mapped memory differs from the memory captured")
 	}
 	buf[templatePage+7] = 99
-	again, err := unix.Mmap(-1, 0, len(mem), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Munmap(again)
-	if err := p.mapOver(again); err != nil {
-		t.Fatal(err)
-	}
+	again := mapTemplateTest(t, p, len(mem))
 	if again[templatePage+7] != 1 {
 		t.Errorf("a second instance reads %d where the first wrote, want the template's 1", again[templatePage+7])
 	}
+}
+
+// mapTemplateTest maps p over a new memory of size bytes, as an instance's,
+// unmapped at the end of the test.
+func mapTemplateTest(t *testing.T, p *templatePages, size int) []byte {
+	t.Helper()
+	buf, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Munmap(buf) })
+	if err := p.mapOver(buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf
 }
 
 // TestNew_TemplateDirLeftovers checks that a runtime removes the files of
