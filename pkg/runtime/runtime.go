@@ -65,8 +65,8 @@ type Config struct {
 	// process (mappings, files, scratch memory) is bounded against hostile
 	// modules (docs/RATIONALE.md). See Runtime.TemplateBytes.
 	TemplateBudgetBytes int64
-	// TemplateDir, when set, holds the templates' pages, in files with
-	// no name (template_linux.go): page cache, which the kernel reclaims
+	// TemplateDir, when set, holds the templates' pages, a file each
+	// (template_linux.go): page cache, which the kernel reclaims
 	// while no instance maps it, and reads back from the disk when one
 	// next does, as it does snapshots. Empty: they are held in memory
 	// (memfd) for as long as the templates are kept. TemplateBudgetBytes

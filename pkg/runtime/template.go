@@ -32,13 +32,13 @@ import (
 // Templates are off unless the budget is positive.
 const DefaultTemplateBudgetBytes = 64 << 20
 
-// templateFilePrefix names a template's file in Config.TemplateDir for
-// the moment between its creation and its removal, on a file system that
-// cannot create a file with no name.
+// templateFilePrefix names the files of templates in Config.TemplateDir,
+// each removed when its template is dropped; a runtime stopped without
+// dropping them leaves them for the next one's New to remove.
 const templateFilePrefix = "template-"
 
-// prepareTemplateDir creates dir, and removes the files of templates that
-// a runtime stopped between creating and removing them left there.
+// prepareTemplateDir creates dir, and removes the files of templates a
+// runtime that stopped without dropping them left there.
 func prepareTemplateDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return &StorageError{Op: "template directory " + dir, Err: err}

@@ -192,9 +192,11 @@ func TestTemplatePages_Runs(t *testing.T) {
 }
 
 // TestTemplatePages_InDirectory checks that a runtime with a TemplateDir
-// keeps a template's pages in a file of that directory with no name: page
-// cache the kernel can reclaim, not memory only the template's end frees,
-// which a memfd is; that the directory shows nothing of it; and that an
+// keeps a template's pages in a file of that directory: page cache the
+// kernel can reclaim, not memory only the template's end frees, which a
+// memfd is; that the file is held read-only and named (a file open for
+// writing, or unlinked and open, keeps the file system from being
+// remounted read-only) and removed with the template; and that an
 // instance mapping it reads the memory captured and writes only its own.
 func TestTemplatePages_InDirectory(t *testing.T) {
 	dir := t.TempDir()
@@ -214,15 +216,18 @@ func TestTemplatePages_InDirectory(t *testing.T) {
 	if err := unix.Stat(dir, &dst); err != nil {
 		t.Fatal(err)
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Dev != dst.Dev || st.Nlink != 0 {
-		t.Errorf("template file: mode %o, device %d, %d links; want a regular file with no name on the directory's device %d",
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Dev != dst.Dev || st.Nlink != 1 {
+		t.Errorf("template file: mode %o, device %d, %d links; want a regular file with a name on the directory's device %d",
 			st.Mode, st.Dev, st.Nlink, dst.Dev)
+	}
+	if flags, err := unix.FcntlInt(uintptr(p.fd), unix.F_GETFL, 0); err != nil || flags&unix.O_ACCMODE != unix.O_RDONLY {
+		t.Errorf("template file open with flags %o (%v), want read-only", flags, err)
 	}
 	if link, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", p.fd)); strings.HasPrefix(link, "/memfd:") {
 		t.Errorf("template file is %s, want a file of %s", link, dir)
 	}
-	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
-		t.Errorf("directory holds %v (%v), want nothing", entries, err)
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 1 || !strings.HasPrefix(entries[0].Name(), templateFilePrefix) {
+		t.Errorf("directory holds %v (%v), want the template's file", entries, err)
 	}
 	buf := mapTemplateTest(t, p, len(mem))
 	if !bytes.Equal(buf, mem) {
@@ -232,6 +237,13 @@ func TestTemplatePages_InDirectory(t *testing.T) {
 	again := mapTemplateTest(t, p, len(mem))
 	if again[templatePage+7] != 1 {
 		t.Errorf("a second instance reads %d where the first wrote, want the template's 1", again[templatePage+7])
+	}
+	p.close()
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Errorf("directory holds %v (%v) once the template is closed, want nothing", entries, err)
+	}
+	if again[9*templatePage+7] != 9 {
+		t.Error("an instance's mapping changed when the template's file was removed")
 	}
 }
 

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 
@@ -10,22 +9,30 @@ import (
 )
 
 // templatePages holds a template's memory in a file written sparsely:
-// pages that are zero are holes and cost nothing. The file is an unnamed
-// one in Config.TemplateDir when the runtime has one, so that its pages are
-// page cache the kernel can write back and reclaim while no instance maps
-// them, as it does a suspended guest's snapshot; otherwise an anonymous
-// file (memfd), whose pages stay in memory for as long as the template is
-// kept. Only the runtime holds the file, and a memfd is sealed against
-// writes and size changes once written, so nothing can change what
-// instances map.
+// pages that are zero are holes and cost nothing. The file is one of
+// Config.TemplateDir, named template-* there while the template lives and
+// held open read-only once written, when the runtime has a directory, so
+// that its pages are page cache the kernel can write back and reclaim
+// while no instance maps them, as it does a suspended guest's snapshot;
+// otherwise an anonymous file (memfd), whose pages stay in memory for as
+// long as the template is kept. A memfd is sealed against writes and size
+// changes once written, so nothing can change what instances map.
+//
+// A file is named rather than unlinked at once (O_TMPFILE) because the
+// kernel refuses to remount a file system read-only while it holds a file
+// open for writing or one unlinked and still open: a template must not
+// keep an administrator from making the state directory read-only.
 //
 // Only the runs of pages that are not zero are mapped from the file; an
 // instance's zero pages stay anonymous memory. A write to a hole of a
 // private file mapping would fill the hole in the file (charged to the
-// template) and copy it, costing two pages and a copy
-// where anonymous memory costs one zero page.
+// template) and copy it, costing two pages and a copy where anonymous
+// memory costs one zero page.
 type templatePages struct {
-	fd   int
+	fd int
+	// path names the file in Config.TemplateDir, removed by close; empty
+	// for a memfd.
+	path string
 	size uint64
 	// runs are the runs of pages mapped, in order.
 	runs []pageRun
@@ -62,11 +69,11 @@ func newTemplatePages(dir string, mem []byte, limit int64) (*templatePages, erro
 	if len(mem)%templatePage != 0 {
 		return nil, fmt.Errorf("memory of %d bytes is not a whole number of pages", len(mem))
 	}
-	fd, err := openTemplateFile(dir)
+	fd, path, err := createTemplateFile(dir)
 	if err != nil {
 		return nil, err
 	}
-	p := &templatePages{fd: fd, size: uint64(len(mem))}
+	p := &templatePages{fd: fd, path: path, size: uint64(len(mem))}
 	if err := p.write(mem, limit); err != nil {
 		p.close()
 		return nil, err
@@ -75,43 +82,44 @@ func newTemplatePages(dir string, mem []byte, limit int64) (*templatePages, erro
 		p.close()
 		return p, nil
 	}
-	if dir == "" {
+	if path == "" {
 		_, _ = unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE)
+		return p, nil
 	}
+	// Written: held read-only from now on. Private mappings of it may
+	// still be written, each to its own copy.
+	ro, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		p.close()
+		return nil, &StorageError{Op: "template file " + path, Err: err}
+	}
+	_ = unix.Close(p.fd)
+	p.fd = ro
 	return p, nil
 }
 
-// openTemplateFile returns a new file for a template's pages with no name:
-// a memfd when dir is empty; otherwise a file of dir opened O_TMPFILE, or,
-// on a file system without it, one created and removed at once.
-func openTemplateFile(dir string) (int, error) {
+// createTemplateFile returns a new file for a template's pages, open for
+// writing: a memfd when dir is empty, else a file of dir named
+// template-*, and its path.
+func createTemplateFile(dir string) (int, string, error) {
 	if dir == "" {
 		fd, err := unix.MemfdCreate("wasm-apiserver-template", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 		if err != nil {
-			return -1, fmt.Errorf("memfd_create: %w", err)
+			return -1, "", fmt.Errorf("memfd_create: %w", err)
 		}
-		return fd, nil
-	}
-	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
-	if err == nil {
-		return fd, nil
-	}
-	if !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EINVAL) {
-		return -1, &StorageError{Op: "template file in " + dir, Err: err}
+		return fd, "", nil
 	}
 	f, err := os.CreateTemp(dir, templateFilePrefix+"*")
 	if err != nil {
-		return -1, &StorageError{Op: "template file in " + dir, Err: err}
+		return -1, "", &StorageError{Op: "template file in " + dir, Err: err}
 	}
 	defer f.Close()
-	if err := os.Remove(f.Name()); err != nil {
-		return -1, &StorageError{Op: "template file in " + dir, Err: err}
-	}
-	fd, err = unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
-		return -1, &StorageError{Op: "template file in " + dir, Err: err}
+		_ = os.Remove(f.Name())
+		return -1, "", &StorageError{Op: "template file in " + dir, Err: err}
 	}
-	return fd, nil
+	return fd, f.Name(), nil
 }
 
 // write writes each run of pages of mem that are not zero at its offset,
@@ -184,10 +192,15 @@ func (p *templatePages) mapOver(buf []byte) error {
 // runCount returns how many mappings mapOver makes.
 func (p *templatePages) runCount() int { return len(p.runs) }
 
-// close closes the file; mappings of it stay valid.
+// close closes the file, and removes it from its directory; mappings of
+// it stay valid.
 func (p *templatePages) close() {
 	if p.fd >= 0 {
 		_ = unix.Close(p.fd)
 		p.fd = -1
+	}
+	if p.path != "" {
+		_ = os.Remove(p.path)
+		p.path = ""
 	}
 }
