@@ -101,18 +101,16 @@ func readMemory(pid int) (memory, error) {
 
 // unmappedMemfdBytes sums, over the memfds pid holds open, the bytes
 // allocated to each less what pid maps of it (already in its RSS and PSS).
+// It reads pid's smaps, whose cost grows with the process's mappings and
+// which takes its memory map's lock, only when pid holds a memfd: the
+// busy stream samples every second.
 func unmappedMemfdBytes(pid int) (int64, error) {
-	mapped, err := mappedMemfdBytes(pid)
-	if err != nil {
-		return 0, err
-	}
 	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return 0, err
 	}
-	var sum int64
-	seen := map[uint64]bool{}
+	allocated := map[uint64]int64{} // by inode
 	for _, e := range entries {
 		path := filepath.Join(dir, e.Name())
 		link, err := os.Readlink(path)
@@ -120,11 +118,20 @@ func unmappedMemfdBytes(pid int) (int64, error) {
 			continue // closed meanwhile, or another file
 		}
 		var st syscall.Stat_t
-		if err := syscall.Stat(path, &st); err != nil || seen[st.Ino] {
-			continue
+		if err := syscall.Stat(path, &st); err == nil {
+			allocated[st.Ino] = st.Blocks * 512
 		}
-		seen[st.Ino] = true
-		sum += max(0, st.Blocks*512-mapped[st.Ino])
+	}
+	if len(allocated) == 0 {
+		return 0, nil
+	}
+	mapped, err := mappedMemfdBytes(pid)
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for ino, n := range allocated {
+		sum += max(0, n-mapped[ino])
 	}
 	return sum, nil
 }
