@@ -1,7 +1,6 @@
 package sdk
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -108,9 +107,7 @@ func (c *Client) List(ctx context.Context, r Resource, namespace string, opts ..
 		} `json:"metadata"`
 		Items []map[string]any `json:"items"`
 	}
-	d := json.NewDecoder(bytes.NewReader(body))
-	d.UseNumber()
-	if err := d.Decode(&raw); err != nil {
+	if err := decodeNumbers(body, &raw); err != nil {
 		return nil, fmt.Errorf("GET %s: decoding list: %w", path, err)
 	}
 	list := &ObjectList{Items: make([]*Object, len(raw.Items)), ResourceVersion: raw.Metadata.ResourceVersion, Continue: raw.Metadata.Continue}
@@ -118,7 +115,7 @@ func (c *Client) List(ctx context.Context, r Resource, namespace string, opts ..
 	kind := strings.TrimSuffix(raw.Kind, "List")
 	for i, m := range raw.Items {
 		if m == nil {
-			return nil, fmt.Errorf("GET %s: decoding list: item %d: decoding object: not a JSON object", path, i)
+			return nil, fmt.Errorf("GET %s: decoding list: item %d: decoding object: %w", path, i, errNotObject)
 		}
 		item := &Object{Object: m}
 		if item.GetAPIVersion() == "" && raw.APIVersion != "" {

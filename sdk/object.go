@@ -3,6 +3,7 @@ package sdk
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 )
 
@@ -85,16 +86,25 @@ func (o *Object) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// decodeMap decodes a JSON object with numbers as json.Number.
-func decodeMap(b []byte) (map[string]any, error) {
+// errNotObject says that JSON decoded as an object is not one (null).
+var errNotObject = errors.New("not a JSON object")
+
+// decodeNumbers decodes b into v with numbers as json.Number, as objects
+// are decoded everywhere in the SDK.
+func decodeNumbers(b []byte, v any) error {
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
+	return d.Decode(v)
+}
+
+// decodeMap decodes a JSON object with numbers as json.Number.
+func decodeMap(b []byte) (map[string]any, error) {
 	var m map[string]any
-	if err := d.Decode(&m); err != nil {
+	if err := decodeNumbers(b, &m); err != nil {
 		return nil, fmt.Errorf("decoding object: %w", err)
 	}
 	if m == nil {
-		return nil, fmt.Errorf("decoding object: not a JSON object")
+		return nil, fmt.Errorf("decoding object: %w", errNotObject)
 	}
 	return m, nil
 }
