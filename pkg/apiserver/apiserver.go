@@ -4,6 +4,7 @@ package apiserver
 
 import (
 	"fmt"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/registry/rest"
@@ -27,6 +28,10 @@ type ExtraConfig struct {
 	// CompiledModuleBudget bounds the estimated memory of compiled guest
 	// code, in bytes; 0 is no bound.
 	CompiledModuleBudget int64
+	// CompiledModuleIdleUnload is how long a module may go without a
+	// live guest before it gives up its compiled code
+	// (runtime.Config.CompiledIdleUnload); 0 never.
+	CompiledModuleIdleUnload time.Duration
 	// TemplateBudget bounds the memory of templates of guests'
 	// initialized memory (runtime.Config.TemplateBudgetBytes); 0 turns
 	// templates off.

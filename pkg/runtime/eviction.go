@@ -2,9 +2,16 @@ package runtime
 
 import (
 	"context"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"k8s.io/klog/v2"
+)
+
+// Why a module's compiled code was evicted, as the evictions metric says.
+const (
+	evictedOverBudget = "budget" // the compiled-code budget was full
+	evictedIdle       = "idle"   // no instance for Config.CompiledIdleUnload
 )
 
 // evicted is a module's compiled code taken away by eviction, to be closed
@@ -12,6 +19,7 @@ import (
 type evicted struct {
 	module   *Module
 	compiled wazero.CompiledModule
+	reason   string
 }
 
 // evictLocked takes the compiled code from modules without live instances
@@ -46,12 +54,56 @@ func (r *Runtime) evictLocked(keep *Module) []evicted {
 		if victim == nil {
 			break // everything left is in use: over budget until it is not
 		}
-		out = append(out, evicted{victim, victim.compiled})
-		victim.compiled, victim.init = nil, nil
-		r.compiledBytes -= victim.cost
-		r.dropTemplatesLocked(victim)
+		out = append(out, r.evictModuleLocked(victim, evictedOverBudget))
 	}
 	return out
+}
+
+// evictModuleLocked takes m's compiled code, with its data segments and
+// templates, for the caller to close outside r.mu. m must have compiled
+// code and no live instance; r.mu must be held.
+func (r *Runtime) evictModuleLocked(m *Module, reason string) evicted {
+	ev := evicted{m, m.compiled, reason}
+	m.compiled, m.init = nil, nil
+	r.compiledBytes -= m.cost
+	r.dropTemplatesLocked(m)
+	return ev
+}
+
+// armIdleUnloadLocked starts m's idle clock, with Config.CompiledIdleUnload:
+// m was just used and has no live instance, so it gives up its compiled
+// code once it stays so for that long (unloadIfIdle). A later use stops
+// nothing: the clock is checked when it runs out. r.mu must be held.
+func (r *Runtime) armIdleUnloadLocked(m *Module) {
+	idle := r.cfg.CompiledIdleUnload
+	if idle <= 0 || m.compiled == nil || m.live > 0 || m.refs <= 0 || r.closed {
+		return
+	}
+	m.idleSince = time.Now()
+	if m.idleUnload == nil {
+		m.idleUnload = time.AfterFunc(idle, func() { r.unloadIfIdle(m) })
+		return
+	}
+	m.idleUnload.Reset(idle)
+}
+
+// unloadIfIdle evicts m's compiled code if no instance of it has lived
+// since Config.CompiledIdleUnload ago. An instance started meanwhile keeps
+// it; the instance's end starts the clock again (instanceDone).
+func (r *Runtime) unloadIfIdle(m *Module) {
+	r.mu.Lock()
+	if r.closed || m.refs <= 0 || m.compiled == nil || m.live > 0 {
+		r.mu.Unlock()
+		return
+	}
+	if left := r.cfg.CompiledIdleUnload - time.Since(m.idleSince); left > 0 {
+		m.idleUnload.Reset(left)
+		r.mu.Unlock()
+		return
+	}
+	ev := r.evictModuleLocked(m, evictedIdle)
+	r.mu.Unlock()
+	r.closeEvicted(context.Background(), []evicted{ev})
 }
 
 // evictBefore says whether a goes before b: a module over the budget on
@@ -63,9 +115,10 @@ func evictBefore(a, b *Module) bool {
 	return a.lastUsed < b.lastUsed
 }
 
-func closeEvicted(ctx context.Context, ev []evicted) {
+func (r *Runtime) closeEvicted(ctx context.Context, ev []evicted) {
 	for _, e := range ev {
 		_ = e.compiled.Close(context.WithoutCancel(ctx))
-		klog.V(2).InfoS("Evicted the compiled code of a module", "digest", e.module.Digest, "estimatedBytes", e.module.cost)
+		r.metrics.evicted(e.reason)
+		klog.V(2).InfoS("Evicted the compiled code of a module", "digest", e.module.Digest, "estimatedBytes", e.module.cost, "reason", e.reason)
 	}
 }

@@ -14,6 +14,7 @@ import (
 type runtimeMetrics struct {
 	reloads        *metrics.CounterVec
 	reloadDuration *metrics.Histogram
+	evictions      *metrics.CounterVec
 }
 
 // newRuntimeMetrics registers the runtime's metrics on reg, reading its
@@ -26,7 +27,7 @@ func newRuntimeMetrics(reg metrics.KubeRegistry, r *Runtime) (*runtimeMetrics, e
 		reloads: metrics.NewCounterVec(&metrics.CounterOpts{
 			Namespace: "wasm_apiserver",
 			Name:      "compiled_module_reloads_total",
-			Help: "Modules whose compiled code was evicted under --compiled-module-budget and was loaded again for a wake, " +
+			Help: "Modules whose compiled code was evicted (compiled_module_evictions_total) and was loaded again for a wake, " +
 				"by whether the module's code alone is larger than the budget (over_budget: true reloads at every wake).",
 			StabilityLevel: metrics.ALPHA,
 		}, []string{"over_budget"}),
@@ -38,7 +39,14 @@ func newRuntimeMetrics(reg metrics.KubeRegistry, r *Runtime) (*runtimeMetrics, e
 			StabilityLevel: metrics.ALPHA,
 		}),
 	}
-	for _, c := range []metrics.Registerable{m.reloads, m.reloadDuration} {
+	m.evictions = metrics.NewCounterVec(&metrics.CounterOpts{
+		Namespace: "wasm_apiserver",
+		Name:      "compiled_module_evictions_total",
+		Help: "Modules that gave up their compiled code, by reason: budget (--compiled-module-budget was full) or " +
+			"idle (no guest of the module ran for --compiled-module-idle-unload).",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"reason"})
+	for _, c := range []metrics.Registerable{m.reloads, m.reloadDuration, m.evictions} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -47,6 +55,13 @@ func newRuntimeMetrics(reg metrics.KubeRegistry, r *Runtime) (*runtimeMetrics, e
 		return nil, err
 	}
 	return m, nil
+}
+
+// evicted counts an eviction of a module's compiled code for reason.
+func (m *runtimeMetrics) evicted(reason string) {
+	if m != nil {
+		m.evictions.WithLabelValues(reason).Inc()
+	}
 }
 
 // reloaded counts a reload of a module's evicted compiled code that took

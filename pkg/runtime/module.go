@@ -62,6 +62,11 @@ type Module struct {
 	compiling chan struct{} // closed when a compilation in progress ends
 	live      int           // instances not yet closed
 	lastUsed  uint64        // runtime.clock at the last use
+	// idleSince is when the module last had no live instance after a
+	// use, and idleUnload the timer that unloads it after
+	// Config.CompiledIdleUnload from then (eviction.go).
+	idleSince  time.Time
+	idleUnload *time.Timer
 	// reconcilers are the names CheckReconciler found the guest holds.
 	// Refusals are not kept: each is a permanent load failure of its
 	// controller, asked again only after a change of its spec, and a
@@ -197,6 +202,7 @@ func (m *Module) acquire(ctx context.Context, forInstance bool) (wazero.Compiled
 				m.live++
 			}
 			m.lastUsed = r.tick()
+			r.armIdleUnloadLocked(m) // unless an instance lives
 			init := m.init
 			r.mu.Unlock()
 			return c, init, nil
@@ -239,8 +245,9 @@ func (m *Module) acquire(ctx context.Context, forInstance bool) (wazero.Compiled
 		}
 		m.lastUsed = r.tick()
 		ev := r.evictLocked(m)
+		r.armIdleUnloadLocked(m)
 		r.mu.Unlock()
-		closeEvicted(ctx, ev)
+		r.closeEvicted(ctx, ev)
 		return compiled, init, nil
 	}
 }
@@ -279,9 +286,10 @@ func (m *Module) instanceDone(ctx context.Context) {
 	var ev []evicted
 	if m.live == 0 {
 		ev = r.evictLocked(nil)
+		r.armIdleUnloadLocked(m) // unless evicted
 	}
 	r.mu.Unlock()
-	closeEvicted(ctx, ev)
+	r.closeEvicted(ctx, ev)
 }
 
 // Warm makes sure the module's compiled code is resident, compiling it

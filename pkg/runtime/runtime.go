@@ -31,6 +31,14 @@ type Config struct {
 	// recently used first, and compile it again when next needed (from the
 	// disk cache when CacheDir is set). See Runtime.CompiledBytes.
 	CompiledBudgetBytes int64
+	// CompiledIdleUnload, when positive, is how long a module may go
+	// without a live instance before it gives up its compiled code (and
+	// its templates), whatever the budget: its controllers are all
+	// suspended, and their next wake loads the code again, from the disk
+	// cache when CacheDir is set (tens of milliseconds for a small Go
+	// guest; docs/benchmarks.md). 0 keeps compiled code until the budget
+	// needs its room or the module is released.
+	CompiledIdleUnload time.Duration
 	// MaxCodeBytes bounds the code section of a module Load accepts, checked
 	// before compiling: compiling takes many times the code's size in
 	// memory (docs/benchmarks.md). 0 means DefaultMaxCodeBytes; a negative
@@ -136,6 +144,7 @@ type Runtime struct {
 	clock         uint64 // ticks on each use of a module, for LRU eviction
 	templateBytes int64  // memory charged to modules' templates
 	templateCount int    // templates kept, at most maxTemplates
+	closed        bool   // Close was called: no module is unloaded after
 
 	// capturing is held by the one template capture under way.
 	capturing sync.Mutex
@@ -223,8 +232,12 @@ func newRuntime(ctx context.Context, cfg Config, interruptible bool) (*Runtime, 
 // Close releases everything the runtime holds, closing every instance.
 func (r *Runtime) Close(ctx context.Context) error {
 	r.mu.Lock()
+	r.closed = true
 	for _, m := range r.modules {
 		r.dropTemplatesLocked(m)
+		if m.idleUnload != nil {
+			m.idleUnload.Stop()
+		}
 	}
 	r.mu.Unlock()
 	err := r.wazero.Close(ctx)
@@ -283,8 +296,9 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte) (*Module, error) {
 	r.compiledBytes += m.cost
 	m.lastUsed = r.tick()
 	evicted := r.evictLocked(m)
+	r.armIdleUnloadLocked(m)
 	r.mu.Unlock()
-	closeEvicted(ctx, evicted)
+	r.closeEvicted(ctx, evicted)
 	return m, nil
 }
 
@@ -324,6 +338,9 @@ func (r *Runtime) release(ctx context.Context, m *Module) {
 			r.compiledBytes -= m.cost
 		}
 		r.dropTemplatesLocked(m)
+		if m.idleUnload != nil {
+			m.idleUnload.Stop()
+		}
 	}
 	r.mu.Unlock()
 	if compiled != nil {

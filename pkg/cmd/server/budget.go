@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
@@ -25,6 +26,13 @@ const (
 	// runtime.DefaultTemplateBudgetBytes (also the budget of a server with
 	// no memory limit): 64Mi of a 512Mi edge node's server.
 	templateBudgetShare = 0.125
+	// DefaultCompiledModuleIdleUnload is how long a module may go without
+	// a guest in memory before it gives up its compiled code
+	// (--compiled-module-idle-unload): long enough that a controller
+	// woken every few minutes keeps it, short enough that a node's
+	// quiet controllers cost only their state. The wake after pays the
+	// reload, ~50 ms for a small Go guest (docs/benchmarks.md).
+	DefaultCompiledModuleIdleUnload = 10 * time.Minute
 	// noMemoryLimit is at or above what cgroup v1 reports for "no limit".
 	noMemoryLimit = 1 << 62
 )

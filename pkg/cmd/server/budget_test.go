@@ -92,16 +92,17 @@ func TestTemplateBudget(t *testing.T) {
 }
 
 // TestOptions_Validate_Budgets: a budget flag that is no non-negative
-// quantity is refused with the flag's name.
+// quantity, or a negative idle time, is refused with the flag's name.
 func TestOptions_Validate_Budgets(t *testing.T) {
 	o := parseFlags(t, "--standalone", "--bind-address=127.0.0.1", "--state-dir="+t.TempDir(),
-		"--compiled-module-budget=-1", "--template-budget=lots")
+		"--compiled-module-budget=-1", "--template-budget=lots", "--compiled-module-idle-unload=-1s")
 	if err := o.Complete(); err != nil {
 		t.Fatal(err)
 	}
 	err := o.Validate()
 	for _, want := range []string{"--compiled-module-budget must be a non-negative quantity",
-		"--template-budget must be a non-negative quantity"} {
+		"--template-budget must be a non-negative quantity",
+		"--compiled-module-idle-unload must not be negative"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want it to contain %q", err, want)
 		}

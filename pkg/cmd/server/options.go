@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -61,6 +62,10 @@ type Options struct {
 	// code, such as "256Mi"; "0" is no bound; empty follows the memory the
 	// server is given (compiledBudget).
 	CompiledModuleBudget string
+	// CompiledModuleIdleUnload is how long a module may have no guest
+	// in memory before it gives up its compiled code; 0 keeps it until
+	// the budget needs the room.
+	CompiledModuleIdleUnload time.Duration
 	// TemplateBudget bounds the memory of templates of guests' initialized
 	// memory, such as "64Mi"; "0" turns templates off; empty follows the
 	// memory the server is given (templateBudget).
@@ -83,14 +88,15 @@ func NewOptions() *Options {
 	o := &Options{
 		Recommended: genericoptions.NewRecommendedOptions(etcdPathPrefix,
 			apiserver.Codecs.LegacyCodec(v1alpha1.SchemeGroupVersion)),
-		Logs:             logsapi.NewLoggingConfiguration(),
-		StateDir:         "/var/lib/wasm-apiserver",
-		RunControllers:   true,
-		MaxRunningGuests: host.DefaultMaxRunningGuests,
-		Modules:          apiserver.ModulesConfig{StoreMaxBytes: 2 << 30},
-		Ceilings:         NewCeilingOptions(),
-		Sharding:         NewShardingOptions(),
-		Shutdown:         NewShutdownOptions(),
+		Logs:                     logsapi.NewLoggingConfiguration(),
+		StateDir:                 "/var/lib/wasm-apiserver",
+		RunControllers:           true,
+		MaxRunningGuests:         host.DefaultMaxRunningGuests,
+		CompiledModuleIdleUnload: DefaultCompiledModuleIdleUnload,
+		Modules:                  apiserver.ModulesConfig{StoreMaxBytes: 2 << 30},
+		Ceilings:                 NewCeilingOptions(),
+		Sharding:                 NewShardingOptions(),
+		Shutdown:                 NewShutdownOptions(),
 	}
 	o.Recommended.Etcd.StorageConfig.EncodeVersioner = runtime.NewMultiGroupVersioner(
 		v1alpha1.SchemeGroupVersion, schema.GroupKind{Group: v1alpha1.GroupName})
@@ -125,6 +131,11 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 			"Over it, modules with no instance in memory give up their code, least recently woken first, and reload "+
 			"it from the disk cache under --state-dir when next woken. Default: half of the server's memory limit "+
 			"(its cgroup's), or 256Mi without one.")
+	fs.DurationVar(&o.CompiledModuleIdleUnload, "compiled-module-idle-unload", o.CompiledModuleIdleUnload,
+		"How long a module may go without a guest in memory (every controller running it suspended) before it "+
+			"gives up its compiled code, whatever the budget; its next wake loads it again from the disk cache "+
+			"(tens of milliseconds for a small guest). 0 keeps compiled code until --compiled-module-budget needs "+
+			"the room.")
 	fs.StringVar(&o.TemplateBudget, "template-budget", o.TemplateBudget,
 		"Most memory kept as templates of guests' memory right after initialization (a quantity such as 64Mi; 0 turns "+
 			"templates off). A guest started afresh maps its template copy-on-write instead of initializing again. "+
@@ -214,6 +225,9 @@ func (o *Options) Validate() error {
 	}
 	if q, err := resource.ParseQuantity(o.TemplateBudget); o.TemplateBudget != "" && (err != nil || q.Sign() < 0) {
 		errs = append(errs, fmt.Errorf("--template-budget must be a non-negative quantity such as 64Mi, got %q", o.TemplateBudget))
+	}
+	if o.CompiledModuleIdleUnload < 0 {
+		errs = append(errs, fmt.Errorf("--compiled-module-idle-unload must not be negative (0 never unloads), got %s", o.CompiledModuleIdleUnload))
 	}
 	if o.MaxRunningGuests < 1 {
 		errs = append(errs, fmt.Errorf("--max-running-guests must be at least 1, got %d", o.MaxRunningGuests))
@@ -308,6 +322,6 @@ func (o *Options) Config(etcdURL string) (*apiserver.Config, error) {
 	}
 	return &apiserver.Config{GenericConfig: cfg, ExtraConfig: apiserver.ExtraConfig{
 		RunControllers: o.RunControllers, MaxRunningGuests: o.MaxRunningGuests, StateDir: o.StateDir,
-		CompiledModuleBudget: budget, TemplateBudget: templates, Cluster: cfg.ClientConfig, Modules: o.Modules, Ceilings: ceilings,
+		CompiledModuleBudget: budget, CompiledModuleIdleUnload: o.CompiledModuleIdleUnload, TemplateBudget: templates, Cluster: cfg.ClientConfig, Modules: o.Modules, Ceilings: ceilings,
 		Sharding: shardingOpts}}, nil
 }
