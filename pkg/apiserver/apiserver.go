@@ -32,6 +32,10 @@ type ExtraConfig struct {
 	// live guest before it gives up its compiled code
 	// (runtime.Config.CompiledIdleUnload); 0 never.
 	CompiledModuleIdleUnload time.Duration
+	// CompiledModuleUnloaded, when set, is called after a module's
+	// compiled code was unloaded for being idle
+	// (runtime.Config.IdleUnloaded).
+	CompiledModuleUnloaded func()
 	// TemplateBudget bounds the memory of templates of guests'
 	// initialized memory (runtime.Config.TemplateBudgetBytes); 0 turns
 	// templates off.

@@ -104,6 +104,9 @@ func (r *Runtime) unloadIfIdle(m *Module) {
 	ev := r.evictModuleLocked(m, evictedIdle)
 	r.mu.Unlock()
 	r.closeEvicted(context.Background(), []evicted{ev})
+	if unloaded := r.cfg.IdleUnloaded; unloaded != nil {
+		unloaded()
+	}
 }
 
 // evictBefore says whether a goes before b: a module over the budget on

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,11 +25,14 @@ func waitUnloaded(t *testing.T, m *Module) {
 // TestRuntime_CompiledIdleUnload: with Config.CompiledIdleUnload, a module
 // with no live instance for that long gives up its compiled code, whatever
 // the budget; a live instance keeps it however long it lives; the next
-// wake loads it again; each unload is counted.
+// wake loads it again; each unload is counted and reported to the
+// runtime's owner.
 func TestRuntime_CompiledIdleUnload(t *testing.T) {
 	const idle = 20 * time.Millisecond
 	reg := metrics.NewKubeRegistry()
-	r := newTestRuntime(t, Config{CacheDir: t.TempDir(), CompiledIdleUnload: idle, Metrics: reg})
+	var unloaded atomic.Int32
+	r := newTestRuntime(t, Config{CacheDir: t.TempDir(), CompiledIdleUnload: idle, Metrics: reg,
+		IdleUnloaded: func() { unloaded.Add(1) }})
 	m := load(t, r, smallModule(1))
 
 	// Loaded and never woken: the clock runs from the load.
@@ -48,6 +52,12 @@ func TestRuntime_CompiledIdleUnload(t *testing.T) {
 	}
 	m.instanceDone(t.Context())
 	waitUnloaded(t, m)
+	// The owner hears of each unload once it is done (and counted).
+	err := wait.PollUntilContextTimeout(t.Context(), 5*time.Millisecond, 30*time.Second, true,
+		func(context.Context) (bool, error) { return unloaded.Load() >= 2, nil })
+	if err != nil {
+		t.Errorf("Config.IdleUnloaded called %d times after two unloads", unloaded.Load())
+	}
 
 	want := `
 # HELP wasm_apiserver_compiled_module_evictions_total [ALPHA] Modules that gave up their compiled code, by reason: budget (--compiled-module-budget was full) or idle (no guest of the module ran for --compiled-module-idle-unload).
@@ -56,6 +66,9 @@ wasm_apiserver_compiled_module_evictions_total{reason="idle"} 2
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "wasm_apiserver_compiled_module_evictions_total"); err != nil {
 		t.Error(err)
+	}
+	if got := unloaded.Load(); got != 2 {
+		t.Errorf("Config.IdleUnloaded called %d times, want once per unload (2)", got)
 	}
 }
 

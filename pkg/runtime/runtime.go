@@ -39,6 +39,11 @@ type Config struct {
 	// guest; docs/benchmarks.md). 0 keeps compiled code until the budget
 	// needs its room or the module is released.
 	CompiledIdleUnload time.Duration
+	// IdleUnloaded, when set, is called after a module's compiled code was
+	// unloaded for being idle, outside the runtime's locks: the process
+	// has just freed memory, and its garbage, which its owner may want to
+	// give back to the OS now rather than later.
+	IdleUnloaded func()
 	// MaxCodeBytes bounds the code section of a module Load accepts, checked
 	// before compiling: compiling takes many times the code's size in
 	// memory (docs/benchmarks.md). 0 means DefaultMaxCodeBytes; a negative

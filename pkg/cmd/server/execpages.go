@@ -166,8 +166,13 @@ const (
 // touched since is dropped the same way once the server is quiet again. A
 // busy server keeps its pages: it would read back at once what it runs.
 // The pages come back from the page cache or the file as they are needed.
+//
+// A receive on soon says that the server just gave up much memory of its own
+// (a module's compiled code unloaded for being idle): the next release is
+// then first after it, once quiet, rather than at the end of the period, so
+// that what that left (its garbage, the code that ran to free it) goes too.
 func releaseExecutablePagesEvery(ctx context.Context, first, period time.Duration, cpuTime func() time.Duration,
-	release func() (pageRelease, error)) {
+	release func() (pageRelease, error), soon <-chan struct{}) {
 	interval := first
 	timer := time.NewTimer(interval)
 	defer timer.Stop()
@@ -176,6 +181,11 @@ func releaseExecutablePagesEvery(ctx context.Context, first, period time.Duratio
 		select {
 		case <-ctx.Done():
 			return
+		case <-soon:
+			interval = first
+			timer.Reset(interval)
+			lastCPU = cpuTime()
+			continue
 		case <-timer.C:
 		}
 		now := cpuTime()

@@ -134,7 +134,7 @@ func TestReleaseExecutablePagesEvery_WaitsForQuiet(t *testing.T) {
 			releasedAt = checks
 			cancel()
 			return pageRelease{}, nil
-		})
+		}, nil)
 	}()
 	select {
 	case <-done:
@@ -165,7 +165,7 @@ func TestReleaseExecutablePagesEvery_GoesOnAfterAFailure(t *testing.T) {
 				cancel()
 			}
 			return pageRelease{}, errors.New("madvise: operation not permitted")
-		})
+		}, nil)
 	}()
 	select {
 	case <-done:
@@ -177,4 +177,33 @@ func TestReleaseExecutablePagesEvery_GoesOnAfterAFailure(t *testing.T) {
 	if calls != 3 {
 		t.Errorf("%d releases before the stop, want 3: a failure stopped them", calls)
 	}
+}
+
+// A receive on soon brings the next release to first after it, instead of
+// the end of the period: the server has just freed much of its memory.
+func TestReleaseExecutablePagesEvery_Soon(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	soon := make(chan struct{}, 1)
+	released := make(chan struct{}, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		releaseExecutablePagesEvery(ctx, 10*time.Millisecond, time.Hour, func() time.Duration { return 0 }, func() (pageRelease, error) {
+			released <- struct{}{}
+			return pageRelease{}, nil
+		}, soon)
+	}()
+	defer func() { cancel(); <-done }()
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-released:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %s", what)
+		}
+	}
+	wait("first release")
+	soon <- struct{}{}
+	wait("release soon after the server freed memory, an hour before the period ends")
 }

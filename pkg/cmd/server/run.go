@@ -50,6 +50,13 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	releaseSoon := make(chan struct{}, 1)
+	cfg.ExtraConfig.CompiledModuleUnloaded = func() {
+		select {
+		case releaseSoon <- struct{}{}:
+		default:
+		}
+	}
 	srv, err := cfg.Complete().New()
 	if err != nil {
 		return err
@@ -70,7 +77,7 @@ func Run(ctx context.Context, o *Options) error {
 		case <-started:
 		}
 		releaseExecutablePagesEvery(releaseCtx, executablePagesFirstRelease, executablePagesReleasePeriod,
-			processCPUTime, idleMemoryRelease(releaseExecutablePages))
+			processCPUTime, idleMemoryRelease(releaseExecutablePages), releaseSoon)
 	})
 	if err := srv.GenericAPIServer.AddPostStartHook("release-executable-pages",
 		func(genericapiserver.PostStartHookContext) error {
