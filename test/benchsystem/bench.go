@@ -113,6 +113,8 @@ type side struct {
 	watches float64
 	// ready is the time from the start of the controllers to the last copy.
 	ready time.Duration
+	// suspendedAt is when idle was measured.
+	suspendedAt time.Time
 	// Requests on kube-apiserver by the side: from its start until every
 	// copy is made and it is idle, in a minute once idle, and per write of
 	// the busy stream.
@@ -141,6 +143,11 @@ type result struct {
 	// wasmActiveCompacted the same once the host compacted the quiet
 	// guests (pkg/host/compact.go).
 	wasmActive, wasmActiveCompacted memory
+	// copiesUnloaded is the copies, suspended, once their module gave up
+	// its compiled code (--compiled-module-idle-unload), and unloadedWake
+	// the one wake after, which loads it again.
+	copiesUnloaded memory
+	unloadedWake   latency
 	// Latencies of guests closed after each reconcile (policy Immediate),
 	// restored from a snapshot (Immediate with snapshot), kept warm
 	// (Never), and of the native processes.
@@ -259,6 +266,7 @@ func (b *bench) startSide(ctx context.Context, s *side, n int, watches0 float64,
 	if s.idle, err = mem(); err != nil {
 		return err
 	}
+	s.suspendedAt = time.Now()
 	w, err := b.watches(ctx)
 	if err != nil {
 		return err
@@ -295,13 +303,13 @@ func (b *bench) runBusy(ctx context.Context, s *side, n int, mem func() (memory,
 
 // startWasmSide starts a wasm-apiserver named name with n controllers whose
 // module is moduleOf(i), all suspended after their first reconcile.
-func (b *bench) startWasmSide(ctx context.Context, s *side, n int, name string, moduleOf func(i int) map[string]any) (*wasmServer, error) {
+func (b *bench) startWasmSide(ctx context.Context, s *side, n int, name string, moduleOf func(i int) map[string]any, flags ...string) (*wasmServer, error) {
 	watches0, err := b.clearSide(ctx)
 	if err != nil {
 		return nil, err
 	}
 	logf("n=%d: starting wasm-apiserver (%s)", n, name)
-	srv, err := b.startServer(ctx, name)
+	srv, err := b.startServerWith(ctx, name, "/bench-system-"+name, flags...)
 	if err != nil {
 		return nil, err
 	}
@@ -346,15 +354,37 @@ func (b *bench) measureBase(ctx context.Context, r *result) error {
 func (b *bench) measureCopies(ctx context.Context, r *result) error {
 	c, n := b.cluster, r.n
 	name := "copies-" + strconv.Itoa(n)
-	srv, err := b.startWasmSide(ctx, &r.copies, n, name, func(int) map[string]any { return b.modules.module("configmap-replicator", 0) })
+	started := time.Now()
+	srv, err := b.startWasmSide(ctx, &r.copies, n, name, func(int) map[string]any { return b.modules.module("configmap-replicator", 0) },
+		"--compiled-module-idle-unload="+copiesIdleUnload.String())
 	if err != nil {
 		return err
 	}
 	defer srv.stop()
+	serverLog := func(int) string { return srv.proc.log.Name() }
+
+	// Nothing asks the server anything until the code is unloaded: a
+	// request runs code of the executable that the server dropped before
+	// the suspended figure, and the heap profile reads its symbol tables.
+	logf("n=%d: suspended, until the module's compiled code is unloaded", n)
+	at, err := waitCodeUnloaded(ctx, srv, started)
+	if err != nil {
+		return err
+	}
+	if at.Before(r.copies.suspendedAt) {
+		logf("n=%d: the module's compiled code was unloaded before the suspended copies were measured", n)
+	}
+	// The server gives back what the unload left (garbage, free heap, the
+	// code that ran) at its next release, due soon after an unload.
+	if r.copiesUnloaded, err = srv.quietMemorySince(at); err != nil {
+		return err
+	}
 	if err := srv.profile(ctx, "heap", filepath.Join(b.profiles, "heap-"+name+".pb.gz"), map[string]string{"gc": "1"}); err != nil {
 		logf("n=%d: no heap profile: %v", n, err)
 	}
-	serverLog := func(int) string { return srv.proc.log.Name() }
+	if r.unloadedWake, err = writeToCopy(ctx, c.client, n, 1, serverLog); err != nil {
+		return err
+	}
 
 	logf("n=%d: latency, guests closed after each reconcile", n)
 	if r.closed, err = writeToCopy(ctx, c.client, n, latencySamples, serverLog); err != nil {
@@ -409,6 +439,25 @@ func (b *bench) measureCopies(ctx context.Context, r *result) error {
 		return err
 	}
 	return nil
+}
+
+// copiesIdleUnload is the copies' --compiled-module-idle-unload: longer
+// than startWasmSide takes to measure them suspended, so that figure keeps
+// the module's compiled code, as a server woken within the default 10
+// minutes does.
+const copiesIdleUnload = 150 * time.Second
+
+// waitCodeUnloaded waits until srv, started after since, logs that it
+// unloaded a module's compiled code for being idle (the copies have one
+// module), and returns when it did.
+func waitCodeUnloaded(ctx context.Context, srv *wasmServer, since time.Time) (time.Time, error) {
+	var at time.Time
+	err := wait.PollUntilContextTimeout(ctx, time.Second, 2*copiesIdleUnload, true, func(context.Context) (bool, error) {
+		var err error
+		at, err = logged(srv.proc.log.Name(), []byte(`"Evicted the compiled code of a module"`), []byte(`reason="idle"`), since)
+		return !at.IsZero(), err
+	})
+	return at, err
 }
 
 // busyWasm switches the controllers to the suspend policy given (Idle, 30 s,

@@ -93,6 +93,19 @@ Each figure is from one run: repeat it before trusting a difference of less than
 			perProcess(r.native.idle, r.n, r.native.run), vs(r.copies.idle, r.copies.run, r.native.idle, r.native.run),
 			vs(r.distinct.idle, r.distinct.run, r.native.idle, r.native.run))
 	}
+	fmt.Fprintf(&b, "\nThe copies, still suspended, once their module gave up its compiled code for having no guest in memory for\n"+
+		"%s (--compiled-module-idle-unload; 10 minutes by default), and the one wake after, from the write to the\n"+
+		"reconcile entry, which loads the code again:\n\n", copiesIdleUnload)
+	b.WriteString("| N | N copies, suspended, code unloaded | vs native | the wake after, to reconcile entry |\n| --- | --- | --- | --- |\n")
+	for _, r := range results {
+		unloaded := r.copiesUnloaded.PSS > 0
+		wake := "n/a"
+		if len(r.unloadedWake.entry) > 0 {
+			wake = millis(r.unloadedWake.entry[0])
+		}
+		fmt.Fprintf(&b, "| %d | %s | %s | %s |\n", r.n, perController(r.copiesUnloaded, r.wasmBase, r.n, unloaded),
+			vs(r.copiesUnloaded, unloaded, r.native.idle, r.native.run), wake)
+	}
 	b.WriteString("\nBusy (PSS), and the copies with every guest instance kept in memory (policy Never, after a write to each source):\n\n")
 	b.WriteString("| N | N copies, busy | N distinct, busy | N native, busy | copies vs native | distinct vs native | N copies, all active | the same, compacted |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- |\n")

@@ -73,11 +73,12 @@ func TestRenderReport(t *testing.T) {
 	}
 	results := []result{
 		{n: 10, wasmBase: memory{80 << 20, 80 << 20},
-			copies:    side{run: true, idle: memory{90 << 20, 90 << 20}, watches: 3, reqStart: 40},
-			distinct:  side{run: true, idle: memory{110 << 20, 110 << 20}},
-			native:    side{run: true, idle: memory{300 << 20, 70 << 20}, busy: memory{0, 100 << 20}, busyRun: true, reqPerBusyWrite: 1.5},
-			closed:    latency{entry: ms(4, 5, 6), commit: ms(1, 1, 2), seen: ms(2, 3, 3)},
-			nativeLat: latency{entry: ms(2, 3, 9)}},
+			copies:         side{run: true, idle: memory{90 << 20, 90 << 20}, watches: 3, reqStart: 40},
+			distinct:       side{run: true, idle: memory{110 << 20, 110 << 20}},
+			native:         side{run: true, idle: memory{300 << 20, 70 << 20}, busy: memory{0, 100 << 20}, busyRun: true, reqPerBusyWrite: 1.5},
+			closed:         latency{entry: ms(4, 5, 6), commit: ms(1, 1, 2), seen: ms(2, 3, 3)},
+			nativeLat:      latency{entry: ms(2, 3, 9)},
+			copiesUnloaded: memory{85 << 20, 85 << 20}, unloadedWake: latency{entry: ms(48)}},
 		{n: 1000, wasmBase: memory{80 << 20, 80 << 20}, copies: side{run: true, idle: memory{200 << 20, 200 << 20}}},
 	}
 	chain := chainResult{hops: 100, closed: ms(900, 1100, 1000), native: ms(700)}
@@ -94,6 +95,8 @@ func TestRenderReport(t *testing.T) {
 		"| 10 | 0 / 3 / 0 / 0 | 40 / 0 / 0 |",
 		"| 10 | wasm-apiserver, closed | 1.0 ms / 2.0 ms | 3.0 ms / 3.0 ms | 2.0 ms / 3.0 ms |",
 		"| – / – / 1.50 |",
+		"| 10 | 85.0 MiB (512 KiB each) | +21% | 48.0 ms |",
+		"| 1000 | not run | n/a | n/a |",
 		"](" + memoryPlot + ")", "](" + latencyPlot + ")",
 	} {
 		if !strings.Contains(got, want) {

@@ -45,7 +45,7 @@ func (b *bench) startServerWith(ctx context.Context, name, etcdPrefix string, fl
 	args := append([]string{
 		"--standalone", "--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(port), "--state-dir=" + state,
 		"--kubeconfig=" + c.env["KUBECONFIG"], "--etcd-servers=" + c.env["ETCD_URL"], "--etcd-prefix=" + etcdPrefix,
-		"--module-store-max-bytes=0", "--allow-local-module-sources", "--vmodule=instances=4,execpages=2"}, flags...)
+		"--module-store-max-bytes=0", "--allow-local-module-sources", "--vmodule=instances=4,execpages=2,eviction=2"}, flags...)
 	proc, err := startProcess(b.work, "wasm-apiserver-"+name, []string{"SSL_CERT_FILE=" + b.modules.caFile},
 		filepath.Join(b.bin, "wasm-apiserver"), args...)
 	if err != nil {
@@ -70,8 +70,11 @@ const releaseWait = 90 * time.Second
 // quietMemory reads the server's memory once it has dropped its
 // executable's resident pages after now, as an idle server does once
 // quiet (pkg/cmd/server/execpages.go), or after releaseWait.
-func (s *wasmServer) quietMemory() (memory, error) {
-	since := time.Now()
+func (s *wasmServer) quietMemory() (memory, error) { return s.quietMemorySince(time.Now()) }
+
+// quietMemorySince is quietMemory after the first release logged at or
+// after since.
+func (s *wasmServer) quietMemorySince(since time.Time) (memory, error) {
 	for deadline := since.Add(releaseWait); time.Now().Before(deadline); time.Sleep(time.Second) {
 		t, err := logged(s.proc.log.Name(), []byte(`"Dropped the executable's resident pages"`), nil, since)
 		if err != nil {
