@@ -83,6 +83,9 @@ func (i *Instance) Compact(ctx context.Context) (uint64, error) {
 	}
 	released, remapped, err := releaseZeroPages(m.buf, m.remapsLeft())
 	m.chargeRemaps(remapped)
+	if remapped > 0 {
+		i.restoredRuns = nil // zero pages now where the runs said a file's
+	}
 	if err != nil {
 		i.closeLocked(ctx)
 		return released, fmt.Errorf("compacting memory: %w", err)

@@ -105,6 +105,16 @@ func TestInstance_CompactMappedMemory(t *testing.T) {
 			if after.FileCopies > before.FileCopies {
 				t.Errorf("Compact raised the pages copied from the files from %d to %d bytes; want them given back", before.FileCopies, after.FileCopies)
 			}
+			// Zero pages are mapped where the runs said a file's: a
+			// snapshot no longer takes any page for the file's
+			// (pagehints.go).
+			same, told, err := inst.SnapshotPageHints()
+			if err != nil || !same {
+				t.Errorf("after Compact, the snapshot's page hints disagree with the memory (%v)", err)
+			}
+			if after.FileCopies < before.FileCopies && told > 0 {
+				t.Errorf("after Compact mapped over the runs, %d pages are still told from the snapshot's runs", told)
+			}
 
 			// The guest checks its live objects at every reconcile; it
 			// bursts and compacts again as before.

@@ -2,11 +2,8 @@ package runtime
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
-	"os"
 	"slices"
-	"unsafe"
 )
 
 // A guest started from a template or restored from a snapshot has its
@@ -26,33 +23,16 @@ const maxCompactRemaps = 32
 // one guest cannot take the whole process's share of mappings.
 const maxMemoryRemaps = 256
 
-// Bits of an entry of /proc/self/pagemap.
-const (
-	pagemapPresent = 1 << 63
-	pagemapFile    = 1 << 61 // a file's page (or shared anonymous memory)
-)
-
-// copiedPages reads the entries of /proc/self/pagemap for the pages of b
-// and says, for each, whether it is present and the process's own copy
-// (anonymous memory), not a page of the file mapped there.
+// copiedPages says, for each page of b, whether it is present and the
+// process's own copy (anonymous memory), not a page of the file mapped
+// there.
 func copiedPages(b []byte) ([]bool, error) {
-	if os.Getpagesize() != compactPage {
-		return nil, fmt.Errorf("page size %d, not %d", os.Getpagesize(), compactPage)
-	}
-	f, err := os.Open("/proc/self/pagemap")
+	entries, err := pagemapEntries(b)
 	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	pages := len(b) / compactPage
-	raw := make([]byte, 8*pages)
-	off := int64(uintptr(unsafe.Pointer(unsafe.SliceData(b))) / compactPage * 8)
-	if _, err := f.ReadAt(raw, off); err != nil {
 		return nil, fmt.Errorf("reading the page map: %w", err)
 	}
-	out := make([]bool, pages)
-	for p := range out {
-		e := binary.LittleEndian.Uint64(raw[8*p:])
+	out := make([]bool, len(entries))
+	for p, e := range entries {
 		out[p] = e&pagemapPresent != 0 && e&pagemapFile == 0
 	}
 	return out, nil

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -80,3 +81,27 @@ func (r *Runtime) SetTemplates(on bool) {
 // SetTemplateIdle sets how long a template must go unused before another
 // may take its place in a full budget.
 func (r *Runtime) SetTemplateIdle(d time.Duration) { r.idleTemplate = d }
+
+// SnapshotPageHints classifies the instance's memory for its next snapshot
+// with the page hints and without them, as SaveSnapshot would against the
+// module's image: it says whether both ways give the same runs and
+// extents, and how many pages the hints told without reading them (0 when
+// the instance has no hints).
+func (i *Instance) SnapshotPageHints() (same bool, told int, err error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	_, mem, err := i.snapshotLocked()
+	if err != nil {
+		return false, 0, err
+	}
+	img := i.owner.image
+	hints := i.pageHints(mem, img)
+	for _, h := range hints {
+		if h == hintZero || h == hintImage {
+			told++
+		}
+	}
+	hintedRuns, hintedExtents := snapshotRunsOf(mem, img, hints)
+	runs, extents := snapshotRunsOf(mem, img, nil)
+	return slices.Equal(hintedRuns, runs) && slices.Equal(hintedExtents, extents), told, nil
+}

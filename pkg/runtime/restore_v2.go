@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"unsafe"
 
 	"k8s.io/klog/v2"
 )
@@ -59,7 +60,7 @@ func (i *Instance) SaveSnapshot(path string) (int64, error) {
 		if err != nil {
 			return err
 		}
-		if _, digest, err = encodeSnapshotV2(f, s, mem, img); err != nil {
+		if _, digest, err = encodeSnapshotV2(f, s, mem, img, i.pageHints(mem, img)); err != nil {
 			return err
 		}
 		// The file is complete: renaming it keeps its identity.
@@ -204,6 +205,7 @@ func (i *Instance) restoreV2(s *snapshot, f *os.File, trusted bool) error {
 		err := mapRuns(f, img, s, buf)
 		if err == nil {
 			i.memoryBuf.countRuns(len(s.runs))
+			i.restoredRuns, i.restoredBase = s.runs, uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
 			if !trusted && !bytes.Equal(runsDigest(s, buf), s.pagesDigest[:]) {
 				return invalid("pages checksum mismatch (corrupt)")
 			}

@@ -75,7 +75,7 @@ func testSnapshotV2(t testing.TB) ([]byte, []byte) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if _, _, err := encodeSnapshotV2(f, s, mem, nil); err != nil {
+	if _, _, err := encodeSnapshotV2(f, s, mem, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(path)

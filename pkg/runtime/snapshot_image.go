@@ -179,7 +179,7 @@ func (m *Module) ensureImageFile() error {
 			return err
 		}
 		data := dataOffset(uint64(len(head)))
-		_, extents := snapshotRunsOf(mem, nil)
+		_, extents := snapshotRunsOf(mem, nil, nil)
 		for _, e := range extents {
 			if _, err := f.WriteAt(mem[e.off:e.off+e.len], int64(data+e.off)); err != nil {
 				return err

@@ -12,15 +12,29 @@ import (
 // that img (nil for none) holds are image runs, the others stored runs;
 // runs of one kind are merged across gaps of at most snapshotGap zero
 // pages (image runs only where the image is zero too).
-func snapshotRunsOf(mem []byte, img *memoryImage) (runs, extents []snapshotRun) {
+func snapshotRunsOf(mem []byte, img *memoryImage, hints []pageHint) (runs, extents []snapshotRun) {
 	zero := make([]byte, snapshotPage)
 	size := uint64(len(mem))
+	if len(hints) != int(size/snapshotPage) {
+		hints = nil
+	}
 	kind := func(off uint64) (nonzero, image bool) {
+		p := int(off / snapshotPage)
+		hint := hintNone
+		if hints != nil {
+			hint = hints[p]
+		}
+		switch hint {
+		case hintZero:
+			return false, false
+		case hintImage:
+			return true, true
+		}
 		page := mem[off : off+snapshotPage]
 		if bytes.Equal(page, zero) {
 			return false, false
 		}
-		return true, img != nil && img.holds(int(off/snapshotPage), page)
+		return true, hint == hintNone && img != nil && img.holds(p, page)
 	}
 	for off := uint64(0); off < size; {
 		nonzero, image := kind(off)

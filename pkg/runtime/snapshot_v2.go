@@ -79,12 +79,12 @@ func dataOffset(n uint64) uint64 {
 // Only the pages that are not zero, and not held by img (nil when the
 // module's image file is not to be used), are written; the others are
 // holes.
-func encodeSnapshotV2(f *os.File, s *snapshot, mem []byte, img *memoryImage) (int64, [sha256.Size]byte, error) {
+func encodeSnapshotV2(f *os.File, s *snapshot, mem []byte, img *memoryImage, hints []pageHint) (int64, [sha256.Size]byte, error) {
 	var pages [sha256.Size]byte
 	if len(mem)%snapshotPage != 0 {
 		return 0, pages, fmt.Errorf("memory of %d bytes is not a whole number of pages", len(mem))
 	}
-	runs, extents := snapshotRunsOf(mem, img)
+	runs, extents := snapshotRunsOf(mem, img, hints)
 	h := sha256.New()
 	var image [sha256.Size]byte
 	size := uint64(0) // the end of the last stored run

@@ -287,3 +287,45 @@ func TestSnapshot_RestoredMemoryIsLazy(t *testing.T) {
 		t.Errorf("a mapped restore has %+v bytes resident after a reconcile, want at most a quarter of a read one's own %d and less than its resident %d", touchedMapped, restoredRead.own, restoredRead.rss)
 	}
 }
+
+// TestSnapshot_PageHints: a guest restored by mapping its snapshot is
+// snapshotted again reading only the pages it wrote since: the pages the
+// hints tell without reading are classified as reading them would, and the
+// snapshots so written restore the guest, round after round.
+func TestSnapshot_PageHints(t *testing.T) {
+	_, m, _, path := savedCounter(t) // count 3
+	want := int64(3)
+	for round := range 3 {
+		inst, err := m.RestoreFile(t.Context(), counterConfig, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reconcileN(t, inst, "x", 2)
+		want += 2
+		same, told, err := inst.SnapshotPageHints()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if told == 0 {
+			inst.Close(context.Background())
+			t.Skip("the kernel's page map cannot be read here")
+		}
+		if !same {
+			t.Errorf("round %d: the page hints classify the memory otherwise than reading it", round)
+		}
+		t.Logf("round %d: %d of %d pages told without reading them", round, told, inst.MemoryBytes()/4096)
+		path = filepath.Join(t.TempDir(), "round.snap")
+		if _, err := inst.SaveSnapshot(path); err != nil {
+			t.Fatal(err)
+		}
+		inst.Close(context.Background())
+	}
+	inst, err := m.RestoreFile(t.Context(), counterConfig, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close(context.Background())
+	if got, _ := report(t, inst, "report"); got != want+1 {
+		t.Errorf("restored guest reports count %d, want %d", got, want+1)
+	}
+}

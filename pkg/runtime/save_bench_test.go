@@ -1,0 +1,76 @@
+package runtime_test
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+	"github.com/wasm-apiserver/wasm-apiserver/test/guesttest"
+)
+
+// BenchmarkSaveSnapshot is the suspend of a guest that keeps a snapshot:
+// restored from its snapshot, one reconcile, then its snapshot written
+// again (SaveSnapshot), which is what the benchmark times, and the
+// instance closed. It is what a controller with spec.suspend.snapshot pays
+// after every wake under the Immediate policy.
+func BenchmarkSaveSnapshot(b *testing.B) {
+	for _, g := range resumeGuests {
+		b.Run(g.name, func(b *testing.B) {
+			wasm, err := guesttest.TryBuild(g.name)
+			if err != nil {
+				b.Skipf("guest %s does not build: %v", g.name, err)
+			}
+			dir := b.TempDir()
+			r, err := runtime.New(b.Context(), runtime.Config{CacheDir: sharedCacheDir(b), ImageDir: filepath.Join(dir, "images")})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close(context.Background())
+			m, err := r.Load(b.Context(), wasm)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Release(context.Background())
+			cfg := runtime.InstanceConfig{Name: "bench", MemoryLimit: g.limit, API: &fakeAPI{}, Logger: discard}
+			req := runtime.Request{Namespace: "default", Name: "cm", Reason: "event"}
+			snapshot := filepath.Join(dir, "snapshot")
+			inst, err := m.Instantiate(b.Context(), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var (
+				durations []time.Duration
+				size      int64
+			)
+			b.StopTimer()
+			for range b.N {
+				if _, err := inst.Reconcile(b.Context(), req); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				start := time.Now()
+				size, err = inst.SaveSnapshot(snapshot)
+				durations = append(durations, time.Since(start))
+				b.StopTimer()
+				if err != nil {
+					b.Fatal(err)
+				}
+				inst.Close(b.Context())
+				if inst, err = m.RestoreFile(b.Context(), cfg, snapshot); err != nil {
+					b.Fatal(err)
+				}
+			}
+			inst.Close(b.Context())
+			slices.Sort(durations)
+			at := func(q float64) float64 {
+				return float64(durations[int(q*float64(len(durations)-1))].Nanoseconds())
+			}
+			b.ReportMetric(at(0.50), "p50-ns")
+			b.ReportMetric(at(0.99), "p99-ns")
+			b.ReportMetric(float64(size), "snapshot-bytes")
+		})
+	}
+}
