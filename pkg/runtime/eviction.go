@@ -59,14 +59,20 @@ func (r *Runtime) evictLocked(keep *Module) []evicted {
 	return out
 }
 
-// evictModuleLocked takes m's compiled code, with its data segments and
-// templates, for the caller to close outside r.mu. m must have compiled
-// code and no live instance; r.mu must be held.
+// evictModuleLocked takes m's compiled code, with its data segments, for
+// the caller to close outside r.mu. A module evicted for the budget's room
+// gives up its templates too; one unloaded for being idle keeps them:
+// files whose pages the kernel reclaims, which the template budget lets
+// another module's template replace once unused, and which spare the
+// first wakes after the unload the guest's init and a capture. m must
+// have compiled code and no live instance; r.mu must be held.
 func (r *Runtime) evictModuleLocked(m *Module, reason string) evicted {
 	ev := evicted{m, m.compiled, reason}
 	m.compiled, m.init = nil, nil
 	r.compiledBytes -= m.cost
-	r.dropTemplatesLocked(m)
+	if reason != evictedIdle {
+		r.dropTemplatesLocked(m)
+	}
 	return ev
 }
 

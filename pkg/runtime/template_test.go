@@ -351,3 +351,50 @@ func TestInstantiate_TemplateIdle(t *testing.T) {
 		})
 	}
 }
+
+// TestInstantiate_TemplateKeptAcrossIdleUnload: a module that gives up its
+// compiled code for being idle (Config.CompiledIdleUnload) keeps its
+// templates, so that the first instance after the unload starts from the
+// memory initialized before it rather than running its init again.
+func TestInstantiate_TemplateKeptAcrossIdleUnload(t *testing.T) {
+	r, err := runtime.New(t.Context(), runtime.SharedCache(runtime.Config{
+		CacheDir: filepath.Join(t.TempDir(), "cache"), TemplateDir: filepath.Join(t.TempDir(), "templates"),
+		TemplateBudgetBytes: runtime.DefaultTemplateBudgetBytes, CompiledIdleUnload: 50 * time.Millisecond}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	m, err := r.Load(t.Context(), guest(t, "counter"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Release(context.Background())
+	cfg := runtime.InstanceConfig{Name: "default/counter", MemoryLimit: 64 << 20, Logger: discard}
+	first, err := m.Instantiate(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	initialized := time.Now()
+	first.Close(context.Background())
+	held := r.TemplateBytes()
+	if held == 0 {
+		t.Fatal("no template was captured")
+	}
+	for deadline := time.Now().Add(30 * time.Second); m.Resident(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the module's compiled code was not unloaded")
+		}
+	}
+	if got := r.TemplateBytes(); got != held {
+		t.Errorf("TemplateBytes() = %d after the idle unload, want %d (kept)", got, held)
+	}
+	second, err := m.Instantiate(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close(context.Background())
+	if since, _ := sinceInit(t, second); since < time.Since(initialized)-10*time.Millisecond {
+		t.Errorf("the instance after the unload was initialized %s ago, the template %s ago: it ran its init again",
+			since, time.Since(initialized))
+	}
+}
