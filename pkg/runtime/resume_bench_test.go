@@ -45,6 +45,25 @@ var resumeGuests = []struct {
 	{name: "clientgo", limit: 256 << 20},
 }
 
+// benchModule loads the guest name (skipping the benchmark when it does not
+// build) in a runtime of cfg with the benchmarks' shared compilation cache;
+// both are let go of when the benchmark ends.
+func benchModule(b *testing.B, name string, cfg runtime.Config) (*runtime.Runtime, *runtime.Module) {
+	b.Helper()
+	wasm, err := guesttest.TryBuild(name)
+	if err != nil {
+		b.Skipf("guest %s does not build: %v", name, err)
+	}
+	cfg.CacheDir = sharedCacheDir(b)
+	var r *runtime.Runtime
+	m := loadWith(b, func(ctx context.Context, _ runtime.Config) (_ *runtime.Runtime, err error) {
+		r, err = runtime.New(ctx, cfg)
+		return r, err
+	}, wasm)
+	b.Cleanup(func() { m.Release(context.Background()) })
+	return r, m
+}
+
 // BenchmarkResume is one wake of a guest that is not resident, ending with
 // one reconcile (one API request to a fake) and the instance closed again:
 // from a snapshot file (snapshot-restore), by instantiating and running
@@ -54,21 +73,8 @@ var resumeGuests = []struct {
 func BenchmarkResume(b *testing.B) {
 	for _, g := range resumeGuests {
 		b.Run(g.name, func(b *testing.B) {
-			wasm, err := guesttest.TryBuild(g.name)
-			if err != nil {
-				b.Skipf("guest %s does not build: %v", g.name, err)
-			}
 			images := filepath.Join(b.TempDir(), "images")
-			r, err := runtime.New(b.Context(), runtime.Config{CacheDir: sharedCacheDir(b), ImageDir: images})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer r.Close(context.Background())
-			m, err := r.Load(b.Context(), wasm)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer m.Release(context.Background())
+			r, m := benchModule(b, g.name, runtime.Config{ImageDir: images})
 			cfg := runtime.InstanceConfig{Name: "bench", MemoryLimit: g.limit, API: &fakeAPI{}, Logger: discard}
 			req := runtime.Request{Namespace: "default", Name: "cm", Reason: "event"}
 

@@ -1,14 +1,12 @@
 package runtime_test
 
 import (
-	"context"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
-	"github.com/wasm-apiserver/wasm-apiserver/test/guesttest"
 )
 
 // BenchmarkSaveSnapshot is the suspend of a guest that keeps a snapshot:
@@ -19,21 +17,8 @@ import (
 func BenchmarkSaveSnapshot(b *testing.B) {
 	for _, g := range resumeGuests {
 		b.Run(g.name, func(b *testing.B) {
-			wasm, err := guesttest.TryBuild(g.name)
-			if err != nil {
-				b.Skipf("guest %s does not build: %v", g.name, err)
-			}
 			dir := b.TempDir()
-			r, err := runtime.New(b.Context(), runtime.Config{CacheDir: sharedCacheDir(b), ImageDir: filepath.Join(dir, "images")})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer r.Close(context.Background())
-			m, err := r.Load(b.Context(), wasm)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer m.Release(context.Background())
+			_, m := benchModule(b, g.name, runtime.Config{ImageDir: filepath.Join(dir, "images")})
 			cfg := runtime.InstanceConfig{Name: "bench", MemoryLimit: g.limit, API: &fakeAPI{}, Logger: discard}
 			req := runtime.Request{Namespace: "default", Name: "cm", Reason: "event"}
 			snapshot := filepath.Join(dir, "snapshot")

@@ -39,19 +39,28 @@ func newTemplateRuntime(t testing.TB) *runtime.Runtime {
 	return r
 }
 
-// TestInstantiate_TemplatesOffByDefault checks that a runtime with the zero
-// Config keeps no template: templates are off unless configured.
-func TestInstantiate_TemplatesOffByDefault(t *testing.T) {
-	r, err := runtime.New(t.Context(), runtime.SharedCache(runtime.Config{CacheDir: filepath.Join(t.TempDir(), "cache")}))
+// counterIn returns a runtime of cfg (with the package's shared compilation
+// cache) and the counter guest loaded in it, both let go of when the test
+// ends.
+func counterIn(t *testing.T, cfg runtime.Config) (*runtime.Runtime, *runtime.Module) {
+	t.Helper()
+	r, err := runtime.New(t.Context(), runtime.SharedCache(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close(context.Background())
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
 	m, err := r.Load(t.Context(), guest(t, "counter"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Release(context.Background())
+	t.Cleanup(func() { m.Release(context.Background()) })
+	return r, m
+}
+
+// TestInstantiate_TemplatesOffByDefault checks that a runtime with the zero
+// Config keeps no template: templates are off unless configured.
+func TestInstantiate_TemplatesOffByDefault(t *testing.T) {
+	r, m := counterIn(t, runtime.Config{CacheDir: filepath.Join(t.TempDir(), "cache")})
 	for range 2 {
 		inst, err := m.Instantiate(t.Context(), runtime.InstanceConfig{Name: "default/counter", MemoryLimit: 64 << 20, Logger: discard})
 		if err != nil {
@@ -99,16 +108,7 @@ func TestInstantiate_Template(t *testing.T) {
 			if tc.inDir {
 				cfg.TemplateDir = filepath.Join(t.TempDir(), "templates")
 			}
-			r, err := runtime.New(t.Context(), runtime.SharedCache(cfg))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close(context.Background())
-			m, err := r.Load(t.Context(), guest(t, "counter"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Release(context.Background())
+			r, m := counterIn(t, cfg)
 
 			first, err := m.Instantiate(t.Context(), base)
 			if err != nil {
@@ -222,18 +222,9 @@ func TestInstantiate_TemplateSnapshot(t *testing.T) {
 // TestInstantiate_TemplateEviction checks that a module's templates go
 // with its compiled code when it is evicted.
 func TestInstantiate_TemplateEviction(t *testing.T) {
-	r, err := runtime.New(t.Context(), runtime.SharedCache(runtime.Config{
+	r, m := counterIn(t, runtime.Config{
 		CacheDir: filepath.Join(t.TempDir(), "cache"), CompiledBudgetBytes: 1,
-		TemplateBudgetBytes: runtime.DefaultTemplateBudgetBytes}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close(context.Background())
-	m, err := r.Load(t.Context(), guest(t, "counter"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Release(context.Background())
+		TemplateBudgetBytes: runtime.DefaultTemplateBudgetBytes})
 	inst, err := m.Instantiate(t.Context(), runtime.InstanceConfig{Name: "default/counter", MemoryLimit: 64 << 20, Logger: discard})
 	if err != nil {
 		t.Fatal(err)
@@ -312,18 +303,9 @@ func TestInstantiate_TemplateIdle(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			// Room for one template of the counter guest (2 MB), not two.
-			r, err := runtime.New(t.Context(), runtime.SharedCache(runtime.Config{
-				CacheDir: filepath.Join(t.TempDir(), "cache"), TemplateBudgetBytes: 3 << 20}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close(context.Background())
+			r, m := counterIn(t, runtime.Config{
+				CacheDir: filepath.Join(t.TempDir(), "cache"), TemplateBudgetBytes: 3 << 20})
 			r.SetTemplateIdle(tc.idle)
-			m, err := r.Load(t.Context(), guest(t, "counter"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Release(context.Background())
 			fromTemplate := func(name string) bool {
 				t.Helper()
 				cfg := runtime.InstanceConfig{Name: name, MemoryLimit: 64 << 20, Logger: discard}
@@ -357,18 +339,9 @@ func TestInstantiate_TemplateIdle(t *testing.T) {
 // templates, so that the first instance after the unload starts from the
 // memory initialized before it rather than running its init again.
 func TestInstantiate_TemplateKeptAcrossIdleUnload(t *testing.T) {
-	r, err := runtime.New(t.Context(), runtime.SharedCache(runtime.Config{
+	r, m := counterIn(t, runtime.Config{
 		CacheDir: filepath.Join(t.TempDir(), "cache"), TemplateDir: filepath.Join(t.TempDir(), "templates"),
-		TemplateBudgetBytes: runtime.DefaultTemplateBudgetBytes, CompiledIdleUnload: 50 * time.Millisecond}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close(context.Background())
-	m, err := r.Load(t.Context(), guest(t, "counter"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Release(context.Background())
+		TemplateBudgetBytes: runtime.DefaultTemplateBudgetBytes, CompiledIdleUnload: 50 * time.Millisecond})
 	cfg := runtime.InstanceConfig{Name: "default/counter", MemoryLimit: 64 << 20, Logger: discard}
 	first, err := m.Instantiate(t.Context(), cfg)
 	if err != nil {
