@@ -55,24 +55,20 @@ func (r *Runtime) evictLocked(keep *Module) []evicted {
 			break // everything left is in use: over budget until it is not
 		}
 		out = append(out, r.evictModuleLocked(victim, evictedOverBudget))
+		r.dropTemplatesLocked(victim)
 	}
 	return out
 }
 
 // evictModuleLocked takes m's compiled code, with its data segments, for
-// the caller to close outside r.mu. A module evicted for the budget's room
-// gives up its templates too; one unloaded for being idle keeps them:
-// files whose pages the kernel reclaims, which the template budget lets
-// another module's template replace once unused, and which spare the
-// first wakes after the unload the guest's init and a capture. m must
-// have compiled code and no live instance; r.mu must be held.
+// the caller to close outside r.mu. Its templates are the caller's to
+// keep or drop: a module evicted for the budget's room gives them up
+// (evictLocked); one unloaded for being idle keeps them (unloadIfIdle).
+// m must have compiled code and no live instance; r.mu must be held.
 func (r *Runtime) evictModuleLocked(m *Module, reason string) evicted {
 	ev := evicted{m, m.compiled, reason}
 	m.compiled, m.init = nil, nil
 	r.compiledBytes -= m.cost
-	if reason != evictedIdle {
-		r.dropTemplatesLocked(m)
-	}
 	return ev
 }
 
@@ -95,7 +91,11 @@ func (r *Runtime) armIdleUnloadLocked(m *Module) {
 
 // unloadIfIdle evicts m's compiled code if no instance of it has lived
 // since Config.CompiledIdleUnload ago. An instance started meanwhile keeps
-// it; the instance's end starts the clock again (instanceDone).
+// it; the instance's end starts the clock again (instanceDone). The
+// module keeps its templates: files whose pages the kernel reclaims,
+// which the template budget lets another module's template replace once
+// unused, and which spare the first wakes after the unload the guest's
+// init and a capture.
 func (r *Runtime) unloadIfIdle(m *Module) {
 	r.mu.Lock()
 	if r.closed || m.refs <= 0 || m.compiled == nil || m.live > 0 {
