@@ -95,7 +95,8 @@ func (r *Runtime) armIdleUnloadLocked(m *Module) {
 // module keeps its templates: files whose pages the kernel reclaims,
 // which the template budget lets another module's template replace once
 // unused, and which spare the first wakes after the unload the guest's
-// init and a capture.
+// init and a capture. It runs on its timer's goroutine, which Close waits
+// for once it has begun to unload.
 func (r *Runtime) unloadIfIdle(m *Module) {
 	r.mu.Lock()
 	if r.closed || m.refs <= 0 || m.compiled == nil || m.live > 0 {
@@ -108,6 +109,8 @@ func (r *Runtime) unloadIfIdle(m *Module) {
 		return
 	}
 	ev := r.evictModuleLocked(m, evictedIdle)
+	r.unloading.Add(1)
+	defer r.unloading.Done()
 	r.mu.Unlock()
 	r.closeEvicted(context.Background(), []evicted{ev})
 	if unloaded := r.cfg.IdleUnloaded; unloaded != nil {

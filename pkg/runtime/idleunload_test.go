@@ -135,3 +135,28 @@ func TestRuntime_UnloadIfIdle(t *testing.T) {
 		r.unloadIfIdle(m) // a timer that fired as it was released
 	})
 }
+
+// TestRuntime_CloseWaitsForIdleUnload: an idle unload runs on its timer's
+// goroutine, which Close waits for once it has begun, so that nothing of
+// the runtime's runs after Close returns.
+func TestRuntime_CloseWaitsForIdleUnload(t *testing.T) {
+	entered, proceed := make(chan struct{}), make(chan struct{})
+	r, err := New(t.Context(), Config{CacheDir: t.TempDir(), CompiledIdleUnload: time.Millisecond,
+		IdleUnloaded: func() { close(entered); <-proceed }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	load(t, r, smallModule(1))
+	<-entered
+	closed := make(chan error, 1)
+	go func() { closed <- r.Close(context.Background()) }()
+	select {
+	case <-closed:
+		t.Fatal("Close returned while an idle unload was under way")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(proceed)
+	if err := <-closed; err != nil {
+		t.Error(err)
+	}
+}

@@ -150,6 +150,9 @@ type Runtime struct {
 	templateBytes int64  // memory charged to modules' templates
 	templateCount int    // templates kept, at most maxTemplates
 	closed        bool   // Close was called: no module is unloaded after
+	// unloading counts the idle unloads under way (unloadIfIdle), begun
+	// before Close, which waits for them.
+	unloading sync.WaitGroup
 
 	// capturing is held by the one template capture under way.
 	capturing sync.Mutex
@@ -245,6 +248,7 @@ func (r *Runtime) Close(ctx context.Context) error {
 		}
 	}
 	r.mu.Unlock()
+	r.unloading.Wait()
 	err := r.wazero.Close(ctx)
 	r.scratch.close()
 	return err
