@@ -70,11 +70,11 @@ type Instance struct {
 	// guest's: 0 for a fresh instance, whatever continues the snapshot's
 	// reading for a restored one.
 	clockOffset int64
-	// restoredRuns are the runs of the snapshot mapped over the memory,
-	// at restoredBase, when the instance was restored by mapping one; nil
-	// otherwise, or once compaction mapped over them (pagehints.go).
+	// restoredRuns are the runs of the snapshot mapped over the memory
+	// when the instance was restored by mapping one; nil otherwise, or
+	// once compaction mapped over them (pagehints.go). A mapped memory
+	// never moves: it is reserved at its maximum (limitedAllocator).
 	restoredRuns []snapshotRun
-	restoredBase uintptr
 	// memory is the linear memory size after the last call, 0 once closed;
 	// read without the lock so that asking never waits for a reconcile.
 	memory atomic.Uint64

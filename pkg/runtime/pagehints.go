@@ -3,7 +3,6 @@ package runtime
 import (
 	"crypto/sha256"
 	"errors"
-	"unsafe"
 )
 
 // What a snapshot can tell of a page without reading it. A restored
@@ -85,8 +84,7 @@ var errPageSize = errors.New("pages of the memory cannot be told apart")
 // image the snapshot to be written refers to (nil for none). i.mu must be
 // held.
 func (i *Instance) pageHints(mem []byte, img *memoryImage) []pageHint {
-	if i.restoredRuns == nil || i.memoryBuf == nil || !i.memoryBuf.mapped || len(mem)%snapshotPage != 0 || len(mem) == 0 ||
-		uintptr(unsafe.Pointer(unsafe.SliceData(mem))) != i.restoredBase {
+	if i.restoredRuns == nil || i.memoryBuf == nil || !i.memoryBuf.mapped || len(mem)%snapshotPage != 0 {
 		return nil
 	}
 	entries, err := pagemapEntries(mem)

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"unsafe"
 
 	"k8s.io/klog/v2"
 )
@@ -205,7 +204,7 @@ func (i *Instance) restoreV2(s *snapshot, f *os.File, trusted bool) error {
 		err := mapRuns(f, img, s, buf)
 		if err == nil {
 			i.memoryBuf.countRuns(len(s.runs))
-			i.restoredRuns, i.restoredBase = s.runs, uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
+			i.restoredRuns = s.runs
 			if !trusted && !bytes.Equal(runsDigest(s, buf), s.pagesDigest[:]) {
 				return invalid("pages checksum mismatch (corrupt)")
 			}
