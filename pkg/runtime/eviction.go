@@ -129,7 +129,7 @@ func evictBefore(a, b *Module) bool {
 
 func (r *Runtime) closeEvicted(ctx context.Context, ev []evicted) {
 	for _, e := range ev {
-		_ = e.compiled.Close(context.WithoutCancel(ctx))
+		closeCompiled(context.WithoutCancel(ctx), e.compiled)
 		r.metrics.evicted(e.reason)
 		klog.V(2).InfoS("Evicted the compiled code of a module", "digest", e.module.Digest, "estimatedBytes", e.module.cost, "reason", e.reason)
 	}

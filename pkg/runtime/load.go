@@ -54,7 +54,7 @@ func (r *Runtime) compileNew(ctx context.Context, digest string, wasm []byte) (*
 	}
 	if err != nil {
 		if compiled != nil {
-			_ = compiled.Close(context.WithoutCancel(ctx))
+			closeCompiled(context.WithoutCancel(ctx), compiled)
 		}
 		freeAfterFailedCompile(len(code)) // nil code: nothing was compiled
 		return nil, nil, err

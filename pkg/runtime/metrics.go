@@ -79,6 +79,8 @@ type budgetState struct {
 	// overBudget are the loaded modules whose code alone is over the
 	// budget, resident or not.
 	overBudget int
+	// fileBacked is the compiled code mapped from files (codefile.go).
+	fileBacked int64
 }
 
 // budgetState reads the runtime's budget state under its lock: a scrape
@@ -92,14 +94,15 @@ func (r *Runtime) budgetState() budgetState {
 			s.overBudget++
 		}
 	}
+	s.fileBacked = r.CodeFileBytes()
 	return s
 }
 
 // budgetCollector reports the budget's state when metrics are scraped.
 type budgetCollector struct {
 	metrics.BaseStableCollector
-	state                        func() budgetState
-	resident, budget, overBudget *metrics.Desc
+	state                                    func() budgetState
+	resident, budget, overBudget, fileBacked *metrics.Desc
 }
 
 func newBudgetCollector(state func() budgetState) *budgetCollector {
@@ -111,6 +114,8 @@ func newBudgetCollector(state func() budgetState) *budgetCollector {
 		budget:   gauge("compiled_module_budget_bytes", "The compiled-code budget (--compiled-module-budget); 0 for none."),
 		overBudget: gauge("compiled_modules_over_budget", "Loaded modules whose compiled code alone is larger than the budget: "+
 			"evicted as soon as no instance of them is resident, and loaded again at their next wake."),
+		fileBacked: gauge("compiled_module_file_backed_bytes", "Compiled code of the loaded modules that is mapped from files "+
+			"under --state-dir: the server drops its resident pages when quiet, and a wake maps back what it runs."),
 	}
 }
 
@@ -119,6 +124,7 @@ func (c *budgetCollector) DescribeWithStability(ch chan<- *metrics.Desc) {
 	ch <- c.resident
 	ch <- c.budget
 	ch <- c.overBudget
+	ch <- c.fileBacked
 }
 
 // CollectWithStability implements metrics.StableCollector.
@@ -127,4 +133,5 @@ func (c *budgetCollector) CollectWithStability(ch chan<- metrics.Metric) {
 	ch <- metrics.NewLazyConstMetric(c.resident, metrics.GaugeValue, float64(s.residentBytes))
 	ch <- metrics.NewLazyConstMetric(c.budget, metrics.GaugeValue, float64(s.budgetBytes))
 	ch <- metrics.NewLazyConstMetric(c.overBudget, metrics.GaugeValue, float64(s.overBudget))
+	ch <- metrics.NewLazyConstMetric(c.fileBacked, metrics.GaugeValue, float64(s.fileBacked))
 }

@@ -235,7 +235,7 @@ func (m *Module) acquire(ctx context.Context, forInstance bool) (wazero.Compiled
 		}
 		if m.refs <= 0 { // released while compiling
 			r.mu.Unlock()
-			_ = compiled.Close(context.WithoutCancel(ctx))
+			closeCompiled(context.WithoutCancel(ctx), compiled)
 			return nil, nil, fmt.Errorf("module[%s] was released", m.Digest)
 		}
 		m.compiled, m.init = compiled, init
@@ -271,7 +271,7 @@ func (m *Module) compile(ctx context.Context) (wazero.CompiledModule, *dataInit,
 		m.placeData(init, code)
 		return nil
 	}); err != nil {
-		_ = compiled.Close(context.WithoutCancel(ctx))
+		closeCompiled(context.WithoutCancel(ctx), compiled)
 		return nil, nil, fmt.Errorf("module[%s]: compiling again after eviction: %w", m.Digest, err)
 	}
 	return compiled, init, nil

@@ -216,14 +216,20 @@ func newRuntime(ctx context.Context, cfg Config, interruptible bool) (*Runtime, 
 		}
 	}
 	r := &Runtime{wazero: wazero.NewRuntimeWithConfig(ctx, rc), cfg: cfg, modules: map[string]*Module{}, interruptible: interruptible}
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.wazero); err != nil {
-		return nil, fmt.Errorf("instantiating WASI: %w", err)
-	}
-	if err := instantiateHostModule(ctx, r.wazero); err != nil {
-		return nil, fmt.Errorf("instantiating host imports: %w", err)
-	}
-	if err := instantiateInterruptModule(ctx, r.wazero); err != nil {
-		return nil, fmt.Errorf("instantiating the interrupt check: %w", err)
+	// Host modules are compiled to code too (codefile.go).
+	if err := mappingCode(func() error {
+		if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.wazero); err != nil {
+			return fmt.Errorf("instantiating WASI: %w", err)
+		}
+		if err := instantiateHostModule(ctx, r.wazero); err != nil {
+			return fmt.Errorf("instantiating host imports: %w", err)
+		}
+		if err := instantiateInterruptModule(ctx, r.wazero); err != nil {
+			return fmt.Errorf("instantiating the interrupt check: %w", err)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	provided, err := newProvidedImports(r.wazero)
 	if err != nil {
@@ -249,6 +255,7 @@ func (r *Runtime) Close(ctx context.Context) error {
 	}
 	r.mu.Unlock()
 	r.unloading.Wait()
+	r.forgetCodeFiles()
 	err := r.wazero.Close(ctx)
 	r.scratch.close()
 	return err
@@ -353,7 +360,7 @@ func (r *Runtime) release(ctx context.Context, m *Module) {
 	}
 	r.mu.Unlock()
 	if compiled != nil {
-		_ = compiled.Close(ctx)
+		closeCompiled(ctx, compiled)
 	}
 	if last && m.path != "" {
 		if err := os.Remove(m.path); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -48,8 +48,10 @@ func (e *StorageError) Is(target error) bool { return target == ErrStorage }
 // when reading the entry fails (a damaged or unreadable file), the cache's
 // entries are discarded so that the module compiles afresh and is cached
 // again.
+//
+// The code compiled is made file-backed (backCode) when it can be.
 func (r *Runtime) compileCode(ctx context.Context, code []byte) (wazero.CompiledModule, error) {
-	compiled, err := r.compileOnce(ctx, r.wazero, code)
+	compiled, err := r.compileCodeOnce(ctx, code)
 	if err == nil || (r.cfg.CacheDir == "" && r.cfg.cache == nil) {
 		return compiled, err
 	}
@@ -57,29 +59,46 @@ func (r *Runtime) compileCode(ctx context.Context, code []byte) (wazero.Compiled
 		return nil, verr
 	}
 	klog.ErrorS(err, "The compilation cache failed a module that compiles without it; compiling again", "cacheDir", r.cfg.CacheDir)
-	if compiled, err = r.compileOnce(ctx, r.wazero, code); err == nil {
+	if compiled, err = r.compileCodeOnce(ctx, code); err == nil {
 		return compiled, nil
 	}
 	if r.cfg.CacheDir != "" {
 		if derr := discardCompilationCache(r.cfg.CacheDir); derr != nil {
 			klog.ErrorS(derr, "Discarding the damaged compilation cache", "cacheDir", r.cfg.CacheDir)
 		}
-		if compiled, err = r.compileOnce(ctx, r.wazero, code); err == nil {
+		if compiled, err = r.compileCodeOnce(ctx, code); err == nil {
 			return compiled, nil
 		}
 	}
 	return nil, &StorageError{Op: "compilation cache in " + r.cfg.CacheDir, Err: err}
 }
 
-// compileOnce compiles code in w; a panic in wazero is an *ABIError.
-func (r *Runtime) compileOnce(ctx context.Context, w wazero.Runtime, code []byte) (compiled wazero.CompiledModule, err error) {
+// compileCodeOnce compiles code in r's wazero runtime and makes the code
+// compiled file-backed when it can (backCode).
+func (r *Runtime) compileCodeOnce(ctx context.Context, code []byte) (wazero.CompiledModule, error) {
+	compiled, span, err := r.compileOnce(ctx, r.wazero, code)
+	if err == nil {
+		r.backCode(compiled, span)
+	}
+	return compiled, err
+}
+
+// compileOnce compiles code in w, and returns the span of executable
+// memory that appeared meanwhile (compilingCode); a panic in wazero is an
+// *ABIError.
+func (r *Runtime) compileOnce(ctx context.Context, w wazero.Runtime, code []byte) (compiled wazero.CompiledModule, span codeSpan, err error) {
 	err = guard("compiling", func() error {
-		if compiled, err = w.CompileModule(ctx, code); err != nil {
+		span, err = compilingCode(func() error {
+			var err error
+			compiled, err = w.CompileModule(ctx, code)
+			return err
+		})
+		if err != nil {
 			return &ABIError{Reason: "compilation failed: " + err.Error()}
 		}
 		return nil
 	})
-	return compiled, err
+	return compiled, span, err
 }
 
 // compileUncached compiles code in a runtime without a cache and returns
@@ -87,7 +106,7 @@ func (r *Runtime) compileOnce(ctx context.Context, w wazero.Runtime, code []byte
 func (r *Runtime) compileUncached(ctx context.Context, code []byte) error {
 	w := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler())
 	defer func() { _ = w.Close(context.WithoutCancel(ctx)) }()
-	compiled, err := r.compileOnce(ctx, w, code)
+	compiled, _, err := r.compileOnce(ctx, w, code)
 	if err != nil {
 		return err
 	}

@@ -144,6 +144,9 @@ type pageRelease struct {
 	// heapKiB is how much of the Go heap the same release gave back to
 	// the OS (idleMemoryRelease).
 	heapKiB int64
+	// moduleCodeKiB is how much of the modules' compiled code, mapped
+	// from files, was resident and dropped (idleMemoryRelease).
+	moduleCodeKiB int64
 }
 
 // The advice a release used, as its log names it.
@@ -199,10 +202,11 @@ func releaseExecutablePagesEvery(ctx context.Context, first, period time.Duratio
 		// A release that fails is logged and the next goes on: what
 		// failed is the release's to give up (idleMemoryRelease).
 		if r, err := release(); err != nil {
-			klog.ErrorS(err, "Could not drop the executable's resident pages; giving back only the heap's free pages from now on",
-				"heapKiB", r.heapKiB)
+			klog.ErrorS(err, "Could not drop all the resident pages of code; giving back the rest from now on",
+				"heapKiB", r.heapKiB, "moduleCodeKiB", r.moduleCodeKiB)
 		} else {
-			klog.V(2).InfoS("Dropped the executable's resident pages", "kib", r.kib, "advice", r.advice, "heapKiB", r.heapKiB)
+			klog.V(2).InfoS("Dropped the executable's resident pages", "kib", r.kib, "advice", r.advice, "heapKiB", r.heapKiB,
+				"moduleCodeKiB", r.moduleCodeKiB)
 		}
 		interval = period
 		timer.Reset(interval)

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"errors"
+	"fmt"
 	"runtime/debug"
 	"runtime/metrics"
 )
@@ -40,23 +42,37 @@ func heapReleasedBytes() uint64 {
 }
 
 // idleMemoryRelease returns what the server gives back once quiet: the Go
-// heap's garbage and free pages, then its executable's resident pages
-// (execPages, releaseExecutablePages). The heap goes first: collecting runs
-// the runtime's code, which would map pages of the executable again.
+// heap's garbage and free pages, then the resident pages of the modules'
+// compiled code mapped from files (codePages, runtime.ReleaseCodePages),
+// then its executable's resident pages (execPages, releaseExecutablePages).
+// The heap goes first and the executable last: collecting and reading
+// /proc run the server's code, which would map pages of the executable
+// again.
 //
 // Once releasing the executable's pages fails (it fails for good: /proc
 // unreadable, madvise refused), the release returns that error once and
-// gives back only the heap from then on.
-func idleMemoryRelease(execPages func() (pageRelease, error)) func() (pageRelease, error) {
-	var execFailed bool
+// gives back only the rest from then on; the same holds for the modules'
+// code.
+func idleMemoryRelease(execPages func() (pageRelease, error), codePages func() (int64, error)) func() (pageRelease, error) {
+	var execFailed, codeFailed bool
 	return func() (pageRelease, error) {
 		heap := releaseFreeHeap()
-		if execFailed {
-			return pageRelease{heapKiB: heap}, nil
+		var codeErr error
+		var code int64
+		if !codeFailed {
+			code, codeErr = codePages()
+			codeFailed = codeErr != nil
+			if codeErr != nil {
+				codeErr = fmt.Errorf("modules' compiled code: %w", codeErr)
+			}
 		}
-		r, err := execPages()
-		r.heapKiB = heap
-		execFailed = err != nil
-		return r, err
+		r := pageRelease{}
+		var execErr error
+		if !execFailed {
+			r, execErr = execPages()
+			execFailed = execErr != nil
+		}
+		r.heapKiB, r.moduleCodeKiB = heap, code/1024
+		return r, errors.Join(execErr, codeErr)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"testing"
 )
 
@@ -62,7 +63,7 @@ func TestIdleMemoryRelease_HeapAfterExecPagesFail(t *testing.T) {
 	release := idleMemoryRelease(func() (pageRelease, error) {
 		execCalls++
 		return pageRelease{}, errors.New("madvise: operation not permitted")
-	})
+	}, func() (int64, error) { return 0, nil })
 	if _, err := release(); err == nil {
 		t.Fatal("the first release hid the executable pages' failure")
 	}
@@ -86,5 +87,33 @@ func TestIdleMemoryRelease_HeapAfterExecPagesFail(t *testing.T) {
 	}
 	if execCalls != 1 {
 		t.Errorf("the executable's pages were tried %d times, want once", execCalls)
+	}
+}
+
+// The modules' compiled code is released before the executable's pages,
+// so that the code that released it goes too; a failure of either is
+// reported once and that one alone is not tried again.
+func TestIdleMemoryRelease_ModuleCode(t *testing.T) {
+	var order []string
+	codeErr := errors.New("/proc/self/smaps: permission denied")
+	release := idleMemoryRelease(func() (pageRelease, error) {
+		order = append(order, "executable")
+		return pageRelease{kib: 3}, nil
+	}, func() (int64, error) {
+		order = append(order, "modules")
+		return 8 << 10, codeErr
+	})
+	r, err := release()
+	if !errors.Is(err, codeErr) {
+		t.Errorf("the first release returned %v, want the modules' failure", err)
+	}
+	if r.kib != 3 || r.moduleCodeKiB != 8 {
+		t.Errorf("release = %+v, want the executable's 3 KiB and the modules' 8 KiB", r)
+	}
+	if _, err := release(); err != nil {
+		t.Errorf("a later release failed again: %v", err)
+	}
+	if want := []string{"modules", "executable", "executable"}; !slices.Equal(order, want) {
+		t.Errorf("released %v, want %v", order, want)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/embeddedetcd"
+	"github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 )
 
 // When the server drops the pages of its executable that it no longer runs,
@@ -77,7 +78,7 @@ func Run(ctx context.Context, o *Options) error {
 		case <-started:
 		}
 		releaseExecutablePagesEvery(releaseCtx, executablePagesFirstRelease, executablePagesReleasePeriod,
-			processCPUTime, idleMemoryRelease(releaseExecutablePages), releaseSoon)
+			processCPUTime, idleMemoryRelease(releaseExecutablePages, runtime.ReleaseCodePages), releaseSoon)
 	})
 	if err := srv.GenericAPIServer.AddPostStartHook("release-executable-pages",
 		func(genericapiserver.PostStartHookContext) error {

@@ -1,0 +1,190 @@
+package runtime
+
+import (
+	"context"
+	"sync"
+
+	"github.com/tetratelabs/wazero"
+	"k8s.io/klog/v2"
+)
+
+// A module's compiled code is wazero's executable memory: anonymous pages
+// that only closing the module frees, ~6 bytes per byte of the module's
+// code (14.5 MiB for a small Go guest), resident for as long as the module
+// is loaded, although a suspended guest runs none of it. Where the runtime
+// has a CacheDir on a disk, the code is made file-backed once compiled: its
+// bytes are written to an unlinked file there, which is mapped over the
+// same addresses, private, read and execute. wazero's pointers into it
+// stay valid and nothing it runs changes; but the pages are now the file's,
+// clean, so ReleaseCodePages can drop them from the process and the next
+// wake maps back from the page cache what it runs, a minor page fault
+// each, instead of reloading the module (~50 ms). The kernel may reclaim the
+// file's pages in the page cache under pressure, as it does a binary's; the
+// disk holds them until the module is closed, when wazero unmaps them and
+// the unlinked file goes.
+//
+// Which pages are the module's is read off /proc/self/maps: the largest run
+// of executable anonymous memory that appeared while wazero compiled it.
+// codeMappingMu keeps any other executable memory from appearing then: it
+// is held around everything in this package that has wazero map code
+// (compiling modules, instantiating host modules), in every Runtime of the
+// process. Nothing else in the server maps executable memory.
+
+// codeMappingMu is held while wazero may map executable memory, so that
+// what appears in that time is known to be the code being compiled.
+var codeMappingMu sync.Mutex
+
+// mappingCode runs f, which may have wazero map executable memory, with
+// codeMappingMu held.
+func mappingCode(f func() error) error {
+	codeMappingMu.Lock()
+	defer codeMappingMu.Unlock()
+	return f()
+}
+
+// codeFile is the compiled code of a module mapped from a file:
+// [start, end) maps the file of device major:minor and inode ino.
+type codeFile struct {
+	start, end   uintptr
+	major, minor uint32
+	ino          uint64
+	owner        *Runtime
+}
+
+// The code files of modules compiled and not yet closed, by the compiled
+// module they belong to. A range is listed only while its module is not
+// closed: wazero unmaps the code after Close (when the garbage collector
+// finalizes it), and the range could then be anything else's.
+var (
+	codeFilesMu sync.Mutex
+	codeFiles   = map[wazero.CompiledModule]*codeFile{}
+)
+
+// backCode makes the code of compiled, the run span that appeared while it
+// compiled, file-backed in r's CacheDir. It does nothing without a
+// CacheDir, on a file system held in memory (the copy would only double
+// it) or when the span is not there; a failure is logged and leaves the
+// code as it was, anonymous.
+func (r *Runtime) backCode(compiled wazero.CompiledModule, span codeSpan) {
+	if r.cfg.CacheDir == "" || span.empty() {
+		return
+	}
+	cf, err := mapCodeFile(r.cfg.CacheDir, span)
+	if err != nil {
+		klog.V(2).InfoS("Keeping a module's compiled code in anonymous memory", "reason", err.Error())
+		return
+	}
+	cf.owner = r
+	codeFilesMu.Lock()
+	codeFiles[compiled] = cf
+	codeFilesMu.Unlock()
+}
+
+// closeCompiled closes compiled, forgetting its code file first.
+func closeCompiled(ctx context.Context, compiled wazero.CompiledModule) {
+	codeFilesMu.Lock()
+	delete(codeFiles, compiled)
+	codeFilesMu.Unlock()
+	_ = compiled.Close(ctx)
+}
+
+// forgetCodeFiles forgets the code files of r's modules, before r closes
+// them all.
+func (r *Runtime) forgetCodeFiles() {
+	codeFilesMu.Lock()
+	defer codeFilesMu.Unlock()
+	for c, cf := range codeFiles {
+		if cf.owner == r {
+			delete(codeFiles, c)
+		}
+	}
+}
+
+// CodeFileBytes returns the size of the compiled code of r's modules that
+// is mapped from files, whose pages ReleaseCodePages can drop.
+func (r *Runtime) CodeFileBytes() int64 {
+	codeFilesMu.Lock()
+	defer codeFilesMu.Unlock()
+	var n int64
+	for _, cf := range codeFiles {
+		if cf.owner == r {
+			n += int64(cf.end - cf.start)
+		}
+	}
+	return n
+}
+
+// ReleaseCodePages drops the process's resident pages of the compiled code
+// of every module, in every Runtime, that is mapped from a file, and
+// returns how many bytes of it were resident before. Nothing is lost: the
+// pages are the file's, never written, and the next access maps them
+// again from the page cache (or reads them from the file). It is meant for
+// when the server is quiet, as it drops its executable's pages: a guest
+// woken after maps back what it runs, a page fault each.
+//
+// # Errors
+//
+// When /proc/self is unreadable or madvise refuses; the code files whose
+// mappings no longer match what was mapped are forgotten, not released.
+func ReleaseCodePages() (int64, error) {
+	codeFilesMu.Lock()
+	defer codeFilesMu.Unlock()
+	if len(codeFiles) == 0 {
+		return 0, nil
+	}
+	return releaseCodeFilesLocked(codeFiles)
+}
+
+// codeSpan is a range of addresses, [start, end).
+type codeSpan struct{ start, end uintptr }
+
+func (s codeSpan) empty() bool { return s.end <= s.start }
+
+// compilingCode runs f, which compiles a module, with codeMappingMu held,
+// and returns the largest run of executable anonymous memory that
+// appeared meanwhile: the module's code. It is empty when f fails or the
+// process's mappings cannot be read.
+func compilingCode(f func() error) (codeSpan, error) {
+	codeMappingMu.Lock()
+	defer codeMappingMu.Unlock()
+	before, berr := executableAnonymous()
+	if err := f(); err != nil {
+		return codeSpan{}, err
+	}
+	if berr != nil {
+		return codeSpan{}, nil
+	}
+	after, err := executableAnonymous()
+	if err != nil {
+		return codeSpan{}, nil
+	}
+	return largestAdded(before, after), nil
+}
+
+// largestAdded returns the largest run of addresses in after (sorted,
+// disjoint spans) that is in no span of before (the same).
+func largestAdded(before, after []codeSpan) codeSpan {
+	var best codeSpan
+	i := 0
+	for _, a := range after {
+		start := a.start
+		for start < a.end {
+			for i < len(before) && before[i].end <= start {
+				i++
+			}
+			end := a.end
+			if i < len(before) && before[i].start <= start {
+				start = before[i].end // covered up to there
+				continue
+			}
+			if i < len(before) && before[i].start < end {
+				end = before[i].start
+			}
+			if end-start > best.end-best.start {
+				best = codeSpan{start, end}
+			}
+			start = end
+		}
+	}
+	return best
+}

@@ -1,0 +1,282 @@
+package runtime
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+
+	"github.com/tetratelabs/wazero"
+	"golang.org/x/sys/unix"
+)
+
+// executableAnonymous returns the process's private anonymous mappings
+// that are readable and executable, and nothing else, sorted: wazero's
+// compiled code.
+func executableAnonymous() ([]codeSpan, error) {
+	f, err := os.Open("/proc/self/maps")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []codeSpan
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		m, ok := parseMapsLine(sc.Bytes())
+		if ok && m.perms == "r-xp" && m.ino == 0 && !m.named {
+			out = append(out, m.span)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading /proc/self/maps: %w", err)
+	}
+	slices.SortFunc(out, func(a, b codeSpan) int { return compareAddr(a.start, b.start) })
+	return out, nil
+}
+
+func compareAddr(a, b uintptr) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// mapsLine is one line of /proc/self/maps (or the header of a mapping in
+// smaps): "start-end perms offset major:minor inode [path]".
+type mapsLine struct {
+	span         codeSpan
+	perms        string
+	major, minor uint32
+	ino          uint64
+	// named is set when the mapping has a path or a name ([heap], ...).
+	named bool
+}
+
+// parseMapsLine parses line, and reports whether it is a mapping's line.
+func parseMapsLine(line []byte) (mapsLine, bool) {
+	fields := bytes.Fields(line)
+	if len(fields) < 5 || bytes.HasSuffix(fields[0], []byte(":")) {
+		return mapsLine{}, false
+	}
+	start, end, ok := bytes.Cut(fields[0], []byte("-"))
+	if !ok {
+		return mapsLine{}, false
+	}
+	s, err1 := strconv.ParseUint(string(start), 16, 64)
+	e, err2 := strconv.ParseUint(string(end), 16, 64)
+	major, minor, ok := bytes.Cut(fields[3], []byte(":"))
+	maj, err3 := strconv.ParseUint(string(major), 16, 32)
+	mnr, err4 := strconv.ParseUint(string(minor), 16, 32)
+	ino, err5 := strconv.ParseUint(string(fields[4]), 10, 64)
+	if !ok || errors.Join(err1, err2, err3, err4, err5) != nil || e <= s {
+		return mapsLine{}, false
+	}
+	return mapsLine{
+		span:  codeSpan{uintptr(s), uintptr(e)},
+		perms: string(fields[1]),
+		major: uint32(maj), minor: uint32(mnr), ino: ino,
+		named: len(fields) > 5,
+	}, true
+}
+
+// minCodeFileBytes is the least code worth a file: smaller runs (wazero's
+// shared trampolines, a module's entry preambles) stay anonymous.
+const minCodeFileBytes = 1 << 20
+
+// inMemoryFS reports whether the file system of fd keeps its files in
+// memory, where a file's pages cannot be reclaimed without swap.
+func inMemoryFS(fd int) bool {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(fd, &st); err != nil {
+		return true // unknown: do not risk doubling the code in memory
+	}
+	switch uint32(st.Type) {
+	case unix.TMPFS_MAGIC, unix.RAMFS_MAGIC:
+		return true
+	}
+	return false
+}
+
+// mapCodeFile writes the bytes of span, executable memory of the process,
+// to a new unlinked file in dir and maps the file over span, private,
+// readable and executable, in one fixed mapping.
+//
+// A fixed mapping that fails may already have unmapped span; the code is
+// then copied back into anonymous memory from the file. Should that fail
+// too, the process cannot go on (the next call into the code would fault)
+// and mapCodeFile panics.
+func mapCodeFile(dir string, span codeSpan) (*codeFile, error) {
+	size := span.end - span.start
+	if size < minCodeFileBytes {
+		return nil, fmt.Errorf("code of %d bytes, under %d", size, minCodeFileBytes)
+	}
+	f, err := os.OpenFile(dir, os.O_RDWR|unix.O_TMPFILE, 0o600)
+	if err != nil {
+		// A file system without O_TMPFILE: a named file, unlinked at once.
+		if f, err = os.CreateTemp(dir, ".code-*"); err != nil {
+			return nil, err
+		}
+		if err := os.Remove(f.Name()); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	defer f.Close()
+	fd := int(f.Fd())
+	if inMemoryFS(fd) {
+		return nil, fmt.Errorf("%s is held in memory", dir)
+	}
+	// The kernel reads the bytes from the process's own memory: pwrite of
+	// the span's address, no copy through Go memory.
+	for off := uintptr(0); off < size; {
+		n, _, errno := unix.Syscall6(unix.SYS_PWRITE64, uintptr(fd), span.start+off, size-off, off, 0, 0)
+		if errno != 0 {
+			return nil, fmt.Errorf("writing the code file: %w", errno)
+		}
+		if n == 0 {
+			return nil, errors.New("writing the code file: no progress")
+		}
+		off += n
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, err
+	}
+	got, _, errno := unix.Syscall6(unix.SYS_MMAP, span.start, size, unix.PROT_READ|unix.PROT_EXEC,
+		unix.MAP_PRIVATE|unix.MAP_FIXED, uintptr(fd), 0)
+	if errno == 0 && got == span.start {
+		return &codeFile{start: span.start, end: span.end, major: unix.Major(st.Dev), minor: unix.Minor(st.Dev), ino: st.Ino}, nil
+	}
+	if errno == 0 {
+		errno = unix.EINVAL // never: a fixed mapping lands where asked
+	}
+	restoreCode(fd, span)
+	return nil, fmt.Errorf("mapping the code file: %w", errno)
+}
+
+// restoreCode maps anonymous memory over span again and reads the code
+// back into it from fd, after a failed fixed mapping of the file.
+func restoreCode(fd int, span codeSpan) {
+	size := span.end - span.start
+	got, _, errno := unix.Syscall6(unix.SYS_MMAP, span.start, size, unix.PROT_READ|unix.PROT_WRITE,
+		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED, ^uintptr(0), 0)
+	if errno != 0 || got != span.start {
+		panic(fmt.Sprintf("compiled code at %#x left unmapped: %v", span.start, errno))
+	}
+	for off := uintptr(0); off < size; {
+		n, _, errno := unix.Syscall6(unix.SYS_PREAD64, uintptr(fd), span.start+off, size-off, off, 0, 0)
+		if errno != 0 || n == 0 {
+			panic(fmt.Sprintf("compiled code at %#x cannot be read back: %v", span.start, errno))
+		}
+		off += n
+	}
+	if _, _, errno := unix.Syscall(unix.SYS_MPROTECT, span.start, size, unix.PROT_READ|unix.PROT_EXEC); errno != 0 {
+		panic(fmt.Sprintf("compiled code at %#x cannot be made executable: %v", span.start, errno))
+	}
+}
+
+// releaseCodeFilesLocked drops the resident pages of the code files of
+// files (codeFilesMu held) and returns how many bytes were resident. Each
+// is checked first against /proc/self/smaps: its whole range must still
+// be mappings of its file, or it is forgotten and left alone.
+func releaseCodeFilesLocked(files map[wazero.CompiledModule]*codeFile) (int64, error) {
+	resident, err := codeFileResidency(files)
+	if err != nil {
+		return 0, err
+	}
+	var released int64
+	for c, cf := range files {
+		rss, ok := resident[cf]
+		if !ok {
+			delete(files, c)
+			continue
+		}
+		if rss == 0 {
+			continue
+		}
+		if _, _, errno := unix.Syscall(unix.SYS_MADVISE, cf.start, cf.end-cf.start, unix.MADV_DONTNEED); errno != 0 {
+			return released, fmt.Errorf("dropping compiled code at %#x: %w", cf.start, errno)
+		}
+		released += rss
+	}
+	return released, nil
+}
+
+// codeFileResidency returns, for each code file of files whose range is
+// wholly mapped from its file, its resident bytes, from /proc/self/smaps.
+func codeFileResidency(files map[wazero.CompiledModule]*codeFile) (map[*codeFile]int64, error) {
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	type seen struct {
+		mapped, rss, anonymous int64
+	}
+	byIno := map[uint64][]*codeFile{}
+	for _, cf := range files {
+		byIno[cf.ino] = append(byIno[cf.ino], cf)
+	}
+	found := map[*codeFile]*seen{}
+	var cur *seen
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if m, ok := parseMapsLine(line); ok {
+			cur = nil
+			for _, cf := range byIno[m.ino] {
+				if m.major == cf.major && m.minor == cf.minor && m.perms == "r-xp" &&
+					m.span.start >= cf.start && m.span.end <= cf.end {
+					s := found[cf]
+					if s == nil {
+						s = &seen{}
+						found[cf] = s
+					}
+					s.mapped += int64(m.span.end - m.span.start)
+					cur = s
+				}
+			}
+			continue
+		}
+		if cur == nil {
+			continue
+		}
+		var to *int64
+		switch {
+		case bytes.HasPrefix(line, []byte("Rss:")):
+			to = &cur.rss
+		case bytes.HasPrefix(line, []byte("Anonymous:")):
+			to = &cur.anonymous
+		default:
+			continue
+		}
+		fields := bytes.Fields(line)
+		if len(fields) < 2 {
+			continue
+		}
+		kib, err := strconv.ParseInt(string(fields[1]), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("smaps line %q: %w", line, err)
+		}
+		*to += kib << 10
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading /proc/self/smaps: %w", err)
+	}
+	// A page written since (by a debugger: the process cannot write its
+	// code) is a private copy, which dropping would lose: such a file
+	// is kept resident, as if not mapped from the file.
+	out := make(map[*codeFile]int64, len(found))
+	for cf, s := range found {
+		if s.mapped == int64(cf.end-cf.start) && s.anonymous == 0 {
+			out[cf] = s.rss
+		}
+	}
+	return out, nil
+}

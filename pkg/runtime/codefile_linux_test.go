@@ -1,0 +1,186 @@
+package runtime
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"testing"
+	"unsafe"
+
+	"github.com/go-logr/logr"
+	"github.com/tetratelabs/wazero"
+	"golang.org/x/sys/unix"
+
+	"github.com/wasm-apiserver/wasm-apiserver/test/guesttest"
+)
+
+// codeFileOf returns the code file of m's compiled code, or nil.
+func codeFileOf(m *Module) *codeFile {
+	m.runtime.mu.Lock()
+	compiled := m.compiled
+	m.runtime.mu.Unlock()
+	codeFilesMu.Lock()
+	defer codeFilesMu.Unlock()
+	return codeFiles[compiled]
+}
+
+// residentCode returns how many bytes of cf's range are resident, and
+// whether the whole range maps cf's file, read and execute.
+func residentCode(t *testing.T, cf *codeFile) (int64, bool) {
+	t.Helper()
+	codeFilesMu.Lock()
+	defer codeFilesMu.Unlock()
+	got, err := codeFileResidency(map[wazero.CompiledModule]*codeFile{nil: cf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rss, ok := got[cf]
+	return rss, ok
+}
+
+// TestCodeFile: a module's compiled code is mapped from an unlinked file
+// in the cache dir; releasing drops its resident pages, and a guest started
+// after runs from pages read back; the file is forgotten once the module is
+// closed.
+func TestCodeFile(t *testing.T) {
+	r := newTestRuntime(t, Config{CacheDir: t.TempDir()})
+	m, err := r.Load(t.Context(), guesttest.Build(t, "echo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf := codeFileOf(m)
+	if cf == nil {
+		t.Fatal("the echo guest's compiled code is not mapped from a file")
+	}
+	if got := r.CodeFileBytes(); got != int64(cf.end-cf.start) || got < minCodeFileBytes {
+		t.Errorf("CodeFileBytes = %d, want the code file's %d bytes", got, cf.end-cf.start)
+	}
+	if _, ok := residentCode(t, cf); !ok {
+		t.Fatal("the code file's range is not wholly mapped from its file")
+	}
+	for _, line := range mapsLines(t, cf) {
+		if !bytes.HasSuffix(line, []byte("(deleted)")) {
+			t.Errorf("code mapped from a file that is not unlinked: %s", line)
+		}
+	}
+
+	start := func() {
+		t.Helper()
+		inst, err := m.Instantiate(t.Context(), InstanceConfig{Name: "default/echo", MemoryLimit: 64 << 20, Logger: logr.Discard()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inst.Close(t.Context())
+	}
+	start() // runs the guest's init: much of its code
+	before, _ := residentCode(t, cf)
+	released, err := ReleaseCodePages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, ok := residentCode(t, cf)
+	if !ok || before == 0 || released < before || after > before/10 {
+		t.Fatalf("resident code %d bytes before the release, %d after (still mapped from the file: %t); released %d", before, after, ok, released)
+	}
+	start() // from the pages read back
+	if again, _ := residentCode(t, cf); again <= after {
+		t.Errorf("resident code %d bytes after a guest ran, %d before: it ran no code from the file?", again, after)
+	}
+
+	m.Release(t.Context())
+	if codeFileOf(m) != nil || r.CodeFileBytes() != 0 {
+		t.Error("the code file of a released module is still listed")
+	}
+}
+
+// mapsLines returns the lines of /proc/self/maps within cf's range.
+func mapsLines(t *testing.T, cf *codeFile) [][]byte {
+	t.Helper()
+	f, err := os.Open("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out [][]byte
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if m, ok := parseMapsLine(sc.Bytes()); ok && m.span.start >= cf.start && m.span.end <= cf.end {
+			out = append(out, bytes.Clone(sc.Bytes()))
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("no mapping in the code file's range")
+	}
+	return out
+}
+
+// TestCodeFile_InMemoryDir: with the cache dir on a file system held in
+// memory, the code stays anonymous: a file there would only double it.
+func TestCodeFile_InMemoryDir(t *testing.T) {
+	dir, err := os.MkdirTemp("/dev/shm", "codefile-")
+	if err != nil {
+		t.Skipf("no /dev/shm: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil || uint32(st.Type) != unix.TMPFS_MAGIC {
+		t.Skip("/dev/shm is not a tmpfs here")
+	}
+	r := newTestRuntime(t, Config{CacheDir: dir})
+	m := load(t, r, guesttest.Build(t, "echo"))
+	if codeFileOf(m) != nil {
+		t.Error("compiled code mapped from a file on a tmpfs")
+	}
+}
+
+// TestReleaseCodeFiles_OnlyItsFile: a listed range that no longer maps its
+// file (its module closed and the range used again) is forgotten and left
+// as it is, never dropped.
+func TestReleaseCodeFiles_OnlyItsFile(t *testing.T) {
+	b, err := unix.Mmap(-1, 0, minCodeFileBytes, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(b)
+	for i := range b {
+		b[i] = 0xa5
+	}
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	files := map[wazero.CompiledModule]*codeFile{nil: {start: start, end: start + uintptr(len(b)), ino: 1}}
+	codeFilesMu.Lock()
+	released, err := releaseCodeFilesLocked(files)
+	codeFilesMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if released != 0 || len(files) != 0 {
+		t.Errorf("released %d bytes, %d files still listed: want 0 and the file forgotten", released, len(files))
+	}
+	if b[0] != 0xa5 || b[len(b)-1] != 0xa5 {
+		t.Error("memory that is not a code file was dropped")
+	}
+}
+
+func TestLargestAdded(t *testing.T) {
+	s := func(a, b uintptr) codeSpan { return codeSpan{a, b} }
+	for _, tc := range []struct {
+		name          string
+		before, after []codeSpan
+		want          codeSpan
+	}{
+		{"nothing new", []codeSpan{s(0, 10)}, []codeSpan{s(0, 10)}, codeSpan{}},
+		{"a new span", []codeSpan{s(0, 10)}, []codeSpan{s(0, 10), s(20, 50)}, s(20, 50)},
+		{"the largest of two", nil, []codeSpan{s(0, 10), s(20, 50)}, s(20, 50)},
+		{"merged after an old one", []codeSpan{s(0, 10)}, []codeSpan{s(0, 40)}, s(10, 40)},
+		{"merged before an old one", []codeSpan{s(30, 40)}, []codeSpan{s(0, 40)}, s(0, 30)},
+		{"between two old ones", []codeSpan{s(0, 10), s(30, 40)}, []codeSpan{s(0, 40)}, s(10, 30)},
+		{"an old one gone", []codeSpan{s(0, 10), s(20, 30)}, []codeSpan{s(20, 30)}, codeSpan{}},
+		{"in place of a larger old one", []codeSpan{s(0, 100)}, []codeSpan{s(0, 50)}, codeSpan{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := largestAdded(tc.before, tc.after); got != tc.want {
+				t.Errorf("largestAdded(%v, %v) = %v, want %v", tc.before, tc.after, got, tc.want)
+			}
+		})
+	}
+}
