@@ -12,14 +12,17 @@ import (
 // BenchmarkWake_Evicted is one wake of the echo guest, fresh instance,
 // one reconcile and close, whose compiled code was evicted before it
 // (evicted: a budget of one byte evicts it again as its instance closes),
-// against the same wake of a module that stays resident (resident). It
-// reports the median and 99th percentile.
+// or stayed loaded but had its resident pages dropped (code-released:
+// ReleaseCodePages before each wake, not timed), against the same wake of
+// a module that stays resident (resident). It reports the median and 99th
+// percentile.
 func BenchmarkWake_Evicted(b *testing.B) {
 	wasm := guest(b, "echo")
 	for _, tc := range []struct {
-		name   string
-		budget int64
-	}{{"resident", 0}, {"evicted", 1}} {
+		name    string
+		budget  int64
+		release bool
+	}{{"resident", 0, false}, {"code-released", 0, true}, {"evicted", 1, false}} {
 		b.Run(tc.name, func(b *testing.B) {
 			r, err := runtime.New(b.Context(), runtime.Config{CacheDir: sharedCacheDir(b), CompiledBudgetBytes: tc.budget})
 			if err != nil {
@@ -43,7 +46,7 @@ func BenchmarkWake_Evicted(b *testing.B) {
 			}
 			cfg := runtime.InstanceConfig{Name: "bench", MemoryLimit: 64 << 20, API: &fakeAPI{}, Logger: discard}
 			req := runtime.Request{Namespace: "default", Name: "cm", Reason: "event"}
-			measure(b, func() {
+			wake := func() {
 				inst, err := m.Instantiate(b.Context(), cfg)
 				if err != nil {
 					b.Fatal(err)
@@ -52,7 +55,20 @@ func BenchmarkWake_Evicted(b *testing.B) {
 					b.Fatal(err)
 				}
 				inst.Close(b.Context())
-			})
+			}
+			var before func()
+			if tc.release {
+				wake() // the code a wake runs is resident, to be released
+				if r.CodeFileBytes() == 0 {
+					b.Fatal("the module's code is not mapped from a file")
+				}
+				before = func() {
+					if n, err := runtime.ReleaseCodePages(); err != nil || n == 0 {
+						b.Fatalf("released %d bytes of code: %v", n, err)
+					}
+				}
+			}
+			measureEach(b, before, wake)
 			if tc.budget > 0 && m.Resident() {
 				b.Fatal("the module stayed resident")
 			}

@@ -179,9 +179,18 @@ func BenchmarkResume(b *testing.B) {
 
 // measure runs op in a b.Loop and reports the median and 99th percentile
 // of its durations.
-func measure(b *testing.B, op func()) {
+func measure(b *testing.B, op func()) { measureEach(b, nil, op) }
+
+// measureEach is measure with before, when not nil, run before each op and
+// not timed.
+func measureEach(b *testing.B, before, op func()) {
 	var durations []time.Duration
 	for b.Loop() {
+		if before != nil {
+			b.StopTimer()
+			before()
+			b.StartTimer()
+		}
 		start := time.Now()
 		op()
 		durations = append(durations, time.Since(start))
