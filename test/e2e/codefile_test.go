@@ -1,0 +1,67 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCompiledCodeFileBacked runs the configmap-replicator on a server
+// with its defaults: the module's compiled code is mapped from a file under
+// the state dir (the server's metrics), the server's quiet release drops
+// its resident pages along with the executable's, and a new source wakes
+// the controller all the same, which runs from the pages read back and
+// copies it, with no reload of the module.
+func TestCompiledCodeFileBacked(t *testing.T) {
+	c := clusterFromEnv(t)
+	root := repoRoot(t)
+	admin := c.Kubeconfig
+	wasmctl, srv := runControllersWith(t, c, root, t.TempDir(), "--vmodule=execpages=2,codefile=2")
+	deployExample(t, c, root, wasmctl, "configmap-replicator")
+	const ns, source = "code-file-target", "code-file-settings"
+	t.Cleanup(func() {
+		_, _ = kubectl(t, wasmctl, "", "-n", "default", "delete", "wc", "configmap-replicator", "--ignore-not-found")
+		_, _ = kubectl(t, admin, "", "delete", "namespace", ns, "--wait=false")
+		_, _ = kubectl(t, admin, "", "-n", "default", "delete", "configmap", source, "--ignore-not-found")
+	})
+	eventually(t, 2*time.Minute, "the module's compiled code is mapped from a file", func() (bool, string) {
+		fileBacked := metric(t, wasmctl, "wasm_apiserver_compiled_module_file_backed_bytes")
+		return fileBacked >= 1<<20, fmt.Sprintf("file-backed compiled code: %v bytes", fileBacked)
+	})
+
+	// The server's release once quiet drops the module's code with the
+	// executable's pages: the log says how much of it was resident.
+	released := regexp.MustCompile(`"Dropped the executable's resident pages".* moduleCodeKiB=(\d+)`)
+	var dropped int
+	eventually(t, 3*time.Minute, "the server's release drops the module's resident code", func() (bool, string) {
+		for _, m := range released.FindAllStringSubmatch(string(mustRead(t, srv.logPath())), -1) {
+			if kib, _ := strconv.Atoi(m[1]); kib > 0 {
+				dropped = kib
+				return true, ""
+			}
+		}
+		return false, srv.logTail()
+	})
+	t.Logf("the release dropped %d KiB of the module's compiled code", dropped)
+	reloads := metric(t, wasmctl, "wasm_apiserver_compiled_module_reloads_total")
+
+	mustKubectl(t, admin, "", "create", "namespace", ns)
+	mustKubectl(t, admin, "", "label", "namespace", ns, "wasm.io/replicate-configmaps=true")
+	mustKubectl(t, admin, "", "-n", "default", "create", "configmap", source, "--from-literal=color=teal")
+	mustKubectl(t, admin, "", "-n", "default", "label", "configmap", source, "wasm.io/replicate=true")
+	eventually(t, time.Minute, "the woken controller copies the new source", func() (bool, string) {
+		out, _ := kubectl(t, admin, "", "-n", ns, "get", "configmap", source, "-o", `jsonpath={.data.color}`)
+		return out == "teal", out
+	})
+	if got := metric(t, wasmctl, "wasm_apiserver_compiled_module_reloads_total"); got != reloads {
+		t.Errorf("compiled module reloads %v after the wake, %v before: the dropped code was loaded again, not read back", got, reloads)
+	}
+	if log := string(mustRead(t, srv.logPath())); strings.Contains(log, "Keeping a module's compiled code in anonymous memory") {
+		t.Errorf("the server kept compiled code anonymous: %s", srv.logTail())
+	}
+}
