@@ -5,30 +5,35 @@ import (
 	"sync"
 
 	"github.com/tetratelabs/wazero"
-	"k8s.io/klog/v2"
 )
 
 // A module's compiled code is wazero's executable memory: anonymous pages
 // that only closing the module frees, ~6 bytes per byte of the module's
 // code (14.5 MiB for a small Go guest), resident for as long as the module
 // is loaded, although a suspended guest runs none of it. Where the runtime
-// has a CacheDir on a disk, the code is made file-backed once compiled: its
-// bytes are written to an unlinked file there, which is mapped over the
-// same addresses, private, read and execute. wazero's pointers into it
-// stay valid and nothing it runs changes; but the pages are now the file's,
-// clean, so ReleaseCodePages can drop them from the process and the next
-// wake maps back from the page cache what it runs, a minor page fault
-// each, instead of reloading the module (~50 ms). The kernel may reclaim the
-// file's pages in the page cache under pressure, as it does a binary's; the
-// disk holds them until the module is closed, when wazero unmaps them and
-// the unlinked file goes.
+// has a CacheDir on a disk, the code is made file-backed when the server
+// is quiet (ReleaseCodePages): its bytes are written to an unlinked file
+// there, which is mapped over the same addresses, private, read and
+// execute. wazero's pointers into it stay valid and nothing it runs
+// changes; but the pages are now the file's, clean, so the release can drop
+// them from the process, and the next wake maps back from the page cache
+// what it runs, a minor page fault each, instead of reloading the module
+// (~40 ms). The kernel may reclaim the file's pages in the page cache under
+// pressure, as it does a binary's; the disk holds them until the module is
+// closed, when wazero unmaps them and the unlinked file goes. Nothing is
+// written on the way to a wake: a module compiled or reloaded costs what
+// it did, and one evicted before the server is next quiet is never
+// written.
 //
 // Which pages are the module's is read off /proc/self/maps: the largest run
 // of executable anonymous memory that appeared while wazero compiled it.
 // codeMappingMu keeps any other executable memory from appearing then: it
 // is held around everything in this package that has wazero map code
 // (compiling modules, instantiating host modules), in every Runtime of the
-// process. Nothing else in the server maps executable memory.
+// process. Nothing else in the server maps executable memory. Code that
+// takes the very addresses of another module's code, unmapped by the
+// garbage collector while this one compiled, cannot be told from it: it
+// stays anonymous, as all code did before, until it is compiled again.
 
 // codeMappingMu is held while wazero may map executable memory, so that
 // what appears in that time is known to be the code being compiled.
@@ -42,14 +47,19 @@ func mappingCode(f func() error) error {
 	return f()
 }
 
-// codeFile is the compiled code of a module mapped from a file:
-// [start, end) maps the file of device major:minor and inode ino.
+// codeFile is the compiled code of a module, [start, end), and once mapped
+// from a file, that file's device major:minor and inode ino (0 before).
 type codeFile struct {
 	start, end   uintptr
 	major, minor uint32
 	ino          uint64
-	owner        *Runtime
+	// dir is where the file is written: the owner's CacheDir.
+	dir   string
+	owner *Runtime
 }
+
+// backed reports whether cf is mapped from its file.
+func (cf *codeFile) backed() bool { return cf.ino != 0 }
 
 // The code files of modules compiled and not yet closed, by the compiled
 // module they belong to. A range is listed only while its module is not
@@ -60,23 +70,16 @@ var (
 	codeFiles   = map[wazero.CompiledModule]*codeFile{}
 )
 
-// backCode makes the code of compiled, the run span that appeared while it
-// compiled, file-backed in r's CacheDir. It does nothing without a
-// CacheDir, on a file system held in memory (the copy would only double
-// it) or when the span is not there; a failure is logged and leaves the
-// code as it was, anonymous.
-func (r *Runtime) backCode(compiled wazero.CompiledModule, span codeSpan) {
-	if r.cfg.CacheDir == "" || span.empty() {
+// noteCode lists the code of compiled, the run span that appeared while it
+// compiled, to be made file-backed in r's CacheDir at the next release. It
+// does nothing without a CacheDir, on a file system held in memory (the
+// copy would only double the code), or when the span is empty or small.
+func (r *Runtime) noteCode(compiled wazero.CompiledModule, span codeSpan) {
+	if !r.codeFiles || span.end-span.start < minCodeFileBytes {
 		return
 	}
-	cf, err := mapCodeFile(r.cfg.CacheDir, span)
-	if err != nil {
-		klog.V(2).InfoS("Keeping a module's compiled code in anonymous memory", "reason", err.Error())
-		return
-	}
-	cf.owner = r
 	codeFilesMu.Lock()
-	codeFiles[compiled] = cf
+	codeFiles[compiled] = &codeFile{start: span.start, end: span.end, dir: r.cfg.CacheDir, owner: r}
 	codeFilesMu.Unlock()
 }
 
@@ -101,13 +104,13 @@ func (r *Runtime) forgetCodeFiles() {
 }
 
 // CodeFileBytes returns the size of the compiled code of r's modules that
-// is mapped from files, whose pages ReleaseCodePages can drop.
+// is mapped from files, whose pages ReleaseCodePages drops.
 func (r *Runtime) CodeFileBytes() int64 {
 	codeFilesMu.Lock()
 	defer codeFilesMu.Unlock()
 	var n int64
 	for _, cf := range codeFiles {
-		if cf.owner == r {
+		if cf.owner == r && cf.backed() {
 			n += int64(cf.end - cf.start)
 		}
 	}
@@ -115,17 +118,20 @@ func (r *Runtime) CodeFileBytes() int64 {
 }
 
 // ReleaseCodePages drops the process's resident pages of the compiled code
-// of every module, in every Runtime, that is mapped from a file, and
-// returns how many bytes of it were resident before. Nothing is lost: the
-// pages are the file's, never written, and the next access maps them
-// again from the page cache (or reads them from the file). It is meant for
-// when the server is quiet, as it drops its executable's pages: a guest
-// woken after maps back what it runs, a page fault each.
+// of every module, in every Runtime, that it can map from a file, and
+// returns how many bytes of it were resident before. Code not yet mapped
+// from a file is first written to one and mapped (codeFile). Nothing is
+// lost: the pages are the file's, never written, and the next access maps
+// them again from the page cache (or reads them from the file). It is
+// meant for when the server is quiet, as it drops its executable's pages:
+// a guest woken after maps back what it runs, a page fault each.
 //
 // # Errors
 //
-// When /proc/self is unreadable or madvise refuses; the code files whose
-// mappings no longer match what was mapped are forgotten, not released.
+// When /proc/self is unreadable or madvise refuses. A module's code that
+// cannot be written to a file is logged and left anonymous for good; code
+// whose mapping no longer matches what was listed is forgotten, not
+// released.
 func ReleaseCodePages() (int64, error) {
 	codeFilesMu.Lock()
 	defer codeFilesMu.Unlock()

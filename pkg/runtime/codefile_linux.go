@@ -11,6 +11,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"golang.org/x/sys/unix"
+	"k8s.io/klog/v2"
 )
 
 // executableAnonymous returns the process's private anonymous mappings
@@ -89,75 +90,83 @@ func parseMapsLine(line []byte) (mapsLine, bool) {
 // shared trampolines, a module's entry preambles) stay anonymous.
 const minCodeFileBytes = 1 << 20
 
-// inMemoryFS reports whether the file system of fd keeps its files in
-// memory, where a file's pages cannot be reclaimed without swap.
-func inMemoryFS(fd int) bool {
+// dirInMemory reports whether dir is on a file system that keeps its files
+// in memory, where a file's pages cannot be reclaimed without swap, or
+// cannot be told.
+func dirInMemory(dir string) bool {
 	var st unix.Statfs_t
-	if err := unix.Fstatfs(fd, &st); err != nil {
-		return true // unknown: do not risk doubling the code in memory
+	if err := unix.Statfs(dir, &st); err != nil {
+		return true
 	}
-	switch uint32(st.Type) {
+	return typeInMemory(st.Type)
+}
+
+// typeInMemory reports whether a file system of type t keeps its files in
+// memory.
+func typeInMemory(t int64) bool {
+	switch uint32(t) {
 	case unix.TMPFS_MAGIC, unix.RAMFS_MAGIC:
 		return true
 	}
 	return false
 }
 
-// mapCodeFile writes the bytes of span, executable memory of the process,
-// to a new unlinked file in dir and maps the file over span, private,
-// readable and executable, in one fixed mapping.
+// mapCodeFile writes the bytes of cf's range, executable memory of the
+// process, to a new unlinked file in cf.dir and maps the file over the
+// range, private, readable and executable, in one fixed mapping, recording
+// the file's identity in cf.
 //
-// A fixed mapping that fails may already have unmapped span; the code is
-// then copied back into anonymous memory from the file. Should that fail
-// too, the process cannot go on (the next call into the code would fault)
-// and mapCodeFile panics.
-func mapCodeFile(dir string, span codeSpan) (*codeFile, error) {
+// A fixed mapping that fails may already have unmapped the range; the code
+// is then copied back into anonymous memory from the file. Should that
+// fail too, the process cannot go on (the next call into the code would
+// fault) and mapCodeFile panics.
+func mapCodeFile(cf *codeFile) error {
+	span := codeSpan{cf.start, cf.end}
 	size := span.end - span.start
-	if size < minCodeFileBytes {
-		return nil, fmt.Errorf("code of %d bytes, under %d", size, minCodeFileBytes)
-	}
-	f, err := os.OpenFile(dir, os.O_RDWR|unix.O_TMPFILE, 0o600)
+	f, err := os.OpenFile(cf.dir, os.O_RDWR|unix.O_TMPFILE, 0o600)
 	if err != nil {
 		// A file system without O_TMPFILE: a named file, unlinked at once.
-		if f, err = os.CreateTemp(dir, ".code-*"); err != nil {
-			return nil, err
+		if f, err = os.CreateTemp(cf.dir, ".code-*"); err != nil {
+			return err
 		}
 		if err := os.Remove(f.Name()); err != nil {
 			f.Close()
-			return nil, err
+			return err
 		}
 	}
 	defer f.Close()
 	fd := int(f.Fd())
-	if inMemoryFS(fd) {
-		return nil, fmt.Errorf("%s is held in memory", dir)
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &fs); err != nil || typeInMemory(fs.Type) {
+		return fmt.Errorf("%s is held in memory", cf.dir)
 	}
 	// The kernel reads the bytes from the process's own memory: pwrite of
-	// the span's address, no copy through Go memory.
+	// the range's address, no copy through Go memory.
 	for off := uintptr(0); off < size; {
 		n, _, errno := unix.Syscall6(unix.SYS_PWRITE64, uintptr(fd), span.start+off, size-off, off, 0, 0)
 		if errno != 0 {
-			return nil, fmt.Errorf("writing the code file: %w", errno)
+			return fmt.Errorf("writing the code file: %w", errno)
 		}
 		if n == 0 {
-			return nil, errors.New("writing the code file: no progress")
+			return errors.New("writing the code file: no progress")
 		}
 		off += n
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, err
+		return err
 	}
 	got, _, errno := unix.Syscall6(unix.SYS_MMAP, span.start, size, unix.PROT_READ|unix.PROT_EXEC,
 		unix.MAP_PRIVATE|unix.MAP_FIXED, uintptr(fd), 0)
 	if errno == 0 && got == span.start {
-		return &codeFile{start: span.start, end: span.end, major: unix.Major(st.Dev), minor: unix.Minor(st.Dev), ino: st.Ino}, nil
+		cf.major, cf.minor, cf.ino = unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino
+		return nil
 	}
 	if errno == 0 {
 		errno = unix.EINVAL // never: a fixed mapping lands where asked
 	}
 	restoreCode(fd, span)
-	return nil, fmt.Errorf("mapping the code file: %w", errno)
+	return fmt.Errorf("mapping the code file: %w", errno)
 }
 
 // restoreCode maps anonymous memory over span again and reads the code
@@ -181,12 +190,14 @@ func restoreCode(fd int, span codeSpan) {
 	}
 }
 
-// releaseCodeFilesLocked drops the resident pages of the code files of
-// files (codeFilesMu held) and returns how many bytes were resident. Each
-// is checked first against /proc/self/smaps: its whole range must still
-// be mappings of its file, or it is forgotten and left alone.
+// releaseCodeFilesLocked maps the code of files not mapped from a file yet
+// from one, drops the resident pages of the others, and returns how many
+// bytes were resident (codeFilesMu held). Each is checked first against
+// /proc/self/smaps: its whole range must still be what was listed
+// (executable anonymous memory, or mappings of its file that hold no
+// private copy of a page), or it is forgotten and left alone.
 func releaseCodeFilesLocked(files map[wazero.CompiledModule]*codeFile) (int64, error) {
-	resident, err := codeFileResidency(files)
+	resident, err := codeResidency(files)
 	if err != nil {
 		return 0, err
 	}
@@ -195,6 +206,18 @@ func releaseCodeFilesLocked(files map[wazero.CompiledModule]*codeFile) (int64, e
 		rss, ok := resident[cf]
 		if !ok {
 			delete(files, c)
+			continue
+		}
+		if !cf.backed() {
+			// Mapping the file drops the anonymous pages; a guest
+			// running the code meanwhile faults the same bytes in
+			// from the file.
+			if err := mapCodeFile(cf); err != nil {
+				klog.V(2).InfoS("Keeping a module's compiled code in anonymous memory", "reason", err.Error())
+				delete(files, c)
+				continue
+			}
+			released += rss
 			continue
 		}
 		if rss == 0 {
@@ -208,39 +231,31 @@ func releaseCodeFilesLocked(files map[wazero.CompiledModule]*codeFile) (int64, e
 	return released, nil
 }
 
-// codeFileResidency returns, for each code file of files whose range is
-// wholly mapped from its file, its resident bytes, from /proc/self/smaps.
-func codeFileResidency(files map[wazero.CompiledModule]*codeFile) (map[*codeFile]int64, error) {
+// codeResidency returns, for each code file of files whose range is wholly
+// what was listed, its resident bytes, from /proc/self/smaps: executable
+// anonymous memory for code not mapped from a file yet; mappings of its
+// file, read and execute, with no private copy of a page (a debugger's
+// write: the process cannot write its code), for the others.
+func codeResidency(files map[wazero.CompiledModule]*codeFile) (map[*codeFile]int64, error) {
 	f, err := os.Open("/proc/self/smaps")
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	type seen struct {
-		mapped, rss, anonymous int64
+	type mapping struct {
+		mapsLine
+		rss, anonymous int64
 	}
-	byIno := map[uint64][]*codeFile{}
-	for _, cf := range files {
-		byIno[cf.ino] = append(byIno[cf.ino], cf)
-	}
-	found := map[*codeFile]*seen{}
-	var cur *seen
+	var all []mapping
+	var cur *mapping
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := sc.Bytes()
 		if m, ok := parseMapsLine(line); ok {
 			cur = nil
-			for _, cf := range byIno[m.ino] {
-				if m.major == cf.major && m.minor == cf.minor && m.perms == "r-xp" &&
-					m.span.start >= cf.start && m.span.end <= cf.end {
-					s := found[cf]
-					if s == nil {
-						s = &seen{}
-						found[cf] = s
-					}
-					s.mapped += int64(m.span.end - m.span.start)
-					cur = s
-				}
+			if m.perms == "r-xp" {
+				all = append(all, mapping{mapsLine: m})
+				cur = &all[len(all)-1]
 			}
 			continue
 		}
@@ -269,13 +284,28 @@ func codeFileResidency(files map[wazero.CompiledModule]*codeFile) (map[*codeFile
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("reading /proc/self/smaps: %w", err)
 	}
-	// A page written since (by a debugger: the process cannot write its
-	// code) is a private copy, which dropping would lose: such a file
-	// is kept resident, as if not mapped from the file.
-	out := make(map[*codeFile]int64, len(found))
-	for cf, s := range found {
-		if s.mapped == int64(cf.end-cf.start) && s.anonymous == 0 {
-			out[cf] = s.rss
+	out := make(map[*codeFile]int64, len(files))
+	for _, cf := range files {
+		var covered, rss int64
+		ok := true
+		for _, m := range all {
+			if m.span.end <= cf.start || m.span.start >= cf.end {
+				continue
+			}
+			inside := m.span.start >= cf.start && m.span.end <= cf.end
+			ours := m.ino == 0 && !m.named
+			if cf.backed() {
+				ours = m.ino == cf.ino && m.major == cf.major && m.minor == cf.minor && m.anonymous == 0
+			}
+			if !inside || !ours {
+				ok = false
+				break
+			}
+			covered += int64(m.span.end - m.span.start)
+			rss += m.rss
+		}
+		if ok && covered == int64(cf.end-cf.start) {
+			out[cf] = rss
 		}
 	}
 	return out, nil

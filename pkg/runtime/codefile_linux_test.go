@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"os"
+	goruntime "runtime"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/go-logr/logr"
@@ -13,6 +15,17 @@ import (
 
 	"github.com/wasm-apiserver/wasm-apiserver/test/guesttest"
 )
+
+// settleCode lets the compiled code of modules earlier tests closed be
+// unmapped now (wazero unmaps it when the garbage collector finalizes it),
+// not while the next module compiles: code that took the addresses of code
+// unmapped meanwhile cannot be told from it, and stays anonymous.
+func settleCode() {
+	for range 2 {
+		goruntime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+}
 
 // codeFileOf returns the code file of m's compiled code, or nil.
 func codeFileOf(m *Module) *codeFile {
@@ -25,12 +38,12 @@ func codeFileOf(m *Module) *codeFile {
 }
 
 // residentCode returns how many bytes of cf's range are resident, and
-// whether the whole range maps cf's file, read and execute.
+// whether the whole range is what cf lists (codeResidency).
 func residentCode(t *testing.T, cf *codeFile) (int64, bool) {
 	t.Helper()
 	codeFilesMu.Lock()
 	defer codeFilesMu.Unlock()
-	got, err := codeFileResidency(map[wazero.CompiledModule]*codeFile{nil: cf})
+	got, err := codeResidency(map[wazero.CompiledModule]*codeFile{nil: cf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,11 +51,13 @@ func residentCode(t *testing.T, cf *codeFile) (int64, bool) {
 	return rss, ok
 }
 
-// TestCodeFile: a module's compiled code is mapped from an unlinked file
-// in the cache dir; releasing drops its resident pages, and a guest started
-// after runs from pages read back; the file is forgotten once the module is
-// closed.
+// TestCodeFile: a module's compiled code is listed at load, and mapped from
+// an unlinked file in the cache dir by the first release, which drops its
+// anonymous pages; the next release drops its resident pages, and a guest
+// started after runs from pages read back; the file is forgotten once the
+// module is closed.
 func TestCodeFile(t *testing.T) {
+	settleCode()
 	r := newTestRuntime(t, Config{CacheDir: t.TempDir()})
 	m, err := r.Load(t.Context(), guesttest.Build(t, "echo"))
 	if err != nil {
@@ -50,20 +65,12 @@ func TestCodeFile(t *testing.T) {
 	}
 	cf := codeFileOf(m)
 	if cf == nil {
-		t.Fatal("the echo guest's compiled code is not mapped from a file")
+		t.Fatal("the echo guest's compiled code is not listed")
 	}
-	if got := r.CodeFileBytes(); got != int64(cf.end-cf.start) || got < minCodeFileBytes {
-		t.Errorf("CodeFileBytes = %d, want the code file's %d bytes", got, cf.end-cf.start)
+	size := int64(cf.end - cf.start)
+	if cf.backed() || r.CodeFileBytes() != 0 {
+		t.Fatal("the code was mapped from a file before any release")
 	}
-	if _, ok := residentCode(t, cf); !ok {
-		t.Fatal("the code file's range is not wholly mapped from its file")
-	}
-	for _, line := range mapsLines(t, cf) {
-		if !bytes.HasSuffix(line, []byte("(deleted)")) {
-			t.Errorf("code mapped from a file that is not unlinked: %s", line)
-		}
-	}
-
 	start := func() {
 		t.Helper()
 		inst, err := m.Instantiate(t.Context(), InstanceConfig{Name: "default/echo", MemoryLimit: 64 << 20, Logger: logr.Discard()})
@@ -73,9 +80,31 @@ func TestCodeFile(t *testing.T) {
 		inst.Close(t.Context())
 	}
 	start() // runs the guest's init: much of its code
-	before, _ := residentCode(t, cf)
+
+	// The first release maps the file: all of the code was resident,
+	// written by wazero, and none of the file's pages are mapped yet.
 	released, err := ReleaseCodePages()
 	if err != nil {
+		t.Fatal(err)
+	}
+	if !cf.backed() || r.CodeFileBytes() != size || size < minCodeFileBytes {
+		t.Fatalf("after a release: mapped from a file %t, CodeFileBytes %d, want the code's %d bytes", cf.backed(), r.CodeFileBytes(), size)
+	}
+	if released < size*9/10 {
+		t.Errorf("the first release dropped %d bytes of %d bytes of code", released, size)
+	}
+	if after, ok := residentCode(t, cf); !ok || after > size/10 {
+		t.Fatalf("resident code %d bytes after the first release (still mapped from the file: %t)", after, ok)
+	}
+	for _, line := range mapsLines(t, cf) {
+		if !bytes.HasSuffix(line, []byte("(deleted)")) {
+			t.Errorf("code mapped from a file that is not unlinked: %s", line)
+		}
+	}
+
+	start() // from the file's pages
+	before, _ := residentCode(t, cf)
+	if released, err = ReleaseCodePages(); err != nil {
 		t.Fatal(err)
 	}
 	after, ok := residentCode(t, cf)
@@ -133,31 +162,41 @@ func TestCodeFile_InMemoryDir(t *testing.T) {
 	}
 }
 
-// TestReleaseCodeFiles_OnlyItsFile: a listed range that no longer maps its
-// file (its module closed and the range used again) is forgotten and left
-// as it is, never dropped.
-func TestReleaseCodeFiles_OnlyItsFile(t *testing.T) {
-	b, err := unix.Mmap(-1, 0, minCodeFileBytes, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Munmap(b)
-	for i := range b {
-		b[i] = 0xa5
-	}
-	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	files := map[wazero.CompiledModule]*codeFile{nil: {start: start, end: start + uintptr(len(b)), ino: 1}}
-	codeFilesMu.Lock()
-	released, err := releaseCodeFilesLocked(files)
-	codeFilesMu.Unlock()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if released != 0 || len(files) != 0 {
-		t.Errorf("released %d bytes, %d files still listed: want 0 and the file forgotten", released, len(files))
-	}
-	if b[0] != 0xa5 || b[len(b)-1] != 0xa5 {
-		t.Error("memory that is not a code file was dropped")
+// TestReleaseCodeFiles_OnlyItsCode: a listed range that is no longer what
+// was listed (its module closed and the range used again) is forgotten and
+// left as it is: neither dropped, were it listed as mapped from a file, nor
+// written to a file and mapped over, were it listed as anonymous code.
+func TestReleaseCodeFiles_OnlyItsCode(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ino  uint64
+	}{{"mapped from a file", 1}, {"anonymous", 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := unix.Mmap(-1, 0, minCodeFileBytes, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Munmap(b)
+			for i := range b {
+				b[i] = 0xa5
+			}
+			start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+			cf := &codeFile{start: start, end: start + uintptr(len(b)), ino: tc.ino, dir: t.TempDir()}
+			files := map[wazero.CompiledModule]*codeFile{nil: cf}
+			codeFilesMu.Lock()
+			released, err := releaseCodeFilesLocked(files)
+			codeFilesMu.Unlock()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if released != 0 || len(files) != 0 || cf.ino != tc.ino {
+				t.Errorf("released %d bytes, %d files still listed, inode %d: want 0, the file forgotten and not mapped", released, len(files), cf.ino)
+			}
+			b[0] = 0x5a // still writable memory, not a mapping of a file
+			if b[1] != 0xa5 || b[len(b)-1] != 0xa5 {
+				t.Error("memory that is not a module's code was dropped")
+			}
+		})
 	}
 }
 
@@ -182,5 +221,29 @@ func TestLargestAdded(t *testing.T) {
 				t.Errorf("largestAdded(%v, %v) = %v, want %v", tc.before, tc.after, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestCodeFile_OverBudget: a module whose code alone is over the budget is
+// compiled again at every wake; its code is not written to a file each
+// time.
+func TestCodeFile_OverBudget(t *testing.T) {
+	r := newTestRuntime(t, Config{CacheDir: t.TempDir(), CompiledBudgetBytes: 1})
+	m := load(t, r, guesttest.Build(t, "echo"))
+	if codeFileOf(m) != nil {
+		t.Error("the code of a module over the budget was mapped from a file at load")
+	}
+	for range 2 {
+		inst, err := m.Instantiate(t.Context(), InstanceConfig{Name: "default/echo", MemoryLimit: 64 << 20, Logger: logr.Discard()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if codeFileOf(m) != nil {
+			t.Error("the code of a module over the budget was mapped from a file at a reload")
+		}
+		inst.Close(t.Context())
+	}
+	if got := r.CodeFileBytes(); got != 0 {
+		t.Errorf("CodeFileBytes = %d, want 0", got)
 	}
 }

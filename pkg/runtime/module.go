@@ -263,7 +263,9 @@ func (m *Module) compile(ctx context.Context) (wazero.CompiledModule, *dataInit,
 		klog.InfoS("Derived a module's lost or damaged kept bytes again from its source", "digest", m.Digest, "cause", err.Error())
 		code = healed
 	}
-	compiled, init, err := m.runtime.compileKept(ctx, code)
+	// A module over the budget on its own is compiled again at every
+	// wake: its code is not written to a file each time, for nothing.
+	compiled, init, err := m.runtime.compileKept(ctx, code, !m.overBudget())
 	if err != nil {
 		return nil, nil, fmt.Errorf("module[%s]: compiling again after eviction: %w", m.Digest, err)
 	}

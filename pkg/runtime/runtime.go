@@ -130,6 +130,9 @@ type Runtime struct {
 	// interruptible rewrites modules so that guests stop when their
 	// context is done (interrupt.go); only benchmarks turn it off.
 	interruptible bool
+	// codeFiles says whether modules' compiled code may be mapped from
+	// files in CacheDir (codefile.go): there is one, not in memory.
+	codeFiles bool
 	// noTemplates turns templates off, for benchmarks.
 	noTemplates bool
 	// idleTemplate, when set, replaces defaultTemplateIdle, for tests.
@@ -215,7 +218,8 @@ func newRuntime(ctx context.Context, cfg Config, interruptible bool) (*Runtime, 
 			return nil, err
 		}
 	}
-	r := &Runtime{wazero: wazero.NewRuntimeWithConfig(ctx, rc), cfg: cfg, modules: map[string]*Module{}, interruptible: interruptible}
+	r := &Runtime{wazero: wazero.NewRuntimeWithConfig(ctx, rc), cfg: cfg, modules: map[string]*Module{}, interruptible: interruptible,
+		codeFiles: cfg.CacheDir != "" && !dirInMemory(cfg.CacheDir)}
 	// Host modules are compiled to code too (codefile.go).
 	if err := mappingCode(func() error {
 		if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.wazero); err != nil {

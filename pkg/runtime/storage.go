@@ -49,9 +49,10 @@ func (e *StorageError) Is(target error) bool { return target == ErrStorage }
 // entries are discarded so that the module compiles afresh and is cached
 // again.
 //
-// The code compiled is made file-backed (backCode) when it can be.
-func (r *Runtime) compileCode(ctx context.Context, code []byte) (wazero.CompiledModule, error) {
-	compiled, err := r.compileCodeOnce(ctx, code)
+// When fileBacked is set, the code compiled is listed to be made
+// file-backed (noteCode) if it can be.
+func (r *Runtime) compileCode(ctx context.Context, code []byte, fileBacked bool) (wazero.CompiledModule, error) {
+	compiled, err := r.compileCodeOnce(ctx, code, fileBacked)
 	if err == nil || (r.cfg.CacheDir == "" && r.cfg.cache == nil) {
 		return compiled, err
 	}
@@ -59,26 +60,27 @@ func (r *Runtime) compileCode(ctx context.Context, code []byte) (wazero.Compiled
 		return nil, verr
 	}
 	klog.ErrorS(err, "The compilation cache failed a module that compiles without it; compiling again", "cacheDir", r.cfg.CacheDir)
-	if compiled, err = r.compileCodeOnce(ctx, code); err == nil {
+	if compiled, err = r.compileCodeOnce(ctx, code, fileBacked); err == nil {
 		return compiled, nil
 	}
 	if r.cfg.CacheDir != "" {
 		if derr := discardCompilationCache(r.cfg.CacheDir); derr != nil {
 			klog.ErrorS(derr, "Discarding the damaged compilation cache", "cacheDir", r.cfg.CacheDir)
 		}
-		if compiled, err = r.compileCodeOnce(ctx, code); err == nil {
+		if compiled, err = r.compileCodeOnce(ctx, code, fileBacked); err == nil {
 			return compiled, nil
 		}
 	}
 	return nil, &StorageError{Op: "compilation cache in " + r.cfg.CacheDir, Err: err}
 }
 
-// compileCodeOnce compiles code in r's wazero runtime and makes the code
-// compiled file-backed when it can (backCode).
-func (r *Runtime) compileCodeOnce(ctx context.Context, code []byte) (wazero.CompiledModule, error) {
+// compileCodeOnce compiles code in r's wazero runtime and, when
+// fileBacked is set, lists the code compiled to be made file-backed if it
+// can (noteCode).
+func (r *Runtime) compileCodeOnce(ctx context.Context, code []byte, fileBacked bool) (wazero.CompiledModule, error) {
 	compiled, span, err := r.compileOnce(ctx, r.wazero, code)
-	if err == nil {
-		r.backCode(compiled, span)
+	if err == nil && fileBacked {
+		r.noteCode(compiled, span)
 	}
 	return compiled, err
 }
