@@ -84,8 +84,10 @@ func BenchmarkWake_Evicted(b *testing.B) {
 				}
 			}
 			if tc.release {
-				wake() // the code a wake runs is resident, to be released
-				if _, err := runtime.ReleaseCodePages(); err != nil { // maps the code from a file
+				// The code a wake runs is resident; the first release
+				// maps it from a file, the next ones drop it.
+				wake()
+				if _, err := runtime.ReleaseCodePages(); err != nil {
 					b.Fatal(err)
 				}
 				wake()
