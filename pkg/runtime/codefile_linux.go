@@ -242,19 +242,15 @@ func codeResidency(files map[wazero.CompiledModule]*codeFile) (map[*codeFile]int
 		return nil, err
 	}
 	defer f.Close()
-	type mapping struct {
-		mapsLine
-		rss, anonymous int64
-	}
-	var all []mapping
-	var cur *mapping
+	var all []smapsMapping
+	var cur *smapsMapping
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := sc.Bytes()
 		if m, ok := parseMapsLine(line); ok {
 			cur = nil
 			if m.perms == "r-xp" {
-				all = append(all, mapping{mapsLine: m})
+				all = append(all, smapsMapping{mapsLine: m})
 				cur = &all[len(all)-1]
 			}
 			continue
@@ -286,27 +282,51 @@ func codeResidency(files map[wazero.CompiledModule]*codeFile) (map[*codeFile]int
 	}
 	out := make(map[*codeFile]int64, len(files))
 	for _, cf := range files {
-		var covered, rss int64
-		ok := true
-		for _, m := range all {
-			if m.span.end <= cf.start || m.span.start >= cf.end {
-				continue
-			}
-			inside := m.span.start >= cf.start && m.span.end <= cf.end
-			ours := m.ino == 0 && !m.named
-			if cf.backed() {
-				ours = m.ino == cf.ino && m.major == cf.major && m.minor == cf.minor && m.anonymous == 0
-			}
-			if !inside || !ours {
-				ok = false
-				break
-			}
-			covered += int64(m.span.end - m.span.start)
-			rss += m.rss
-		}
-		if ok && covered == int64(cf.end-cf.start) {
+		if rss, ok := listedResidency(cf, all); ok {
 			out[cf] = rss
 		}
 	}
 	return out, nil
+}
+
+// smapsMapping is an executable mapping of /proc/self/smaps, with its
+// resident bytes and those that are private copies.
+type smapsMapping struct {
+	mapsLine
+	rss, anonymous int64
+}
+
+// listedResidency returns how many bytes of cf's range are resident, and
+// whether the range is wholly what cf lists, among the process's executable
+// mappings all. Code not mapped from a file yet may share a mapping with
+// the anonymous code next to it (the kernel merges adjacent anonymous
+// mappings alike), whose residency cannot be told apart: all of it counts
+// as resident, as wazero wrote every byte of it.
+func listedResidency(cf *codeFile, all []smapsMapping) (int64, bool) {
+	var covered, rss int64
+	for _, m := range all {
+		if m.span.end <= cf.start || m.span.start >= cf.end {
+			continue
+		}
+		if !cf.backed() {
+			if m.ino != 0 || m.named {
+				return 0, false
+			}
+			covered += int64(min(m.span.end, cf.end) - max(m.span.start, cf.start))
+			continue
+		}
+		inside := m.span.start >= cf.start && m.span.end <= cf.end
+		if !inside || m.ino != cf.ino || m.major != cf.major || m.minor != cf.minor || m.anonymous != 0 {
+			return 0, false
+		}
+		covered += int64(m.span.end - m.span.start)
+		rss += m.rss
+	}
+	if covered != int64(cf.end-cf.start) {
+		return 0, false
+	}
+	if !cf.backed() {
+		rss = covered
+	}
+	return rss, true
 }

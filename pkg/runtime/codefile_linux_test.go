@@ -247,3 +247,65 @@ func TestCodeFile_OverBudget(t *testing.T) {
 		t.Errorf("CodeFileBytes = %d, want 0", got)
 	}
 }
+
+// TestCodeFile_TwoModules: the code of modules compiled one after the other
+// may lie next to each other, merged by the kernel into one mapping; each is
+// still mapped from a file of its own.
+func TestCodeFile_TwoModules(t *testing.T) {
+	settleCode()
+	r := newTestRuntime(t, Config{CacheDir: t.TempDir()})
+	wasm := guesttest.Build(t, "echo")
+	var listed int64
+	for _, name := range []string{"one", "two"} {
+		cf := codeFileOf(load(t, r, guesttest.WithCustomSection(wasm, name)))
+		if cf == nil {
+			t.Fatalf("module %s: its code is not listed", name)
+		}
+		listed += int64(cf.end - cf.start)
+	}
+	if _, err := ReleaseCodePages(); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.CodeFileBytes(); got != listed {
+		t.Errorf("CodeFileBytes = %d after a release, want both modules' %d", got, listed)
+	}
+}
+
+func TestListedResidency(t *testing.T) {
+	anon := func(start, end uintptr, rss int64) smapsMapping {
+		return smapsMapping{mapsLine: mapsLine{span: codeSpan{start, end}, perms: "r-xp"}, rss: rss}
+	}
+	file := func(start, end uintptr, ino uint64, rss, private int64) smapsMapping {
+		m := anon(start, end, rss)
+		m.ino, m.anonymous = ino, private
+		return m
+	}
+	named := anon(0x1000, 0x3000, 0x2000)
+	named.named = true
+	listed, backed := &codeFile{start: 0x1000, end: 0x3000}, &codeFile{start: 0x1000, end: 0x3000, ino: 7}
+	for _, tc := range []struct {
+		name    string
+		cf      *codeFile
+		all     []smapsMapping
+		wantRSS int64
+		wantOK  bool
+	}{
+		{"anonymous, alone", listed, []smapsMapping{anon(0x1000, 0x3000, 0x2000)}, 0x2000, true},
+		{"anonymous, merged with its neighbours", listed, []smapsMapping{anon(0x0, 0x4000, 0x4000)}, 0x2000, true},
+		{"anonymous, partly gone", listed, []smapsMapping{anon(0x1000, 0x2000, 0x1000)}, 0, false},
+		{"anonymous, now a file's", listed, []smapsMapping{file(0x1000, 0x3000, 9, 0, 0)}, 0, false},
+		{"anonymous, named", listed, []smapsMapping{named}, 0, false},
+		{"its file", backed, []smapsMapping{file(0x1000, 0x2000, 7, 0x1000, 0), file(0x2000, 0x3000, 7, 0, 0)}, 0x1000, true},
+		{"another file", backed, []smapsMapping{file(0x1000, 0x3000, 8, 0x1000, 0)}, 0, false},
+		{"its file, a page written", backed, []smapsMapping{file(0x1000, 0x3000, 7, 0x1000, 0x1000)}, 0, false},
+		{"its file, beyond its range", backed, []smapsMapping{file(0x0, 0x3000, 7, 0x1000, 0)}, 0, false},
+		{"anonymous again", backed, []smapsMapping{anon(0x1000, 0x3000, 0x2000)}, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rss, ok := listedResidency(tc.cf, tc.all)
+			if rss != tc.wantRSS || ok != tc.wantOK {
+				t.Errorf("listedResidency = %#x, %t; want %#x, %t", rss, ok, tc.wantRSS, tc.wantOK)
+			}
+		})
+	}
+}
