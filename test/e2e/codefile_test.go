@@ -17,17 +17,8 @@ import (
 // controller all the same, which runs from the pages read back and copies
 // it, with no reload of the module.
 func TestCompiledCodeFileBacked(t *testing.T) {
-	c := clusterFromEnv(t)
-	root := repoRoot(t)
-	admin := c.Kubeconfig
-	wasmctl, srv := runControllersWith(t, c, root, t.TempDir(), "--vmodule=execpages=2,codefile=2")
-	deployExample(t, c, root, wasmctl, "configmap-replicator")
 	const ns, source = "code-file-target", "code-file-settings"
-	t.Cleanup(func() {
-		_, _ = kubectl(t, wasmctl, "", "-n", "default", "delete", "wc", "configmap-replicator", "--ignore-not-found")
-		_, _ = kubectl(t, admin, "", "delete", "namespace", ns, "--wait=false")
-		_, _ = kubectl(t, admin, "", "-n", "default", "delete", "configmap", source, "--ignore-not-found")
-	})
+	admin, wasmctl, srv := runReplicator(t, ns, source, "--vmodule=execpages=2,codefile=2")
 	// The server's release once quiet maps the module's code from a file
 	// and drops it, with the executable's pages: the log says how much of
 	// it was resident.

@@ -16,17 +16,8 @@ import (
 // code again, and is copied. The server gives back what the unload left
 // soon after it.
 func TestCompiledIdleUnload(t *testing.T) {
-	c := clusterFromEnv(t)
-	root := repoRoot(t)
-	admin := c.Kubeconfig
-	wasmctl, srv := runControllersWith(t, c, root, t.TempDir(), "--compiled-module-idle-unload=3s", "--vmodule=execpages=2,eviction=2")
-	deployExample(t, c, root, wasmctl, "configmap-replicator")
 	const ns, source = "idle-unload-target", "idle-unload-settings"
-	t.Cleanup(func() {
-		_, _ = kubectl(t, wasmctl, "", "-n", "default", "delete", "wc", "configmap-replicator", "--ignore-not-found")
-		_, _ = kubectl(t, admin, "", "delete", "namespace", ns, "--wait=false")
-		_, _ = kubectl(t, admin, "", "-n", "default", "delete", "configmap", source, "--ignore-not-found")
-	})
+	admin, wasmctl, srv := runReplicator(t, ns, source, "--compiled-module-idle-unload=3s", "--vmodule=execpages=2,eviction=2")
 	logFrom := func(off int) string {
 		log := mustRead(t, srv.logPath())
 		return string(log[min(off, len(log)):])
@@ -68,4 +59,23 @@ func TestCompiledIdleUnload(t *testing.T) {
 	if got := metric(t, wasmctl, "wasm_apiserver_compiled_module_reloads_total"); got <= reloads {
 		t.Errorf("compiled module reloads %v after the wake, %v before: the wake did not load the code again", got, reloads)
 	}
+}
+
+// runReplicator runs the configmap-replicator on a server of its own started
+// with flags, and returns the cluster's admin kubeconfig, the server's and
+// the server. What a test adds for it is removed when the test ends: the
+// target namespace ns and the source ConfigMap in default.
+func runReplicator(t *testing.T, ns, source string, flags ...string) (string, string, *serverProcess) {
+	t.Helper()
+	c := clusterFromEnv(t)
+	root := repoRoot(t)
+	admin := c.Kubeconfig
+	wasmctl, srv := runControllersWith(t, c, root, t.TempDir(), flags...)
+	deployExample(t, c, root, wasmctl, "configmap-replicator")
+	t.Cleanup(func() {
+		_, _ = kubectl(t, wasmctl, "", "-n", "default", "delete", "wc", "configmap-replicator", "--ignore-not-found")
+		_, _ = kubectl(t, admin, "", "delete", "namespace", ns, "--wait=false")
+		_, _ = kubectl(t, admin, "", "-n", "default", "delete", "configmap", source, "--ignore-not-found")
+	})
+	return admin, wasmctl, srv
 }
