@@ -141,6 +141,10 @@ func ReleaseCodePages() (int64, error) {
 	return releaseCodeFilesLocked(codeFiles)
 }
 
+// minCodeFileBytes is the least code worth a file: smaller runs (wazero's
+// shared trampolines, a module's entry preambles) stay anonymous.
+const minCodeFileBytes = 1 << 20
+
 // codeSpan is a range of addresses, [start, end).
 type codeSpan struct{ start, end uintptr }
 

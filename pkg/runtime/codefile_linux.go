@@ -86,10 +86,6 @@ func parseMapsLine(line []byte) (mapsLine, bool) {
 	}, true
 }
 
-// minCodeFileBytes is the least code worth a file: smaller runs (wazero's
-// shared trampolines, a module's entry preambles) stay anonymous.
-const minCodeFileBytes = 1 << 20
-
 // dirInMemory reports whether dir is on a file system that keeps its files
 // in memory, where a file's pages cannot be reclaimed without swap, or
 // cannot be told.
