@@ -151,10 +151,14 @@ type codeSpan struct{ start, end uintptr }
 func (s codeSpan) empty() bool { return s.end <= s.start }
 
 // compilingCode runs f, which compiles a module, with codeMappingMu held,
-// and returns the largest run of executable anonymous memory that
-// appeared meanwhile: the module's code. It is empty when f fails or the
-// process's mappings cannot be read.
-func compilingCode(f func() error) (codeSpan, error) {
+// and, when track is set, returns the largest run of executable anonymous
+// memory that appeared meanwhile: the module's code. It is empty when
+// track is not set (the process's mappings are not read), when f fails or
+// when the mappings cannot be read.
+func compilingCode(track bool, f func() error) (codeSpan, error) {
+	if !track {
+		return codeSpan{}, mappingCode(f)
+	}
 	codeMappingMu.Lock()
 	defer codeMappingMu.Unlock()
 	before, berr := executableAnonymous()

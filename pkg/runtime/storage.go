@@ -78,19 +78,20 @@ func (r *Runtime) compileCode(ctx context.Context, code []byte, fileBacked bool)
 // fileBacked is set, lists the code compiled to be made file-backed if it
 // can (noteCode).
 func (r *Runtime) compileCodeOnce(ctx context.Context, code []byte, fileBacked bool) (wazero.CompiledModule, error) {
-	compiled, span, err := r.compileOnce(ctx, r.wazero, code)
-	if err == nil && fileBacked {
+	track := fileBacked && r.codeFiles
+	compiled, span, err := r.compileOnce(ctx, r.wazero, code, track)
+	if err == nil && track {
 		r.noteCode(compiled, span)
 	}
 	return compiled, err
 }
 
-// compileOnce compiles code in w, and returns the span of executable
-// memory that appeared meanwhile (compilingCode); a panic in wazero is an
-// *ABIError.
-func (r *Runtime) compileOnce(ctx context.Context, w wazero.Runtime, code []byte) (compiled wazero.CompiledModule, span codeSpan, err error) {
+// compileOnce compiles code in w, and when track is set returns the span
+// of executable memory that appeared meanwhile (compilingCode); a panic in
+// wazero is an *ABIError.
+func (r *Runtime) compileOnce(ctx context.Context, w wazero.Runtime, code []byte, track bool) (compiled wazero.CompiledModule, span codeSpan, err error) {
 	err = guard("compiling", func() error {
-		span, err = compilingCode(func() error {
+		span, err = compilingCode(track, func() error {
 			var err error
 			compiled, err = w.CompileModule(ctx, code)
 			return err
@@ -108,7 +109,7 @@ func (r *Runtime) compileOnce(ctx context.Context, w wazero.Runtime, code []byte
 func (r *Runtime) compileUncached(ctx context.Context, code []byte) error {
 	w := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler())
 	defer func() { _ = w.Close(context.WithoutCancel(ctx)) }()
-	compiled, _, err := r.compileOnce(ctx, w, code)
+	compiled, _, err := r.compileOnce(ctx, w, code, false)
 	if err != nil {
 		return err
 	}
