@@ -47,15 +47,14 @@ func mappingCode(f func() error) error {
 	return f()
 }
 
-// codeFile is the compiled code of a module, [start, end), and once mapped
-// from a file, that file's device major:minor and inode ino (0 before).
+// codeFile is the compiled code of a module of owner, [start, end), and
+// once mapped from a file in owner's CacheDir, that file's device
+// major:minor and inode ino (0 before).
 type codeFile struct {
 	start, end   uintptr
 	major, minor uint32
 	ino          uint64
-	// dir is where the file is written: the owner's CacheDir.
-	dir   string
-	owner *Runtime
+	owner        *Runtime
 }
 
 // backed reports whether cf is mapped from its file.
@@ -79,7 +78,7 @@ func (r *Runtime) noteCode(compiled wazero.CompiledModule, span codeSpan) {
 		return
 	}
 	codeFilesMu.Lock()
-	codeFiles[compiled] = &codeFile{start: span.start, end: span.end, dir: r.cfg.CacheDir, owner: r}
+	codeFiles[compiled] = &codeFile{start: span.start, end: span.end, owner: r}
 	codeFilesMu.Unlock()
 }
 

@@ -3,6 +3,7 @@ package runtime
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -34,18 +35,8 @@ func executableAnonymous() ([]codeSpan, error) {
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("reading /proc/self/maps: %w", err)
 	}
-	slices.SortFunc(out, func(a, b codeSpan) int { return compareAddr(a.start, b.start) })
+	slices.SortFunc(out, func(a, b codeSpan) int { return cmp.Compare(a.start, b.start) })
 	return out, nil
-}
-
-func compareAddr(a, b uintptr) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // mapsLine is one line of /proc/self/maps (or the header of a mapping in
@@ -108,7 +99,7 @@ func typeInMemory(t int64) bool {
 }
 
 // mapCodeFile writes the bytes of cf's range, executable memory of the
-// process, to a new unlinked file in cf.dir and maps the file over the
+// process, to a new unlinked file in its owner's CacheDir and maps the file over the
 // range, private, readable and executable, in one fixed mapping, recording
 // the file's identity in cf.
 //
@@ -119,10 +110,11 @@ func typeInMemory(t int64) bool {
 func mapCodeFile(cf *codeFile) error {
 	span := codeSpan{cf.start, cf.end}
 	size := span.end - span.start
-	f, err := os.OpenFile(cf.dir, os.O_RDWR|unix.O_TMPFILE, 0o600)
+	dir := cf.owner.cfg.CacheDir
+	f, err := os.OpenFile(dir, os.O_RDWR|unix.O_TMPFILE, 0o600)
 	if err != nil {
 		// A file system without O_TMPFILE: a named file, unlinked at once.
-		if f, err = os.CreateTemp(cf.dir, ".code-*"); err != nil {
+		if f, err = os.CreateTemp(dir, ".code-*"); err != nil {
 			return err
 		}
 		if err := os.Remove(f.Name()); err != nil {
@@ -134,7 +126,7 @@ func mapCodeFile(cf *codeFile) error {
 	fd := int(f.Fd())
 	var fs unix.Statfs_t
 	if err := unix.Fstatfs(fd, &fs); err != nil || typeInMemory(fs.Type) {
-		return fmt.Errorf("%s is held in memory", cf.dir)
+		return fmt.Errorf("%s is held in memory", dir)
 	}
 	// The kernel reads the bytes from the process's own memory: pwrite of
 	// the range's address, no copy through Go memory.

@@ -181,7 +181,7 @@ func TestReleaseCodeFiles_OnlyItsCode(t *testing.T) {
 				b[i] = 0xa5
 			}
 			start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-			cf := &codeFile{start: start, end: start + uintptr(len(b)), ino: tc.ino, dir: t.TempDir()}
+			cf := &codeFile{start: start, end: start + uintptr(len(b)), ino: tc.ino, owner: &Runtime{cfg: Config{CacheDir: t.TempDir()}}}
 			files := map[wazero.CompiledModule]*codeFile{nil: cf}
 			codeFilesMu.Lock()
 			released, err := releaseCodeFilesLocked(files)
