@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/tetratelabs/wazero"
@@ -82,6 +83,49 @@ func (r *Runtime) noteCode(compiled wazero.CompiledModule, span codeSpan) {
 	codeFilesMu.Unlock()
 }
 
+// listedCodeBytes returns the size of compiled's code when it is listed to
+// be made file-backed, 0 when it is not.
+func listedCodeBytes(compiled wazero.CompiledModule) int64 {
+	codeFilesMu.Lock()
+	defer codeFilesMu.Unlock()
+	if cf := codeFiles[compiled]; cf != nil {
+		return int64(cf.end - cf.start)
+	}
+	return 0
+}
+
+// dropCompiledCode drops the resident pages of compiled's code, as
+// ReleaseCodePages does for every module's: code not mapped from a file
+// yet is first written to one and mapped. It checks the code's mapping
+// against /proc/self/maps, not smaps, whose reading costs milliseconds in
+// a server of many guests (releaseCodeFilesLocked), and returns the size
+// of the code whose pages it dropped, resident or not.
+//
+// # Errors
+//
+// When the code is not listed, or no longer is after the release, which
+// forgets code it cannot write to a file or whose mapping is not what was
+// listed; when /proc/self is unreadable or madvise refuses, after which
+// the code is forgotten too. Code forgotten stays as it is, anonymous or
+// mapped from its file, until its module is closed.
+func dropCompiledCode(compiled wazero.CompiledModule) (int64, error) {
+	codeFilesMu.Lock()
+	defer codeFilesMu.Unlock()
+	cf := codeFiles[compiled]
+	if cf == nil {
+		return 0, errors.New("the module's code is not listed to be mapped from a file")
+	}
+	released, err := releaseCodeFilesLocked(map[wazero.CompiledModule]*codeFile{compiled: cf}, false)
+	if err != nil {
+		delete(codeFiles, compiled)
+		return released, err
+	}
+	if codeFiles[compiled] == nil {
+		return released, errors.New("the module's code could not be mapped from a file")
+	}
+	return released, nil
+}
+
 // closeCompiled closes compiled, forgetting its code file first.
 func closeCompiled(ctx context.Context, compiled wazero.CompiledModule) {
 	codeFilesMu.Lock()
@@ -137,7 +181,7 @@ func ReleaseCodePages() (int64, error) {
 	if len(codeFiles) == 0 {
 		return 0, nil
 	}
-	return releaseCodeFilesLocked(codeFiles)
+	return releaseCodeFilesLocked(codeFiles, true)
 }
 
 // minCodeFileBytes is the least code worth a file: smaller runs (wazero's

@@ -178,14 +178,22 @@ func restoreCode(fd int, span codeSpan) {
 	}
 }
 
-// releaseCodeFilesLocked maps the code of files not mapped from a file yet
-// from one, drops the resident pages of the others, and returns how many
-// bytes were resident (codeFilesMu held). Each is checked first against
-// /proc/self/smaps: its whole range must still be what was listed
-// (executable anonymous memory, or mappings of its file that hold no
-// private copy of a page), or it is forgotten and left alone.
-func releaseCodeFilesLocked(files map[wazero.CompiledModule]*codeFile) (int64, error) {
-	resident, err := codeResidency(files)
+// releaseCodeFilesLocked maps the code of files (codeFiles, or some of
+// them) not mapped from a file yet from one, drops the resident pages of
+// the others, and returns how many bytes were resident (codeFilesMu held).
+// Each is checked first against the process's mappings: its whole range
+// must still be what was listed (executable anonymous memory, or mappings
+// of its file), or it is forgotten (taken from codeFiles) and left alone.
+//
+// With measure set, the check reads /proc/self/smaps, which also tells
+// what is resident, and that a mapping of a file holds no private copy of
+// a page (a debugger's write: the process cannot write its code); the
+// kernel walks the page tables of every mapping of the process for it,
+// milliseconds in a server of many guests. Without it, the check reads
+// /proc/self/maps, and the code mapped from files counts as resident
+// whole.
+func releaseCodeFilesLocked(files map[wazero.CompiledModule]*codeFile, measure bool) (int64, error) {
+	resident, err := codeResidency(files, measure)
 	if err != nil {
 		return 0, err
 	}
@@ -193,7 +201,7 @@ func releaseCodeFilesLocked(files map[wazero.CompiledModule]*codeFile) (int64, e
 	for c, cf := range files {
 		rss, ok := resident[cf]
 		if !ok {
-			delete(files, c)
+			delete(codeFiles, c)
 			continue
 		}
 		if !cf.backed() {
@@ -202,7 +210,7 @@ func releaseCodeFilesLocked(files map[wazero.CompiledModule]*codeFile) (int64, e
 			// from the file.
 			if err := mapCodeFile(cf); err != nil {
 				klog.V(2).InfoS("Keeping a module's compiled code in anonymous memory", "reason", err.Error())
-				delete(files, c)
+				delete(codeFiles, c)
 				continue
 			}
 			released += rss
@@ -220,12 +228,17 @@ func releaseCodeFilesLocked(files map[wazero.CompiledModule]*codeFile) (int64, e
 }
 
 // codeResidency returns, for each code file of files whose range is wholly
-// what was listed, its resident bytes, from /proc/self/smaps: executable
-// anonymous memory for code not mapped from a file yet; mappings of its
-// file, read and execute, with no private copy of a page (a debugger's
-// write: the process cannot write its code), for the others.
-func codeResidency(files map[wazero.CompiledModule]*codeFile) (map[*codeFile]int64, error) {
-	f, err := os.Open("/proc/self/smaps")
+// what was listed, its resident bytes: executable anonymous memory for
+// code not mapped from a file yet; mappings of its file, read and
+// execute, for the others. With measure set, it reads /proc/self/smaps,
+// and a mapping of the file must hold no private copy of a page; without,
+// it reads /proc/self/maps, and a file's whole range counts as resident.
+func codeResidency(files map[wazero.CompiledModule]*codeFile, measure bool) (map[*codeFile]int64, error) {
+	source := "/proc/self/maps"
+	if measure {
+		source = "/proc/self/smaps"
+	}
+	f, err := os.Open(source)
 	if err != nil {
 		return nil, err
 	}
@@ -266,11 +279,14 @@ func codeResidency(files map[wazero.CompiledModule]*codeFile) (map[*codeFile]int
 		*to += kib << 10
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading /proc/self/smaps: %w", err)
+		return nil, fmt.Errorf("reading %s: %w", source, err)
 	}
 	out := make(map[*codeFile]int64, len(files))
 	for _, cf := range files {
 		if rss, ok := listedResidency(cf, all); ok {
+			if !measure && cf.backed() {
+				rss = int64(cf.end - cf.start)
+			}
 			out[cf] = rss
 		}
 	}

@@ -43,7 +43,7 @@ func residentCode(t *testing.T, cf *codeFile) (int64, bool) {
 	t.Helper()
 	codeFilesMu.Lock()
 	defer codeFilesMu.Unlock()
-	got, err := codeResidency(map[wazero.CompiledModule]*codeFile{nil: cf})
+	got, err := codeResidency(map[wazero.CompiledModule]*codeFile{nil: cf}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,12 +165,15 @@ func TestCodeFile_InMemoryDir(t *testing.T) {
 // TestReleaseCodeFiles_OnlyItsCode: a listed range that is no longer what
 // was listed (its module closed and the range used again) is forgotten and
 // left as it is: neither dropped, were it listed as mapped from a file, nor
-// written to a file and mapped over, were it listed as anonymous code.
+// written to a file and mapped over, were it listed as anonymous code;
+// whether the release measures what is resident (smaps) or not (maps).
 func TestReleaseCodeFiles_OnlyItsCode(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		ino  uint64
-	}{{"mapped from a file", 1}, {"anonymous", 0}} {
+		name    string
+		ino     uint64
+		measure bool
+	}{{"mapped from a file", 1, true}, {"anonymous", 0, true}, {"mapped from a file, not measured", 1, false},
+		{"anonymous, not measured", 0, false}} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := unix.Mmap(-1, 0, minCodeFileBytes, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 			if err != nil {
@@ -182,15 +185,17 @@ func TestReleaseCodeFiles_OnlyItsCode(t *testing.T) {
 			}
 			start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
 			cf := &codeFile{start: start, end: start + uintptr(len(b)), ino: tc.ino, owner: &Runtime{cfg: Config{CacheDir: t.TempDir()}}}
-			files := map[wazero.CompiledModule]*codeFile{nil: cf}
 			codeFilesMu.Lock()
-			released, err := releaseCodeFilesLocked(files)
+			codeFiles[nil] = cf
+			released, err := releaseCodeFilesLocked(map[wazero.CompiledModule]*codeFile{nil: cf}, tc.measure)
+			_, listed := codeFiles[nil]
+			delete(codeFiles, nil)
 			codeFilesMu.Unlock()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if released != 0 || len(files) != 0 || cf.ino != tc.ino {
-				t.Errorf("released %d bytes, %d files still listed, inode %d: want 0, the file forgotten and not mapped", released, len(files), cf.ino)
+			if released != 0 || listed || cf.ino != tc.ino {
+				t.Errorf("released %d bytes, still listed %v, inode %d: want 0, the file forgotten and not mapped", released, listed, cf.ino)
 			}
 			b[0] = 0x5a // still writable memory, not a mapping of a file
 			if b[1] != 0xa5 || b[len(b)-1] != 0xa5 {

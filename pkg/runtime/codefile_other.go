@@ -16,4 +16,4 @@ func executableAnonymous() ([]codeSpan, error) { return nil, errNoCodeFiles }
 
 func dirInMemory(string) bool { return true }
 
-func releaseCodeFilesLocked(map[wazero.CompiledModule]*codeFile) (int64, error) { return 0, nil }
+func releaseCodeFilesLocked(map[wazero.CompiledModule]*codeFile, bool) (int64, error) { return 0, nil }

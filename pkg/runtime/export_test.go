@@ -54,6 +54,21 @@ func SharedCache(cfg Config) Config {
 	return cfg
 }
 
+// WithoutCodeFiles returns cfg with compiled code kept in anonymous
+// memory, so that the budget can only make room by closing modules.
+func WithoutCodeFiles(cfg Config) Config {
+	cfg.noCodeFiles = true
+	return cfg
+}
+
+// CodeDropped reports whether the budget dropped m's code, m staying
+// loaded, and no instance started since.
+func CodeDropped(m *Module) bool {
+	m.runtime.mu.Lock()
+	defer m.runtime.mu.Unlock()
+	return m.codeDropped
+}
+
 // CloseSharedCache removes the cache of SharedCache; TestMain calls it.
 func CloseSharedCache() {
 	if testCache.cache != nil {

@@ -15,6 +15,7 @@ type runtimeMetrics struct {
 	reloads        *metrics.CounterVec
 	reloadDuration *metrics.Histogram
 	evictions      *metrics.CounterVec
+	codeDrops      *metrics.Counter
 }
 
 // newRuntimeMetrics registers the runtime's metrics on reg, reading its
@@ -46,7 +47,15 @@ func newRuntimeMetrics(reg metrics.KubeRegistry, r *Runtime) (*runtimeMetrics, e
 			"idle (no guest of the module ran for --compiled-module-idle-unload).",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"reason"})
-	for _, c := range []metrics.Registerable{m.reloads, m.reloadDuration, m.evictions} {
+	m.codeDrops = metrics.NewCounter(&metrics.CounterOpts{
+		Namespace: "wasm_apiserver",
+		Name:      "compiled_module_code_drops_total",
+		Help: "Times the budget (--compiled-module-budget) took a module's compiled code out of memory without " +
+			"evicting the module: its code, mapped from a file under --state-dir, is dropped, and the module's next wake " +
+			"maps back what it runs instead of loading the module again.",
+		StabilityLevel: metrics.ALPHA,
+	})
+	for _, c := range []metrics.Registerable{m.reloads, m.reloadDuration, m.evictions, m.codeDrops} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -61,6 +70,14 @@ func newRuntimeMetrics(reg metrics.KubeRegistry, r *Runtime) (*runtimeMetrics, e
 func (m *runtimeMetrics) evicted(reason string) {
 	if m != nil {
 		m.evictions.WithLabelValues(reason).Inc()
+	}
+}
+
+// codeDropped counts a module whose code eviction dropped, the module
+// staying loaded.
+func (m *runtimeMetrics) codeDropped() {
+	if m != nil {
+		m.codeDrops.Inc()
 	}
 }
 
@@ -110,8 +127,9 @@ func newBudgetCollector(state func() budgetState) *budgetCollector {
 		return metrics.NewDesc("wasm_apiserver_"+name, help, nil, nil, metrics.ALPHA, "")
 	}
 	return &budgetCollector{state: state,
-		resident: gauge("compiled_module_bytes", "Estimated resident size of the compiled code of the loaded modules that are not evicted."),
-		budget:   gauge("compiled_module_budget_bytes", "The compiled-code budget (--compiled-module-budget); 0 for none."),
+		resident: gauge("compiled_module_bytes", "Estimated resident size of the compiled code of the loaded modules that are not evicted, "+
+			"less the native code the budget dropped from modules not woken since."),
+		budget: gauge("compiled_module_budget_bytes", "The compiled-code budget (--compiled-module-budget); 0 for none."),
 		overBudget: gauge("compiled_modules_over_budget", "Loaded modules whose compiled code alone is larger than the budget: "+
 			"evicted as soon as no instance of them is resident, and loaded again at their next wake."),
 		fileBacked: gauge("compiled_module_file_backed_bytes", "Compiled code of the loaded modules that is mapped from files "+

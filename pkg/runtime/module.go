@@ -53,6 +53,13 @@ type Module struct {
 	// Guarded by runtime.mu.
 	refs     int
 	compiled wazero.CompiledModule // nil while evicted
+	// codeBytes is the size of compiled's code when it is listed to be
+	// mapped from a file (codefile.go), whose resident pages eviction may
+	// drop instead of closing the module; 0 otherwise. codeDropped says
+	// it did, and that no instance has started since: the module is
+	// charged without its code (charge).
+	codeBytes   int64
+	codeDropped bool
 	// init is the data segments compiled's instances are written, nil
 	// when wazero writes them (datainit.go); dropped with compiled. Its
 	// bytes replace wazero's copy of them, which the measure behind
@@ -92,6 +99,16 @@ type Module struct {
 // section (8.8), 306 MB for the client-go guest's 36.7 MB (8.3).
 func compiledCostPerCodeByte(codeBytes int) int64 {
 	return int64(codeBytes) * 17 / 2
+}
+
+// charge is what m's compiled code counts against the budget: its
+// estimated cost, less its code while eviction has dropped that code's
+// pages (evictLocked). r.mu must be held.
+func (m *Module) charge() int64 {
+	if m.codeDropped {
+		return m.cost - m.codeBytes
+	}
+	return m.cost
 }
 
 // keptSum guards the bytes a module compiles again from against damage:
@@ -198,6 +215,17 @@ func (m *Module) acquire(ctx context.Context, forInstance bool) (wazero.Compiled
 			return nil, nil, fmt.Errorf("module[%s] was released", m.Digest)
 		}
 		if c := m.compiled; c != nil {
+			var ev []evicted
+			if m.codeDropped {
+				// Its code comes back as it runs: charged in full
+				// again, and the budget made to fit when its
+				// instance ends (instanceDone), not on the way to
+				// it, or now when no instance starts.
+				r.chargeCodeLocked(m)
+				if !forInstance {
+					ev = r.evictLocked(m)
+				}
+			}
 			if forInstance {
 				m.live++
 			}
@@ -205,6 +233,7 @@ func (m *Module) acquire(ctx context.Context, forInstance bool) (wazero.Compiled
 			r.armIdleUnloadLocked(m) // unless an instance lives
 			init := m.init
 			r.mu.Unlock()
+			r.closeEvicted(ctx, ev)
 			return c, init, nil
 		}
 		if wait := m.compiling; wait != nil {
@@ -222,8 +251,10 @@ func (m *Module) acquire(ctx context.Context, forInstance bool) (wazero.Compiled
 
 		start := time.Now()
 		compiled, init, err := m.compile(ctx)
+		var codeBytes int64
 		if err == nil {
 			r.metrics.reloaded(m.overBudget(), time.Since(start))
+			codeBytes = listedCodeBytes(compiled)
 		}
 
 		r.mu.Lock()
@@ -239,6 +270,7 @@ func (m *Module) acquire(ctx context.Context, forInstance bool) (wazero.Compiled
 			return nil, nil, fmt.Errorf("module[%s] was released", m.Digest)
 		}
 		m.compiled, m.init = compiled, init
+		m.codeBytes, m.codeDropped = codeBytes, false
 		r.compiledBytes += m.cost
 		if forInstance {
 			m.live++

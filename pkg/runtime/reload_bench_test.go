@@ -12,24 +12,35 @@ import (
 )
 
 // BenchmarkWake_Evicted is one wake of the echo guest, fresh instance,
-// one reconcile and close, whose compiled code was evicted before it
-// (evicted: a budget of one byte evicts it again as its instance closes;
-// evicted-under-budget: a budget that holds one module, and another's wake
-// before each, not timed), or stayed loaded but had its resident pages
-// dropped (code-released: ReleaseCodePages before each wake, not timed),
-// against the same wake of a module that stays resident (resident). It
-// reports the median and 99th percentile.
+// one reconcile and close, whose module gave up its compiled code before
+// it, against the same wake of a module that stays resident (resident):
+//   - code-released: the module stays loaded but has its code's resident
+//     pages dropped (ReleaseCodePages before each wake, not timed);
+//   - code-dropped-under-budget: a budget that holds one module and what
+//     another keeps besides its code; another module's wake before each
+//     (not timed) makes the budget drop the module's code, which it maps
+//     back from its file;
+//   - evicted-under-budget: the same budget with the code kept in
+//     anonymous memory, which the budget cannot drop: it closes the
+//     module, and each wake loads it again;
+//   - evicted: a budget of one byte, under which the module is over the
+//     budget and closed again as its instance closes.
+//
+// It reports the median and 99th percentile.
 func BenchmarkWake_Evicted(b *testing.B) {
 	wasm := guest(b, "echo")
 	for _, tc := range []struct {
 		name    string
 		budget  int64
 		release bool
-		// fitsOne sets a budget that holds one module, not two: each
-		// wake reloads the module another's wake evicted (not timed).
-		fitsOne bool
-	}{{"resident", 0, false, false}, {"code-released", 0, true, false}, {"evicted", 1, false, false},
-		{"evicted-under-budget", 0, false, true}} {
+		// fitsOne sets a budget that holds one module, not two: another
+		// module's wake before each (not timed) drops the module's code
+		// or, with anonymous set, evicts it.
+		fitsOne   bool
+		anonymous bool
+	}{{"resident", 0, false, false, false}, {"code-released", 0, true, false, false},
+		{"code-dropped-under-budget", 0, false, true, false}, {"evicted-under-budget", 0, false, true, true},
+		{"evicted", 1, false, false, false}} {
 		b.Run(tc.name, func(b *testing.B) {
 			if tc.fitsOne {
 				tc.budget = compiledCost(b, wasm) * 3 / 2
@@ -40,7 +51,11 @@ func BenchmarkWake_Evicted(b *testing.B) {
 				goruntime.GC()
 				time.Sleep(10 * time.Millisecond)
 			}
-			r, err := runtime.New(b.Context(), runtime.Config{CacheDir: sharedCacheDir(b), CompiledBudgetBytes: tc.budget})
+			cfg := runtime.Config{CacheDir: sharedCacheDir(b), CompiledBudgetBytes: tc.budget}
+			if tc.anonymous {
+				cfg = runtime.WithoutCodeFiles(cfg)
+			}
+			r, err := runtime.New(b.Context(), cfg)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -57,14 +72,14 @@ func BenchmarkWake_Evicted(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer other.Release(context.Background())
-				if m.Resident() {
-					b.Fatal("the module was not evicted")
+				if !gone(m, tc.anonymous || !tc.fitsOne) {
+					b.Fatal("the module's compiled code was neither evicted nor dropped")
 				}
 			}
-			cfg := runtime.InstanceConfig{Name: "bench", MemoryLimit: 64 << 20, API: &fakeAPI{}, Logger: discard}
+			instCfg := runtime.InstanceConfig{Name: "bench", MemoryLimit: 64 << 20, API: &fakeAPI{}, Logger: discard}
 			req := runtime.Request{Namespace: "default", Name: "cm", Reason: "event"}
 			wakeOf := func(m *runtime.Module) {
-				inst, err := m.Instantiate(b.Context(), cfg)
+				inst, err := m.Instantiate(b.Context(), instCfg)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -78,8 +93,8 @@ func BenchmarkWake_Evicted(b *testing.B) {
 			if tc.fitsOne {
 				before = func() {
 					wakeOf(other)
-					if m.Resident() {
-						b.Fatal("the other module's wake did not evict the module")
+					if !gone(m, tc.anonymous) {
+						b.Fatal("the other module's wake neither evicted the module nor dropped its code")
 					}
 				}
 			}
@@ -106,6 +121,15 @@ func BenchmarkWake_Evicted(b *testing.B) {
 			}
 		})
 	}
+}
+
+// gone reports whether m's compiled code was evicted, or when evicted is
+// not set, whether its code was dropped while m stayed loaded.
+func gone(m *runtime.Module, evicted bool) bool {
+	if evicted {
+		return !m.Resident()
+	}
+	return m.Resident() && runtime.CodeDropped(m)
 }
 
 // compiledCost returns the estimated size of wasm's compiled code, as the

@@ -27,9 +27,12 @@ type Config struct {
 	CacheDir string
 	// CompiledBudgetBytes bounds the estimated resident size of the
 	// compiled code of all loaded modules; 0 means no bound. Over it,
-	// modules without live instances give up their compiled code, least
-	// recently used first, and compile it again when next needed (from the
-	// disk cache when CacheDir is set). See Runtime.CompiledBytes.
+	// modules without live instances first have the resident pages of
+	// their native code dropped where it can be mapped from a file
+	// (CacheDir on a disk, codefile.go), staying loaded; then, if that is
+	// not enough, give up their compiled code, and compile it again when
+	// next needed (from the disk cache when CacheDir is set); least
+	// recently used first (evictLocked). See Runtime.CompiledBytes.
 	CompiledBudgetBytes int64
 	// CompiledIdleUnload, when positive, is how long a module may go
 	// without a live instance before it gives up its compiled code (and
@@ -97,6 +100,9 @@ type Config struct {
 	// cache, when set, is the compilation cache to use instead of one in
 	// CacheDir: the package's tests share one across their runtimes.
 	cache wazero.CompilationCache
+	// noCodeFiles keeps compiled code in anonymous memory whatever
+	// CacheDir is (codefile.go): eviction can then only close modules.
+	noCodeFiles bool
 }
 
 // DefaultMaxCodeBytes is the bound on a module's code section when
@@ -219,7 +225,7 @@ func newRuntime(ctx context.Context, cfg Config, interruptible bool) (*Runtime, 
 		}
 	}
 	r := &Runtime{wazero: wazero.NewRuntimeWithConfig(ctx, rc), cfg: cfg, modules: map[string]*Module{}, interruptible: interruptible,
-		codeFiles: cfg.CacheDir != "" && !dirInMemory(cfg.CacheDir)}
+		codeFiles: cfg.CacheDir != "" && !cfg.noCodeFiles && !dirInMemory(cfg.CacheDir)}
 	// Host modules are compiled to code too (codefile.go).
 	if err := mappingCode(func() error {
 		if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.wazero); err != nil {
@@ -310,9 +316,10 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte) (*Module, error) {
 		klog.InfoS("A module's compiled code is larger than the compiled-module budget; it is compiled again at every wake after its instances close",
 			"digest", digest, "estimatedBytes", m.cost, "budgetBytes", r.cfg.CompiledBudgetBytes)
 	}
+	codeBytes := listedCodeBytes(compiled)
 	r.mu.Lock()
 	r.modules[digest] = m
-	m.compiled = compiled
+	m.compiled, m.codeBytes = compiled, codeBytes
 	r.compiledBytes += m.cost
 	m.lastUsed = r.tick()
 	evicted := r.evictLocked(m)
@@ -332,7 +339,8 @@ func (r *Runtime) LoadedModules() int {
 
 // CompiledBytes returns the estimated resident size of the compiled code of
 // the loaded modules that are resident (not evicted). The estimate is a
-// multiple of each module's code section, measured in docs/benchmarks.md.
+// multiple of each module's code section, measured in docs/benchmarks.md,
+// less the native code the budget dropped from modules not woken since.
 func (r *Runtime) CompiledBytes() int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -354,8 +362,9 @@ func (r *Runtime) release(ctx context.Context, m *Module) {
 		delete(r.modules, m.Digest)
 		if m.compiled != nil {
 			compiled = m.compiled
+			r.compiledBytes -= m.charge()
 			m.compiled, m.init = nil, nil
-			r.compiledBytes -= m.cost
+			m.codeBytes, m.codeDropped = 0, false
 		}
 		r.dropTemplatesLocked(m)
 		if m.idleUnload != nil {

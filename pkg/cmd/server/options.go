@@ -128,8 +128,9 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 			"Controllers with queued work take turns of a bounded number of keys each, so a busy one cannot starve the others.")
 	fs.StringVar(&o.CompiledModuleBudget, "compiled-module-budget", o.CompiledModuleBudget,
 		"Most memory the compiled code of guest modules may take, estimated (a quantity such as 256Mi; 0 for no bound). "+
-			"Over it, modules with no instance in memory give up their code, least recently woken first, and reload "+
-			"it from the disk cache under --state-dir when next woken. Default: half of the server's memory limit "+
+			"Over it, modules with no instance in memory first have their native code dropped from memory, which their "+
+			"next wake maps back from a file under --state-dir; if that is not enough they give up their code, least "+
+			"recently woken first, and reload it from the disk cache under --state-dir when next woken. Default: half of the server's memory limit "+
 			"(its cgroup's), or 256Mi without one.")
 	fs.DurationVar(&o.CompiledModuleIdleUnload, "compiled-module-idle-unload", o.CompiledModuleIdleUnload,
 		"How long a module may go without a guest in memory (every controller running it suspended) before it "+
