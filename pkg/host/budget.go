@@ -9,9 +9,10 @@ import (
 
 // ConditionCompiledModuleOverBudget is true (reason
 // ReasonCompiledModuleOverBudget) while the controller's module's compiled
-// code alone is larger than the server's compiled-module budget: the
-// controller runs, but its module is compiled again from the disk cache at
-// every wake after its instances close. It is absent otherwise.
+// code alone is larger than the server's compiled-module budget, even with
+// its native code dropped while idle (runtime.Module.CheckCompiledBudget):
+// the controller runs, but its module is compiled again from the disk
+// cache at every wake after its instances close. It is absent otherwise.
 const ConditionCompiledModuleOverBudget = "CompiledModuleOverBudget"
 
 // ReasonCompiledModuleOverBudget is the reason of the condition and of the

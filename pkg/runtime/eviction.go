@@ -27,33 +27,41 @@ type evicted struct {
 // evictLocked makes the resident total fit the budget, taking from modules
 // without live instances, never from keep's nor from a module in use:
 //  1. it closes the compiled code of modules larger than the budget on
-//     their own, which can never fit;
+//     their own even with their native code dropped, which can never fit
+//     (Module.overBudget);
 //  2. it drops the resident code of modules whose code can be mapped from
 //     a file (codefile.go), least recently used first: they stay loaded,
 //     charged only what wazero keeps besides the code (Module.charge), and
-//     their next wake maps back what it runs (~1.5 ms for a small Go guest)
+//     their next wake maps back what it runs (~2 ms for a small Go guest)
 //     instead of reloading the module (~35 ms);
 //  3. it closes the compiled code of the least recently used.
 //
-// A module over the budget that is in use is not counted against it: it
-// cannot go, and evicting every other module for it would only make them
-// reload at each wake while it runs. r.mu must be held; do what it returns
+// With dropOnly set it only drops code: keep is being woken, and what its
+// instance charged may be its own code's to give back once the instance
+// ends (instanceDone), rather than another module's to close now.
+//
+// A module larger than the budget that is in use or keep is not counted
+// against it: it cannot go, and evicting every other module for it would
+// only make them reload at each wake while it runs. Once idle, its native
+// code is dropped like any other's, and what it keeps besides may fit. r.mu must be held; do what it returns
 // without it (closeEvicted).
-func (r *Runtime) evictLocked(keep *Module) []evicted {
+func (r *Runtime) evictLocked(keep *Module, dropOnly bool) []evicted {
 	budget := r.cfg.CompiledBudgetBytes
 	if budget <= 0 {
 		return nil
 	}
 	for _, m := range r.modules {
-		if m.compiled != nil && m.overBudget() && (m == keep || m.live > 0) {
+		if m.compiled != nil && m.cost > r.cfg.CompiledBudgetBytes && (m == keep || m.live > 0) {
 			budget += m.charge()
 		}
 	}
 	var out []evicted
 	for r.compiledBytes > budget {
-		victim, dropCode := r.evictionVictimLocked(keep)
+		victim, dropCode := r.evictionVictimLocked(keep, dropOnly)
 		if victim == nil {
-			break // everything left is in use: over budget until it is not
+			// Everything left is in use, or with dropOnly has no code
+			// to drop: over budget until it is not.
+			break
 		}
 		if dropCode {
 			out = append(out, r.dropCodeLocked(victim))
@@ -67,9 +75,10 @@ func (r *Runtime) evictLocked(keep *Module) []evicted {
 
 // evictionVictimLocked returns the module eviction takes from next, and
 // whether it drops its code's resident pages rather than closing it (the
-// order of evictLocked); nil when every module with compiled code is keep
-// or in use. r.mu must be held.
-func (r *Runtime) evictionVictimLocked(keep *Module) (*Module, bool) {
+// order of evictLocked), only one whose code it drops when dropOnly is set;
+// nil when there is none: every module with compiled code is keep or in
+// use. r.mu must be held.
+func (r *Runtime) evictionVictimLocked(keep *Module, dropOnly bool) (*Module, bool) {
 	var over, drop, lru *Module
 	for _, m := range r.modules {
 		if m == keep || m.compiled == nil || m.live > 0 {
@@ -90,6 +99,8 @@ func (r *Runtime) evictionVictimLocked(keep *Module) (*Module, bool) {
 		}
 	}
 	switch {
+	case dropOnly:
+		return drop, drop != nil
 	case over != nil:
 		return over, false
 	case drop != nil:
@@ -176,6 +187,24 @@ func (r *Runtime) unloadIfIdle(m *Module) {
 	}
 }
 
+// closeEvictedBesideLocked starts a goroutine that does what eviction took,
+// ev (closeEvicted), for a wake that is not to wait for it: dropping a
+// module's code may first write it to its file (14.6 MB for a small Go
+// guest). It reports whether it did: not when ev is empty or r is closed.
+// The accounting is done already (evictLocked); Close waits for the
+// goroutine. r.mu must be held.
+func (r *Runtime) closeEvictedBesideLocked(ev []evicted) bool {
+	if len(ev) == 0 || r.closed {
+		return false
+	}
+	r.unloading.Add(1)
+	go func() {
+		defer r.unloading.Done()
+		r.closeEvicted(context.Background(), ev)
+	}()
+	return true
+}
+
 // closeEvicted does what eviction took, outside r.mu: it closes compiled
 // code, and drops the resident pages of code that stays loaded. Code whose
 // pages cannot be dropped (it could not be written to its file, or its
@@ -216,7 +245,7 @@ func (r *Runtime) closeEvicted(ctx context.Context, ev []evicted) {
 				m.codeBytes = 0
 			}
 		}
-		ev = r.evictLocked(nil)
+		ev = r.evictLocked(nil, false)
 		r.mu.Unlock()
 	}
 }

@@ -33,7 +33,7 @@ func (r *Runtime) compileNew(ctx context.Context, digest string, wasm []byte) (*
 	if err != nil {
 		return nil, nil, err
 	}
-	compiled, init, err := r.compileKept(ctx, code, !m.overBudget())
+	compiled, init, err := r.compileKept(ctx, code)
 	if err == nil {
 		m.init = init
 		err = guard("checking exports and imports", func() error {
@@ -154,9 +154,8 @@ func (m *Module) rewrite(wasm []byte, merge, interrupt bool) ([]byte, error) {
 }
 
 // compileKept compiles a module's kept bytes, without the data segments
-// the runtime writes itself when it can (stripData), which it returns; the
-// code compiled is file-backed when fileBacked is set (compileCode).
-func (r *Runtime) compileKept(ctx context.Context, code []byte, fileBacked bool) (wazero.CompiledModule, *dataInit, error) {
+// the runtime writes itself when it can (stripData), which it returns.
+func (r *Runtime) compileKept(ctx context.Context, code []byte) (wazero.CompiledModule, *dataInit, error) {
 	var init *dataInit
 	if err := guard("separating data segments", func() error {
 		code, init = stripData(code)
@@ -164,7 +163,7 @@ func (r *Runtime) compileKept(ctx context.Context, code []byte, fileBacked bool)
 	}); err != nil {
 		return nil, nil, err
 	}
-	compiled, err := r.compileCode(ctx, code, fileBacked)
+	compiled, err := r.compileCode(ctx, code)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -33,6 +33,11 @@ type Module struct {
 
 	// cost is the estimated resident size of the compiled code.
 	cost int64
+	// droppable is the size of the native code of the module's first
+	// compile, when that code was listed to be mapped from a file: what
+	// the budget can drop of cost while the module is idle (codefile.go).
+	// Set at load, before the module is shared.
+	droppable int64
 	// selects says whether the module exports select_reconciler: it may
 	// hold several reconcilers by name (a bundle).
 	selects bool
@@ -218,13 +223,9 @@ func (m *Module) acquire(ctx context.Context, forInstance bool) (wazero.Compiled
 			var ev []evicted
 			if m.codeDropped {
 				// Its code comes back as it runs: charged in full
-				// again, and the budget made to fit when its
-				// instance ends (instanceDone), not on the way to
-				// it, or now when no instance starts.
+				// again, and the budget made to fit.
 				r.chargeCodeLocked(m)
-				if !forInstance {
-					ev = r.evictLocked(m)
-				}
+				ev = r.evictLocked(m, forInstance)
 			}
 			if forInstance {
 				m.live++
@@ -232,8 +233,11 @@ func (m *Module) acquire(ctx context.Context, forInstance bool) (wazero.Compiled
 			m.lastUsed = r.tick()
 			r.armIdleUnloadLocked(m) // unless an instance lives
 			init := m.init
+			beside := forInstance && r.closeEvictedBesideLocked(ev)
 			r.mu.Unlock()
-			r.closeEvicted(ctx, ev)
+			if !beside {
+				r.closeEvicted(ctx, ev)
+			}
 			return c, init, nil
 		}
 		if wait := m.compiling; wait != nil {
@@ -276,10 +280,13 @@ func (m *Module) acquire(ctx context.Context, forInstance bool) (wazero.Compiled
 			m.live++
 		}
 		m.lastUsed = r.tick()
-		ev := r.evictLocked(m)
+		ev := r.evictLocked(m, forInstance && m.codeBytes > 0)
 		r.armIdleUnloadLocked(m)
+		beside := forInstance && r.closeEvictedBesideLocked(ev)
 		r.mu.Unlock()
-		r.closeEvicted(ctx, ev)
+		if !beside {
+			r.closeEvicted(ctx, ev)
+		}
 		return compiled, init, nil
 	}
 }
@@ -295,9 +302,7 @@ func (m *Module) compile(ctx context.Context) (wazero.CompiledModule, *dataInit,
 		klog.InfoS("Derived a module's lost or damaged kept bytes again from its source", "digest", m.Digest, "cause", err.Error())
 		code = healed
 	}
-	// A module over the budget on its own is compiled again at every
-	// wake: its code is not written to a file each time, for nothing.
-	compiled, init, err := m.runtime.compileKept(ctx, code, !m.overBudget())
+	compiled, init, err := m.runtime.compileKept(ctx, code)
 	if err != nil {
 		return nil, nil, fmt.Errorf("module[%s]: compiling again after eviction: %w", m.Digest, err)
 	}
@@ -319,7 +324,7 @@ func (m *Module) instanceDone(ctx context.Context) {
 	m.live--
 	var ev []evicted
 	if m.live == 0 {
-		ev = r.evictLocked(nil)
+		ev = r.evictLocked(nil, false)
 		r.armIdleUnloadLocked(m) // unless evicted
 	}
 	r.mu.Unlock()

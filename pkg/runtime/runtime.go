@@ -159,7 +159,8 @@ type Runtime struct {
 	templateBytes int64  // memory charged to modules' templates
 	templateCount int    // templates kept, at most maxTemplates
 	closed        bool   // Close was called: no module is unloaded after
-	// unloading counts the idle unloads under way (unloadIfIdle), begun
+	// unloading counts the idle unloads (unloadIfIdle) and the evictions
+	// done beside a wake (closeEvictedBesideLocked) under way, begun
 	// before Close, which waits for them.
 	unloading sync.WaitGroup
 
@@ -311,18 +312,19 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte) (*Module, error) {
 		return nil, err
 	}
 
+	codeBytes := listedCodeBytes(compiled)
+	m.droppable = codeBytes
 	if err := m.CheckCompiledBudget(); err != nil {
 		// Once per module: its controllers report it in their status.
 		klog.InfoS("A module's compiled code is larger than the compiled-module budget; it is compiled again at every wake after its instances close",
-			"digest", digest, "estimatedBytes", m.cost, "budgetBytes", r.cfg.CompiledBudgetBytes)
+			"digest", digest, "estimatedBytes", m.cost, "idleBytes", m.idleCost(), "budgetBytes", r.cfg.CompiledBudgetBytes)
 	}
-	codeBytes := listedCodeBytes(compiled)
 	r.mu.Lock()
 	r.modules[digest] = m
 	m.compiled, m.codeBytes = compiled, codeBytes
 	r.compiledBytes += m.cost
 	m.lastUsed = r.tick()
-	evicted := r.evictLocked(m)
+	evicted := r.evictLocked(m, false)
 	r.armIdleUnloadLocked(m)
 	r.mu.Unlock()
 	r.closeEvicted(ctx, evicted)

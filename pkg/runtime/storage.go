@@ -49,10 +49,10 @@ func (e *StorageError) Is(target error) bool { return target == ErrStorage }
 // entries are discarded so that the module compiles afresh and is cached
 // again.
 //
-// When fileBacked is set, the code compiled is listed to be made
-// file-backed (noteCode) if it can be.
-func (r *Runtime) compileCode(ctx context.Context, code []byte, fileBacked bool) (wazero.CompiledModule, error) {
-	compiled, err := r.compileCodeOnce(ctx, code, fileBacked)
+// The code compiled is listed to be made file-backed (noteCode) if it can
+// be.
+func (r *Runtime) compileCode(ctx context.Context, code []byte) (wazero.CompiledModule, error) {
+	compiled, err := r.compileCodeOnce(ctx, code)
 	if err == nil || (r.cfg.CacheDir == "" && r.cfg.cache == nil) {
 		return compiled, err
 	}
@@ -60,25 +60,24 @@ func (r *Runtime) compileCode(ctx context.Context, code []byte, fileBacked bool)
 		return nil, verr
 	}
 	klog.ErrorS(err, "The compilation cache failed a module that compiles without it; compiling again", "cacheDir", r.cfg.CacheDir)
-	if compiled, err = r.compileCodeOnce(ctx, code, fileBacked); err == nil {
+	if compiled, err = r.compileCodeOnce(ctx, code); err == nil {
 		return compiled, nil
 	}
 	if r.cfg.CacheDir != "" {
 		if derr := discardCompilationCache(r.cfg.CacheDir); derr != nil {
 			klog.ErrorS(derr, "Discarding the damaged compilation cache", "cacheDir", r.cfg.CacheDir)
 		}
-		if compiled, err = r.compileCodeOnce(ctx, code, fileBacked); err == nil {
+		if compiled, err = r.compileCodeOnce(ctx, code); err == nil {
 			return compiled, nil
 		}
 	}
 	return nil, &StorageError{Op: "compilation cache in " + r.cfg.CacheDir, Err: err}
 }
 
-// compileCodeOnce compiles code in r's wazero runtime and, when
-// fileBacked is set, lists the code compiled to be made file-backed if it
-// can (noteCode).
-func (r *Runtime) compileCodeOnce(ctx context.Context, code []byte, fileBacked bool) (wazero.CompiledModule, error) {
-	track := fileBacked && r.codeFiles
+// compileCodeOnce compiles code in r's wazero runtime and lists the code
+// compiled to be made file-backed if it can (noteCode).
+func (r *Runtime) compileCodeOnce(ctx context.Context, code []byte) (wazero.CompiledModule, error) {
+	track := r.codeFiles
 	compiled, span, err := r.compileOnce(ctx, r.wazero, code, track)
 	if err == nil && track {
 		r.noteCode(compiled, span)
