@@ -147,3 +147,47 @@ func compiledCost(b *testing.B, wasm []byte) int64 {
 	defer m.Release(context.Background())
 	return r.CompiledBytes()
 }
+
+// BenchmarkWake_LargerThanBudget is one wake of the client-go guest (fresh
+// instance, one reconcile, close) under a compiled-code budget of 256 MiB,
+// the server's default, which its compiled code (~302 MiB) is larger than
+// but what it keeps without its native code (~81 MiB) is not. With its
+// native code dropped when idle (idle-part-kept), the module stays loaded
+// and the wake maps back what it runs; with its code kept in anonymous
+// memory (reloaded), the module is over the budget, closed after each wake
+// and loaded again at the next. It reports the median and 99th percentile.
+func BenchmarkWake_LargerThanBudget(b *testing.B) {
+	for _, tc := range []struct {
+		name      string
+		anonymous bool
+	}{{"idle-part-kept", false}, {"reloaded", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			for range 2 { // earlier modules' code unmapped now (codefile.go)
+				goruntime.GC()
+				time.Sleep(10 * time.Millisecond)
+			}
+			cfg := runtime.Config{CompiledBudgetBytes: 256 << 20}
+			if tc.anonymous {
+				cfg = runtime.WithoutCodeFiles(cfg)
+			}
+			_, m := benchModule(b, "clientgo", cfg)
+			instCfg := runtime.InstanceConfig{Name: "bench", MemoryLimit: 256 << 20, API: &fakeAPI{}, Logger: discard}
+			req := runtime.Request{Namespace: "default", Name: "cm", Reason: "event"}
+			wake := func() {
+				inst, err := m.Instantiate(b.Context(), instCfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := inst.Reconcile(b.Context(), req); err != nil {
+					b.Fatal(err)
+				}
+				inst.Close(b.Context())
+			}
+			wake()
+			if over := m.CheckCompiledBudget() != nil; over != tc.anonymous || !gone(m, tc.anonymous) {
+				b.Fatalf("after a wake: over the budget %t, resident %t, code dropped %t", over, m.Resident(), runtime.CodeDropped(m))
+			}
+			measureEach(b, nil, wake)
+		})
+	}
+}
