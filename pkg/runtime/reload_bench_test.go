@@ -76,18 +76,7 @@ func BenchmarkWake_Evicted(b *testing.B) {
 					b.Fatal("the module's compiled code was neither evicted nor dropped")
 				}
 			}
-			instCfg := runtime.InstanceConfig{Name: "bench", MemoryLimit: 64 << 20, API: &fakeAPI{}, Logger: discard}
-			req := runtime.Request{Namespace: "default", Name: "cm", Reason: "event"}
-			wakeOf := func(m *runtime.Module) {
-				inst, err := m.Instantiate(b.Context(), instCfg)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if _, err := inst.Reconcile(b.Context(), req); err != nil {
-					b.Fatal(err)
-				}
-				inst.Close(b.Context())
-			}
+			wakeOf := func(m *runtime.Module) { wakeOnce(b, m, 64<<20) }
 			wake := func() { wakeOf(m) }
 			var before func()
 			if tc.fitsOne {
@@ -121,6 +110,19 @@ func BenchmarkWake_Evicted(b *testing.B) {
 			}
 		})
 	}
+}
+
+// wakeOnce is one wake of a suspended guest of m: a fresh instance with
+// memoryLimit, one reconcile with a fake API, close.
+func wakeOnce(b *testing.B, m *runtime.Module, memoryLimit uint64) {
+	inst, err := m.Instantiate(b.Context(), runtime.InstanceConfig{Name: "bench", MemoryLimit: memoryLimit, API: &fakeAPI{}, Logger: discard})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := inst.Reconcile(b.Context(), runtime.Request{Namespace: "default", Name: "cm", Reason: "event"}); err != nil {
+		b.Fatal(err)
+	}
+	inst.Close(b.Context())
 }
 
 // gone reports whether m's compiled code was evicted, or when evicted is
@@ -171,18 +173,7 @@ func BenchmarkWake_LargerThanBudget(b *testing.B) {
 				cfg = runtime.WithoutCodeFiles(cfg)
 			}
 			_, m := benchModule(b, "clientgo", cfg)
-			instCfg := runtime.InstanceConfig{Name: "bench", MemoryLimit: 256 << 20, API: &fakeAPI{}, Logger: discard}
-			req := runtime.Request{Namespace: "default", Name: "cm", Reason: "event"}
-			wake := func() {
-				inst, err := m.Instantiate(b.Context(), instCfg)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if _, err := inst.Reconcile(b.Context(), req); err != nil {
-					b.Fatal(err)
-				}
-				inst.Close(b.Context())
-			}
+			wake := func() { wakeOnce(b, m, 256<<20) }
 			wake()
 			if over := m.CheckCompiledBudget() != nil; over != tc.anonymous || !gone(m, tc.anonymous) {
 				b.Fatalf("after a wake: over the budget %t, resident %t, code dropped %t", over, m.Resident(), runtime.CodeDropped(m))
