@@ -130,7 +130,7 @@ func newBudgetCollector(state func() budgetState) *budgetCollector {
 		resident: gauge("compiled_module_bytes", "Estimated resident size of the compiled code of the loaded modules that are not evicted, "+
 			"less the native code the budget dropped from modules not woken since."),
 		budget: gauge("compiled_module_budget_bytes", "The compiled-code budget (--compiled-module-budget); 0 for none."),
-		overBudget: gauge("compiled_modules_over_budget", "Loaded modules whose compiled code alone is larger than the budget: "+
+		overBudget: gauge("compiled_modules_over_budget", "Loaded modules whose compiled code alone is larger than the budget, even with their native code dropped: "+
 			"evicted as soon as no instance of them is resident, and loaded again at their next wake."),
 		fileBacked: gauge("compiled_module_file_backed_bytes", "Compiled code of the loaded modules that is mapped from files "+
 			"under --state-dir: the server drops its resident pages when quiet, and a wake maps back what it runs."),

@@ -184,7 +184,7 @@ func TestRuntime_ReportsOverBudgetModules(t *testing.T) {
 # HELP wasm_apiserver_compiled_module_reloads_total [ALPHA] Modules whose compiled code was evicted (compiled_module_evictions_total) and was loaded again for a wake, by whether the module's code alone is larger than the budget (over_budget: true reloads at every wake).
 # TYPE wasm_apiserver_compiled_module_reloads_total counter
 wasm_apiserver_compiled_module_reloads_total{over_budget="true"} 2
-# HELP wasm_apiserver_compiled_modules_over_budget [ALPHA] Loaded modules whose compiled code alone is larger than the budget: evicted as soon as no instance of them is resident, and loaded again at their next wake.
+# HELP wasm_apiserver_compiled_modules_over_budget [ALPHA] Loaded modules whose compiled code alone is larger than the budget, even with their native code dropped: evicted as soon as no instance of them is resident, and loaded again at their next wake.
 # TYPE wasm_apiserver_compiled_modules_over_budget gauge
 wasm_apiserver_compiled_modules_over_budget 1
 `
