@@ -21,10 +21,12 @@ import (
 // what it runs, a minor page fault each, instead of reloading the module
 // (~40 ms). The kernel may reclaim the file's pages in the page cache under
 // pressure, as it does a binary's; the disk holds them until the module is
-// closed, when wazero unmaps them and the unlinked file goes. Nothing is
-// written on the way to a wake: a module compiled or reloaded costs what
-// it did, and one evicted before the server is next quiet is never
-// written.
+// closed, when wazero unmaps them and the unlinked file goes. The budget
+// does the same for one module when it drops its code (dropCompiledCode,
+// evictLocked). Nothing is written on the way to a wake: a module compiled
+// or reloaded costs what it did, a drop a wake asks for runs beside it, and
+// a module closed before the server is next quiet or the budget needs its
+// room is never written.
 //
 // Which pages are the module's is read off /proc/self/maps: the largest run
 // of executable anonymous memory that appeared while wazero compiled it.

@@ -43,8 +43,8 @@ type evicted struct {
 // A module larger than the budget that is in use or keep is not counted
 // against it: it cannot go, and evicting every other module for it would
 // only make them reload at each wake while it runs. Once idle, its native
-// code is dropped like any other's, and what it keeps besides may fit. r.mu must be held; do what it returns
-// without it (closeEvicted).
+// code is dropped like any other's, and what it keeps besides may fit.
+// r.mu must be held; do what it returns without it (closeEvicted).
 func (r *Runtime) evictLocked(keep *Module, dropOnly bool) []evicted {
 	budget := r.cfg.CompiledBudgetBytes
 	if budget <= 0 {
@@ -215,14 +215,14 @@ func (r *Runtime) closeEvicted(ctx context.Context, ev []evicted) {
 		var failed []evicted
 		for _, e := range ev {
 			if e.dropCode {
-				released, err := dropCompiledCode(e.compiled)
+				dropped, err := dropCompiledCode(e.compiled)
 				if err != nil {
 					klog.V(2).InfoS("Dropping the resident pages of a module's compiled code failed; closing modules instead", "digest", e.module.Digest, "reason", err.Error())
 					failed = append(failed, e)
 					continue
 				}
 				r.metrics.codeDropped()
-				klog.V(4).InfoS("Dropped the resident pages of a module's compiled code", "digest", e.module.Digest, "residentBytes", released)
+				klog.V(4).InfoS("Dropped the resident pages of a module's compiled code", "digest", e.module.Digest, "codeBytes", dropped)
 				continue
 			}
 			closeCompiled(context.WithoutCancel(ctx), e.compiled)
