@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr"
 	"k8s.io/component-base/metrics"
@@ -217,5 +218,27 @@ func TestCodeDrop_LargerThanBudget(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBudgetState_LetsTheRuntimeGo: a metrics scrape that waits for the
+// code files' lock, held while a module's code is written to its file,
+// does not hold the runtime's lock meanwhile, which every wake takes.
+func TestBudgetState_LetsTheRuntimeGo(t *testing.T) {
+	r := newTestRuntime(t, Config{CompiledBudgetBytes: 1 << 30})
+	codeFilesMu.Lock()
+	scraped := make(chan budgetState)
+	go func() { scraped <- r.budgetState() }()
+	time.Sleep(50 * time.Millisecond) // the scrape waits for codeFilesMu by now
+	free := r.mu.TryLock()
+	if free {
+		r.mu.Unlock()
+	}
+	codeFilesMu.Unlock()
+	if s := <-scraped; s.budgetBytes != 1<<30 {
+		t.Errorf("budget state %+v, want the budget", s)
+	}
+	if !free {
+		t.Error("the scrape held the runtime's lock while it waited for the code files")
 	}
 }

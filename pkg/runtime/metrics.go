@@ -102,15 +102,19 @@ type budgetState struct {
 
 // budgetState reads the runtime's budget state under its lock: a scrape
 // calls it.
+//
+// The code files are read after r.mu is let go: their lock is held while
+// a module's code is written to its file (tens of milliseconds), and a
+// scrape holding r.mu meanwhile would stall every wake.
 func (r *Runtime) budgetState() budgetState {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	s := budgetState{residentBytes: r.compiledBytes, budgetBytes: r.cfg.CompiledBudgetBytes}
 	for _, m := range r.modules {
 		if m.overBudget() {
 			s.overBudget++
 		}
 	}
+	r.mu.Unlock()
 	s.fileBacked = r.CodeFileBytes()
 	return s
 }
