@@ -73,11 +73,11 @@ var (
 )
 
 // noteCode lists the code of compiled, the run span that appeared while it
-// compiled, to be made file-backed in r's CacheDir at the next release. It
-// does nothing without a CacheDir, on a file system held in memory (the
-// copy would only double the code), or when the span is empty or small.
+// compiled, to be made file-backed in r's CacheDir when the server is quiet
+// or the budget drops it. Its caller compiles with r.codeFiles set; it does
+// nothing when the span is empty or small.
 func (r *Runtime) noteCode(compiled wazero.CompiledModule, span codeSpan) {
-	if !r.codeFiles || span.end-span.start < minCodeFileBytes {
+	if span.end-span.start < minCodeFileBytes {
 		return
 	}
 	codeFilesMu.Lock()
@@ -192,8 +192,6 @@ const minCodeFileBytes = 1 << 20
 
 // codeSpan is a range of addresses, [start, end).
 type codeSpan struct{ start, end uintptr }
-
-func (s codeSpan) empty() bool { return s.end <= s.start }
 
 // compilingCode runs f, which compiles a module, with codeMappingMu held,
 // and, when track is set, returns the largest run of executable anonymous

@@ -15,8 +15,9 @@ const (
 )
 
 // evicted is what eviction took from a module, to be done outside r.mu:
-// its compiled code to close, or, when dropCode is set, the resident pages
-// of its code to drop, the module staying loaded (dropCodeLocked).
+// its compiled code to close, for reason, or, when dropCode is set, the
+// resident pages of its code to drop, the module staying loaded
+// (dropCodeLocked).
 type evicted struct {
 	module   *Module
 	compiled wazero.CompiledModule
@@ -116,7 +117,7 @@ func (r *Runtime) evictionVictimLocked(keep *Module, dropOnly bool) (*Module, bo
 func (r *Runtime) dropCodeLocked(m *Module) evicted {
 	m.codeDropped = true
 	r.compiledBytes -= m.codeBytes
-	return evicted{module: m, compiled: m.compiled, reason: evictedOverBudget, dropCode: true}
+	return evicted{module: m, compiled: m.compiled, dropCode: true}
 }
 
 // chargeCodeLocked charges m for its code again, whose pages a use of m
