@@ -12,6 +12,8 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/tetratelabs/wazero"
 	"golang.org/x/sys/unix"
+	"k8s.io/component-base/metrics"
+	"k8s.io/component-base/metrics/testutil"
 
 	"github.com/wasm-apiserver/wasm-apiserver/test/guesttest"
 )
@@ -233,7 +235,8 @@ func TestLargestAdded(t *testing.T) {
 // code dropped is closed after every wake, never has its code dropped: its
 // code is never written to a file.
 func TestCodeFile_OverBudget(t *testing.T) {
-	r := newTestRuntime(t, Config{CacheDir: t.TempDir(), CompiledBudgetBytes: 1})
+	reg := metrics.NewKubeRegistry()
+	r := newTestRuntime(t, Config{CacheDir: t.TempDir(), CompiledBudgetBytes: 1, Metrics: reg})
 	m := load(t, r, guesttest.Build(t, "echo"))
 	for wake := range 2 {
 		inst, err := m.Instantiate(t.Context(), InstanceConfig{Name: "default/echo", MemoryLimit: 64 << 20, Logger: logr.Discard()})
@@ -247,6 +250,10 @@ func TestCodeFile_OverBudget(t *testing.T) {
 		if got := r.CodeFileBytes(); got != 0 {
 			t.Errorf("wake %d: CodeFileBytes = %d, want 0: the code was written to a file", wake, got)
 		}
+	}
+	// Nor dropped on its way to being closed, which writes it too.
+	if got, err := testutil.GetCounterMetricValue(r.metrics.codeDrops); err != nil || got != 0 {
+		t.Errorf("code drops = %v (%v), want 0", got, err)
 	}
 }
 
