@@ -363,8 +363,19 @@ func (m *Module) Release(ctx context.Context) {
 
 // writeFileAtomic writes a file through write, readable only by its owner:
 // to a temporary file in the same directory, synced, then renamed over
-// path, so that path holds either the old content or all of the new.
-func writeFileAtomic(path string, write func(*os.File) error) (err error) {
+// path, so that path holds either the old content or all of the new, even
+// after the machine crashes.
+func writeFileAtomic(path string, write func(*os.File) error) error {
+	return writeFileReplacing(path, true, write)
+}
+
+// writeFileReplacing is writeFileAtomic, with the syncs only when durable.
+// Without them, path holds the old content or the new while the machine
+// runs (a reader sees one or the other, never a mix), but after a crash of
+// the machine it may hold the new file with some of its pages lost: only
+// for files whose content is checked before it is trusted (snapshots,
+// whose pages are verified the first time a process restores them).
+func writeFileReplacing(path string, durable bool, write func(*os.File) error) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return err
@@ -381,14 +392,19 @@ func writeFileAtomic(path string, write func(*os.File) error) (err error) {
 	if err = write(f); err != nil {
 		return err
 	}
-	if err = f.Sync(); err != nil {
-		return err
+	if durable {
+		if err = f.Sync(); err != nil {
+			return err
+		}
 	}
 	if err = f.Close(); err != nil {
 		return err
 	}
 	if err = os.Rename(f.Name(), path); err != nil {
 		return err
+	}
+	if !durable {
+		return nil
 	}
 	// Make the rename itself durable; not every file system can sync a
 	// directory, and the file is complete either way.

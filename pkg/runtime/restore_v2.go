@@ -21,7 +21,7 @@ const maxMappedRuns = 256
 
 // SaveSnapshot writes a snapshot of the guest (see WriteSnapshot) to the
 // file at path, atomically: to a temporary file in the same directory,
-// synced, then renamed over path, readable only by its owner. It returns
+// then renamed over path, readable only by its owner. It returns
 // the disk space the file takes (SnapshotDiskBytes). The file is in format
 // version 3 (snapshot_v2.go): its memory uncompressed, page-aligned and
 // sparse, for RestoreFile to map rather than read. With Config.ImageDir,
@@ -37,6 +37,12 @@ const maxMappedRuns = 256
 //     to path replaces the file (a new inode), and the instances keep the
 //     old one until they close. Whoever removes snapshot files must unlink
 //     them, never truncate or rewrite them. So are image files.
+//   - The file is not synced to the disk: a snapshot is a guest's memory
+//     kept across wakes, not data of record, and a file this process did
+//     not write is verified before it is restored, so that one left
+//     incomplete by a crash of the machine is refused as ErrSnapshotInvalid
+//     and the guest starts afresh. Syncing made every save wait for the
+//     disk and commit the file system's journal.
 func (i *Instance) SaveSnapshot(path string) (int64, error) {
 	var (
 		digest [sha256.Size]byte
@@ -52,7 +58,8 @@ func (i *Instance) SaveSnapshot(path string) (int64, error) {
 		klog.V(2).InfoS("Snapshots of the module store its whole memory", "digest", i.owner.Digest, "reason", err.Error())
 		img = nil
 	}
-	err := writeFileAtomic(path, func(f *os.File) error {
+	// Not synced (see the notes above).
+	err := writeFileReplacing(path, false, func(f *os.File) error {
 		i.mu.Lock()
 		defer i.mu.Unlock()
 		s, mem, err := i.snapshotLocked()
@@ -70,7 +77,7 @@ func (i *Instance) SaveSnapshot(path string) (int64, error) {
 		return 0, fmt.Errorf("snapshot[%s]: %w", path, err)
 	}
 	i.owner.runtime.snapshots.trust(fi, digest)
-	// The file's blocks are counted once it is synced and closed.
+	// The file's blocks are counted once it is closed.
 	if now, err := os.Stat(path); err == nil && os.SameFile(now, fi) {
 		fi = now
 	}
