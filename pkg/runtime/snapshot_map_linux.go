@@ -21,7 +21,7 @@ const canMapSnapshots = true
 // guest has not copied yet would show the change, and one past a shorter
 // file's end would fault the whole process (SIGBUS). Snapshot files are
 // therefore only ever created whole and renamed into place, never written
-// to or truncated after (writeFileAtomic).
+// to or truncated after (writeFileReplacing).
 func mapRuns(f *os.File, img *memoryImageFile, s *snapshot, buf []byte) error {
 	if uint64(len(buf)) != s.memory {
 		return fmt.Errorf("memory of %d bytes for a snapshot of %d", len(buf), s.memory)
