@@ -374,7 +374,8 @@ func writeFileAtomic(path string, write func(*os.File) error) error {
 // runs (a reader sees one or the other, never a mix), but after a crash of
 // the machine it may hold the new file with some of its pages lost: only
 // for files whose content is checked before it is trusted (snapshots,
-// whose pages are verified the first time a process restores them).
+// whose pages are verified the first time a process restores them). The
+// new file then replaces the old one by replaceFile.
 func writeFileReplacing(path string, durable bool, write func(*os.File) error) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
@@ -400,11 +401,11 @@ func writeFileReplacing(path string, durable bool, write func(*os.File) error) (
 	if err = f.Close(); err != nil {
 		return err
 	}
+	if !durable {
+		return replaceFile(f.Name(), path)
+	}
 	if err = os.Rename(f.Name(), path); err != nil {
 		return err
-	}
-	if !durable {
-		return nil
 	}
 	// Make the rename itself durable; not every file system can sync a
 	// directory, and the file is complete either way.
