@@ -21,7 +21,8 @@ const maxMappedRuns = 256
 
 // SaveSnapshot writes a snapshot of the guest (see WriteSnapshot) to the
 // file at path, atomically: to a temporary file in the same directory,
-// then renamed over path, readable only by its owner. It returns
+// then put in the place of path's (replaceFile), readable only by its
+// owner. It returns
 // the disk space the file takes (SnapshotDiskBytes). The file is in format
 // version 3 (snapshot_v2.go): its memory uncompressed, page-aligned and
 // sparse, for RestoreFile to map rather than read. With Config.ImageDir,
