@@ -188,6 +188,18 @@ func (r *Runtime) unloadIfIdle(m *Module) {
 	}
 }
 
+// unlockEvicting lets r.mu go and does what eviction took, ev
+// (closeEvicted): beside the caller when it is a wake that is not to wait
+// for it (closeEvictedBesideLocked), else before it returns. r.mu must be
+// held.
+func (r *Runtime) unlockEvicting(ctx context.Context, ev []evicted, beside bool) {
+	beside = beside && r.closeEvictedBesideLocked(ev)
+	r.mu.Unlock()
+	if !beside {
+		r.closeEvicted(ctx, ev)
+	}
+}
+
 // closeEvictedBesideLocked starts a goroutine that does what eviction took,
 // ev (closeEvicted), for a wake that is not to wait for it: dropping a
 // module's code may first write it to its file (14.6 MB for a small Go

@@ -233,11 +233,7 @@ func (m *Module) acquire(ctx context.Context, forInstance bool) (wazero.Compiled
 			m.lastUsed = r.tick()
 			r.armIdleUnloadLocked(m) // unless an instance lives
 			init := m.init
-			beside := forInstance && r.closeEvictedBesideLocked(ev)
-			r.mu.Unlock()
-			if !beside {
-				r.closeEvicted(ctx, ev)
-			}
+			r.unlockEvicting(ctx, ev, forInstance)
 			return c, init, nil
 		}
 		if wait := m.compiling; wait != nil {
@@ -282,11 +278,7 @@ func (m *Module) acquire(ctx context.Context, forInstance bool) (wazero.Compiled
 		m.lastUsed = r.tick()
 		ev := r.evictLocked(m, forInstance && m.codeBytes > 0)
 		r.armIdleUnloadLocked(m)
-		beside := forInstance && r.closeEvictedBesideLocked(ev)
-		r.mu.Unlock()
-		if !beside {
-			r.closeEvicted(ctx, ev)
-		}
+		r.unlockEvicting(ctx, ev, forInstance)
 		return compiled, init, nil
 	}
 }
@@ -327,8 +319,7 @@ func (m *Module) instanceDone(ctx context.Context) {
 		ev = r.evictLocked(nil, false)
 		r.armIdleUnloadLocked(m) // unless evicted
 	}
-	r.mu.Unlock()
-	r.closeEvicted(ctx, ev)
+	r.unlockEvicting(ctx, ev, false)
 }
 
 // Warm makes sure the module's compiled code is resident, compiling it

@@ -326,8 +326,7 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte) (*Module, error) {
 	m.lastUsed = r.tick()
 	evicted := r.evictLocked(m, false)
 	r.armIdleUnloadLocked(m)
-	r.mu.Unlock()
-	r.closeEvicted(ctx, evicted)
+	r.unlockEvicting(ctx, evicted, false)
 	return m, nil
 }
 
