@@ -195,12 +195,18 @@ func measureEach(b *testing.B, before, op func()) {
 		op()
 		durations = append(durations, time.Since(start))
 	}
+	reportPercentiles(b, "", durations)
+}
+
+// reportPercentiles reports the median and 99th percentile of durations,
+// which it sorts, as prefix+"p50-ns" and prefix+"p99-ns".
+func reportPercentiles(b *testing.B, prefix string, durations []time.Duration) {
 	slices.Sort(durations)
 	at := func(q float64) float64 {
 		return float64(durations[int(q*float64(len(durations)-1))].Nanoseconds())
 	}
-	b.ReportMetric(at(0.50), "p50-ns")
-	b.ReportMetric(at(0.99), "p99-ns")
+	b.ReportMetric(at(0.50), prefix+"p50-ns")
+	b.ReportMetric(at(0.99), prefix+"p99-ns")
 }
 
 // rssGrowth returns how much the process's resident memory grows, per

@@ -2,7 +2,6 @@ package runtime_test
 
 import (
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
@@ -51,14 +50,8 @@ func BenchmarkSaveSnapshot(b *testing.B) {
 				}
 			}
 			inst.Close(b.Context())
-			at := func(ds []time.Duration, q float64) float64 {
-				slices.Sort(ds)
-				return float64(ds[int(q*float64(len(ds)-1))].Nanoseconds())
-			}
-			b.ReportMetric(at(saves, 0.50), "p50-ns")
-			b.ReportMetric(at(saves, 0.99), "p99-ns")
-			b.ReportMetric(at(suspends, 0.50), "suspend-p50-ns")
-			b.ReportMetric(at(suspends, 0.99), "suspend-p99-ns")
+			reportPercentiles(b, "", saves)
+			reportPercentiles(b, "suspend-", suspends)
 			b.ReportMetric(float64(size), "snapshot-bytes")
 		})
 	}
