@@ -360,13 +360,13 @@ func writeFileAtomic(path string, write func(*os.File) error) error {
 	return writeFileReplacing(path, true, write)
 }
 
-// writeFileReplacing is writeFileAtomic, with the syncs only when durable.
-// Without them, path holds the old content or the new while the machine
-// runs (a reader sees one or the other, never a mix), but after a crash of
-// the machine it may hold the new file with some of its pages lost: only
-// for files whose content is checked before it is trusted (snapshots,
-// whose pages are verified the first time a process restores them). The
-// new file then replaces the old one by replaceFile.
+// writeFileReplacing is writeFileAtomic when durable. Otherwise nothing is
+// synced and the new file takes the old one's place by replaceFile: path
+// holds the old content or the new while the machine runs (a reader sees
+// one or the other, never a mix), but after a crash of the machine it may
+// hold the new file with some of its pages lost. That is only for files
+// whose content is checked before it is trusted (snapshots, whose pages
+// are verified the first time a process restores them).
 func writeFileReplacing(path string, durable bool, write func(*os.File) error) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {

@@ -43,7 +43,7 @@ const maxMappedRuns = 256
 //     not write is verified before it is restored, so that one left
 //     incomplete by a crash of the machine is refused as ErrSnapshotInvalid
 //     and the guest starts afresh. Syncing made every save wait for the
-//     disk and commit the file system's journal.
+//     disk.
 func (i *Instance) SaveSnapshot(path string) (int64, error) {
 	var (
 		digest [sha256.Size]byte
