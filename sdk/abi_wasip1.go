@@ -31,6 +31,15 @@ func hostLogImport(level uint32, ptr *byte, n uint32)
 //go:wasmexport wasm_apiserver_abi_v1
 func abiV1() {}
 
+// sharedInit is the marker export that says this module's initialization
+// does not need the guest's name (ControllerName): the host passes every
+// guest the same argument and may start the instances of all its
+// controllers in a namespace from one initialized memory. The host never
+// calls it.
+//
+//go:wasmexport wasm_apiserver_shared_init
+func sharedInit() {}
+
 // reconcile is the entry point the host calls once per wake with the length
 // of the input. It returns 0 when the reconcile succeeded and 1 when it failed.
 //

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -87,8 +88,32 @@ func handle(input []byte) (result []byte, ok bool) {
 	if err := json.Unmarshal(input, &in); err != nil {
 		return encodeResult(Result{}, fmt.Errorf("decoding reconcile input: %w", err)), false
 	}
+	if in.Controller != "" {
+		controllerName.Store(&in.Controller)
+	}
 	res, err := run(Request{Namespace: in.Namespace, Name: in.Name, Reason: in.Reason})
 	return encodeResult(res, err), err == nil
+}
+
+// controllerName is the WasmController the instance runs for, as the host
+// gave it in the last reconcile's input.
+var controllerName atomic.Pointer[string]
+
+// ControllerName returns the "namespace/name" of the WasmController the
+// guest runs for, from the first reconcile on; it is empty in init, and
+// with a host that predates it.
+//
+// A module built with the SDK declares that its initialization does not
+// need this name (docs/abi.md, "The module"), so that the instances of all
+// its controllers in a namespace can start from one copy of the memory
+// init leaves instead of running it again: os.Args is ["wasm-controller"]
+// for every controller. Anything that depends on the controller's name is
+// therefore made in Reconcile, not in init.
+func ControllerName() string {
+	if p := controllerName.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // run calls the selected Reconciler (see register.go), turning a panic into a *PanicError.

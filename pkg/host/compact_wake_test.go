@@ -17,9 +17,13 @@ import (
 // started is how many instances of guests started afresh.
 func started(t *testing.T, m *hostMetrics) uint64 {
 	t.Helper()
-	n, err := testutil.GetHistogramMetricCount(m.resume.WithLabelValues("init"))
-	if err != nil {
-		t.Fatal(err)
+	var n uint64
+	for _, from := range []string{"init", "template"} {
+		c, err := testutil.GetHistogramMetricCount(m.resume.WithLabelValues(from))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += c
 	}
 	return n
 }

@@ -82,7 +82,7 @@ func newController(env *hostServices, wc *v1alpha1.WasmController, module *wasmr
 	}
 	// One output allowance for all the controller's instances, so that
 	// running more of them or restarting them gains a guest no more log.
-	c.pool.cfg = wasmruntime.InstanceConfig{Name: c.name, Env: vars, Reconciler: wc.Spec.Module.Reconciler, Logger: c.logger,
+	c.pool.cfg = wasmruntime.InstanceConfig{Name: c.name, Tenant: wc.Namespace, Env: vars, Reconciler: wc.Spec.Module.Reconciler, Logger: c.logger,
 		LogLimiter: wasmruntime.NewLogLimiter(wasmruntime.DefaultLogLinesPerSecond, wasmruntime.DefaultLogLineBurst,
 			wasmruntime.DefaultLogBytesPerSecond, wasmruntime.DefaultLogByteBurst)}
 	if m := wc.Spec.Limits.Memory; m != nil {

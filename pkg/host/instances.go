@@ -80,7 +80,11 @@ func (p *instancePool) resume(ctx context.Context) (*wasmruntime.Instance, error
 		}
 		took := time.Since(start)
 		p.policy.resumed(took)
-		p.env.metrics.resumed("init", took)
+		from := "init"
+		if inst.FromTemplate() {
+			from = "template"
+		}
+		p.env.metrics.resumed(from, took)
 	}
 	p.add(inst)
 	p.residentChanged()

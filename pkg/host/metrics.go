@@ -52,7 +52,7 @@ func newHostMetrics(reg metrics.KubeRegistry) (*hostMetrics, error) {
 		resume: metrics.NewHistogramVec(&metrics.HistogramOpts{
 			Namespace:      "wasm_apiserver",
 			Name:           "resume_duration_seconds",
-			Help:           "Time to resume a suspended guest, by how: init (a fresh instance runs its initialization) or snapshot (restored).",
+			Help:           "Time to resume a suspended guest, by how: init (a fresh instance runs its initialization), template (a fresh instance starts from a copy of its module's initialized memory) or snapshot (restored).",
 			Buckets:        durationBuckets(),
 			StabilityLevel: metrics.ALPHA,
 		}, []string{"from"}),
@@ -86,7 +86,7 @@ func (m *hostMetrics) woke(controller, reason string) {
 	}
 }
 
-// resumed times a guest's resume, from "init" or "snapshot".
+// resumed times a guest's resume, from "init", "template" or "snapshot".
 func (m *hostMetrics) resumed(from string, took time.Duration) {
 	if m != nil {
 		m.resume.WithLabelValues(from).Observe(took.Seconds())

@@ -92,8 +92,12 @@ func waitRan(t *testing.T, h *hostServices, wakes int64, cs ...*controller) {
 func resumes(t testing.TB, m *hostMetrics) (fresh, restored uint64) {
 	t.Helper()
 	var err error
-	if fresh, err = testutil.GetHistogramMetricCount(m.resume.WithLabelValues("init")); err != nil {
-		t.Fatal(err)
+	for _, from := range []string{"init", "template"} {
+		n, err := testutil.GetHistogramMetricCount(m.resume.WithLabelValues(from))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh += n
 	}
 	if restored, err = testutil.GetHistogramMetricCount(m.resume.WithLabelValues("snapshot")); err != nil {
 		t.Fatal(err)

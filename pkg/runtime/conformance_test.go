@@ -101,7 +101,7 @@ func (i *Instance) drive(ctx context.Context, t *testing.T, run driverRun) drive
 	return out
 }
 
-var wantInput = `{"namespace":"ns","name":"key","reason":"event"}`
+var wantInput = `{"namespace":"ns","name":"key","reason":"event","controller":"test/driver"}`
 
 func TestABI_InputRead(t *testing.T) {
 	inst := newDriver(t, nil)

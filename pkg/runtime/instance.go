@@ -21,10 +21,17 @@ import (
 
 // InstanceConfig configures one guest instance.
 type InstanceConfig struct {
-	// Name tags the guest's logs and is the guest's one argument
-	// (args_get): the "namespace/name" of its controller, as docs/abi.md
-	// specifies.
+	// Name tags the guest's logs, is the "controller" of each reconcile's
+	// input and, unless the module exports wasm_apiserver_shared_init, the
+	// guest's one argument (args_get): the "namespace/name" of its
+	// controller, as docs/abi.md specifies.
 	Name string
+	// Tenant is whom the instance runs for: the namespace of its
+	// controller. Instances of a module that exports
+	// wasm_apiserver_shared_init share a template (Instantiate) only with
+	// instances of the same Tenant, Env and Reconciler, never across
+	// tenants: a template holds what its init drew from random_get.
+	Tenant string
 	// Env is the whole environment the guest sees.
 	Env map[string]string
 	// Reconciler selects, by name, which reconciler of a bundle module the
@@ -75,6 +82,9 @@ type Instance struct {
 	// once compaction mapped over them (pagehints.go). A mapped memory
 	// never moves: it is reserved at its maximum (limitedAllocator).
 	restoredRuns []snapshotRun
+	// fromTemplate says the instance started from a template rather than
+	// running its initialization. Set before the instance is returned.
+	fromTemplate bool
 	// memory is the linear memory size after the last call, 0 once closed;
 	// read without the lock so that asking never waits for a reconcile.
 	memory atomic.Uint64
@@ -82,6 +92,10 @@ type Instance struct {
 	mu     sync.Mutex // serializes calls
 	closed bool
 }
+
+// FromTemplate says whether the instance started from a template of its
+// module's initialized memory (Instantiate) rather than initializing.
+func (i *Instance) FromTemplate() bool { return i.fromTemplate }
 
 // monotonicEpoch anchors the runtime's monotonic clock.
 var monotonicEpoch = time.Now()
@@ -111,7 +125,9 @@ const DefaultInitTimeout = 10 * time.Second
 //     keeps its memory and globals right after _initialize and
 //     select_reconciler as a template; later instances with the same Name,
 //     Env and Reconciler start from a copy-on-write mapping of it and run
-//     neither (template.go, docs/abi.md).
+//     neither (template.go, docs/abi.md). For a module that exports
+//     wasm_apiserver_shared_init, cfg's Tenant takes the place of its Name:
+//     the instances of all its controllers in a namespace share templates.
 //
 // # Errors
 //
@@ -126,7 +142,7 @@ func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance
 	templates := m.runtime.templateBudget() >= 0
 	var key templateKey
 	if templates {
-		key = newTemplateKey(cfg)
+		key = newTemplateKey(cfg, m.sharedInit)
 		if t := m.template(key); t != nil && (t.memory > cfg.MemoryLimit || !m.runtime.runsLeft(t.pages.runCount())) {
 			m.runtime.releaseTemplate(t)
 		} else if t != nil {
@@ -184,9 +200,13 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffse
 	if restoreMemory == 0 {
 		start = []string{"_initialize"}
 	}
+	arg := cfg.Name
+	if m.sharedInit {
+		arg = abi.SharedInitArg
+	}
 	mc := wazero.NewModuleConfig().
 		WithName("").
-		WithArgs(cfg.Name).
+		WithArgs(arg).
 		WithStartFunctions(start...).
 		WithRandSource(rand.Reader).
 		WithSysWalltime().
@@ -269,6 +289,7 @@ func (i *Instance) Reconcile(ctx context.Context, req Request) (Result, error) {
 	if i.closed {
 		return Result{}, ErrClosed
 	}
+	req.Controller = i.cfg.Name
 	input, err := json.Marshal(req)
 	if err != nil {
 		return Result{}, err

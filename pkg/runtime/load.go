@@ -45,6 +45,7 @@ func (r *Runtime) compileNew(ctx context.Context, digest string, wasm []byte) (*
 			}
 			m.MinMemoryBytes = uint64(compiled.ExportedMemories()["memory"].Min()) * wasmPage
 			_, m.selects = compiled.ExportedFunctions()[abi.SelectReconcilerExport]
+			_, m.sharedInit = compiled.ExportedFunctions()[abi.SharedInitExport]
 			if err := m.keepCode(code); err != nil {
 				return err
 			}

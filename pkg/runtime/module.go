@@ -41,6 +41,11 @@ type Module struct {
 	// selects says whether the module exports select_reconciler: it may
 	// hold several reconcilers by name (a bundle).
 	selects bool
+	// sharedInit says whether the module exports
+	// wasm_apiserver_shared_init: its guests get abi.SharedInitArg as
+	// their argument, not their name, and the instances of one tenant
+	// share templates (newTemplateKey).
+	sharedInit bool
 	// globals are the mutable globals, exported by the rewrite at load.
 	globals []mutableGlobal
 	// image is what the data segments write to a fresh instance's memory.

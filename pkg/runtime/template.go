@@ -72,13 +72,23 @@ const templateOverhead = 64 << 10
 
 // templateKey identifies what initialization depends on besides the
 // module: the guest's argument (its name), its whole environment, and the
-// reconciler it selected right after (a bundle's, kept in its memory).
+// reconciler it selected right after (a bundle's, kept in its memory). A
+// module that exports wasm_apiserver_shared_init gets the same argument
+// whatever its name, so its key holds the tenant instead: its
+// controllers in one namespace share a template.
 type templateKey [sha256.Size]byte
 
-// newTemplateKey hashes an instance's name, reconciler and environment.
-func newTemplateKey(cfg InstanceConfig) templateKey {
+// newTemplateKey hashes an instance's name (or, when shared, its tenant),
+// reconciler and environment.
+func newTemplateKey(cfg InstanceConfig, shared bool) templateKey {
 	h := sha256.New()
-	h.Write([]byte(cfg.Name))
+	if shared {
+		h.Write([]byte("tenant\x00"))
+		h.Write([]byte(cfg.Tenant))
+	} else {
+		h.Write([]byte("name\x00"))
+		h.Write([]byte(cfg.Name))
+	}
 	h.Write([]byte{0})
 	h.Write([]byte(cfg.Reconciler))
 	h.Write([]byte{0})
@@ -349,6 +359,7 @@ func (m *Module) instantiateFrom(ctx context.Context, cfg InstanceConfig, t *mem
 		return nil, fmt.Errorf("%w: %w", errTemplate, err)
 	}
 	inst.memory.Store(t.memory)
+	inst.fromTemplate = true
 	return inst, nil
 }
 

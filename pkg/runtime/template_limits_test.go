@@ -375,7 +375,7 @@ func TestTemplate_FileOutlivesDrop(t *testing.T) {
 	m := loadTest(t, r, scatteredModule(2))
 	cfg := InstanceConfig{Name: "test/drop", MemoryLimit: 16 << 20}
 	startTest(t, m, cfg.Name)
-	tpl := m.template(newTemplateKey(cfg))
+	tpl := m.template(newTemplateKey(cfg, m.sharedInit))
 	if tpl == nil {
 		t.Fatal("no template")
 	}
@@ -428,7 +428,7 @@ func TestTemplate_MemoryOver4GiB(t *testing.T) {
 	}
 	defer unmapMemory(mem)
 	inst := &Instance{memoryBuf: &limitedMemory{buf: mem[:1<<32], mapped: true}}
-	m.captureTemplate(newTemplateKey(InstanceConfig{Name: "test/huge"}), inst)
+	m.captureTemplate(newTemplateKey(InstanceConfig{Name: "test/huge"}, false), inst)
 	if got := r.TemplateBytes(); got != 0 {
 		t.Errorf("TemplateBytes() = %d after a 4 GiB memory, want 0", got)
 	}

@@ -74,14 +74,17 @@ func TestInstantiate_TemplatesOffByDefault(t *testing.T) {
 }
 
 // TestInstantiate_Template checks that a fresh instance of a module whose
-// instance was already initialized with the same name and environment
-// starts from that initialized memory (its init ran before it was created)
-// and that it shares nothing it writes with other instances.
+// instance was already initialized with the same environment, in the same
+// namespace, starts from that initialized memory (its init ran before it was
+// created), that it shares nothing it writes with other instances, and that
+// each instance is told the controller it runs for.
 func TestInstantiate_Template(t *testing.T) {
 	const gap = 200 * time.Millisecond
-	base := runtime.InstanceConfig{Name: "default/counter", MemoryLimit: 64 << 20, Env: map[string]string{"A": "1"}, Logger: discard}
+	base := runtime.InstanceConfig{Name: "default/counter", Tenant: "default", MemoryLimit: 64 << 20, Env: map[string]string{"A": "1"}, Logger: discard}
 	withName := base
 	withName.Name = "default/other"
+	withTenant := base
+	withTenant.Name, withTenant.Tenant = "other/counter", "other"
 	withEnv := base
 	withEnv.Env = map[string]string{"A": "2"}
 	small := base
@@ -96,7 +99,10 @@ func TestInstantiate_Template(t *testing.T) {
 	}{
 		{name: "same name and environment", budget: runtime.DefaultTemplateBudgetBytes, cfg: base, fromTemplate: true},
 		{name: "same name and environment, template in a directory", budget: runtime.DefaultTemplateBudgetBytes, cfg: base, fromTemplate: true, inDir: true},
-		{name: "another name", budget: runtime.DefaultTemplateBudgetBytes, cfg: withName},
+		// The guest is built with the SDK, whose modules declare that
+		// their init does not need the guest's name.
+		{name: "another name in the namespace", budget: runtime.DefaultTemplateBudgetBytes, cfg: withName, fromTemplate: true},
+		{name: "another namespace", budget: runtime.DefaultTemplateBudgetBytes, cfg: withTenant},
 		{name: "another environment", budget: runtime.DefaultTemplateBudgetBytes, cfg: withEnv},
 		{name: "templates off by default", cfg: base},
 		{name: "templates off", budget: -1, cfg: base},
@@ -133,6 +139,16 @@ func TestInstantiate_Template(t *testing.T) {
 			}
 			if _, count := sinceInit(t, first); count != "count=2" {
 				t.Errorf("first instance after the second started: %s, want count=2", count)
+			}
+			// Each knows whom it runs for, whatever it started from.
+			for _, c := range []struct {
+				inst *runtime.Instance
+				cfg  runtime.InstanceConfig
+			}{{first, base}, {second, tc.cfg}} {
+				_, err := c.inst.Reconcile(t.Context(), runtime.Request{Namespace: "default", Name: "whoami"})
+				if want := "controller=" + c.cfg.Name + " args=wasm-controller"; err == nil || err.Error() != want {
+					t.Errorf("whoami in the instance of %s: %v, want %s", c.cfg.Name, err, want)
+				}
 			}
 			// The guest's Go runtime is consistent: it allocates and
 			// collects.
@@ -308,7 +324,9 @@ func TestInstantiate_TemplateIdle(t *testing.T) {
 			r.SetTemplateIdle(tc.idle)
 			fromTemplate := func(name string) bool {
 				t.Helper()
-				cfg := runtime.InstanceConfig{Name: name, MemoryLimit: 64 << 20, Logger: discard}
+				// Two environments: the guest's templates are shared by a
+				// namespace's controllers of one environment.
+				cfg := runtime.InstanceConfig{Name: name, Env: map[string]string{"CONTROLLER": name}, MemoryLimit: 64 << 20, Logger: discard}
 				var since time.Duration
 				for range 2 {
 					inst, err := m.Instantiate(t.Context(), cfg)

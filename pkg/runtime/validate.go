@@ -175,6 +175,7 @@ var requiredExports = []struct {
 		reasonWhenAbsent: "module exports no reconcile function (docs/abi.md)"},
 	{name: abi.SelectReconcilerExport, params: []api.ValueType{api.ValueTypeI32}, results: []api.ValueType{api.ValueTypeI32}},
 	{name: abi.CompactExport},
+	{name: abi.SharedInitExport},
 	{name: abi.MarkerPrefix + fmt.Sprint(abi.Version)},
 	{name: "_initialize"},
 }

@@ -31,6 +31,17 @@ const (
 	// resident guest, between reconciles, to zero the memory it holds
 	// free, so that the host can give those pages back to the OS.
 	CompactExport = "compact"
+	// SharedInitExport is the optional marker export that says the
+	// module's initialization does not need the guest's name: the host
+	// then passes SharedInitArg as the guest's argument instead of the
+	// name, and may start the instances of every controller of the
+	// module in a namespace, with the same environment and reconciler,
+	// from one copy of the memory their initialization leaves. The host
+	// never calls it.
+	SharedInitExport = "wasm_apiserver_shared_init"
+	// SharedInitArg is the one argument (args_get) of a guest whose
+	// module exports SharedInitExport.
+	SharedInitArg = "wasm-controller"
 )
 
 // Host calls: the functions HostModule exports (docs/abi.md, "What the host
@@ -83,6 +94,9 @@ type Input struct {
 	Name string `json:"name"`
 	// Reason is ReasonEvent, ReasonResync, ReasonRequeue or ReasonRetry.
 	Reason string `json:"reason"`
+	// Controller is the "namespace/name" of the WasmController the
+	// guest runs for. Hosts that predate it leave it out.
+	Controller string `json:"controller,omitempty"`
 }
 
 // Selection is the JSON a guest reads with input_read during

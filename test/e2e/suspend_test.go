@@ -14,7 +14,8 @@ import (
 // testSuspend checks the suspend policies on the real cluster: after a
 // wake, Never keeps the guest's instance in memory, Immediate takes it out
 // at once, and Idle after idleAfter without work; the phase, memoryBytes and
-// the host's guest gauges say so.
+// the host's guest gauges say so. A controller added later starts from the
+// initialized memory its module's controllers left.
 func testSuspend(t *testing.T, c *cluster, root, wasmctl string) {
 	admin := c.Kubeconfig
 	publishModule(t, c, root, "echo")
@@ -70,8 +71,9 @@ spec:
 	if active, suspended := metric(t, wasmctl, "wasm_apiserver_guests_active"), metric(t, wasmctl, "wasm_apiserver_guests_suspended"); active < 1 || suspended < 2 {
 		t.Errorf("guest gauges: %v active, %v suspended; want at least Never active and Immediate and Idle suspended", active, suspended)
 	}
-	if n := metric(t, wasmctl, "wasm_apiserver_resume_duration_seconds", `from="init"`); n < 3 {
-		t.Errorf("resumes counted: %v, want at least one per controller", n)
+	if n := metric(t, wasmctl, "wasm_apiserver_resume_duration_seconds", `from="init"`) +
+		metric(t, wasmctl, "wasm_apiserver_resume_duration_seconds", `from="template"`); n < 3 {
+		t.Errorf("fresh starts counted: %v, want at least one per controller", n)
 	}
 	// A suspended guest wakes again on its next event.
 	mustKubectl(t, admin, "", "-n", "default", "patch", "configmap", "suspend-trigger", "--type=merge", "-p", `{"data":{"x":"2"}}`)
@@ -79,9 +81,44 @@ spec:
 		a, b := state("suspend-immediate"), state("suspend-idle")
 		return strings.HasPrefix(a, "2 ") && strings.HasPrefix(b, "2 "), a + " / " + b
 	})
+	// Another controller of the module in the namespace starts from the
+	// copy of initialized memory the others left: it does not run the
+	// guest's init (the SDK's modules declare that it does not need the
+	// controller's name).
+	inits := func() (float64, float64) {
+		return metric(t, wasmctl, "wasm_apiserver_resume_duration_seconds", `from="init"`),
+			metric(t, wasmctl, "wasm_apiserver_resume_duration_seconds", `from="template"`)
+	}
+	initBefore, templateBefore := inits()
+	mustKubectl(t, admin, "", "-n", "default", "create", "rolebinding", "suspend-late", "--role=suspend-read", "--serviceaccount=default:suspend-late")
+	mustKubectl(t, wasmctl, `apiVersion: controllers.wasm.io/v1alpha1
+kind: WasmController
+metadata: {name: suspend-late, namespace: default}
+spec:
+  module:
+    configMapRef: {name: echo-module, key: module.wasm.gz}
+  serviceAccountName: suspend-late
+  suspend: {policy: Immediate}
+  watches:
+  - apiVersion: v1
+    kind: ConfigMap
+    namespace: default
+    fieldSelector: metadata.name=suspend-late-trigger
+`, "apply", "-f", "-")
+	waitPhase(t, wasmctl, "suspend-late", loaded, "1")
+	mustKubectl(t, admin, "", "-n", "default", "create", "configmap", "suspend-late-trigger", "--from-literal=x=1")
+	eventually(t, time.Minute, "the late controller wakes", func() (bool, string) {
+		out := state("suspend-late")
+		return out == "1 Suspended ", out
+	})
+	if initAfter, templateAfter := inits(); initAfter != initBefore || templateAfter < templateBefore+1 {
+		t.Errorf("starts of guests over the late controller's first wake: init %v → %v, template %v → %v; want it to start from the template its module's other controllers left",
+			initBefore, initAfter, templateBefore, templateAfter)
+	}
 	for name := range policies {
 		mustKubectl(t, wasmctl, "", "-n", "default", "delete", "wc", name)
 	}
+	mustKubectl(t, wasmctl, "", "-n", "default", "delete", "wc", "suspend-late")
 }
 
 // testSnapshots checks on the real cluster that a guest suspended with

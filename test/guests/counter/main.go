@@ -4,12 +4,15 @@
 // a restored instance from a fresh one; it also logs "counted N" on every
 // reconcile, for tests that read the server's log. The key named "churn" allocates and
 // frees a few megabytes and runs the garbage collector, to check that the Go
-// runtime of a restored instance is consistent.
+// runtime of a restored instance is consistent. The key named "whoami" fails
+// with "controller=NAMESPACE/NAME args=ARGS": the WasmController the guest
+// runs for (sdk.ControllerName) and its os.Args.
 package main
 
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -39,6 +42,9 @@ func reconcile(_ context.Context, req sdk.Request) (sdk.Result, error) {
 		return sdk.Result{}, fmt.Errorf("count=%d since=%d", count, time.Since(started).Nanoseconds())
 	case "churn":
 		churn()
+	case "whoami":
+		// Whom the guest runs for, and the arguments its init saw.
+		return sdk.Result{}, fmt.Errorf("controller=%s args=%s", sdk.ControllerName(), strings.Join(os.Args, " "))
 	}
 	return sdk.Result{}, nil
 }
