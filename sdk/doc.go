@@ -51,6 +51,11 @@
 //   - Outside GOOS=wasip1 the package builds with a host API that fails every
 //     request, so controller logic can be unit-tested with NewClientFor and a
 //     fake API.
+//   - A guest's os.Args is ["wasm-controller"] whichever WasmController runs
+//     it: the SDK tells the host that init does not depend on it, so that
+//     the instances of all the module's WasmControllers in a namespace can
+//     start from one copy of the memory init left. ControllerName gives the
+//     WasmController's "namespace/name" during a reconcile.
 //   - init also runs in `go test` of the package: parse no command line there
 //     (flag.Parse fails on the test binary's flags). ParseFlags reads a
 //     guest's flags from its environment instead.
