@@ -163,20 +163,46 @@ func (p *instancePool) compact(inst *wasmruntime.Instance, trigger string) bool 
 	return true
 }
 
+// Stored bytes that grew by snapshotGrowthFactor, and by at least
+// snapshotGrowthMin, since the snapshot after the last compaction make the
+// next snapshot compact first.
+const (
+	snapshotGrowthFactor = 2
+	snapshotGrowthMin    = 1 << 20
+)
+
 // compactBeforeSnapshot compacts inst, whose snapshot is about to be
-// written, if its memory grew since it started or was last compacted: a
-// burst is what grows it. A guest suspended after every reconcile that
-// stays within its memory is not compacted each time, which would cost
-// its wakes the pages given back.
-func (p *instancePool) compactBeforeSnapshot(inst *wasmruntime.Instance) {
+// written, and says whether it did, if its memory grew since it started or
+// was last compacted (a burst is what grows it), or if the last snapshot
+// stored twice what the one after the last compaction did: a Go guest's
+// heap fills a memory that stays the same size with garbage, wake after
+// wake, toward its GC goal, and every snapshot would store it. A guest
+// suspended after every reconcile that stays within its memory and its
+// stored bytes is not compacted each time, which would cost its wakes the
+// pages given back.
+func (p *instancePool) compactBeforeSnapshot(inst *wasmruntime.Instance) bool {
 	p.mu.Lock()
 	before, ok := p.resident[inst]
+	grown := p.lastSnapshot >= snapshotGrowthFactor*p.snapshotFloor && p.lastSnapshot-p.snapshotFloor >= snapshotGrowthMin
 	p.mu.Unlock()
-	if !ok || inst.MemoryBytes() <= before {
-		return
+	if !ok || (inst.MemoryBytes() <= before && !grown) {
+		return false
 	}
-	if release, ok := p.compactionSlot(false); ok {
-		p.compact(inst, compactSnapshot)
-		release()
+	release, ok := p.compactionSlot(false)
+	if !ok {
+		return false
+	}
+	defer release()
+	return p.compact(inst, compactSnapshot)
+}
+
+// snapshotSaved records the size of the snapshot just written, after a
+// compaction or not.
+func (p *instancePool) snapshotSaved(bytes int64, compacted bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lastSnapshot = bytes
+	if compacted || p.snapshotFloor == 0 {
+		p.snapshotFloor = bytes
 	}
 }

@@ -24,14 +24,14 @@ import (
 // burstController runs test/guests/burst, whose key "burst" makes 20 MB
 // of garbage, under the suspend policy given, with at most concurrency
 // reconciles at once, on h.
-func burstController(t *testing.T, h *hostServices, suspend v1alpha1.SuspendSpec, concurrency int32) *controller {
+func burstController(t testing.TB, h *hostServices, suspend v1alpha1.SuspendSpec, concurrency int32) *controller {
 	t.Helper()
 	return burstControllerCached(t, filepath.Join(t.TempDir(), "cache"), h, suspend, concurrency)
 }
 
 // burstControllerCached is burstController compiling the guest into
 // cacheDir, so that the subtests sharing it compile it once.
-func burstControllerCached(t *testing.T, cacheDir string, h *hostServices, suspend v1alpha1.SuspendSpec, concurrency int32) *controller {
+func burstControllerCached(t testing.TB, cacheDir string, h *hostServices, suspend v1alpha1.SuspendSpec, concurrency int32) *controller {
 	t.Helper()
 	rt, err := wasmruntime.New(t.Context(), wasmruntime.Config{CacheDir: cacheDir})
 	if err != nil {
@@ -129,9 +129,11 @@ func TestController_CompactsQuietGuest(t *testing.T) {
 	}
 }
 
-// TestController_CompactsBeforeSnapshot: a guest whose memory grew is
-// compacted before its snapshot is written, so that the snapshot does not
-// store its garbage; one whose memory did not grow is not.
+// TestController_CompactsBeforeSnapshot: a guest whose memory grew, or
+// whose last snapshot stored twice what the one after its last compaction
+// did, is compacted before its snapshot is written, so that the snapshot
+// does not store its garbage; one whose memory and snapshot did not grow
+// is not.
 func TestController_CompactsBeforeSnapshot(t *testing.T) {
 	h, _ := snapshotServices(t)
 	m, err := newHostMetrics(metrics.NewKubeRegistry())
@@ -154,6 +156,41 @@ func TestController_CompactsBeforeSnapshot(t *testing.T) {
 	}
 	if got := released(t, m, compactSnapshot); got != before {
 		t.Errorf("a guest whose memory did not grow was compacted before its snapshot (%v bytes)", got-before)
+	}
+
+	// Garbage within the memory the burst grew does not grow it, but
+	// that snapshot stores it; the next snapshot compacts first, and
+	// stores the live set again.
+	snapshotBytes := func() int64 {
+		c.pool.mu.Lock()
+		defer c.pool.mu.Unlock()
+		return c.pool.lastSnapshot
+	}
+	small := snapshotBytes()
+	if _, err := c.reconcile(c.ctx, wakeKey{"ns", "garbage"}, "event"); err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+	if got := released(t, m, compactSnapshot); got != before {
+		t.Fatalf("garbage within the guest's memory was compacted before its snapshot (%v bytes); the test needs it stored", got-before)
+	}
+	if got := snapshotBytes(); got < small+2<<20 || got < 2*small {
+		t.Fatalf("snapshot after garbage within the memory: %d bytes, after the compacted one %d; want the garbage stored", got, small)
+	}
+	if _, err := c.reconcile(c.ctx, wakeKey{"ns", "check"}, "event"); err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+	if got := released(t, m, compactSnapshot); got < before+2<<20 {
+		t.Errorf("before the snapshot after one that stored garbage, compaction gave back %v bytes; want the garbage's pages", got-before)
+	}
+	if got := snapshotBytes(); got > 2*small {
+		t.Errorf("snapshot after the compaction: %d bytes, want about the %d after the first", got, small)
+	}
+	before = released(t, m, compactSnapshot)
+	if _, err := c.reconcile(c.ctx, wakeKey{"ns", "check"}, "event"); err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+	if got := released(t, m, compactSnapshot); got != before {
+		t.Errorf("a guest whose snapshot did not grow was compacted before it (%v bytes)", got-before)
 	}
 }
 

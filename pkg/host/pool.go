@@ -60,6 +60,11 @@ type instancePool struct {
 	// compactDue says that a look at them is scheduled.
 	compactedAt time.Time
 	compactDue  bool
+	// lastSnapshot is the size of the guest's last snapshot, and
+	// snapshotFloor that of the first written after a compaction (or the
+	// first the pool wrote): stored bytes growing far past it are garbage
+	// kept in a memory that did not grow (compactBeforeSnapshot).
+	lastSnapshot, snapshotFloor int64
 }
 
 // newInstancePool returns the pool of c's guest, running module, with at

@@ -87,8 +87,9 @@ func (p *instancePool) saveSnapshot(inst *wasmruntime.Instance) {
 	// The guest's free memory, zeroed, is not stored. A guest that fails
 	// in compact is closed, and its snapshot fails below. When the server
 	// stops, the snapshot is written as it is: no guest delays the end.
+	compacted := false
 	if p.ctx.Err() == nil {
-		p.compactBeforeSnapshot(inst)
+		compacted = p.compactBeforeSnapshot(inst)
 	}
 	err := os.MkdirAll(filepath.Dir(path), 0o700)
 	var n int64
@@ -100,6 +101,7 @@ func (p *instancePool) saveSnapshot(inst *wasmruntime.Instance) {
 		return
 	}
 	p.env.metrics.snapshotted(time.Since(start))
+	p.snapshotSaved(n, compacted)
 	p.env.snapshots.fresh(path)
 	p.status.setCondition(p.wc.Generation, ConditionSnapshotted, true, "Saved", "the guest's memory is kept while it is suspended")
 	p.status.update(false, func(s *v1alpha1.WasmControllerStatus) { s.SnapshotBytes = n })

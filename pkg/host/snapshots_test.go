@@ -26,7 +26,7 @@ import (
 // counterModule builds test/guests/counter and loads it: a guest that
 // counts its reconciles in a Go global and reports the count as the error
 // of a reconcile of the key "report".
-func counterModule(t *testing.T) *wasmruntime.Module {
+func counterModule(t testing.TB) *wasmruntime.Module {
 	t.Helper()
 	wasm := guesttest.Build(t, "counter")
 	rt, err := wasmruntime.New(t.Context(), wasmruntime.Config{CacheDir: filepath.Join(t.TempDir(), "cache")})
@@ -43,12 +43,12 @@ func counterModule(t *testing.T) *wasmruntime.Module {
 
 // snapshotServices are host services with a snapshot directory and an
 // event recorder.
-func snapshotServices(t *testing.T) (*hostServices, *record.FakeRecorder) {
+func snapshotServices(t testing.TB) (*hostServices, *record.FakeRecorder) {
 	events := record.NewFakeRecorder(100)
 	return newTestServices(testServices{snapshotDir: t.TempDir(), recorder: events, workers: 4}), events
 }
 
-func counterController(t *testing.T, h *hostServices, m *wasmruntime.Module, generation int64, suspend v1alpha1.SuspendSpec) *controller {
+func counterController(t testing.TB, h *hostServices, m *wasmruntime.Module, generation int64, suspend v1alpha1.SuspendSpec) *controller {
 	t.Helper()
 	memory := resource.MustParse("64Mi")
 	wc := &v1alpha1.WasmController{

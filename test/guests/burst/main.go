@@ -1,8 +1,10 @@
 // Command burst is a test guest for compaction (the compact export of
 // docs/abi.md): the key named "burst" allocates about 20 MB of objects of
 // mixed sizes, filled with non-zero bytes, and drops them, as a controller
-// does that lists many objects once; every other key keeps a small live
-// set and succeeds. The runtime's tests measure its resident memory after
+// does that lists many objects once; the key named "garbage" writes 16 MB of
+// objects, 6 MB of them live at a time, which the collector's reuse keeps within the
+// memory a burst grew, and the key named "page" 256 KB, as a reconcile decoding one
+// response does; every key keeps a small live set and succeeds. The runtime's tests measure its resident memory after
 // a burst, with and without compaction.
 package main
 
@@ -35,8 +37,13 @@ func reconcile(_ context.Context, req sdk.Request) (sdk.Result, error) {
 	if len(live) < 64 {
 		live = append(live, fill(make([]byte, 4<<10)))
 	}
-	if req.Name == "burst" {
+	switch req.Name {
+	case "burst":
 		burst()
+	case "garbage":
+		garbage()
+	case "page":
+		page()
 	}
 	return sdk.Result{}, nil
 }
@@ -55,6 +62,41 @@ func burst() {
 		panic("burst: nothing allocated")
 	}
 	sink = nil
+}
+
+// garbageBytes is how much short-lived garbage the key "garbage" makes,
+// of which at most garbageWindow objects of 32 KiB (6 MiB) are live at once.
+const (
+	garbageBytes  = 16 << 20
+	garbageWindow = 192
+)
+
+// garbage allocates garbageBytes in objects of 32 KiB, each written and
+// dropped garbageWindow objects later, as a controller does that decodes a
+// page of objects at a time: the collector reuses their memory, so that
+// they write over the memory's free pages without growing it.
+func garbage() {
+	window = make([][]byte, garbageWindow)
+	for i := 0; i*(32<<10) < garbageBytes; i++ {
+		window[i%garbageWindow] = fill(make([]byte, 32<<10))
+	}
+	window = nil
+}
+
+// window keeps garbage's latest objects reachable.
+var window [][]byte
+
+// pageBytes is how much garbage the key "page" makes.
+const pageBytes = 256 << 10
+
+// page allocates pageBytes in objects of 4 KiB, written and dropped, as a
+// controller does that decodes one API response per reconcile.
+func page() {
+	window = make([][]byte, pageBytes/(4<<10))
+	for i := range window {
+		window[i] = fill(make([]byte, 4<<10))
+	}
+	window = nil
 }
 
 // fill writes non-zero bytes over b and returns it.
