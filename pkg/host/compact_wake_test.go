@@ -17,15 +17,8 @@ import (
 // started is how many instances of guests started afresh.
 func started(t *testing.T, m *hostMetrics) uint64 {
 	t.Helper()
-	var n uint64
-	for _, from := range []string{"init", "template"} {
-		c, err := testutil.GetHistogramMetricCount(m.resume.WithLabelValues(from))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n += c
-	}
-	return n
+	fresh, _ := resumes(t, m)
+	return fresh
 }
 
 // TestInstancePool_WakeDuringCompaction: a wake that finds no idle

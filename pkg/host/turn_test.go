@@ -88,21 +88,18 @@ func waitRan(t *testing.T, h *hostServices, wakes int64, cs ...*controller) {
 	})
 }
 
-// resumes is how many guests were resumed: afresh and from snapshots.
+// resumes is how many guests were resumed: afresh (initializing or from a
+// template) and from snapshots.
 func resumes(t testing.TB, m *hostMetrics) (fresh, restored uint64) {
 	t.Helper()
-	var err error
-	for _, from := range []string{"init", "template"} {
+	count := func(from string) uint64 {
 		n, err := testutil.GetHistogramMetricCount(m.resume.WithLabelValues(from))
 		if err != nil {
 			t.Fatal(err)
 		}
-		fresh += n
+		return n
 	}
-	if restored, err = testutil.GetHistogramMetricCount(m.resume.WithLabelValues("snapshot")); err != nil {
-		t.Fatal(err)
-	}
-	return fresh, restored
+	return count("init") + count("template"), count("snapshot")
 }
 
 // TestController_Turns runs test/guests/counter in turns: its module is

@@ -36,16 +36,8 @@ func BenchmarkFirstWake(b *testing.B) {
 						if !shared {
 							tenant = fmt.Sprintf("ns-%d", n)
 						}
-						cfg := runtime.InstanceConfig{Name: fmt.Sprintf("%s/controller-%d", tenant, n), Tenant: tenant,
-							MemoryLimit: g.limit, API: &fakeAPI{}, Logger: discard}
-						inst, err := m.Instantiate(b.Context(), cfg)
-						if err != nil {
-							b.Fatal(err)
-						}
-						if _, err := inst.Reconcile(b.Context(), req); err != nil {
-							b.Fatal(err)
-						}
-						return inst
+						return startReconciled(b, m, runtime.InstanceConfig{Name: fmt.Sprintf("%s/controller-%d", tenant, n), Tenant: tenant,
+							MemoryLimit: g.limit, API: &fakeAPI{}, Logger: discard}, req)
 					}
 					// The module's first controller starts before the
 					// timing in both.

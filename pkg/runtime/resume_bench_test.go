@@ -148,16 +148,7 @@ func BenchmarkResume(b *testing.B) {
 				b.Run(fresh.name, func(b *testing.B) {
 					r.SetTemplates(fresh.templates)
 					defer r.SetTemplates(false)
-					start := func() *runtime.Instance {
-						inst, err := m.Instantiate(b.Context(), cfg)
-						if err != nil {
-							b.Fatal(err)
-						}
-						if _, err := inst.Reconcile(b.Context(), req); err != nil {
-							b.Fatal(err)
-						}
-						return inst
-					}
+					start := func() *runtime.Instance { return startReconciled(b, m, cfg, req) }
 					measure(b, func() { start().Close(b.Context()) })
 					b.ReportMetric(rssGrowth(b, start), "rss-bytes/instance")
 					if fresh.templates {
@@ -175,6 +166,20 @@ func BenchmarkResume(b *testing.B) {
 			first.Close(b.Context())
 		})
 	}
+}
+
+// startReconciled starts an instance of m with cfg and runs one reconcile
+// of req on it.
+func startReconciled(b *testing.B, m *runtime.Module, cfg runtime.InstanceConfig, req runtime.Request) *runtime.Instance {
+	b.Helper()
+	inst, err := m.Instantiate(b.Context(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := inst.Reconcile(b.Context(), req); err != nil {
+		b.Fatal(err)
+	}
+	return inst
 }
 
 // measure runs op in a b.Loop and reports the median and 99th percentile
