@@ -251,7 +251,6 @@ func newRuntime(ctx context.Context, cfg Config, interruptible bool) (*Runtime, 
 		_ = r.wazero.Close(ctx)
 		return nil, fmt.Errorf("registering the runtime's metrics: %w", err)
 	}
-	r.scratch.open()
 	return r, nil
 }
 

@@ -506,38 +506,3 @@ func TestScratchMemory_DroppedWhenIdle(t *testing.T) {
 		t.Error("a scratch buffer given back after a drop was not kept")
 	}
 }
-
-// TestReleaseIdleScratch checks that a quiet server can give the idle
-// scratch buffer of its runtime back at once, and that a closed runtime is
-// no longer asked.
-func TestReleaseIdleScratch(t *testing.T) {
-	r, err := New(t.Context(), Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := r.scratch.get(4*wasmPage, nil, true)
-	if b == nil {
-		_ = r.Close(t.Context())
-		t.Skip("no mapped scratch memory here")
-	}
-	r.scratch.put(b)
-	if got := ReleaseIdleScratch(); got < 4*wasmPage {
-		t.Errorf("ReleaseIdleScratch() = %d, want at least the idle buffer's %d bytes", got, 4*wasmPage)
-	}
-	r.scratch.mu.Lock()
-	idle := r.scratch.idle
-	r.scratch.mu.Unlock()
-	if idle != nil {
-		t.Error("the idle scratch buffer is still kept after ReleaseIdleScratch")
-	}
-	if got := ReleaseIdleScratch(); got != 0 {
-		t.Errorf("ReleaseIdleScratch() with no idle buffer = %d, want 0", got)
-	}
-	_ = r.Close(t.Context())
-	openScratchMu.Lock()
-	_, listed := openScratch[&r.scratch]
-	openScratchMu.Unlock()
-	if listed {
-		t.Error("a closed runtime's scratch memory is still listed for release")
-	}
-}

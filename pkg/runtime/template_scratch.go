@@ -114,56 +114,9 @@ func (s *scratchMemory) dropIdle() {
 	unmapMemory(b)
 }
 
-// release gives the idle buffer back to the OS at once, and returns its
-// size.
-func (s *scratchMemory) release() int64 {
-	s.mu.Lock()
-	b := s.idle
-	s.idle = nil
-	s.mu.Unlock()
-	if b == nil {
-		return 0
-	}
-	unmapMemory(b)
-	return int64(len(b))
-}
-
-// openScratch holds the scratch memory of every open runtime, for
-// ReleaseIdleScratch.
-var (
-	openScratchMu sync.Mutex
-	openScratch   = map[*scratchMemory]struct{}{}
-)
-
-// ReleaseIdleScratch gives the idle scratch buffer of every open runtime
-// back to the OS at once, rather than once it has been unused for 30 s,
-// and returns the bytes unmapped. A server calls it with its other
-// releases of idle memory once it is quiet, so that what it holds then
-// does not depend on which comes first; the next instance started from a
-// template or snapshot file maps a buffer again.
-func ReleaseIdleScratch() int64 {
-	openScratchMu.Lock()
-	defer openScratchMu.Unlock()
-	var n int64
-	for s := range openScratch {
-		n += s.release()
-	}
-	return n
-}
-
-// open lists s for ReleaseIdleScratch.
-func (s *scratchMemory) open() {
-	openScratchMu.Lock()
-	openScratch[s] = struct{}{}
-	openScratchMu.Unlock()
-}
-
 // close gives the idle buffer back to the OS; buffers given back later
 // are unmapped at once.
 func (s *scratchMemory) close() {
-	openScratchMu.Lock()
-	delete(openScratch, s)
-	openScratchMu.Unlock()
 	s.mu.Lock()
 	b := s.idle
 	s.idle, s.closed = nil, true

@@ -147,9 +147,6 @@ type pageRelease struct {
 	// moduleCodeKiB is how much of the modules' compiled code, mapped
 	// from files, was resident and dropped (idleMemoryRelease).
 	moduleCodeKiB int64
-	// scratchKiB is the size of the idle scratch buffer the guest runtime
-	// gave back (idleMemoryRelease).
-	scratchKiB int64
 }
 
 // The advice a release used, as its log names it.
@@ -209,7 +206,7 @@ func releaseExecutablePagesEvery(ctx context.Context, first, period time.Duratio
 				"heapKiB", r.heapKiB, "moduleCodeKiB", r.moduleCodeKiB)
 		} else {
 			klog.V(2).InfoS("Dropped the executable's resident pages", "kib", r.kib, "advice", r.advice, "heapKiB", r.heapKiB,
-				"moduleCodeKiB", r.moduleCodeKiB, "scratchKiB", r.scratchKiB)
+				"moduleCodeKiB", r.moduleCodeKiB)
 		}
 		interval = period
 		timer.Reset(interval)

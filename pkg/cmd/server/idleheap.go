@@ -42,11 +42,9 @@ func heapReleasedBytes() uint64 {
 }
 
 // idleMemoryRelease returns what the server gives back once quiet: the Go
-// heap's garbage and free pages, the guest runtime's idle scratch buffer
-// (scratch, runtime.ReleaseIdleScratch), then the resident pages of the
-// modules' compiled code mapped from files (codePages,
-// runtime.ReleaseCodePages), then its executable's resident pages
-// (execPages, releaseExecutablePages).
+// heap's garbage and free pages, then the resident pages of the modules'
+// compiled code mapped from files (codePages, runtime.ReleaseCodePages),
+// then its executable's resident pages (execPages, releaseExecutablePages).
 // The heap goes first and the executable last: collecting and reading
 // /proc run the server's code, which would map pages of the executable
 // again.
@@ -55,11 +53,10 @@ func heapReleasedBytes() uint64 {
 // unreadable, madvise refused), the release returns that error once and
 // gives back only the rest from then on; the same holds for the modules'
 // code.
-func idleMemoryRelease(execPages func() (pageRelease, error), codePages func() (int64, error), scratch func() int64) func() (pageRelease, error) {
+func idleMemoryRelease(execPages func() (pageRelease, error), codePages func() (int64, error)) func() (pageRelease, error) {
 	var execFailed, codeFailed bool
 	return func() (pageRelease, error) {
 		heap := releaseFreeHeap()
-		scratchBytes := scratch()
 		var codeErr error
 		var code int64
 		if !codeFailed {
@@ -75,7 +72,7 @@ func idleMemoryRelease(execPages func() (pageRelease, error), codePages func() (
 			r, execErr = execPages()
 			execFailed = execErr != nil
 		}
-		r.heapKiB, r.moduleCodeKiB, r.scratchKiB = heap, code/1024, scratchBytes/1024
+		r.heapKiB, r.moduleCodeKiB = heap, code/1024
 		return r, errors.Join(execErr, codeErr)
 	}
 }

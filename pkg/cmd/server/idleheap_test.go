@@ -63,7 +63,7 @@ func TestIdleMemoryRelease_HeapAfterExecPagesFail(t *testing.T) {
 	release := idleMemoryRelease(func() (pageRelease, error) {
 		execCalls++
 		return pageRelease{}, errors.New("madvise: operation not permitted")
-	}, func() (int64, error) { return 0, nil }, func() int64 { return 0 })
+	}, func() (int64, error) { return 0, nil })
 	if _, err := release(); err == nil {
 		t.Fatal("the first release hid the executable pages' failure")
 	}
@@ -102,21 +102,18 @@ func TestIdleMemoryRelease_ModuleCode(t *testing.T) {
 	}, func() (int64, error) {
 		order = append(order, "modules")
 		return 8 << 10, codeErr
-	}, func() int64 {
-		order = append(order, "scratch")
-		return 4 << 10
 	})
 	r, err := release()
 	if !errors.Is(err, codeErr) {
 		t.Errorf("the first release returned %v, want the modules' failure", err)
 	}
-	if r.kib != 3 || r.moduleCodeKiB != 8 || r.scratchKiB != 4 {
-		t.Errorf("release = %+v, want the executable's 3 KiB, the modules' 8 KiB and the scratch buffer's 4 KiB", r)
+	if r.kib != 3 || r.moduleCodeKiB != 8 {
+		t.Errorf("release = %+v, want the executable's 3 KiB and the modules' 8 KiB", r)
 	}
 	if _, err := release(); err != nil {
 		t.Errorf("a later release failed again: %v", err)
 	}
-	if want := []string{"scratch", "modules", "executable", "scratch", "executable"}; !slices.Equal(order, want) {
+	if want := []string{"modules", "executable", "executable"}; !slices.Equal(order, want) {
 		t.Errorf("released %v, want %v", order, want)
 	}
 }

@@ -78,7 +78,7 @@ func Run(ctx context.Context, o *Options) error {
 		case <-started:
 		}
 		releaseExecutablePagesEvery(releaseCtx, executablePagesFirstRelease, executablePagesReleasePeriod,
-			processCPUTime, idleMemoryRelease(releaseExecutablePages, runtime.ReleaseCodePages, runtime.ReleaseIdleScratch), releaseSoon)
+			processCPUTime, idleMemoryRelease(releaseExecutablePages, runtime.ReleaseCodePages), releaseSoon)
 	})
 	if err := srv.GenericAPIServer.AddPostStartHook("release-executable-pages",
 		func(genericapiserver.PostStartHookContext) error {
