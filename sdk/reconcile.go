@@ -100,8 +100,8 @@ func handle(input []byte) (result []byte, ok bool) {
 var controllerName atomic.Pointer[string]
 
 // ControllerName returns the "namespace/name" of the WasmController the
-// guest runs for, from the first reconcile on; it is empty in init, and
-// with a host that predates it.
+// guest runs for, from the first reconcile on; it is empty in init, in
+// tests that call a Reconciler directly, and with a host that predates it.
 //
 // A module built with the SDK declares that its initialization does not
 // need this name (docs/abi.md, "The module"), so that the instances of all

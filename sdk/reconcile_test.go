@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -159,6 +160,33 @@ func TestHandle(t *testing.T) {
 	}
 	if len(logged) != 2 || !strings.Contains(logged[0], "assignment to entry in nil map") || !strings.Contains(logged[0], "goroutine") {
 		t.Errorf("panics logged %q, want two with their stacks", logged)
+	}
+}
+
+// TestControllerName: the reconcile sees the controller the host names in
+// its input; an input without one (from a host that predates it) keeps
+// what an earlier one said.
+func TestControllerName(t *testing.T) {
+	t.Cleanup(func() { registered = nil; controllerName.Store(nil) })
+	var seen []string
+	Register(ReconcilerFunc(func(context.Context, Request) (Result, error) {
+		seen = append(seen, ControllerName())
+		return Result{}, nil
+	}))
+	if got := ControllerName(); got != "" {
+		t.Fatalf("ControllerName() before any reconcile = %q, want empty", got)
+	}
+	for _, input := range []string{
+		`{"namespace":"default","name":"x","reason":"event"}`,
+		`{"namespace":"default","name":"x","reason":"event","controller":"team-a/replicator"}`,
+		`{"namespace":"default","name":"x","reason":"event"}`,
+	} {
+		if _, ok := handle([]byte(input)); !ok {
+			t.Fatalf("handle(%s) failed", input)
+		}
+	}
+	if want := []string{"", "team-a/replicator", "team-a/replicator"}; !slices.Equal(seen, want) {
+		t.Errorf("ControllerName() in the reconciles = %q, want %q", seen, want)
 	}
 }
 
