@@ -3,8 +3,6 @@
 package e2e
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -72,13 +70,7 @@ func relayReplicas(t *testing.T, c *cluster, prefix string) (kubernetes.Interfac
 func setUpRelays(t *testing.T, admin kubernetes.Interface, root, namespace string) {
 	t.Helper()
 	ctx := t.Context()
-	if out, err := run(t, "", filepath.Join(root, "test", "guests", "build.sh"), "relay"); err != nil {
-		t.Fatalf("building relay: %v\n%s", err, out)
-	}
-	var gz bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
-	_, _ = zw.Write(mustRead(t, filepath.Join(root, "_output", "guests", "relay.wasm")))
-	_ = zw.Close()
+	gz := gzippedModule(t, root, "relay")
 	must := func(_ any, err error) {
 		t.Helper()
 		if err != nil {
@@ -87,7 +79,7 @@ func setUpRelays(t *testing.T, admin kubernetes.Interface, root, namespace strin
 	}
 	must(admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}))
 	must(admin.CoreV1().ConfigMaps(namespace).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "relay-module"},
-		BinaryData: map[string][]byte{"module.wasm.gz": gz.Bytes()}}, metav1.CreateOptions{}))
+		BinaryData: map[string][]byte{"module.wasm.gz": gz}}, metav1.CreateOptions{}))
 	must(admin.CoreV1().ServiceAccounts(namespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "relay"}}, metav1.CreateOptions{}))
 	must(admin.RbacV1().Roles(namespace).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "relay"},
 		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"},

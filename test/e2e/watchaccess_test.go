@@ -3,8 +3,6 @@
 package e2e
 
 import (
-	"bytes"
-	"compress/gzip"
 	"crypto/rand"
 	"encoding/base64"
 	"os"
@@ -132,15 +130,8 @@ spec:
 // ConfigMap <name>-module of namespace.
 func publishModuleIn(t *testing.T, c *cluster, root, name, namespace string) {
 	t.Helper()
-	if out, err := run(t, "", filepath.Join(root, "test", "guests", "build.sh"), name); err != nil {
-		t.Fatalf("building %s: %v\n%s", name, err, out)
-	}
-	var gz bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
-	_, _ = zw.Write(mustRead(t, filepath.Join(root, "_output", "guests", name+".wasm")))
-	_ = zw.Close()
 	file := filepath.Join(t.TempDir(), "module.wasm.gz")
-	if err := os.WriteFile(file, gz.Bytes(), 0o600); err != nil {
+	if err := os.WriteFile(file, gzippedModule(t, root, name), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, _ = kubectl(t, c.Kubeconfig, "", "-n", namespace, "delete", "configmap", name+"-module", "--ignore-not-found")
