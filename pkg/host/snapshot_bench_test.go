@@ -2,11 +2,11 @@ package host
 
 import (
 	"math"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
+	"github.com/wasm-apiserver/wasm-apiserver/test/benchreport"
 )
 
 // BenchmarkSnapshotWakes wakes a controller that keeps a snapshot and
@@ -49,10 +49,7 @@ func BenchmarkSnapshotWakes(b *testing.B) {
 				}
 				c.pool.mu.Unlock()
 			}
-			slices.Sort(durations)
-			at := func(q float64) float64 { return float64(durations[int(q*float64(len(durations)-1))].Nanoseconds()) }
-			b.ReportMetric(at(0.5), "p50-ns")
-			b.ReportMetric(at(0.99), "p99-ns")
+			benchreport.Percentiles(b, "", durations)
 			b.ReportMetric(float64(first), "first-snapshot-bytes")
 			b.ReportMetric(float64(stored)/float64(len(durations)), "mean-snapshot-bytes")
 		})

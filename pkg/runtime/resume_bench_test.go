@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 
+	"github.com/wasm-apiserver/wasm-apiserver/test/benchreport"
 	"github.com/wasm-apiserver/wasm-apiserver/test/guesttest"
 )
 
@@ -200,18 +200,7 @@ func measureEach(b *testing.B, before, op func()) {
 		op()
 		durations = append(durations, time.Since(start))
 	}
-	reportPercentiles(b, "", durations)
-}
-
-// reportPercentiles reports the median and 99th percentile of durations,
-// which it sorts, as prefix+"p50-ns" and prefix+"p99-ns".
-func reportPercentiles(b *testing.B, prefix string, durations []time.Duration) {
-	slices.Sort(durations)
-	at := func(q float64) float64 {
-		return float64(durations[int(q*float64(len(durations)-1))].Nanoseconds())
-	}
-	b.ReportMetric(at(0.50), prefix+"p50-ns")
-	b.ReportMetric(at(0.99), prefix+"p99-ns")
+	benchreport.Percentiles(b, "", durations)
 }
 
 // rssGrowth returns how much the process's resident memory grows, per

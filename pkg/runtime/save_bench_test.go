@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
+	"github.com/wasm-apiserver/wasm-apiserver/test/benchreport"
 )
 
 // BenchmarkSaveSnapshot is the suspend of a guest that keeps a snapshot,
@@ -50,8 +51,8 @@ func BenchmarkSaveSnapshot(b *testing.B) {
 				}
 			}
 			inst.Close(b.Context())
-			reportPercentiles(b, "", saves)
-			reportPercentiles(b, "suspend-", suspends)
+			benchreport.Percentiles(b, "", saves)
+			benchreport.Percentiles(b, "suspend-", suspends)
 			b.ReportMetric(float64(size), "snapshot-bytes")
 		})
 	}
