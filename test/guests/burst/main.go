@@ -83,7 +83,8 @@ func garbage() {
 	window = nil
 }
 
-// window keeps garbage's latest objects reachable.
+// window keeps the objects garbage and page write reachable while they
+// run.
 var window [][]byte
 
 // pageBytes is how much garbage the key "page" makes.
