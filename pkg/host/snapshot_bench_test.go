@@ -1,11 +1,13 @@
 package host
 
 import (
+	"context"
 	"math"
 	"testing"
 	"time"
 
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/apis/controllers/v1alpha1"
+	wasmruntime "github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 	"github.com/wasm-apiserver/wasm-apiserver/test/benchreport"
 )
 
@@ -19,7 +21,8 @@ import (
 // twice what the one after the last compaction did (compactBeforeSnapshot);
 // memory-only compacts only when the memory grew. It reports the wake's
 // p50 and p99 (restore, reconcile, compaction when due, save and close),
-// the first snapshot's size and the snapshots' mean size.
+// the first snapshot's size, the snapshots' mean size, and how many
+// compactions ran, with their p50 and p99.
 func BenchmarkSnapshotWakes(b *testing.B) {
 	for _, growth := range []bool{true, false} {
 		name := "memory-only"
@@ -31,6 +34,14 @@ func BenchmarkSnapshotWakes(b *testing.B) {
 			c := burstController(b, h, v1alpha1.SuspendSpec{Policy: v1alpha1.SuspendImmediate, Snapshot: true}, 1)
 			var durations []time.Duration
 			var stored, first int64
+			// The compactions, timed: the guest's part and the pages
+			// given back.
+			var compactions []time.Duration
+			c.pool.compactGuest = func(ctx context.Context, inst *wasmruntime.Instance) (uint64, error) {
+				start := time.Now()
+				defer func() { compactions = append(compactions, time.Since(start)) }()
+				return compactInstance(ctx, inst)
+			}
 			for b.Loop() {
 				if !growth {
 					c.pool.mu.Lock()
@@ -52,6 +63,8 @@ func BenchmarkSnapshotWakes(b *testing.B) {
 			benchreport.Percentiles(b, "", durations)
 			b.ReportMetric(float64(first), "first-snapshot-bytes")
 			b.ReportMetric(float64(stored)/float64(len(durations)), "mean-snapshot-bytes")
+			b.ReportMetric(float64(len(compactions)), "compactions")
+			benchreport.Percentiles(b, "compaction-", compactions)
 		})
 	}
 }
