@@ -40,6 +40,9 @@ type ExtraConfig struct {
 	// initialized memory (runtime.Config.TemplateBudgetBytes); 0 turns
 	// templates off.
 	TemplateBudget int64
+	// SpareInstanceIdle is how long an instance built ahead of a wake
+	// waits for one (runtime.Config.SpareIdle); 0 builds none.
+	SpareInstanceIdle time.Duration
 	// StateDir holds the compiled-code cache and the guests' snapshots.
 	StateDir string
 	// Cluster is the target cluster guests reconcile; nil when there is none.

@@ -55,7 +55,7 @@ func (c completedConfig) newControllerHost(wakeRules *wakerule.Compiler, reg met
 	rt, err := wasmruntime.New(context.Background(), wasmruntime.Config{
 		CacheDir: filepath.Join(x.StateDir, "compilation-cache"), CompiledBudgetBytes: x.CompiledModuleBudget,
 		CompiledIdleUnload: x.CompiledModuleIdleUnload, IdleUnloaded: x.CompiledModuleUnloaded,
-		TemplateBudgetBytes: x.TemplateBudget, Metrics: reg,
+		TemplateBudgetBytes: x.TemplateBudget, SpareIdle: x.SpareInstanceIdle, Metrics: reg,
 		// Templates are files there, whose page cache the kernel
 		// reclaims while no guest maps them, as it does snapshots'.
 		TemplateDir: filepath.Join(x.StateDir, "templates"),

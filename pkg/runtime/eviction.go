@@ -23,6 +23,8 @@ type evicted struct {
 	compiled wazero.CompiledModule
 	reason   string
 	dropCode bool
+	// spares are the module's spares, closed before its code.
+	spares []*Instance
 }
 
 // evictLocked makes the resident total fit the budget, taking from modules
@@ -135,7 +137,7 @@ func (r *Runtime) chargeCodeLocked(m *Module) {
 // (evictLocked); one unloaded for being idle keeps them (unloadIfIdle).
 // m must have compiled code and no live instance; r.mu must be held.
 func (r *Runtime) evictModuleLocked(m *Module, reason string) evicted {
-	ev := evicted{module: m, compiled: m.compiled, reason: reason}
+	ev := evicted{module: m, compiled: m.compiled, reason: reason, spares: r.takeSparesLocked(m)}
 	r.compiledBytes -= m.charge()
 	m.compiled, m.init = nil, nil
 	m.codeBytes, m.codeDropped = 0, false
@@ -238,6 +240,7 @@ func (r *Runtime) closeEvicted(ctx context.Context, ev []evicted) {
 				klog.V(4).InfoS("Dropped the resident pages of a module's compiled code", "digest", e.module.Digest, "codeBytes", dropped)
 				continue
 			}
+			closeSpares(e.spares)
 			closeCompiled(context.WithoutCancel(ctx), e.compiled)
 			r.metrics.evicted(e.reason)
 			klog.V(2).InfoS("Evicted the compiled code of a module", "digest", e.module.Digest, "estimatedBytes", e.module.cost, "reason", e.reason)

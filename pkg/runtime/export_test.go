@@ -120,3 +120,18 @@ func (i *Instance) SnapshotPageHints() (same bool, told int, err error) {
 	runs, extents := snapshotRunsOf(mem, img, nil)
 	return slices.Equal(hintedRuns, runs) && slices.Equal(hintedExtents, extents), told, nil
 }
+
+// SetSpareIdle turns spare instances on (d positive) or off, for
+// benchmarks that compare a wake that takes a spare with one that builds
+// its instance.
+func (r *Runtime) SetSpareIdle(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cfg.SpareIdle = d
+}
+
+// WaitSpares waits for the spares being built.
+func (r *Runtime) WaitSpares() { r.sparing.Wait() }
+
+// FromSpare says whether the instance was a spare built ahead of its wake.
+func (i *Instance) FromSpare() bool { return i.fromSpare }

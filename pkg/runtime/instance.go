@@ -83,8 +83,16 @@ type Instance struct {
 	// never moves: it is reserved at its maximum (limitedAllocator).
 	restoredRuns []snapshotRun
 	// fromTemplate says the instance started from a template rather than
-	// running its initialization. Set before the instance is returned.
+	// running its initialization, fromSpare that it was built ahead of
+	// its wake (spare.go). Set before the instance is returned.
 	fromTemplate bool
+	fromSpare    bool
+	// mapped says that the instance started with a template or snapshot
+	// file mapped over its memory, which a spare could have served.
+	mapped bool
+	// stdout and stderr are the guest's WASI output streams, bound to its
+	// controller's logger once that is known (bindSpare).
+	stdout, stderr *lineLogger
 	// memory is the linear memory size after the last call, 0 once closed;
 	// read without the lock so that asking never waits for a reconcile.
 	memory atomic.Uint64
@@ -195,28 +203,22 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffse
 	// starts here.
 	ctx, cancel := context.WithTimeout(ctx, cfg.InitTimeout)
 	defer cancel()
-	inst := &Instance{cfg: cfg, owner: m, clockOffset: clockOffset}
+	arg := m.spareArg(cfg)
+	if mapOver && m.runtime.cfg.SpareIdle > 0 {
+		if inst := m.takeSpare(newSpareKey(cfg.Tenant, arg, cfg.Env, cfg.MemoryLimit), compiled); inst != nil {
+			inst.bindSpare(cfg, clockOffset)
+			m.runtime.metrics.spareTaken()
+			return inst, nil
+		}
+	}
+	inst := &Instance{cfg: cfg, owner: m, clockOffset: clockOffset, mapped: mapOver}
 	var start []string
 	if restoreMemory == 0 {
 		start = []string{"_initialize"}
 	}
-	arg := cfg.Name
-	if m.sharedInit {
-		arg = abi.SharedInitArg
-	}
-	mc := wazero.NewModuleConfig().
-		WithName("").
-		WithArgs(arg).
-		WithStartFunctions(start...).
-		WithRandSource(rand.Reader).
-		WithSysWalltime().
-		WithNanotime(func() int64 { return monotonicNow() + clockOffset }, sys.ClockResolution(1)).
-		WithNanosleep(inst.sleep).
-		WithStdout(newLineLogger(cfg.Logger, cfg.LogLimiter, "stdout")).
-		WithStderr(newLineLogger(cfg.Logger, cfg.LogLimiter, "stderr"))
-	for k, v := range cfg.Env {
-		mc = mc.WithEnv(k, v)
-	}
+	mc := inst.moduleConfig(arg, cfg.Env, start)
+	inst.stdout.bind(cfg.Logger, cfg.LogLimiter)
+	inst.stderr.bind(cfg.Logger, cfg.LogLimiter)
 	alloc := limitedAllocator{limit: cfg.MemoryLimit, reserve: restoreMemory, hit: &inst.oomHit, out: &inst.memoryBuf, mappings: &m.runtime.mappings, mappedRuns: &m.runtime.mappedRuns, init: init}
 	if mapOver {
 		alloc.scratchUntil, alloc.template, alloc.scratch = restoreMemory, t, &m.runtime.scratch
@@ -224,7 +226,7 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffse
 			alloc.written = m.image.written
 		}
 	}
-	ictx := experimental.WithMemoryAllocator(withInstance(ctx, inst), alloc)
+	ictx := newAllocatorContext(ctx, inst, alloc)
 	inst.callCtx = ictx
 	defer func() {
 		// The memory allocator and the guest's start run on this
@@ -255,6 +257,34 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffse
 		}
 	}
 	return inst, nil
+}
+
+// moduleConfig returns the configuration wazero instantiates the guest
+// with: arg, env and start, and the instance's clock, sleep and log
+// streams, which read what the instance is bound to (Instance.clockOffset,
+// its stdout and stderr) when the guest calls them.
+func (i *Instance) moduleConfig(arg string, env map[string]string, start []string) wazero.ModuleConfig {
+	i.stdout, i.stderr = newLineLogger(klog.Logger{}, nil, "stdout"), newLineLogger(klog.Logger{}, nil, "stderr")
+	mc := wazero.NewModuleConfig().
+		WithName("").
+		WithArgs(arg).
+		WithStartFunctions(start...).
+		WithRandSource(rand.Reader).
+		WithSysWalltime().
+		WithNanotime(func() int64 { return monotonicNow() + i.clockOffset }, sys.ClockResolution(1)).
+		WithNanosleep(i.sleep).
+		WithStdout(i.stdout).
+		WithStderr(i.stderr)
+	for k, v := range env {
+		mc = mc.WithEnv(k, v)
+	}
+	return mc
+}
+
+// newAllocatorContext returns ctx for instantiating inst with alloc as its
+// memory allocator.
+func newAllocatorContext(ctx context.Context, inst *Instance, alloc limitedAllocator) context.Context {
+	return experimental.WithMemoryAllocator(withInstance(ctx, inst), alloc)
 }
 
 // sleep is the guest's WASI sleep (poll_oneoff with a clock): it ends when
@@ -369,10 +399,17 @@ func (i *Instance) Closed() bool {
 
 // Close stops the guest and frees its memory. It waits for a running
 // reconcile to finish; cancel its context first to stop it sooner.
+//
+// With Config.SpareIdle set, closing an instance that was open builds a
+// spare for the next start of one configured as it was (spare.go).
 func (i *Instance) Close(ctx context.Context) {
 	i.mu.Lock()
-	defer i.mu.Unlock()
+	open := !i.closed
 	i.closeLocked(ctx)
+	i.mu.Unlock()
+	if open {
+		i.owner.spareAfter(i.cfg, i.mapped)
+	}
 }
 
 // closeLocked closes the guest, if not yet closed, and drops every

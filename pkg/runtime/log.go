@@ -41,6 +41,14 @@ func newLineLogger(logger klog.Logger, limiter *LogLimiter, stream string) *line
 	return &lineLogger{logger: logger, limiter: limiter, stream: stream}
 }
 
+// bind sets where the lines go, before the guest writes any: the
+// instance's controller is known only once a spare is taken (spare.go).
+func (l *lineLogger) bind(logger klog.Logger, limiter *LogLimiter) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.logger, l.limiter = logger, limiter
+}
+
 // Write logs every complete line of p and keeps the start of an incomplete
 // one. It holds on to at most maxLine bytes whatever the guest writes.
 func (l *lineLogger) Write(p []byte) (int, error) {

@@ -49,6 +49,9 @@ type limitedAllocator struct {
 	// init, when set, is the data segments the memory is written, which
 	// wazero does not write (datainit.go).
 	init *dataInit
+	// lazy leaves the pages of the memory unbacked as it grows, until the
+	// owner clears the memory's lazy (a spare's, spare.go).
+	lazy bool
 }
 
 func (a limitedAllocator) Allocate(capacity, max uint64) experimental.LinearMemory {
@@ -56,7 +59,7 @@ func (a limitedAllocator) Allocate(capacity, max uint64) experimental.LinearMemo
 		max = a.limit
 	}
 	if mapped := mapMemory(max); mapped != nil {
-		m := &limitedMemory{buf: mapped[:0], max: max, hit: a.hit, mapped: true, mappings: a.mappings, mappedRuns: a.mappedRuns, init: a.init}
+		m := &limitedMemory{buf: mapped[:0], max: max, hit: a.hit, mapped: true, mappings: a.mappings, mappedRuns: a.mappedRuns, init: a.init, lazy: a.lazy}
 		if a.mappings != nil {
 			a.mappings.Add(1)
 		}

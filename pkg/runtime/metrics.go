@@ -16,6 +16,7 @@ type runtimeMetrics struct {
 	reloadDuration *metrics.Histogram
 	evictions      *metrics.CounterVec
 	codeDrops      *metrics.Counter
+	sparesTaken    *metrics.Counter
 }
 
 // newRuntimeMetrics registers the runtime's metrics on reg, reading its
@@ -55,7 +56,14 @@ func newRuntimeMetrics(reg metrics.KubeRegistry, r *Runtime) (*runtimeMetrics, e
 			"maps back what it runs instead of loading the module again.",
 		StabilityLevel: metrics.ALPHA,
 	})
-	for _, c := range []metrics.Registerable{m.reloads, m.reloadDuration, m.evictions, m.codeDrops} {
+	m.sparesTaken = metrics.NewCounter(&metrics.CounterOpts{
+		Namespace: "wasm_apiserver",
+		Name:      "spare_instances_taken_total",
+		Help: "Wakes that took an instance of their module built ahead of them (--spare-instance-idle) instead of " +
+			"instantiating it: restores of a snapshot and starts from a template.",
+		StabilityLevel: metrics.ALPHA,
+	})
+	for _, c := range []metrics.Registerable{m.reloads, m.reloadDuration, m.evictions, m.codeDrops, m.sparesTaken} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -81,6 +89,13 @@ func (m *runtimeMetrics) codeDropped() {
 	}
 }
 
+// spareTaken counts a wake that took a spare instance.
+func (m *runtimeMetrics) spareTaken() {
+	if m != nil {
+		m.sparesTaken.Inc()
+	}
+}
+
 // reloaded counts a reload of a module's evicted compiled code that took
 // took.
 func (m *runtimeMetrics) reloaded(overBudget bool, took time.Duration) {
@@ -98,6 +113,8 @@ type budgetState struct {
 	overBudget int
 	// fileBacked is the compiled code mapped from files (codefile.go).
 	fileBacked int64
+	// spares are the spare instances kept or being built (spare.go).
+	spares int
 }
 
 // budgetState reads the runtime's budget state under its lock: a scrape
@@ -108,7 +125,7 @@ type budgetState struct {
 // scrape holding r.mu meanwhile would stall every wake.
 func (r *Runtime) budgetState() budgetState {
 	r.mu.Lock()
-	s := budgetState{residentBytes: r.compiledBytes, budgetBytes: r.cfg.CompiledBudgetBytes}
+	s := budgetState{residentBytes: r.compiledBytes, budgetBytes: r.cfg.CompiledBudgetBytes, spares: r.spareCount}
 	for _, m := range r.modules {
 		if m.overBudget() {
 			s.overBudget++
@@ -122,8 +139,8 @@ func (r *Runtime) budgetState() budgetState {
 // budgetCollector reports the budget's state when metrics are scraped.
 type budgetCollector struct {
 	metrics.BaseStableCollector
-	state                                    func() budgetState
-	resident, budget, overBudget, fileBacked *metrics.Desc
+	state                                            func() budgetState
+	resident, budget, overBudget, fileBacked, spares *metrics.Desc
 }
 
 func newBudgetCollector(state func() budgetState) *budgetCollector {
@@ -138,6 +155,7 @@ func newBudgetCollector(state func() budgetState) *budgetCollector {
 			"evicted as soon as no instance of them is resident, and loaded again at their next wake."),
 		fileBacked: gauge("compiled_module_file_backed_bytes", "Compiled code of the loaded modules that is mapped from files "+
 			"under --state-dir: the server drops its resident pages when quiet, and a wake maps back what it runs."),
+		spares: gauge("spare_instances", "Instances of modules built ahead of a wake, kept or being built (--spare-instance-idle)."),
 	}
 }
 
@@ -147,6 +165,7 @@ func (c *budgetCollector) DescribeWithStability(ch chan<- *metrics.Desc) {
 	ch <- c.budget
 	ch <- c.overBudget
 	ch <- c.fileBacked
+	ch <- c.spares
 }
 
 // CollectWithStability implements metrics.StableCollector.
@@ -156,4 +175,5 @@ func (c *budgetCollector) CollectWithStability(ch chan<- metrics.Metric) {
 	ch <- metrics.NewLazyConstMetric(c.budget, metrics.GaugeValue, float64(s.budgetBytes))
 	ch <- metrics.NewLazyConstMetric(c.overBudget, metrics.GaugeValue, float64(s.overBudget))
 	ch <- metrics.NewLazyConstMetric(c.fileBacked, metrics.GaugeValue, float64(s.fileBacked))
+	ch <- metrics.NewLazyConstMetric(c.spares, metrics.GaugeValue, float64(s.spares))
 }

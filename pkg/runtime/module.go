@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -100,6 +101,13 @@ type Module struct {
 	// captureAfter is when the module may try again to capture a template
 	// that did not fit the budget.
 	captureAfter time.Time
+
+	// spares are the instances built ahead of wakes (spare.go), by what
+	// they were built with; sparing are those being built, which
+	// spareBuilds counts for release to wait for.
+	spares      map[spareKey]*spare
+	sparing     map[spareKey]bool
+	spareBuilds sync.WaitGroup
 }
 
 // compiledCostPerCodeByte estimates the resident size of a module's

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -104,16 +105,21 @@ func BenchmarkResume(b *testing.B) {
 			// 3) and the module's image file; snapshot-restore-first reads and verifies it, as the
 			// first restore of a file after the server started does;
 			// snapshot-restore-v1 inflates the version 1 file.
+			// snapshot-restore-spare takes a spare instance built when the
+			// last one closed (spare.go), waited for between wakes.
 			for _, snap := range []struct {
 				name, path string
 				size       int64
 				first      bool
+				spare      bool
 			}{
 				{name: "snapshot-restore", path: snapshot, size: size},
+				{name: "snapshot-restore-spare", path: snapshot, size: size, spare: true},
 				{name: "snapshot-restore-first", path: snapshot, size: size, first: true},
 				{name: "snapshot-restore-v1", path: v1, size: v1Size},
 			} {
 				b.Run(snap.name, func(b *testing.B) {
+					spares(b, r, snap.spare)
 					start := func() *runtime.Instance {
 						if snap.first {
 							r.ForgetSnapshotFiles()
@@ -127,7 +133,16 @@ func BenchmarkResume(b *testing.B) {
 						}
 						return inst
 					}
-					measure(b, func() { start().Close(b.Context()) })
+					if snap.spare {
+						start().Close(b.Context()) // leaves the first spare
+					}
+					measureEach(b, r.WaitSpares, func() {
+						inst := start()
+						inst.Close(b.Context())
+						if inst.FromSpare() != snap.spare {
+							b.Fatalf("restored from a spare: %v, want %v", inst.FromSpare(), snap.spare)
+						}
+					})
 					b.ReportMetric(float64(snap.size), "snapshot-bytes")
 					if !strings.HasSuffix(snap.name, "-v1") {
 						b.ReportMetric(float64(imageBytes), "image-bytes")
@@ -144,12 +159,17 @@ func BenchmarkResume(b *testing.B) {
 			for _, fresh := range []struct {
 				name      string
 				templates bool
-			}{{"fresh-init", false}, {"fresh-template", true}} {
+				spare     bool
+			}{{"fresh-init", false, false}, {"fresh-template", true, false}, {"fresh-template-spare", true, true}} {
 				b.Run(fresh.name, func(b *testing.B) {
 					r.SetTemplates(fresh.templates)
 					defer r.SetTemplates(false)
+					spares(b, r, fresh.spare)
 					start := func() *runtime.Instance { return startReconciled(b, m, cfg, req) }
-					measure(b, func() { start().Close(b.Context()) })
+					if fresh.spare {
+						start().Close(b.Context()) // leaves the first spare
+					}
+					measureEach(b, r.WaitSpares, func() { start().Close(b.Context()) })
 					b.ReportMetric(rssGrowth(b, start), "rss-bytes/instance")
 					if fresh.templates {
 						b.ReportMetric(float64(r.TemplateBytes()), "template-bytes")
@@ -166,6 +186,19 @@ func BenchmarkResume(b *testing.B) {
 			first.Close(b.Context())
 		})
 	}
+}
+
+// spares turns r's spare instances on or off for the benchmark, and off
+// after it, waiting for those being built.
+func spares(b *testing.B, r *runtime.Runtime, on bool) {
+	if !on {
+		return
+	}
+	r.SetSpareIdle(time.Minute)
+	b.Cleanup(func() {
+		r.WaitSpares()
+		r.SetSpareIdle(0)
+	})
 }
 
 // startReconciled starts an instance of m with cfg and runs one reconcile
@@ -291,4 +324,72 @@ func memoryResidency(b *testing.B, start func() *runtime.Instance) (rss, own flo
 		ownSum += o
 	}
 	return float64(rssSum) / n, float64(ownSum) / n
+}
+
+// BenchmarkResumePhases is snapshot-restore-spare of BenchmarkResume taken
+// apart: the restore (RestoreFile, taking the spare), the reconcile and the
+// close, each with its median and 99th percentile, and the restore and
+// reconcile together (resume-). The wakes during which a garbage collection
+// cycle ended are counted (gc-wakes), and the resume's percentiles are
+// reported again for the others (resume-nogc-).
+func BenchmarkResumePhases(b *testing.B) {
+	images := filepath.Join(b.TempDir(), "images")
+	r, m := benchModule(b, "echo", runtime.Config{ImageDir: images})
+	cfg := runtime.InstanceConfig{Name: "bench", MemoryLimit: 64 << 20, API: &fakeAPI{}, Logger: discard}
+	req := runtime.Request{Namespace: "default", Name: "cm", Reason: "event"}
+	first := startReconciled(b, m, cfg, req)
+	snapshot := filepath.Join(b.TempDir(), "snapshot")
+	if _, err := first.SaveSnapshot(snapshot); err != nil {
+		b.Fatal(err)
+	}
+	first.Close(b.Context())
+	spares(b, r, true)
+	restoreFile := func() *runtime.Instance {
+		inst, err := m.RestoreFile(b.Context(), cfg, snapshot)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return inst
+	}
+	restoreFile().Close(b.Context()) // leaves the first spare
+	var restore, reconcile, closing, resume, quiet []time.Duration
+	gcWakes := 0
+	for b.Loop() {
+		b.StopTimer()
+		r.WaitSpares()
+		b.StartTimer()
+		gc := gcCycles()
+		t0 := time.Now()
+		inst := restoreFile()
+		t1 := time.Now()
+		if _, err := inst.Reconcile(b.Context(), req); err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		inst.Close(b.Context())
+		t3 := time.Now()
+		if !inst.FromSpare() {
+			b.Fatal("the restore built its instance, want it to take the spare")
+		}
+		restore, reconcile, closing = append(restore, t1.Sub(t0)), append(reconcile, t2.Sub(t1)), append(closing, t3.Sub(t2))
+		resume = append(resume, t2.Sub(t0))
+		if gcCycles() != gc {
+			gcWakes++
+		} else {
+			quiet = append(quiet, t2.Sub(t0))
+		}
+	}
+	benchreport.Percentiles(b, "restore-", restore)
+	benchreport.Percentiles(b, "reconcile-", reconcile)
+	benchreport.Percentiles(b, "close-", closing)
+	benchreport.Percentiles(b, "resume-", resume)
+	benchreport.Percentiles(b, "resume-nogc-", quiet)
+	b.ReportMetric(float64(gcWakes), "gc-wakes")
+}
+
+// gcCycles returns how many garbage collection cycles the process ended.
+func gcCycles() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }

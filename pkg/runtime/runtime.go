@@ -96,6 +96,15 @@ type Config struct {
 	// written by its first snapshot. Empty: snapshots store every page
 	// that is not zero. See RemoveUnusedImages.
 	ImageDir string
+	// SpareIdle, when positive, turns spare instances on: closing an
+	// instance builds another of its module ahead of the next wake, with
+	// the same argument, environment and memory limit, on a goroutine of
+	// its own, and the next restore or start from a template configured
+	// so takes it instead of instantiating the module, which is a third
+	// of a small guest's restore (spare.go). A spare unused for SpareIdle
+	// is closed; a runtime keeps at most 64. 0, the default of a zero
+	// Config, builds none; the server sets --spare-instance-idle.
+	SpareIdle time.Duration
 
 	// cache, when set, is the compilation cache to use instead of one in
 	// CacheDir: the package's tests share one across their runtimes.
@@ -177,6 +186,11 @@ type Runtime struct {
 	mappedRuns atomic.Int64
 	// snapshots remembers the snapshot files whose pages are verified.
 	snapshots snapshotFiles
+	// spareCount counts the spares kept and being built (spare.go), at
+	// most maxSpares; sparing counts those being built, for Close to wait
+	// for. spareCount is guarded by mu.
+	spareCount int
+	sparing    sync.WaitGroup
 }
 
 // New builds a runtime with the host imports of docs/abi.md and WASI.
@@ -258,13 +272,17 @@ func newRuntime(ctx context.Context, cfg Config, interruptible bool) (*Runtime, 
 func (r *Runtime) Close(ctx context.Context) error {
 	r.mu.Lock()
 	r.closed = true
+	var spares []*Instance
 	for _, m := range r.modules {
 		r.dropTemplatesLocked(m)
+		spares = append(spares, r.takeSparesLocked(m)...)
 		if m.idleUnload != nil {
 			m.idleUnload.Stop()
 		}
 	}
 	r.mu.Unlock()
+	r.sparing.Wait() // none is kept once closed
+	closeSpares(spares)
 	r.unloading.Wait()
 	r.forgetCodeFiles()
 	err := r.wazero.Close(ctx)
@@ -359,6 +377,7 @@ func (r *Runtime) release(ctx context.Context, m *Module) {
 	m.refs--
 	last := m.refs == 0
 	var compiled wazero.CompiledModule
+	var spares []*Instance
 	if last {
 		delete(r.modules, m.Digest)
 		if m.compiled != nil {
@@ -368,11 +387,17 @@ func (r *Runtime) release(ctx context.Context, m *Module) {
 			m.codeBytes, m.codeDropped = 0, false
 		}
 		r.dropTemplatesLocked(m)
+		spares = r.takeSparesLocked(m)
 		if m.idleUnload != nil {
 			m.idleUnload.Stop()
 		}
 	}
 	r.mu.Unlock()
+	if last {
+		// A spare being built uses the code; none is kept once released.
+		m.spareBuilds.Wait()
+		closeSpares(spares)
+	}
 	if compiled != nil {
 		closeCompiled(ctx, compiled)
 	}

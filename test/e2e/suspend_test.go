@@ -15,7 +15,8 @@ import (
 // wake, Never keeps the guest's instance in memory, Immediate takes it out
 // at once, and Idle after idleAfter without work; the phase, memoryBytes and
 // the host's guest gauges say so. A controller added later starts from the
-// initialized memory its module's controllers left.
+// initialized memory its module's controllers left, and a wake takes an
+// instance built ahead of it when a guest of the module suspended.
 func testSuspend(t *testing.T, c *cluster, root, wasmctl string) {
 	admin := c.Kubeconfig
 	publishModule(t, c, root, "echo")
@@ -114,6 +115,12 @@ spec:
 	if initAfter, templateAfter := inits(); initAfter != initBefore || templateAfter < templateBefore+1 {
 		t.Errorf("starts of guests over the late controller's first wake: init %v → %v, template %v → %v; want it to start from the template its module's other controllers left",
 			initBefore, initAfter, templateBefore, templateAfter)
+	}
+	// The guests suspended within --spare-instance-idle (10 s) of each
+	// other's wakes: the first to close left an instance of the module
+	// built ahead, which a later wake took instead of instantiating it.
+	if n := metric(t, wasmctl, "wasm_apiserver_spare_instances_taken_total"); n < 1 {
+		t.Errorf("wakes that took a spare instance: %v, want at least one", n)
 	}
 	for name := range policies {
 		mustKubectl(t, wasmctl, "", "-n", "default", "delete", "wc", name)

@@ -33,6 +33,11 @@ const (
 	// quiet controllers cost only their state. The wake after pays the
 	// reload, ~50 ms for a small Go guest (docs/benchmarks.md).
 	DefaultCompiledModuleIdleUnload = 10 * time.Minute
+	// DefaultSpareInstanceIdle is how long a spare instance waits for a
+	// wake (--spare-instance-idle): a controller woken every few seconds
+	// finds one, and a quiet server has closed its spares before it
+	// gives its free memory back, 30 s after its work stopped.
+	DefaultSpareInstanceIdle = 10 * time.Second
 	// noMemoryLimit is at or above what cgroup v1 reports for "no limit".
 	noMemoryLimit = 1 << 62
 )
