@@ -100,8 +100,8 @@ type Config struct {
 	// instance builds another of its module ahead of the next wake, with
 	// the same argument, environment and memory limit, on a goroutine of
 	// its own, and the next restore or start from a template configured
-	// so takes it instead of instantiating the module, which is a third
-	// of a small guest's restore (spare.go). A spare unused for SpareIdle
+	// so takes it instead of instantiating the module, half the CPU of a
+	// small guest's restore (spare.go). A spare unused for SpareIdle
 	// is closed; a runtime keeps at most 64. 0, the default of a zero
 	// Config, builds none; the server sets --spare-instance-idle.
 	SpareIdle time.Duration
