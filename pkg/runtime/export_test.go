@@ -135,3 +135,14 @@ func (r *Runtime) WaitSpares() { r.sparing.Wait() }
 
 // FromSpare says whether the instance was a spare built ahead of its wake.
 func (i *Instance) FromSpare() bool { return i.fromSpare }
+
+// DropSpares closes every spare the runtime keeps.
+func (r *Runtime) DropSpares() {
+	r.mu.Lock()
+	var spares []*Instance
+	for _, m := range r.modules {
+		spares = append(spares, r.takeSparesLocked(m)...)
+	}
+	r.mu.Unlock()
+	closeSpares(spares)
+}

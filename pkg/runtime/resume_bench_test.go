@@ -143,6 +143,9 @@ func BenchmarkResume(b *testing.B) {
 							b.Fatalf("restored from a spare: %v, want %v", inst.FromSpare(), snap.spare)
 						}
 					})
+					if snap.spare {
+						b.ReportMetric(spareHeapBytes(r), "spare-heap-bytes")
+					}
 					b.ReportMetric(float64(snap.size), "snapshot-bytes")
 					if !strings.HasSuffix(snap.name, "-v1") {
 						b.ReportMetric(float64(imageBytes), "image-bytes")
@@ -199,6 +202,21 @@ func spares(b *testing.B, r *runtime.Runtime, on bool) {
 		r.WaitSpares()
 		r.SetSpareIdle(0)
 	})
+}
+
+// spareHeapBytes returns the Go heap that the spare the last wake left
+// holds: the heap live with it, less the heap live once it is closed.
+func spareHeapBytes(r *runtime.Runtime) float64 {
+	live := func() uint64 {
+		goruntime.GC()
+		var ms goruntime.MemStats
+		goruntime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	r.WaitSpares()
+	with := live()
+	r.DropSpares()
+	return float64(with) - float64(live())
 }
 
 // startReconciled starts an instance of m with cfg and runs one reconcile

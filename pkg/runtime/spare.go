@@ -44,7 +44,8 @@ import (
 // close it with the compiled code it was built from.
 
 // maxSpares bounds the spares of a runtime: each holds wazero's instance
-// (its table and engine, ~0.1 MB of heap for a small Go guest) and a
+// (its table and engine: 0.15 MB of heap for a small Go guest, 1.2 MB for
+// one built on client-go, BenchmarkResume's spare-heap-bytes) and a
 // mapping of address space.
 const maxSpares = 64
 

@@ -150,7 +150,7 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 		"How long an instance of a module built ahead of the next wake waits for it. A guest suspended leaves one "+
 			"such spare, built once its reconcile is over; the next wake of a controller of the module with the same "+
 			"environment and memory limit takes it instead of instantiating the module. A server keeps at most 64 "+
-			"spares, ~0.25 MB each for a small Go guest. 0 builds none.")
+			"spares, 0.15 MB of heap each for a small Go guest, 1.2 MB for a client-go one. 0 builds none.")
 	fs.BoolVar(&o.PrintVersion, "version", false, "Print the version and exit.")
 
 	mfs := fss.FlagSet("modules")
