@@ -6,12 +6,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/funcr"
 	"k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/testutil"
 
@@ -20,18 +18,21 @@ import (
 
 // logLines returns a logger and what it logged, one entry a line.
 func logLines() (logr.Logger, func() string) {
-	var mu sync.Mutex
-	var lines []string
-	logger := funcr.New(func(_, args string) {
-		mu.Lock()
-		defer mu.Unlock()
-		lines = append(lines, args)
-	}, funcr.Options{Verbosity: 10})
-	return logger, func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return strings.Join(lines, "\n")
+	c := &capture{}
+	return c.logger(), func() string { return strings.Join(c.all(), "\n") }
+}
+
+// closeSaved saves inst's snapshot to a file, closes inst and waits for the
+// spare its close builds; it returns the file.
+func closeSaved(t *testing.T, r *Runtime, inst *Instance) string {
+	t.Helper()
+	snap := filepath.Join(t.TempDir(), "snap")
+	if _, err := inst.SaveSnapshot(snap); err != nil {
+		t.Fatal(err)
 	}
+	inst.Close(t.Context())
+	r.sparing.Wait()
+	return snap
 }
 
 // guestSays returns the message of the guest's failed reconcile of key.
@@ -84,15 +85,10 @@ func TestSpare_TakenByTheNextWake(t *testing.T) {
 	if _, err := first.Reconcile(t.Context(), Request{Namespace: "ns", Name: "x"}); err != nil { // count=1
 		t.Fatal(err)
 	}
-	snap := filepath.Join(t.TempDir(), "snap")
 	// The snapshot's clock reads an hour ahead of the runtime's: the
 	// restored guest must continue from there, not from the spare's.
 	first.clockOffset = int64(time.Hour)
-	if _, err := first.SaveSnapshot(snap); err != nil {
-		t.Fatal(err)
-	}
-	first.Close(t.Context())
-	r.sparing.Wait()
+	snap := closeSaved(t, r, first)
 	if n := r.spareCountNow(); n != 1 {
 		t.Fatalf("%d spares after a close, want 1", n)
 	}
@@ -192,12 +188,7 @@ func TestSpare_StdoutIsTheControllers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap := filepath.Join(t.TempDir(), "snap")
-	if _, err := first.SaveSnapshot(snap); err != nil {
-		t.Fatal(err)
-	}
-	first.Close(t.Context())
-	r.sparing.Wait()
+	snap := closeSaved(t, r, first)
 
 	logger, logged := logLines()
 	cfg.Name, cfg.Logger = "ns/b", logger
@@ -290,12 +281,7 @@ func TestSpare_Bounds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		snap := filepath.Join(t.TempDir(), "snap")
-		if _, err := inst.SaveSnapshot(snap); err != nil {
-			t.Fatal(err)
-		}
-		inst.Close(t.Context())
-		r.sparing.Wait()
+		snap := closeSaved(t, r, inst)
 		if n := r.spareCountNow(); n != 0 {
 			t.Errorf("%d spares after an instance that initialized, want 0", n)
 		}
