@@ -97,13 +97,14 @@ type Config struct {
 	// that is not zero. See RemoveUnusedImages.
 	ImageDir string
 	// SpareIdle, when positive, turns spare instances on: closing an
-	// instance builds another of its module ahead of the next wake, with
-	// the same argument, environment and memory limit, on a goroutine of
-	// its own, and the next restore or start from a template configured
-	// so takes it instead of instantiating the module, half the CPU of a
-	// small guest's restore (spare.go). A spare unused for SpareIdle
-	// is closed; a runtime keeps at most 64. 0, the default of a zero
-	// Config, builds none; the server sets --spare-instance-idle.
+	// instance builds another of its module ahead of the next wake, on a
+	// goroutine of its own, for the same tenant, argument, environment
+	// and memory limit; the next restore of a snapshot file or start from
+	// a template configured so takes it instead of instantiating the
+	// module, half the CPU of a small guest's restore (spare.go). A spare
+	// unused for SpareIdle is closed; a runtime keeps at most 64. 0, the
+	// default of a zero Config, builds none; the server sets
+	// --spare-instance-idle.
 	SpareIdle time.Duration
 
 	// cache, when set, is the compilation cache to use instead of one in

@@ -24,9 +24,10 @@ import (
 // With Config.SpareIdle set, an instance closed (its controller
 // suspended) leaves behind one spare: an instance of the module built
 // ahead of the next wake, on a goroutine of its own once the wake is
-// over, with the same argument, environment and memory limit. The next
-// restore of a snapshot file (RestoreFile) or start from a template with
-// all three the same takes it instead of building one. A restore that
+// over, for the same tenant, with the same argument, environment and
+// memory limit. The next restore of a snapshot file (RestoreFile) or
+// start from a template with all four the same takes it instead of
+// building one. A restore that
 // reads its snapshot (Restore) does not: it keeps the pages that still
 // hold what the data segments wrote, which a spare's memory does not.
 //
@@ -35,13 +36,15 @@ import (
 // section), its memory is a mapping of its own that nothing has touched,
 // and every page of it is mapped over, read from the snapshot or cleared
 // before the guest runs (restoreV2, applyTemplate), as for an instance
-// built at the wake. What set it apart from one built at the wake is bound when it
-// is taken: its controller's configuration, log streams and clock.
+// built at the wake. What sets it apart from one built at the wake is
+// bound when it is taken: its controller's configuration, log streams and
+// clock.
 //
-// Spares are bounded: one per module, argument, environment and limit, at
-// most maxSpares in a runtime, each closed after Config.SpareIdle unused.
-// A spare holds no live instance of its module: eviction and release
-// close it with the compiled code it was built from.
+// Spares are bounded: one per module and key (spareKey), at most
+// maxSpares in a runtime, each closed after Config.SpareIdle unused. A
+// spare is not a live instance of its module: eviction, idle unload,
+// release and Runtime.Close close it before the compiled code it was
+// built from.
 
 // maxSpares bounds the spares of a runtime: each holds wazero's instance
 // (its table and engine: 0.15 MB of heap for a small Go guest, 1.2 MB for
