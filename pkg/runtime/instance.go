@@ -136,6 +136,10 @@ const DefaultInitTimeout = 10 * time.Second
 //     neither (template.go, docs/abi.md). For a module that exports
 //     wasm_apiserver_shared_init, cfg's Tenant takes the place of its Name:
 //     the instances of all its controllers in a namespace share templates.
+//   - With Config.SpareIdle set, one that starts from a template takes the
+//     spare an earlier instance's Close built for the same tenant,
+//     argument, environment and memory limit, if there is one, instead of
+//     instantiating the module (spare.go).
 //
 // # Errors
 //

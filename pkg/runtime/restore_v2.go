@@ -96,7 +96,10 @@ func SnapshotDiskBytes(fi os.FileInfo) int64 { return diskBytes(fi) }
 // it: the guest's memory grows only by the pages it touches. The first
 // restore of a file this runtime did not write also verifies its pages,
 // reading them all once (snapshot_trust.go); so does the first use of an
-// image file.
+// image file. With Config.SpareIdle set, the restore takes the spare an
+// earlier instance's Close built for the same tenant, argument,
+// environment and memory limit, if there is one, instead of instantiating
+// the module (spare.go).
 //
 // # Errors
 //
