@@ -70,8 +70,10 @@ func benchModule(b *testing.B, name string, cfg runtime.Config) (*runtime.Runtim
 // from a snapshot file (snapshot-restore), by instantiating and running
 // guest init (fresh-init), against a reconcile of a resident instance
 // (warm). It reports the median and 99th percentile of the operations and
-// the size of the snapshot file.
+// the size of the snapshot file. BENCH_LIVE_HEAP_MIB keeps that much heap
+// live meanwhile, as the server's is (liveHeap).
 func BenchmarkResume(b *testing.B) {
+	defer goruntime.KeepAlive(liveHeap())
 	for _, g := range resumeGuests {
 		b.Run(g.name, func(b *testing.B) {
 			images := filepath.Join(b.TempDir(), "images")
@@ -219,6 +221,23 @@ func spareHeapBytes(r *runtime.Runtime) float64 {
 	return float64(with) - float64(live())
 }
 
+// liveHeap returns BENCH_LIVE_HEAP_MIB MiB of heap for the caller to keep
+// live, nil when it is not set: a benchmark's own heap is a few MB, where
+// the server's is tens (go_memstats_heap_inuse_bytes, docs/benchmarks.md),
+// and the garbage collector runs a cycle each time the heap grows by what
+// is live (GOGC=100), so a small heap collects far more often per wake.
+func liveHeap() [][]byte {
+	mib, _ := strconv.Atoi(os.Getenv("BENCH_LIVE_HEAP_MIB"))
+	if mib <= 0 {
+		return nil
+	}
+	live := make([][]byte, mib)
+	for i := range live {
+		live[i] = make([]byte, 1<<20)
+	}
+	return live
+}
+
 // startReconciled starts an instance of m with cfg and runs one reconcile
 // of req on it.
 func startReconciled(b *testing.B, m *runtime.Module, cfg runtime.InstanceConfig, req runtime.Request) *runtime.Instance {
@@ -349,8 +368,11 @@ func memoryResidency(b *testing.B, start func() *runtime.Instance) (rss, own flo
 // close, each with its median and 99th percentile, and the restore and
 // reconcile together (resume-). The wakes during which a garbage collection
 // cycle ended are counted (gc-wakes), and the resume's percentiles are
-// reported again for the others (resume-nogc-).
+// reported again for the others (resume-nogc-; a cycle that began before
+// the wake, or ends after it, may have run during one of those).
+// BENCH_LIVE_HEAP_MIB keeps that much heap live meanwhile (liveHeap).
 func BenchmarkResumePhases(b *testing.B) {
+	defer goruntime.KeepAlive(liveHeap())
 	images := filepath.Join(b.TempDir(), "images")
 	r, m := benchModule(b, "echo", runtime.Config{ImageDir: images})
 	cfg := runtime.InstanceConfig{Name: "bench", MemoryLimit: 64 << 20, API: &fakeAPI{}, Logger: discard}
