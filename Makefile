@@ -87,7 +87,7 @@ test-modules: ## Unit tests of the sdk, example and test-guest modules (on the d
 # (wazero's arm64 compiler, memory, interrupts, snapshots, the ABI) and one
 # controller that loads a guest and reconciles through the host.
 QEMU_AARCH64 ?= $(or $(shell command -v qemu-aarch64-static),$(shell command -v qemu-aarch64),qemu-aarch64-static)
-ARM64_RUNTIME_TESTS := TestInstance_Reconcile|TestInstance_Failures|TestInstance_SleepObeysTheDeadline|TestABI_.*|TestLimitedMemory|TestInjectInterruptChecks_.*|TestSnapshot_RestoreKeepsState
+ARM64_RUNTIME_TESTS := TestInstance_Reconcile|TestInstance_Failures|TestInstance_SleepObeysTheDeadline|TestABI_.*|TestLimitedMemory|TestInjectInterruptChecks_.*|TestSnapshot_RestoreKeepsState|TestSpare_TakenByTheNextWake
 ARM64_HOST_TESTS := TestController_Snapshots
 
 .PHONY: test-arm64
