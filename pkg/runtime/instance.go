@@ -30,7 +30,8 @@ type InstanceConfig struct {
 	// controller. Instances of a module that exports
 	// wasm_apiserver_shared_init share a template (Instantiate) only with
 	// instances of the same Tenant, Env and Reconciler, never across
-	// tenants: a template holds what its init drew from random_get.
+	// tenants: a template holds what its init drew from random_get. With
+	// no Tenant, an instance shares its template with no other Name.
 	Tenant string
 	// Env is the whole environment the guest sees.
 	Env map[string]string
@@ -134,8 +135,9 @@ const DefaultInitTimeout = 10 * time.Second
 //     select_reconciler as a template; later instances with the same Name,
 //     Env and Reconciler start from a copy-on-write mapping of it and run
 //     neither (template.go, docs/abi.md). For a module that exports
-//     wasm_apiserver_shared_init, cfg's Tenant takes the place of its Name:
-//     the instances of all its controllers in a namespace share templates.
+//     wasm_apiserver_shared_init, cfg's Tenant, when set, takes the place
+//     of its Name: the instances of all its controllers in a namespace
+//     share templates.
 //   - With Config.SpareIdle set, one that starts from a template takes the
 //     spare an earlier instance's Close built for the same tenant,
 //     argument, environment and memory limit, if there is one, instead of

@@ -78,11 +78,12 @@ const templateOverhead = 64 << 10
 // controllers in one namespace share a template.
 type templateKey [sha256.Size]byte
 
-// newTemplateKey hashes an instance's name (or, when shared, its tenant),
-// reconciler and environment.
+// newTemplateKey hashes an instance's name (or, when shared and the
+// instance has a tenant, its tenant), reconciler and environment. An
+// instance without a tenant shares its template with no other name.
 func newTemplateKey(cfg InstanceConfig, shared bool) templateKey {
 	h := sha256.New()
-	if shared {
+	if shared && cfg.Tenant != "" {
 		h.Write([]byte("tenant\x00"))
 		h.Write([]byte(cfg.Tenant))
 	} else {

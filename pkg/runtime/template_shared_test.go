@@ -74,6 +74,11 @@ func TestTemplate_SharedInit(t *testing.T) {
 				{tenant: "ns1", name: "b", fromTemplate: shared},
 				{tenant: "ns2", name: "a"},
 				{tenant: "ns2", name: "c", fromTemplate: shared},
+				// No tenant: whom the instance runs for is unknown, so it
+				// shares with no other controller.
+				{tenant: "", name: "d"},
+				{tenant: "", name: "e"},
+				{tenant: "", name: "d", fromTemplate: true},
 			}
 			for _, tc := range tests {
 				fromTemplate, arg := start(tc.tenant, tc.name)
