@@ -139,10 +139,7 @@ func (i *Instance) FromSpare() bool { return i.fromSpare }
 // DropSpares closes every spare the runtime keeps.
 func (r *Runtime) DropSpares() {
 	r.mu.Lock()
-	var spares []*Instance
-	for _, m := range r.modules {
-		spares = append(spares, r.takeSparesLocked(m)...)
-	}
+	spares := r.takeAllSparesLocked()
 	r.mu.Unlock()
 	closeSpares(spares)
 }

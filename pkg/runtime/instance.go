@@ -91,6 +91,9 @@ type Instance struct {
 	// mapped says that the instance started with a template or snapshot
 	// file mapped over its memory, which a spare could have served.
 	mapped bool
+	// spareKey is the key of the instance's spares (spare.go), hashed at
+	// its start when spares are on; zero otherwise.
+	spareKey spareKey
 	// stdout and stderr are the guest's WASI output streams, bound to its
 	// controller's logger once that is known (bindSpare).
 	stdout, stderr *lineLogger
@@ -210,21 +213,23 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffse
 	ctx, cancel := context.WithTimeout(ctx, cfg.InitTimeout)
 	defer cancel()
 	arg := m.spareArg(cfg)
-	if mapOver && m.runtime.cfg.SpareIdle > 0 {
-		if inst := m.takeSpare(newSpareKey(cfg.Tenant, arg, cfg.Env, cfg.MemoryLimit), compiled); inst != nil {
-			inst.bindSpare(cfg, clockOffset)
+	var key spareKey // hashed once, for the spare taken and the one after
+	if m.runtime.cfg.SpareIdle > 0 {
+		key = newSpareKey(cfg, arg)
+	}
+	if mapOver && key != (spareKey{}) {
+		if inst := m.takeSpare(key, compiled); inst != nil {
+			inst.bindSpare(cfg, key, clockOffset)
 			m.runtime.metrics.spareTaken()
 			return inst, nil
 		}
 	}
-	inst := &Instance{cfg: cfg, owner: m, clockOffset: clockOffset, mapped: mapOver}
+	inst := &Instance{cfg: cfg, owner: m, clockOffset: clockOffset, mapped: mapOver, spareKey: key}
 	var start []string
 	if restoreMemory == 0 {
 		start = []string{"_initialize"}
 	}
-	mc := inst.moduleConfig(arg, cfg.Env, start)
-	inst.stdout.bind(cfg.Logger, cfg.LogLimiter)
-	inst.stderr.bind(cfg.Logger, cfg.LogLimiter)
+	mc := inst.moduleConfig(arg, cfg.Env, start, cfg.Logger, cfg.LogLimiter)
 	alloc := limitedAllocator{limit: cfg.MemoryLimit, reserve: restoreMemory, hit: &inst.oomHit, out: &inst.memoryBuf, mappings: &m.runtime.mappings, mappedRuns: &m.runtime.mappedRuns, init: init}
 	if mapOver {
 		alloc.scratchUntil, alloc.template, alloc.scratch = restoreMemory, t, &m.runtime.scratch
@@ -268,9 +273,10 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig, clockOffse
 // moduleConfig returns the configuration wazero instantiates the guest
 // with: arg, env and start, and the instance's clock, sleep and log
 // streams, which read what the instance is bound to (Instance.clockOffset,
-// its stdout and stderr) when the guest calls them.
-func (i *Instance) moduleConfig(arg string, env map[string]string, start []string) wazero.ModuleConfig {
-	i.stdout, i.stderr = newLineLogger(klog.Logger{}, nil, "stdout"), newLineLogger(klog.Logger{}, nil, "stderr")
+// its stdout and stderr, logging to logger within limiter until bound to
+// another) when the guest calls them.
+func (i *Instance) moduleConfig(arg string, env map[string]string, start []string, logger klog.Logger, limiter *LogLimiter) wazero.ModuleConfig {
+	i.stdout, i.stderr = newLineLogger(logger, limiter, "stdout"), newLineLogger(logger, limiter, "stderr")
 	mc := wazero.NewModuleConfig().
 		WithName("").
 		WithArgs(arg).
@@ -414,7 +420,7 @@ func (i *Instance) Close(ctx context.Context) {
 	i.closeLocked(ctx)
 	i.mu.Unlock()
 	if open {
-		i.owner.spareAfter(i.cfg, i.mapped)
+		i.owner.spareAfter(i)
 	}
 }
 
@@ -425,11 +431,16 @@ func (i *Instance) closeLocked(ctx context.Context) {
 	if i.closed {
 		return
 	}
+	i.closeModule(ctx)
+	i.owner.instanceDone(ctx)
+}
+
+// closeModule closes the guest's wazero module and drops it.
+func (i *Instance) closeModule(ctx context.Context) {
 	i.closed = true
 	i.memory.Store(0)
 	if i.module != nil {
 		_ = i.module.Close(context.WithoutCancel(ctx))
 	}
 	i.module, i.reconcile = nil, nil
-	i.owner.instanceDone(ctx)
 }

@@ -273,10 +273,9 @@ func newRuntime(ctx context.Context, cfg Config, interruptible bool) (*Runtime, 
 func (r *Runtime) Close(ctx context.Context) error {
 	r.mu.Lock()
 	r.closed = true
-	var spares []*Instance
+	spares := r.takeAllSparesLocked()
 	for _, m := range r.modules {
 		r.dropTemplatesLocked(m)
-		spares = append(spares, r.takeSparesLocked(m)...)
 		if m.idleUnload != nil {
 			m.idleUnload.Stop()
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -58,19 +57,12 @@ const maxSpares = 64
 // whatever an instance holds stays within its tenant, as templates do.
 type spareKey [sha256.Size]byte
 
-// newSpareKey hashes an instance's tenant, argument, memory limit and
-// environment, each length-prefixed.
-func newSpareKey(tenant, arg string, env map[string]string, limit uint64) spareKey {
+// newSpareKey hashes the tenant, argument (arg), memory limit and
+// environment of an instance of cfg, each length-prefixed.
+func newSpareKey(cfg InstanceConfig, arg string) spareKey {
 	h := sha256.New()
-	fmt.Fprintf(h, "%d:%s%d:%s%d;", len(tenant), tenant, len(arg), arg, limit)
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		fmt.Fprintf(h, "%d:%s%d:%s", len(k), k, len(env[k]), env[k])
-	}
+	fmt.Fprintf(h, "%d:%s%d:%s%d;", len(cfg.Tenant), cfg.Tenant, len(arg), arg, cfg.MemoryLimit)
+	hashEnv(h, cfg.Env)
 	var key spareKey
 	copy(key[:], h.Sum(nil))
 	return key
@@ -140,6 +132,16 @@ func (r *Runtime) takeSparesLocked(m *Module) []*Instance {
 	return out
 }
 
+// takeAllSparesLocked takes every module's spares, for the caller to
+// close. r.mu must be held.
+func (r *Runtime) takeAllSparesLocked() []*Instance {
+	var out []*Instance
+	for _, m := range r.modules {
+		out = append(out, r.takeSparesLocked(m)...)
+	}
+	return out
+}
+
 // closeSpares closes spares taken from their module.
 func closeSpares(spares []*Instance) {
 	for _, inst := range spares {
@@ -156,18 +158,21 @@ func (m *Module) spareArg(cfg InstanceConfig) string {
 }
 
 // spareAfter builds, beside the caller, a spare for instances configured
-// as cfg, unless spares are off, the module has one or is building one,
-// or the runtime holds maxSpares. mapped says that the instance closed
-// started from a template or snapshot file: when it did not and the
-// module keeps no templates, the next start would initialize, which
-// takes no spare.
-func (m *Module) spareAfter(cfg InstanceConfig, mapped bool) {
+// as i, just closed, unless spares are off, the module has one or is
+// building one, or the runtime holds maxSpares. When i did not start from
+// a template or snapshot file (i.mapped) and the module keeps no
+// templates, the next start would initialize, which takes no spare.
+func (m *Module) spareAfter(i *Instance) {
 	r := m.runtime
+	mapped := i.mapped
 	if r.cfg.SpareIdle <= 0 || (!mapped && r.templateBudget() < 0) {
 		return
 	}
-	arg := m.spareArg(cfg)
-	req := spareRequest{key: newSpareKey(cfg.Tenant, arg, cfg.Env, cfg.MemoryLimit), arg: arg, env: cfg.Env, limit: cfg.MemoryLimit}
+	arg, key := m.spareArg(i.cfg), i.spareKey
+	if key == (spareKey{}) { // spares were off when i started
+		key = newSpareKey(i.cfg, arg)
+	}
+	req := spareRequest{key: key, arg: arg, env: i.cfg.Env, limit: i.cfg.MemoryLimit}
 	r.mu.Lock()
 	// Only a module whose data segments the runtime writes (m.init) is
 	// sure to have no start section: building its spare runs no guest
@@ -254,7 +259,7 @@ func (m *Module) newSpare(ctx context.Context, req spareRequest, compiled wazero
 			err = fmt.Errorf("%w while building a spare: %v", ErrTrap, p)
 		}
 	}()
-	mc := inst.moduleConfig(req.arg, req.env, nil)
+	mc := inst.moduleConfig(req.arg, req.env, nil, klog.Logger{}, nil)
 	mod, err := m.runtime.wazero.InstantiateModule(newAllocatorContext(ctx, inst, alloc), compiled, mc)
 	if err != nil {
 		inst.freeMemory()
@@ -272,10 +277,10 @@ func (m *Module) newSpare(ctx context.Context, req spareRequest, compiled wazero
 	return inst, nil
 }
 
-// bindSpare makes a spare the instance of cfg, whose monotonic clock is
-// the runtime's plus clockOffset.
-func (i *Instance) bindSpare(cfg InstanceConfig, clockOffset int64) {
-	i.cfg, i.clockOffset, i.fromSpare, i.mapped = cfg, clockOffset, true, true
+// bindSpare makes a spare, taken for key, the instance of cfg, whose
+// monotonic clock is the runtime's plus clockOffset.
+func (i *Instance) bindSpare(cfg InstanceConfig, key spareKey, clockOffset int64) {
+	i.cfg, i.spareKey, i.clockOffset, i.fromSpare, i.mapped = cfg, key, clockOffset, true, true
 	i.stdout.bind(cfg.Logger, cfg.LogLimiter)
 	i.stderr.bind(cfg.Logger, cfg.LogLimiter)
 }
@@ -283,10 +288,6 @@ func (i *Instance) bindSpare(cfg InstanceConfig, clockOffset int64) {
 // closeSpare closes a spare never taken, or taken and not used: it holds
 // no live instance of its module.
 func (i *Instance) closeSpare() {
-	i.closed = true
-	if i.module != nil {
-		_ = i.module.Close(context.Background())
-	}
-	i.module, i.reconcile = nil, nil
+	i.closeModule(context.Background())
 	i.freeMemory()
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -93,17 +94,23 @@ func newTemplateKey(cfg InstanceConfig, shared bool) templateKey {
 	h.Write([]byte{0})
 	h.Write([]byte(cfg.Reconciler))
 	h.Write([]byte{0})
-	keys := make([]string, 0, len(cfg.Env))
-	for k := range cfg.Env {
+	hashEnv(h, cfg.Env)
+	var key templateKey
+	copy(key[:], h.Sum(nil))
+	return key
+}
+
+// hashEnv writes env to h in key order, each name and value
+// length-prefixed, so that no two environments write the same bytes.
+func hashEnv(h io.Writer, env map[string]string) {
+	keys := make([]string, 0, len(env))
+	for k := range env {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		fmt.Fprintf(h, "%d:%s%d:%s", len(k), k, len(cfg.Env[k]), cfg.Env[k])
+		fmt.Fprintf(h, "%d:%s%d:%s", len(k), k, len(env[k]), env[k])
 	}
-	var key templateKey
-	copy(key[:], h.Sum(nil))
-	return key
 }
 
 // memoryTemplate is an instance's memory and globals right after its
