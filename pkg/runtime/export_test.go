@@ -143,3 +143,22 @@ func (r *Runtime) DropSpares() {
 	r.mu.Unlock()
 	closeSpares(spares)
 }
+
+// SnapshotRuns returns how many runs the version 3 snapshot file at path
+// maps: one mapping each when restored.
+func SnapshotRuns(path string) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	s, err := readSnapshotV2Header(f, fi.Size(), maxMemory)
+	if err != nil {
+		return 0, err
+	}
+	return len(s.runs), nil
+}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -82,13 +83,7 @@ func BenchmarkResume(b *testing.B) {
 			req := runtime.Request{Namespace: "default", Name: "cm", Reason: "event"}
 
 			// The snapshot is of a guest that has reconciled once.
-			first, err := m.Instantiate(b.Context(), cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := first.Reconcile(b.Context(), req); err != nil {
-				b.Fatal(err)
-			}
+			first := startReconciled(b, m, cfg, req)
 			snapshot := filepath.Join(b.TempDir(), "snapshot")
 			size, err := first.SaveSnapshot(snapshot)
 			if err != nil {
@@ -369,7 +364,9 @@ func memoryResidency(b *testing.B, start func() *runtime.Instance) (rss, own flo
 // reconcile together (resume-). The wakes during which a garbage collection
 // cycle ended are counted (gc-wakes), and the resume's percentiles are
 // reported again for the others (resume-nogc-; a cycle that began before
-// the wake, or ends after it, may have run during one of those).
+// the wake, or ends after it, may have run during one of those). It also
+// reports the runs the snapshot maps (snapshot-runs) and the page faults
+// of the process during the reconciles (reconcile-faults/op).
 // BENCH_LIVE_HEAP_MIB keeps that much heap live meanwhile (liveHeap).
 func BenchmarkResumePhases(b *testing.B) {
 	defer goruntime.KeepAlive(liveHeap())
@@ -383,6 +380,10 @@ func BenchmarkResumePhases(b *testing.B) {
 		b.Fatal(err)
 	}
 	first.Close(b.Context())
+	runs, err := runtime.SnapshotRuns(snapshot)
+	if err != nil {
+		b.Fatal(err)
+	}
 	spares(b, r, true)
 	restoreFile := func() *runtime.Instance {
 		inst, err := m.RestoreFile(b.Context(), cfg, snapshot)
@@ -393,7 +394,7 @@ func BenchmarkResumePhases(b *testing.B) {
 	}
 	restoreFile().Close(b.Context()) // leaves the first spare
 	var restore, reconcile, closing, resume, quiet []time.Duration
-	gcWakes := 0
+	gcWakes, faults := 0, int64(0)
 	for b.Loop() {
 		b.StopTimer()
 		r.WaitSpares()
@@ -402,9 +403,11 @@ func BenchmarkResumePhases(b *testing.B) {
 		t0 := time.Now()
 		inst := restoreFile()
 		t1 := time.Now()
+		faulted := minorFaults(b)
 		if _, err := inst.Reconcile(b.Context(), req); err != nil {
 			b.Fatal(err)
 		}
+		faults += minorFaults(b) - faulted
 		t2 := time.Now()
 		inst.Close(b.Context())
 		t3 := time.Now()
@@ -425,6 +428,18 @@ func BenchmarkResumePhases(b *testing.B) {
 	benchreport.Percentiles(b, "resume-", resume)
 	benchreport.Percentiles(b, "resume-nogc-", quiet)
 	b.ReportMetric(float64(gcWakes), "gc-wakes")
+	b.ReportMetric(float64(faults)/float64(len(reconcile)), "reconcile-faults/op")
+	b.ReportMetric(float64(runs), "snapshot-runs")
+}
+
+// minorFaults returns the page faults of the process so far that read no
+// disk.
+func minorFaults(b *testing.B) int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return ru.Minflt
 }
 
 // gcCycles returns how many garbage collection cycles the process ended.

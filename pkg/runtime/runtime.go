@@ -101,7 +101,7 @@ type Config struct {
 	// goroutine of its own, for the same tenant, argument, environment
 	// and memory limit; the next restore of a snapshot file or start from
 	// a template configured so takes it instead of instantiating the
-	// module, half the CPU of a small guest's restore (spare.go). A spare
+	// module, half the CPU of a small guest's RestoreFile (spare.go). A spare
 	// unused for SpareIdle is closed; a runtime keeps at most 64. 0, the
 	// default of a zero Config, builds none; the server sets
 	// --spare-instance-idle.

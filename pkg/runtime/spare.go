@@ -16,9 +16,10 @@ import (
 // (a snapshot, a template), wazero builds the instance first: its table,
 // one function reference per element (~2,300 for a small Go guest, three
 // allocations each), its globals and its call engine. That is half the
-// CPU of a small guest's restore (more of a client-go guest's, whose table
-// is larger) and nearly all of the garbage a wake leaves, whose
-// collections set its 99th percentile (docs/benchmarks.md).
+// CPU of a small guest's RestoreFile and 30% of its whole wake's (more of
+// a client-go guest's, whose table is larger), and nearly all of the
+// garbage a wake leaves, whose collections set its 99th percentile
+// (docs/benchmarks.md).
 //
 // With Config.SpareIdle set, an instance closed (its controller
 // suspended) leaves behind one spare: an instance of the module built
