@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"sync"
@@ -110,7 +111,7 @@ func (i *Instance) SnapshotPageHints() (same bool, told int, err error) {
 		return false, 0, err
 	}
 	img := i.owner.image
-	hints := i.pageHints(mem, img)
+	hints, _ := i.pageHints(mem, img)
 	for _, h := range hints {
 		if h == hintZero || h == hintImage {
 			told++
@@ -161,4 +162,75 @@ func SnapshotRuns(path string) (int, error) {
 		return 0, err
 	}
 	return len(s.runs), nil
+}
+
+// SetPrefault turns the copying of snapshots' hot runs at restores on or
+// off, for benchmarks that compare the two.
+func (r *Runtime) SetPrefault(on bool) { r.noPrefault = !on }
+
+// HotRun is a run of pages a snapshot lists as hot.
+type HotRun struct{ Page, Pages, Age int }
+
+// SnapshotHot returns the format version of the snapshot file at path and
+// its hot runs.
+func SnapshotHot(path string) (version int, hot []HotRun, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, nil, err
+	}
+	s, err := readSnapshotV2Header(f, fi.Size(), maxMemory)
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, r := range s.hot {
+		hot = append(hot, HotRun{Page: int(r.off / snapshotPage), Pages: int(r.len / snapshotPage), Age: int(r.age)})
+	}
+	return s.version, hot, nil
+}
+
+// DowngradeSnapshot rewrites the version 4 snapshot file at path as
+// version 3, which has no hot runs, as an older host wrote it.
+func DowngradeSnapshot(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	s, err := parseSnapshotV2(b)
+	if err != nil {
+		return err
+	}
+	head := s.appendHeader(nil, snapshotVersion3)
+	if dataOffset(uint64(len(head))) != s.dataOffset {
+		return fmt.Errorf("a version 3 header of %d bytes moves the data from %d", len(head), s.dataOffset)
+	}
+	copy(b, make([]byte, s.dataOffset))
+	copy(b, head)
+	return os.WriteFile(path, b, 0o600)
+}
+
+// OwnPages returns how many pages of the instance's memory it holds a
+// copy of (written, or copied in by a restore), from the kernel's page
+// map.
+func (i *Instance) OwnPages() (int, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.memoryBuf == nil {
+		return 0, fmt.Errorf("the memory is not a mapping of its own")
+	}
+	entries, err := pagemapEntries(i.memoryBuf.buf)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range entries {
+		if e&(pagemapPresent|pagemapFile|pagemapSwapped) == pagemapPresent {
+			n++
+		}
+	}
+	return n, nil
 }

@@ -83,6 +83,10 @@ type Instance struct {
 	// once compaction mapped over them (pagehints.go). A mapped memory
 	// never moves: it is reserved at its maximum (limitedAllocator).
 	restoredRuns []snapshotRun
+	// prefaulted are the hot runs of that snapshot copied into the
+	// memory at the restore (snapshot_hot.go), for the next snapshot to
+	// age; nil when there were none, or the kernel did not copy them.
+	prefaulted []hotRun
 	// fromTemplate says the instance started from a template rather than
 	// running its initialization, fromSpare that it was built ahead of
 	// its wake (spare.go). Set before the instance is returned.

@@ -79,17 +79,17 @@ func hintsOf(entries []uint64, runs []snapshotRun, img *memoryImage) []pageHint 
 var errPageSize = errors.New("pages of the memory cannot be told apart")
 
 // pageHints returns what each page of mem, the instance's memory, is known
-// to hold, or nil when nothing is: the instance was not restored by mapping
-// a snapshot, or its compaction mapped over the runs since. img is the
-// image the snapshot to be written refers to (nil for none). i.mu must be
-// held.
-func (i *Instance) pageHints(mem []byte, img *memoryImage) []pageHint {
+// to hold, and the hot runs of a snapshot of it (snapshot_hot.go); nil for
+// both when nothing is known: the instance was not restored by mapping a
+// snapshot, or its compaction mapped over the runs since. img is the image
+// the snapshot to be written refers to (nil for none). i.mu must be held.
+func (i *Instance) pageHints(mem []byte, img *memoryImage) ([]pageHint, []hotRun) {
 	if i.restoredRuns == nil || i.memoryBuf == nil || !i.memoryBuf.mapped || len(mem)%snapshotPage != 0 {
-		return nil
+		return nil, nil
 	}
 	entries, err := pagemapEntries(mem)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
-	return hintsOf(entries, i.restoredRuns, img)
+	return hintsOf(entries, i.restoredRuns, img), hotRunsOf(entries, i.prefaulted)
 }

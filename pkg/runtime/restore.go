@@ -98,7 +98,7 @@ func (m *Module) Restore(ctx context.Context, cfg InstanceConfig, r io.Reader) (
 		return nil, err
 	}
 	return m.restoreSnapshot(ctx, cfg, s, false, func(inst *Instance) error {
-		if s.version == snapshotVersion3 {
+		if mappedVersion(uint32(s.version)) {
 			return inst.restoreV2(s, nil, false)
 		}
 		return inst.restore(s)

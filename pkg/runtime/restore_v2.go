@@ -24,7 +24,7 @@ const maxMappedRuns = 256
 // then put in the place of path's (replaceFile), readable only by its
 // owner. It returns
 // the disk space the file takes (SnapshotDiskBytes). The file is in format
-// version 3 (snapshot_v2.go): its memory uncompressed, page-aligned and
+// version 4 (snapshot_v2.go): its memory uncompressed, page-aligned and
 // sparse, for RestoreFile to map rather than read. With Config.ImageDir,
 // the pages that still hold what the module's data segments wrote are
 // left to the module's image file there (snapshot_image.go), written by
@@ -67,7 +67,9 @@ func (i *Instance) SaveSnapshot(path string) (int64, error) {
 		if err != nil {
 			return err
 		}
-		if _, digest, err = encodeSnapshotV2(f, s, mem, img, i.pageHints(mem, img)); err != nil {
+		hints, hot := i.pageHints(mem, img)
+		s.hot = hot
+		if _, digest, err = encodeSnapshotV2(f, s, mem, img, hints); err != nil {
 			return err
 		}
 		// The file is complete: renaming it keeps its identity.
@@ -86,12 +88,12 @@ func (i *Instance) SaveSnapshot(path string) (int64, error) {
 }
 
 // SnapshotDiskBytes returns the disk space the snapshot file fi describes
-// takes: a version 3 file is sparse, and the zero pages inside it take
+// takes: a version 3 or 4 file is sparse, and the zero pages inside it take
 // none. Where the platform does not tell, it is the file's size.
 func SnapshotDiskBytes(fi os.FileInfo) int64 { return diskBytes(fi) }
 
 // RestoreFile is Restore from the file at path, which holds a snapshot of
-// either format version. One written by SaveSnapshot (version 3) is mapped
+// either format version. One written by SaveSnapshot (version 4, or 3) is mapped
 // copy-on-write, with the module's image file for the pages it leaves to
 // it: the guest's memory grows only by the pages it touches. The first
 // restore of a file this runtime did not write also verifies its pages,
@@ -126,17 +128,17 @@ func (m *Module) RestoreFile(ctx context.Context, cfg InstanceConfig, path strin
 	return inst, nil
 }
 
-// isSnapshotV2 says whether r starts as a version 3 snapshot.
+// isSnapshotV2 says whether r starts as a version 3 or 4 snapshot.
 func isSnapshotV2(r io.ReaderAt) bool {
 	head := make([]byte, len(snapshotMagic)+4)
 	if _, err := r.ReadAt(head, 0); err != nil {
 		return false
 	}
 	return string(head[:len(snapshotMagic)]) == snapshotMagic &&
-		binary.LittleEndian.Uint32(head[len(snapshotMagic):]) == snapshotVersion3
+		mappedVersion(binary.LittleEndian.Uint32(head[len(snapshotMagic):]))
 }
 
-// restoreFileV2 restores the version 3 snapshot in f.
+// restoreFileV2 restores the version 3 or 4 snapshot in f.
 func (m *Module) restoreFileV2(ctx context.Context, cfg InstanceConfig, f *os.File) (*Instance, error) {
 	fi, err := f.Stat()
 	if err != nil {
@@ -163,7 +165,7 @@ func (m *Module) restoreFileV2(ctx context.Context, cfg InstanceConfig, f *os.Fi
 	return inst, nil
 }
 
-// restoreV2 puts a version 3 snapshot's memory and globals into a new,
+// restoreV2 puts a version 3 or 4 snapshot's memory and globals into a new,
 // uninitialized instance. The runs are mapped from f, and from the
 // module's image file, when the memory is a mapping of its own, and
 // otherwise read from them (from the file held in s when f is nil); pages
@@ -218,6 +220,9 @@ func (i *Instance) restoreV2(s *snapshot, f *os.File, trusted bool) error {
 			i.restoredRuns = s.runs
 			if !trusted && !bytes.Equal(runsDigest(s, buf), s.pagesDigest[:]) {
 				return invalid("pages checksum mismatch (corrupt)")
+			}
+			if !i.owner.runtime.noPrefault {
+				i.prefaulted = prefault(buf, s.hot)
 			}
 			return i.restoreGlobals(s)
 		}

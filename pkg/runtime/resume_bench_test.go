@@ -84,11 +84,7 @@ func BenchmarkResume(b *testing.B) {
 
 			// The snapshot is of a guest that has reconciled once.
 			first := startReconciled(b, m, cfg, req)
-			snapshot := filepath.Join(b.TempDir(), "snapshot")
-			size, err := first.SaveSnapshot(snapshot)
-			if err != nil {
-				b.Fatal(err)
-			}
+			snapshot, size := steadySnapshot(b, m, cfg, req, first)
 			memory := first.MemoryBytes()
 			// The module's image file, which the snapshot is a delta
 			// against, written by its first snapshot and shared by all.
@@ -109,14 +105,19 @@ func BenchmarkResume(b *testing.B) {
 				size       int64
 				first      bool
 				spare      bool
+				cold       bool // the hot pages left to fault
 			}{
 				{name: "snapshot-restore", path: snapshot, size: size},
+				{name: "snapshot-restore-cold", path: snapshot, size: size, cold: true},
 				{name: "snapshot-restore-spare", path: snapshot, size: size, spare: true},
+				{name: "snapshot-restore-spare-cold", path: snapshot, size: size, spare: true, cold: true},
 				{name: "snapshot-restore-first", path: snapshot, size: size, first: true},
 				{name: "snapshot-restore-v1", path: v1, size: v1Size},
 			} {
 				b.Run(snap.name, func(b *testing.B) {
 					spares(b, r, snap.spare)
+					r.SetPrefault(!snap.cold)
+					defer r.SetPrefault(true)
 					start := func() *runtime.Instance {
 						if snap.first {
 							r.ForgetSnapshotFiles()
@@ -190,6 +191,33 @@ func BenchmarkResume(b *testing.B) {
 
 // spares turns r's spare instances on or off for the benchmark, and off
 // after it, waiting for those being built.
+// steadySnapshot saves first's snapshot, restores it, reconciles and
+// saves the snapshot the benchmarks restore, as the host does for a
+// suspended controller after its first wake: one of a restored guest,
+// which lists the pages its wake wrote (hot runs). It returns the file
+// and its disk size.
+func steadySnapshot(b *testing.B, m *runtime.Module, cfg runtime.InstanceConfig, req runtime.Request, first *runtime.Instance) (string, int64) {
+	b.Helper()
+	dir := b.TempDir()
+	if _, err := first.SaveSnapshot(filepath.Join(dir, "first")); err != nil {
+		b.Fatal(err)
+	}
+	inst, err := m.RestoreFile(b.Context(), cfg, filepath.Join(dir, "first"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer inst.Close(b.Context())
+	if _, err := inst.Reconcile(b.Context(), req); err != nil {
+		b.Fatal(err)
+	}
+	path := filepath.Join(dir, "steady")
+	size, err := inst.SaveSnapshot(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return path, size
+}
+
 func spares(b *testing.B, r *runtime.Runtime, on bool) {
 	if !on {
 		return
@@ -365,8 +393,10 @@ func memoryResidency(b *testing.B, start func() *runtime.Instance) (rss, own flo
 // cycle ended are counted (gc-wakes), and the resume's percentiles are
 // reported again for the others (resume-nogc-; a cycle that began before
 // the wake, or ends after it, may have run during one of those). It also
-// reports the runs the snapshot maps (snapshot-runs) and the page faults
-// of the process during the reconciles (reconcile-faults/op).
+// reports the runs the snapshot maps (snapshot-runs), the pages it lists
+// as hot (hot-pages) and the page faults of the process during the
+// reconciles (reconcile-faults/op). Sub-benchmark hot copies the hot pages
+// in at the restore, as the host does; cold leaves them to fault.
 // BENCH_LIVE_HEAP_MIB keeps that much heap live meanwhile (liveHeap).
 func BenchmarkResumePhases(b *testing.B) {
 	defer goruntime.KeepAlive(liveHeap())
@@ -375,61 +405,76 @@ func BenchmarkResumePhases(b *testing.B) {
 	cfg := runtime.InstanceConfig{Name: "bench", MemoryLimit: 64 << 20, API: &fakeAPI{}, Logger: discard}
 	req := runtime.Request{Namespace: "default", Name: "cm", Reason: "event"}
 	first := startReconciled(b, m, cfg, req)
-	snapshot := filepath.Join(b.TempDir(), "snapshot")
-	if _, err := first.SaveSnapshot(snapshot); err != nil {
-		b.Fatal(err)
-	}
+	snapshot, _ := steadySnapshot(b, m, cfg, req, first)
 	first.Close(b.Context())
 	runs, err := runtime.SnapshotRuns(snapshot)
 	if err != nil {
 		b.Fatal(err)
 	}
-	spares(b, r, true)
-	restoreFile := func() *runtime.Instance {
-		inst, err := m.RestoreFile(b.Context(), cfg, snapshot)
-		if err != nil {
-			b.Fatal(err)
-		}
-		return inst
+	_, hot, err := runtime.SnapshotHot(snapshot)
+	if err != nil {
+		b.Fatal(err)
 	}
-	restoreFile().Close(b.Context()) // leaves the first spare
-	var restore, reconcile, closing, resume, quiet []time.Duration
-	gcWakes, faults := 0, int64(0)
-	for b.Loop() {
-		b.StopTimer()
-		r.WaitSpares()
-		b.StartTimer()
-		gc := gcCycles()
-		t0 := time.Now()
-		inst := restoreFile()
-		t1 := time.Now()
-		faulted := minorFaults(b)
-		if _, err := inst.Reconcile(b.Context(), req); err != nil {
-			b.Fatal(err)
-		}
-		faults += minorFaults(b) - faulted
-		t2 := time.Now()
-		inst.Close(b.Context())
-		t3 := time.Now()
-		if !inst.FromSpare() {
-			b.Fatal("the restore built its instance, want it to take the spare")
-		}
-		restore, reconcile, closing = append(restore, t1.Sub(t0)), append(reconcile, t2.Sub(t1)), append(closing, t3.Sub(t2))
-		resume = append(resume, t2.Sub(t0))
-		if gcCycles() != gc {
-			gcWakes++
-		} else {
-			quiet = append(quiet, t2.Sub(t0))
-		}
+	hotPages := 0
+	for _, h := range hot {
+		hotPages += h.Pages
 	}
-	benchreport.Percentiles(b, "restore-", restore)
-	benchreport.Percentiles(b, "reconcile-", reconcile)
-	benchreport.Percentiles(b, "close-", closing)
-	benchreport.Percentiles(b, "resume-", resume)
-	benchreport.Percentiles(b, "resume-nogc-", quiet)
-	b.ReportMetric(float64(gcWakes), "gc-wakes")
-	b.ReportMetric(float64(faults)/float64(len(reconcile)), "reconcile-faults/op")
-	b.ReportMetric(float64(runs), "snapshot-runs")
+	for _, phase := range []struct {
+		name string
+		hot  bool
+	}{{"hot", true}, {"cold", false}} {
+		b.Run(phase.name, func(b *testing.B) {
+			r.SetPrefault(phase.hot)
+			defer r.SetPrefault(true)
+			spares(b, r, true)
+			restoreFile := func() *runtime.Instance {
+				inst, err := m.RestoreFile(b.Context(), cfg, snapshot)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return inst
+			}
+			restoreFile().Close(b.Context()) // leaves the first spare
+			var restore, reconcile, closing, resume, quiet []time.Duration
+			gcWakes, faults := 0, int64(0)
+			for b.Loop() {
+				b.StopTimer()
+				r.WaitSpares()
+				b.StartTimer()
+				gc := gcCycles()
+				t0 := time.Now()
+				inst := restoreFile()
+				t1 := time.Now()
+				faulted := minorFaults(b)
+				if _, err := inst.Reconcile(b.Context(), req); err != nil {
+					b.Fatal(err)
+				}
+				faults += minorFaults(b) - faulted
+				t2 := time.Now()
+				inst.Close(b.Context())
+				t3 := time.Now()
+				if !inst.FromSpare() {
+					b.Fatal("the restore built its instance, want it to take the spare")
+				}
+				restore, reconcile, closing = append(restore, t1.Sub(t0)), append(reconcile, t2.Sub(t1)), append(closing, t3.Sub(t2))
+				resume = append(resume, t2.Sub(t0))
+				if gcCycles() != gc {
+					gcWakes++
+				} else {
+					quiet = append(quiet, t2.Sub(t0))
+				}
+			}
+			benchreport.Percentiles(b, "restore-", restore)
+			benchreport.Percentiles(b, "reconcile-", reconcile)
+			benchreport.Percentiles(b, "close-", closing)
+			benchreport.Percentiles(b, "resume-", resume)
+			benchreport.Percentiles(b, "resume-nogc-", quiet)
+			b.ReportMetric(float64(gcWakes), "gc-wakes")
+			b.ReportMetric(float64(faults)/float64(len(reconcile)), "reconcile-faults/op")
+			b.ReportMetric(float64(runs), "snapshot-runs")
+			b.ReportMetric(float64(hotPages), "hot-pages")
+		})
+	}
 }
 
 // minorFaults returns the page faults of the process so far that read no

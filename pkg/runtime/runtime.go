@@ -151,6 +151,9 @@ type Runtime struct {
 	codeFiles bool
 	// noTemplates turns templates off, for benchmarks.
 	noTemplates bool
+	// noPrefault leaves the hot runs of snapshots to fault in as the
+	// guest touches them (snapshot_hot.go), for benchmarks.
+	noPrefault bool
 	// idleTemplate, when set, replaces defaultTemplateIdle, for tests.
 	idleTemplate time.Duration
 	// provided are the host functions guests may import.

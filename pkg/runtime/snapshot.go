@@ -18,7 +18,7 @@ import (
 var ErrSnapshotInvalid = errors.New("invalid snapshot")
 
 // The snapshot format, version 1, which WriteSnapshot writes and Restore
-// and RestoreFile read (SaveSnapshot writes version 3, snapshot_v2.go). All
+// and RestoreFile read (SaveSnapshot writes version 4, snapshot_v2.go). All
 // integers are little-endian.
 //
 //	magic       8 bytes  "WASMSNAP"
@@ -48,7 +48,8 @@ const (
 
 // snapshot is a snapshot's content, parsed and checked.
 type snapshot struct {
-	// version is the format version: 1 or snapshotVersion3.
+	// version is the format version: 1, snapshotVersion3 or
+	// snapshotVersion4.
 	version   int
 	digest    string
 	monotonic int64
@@ -66,6 +67,9 @@ type snapshot struct {
 	dataOffset  uint64
 	pagesDigest [sha256.Size]byte
 	file        []byte
+	// hot are the runs a restore that maps the snapshot copies in at once
+	// (snapshot_hot.go): the pages the wake that took it wrote. Version 4.
+	hot []hotRun
 }
 
 // The states of a chunk of memory in a snapshot.
@@ -190,12 +194,12 @@ func parseSnapshot(b []byte) (*snapshot, error) {
 	if len(b) < len(snapshotMagic)+4 || string(b[:len(snapshotMagic)]) != snapshotMagic {
 		return nil, invalid("not a snapshot (no %q magic)", snapshotMagic)
 	}
-	switch v := binary.LittleEndian.Uint32(b[len(snapshotMagic):]); v {
-	case snapshotVersion:
-	case snapshotVersion3:
+	switch v := binary.LittleEndian.Uint32(b[len(snapshotMagic):]); {
+	case v == snapshotVersion:
+	case mappedVersion(v):
 		return parseSnapshotV2(b)
 	default:
-		return nil, invalid("format version %d, this host reads versions %d and %d", v, snapshotVersion, snapshotVersion3)
+		return nil, invalid("format version %d, this host reads versions %d, %d and %d", v, snapshotVersion, snapshotVersion3, snapshotVersion4)
 	}
 	if len(b) < sha256.Size {
 		return nil, invalid("truncated")

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -20,7 +21,8 @@ func testSnapshot(t testing.TB) []byte {
 		mem[2*wasmPage+i] = byte(i)
 	}
 	s := &snapshot{digest: "sha256:00", monotonic: 1 << 40, walltime: 1, globals: []snapshotGlobal{
-		{index: 0, valueType: valueI32, value: 7}, {index: 3, valueType: valueI64, value: 1 << 50}}}
+		{index: 0, valueType: valueI32, value: 7}, {index: 3, valueType: valueI64, value: 1 << 50}},
+		hot: testHot}
 	var buf bytes.Buffer
 	// The image holds the first chunk, as it is, and the one after "hello",
 	// which no longer matches.
@@ -57,9 +59,9 @@ func TestSnapshot_EncodeDecode(t *testing.T) {
 	}
 }
 
-// testSnapshotV2 returns a valid version 3 snapshot of 3 pages of memory
+// testSnapshotV2 returns a valid version 4 snapshot of 3 pages of memory
 // (48 snapshot pages): runs merged across a short gap of zero pages, and
-// one after a long gap, with two globals; and the memory.
+// one after a long gap, with two globals and two hot runs; and the memory.
 func testSnapshotV2(t testing.TB) ([]byte, []byte) {
 	mem := make([]byte, 3*wasmPage)
 	copy(mem[100:], "hello")
@@ -68,7 +70,8 @@ func testSnapshotV2(t testing.TB) ([]byte, []byte) {
 		mem[2*wasmPage+i] = byte(i)
 	}
 	s := &snapshot{digest: "sha256:00", monotonic: 1 << 40, walltime: 1, globals: []snapshotGlobal{
-		{index: 0, valueType: valueI32, value: 7}, {index: 3, valueType: valueI64, value: 1 << 50}}}
+		{index: 0, valueType: valueI32, value: 7}, {index: 3, valueType: valueI64, value: 1 << 50}},
+		hot: testHot}
 	path := filepath.Join(t.TempDir(), "snap")
 	f, err := os.Create(path)
 	if err != nil {
@@ -85,6 +88,10 @@ func testSnapshotV2(t testing.TB) ([]byte, []byte) {
 	return b, mem
 }
 
+// testHot are testSnapshotV2's hot runs: one in a stored run, one where
+// memory is zero.
+var testHot = []hotRun{{off: snapshotPage, len: 2 * snapshotPage, age: 0}, {off: 20 * snapshotPage, len: snapshotPage, age: maxHotAge - 1}}
+
 func TestSnapshotV2_EncodeDecode(t *testing.T) {
 	b, want := testSnapshotV2(t)
 	s, err := readSnapshot(bytes.NewReader(b), 1<<20)
@@ -92,8 +99,11 @@ func TestSnapshotV2_EncodeDecode(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantRuns := []snapshotRun{{off: 0, len: 4 * snapshotPage}, {off: 2 * wasmPage, len: 2 * snapshotPage}}
-	if s.version != snapshotVersion3 || len(s.runs) != 2 || s.runs[0] != wantRuns[0] || s.runs[1] != wantRuns[1] {
-		t.Errorf("runs %+v, want %+v", s.runs, wantRuns)
+	if s.version != snapshotVersion4 || len(s.runs) != 2 || s.runs[0] != wantRuns[0] || s.runs[1] != wantRuns[1] {
+		t.Errorf("version %d, runs %+v, want 4, %+v", s.version, s.runs, wantRuns)
+	}
+	if !slices.Equal(s.hot, testHot) {
+		t.Errorf("hot runs %+v, want %+v", s.hot, testHot)
 	}
 	if s.dataOffset%snapshotPage != 0 || uint64(len(b)) != s.dataOffset+2*wasmPage+2*snapshotPage {
 		t.Errorf("data at %d, file of %d bytes", s.dataOffset, len(b))
@@ -110,7 +120,7 @@ func TestSnapshotV2_EncodeDecode(t *testing.T) {
 	}
 }
 
-// withHeaderSum makes the header checksum of what may be a version 3
+// withHeaderSum makes the header checksum of what may be a version 3 or 4
 // snapshot valid, when its length field allows.
 func withHeaderSum(b []byte) []byte {
 	if len(b) < 16 {
@@ -127,8 +137,8 @@ func withHeaderSum(b []byte) []byte {
 }
 
 // FuzzReadSnapshot feeds arbitrary bytes to the snapshot reader (format
-// versions 1 and 3), as read and with the checksum (of the whole file, or
-// of a version 3 header) made valid so that parsing goes past it. It must
+// versions 1, 3 and 4), as read and with the checksum (of the whole file,
+// or of a version 3 or 4 header) made valid so that parsing goes past it. It must
 // refuse what it cannot read with ErrSnapshotInvalid and never panic.
 func FuzzReadSnapshot(f *testing.F) {
 	valid := testSnapshot(f)
@@ -139,6 +149,14 @@ func FuzzReadSnapshot(f *testing.F) {
 	f.Add(v2)
 	f.Add(v2[:len(v2)-1])
 	f.Add(v2[:snapshotPage])
+	v3, err := parseSnapshotV2(v2)
+	if err != nil {
+		f.Fatal(err)
+	}
+	old := bytes.Clone(v2) // the same data offset: the header is shorter
+	clear(old[:v3.dataOffset])
+	copy(old, v3.appendHeader(nil, snapshotVersion3))
+	f.Add(old)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		check := func(b []byte) {
 			s, err := readSnapshot(bytes.NewReader(b), 16<<20)
@@ -151,7 +169,10 @@ func FuzzReadSnapshot(f *testing.F) {
 			if s.memory > 16<<20 {
 				return // Restore refuses it against the memory limit
 			}
-			if s.version == snapshotVersion3 {
+			if mappedVersion(uint32(s.version)) {
+				if err := checkHotRuns(s.hot, s.memory); err != nil {
+					t.Fatalf("hot runs read that do not check: %v", err)
+				}
 				err = readRuns(bytes.NewReader(s.file), nil, s, make([]byte, s.memory), s.memory, true)
 			} else {
 				err = decodePages(s, make([]byte, s.memory), s.memory)

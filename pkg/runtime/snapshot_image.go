@@ -12,7 +12,7 @@ import (
 	"strings"
 )
 
-// A snapshot (version 3, snapshot_v2.go) stores only the pages that differ
+// A snapshot (version 3 or 4, snapshot_v2.go) stores only the pages that differ
 // from the module's memory image, what its data segments write: the pages
 // it leaves as they were are mapped from an image file, one per module
 // and image in Config.ImageDir, shared by every snapshot of the module.

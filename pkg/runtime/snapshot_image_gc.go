@@ -33,11 +33,11 @@ func SnapshotModule(path string) (string, error) {
 	}
 	d := decoder{b: head[:n]}
 	magic, version := string(d.bytes(uint64(len(snapshotMagic)))), d.u32()
-	if version == snapshotVersion3 {
+	if mappedVersion(version) {
 		d.u32() // the header's length
 	}
 	digest := string(d.bytes(uint64(d.u16())))
-	if d.err != nil || magic != snapshotMagic || (version != snapshotVersion && version != snapshotVersion3) {
+	if d.err != nil || magic != snapshotMagic || (version != snapshotVersion && !mappedVersion(version)) {
 		return "", fmt.Errorf("snapshot[%s]: %w", path, invalid("not a snapshot of a format version this host reads"))
 	}
 	return digest, nil

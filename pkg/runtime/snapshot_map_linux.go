@@ -11,7 +11,7 @@ import (
 const canMapSnapshots = true
 
 // mapRuns makes buf, a whole guest memory inside its own anonymous
-// mapping, read as the version 3 snapshot in f: each run is mapped from
+// mapping, read as the version 3 or 4 snapshot in f: each run is mapped from
 // the file, or from the module's image file img for an image run, private
 // and copy-on-write, and the pages between runs are given back, to read as
 // zero. A page is read from the file, or copied,

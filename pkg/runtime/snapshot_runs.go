@@ -76,7 +76,7 @@ func (img *memoryImage) zeroBetween(from, to uint64) bool {
 	return true
 }
 
-// readRuns reads the runs of a version 3 snapshot into mem, the stored
+// readRuns reads the runs of a version 3 or 4 snapshot into mem, the stored
 // ones from src and the image ones from img (nil: there must be none).
 // mem has the snapshot's memory size and holds a fresh instance's memory:
 // the module's image below dirty, zero above it. Memory outside the runs

@@ -187,7 +187,7 @@ func TestSnapshot_Invalid(t *testing.T) {
 		{name: "a byte flipped", data: mutate(func(b []byte) []byte { b[len(b)/2] ^= 0x40; return b }), wantMsg: "checksum mismatch"},
 		{name: "truncated", data: snap[:len(snap)*2/3], wantMsg: "checksum mismatch"},
 		{name: "checksum cut off", data: snap[:len(snap)-1], wantMsg: "checksum mismatch"},
-		{name: "another format version", data: mutate(func(b []byte) []byte { binary.LittleEndian.PutUint32(b[8:], 4); return b }), wantMsg: "format version 4"},
+		{name: "another format version", data: mutate(func(b []byte) []byte { binary.LittleEndian.PutUint32(b[8:], 5); return b }), wantMsg: "format version 5"},
 		{name: "format version 2 (never released)", data: mutate(func(b []byte) []byte { binary.LittleEndian.PutUint32(b[8:], 2); return b }), wantMsg: "format version 2"},
 		{name: "another module", module: other, data: snap, wantMsg: "taken of module"},
 		{name: "memory over the limit", limit: 1 << 20, data: snap, wantMsg: "over the limit"},

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// A version 3 snapshot's header has a checksum, verified at every restore;
+// A version 3 or 4 snapshot's header has a checksum, verified at every restore;
 // its pages have a digest, verified only the first time the runtime
 // restores the file: hashing every page at every restore would read the
 // whole file, which mapping it is there to avoid. A file the runtime wrote
@@ -30,7 +30,7 @@ type fileIdentity struct {
 // file forgotten is verified again at its next restore.
 const maxTrustedSnapshots = 1 << 14
 
-// snapshotFiles is what a runtime knows about version 3 snapshot files:
+// snapshotFiles is what a runtime knows about version 3 and 4 snapshot files:
 // those whose pages are known to match their digest. Its zero value is
 // ready to use.
 type snapshotFiles struct {

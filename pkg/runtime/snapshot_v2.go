@@ -9,16 +9,17 @@ import (
 	"os"
 )
 
-// The snapshot format, version 3, written by SaveSnapshot: memory is stored
+// The snapshot format, version 4, written by SaveSnapshot: memory is stored
 // uncompressed, page by page at the file offset of its address, so that a
 // restore maps it copy-on-write instead of inflating it (restore_v2.go).
 // Pages that still hold what the module's data segments wrote are not
 // stored: they are mapped from the module's image file (snapshot_image.go).
-// Version 2, which stored them, was never released and is not read. All
-// integers are little-endian.
+// Version 3 is version 4 without the hot runs; it is still read. Version 2,
+// version 3 without the image file, was never released and is not read.
+// All integers are little-endian.
 //
 //	magic       8 bytes  "WASMSNAP"
-//	version     u32      3
+//	version     u32      4
 //	header      u32      length in bytes of the header: everything up to
 //	                     and including its checksum
 //	digest      u16 n, n bytes: the module's digest, "sha256:<hex>"
@@ -32,6 +33,10 @@ import (
 //	runs        u32 n, then n times: first page u32, pages u32, from u8
 //	            (0 this file, 1 the image file); in address order, not
 //	            overlapping: the runs of memory that are not zero
+//	hot         u32 n, then n times: first page u32, pages u32, age u8;
+//	            in address order, not overlapping, at most maxHotPages
+//	            pages, each age below maxHotAge: the pages a restore
+//	            copies before the guest runs (snapshot_hot.go); version 4
 //	pages       32 bytes: SHA-256 of the stored runs' bytes, in order
 //	checksum    32 bytes: SHA-256 of the header before it
 //
@@ -44,6 +49,7 @@ import (
 // of at most snapshotGap zero pages, so that a restore maps few regions.
 const (
 	snapshotVersion3 = 3
+	snapshotVersion4 = 4
 	// snapshotPage is the unit of the runs and the alignment of the data:
 	// the page size of the platforms that map snapshots.
 	snapshotPage = 4096
@@ -55,7 +61,7 @@ const (
 	maxHeaderFixed = 1 << 24
 )
 
-// snapshotRun is a run of memory of a version 3 snapshot, in bytes.
+// snapshotRun is a run of memory of a version 3 or 4 snapshot, in bytes.
 type snapshotRun struct {
 	off, len uint64
 	// image says that the run is in the module's image file, not stored.
@@ -63,9 +69,16 @@ type snapshotRun struct {
 }
 
 // maxSnapshotHeader is the longest header of a snapshot of at most maxMem
-// bytes of memory: runs are not empty, so there is at most one a page.
+// bytes of memory: runs are not empty, so there is at most one a page, and
+// so are hot runs, of at most maxHotPages pages.
 func maxSnapshotHeader(maxMem uint64) uint64 {
-	return maxHeaderFixed + (maxMem/snapshotPage+1)*9
+	return maxHeaderFixed + (maxMem/snapshotPage+1)*9 + 4 + maxHotPages*9
+}
+
+// mappedVersion says whether v is a format version whose memory is stored
+// page by page, to be mapped: 3 or 4.
+func mappedVersion(v uint32) bool {
+	return v == snapshotVersion3 || v == snapshotVersion4
 }
 
 // dataOffset returns where the data of a snapshot whose header is n bytes
@@ -74,11 +87,12 @@ func dataOffset(n uint64) uint64 {
 	return (n + snapshotPage - 1) / snapshotPage * snapshotPage
 }
 
-// encodeSnapshotV2 writes a version 3 snapshot of memory, whose content is
-// mem, to f, a new file, and returns its size and the digest of its pages.
-// Only the pages that are not zero, and not held by img (nil when the
-// module's image file is not to be used), are written; the others are
-// holes.
+// encodeSnapshotV2 writes a version 4 snapshot of memory, whose content is
+// mem, with the hot runs s.hot, to f, a new file, and returns its size and
+// the digest of its pages. Only the pages that are not zero, and not held
+// by img (nil when the module's image file is not to be used), are
+// written; the others are holes. s is given the memory's size, image,
+// runs and pages digest written.
 func encodeSnapshotV2(f *os.File, s *snapshot, mem []byte, img *memoryImage, hints []pageHint) (int64, [sha256.Size]byte, error) {
 	var pages [sha256.Size]byte
 	if len(mem)%snapshotPage != 0 {
@@ -97,34 +111,8 @@ func encodeSnapshotV2(f *os.File, s *snapshot, mem []byte, img *memoryImage, hin
 		size = r.off + r.len
 	}
 	copy(pages[:], h.Sum(nil))
-	var b []byte
-	b = append(b, snapshotMagic...)
-	b = binary.LittleEndian.AppendUint32(b, snapshotVersion3)
-	b = binary.LittleEndian.AppendUint32(b, 0) // the header's length, below
-	b = binary.LittleEndian.AppendUint16(b, uint16(len(s.digest)))
-	b = append(b, s.digest...)
-	b = binary.LittleEndian.AppendUint64(b, uint64(s.monotonic))
-	b = binary.LittleEndian.AppendUint64(b, uint64(s.walltime))
-	b = binary.LittleEndian.AppendUint64(b, uint64(len(mem)))
-	b = binary.LittleEndian.AppendUint32(b, snapshotPage)
-	b = append(b, image[:]...)
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(s.globals)))
-	for _, g := range s.globals {
-		b = binary.LittleEndian.AppendUint32(b, g.index)
-		b = append(b, g.valueType)
-		b = binary.LittleEndian.AppendUint64(b, g.value)
-	}
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(runs)))
-	for _, r := range runs {
-		// Memory is below 4 GiB: a page index and count fit a u32.
-		b = binary.LittleEndian.AppendUint32(b, uint32(r.off/snapshotPage))
-		b = binary.LittleEndian.AppendUint32(b, uint32(r.len/snapshotPage))
-		b = append(b, boolByte(r.image))
-	}
-	b = append(b, pages[:]...)
-	binary.LittleEndian.PutUint32(b[len(snapshotMagic)+4:], uint32(len(b)+sha256.Size))
-	sum := sha256.Sum256(b)
-	b = append(b, sum[:]...)
+	s.memory, s.image, s.runs, s.pagesDigest = uint64(len(mem)), image, runs, pages
+	b := s.appendHeader(nil, snapshotVersion4)
 
 	if _, err := f.WriteAt(b, 0); err != nil {
 		return 0, pages, err
@@ -143,7 +131,48 @@ func encodeSnapshotV2(f *os.File, s *snapshot, mem []byte, img *memoryImage, hin
 	return int64(size), pages, nil
 }
 
-// readSnapshotV2Header reads and checks the header of a version 3
+// appendHeader appends the header of s in format version (3 or 4, which
+// alone has the hot runs) to b.
+func (s *snapshot) appendHeader(b []byte, version uint32) []byte {
+	start := len(b)
+	b = append(b, snapshotMagic...)
+	b = binary.LittleEndian.AppendUint32(b, version)
+	b = binary.LittleEndian.AppendUint32(b, 0) // the header's length, below
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(s.digest)))
+	b = append(b, s.digest...)
+	b = binary.LittleEndian.AppendUint64(b, uint64(s.monotonic))
+	b = binary.LittleEndian.AppendUint64(b, uint64(s.walltime))
+	b = binary.LittleEndian.AppendUint64(b, s.memory)
+	b = binary.LittleEndian.AppendUint32(b, snapshotPage)
+	b = append(b, s.image[:]...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(s.globals)))
+	for _, g := range s.globals {
+		b = binary.LittleEndian.AppendUint32(b, g.index)
+		b = append(b, g.valueType)
+		b = binary.LittleEndian.AppendUint64(b, g.value)
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(s.runs)))
+	for _, r := range s.runs {
+		// Memory is below 4 GiB: a page index and count fit a u32.
+		b = binary.LittleEndian.AppendUint32(b, uint32(r.off/snapshotPage))
+		b = binary.LittleEndian.AppendUint32(b, uint32(r.len/snapshotPage))
+		b = append(b, boolByte(r.image))
+	}
+	if version == snapshotVersion4 {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(s.hot)))
+		for _, r := range s.hot {
+			b = binary.LittleEndian.AppendUint32(b, uint32(r.off/snapshotPage))
+			b = binary.LittleEndian.AppendUint32(b, uint32(r.len/snapshotPage))
+			b = append(b, r.age)
+		}
+	}
+	b = append(b, s.pagesDigest[:]...)
+	binary.LittleEndian.PutUint32(b[start+len(snapshotMagic)+4:], uint32(len(b)-start+sha256.Size))
+	sum := sha256.Sum256(b[start:])
+	return append(b, sum[:]...)
+}
+
+// readSnapshotV2Header reads and checks the header of a version 3 or 4
 // snapshot from r, whose size is size, for memory of at most maxMem bytes.
 // The file must cover the runs the header lists.
 func readSnapshotV2Header(r io.ReaderAt, size int64, maxMem uint64) (*snapshot, error) {
@@ -169,14 +198,15 @@ func readSnapshotV2Header(r io.ReaderAt, size int64, maxMem uint64) (*snapshot, 
 	return s, nil
 }
 
-// parseSnapshotV2Header parses and checks the header of a version 3
+// parseSnapshotV2Header parses and checks the header of a version 3 or 4
 // snapshot, b, which is exactly as long as it says.
 func parseSnapshotV2Header(b []byte) (*snapshot, error) {
 	if len(b) < len(snapshotMagic)+8+sha256.Size || string(b[:len(snapshotMagic)]) != snapshotMagic {
 		return nil, invalid("not a snapshot (no %q magic)", snapshotMagic)
 	}
-	if v := binary.LittleEndian.Uint32(b[len(snapshotMagic):]); v != snapshotVersion3 {
-		return nil, invalid("format version %d, want %d", v, snapshotVersion3)
+	version := binary.LittleEndian.Uint32(b[len(snapshotMagic):])
+	if !mappedVersion(version) {
+		return nil, invalid("format version %d, want %d or %d", version, snapshotVersion3, snapshotVersion4)
 	}
 	if n := binary.LittleEndian.Uint32(b[len(snapshotMagic)+4:]); uint64(n) != uint64(len(b)) {
 		return nil, invalid("header of %d bytes, %d read", n, len(b))
@@ -186,7 +216,7 @@ func parseSnapshotV2Header(b []byte) (*snapshot, error) {
 		return nil, invalid("header checksum mismatch (truncated or corrupt)")
 	}
 	d := decoder{b: body[len(snapshotMagic)+8:]}
-	s := &snapshot{version: snapshotVersion3, dataOffset: dataOffset(uint64(len(b)))}
+	s := &snapshot{version: int(version), dataOffset: dataOffset(uint64(len(b)))}
 	s.digest = string(d.bytes(uint64(d.u16())))
 	s.monotonic = int64(d.u64())
 	s.walltime = int64(d.u64())
@@ -212,6 +242,16 @@ func parseSnapshotV2Header(b []byte) (*snapshot, error) {
 		}
 		s.runs = append(s.runs, snapshotRun{off: first * snapshotPage, len: pages * snapshotPage, image: from == 1})
 	}
+	if version == snapshotVersion4 {
+		n = d.u32()
+		if d.err == nil && uint64(n) > maxHotPages {
+			return nil, invalid("%d hot runs, at most %d", n, maxHotPages)
+		}
+		for range n {
+			first, pages := uint64(d.u32()), uint64(d.u32())
+			s.hot = append(s.hot, hotRun{off: first * snapshotPage, len: pages * snapshotPage, age: d.u8()})
+		}
+	}
 	copy(s.pagesDigest[:], d.bytes(sha256.Size))
 	switch {
 	case d.err != nil:
@@ -235,10 +275,13 @@ func parseSnapshotV2Header(b []byte) (*snapshot, error) {
 		}
 		end = r.off + r.len
 	}
+	if err := checkHotRuns(s.hot, s.memory); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
-// fileSize is the size of the file a version 3 snapshot is in.
+// fileSize is the size of the file a version 3 or 4 snapshot is in.
 func (s *snapshot) fileSize() uint64 {
 	for k := len(s.runs) - 1; k >= 0; k-- {
 		if !s.runs[k].image {
@@ -266,7 +309,7 @@ func boolByte(b bool) byte {
 	return 0
 }
 
-// parseSnapshotV2 parses a whole version 3 snapshot file held in b.
+// parseSnapshotV2 parses a whole version 3 or 4 snapshot file held in b.
 func parseSnapshotV2(b []byte) (*snapshot, error) {
 	s, err := readSnapshotV2Header(bytes.NewReader(b), int64(len(b)), maxMemory)
 	if err != nil {
