@@ -223,6 +223,7 @@ func (i *Instance) restoreV2(s *snapshot, f *os.File, trusted bool) error {
 			}
 			if !i.owner.runtime.noPrefault {
 				i.prefaulted = prefault(buf, s.hot)
+				i.owner.runtime.metrics.hotPagesCopied(i.prefaulted)
 			}
 			return i.restoreGlobals(s)
 		}

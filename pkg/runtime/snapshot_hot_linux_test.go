@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"k8s.io/component-base/metrics"
+
 	"github.com/wasm-apiserver/wasm-apiserver/pkg/runtime"
 )
 
@@ -19,12 +21,31 @@ import (
 // restore of an SDK guest runs its reconciler selection, which writes a
 // few pages of its own.)
 func TestSnapshot_HotPages(t *testing.T) {
-	r, _ := newImageRuntime(t)
+	reg := metrics.NewKubeRegistry()
+	r, err := runtime.New(t.Context(), runtime.SharedCache(runtime.Config{
+		CacheDir: filepath.Join(t.TempDir(), "cache"), ImageDir: filepath.Join(t.TempDir(), "images"), Metrics: reg}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(context.Background())
 	m, err := r.Load(t.Context(), guest(t, "counter"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Release(context.Background())
+	copied := func() float64 {
+		t.Helper()
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			if f.GetName() == "wasm_apiserver_snapshot_hot_pages_copied_total" {
+				return f.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		return 0 // a counter never added to is not gathered
+	}
 	dir := t.TempDir()
 	path := func(k int) string { return filepath.Join(dir, fmt.Sprintf("wake-%d", k)) }
 
@@ -79,9 +100,15 @@ func TestSnapshot_HotPages(t *testing.T) {
 	if hot1 <= selected || age1 != 0 {
 		t.Fatalf("snapshot of a restored guest that reconciled: %d hot pages, oldest %d; want more than the selection's %d, all of age 0", hot1, age1, selected)
 	}
+	if n := copied(); n != 0 {
+		t.Errorf("hot pages copied before any snapshot listed one: %v", n)
+	}
 	own := wake(2, path(1))
 	if own < hot1 {
 		t.Errorf("restored from a snapshot of %d hot pages, the guest holds %d of its own before it reconciles, want them all", hot1, own)
+	}
+	if n := copied(); n != float64(hot1) {
+		t.Errorf("wasm_apiserver_snapshot_hot_pages_copied_total %v, want the %d the restore copied", n, hot1)
 	}
 	t.Logf("pages the guest holds before it reconciles: %d with no hot runs, %d with %d hot pages", selected, own, hot1)
 	if _, age := hotPages(path(2)); age != 1 {

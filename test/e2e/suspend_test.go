@@ -189,6 +189,11 @@ spec:
 	wantCount("after a restart of the server, the initial ADDED wakes the restored guest", "3")
 	wake(2)
 	wantCount("and it counts on", "4")
+	// Each wake since the restart restored a snapshot of a restored guest,
+	// which lists the pages its wake wrote: the restore copied them in.
+	if n := metric(t, wasmctl, "wasm_apiserver_snapshot_hot_pages_copied_total"); n < 1 {
+		t.Errorf("hot pages copied in by restores: %v, want some", n)
+	}
 
 	snapshots := filepath.Join(srv.stateDir, "snapshots", "default", "snapshot-counter")
 	files, _ := filepath.Glob(filepath.Join(snapshots, "*.snap"))
