@@ -22,7 +22,8 @@ func testSnapshot(t testing.TB) []byte {
 	}
 	s := &snapshot{digest: "sha256:00", monotonic: 1 << 40, walltime: 1, globals: []snapshotGlobal{
 		{index: 0, valueType: valueI32, value: 7}, {index: 3, valueType: valueI64, value: 1 << 50}},
-		hot: testHot}
+		// Pages 1 and 2, and 20, are zero: not stored, they are left out.
+		hot: append([]hotRun{{off: 0, len: 3 * snapshotPage}, {off: 20 * snapshotPage, len: snapshotPage, age: 2}}, testHot[1:]...)}
 	var buf bytes.Buffer
 	// The image holds the first chunk, as it is, and the one after "hello",
 	// which no longer matches.
@@ -71,7 +72,8 @@ func testSnapshotV2(t testing.TB) ([]byte, []byte) {
 	}
 	s := &snapshot{digest: "sha256:00", monotonic: 1 << 40, walltime: 1, globals: []snapshotGlobal{
 		{index: 0, valueType: valueI32, value: 7}, {index: 3, valueType: valueI64, value: 1 << 50}},
-		hot: testHot}
+		// Pages 1 and 2, and 20, are zero: not stored, they are left out.
+		hot: append([]hotRun{{off: 0, len: 3 * snapshotPage}, {off: 20 * snapshotPage, len: snapshotPage, age: 2}}, testHot[1:]...)}
 	path := filepath.Join(t.TempDir(), "snap")
 	f, err := os.Create(path)
 	if err != nil {
@@ -88,9 +90,8 @@ func testSnapshotV2(t testing.TB) ([]byte, []byte) {
 	return b, mem
 }
 
-// testHot are testSnapshotV2's hot runs: one in a stored run, one where
-// memory is zero.
-var testHot = []hotRun{{off: snapshotPage, len: 2 * snapshotPage, age: 0}, {off: 20 * snapshotPage, len: snapshotPage, age: maxHotAge - 1}}
+// testHot are testSnapshotV2's hot runs: pages it stores.
+var testHot = []hotRun{{off: 0, len: snapshotPage, age: 0}, {off: 2 * wasmPage, len: 2 * snapshotPage, age: maxHotAge - 1}}
 
 func TestSnapshotV2_EncodeDecode(t *testing.T) {
 	b, want := testSnapshotV2(t)

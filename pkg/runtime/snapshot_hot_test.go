@@ -95,3 +95,35 @@ func TestCheckHotRuns(t *testing.T) {
 		})
 	}
 }
+
+// TestStoredOnly: of the pages the guest wrote, a snapshot lists as hot
+// those it stores, not those that are zero (holes of the new file) or the
+// image's.
+func TestStoredOnly(t *testing.T) {
+	page := func(p uint64) uint64 { return p * snapshotPage }
+	hot := []hotRun{
+		{off: 0, len: page(4), age: 1},        // pages 0-3: stored 1-2 only
+		{off: page(5), len: page(1)},          // page 5: zero
+		{off: page(8), len: page(6), age: 2},  // pages 8-13: stored 9, 11-12
+		{off: page(20), len: page(2), age: 7}, // pages 20-21: stored
+	}
+	extents := []snapshotRun{
+		{off: page(1), len: page(2)},
+		{off: page(9), len: page(1)},
+		{off: page(11), len: page(2)},
+		{off: page(16), len: page(1)}, // written in an earlier wake only
+		{off: page(19), len: page(4)},
+	}
+	want := []hotRun{
+		{off: page(1), len: page(2), age: 1},
+		{off: page(9), len: page(1), age: 2},
+		{off: page(11), len: page(2), age: 2},
+		{off: page(20), len: page(2), age: 7},
+	}
+	if diff := cmp.Diff(want, storedOnly(hot, extents), cmp.AllowUnexported(hotRun{})); diff != "" {
+		t.Errorf("storedOnly (-want +got):\n%s", diff)
+	}
+	if got := storedOnly(hot, nil); len(got) != 0 {
+		t.Errorf("storedOnly of a snapshot that stores nothing = %+v, want none", got)
+	}
+}

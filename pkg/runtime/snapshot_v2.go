@@ -88,17 +88,19 @@ func dataOffset(n uint64) uint64 {
 }
 
 // encodeSnapshotV2 writes a version 4 snapshot of memory, whose content is
-// mem, with the hot runs s.hot, to f, a new file, and returns its size and
-// the digest of its pages. Only the pages that are not zero, and not held
-// by img (nil when the module's image file is not to be used), are
-// written; the others are holes. s is given the memory's size, image,
-// runs and pages digest written.
+// mem, to f, a new file, and returns its size and the digest of its pages.
+// Only the pages that are not zero, and not held by img (nil when the
+// module's image file is not to be used), are written; the others are
+// holes. Of the hot runs s.hot, it keeps those of pages it writes
+// (storedOnly). s is given the memory's size, image, runs, hot runs and
+// pages digest written.
 func encodeSnapshotV2(f *os.File, s *snapshot, mem []byte, img *memoryImage, hints []pageHint) (int64, [sha256.Size]byte, error) {
 	var pages [sha256.Size]byte
 	if len(mem)%snapshotPage != 0 {
 		return 0, pages, fmt.Errorf("memory of %d bytes is not a whole number of pages", len(mem))
 	}
 	runs, extents := snapshotRunsOf(mem, img, hints)
+	s.hot = storedOnly(s.hot, extents)
 	h := sha256.New()
 	var image [sha256.Size]byte
 	size := uint64(0) // the end of the last stored run
