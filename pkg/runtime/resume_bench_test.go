@@ -396,7 +396,10 @@ func memoryResidency(b *testing.B, start func() *runtime.Instance) (rss, own flo
 // reports the runs the snapshot maps (snapshot-runs), the pages it lists
 // as hot (hot-pages) and the page faults of the process during the
 // reconciles (reconcile-faults/op). Sub-benchmark hot copies the hot pages
-// in at the restore, as the host does; cold leaves them to fault.
+// in at the restore, as the host does; cold leaves them to fault. Both
+// restore one snapshot again and again; the chain- variants restore at
+// each wake the snapshot the last one saved (untimed), a new file, as the
+// host does, and report the hot pages its snapshots listed on average.
 // BENCH_LIVE_HEAP_MIB keeps that much heap live meanwhile (liveHeap).
 func BenchmarkResumePhases(b *testing.B) {
 	defer goruntime.KeepAlive(liveHeap())
@@ -411,24 +414,19 @@ func BenchmarkResumePhases(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	_, hot, err := runtime.SnapshotHot(snapshot)
-	if err != nil {
-		b.Fatal(err)
-	}
-	hotPages := 0
-	for _, h := range hot {
-		hotPages += h.Pages
-	}
+	hotPages := hotPagesOf(b, snapshot)
 	for _, phase := range []struct {
-		name string
-		hot  bool
-	}{{"hot", true}, {"cold", false}} {
+		name       string
+		hot, chain bool
+	}{{"hot", true, false}, {"cold", false, false}, {"chain-hot", true, true}, {"chain-cold", false, true}} {
 		b.Run(phase.name, func(b *testing.B) {
 			r.SetPrefault(phase.hot)
 			defer r.SetPrefault(true)
 			spares(b, r, true)
+			from := snapshot
+			dir := b.TempDir()
 			restoreFile := func() *runtime.Instance {
-				inst, err := m.RestoreFile(b.Context(), cfg, snapshot)
+				inst, err := m.RestoreFile(b.Context(), cfg, from)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -436,7 +434,7 @@ func BenchmarkResumePhases(b *testing.B) {
 			}
 			restoreFile().Close(b.Context()) // leaves the first spare
 			var restore, reconcile, closing, resume, quiet []time.Duration
-			gcWakes, faults := 0, int64(0)
+			gcWakes, faults, chainHot := 0, int64(0), 0
 			for b.Loop() {
 				b.StopTimer()
 				r.WaitSpares()
@@ -451,12 +449,28 @@ func BenchmarkResumePhases(b *testing.B) {
 				}
 				faults += minorFaults(b) - faulted
 				t2 := time.Now()
-				inst.Close(b.Context())
+				if phase.chain {
+					// The next wake restores this one's snapshot, a new
+					// file, as the host's wakes of a controller do.
+					b.StopTimer()
+					next := filepath.Join(dir, strconv.Itoa(len(resume)))
+					if _, err := inst.SaveSnapshot(next); err != nil {
+						b.Fatal(err)
+					}
+					if from != snapshot {
+						_ = os.Remove(from)
+					}
+					from = next
+					chainHot += hotPagesOf(b, next)
+					b.StartTimer()
+				}
 				t3 := time.Now()
+				inst.Close(b.Context())
+				t4 := time.Now()
 				if !inst.FromSpare() {
 					b.Fatal("the restore built its instance, want it to take the spare")
 				}
-				restore, reconcile, closing = append(restore, t1.Sub(t0)), append(reconcile, t2.Sub(t1)), append(closing, t3.Sub(t2))
+				restore, reconcile, closing = append(restore, t1.Sub(t0)), append(reconcile, t2.Sub(t1)), append(closing, t4.Sub(t3))
 				resume = append(resume, t2.Sub(t0))
 				if gcCycles() != gc {
 					gcWakes++
@@ -472,9 +486,27 @@ func BenchmarkResumePhases(b *testing.B) {
 			b.ReportMetric(float64(gcWakes), "gc-wakes")
 			b.ReportMetric(float64(faults)/float64(len(reconcile)), "reconcile-faults/op")
 			b.ReportMetric(float64(runs), "snapshot-runs")
-			b.ReportMetric(float64(hotPages), "hot-pages")
+			if phase.chain {
+				b.ReportMetric(float64(chainHot)/float64(len(resume)), "hot-pages")
+			} else {
+				b.ReportMetric(float64(hotPages), "hot-pages")
+			}
 		})
 	}
+}
+
+// hotPagesOf returns how many pages the snapshot file at path lists as
+// hot.
+func hotPagesOf(b *testing.B, path string) int {
+	_, hot, err := runtime.SnapshotHot(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for _, h := range hot {
+		n += h.Pages
+	}
+	return n
 }
 
 // minorFaults returns the page faults of the process so far that read no
