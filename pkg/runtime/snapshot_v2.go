@@ -35,8 +35,9 @@ import (
 //	            overlapping: the runs of memory that are not zero
 //	hot         u32 n, then n times: first page u32, pages u32, age u8;
 //	            in address order, not overlapping, at most maxHotPages
-//	            pages, each age below maxHotAge: the pages a restore
-//	            copies before the guest runs (snapshot_hot.go); version 4
+//	            pages, each age below maxHotAge: pages of the stored runs
+//	            that a restore copies in before the guest runs
+//	            (snapshot_hot.go); version 4 only
 //	pages       32 bytes: SHA-256 of the stored runs' bytes, in order
 //	checksum    32 bytes: SHA-256 of the header before it
 //
