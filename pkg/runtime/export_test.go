@@ -145,23 +145,29 @@ func (r *Runtime) DropSpares() {
 	closeSpares(spares)
 }
 
-// SnapshotRuns returns how many runs the version 3 snapshot file at path
-// maps: one mapping each when restored.
+// SnapshotRuns returns how many runs the version 3 or 4 snapshot file at
+// path maps: one mapping each when restored.
 func SnapshotRuns(path string) (int, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	s, err := readSnapshotV2Header(f, fi.Size(), maxMemory)
+	s, err := snapshotHeaderOf(path)
 	if err != nil {
 		return 0, err
 	}
 	return len(s.runs), nil
+}
+
+// snapshotHeaderOf reads and checks the header of the version 3 or 4
+// snapshot file at path.
+func snapshotHeaderOf(path string) (*snapshot, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return readSnapshotV2Header(f, fi.Size(), maxMemory)
 }
 
 // SetPrefault turns the copying of snapshots' hot runs at restores on or
@@ -174,16 +180,7 @@ type HotRun struct{ Page, Pages, Age int }
 // SnapshotHot returns the format version of the snapshot file at path and
 // its hot runs.
 func SnapshotHot(path string) (version int, hot []HotRun, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, nil, err
-	}
-	s, err := readSnapshotV2Header(f, fi.Size(), maxMemory)
+	s, err := snapshotHeaderOf(path)
 	if err != nil {
 		return 0, nil, err
 	}
